@@ -1,0 +1,541 @@
+//! The event contract. Every event has a stable `event_type` name and a
+//! `schema_version`; the stored payload is the JSON of the variant's fields.
+//! Events are a public contract: a field is never renamed or reinterpreted in
+//! place. A changed shape gets a new schema version, and [`DomainEvent::decode`]
+//! upcasts every older version explicitly (see `upcast`), so readers only ever
+//! see the current shape.
+
+use crate::ids::{EventId, MessageId, RoomId, StreamId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The kind of aggregate a stream belongs to; stored beside each event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamType {
+    User,
+    Username,
+    Friendship,
+    Room,
+}
+
+impl StreamType {
+    /// The stored name (also the NATS subject segment).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Username => "username",
+            Self::Friendship => "friendship",
+            Self::Room => "room",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "user" => Self::User,
+            "username" => Self::Username,
+            "friendship" => Self::Friendship,
+            "room" => Self::Room,
+            _ => return None,
+        })
+    }
+}
+
+// ---- user stream -------------------------------------------------------------
+
+/// A user signed up. Never carries the password or its hash: credentials live
+/// in a command-side table written in the same transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRegistered {
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A user changed their display name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayNameChanged {
+    pub user_id: UserId,
+    pub display_name: String,
+    pub at: DateTime<Utc>,
+}
+
+// ---- username stream ---------------------------------------------------------
+
+/// A username was reserved for a user. Its stream id is derived from the
+/// username, so the log's (stream, version) uniqueness makes usernames unique.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsernameClaimed {
+    pub username: String,
+    pub user_id: UserId,
+    pub at: DateTime<Utc>,
+}
+
+// ---- friendship stream -------------------------------------------------------
+
+/// `from` asked `to` to be friends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FriendRequested {
+    pub from: UserId,
+    pub to: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// `by` accepted the request `requester` had sent: they are friends now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FriendRequestAccepted {
+    pub by: UserId,
+    pub requester: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a friendship or a pending request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FriendshipEndReason {
+    /// The receiver declined a pending request.
+    Declined,
+    /// The sender withdrew a pending request.
+    Cancelled,
+    /// One of two friends unfriended the other.
+    Removed,
+}
+
+/// A request or a friendship between `by` and `other` ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FriendshipEnded {
+    pub by: UserId,
+    pub other: UserId,
+    pub reason: FriendshipEndReason,
+    pub at: DateTime<Utc>,
+}
+
+// ---- room stream -------------------------------------------------------------
+
+/// A room was created with its first members (the owner among them).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomCreated {
+    pub room_id: RoomId,
+    /// Empty for direct rooms (clients show the other person's name).
+    pub name: String,
+    pub owner_id: UserId,
+    pub direct: bool,
+    /// Every initial member, the owner first.
+    pub members: Vec<UserId>,
+    pub at: DateTime<Utc>,
+}
+
+/// The owner renamed a group room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomRenamed {
+    pub room_id: RoomId,
+    pub name: String,
+    pub by: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// A member added `user_id` (or `user_id` rejoined a direct room).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberAdded {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub by: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// A member left. When the owner leaves a group room, ownership passes to the
+/// longest-standing remaining member (`new_owner`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberLeft {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub new_owner: Option<UserId>,
+    pub at: DateTime<Utc>,
+}
+
+/// The owner removed a member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberKicked {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub by: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// A message was accepted with the room's next `seq` (1, 2, 3 … no gaps).
+/// Posting also moves the author's read marker to `seq`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagePosted {
+    pub room_id: RoomId,
+    pub message_id: MessageId,
+    pub seq: u64,
+    pub author_id: UserId,
+    pub body: String,
+    pub reply_to: Option<MessageId>,
+    pub at: DateTime<Utc>,
+}
+
+/// The author replaced a message's text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageEdited {
+    pub room_id: RoomId,
+    pub message_id: MessageId,
+    pub seq: u64,
+    pub body: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The author or the owner deleted a message; it keeps its `seq`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageDeleted {
+    pub room_id: RoomId,
+    pub message_id: MessageId,
+    pub seq: u64,
+    pub author_id: UserId,
+    pub by: UserId,
+    pub at: DateTime<Utc>,
+}
+
+/// A member's read marker moved forward to `seq`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadMarkerMoved {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+}
+
+/// Events of the user stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserEvent {
+    Registered(UserRegistered),
+    DisplayNameChanged(DisplayNameChanged),
+}
+
+/// Events of a username reservation stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UsernameEvent {
+    Claimed(UsernameClaimed),
+}
+
+/// Events of a friendship stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FriendshipEvent {
+    Requested(FriendRequested),
+    Accepted(FriendRequestAccepted),
+    Ended(FriendshipEnded),
+}
+
+/// Events of a room stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoomEvent {
+    Created(RoomCreated),
+    Renamed(RoomRenamed),
+    MemberAdded(MemberAdded),
+    MemberLeft(MemberLeft),
+    MemberKicked(MemberKicked),
+    MessagePosted(MessagePosted),
+    MessageEdited(MessageEdited),
+    MessageDeleted(MessageDeleted),
+    ReadMarkerMoved(ReadMarkerMoved),
+}
+
+/// Every event of the system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DomainEvent {
+    User(UserEvent),
+    Username(UsernameEvent),
+    Friendship(FriendshipEvent),
+    Room(RoomEvent),
+}
+
+macro_rules! try_from_domain {
+    ($($outer:ident => $enum:ident),*) => {$(
+        impl TryFrom<DomainEvent> for $enum {
+            type Error = DomainEvent;
+            fn try_from(e: DomainEvent) -> Result<Self, DomainEvent> {
+                match e {
+                    DomainEvent::$outer(inner) => Ok(inner),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+try_from_domain!(User => UserEvent, Username => UsernameEvent, Friendship => FriendshipEvent, Room => RoomEvent);
+
+impl From<UserEvent> for DomainEvent {
+    fn from(e: UserEvent) -> Self {
+        Self::User(e)
+    }
+}
+impl From<UsernameEvent> for DomainEvent {
+    fn from(e: UsernameEvent) -> Self {
+        Self::Username(e)
+    }
+}
+impl From<FriendshipEvent> for DomainEvent {
+    fn from(e: FriendshipEvent) -> Self {
+        Self::Friendship(e)
+    }
+}
+impl From<RoomEvent> for DomainEvent {
+    fn from(e: RoomEvent) -> Self {
+        Self::Room(e)
+    }
+}
+
+/// Each event type with its stored name and current schema version. The one
+/// table both encoding and decoding read.
+macro_rules! event_table {
+    ($m:ident) => {
+        $m! {
+            User, UserEvent, Registered, UserRegistered, "user.registered", 1;
+            User, UserEvent, DisplayNameChanged, DisplayNameChanged, "user.display_name_changed", 1;
+            Username, UsernameEvent, Claimed, UsernameClaimed, "username.claimed", 1;
+            Friendship, FriendshipEvent, Requested, FriendRequested, "friendship.requested", 1;
+            Friendship, FriendshipEvent, Accepted, FriendRequestAccepted, "friendship.accepted", 1;
+            Friendship, FriendshipEvent, Ended, FriendshipEnded, "friendship.ended", 1;
+            Room, RoomEvent, Created, RoomCreated, "room.created", 1;
+            Room, RoomEvent, Renamed, RoomRenamed, "room.renamed", 1;
+            Room, RoomEvent, MemberAdded, MemberAdded, "room.member_added", 1;
+            Room, RoomEvent, MemberLeft, MemberLeft, "room.member_left", 2;
+            Room, RoomEvent, MemberKicked, MemberKicked, "room.member_kicked", 1;
+            Room, RoomEvent, MessagePosted, MessagePosted, "room.message_posted", 1;
+            Room, RoomEvent, MessageEdited, MessageEdited, "room.message_edited", 1;
+            Room, RoomEvent, MessageDeleted, MessageDeleted, "room.message_deleted", 1;
+            Room, RoomEvent, ReadMarkerMoved, ReadMarkerMoved, "room.read_marker_moved", 1;
+        }
+    };
+}
+
+/// Every stored event type name with its current schema version.
+pub const EVENT_TYPES: &[(&str, u16)] = {
+    macro_rules! names {
+        ($($outer:ident, $enum:ident, $variant:ident, $ty:ident, $name:literal, $ver:literal;)*) => {
+            &[$(($name, $ver)),*]
+        };
+    }
+    event_table!(names)
+};
+
+/// A stored payload could not be turned into an event.
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("unknown event type {0}")]
+    UnknownType(String),
+    #[error("event type {event_type} has no schema version {version}")]
+    UnknownVersion { event_type: String, version: u16 },
+    #[error("bad payload for {event_type}: {source}")]
+    Payload {
+        event_type: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl DomainEvent {
+    /// The stable stored name, such as `room.message_posted`.
+    pub fn event_type(&self) -> &'static str {
+        macro_rules! name_of {
+            ($($outer:ident, $enum:ident, $variant:ident, $ty:ident, $name:literal, $ver:literal;)*) => {
+                match self { $(Self::$outer($enum::$variant(_)) => $name,)* }
+            };
+        }
+        event_table!(name_of)
+    }
+
+    /// The schema version this build writes for the event's type.
+    pub fn schema_version(&self) -> u16 {
+        macro_rules! version_of {
+            ($($outer:ident, $enum:ident, $variant:ident, $ty:ident, $name:literal, $ver:literal;)*) => {
+                match self { $(Self::$outer($enum::$variant(_)) => $ver,)* }
+            };
+        }
+        event_table!(version_of)
+    }
+
+    /// The stream type the event belongs to.
+    pub fn stream_type(&self) -> StreamType {
+        match self {
+            Self::User(_) => StreamType::User,
+            Self::Username(_) => StreamType::Username,
+            Self::Friendship(_) => StreamType::Friendship,
+            Self::Room(_) => StreamType::Room,
+        }
+    }
+
+    /// The JSON payload stored for the event (its fields, current version).
+    pub fn payload(&self) -> serde_json::Value {
+        macro_rules! payload_of {
+            ($($outer:ident, $enum:ident, $variant:ident, $ty:ident, $name:literal, $ver:literal;)*) => {
+                match self { $(Self::$outer($enum::$variant(e)) => serde_json::to_value(e),)* }
+            };
+        }
+        event_table!(payload_of).expect("event payloads are plain data and always serialise")
+    }
+
+    /// Decode a stored event, upcasting an older schema version first.
+    pub fn decode(
+        event_type: &str,
+        schema_version: u16,
+        payload: serde_json::Value,
+    ) -> Result<Self, DecodeError> {
+        let payload = upcast(event_type, schema_version, payload)?;
+        macro_rules! decode_of {
+            ($($outer:ident, $enum:ident, $variant:ident, $ty:ident, $name:literal, $ver:literal;)*) => {
+                match event_type {
+                    $($name => serde_json::from_value::<$ty>(payload)
+                        .map(|e| Self::$outer($enum::$variant(e))),)*
+                    other => return Err(DecodeError::UnknownType(other.to_owned())),
+                }
+            };
+        }
+        event_table!(decode_of).map_err(|source| DecodeError::Payload {
+            event_type: event_type.to_owned(),
+            source,
+        })
+    }
+}
+
+/// Bring a payload of an older schema version up to the current one, one step
+/// at a time. Each step is written out; nothing is guessed.
+///
+/// History:
+/// - `room.member_left` v1 had no `new_owner` (ownership did not pass on when
+///   the owner left); v2 adds it, and a v1 event is read as `new_owner: null`.
+fn upcast(
+    event_type: &str,
+    version: u16,
+    mut payload: serde_json::Value,
+) -> Result<serde_json::Value, DecodeError> {
+    let current = EVENT_TYPES
+        .iter()
+        .find(|(name, _)| *name == event_type)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
+    if version == 0 || version > current {
+        return Err(DecodeError::UnknownVersion {
+            event_type: event_type.to_owned(),
+            version,
+        });
+    }
+    let mut v = version;
+    while v < current {
+        match (event_type, v) {
+            ("room.member_left", 1) => {
+                if let Some(obj) = payload.as_object_mut() {
+                    obj.entry("new_owner").or_insert(serde_json::Value::Null);
+                }
+            }
+            _ => {
+                return Err(DecodeError::UnknownVersion {
+                    event_type: event_type.to_owned(),
+                    version: v,
+                })
+            }
+        }
+        v += 1;
+    }
+    Ok(payload)
+}
+
+/// Who and what caused an event; stored beside it, never inside the payload.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    /// The authenticated user whose command produced the event.
+    pub actor: Option<UserId>,
+    /// The command that produced it (one per HTTP request).
+    pub command_id: Option<uuid::Uuid>,
+    /// The client's `Idempotency-Key`, if it sent one.
+    pub idempotency_key: Option<String>,
+    /// Correlates the events of one user action across services.
+    pub correlation_id: Option<uuid::Uuid>,
+}
+
+/// One event as stored in the log, with its place in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Global position: strictly increasing in commit order.
+    pub position: i64,
+    pub event_id: EventId,
+    pub stream_id: StreamId,
+    pub stream_type: StreamType,
+    /// 1, 2, 3 … within the stream.
+    pub version: i64,
+    pub metadata: EventMetadata,
+    pub recorded_at: DateTime<Utc>,
+    pub event: DomainEvent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().into()
+    }
+
+    #[test]
+    fn round_trips_through_type_version_and_payload() {
+        let e = DomainEvent::Room(RoomEvent::MessagePosted(MessagePosted {
+            room_id: RoomId(Uuid::from_u128(1)),
+            message_id: MessageId(Uuid::from_u128(2)),
+            seq: 7,
+            author_id: UserId(Uuid::from_u128(3)),
+            body: "회의는 3시에".into(),
+            reply_to: None,
+            at: at(),
+        }));
+        assert_eq!(e.event_type(), "room.message_posted");
+        let back = DomainEvent::decode(e.event_type(), e.schema_version(), e.payload()).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn member_left_v1_is_upcast() {
+        let v1 = serde_json::json!({
+            "room_id": Uuid::from_u128(1), "user_id": Uuid::from_u128(2), "at": at(),
+        });
+        let e = DomainEvent::decode("room.member_left", 1, v1).unwrap();
+        match e {
+            DomainEvent::Room(RoomEvent::MemberLeft(m)) => assert_eq!(m.new_owner, None),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_types_versions_and_fields_are_refused() {
+        assert!(matches!(
+            DomainEvent::decode("room.exploded", 1, serde_json::json!({})),
+            Err(DecodeError::UnknownType(_))
+        ));
+        assert!(matches!(
+            DomainEvent::decode("room.renamed", 9, serde_json::json!({})),
+            Err(DecodeError::UnknownVersion { .. })
+        ));
+        let extra = serde_json::json!({
+            "user_id": Uuid::from_u128(2), "display_name": "x", "at": at(), "password_hash": "h",
+        });
+        assert!(DomainEvent::decode("user.display_name_changed", 1, extra).is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! friendship aggregate (being written)

@@ -1,0 +1,30 @@
+//! The pure core of cotalk: typed ids, parsed values, commands, events and
+//! aggregates. Nothing here does IO, awaits, reads a clock or makes random ids:
+//! time and new ids arrive with each command, so every rule is a plain function
+//! that tests can drive directly.
+//!
+//! - [`ids`]: typed UUID ids (`UserId`, `RoomId`, …) and deterministic stream ids.
+//! - [`values`]: parsed value types (`Username`, `MessageBody`, …); once built, valid.
+//! - [`error`]: [`DomainError`], each variant with a stable API `code`.
+//! - [`aggregate`]: the [`Aggregate`] trait (`decide` / `evolve`).
+//! - [`user`], [`username`], [`friendship`], [`room`]: the aggregates.
+//! - [`event`]: the versioned event contract ([`DomainEvent`]), its stable type
+//!   names and explicit upcasting of older schema versions.
+//! - [`views`]: the shapes and names of read models, shared by the projector
+//!   (which writes them) and the query side (which reads them).
+
+pub mod aggregate;
+pub mod error;
+pub mod event;
+pub mod friendship;
+pub mod ids;
+pub mod room;
+pub mod user;
+pub mod username;
+pub mod values;
+pub mod views;
+
+pub use aggregate::Aggregate;
+pub use error::DomainError;
+pub use event::{DecodeError, DomainEvent, EventMetadata, StoredEvent, StreamType};
+pub use ids::{EventId, MessageId, RoomId, StreamId, UserId};

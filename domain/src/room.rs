@@ -1,0 +1,1 @@
+//! room aggregate (being written)

@@ -1,0 +1,1 @@
+//! username aggregate (being written)

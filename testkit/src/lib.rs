@@ -1,0 +1,77 @@
+//! Test support. Every test that touches a server gets its own event-log
+//! database, its own read database and its own namespace (the prefix of every
+//! Redis key and JetStream name), so tests run in parallel, and alongside a
+//! running `cotalk serve`, without touching each other.
+//!
+//! The servers are real: Postgres, Redis and NATS on loopback, as started by
+//! `scripts/services`. Override with `COTALK_TEST_PG` (a server URL without a
+//! database), `COTALK_REDIS_URL` and `COTALK_NATS_URL`.
+
+use sqlx::PgPool;
+
+/// A fresh, migrated pair of databases and a unique namespace.
+pub struct TestEnv {
+    /// Unique per test: `t` + 12 hex digits.
+    pub namespace: String,
+    /// The event-log database.
+    pub database_url: String,
+    /// The read database.
+    pub read_database_url: String,
+    /// Redis for read models.
+    pub redis_url: String,
+    /// NATS with JetStream.
+    pub nats_url: String,
+    /// A pool on the event-log database (owner role).
+    pub write_pool: PgPool,
+    /// A pool on the read database (owner role).
+    pub read_pool: PgPool,
+}
+
+fn server_url() -> String {
+    std::env::var("COTALK_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+impl TestEnv {
+    /// Create and migrate both databases under a new namespace. The databases
+    /// are left behind for inspection; `scripts/services` does not depend on
+    /// them and `make test` drops old ones first (see [`drop_stale`]).
+    pub async fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let namespace = format!("t{}", &id[..12]);
+        let base = server_url();
+        let database_url = format!("{base}/cotalk_{namespace}");
+        let read_database_url = format!("{base}/cotalk_{namespace}_read");
+        let write_pool = migrations::prepare_write(&database_url)
+            .await
+            .expect("prepare the test event-log database (is Postgres up? run scripts/services)");
+        let read_pool = migrations::prepare_read(&read_database_url)
+            .await
+            .expect("prepare the test read database");
+        Self {
+            namespace,
+            database_url,
+            read_database_url,
+            redis_url: std::env::var("COTALK_REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            nats_url: std::env::var("COTALK_NATS_URL")
+                .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+            write_pool,
+            read_pool,
+        }
+    }
+}
+
+/// Drop the databases earlier test runs left behind (named `cotalk_t…`).
+pub async fn drop_stale() -> Result<usize, sqlx::Error> {
+    let pool = PgPool::connect(&format!("{}/postgres", server_url())).await?;
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname ~ '^cotalk_t[0-9a-f]{12}'")
+            .fetch_all(&pool)
+            .await?;
+    for name in &names {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&pool)
+            .await?;
+    }
+    Ok(names.len())
+}
