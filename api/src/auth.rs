@@ -1,0 +1,208 @@
+//! Bearer tokens: HS256 JWTs with `sub` (user id), `iat`, `exp`, `iss` and
+//! `aud`. Validation needs no database round trip: the algorithm is pinned
+//! (a token claiming `none` or any other algorithm is refused), the signature,
+//! expiry, issuer and audience are all checked.
+//!
+//! The signing secret comes from configuration; when none is configured it is
+//! generated once into the data directory (`token_secret`, mode 0600), so a
+//! restart keeps sessions valid.
+
+use crate::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, Duration, Utc};
+use domain::UserId;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The issuer and audience every token carries.
+pub const ISSUER: &str = "cotalk";
+/// See [`ISSUER`].
+pub const AUDIENCE: &str = "cotalk-api";
+
+/// Claims of a session token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user.
+    pub sub: uuid::Uuid,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+    /// Always [`ISSUER`].
+    pub iss: String,
+    /// Always [`AUDIENCE`].
+    pub aud: String,
+}
+
+/// Keys and rules for issuing and checking tokens.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenKeys {
+    /// Keys from a secret; tokens live for `ttl`.
+    pub fn new(secret: &[u8], ttl: Duration) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 0;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+
+    /// Issue a token for `user` at `now`; returns it with its expiry.
+    pub fn issue(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), ApiError> {
+        let exp = now + self.ttl;
+        let claims = Claims {
+            sub: user.0,
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal("sign token", e))?;
+        Ok((token, exp))
+    }
+
+    /// Check a token; the user it names, or `unauthenticated`.
+    pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| UserId(data.claims.sub))
+            .map_err(|_| ApiError::unauthenticated())
+    }
+}
+
+/// Read the signing secret from `configured`, else from `{data_dir}/token_secret`,
+/// creating that file with a fresh random secret if missing.
+pub fn load_or_create_secret(
+    configured: Option<&str>,
+    data_dir: &Path,
+) -> std::io::Result<Vec<u8>> {
+    if let Some(s) = configured.filter(|s| !s.is_empty()) {
+        return Ok(s.as_bytes().to_vec());
+    }
+    let path = data_dir.join("token_secret");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
+        Ok(_) | Err(_) => {}
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let tmp = data_dir.join(format!("token_secret.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, &secret)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    }
+    // Two processes starting at once: the first rename wins, both read it back.
+    if std::fs::hard_link(&tmp, &path).is_err() && !path.exists() {
+        std::fs::rename(&tmp, &path)?;
+    }
+    let _ = std::fs::remove_file(&tmp);
+    Ok(std::fs::read_to_string(&path)?.trim().as_bytes().to_vec())
+}
+
+/// The authenticated caller of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthUser(pub UserId);
+
+/// Bearer token from an `Authorization` header value.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Arc<TokenKeys>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let keys: Arc<TokenKeys> = axum::extract::FromRef::from_ref(state);
+        let token = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
+        keys.verify(token).map(AuthUser)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(b"0123456789abcdef0123456789abcdef", Duration::hours(1))
+    }
+
+    #[test]
+    fn issued_tokens_verify() {
+        let user = UserId(uuid::Uuid::from_u128(7));
+        let (token, _) = keys().issue(user, Utc::now()).unwrap();
+        assert_eq!(keys().verify(&token).unwrap(), user);
+    }
+
+    #[test]
+    fn expired_tampered_and_foreign_tokens_are_refused() {
+        let user = UserId(uuid::Uuid::from_u128(7));
+        let (old, _) = keys().issue(user, Utc::now() - Duration::hours(2)).unwrap();
+        assert!(keys().verify(&old).is_err());
+        let (token, _) = keys().issue(user, Utc::now()).unwrap();
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(keys().verify(&tampered).is_err());
+        let other = TokenKeys::new(b"another-secret-another-secret-xx", Duration::hours(1));
+        assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let claims = Claims {
+            sub: uuid::Uuid::from_u128(7),
+            iat: Utc::now().timestamp(),
+            exp: Utc::now().timestamp() + 3600,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        let enc = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let token = format!(
+            "{}.{}.",
+            enc(br#"{"alg":"none","typ":"JWT"}"#),
+            enc(&serde_json::to_vec(&claims).unwrap())
+        );
+        assert!(keys().verify(&token).is_err());
+    }
+}

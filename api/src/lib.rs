@@ -1,0 +1,20 @@
+//! HTTP plumbing shared by the command routes (`command`) and the query
+//! routes (`query`), so both answer errors, tokens and positions the same way
+//! and neither depends on the other.
+//!
+//! - [`error`]: [`ApiError`], the one problem+json error type and its code table.
+//! - [`auth`]: signed bearer tokens ([`TokenKeys`]) and the [`AuthUser`] extractor.
+//! - [`extract`]: JSON, path and query extractors whose rejections are problem+json.
+//! - [`position`]: `X-Min-Position` / `X-Max-Wait-Ms` parsing and the `X-Position` header.
+//! - [`metrics`]: per-route request counters and latency histograms.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod position;
+
+pub use auth::{AuthUser, Claims, TokenKeys};
+pub use error::ApiError;
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use position::{MinPosition, Position, X_POSITION};
