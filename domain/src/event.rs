@@ -492,7 +492,9 @@ mod tests {
     use uuid::Uuid;
 
     fn at() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().into()
+        DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+            .unwrap()
+            .into()
     }
 
     #[test]

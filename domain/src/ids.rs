@@ -121,7 +121,10 @@ mod tests {
         let a = UserId(Uuid::from_u128(1));
         let b = UserId(Uuid::from_u128(2));
         assert_eq!(RoomId::direct(a, b), RoomId::direct(b, a));
-        assert_eq!(StreamId::for_friendship(a, b), StreamId::for_friendship(b, a));
+        assert_eq!(
+            StreamId::for_friendship(a, b),
+            StreamId::for_friendship(b, a)
+        );
         assert_ne!(RoomId::direct(a, b).0, StreamId::for_friendship(a, b).0);
     }
 }

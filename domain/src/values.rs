@@ -156,13 +156,20 @@ mod tests {
     fn usernames() {
         assert!(Username::parse("kim.min_su9").is_ok());
         for bad in ["ab", "Kim", "kim-su", "김민수", &"a".repeat(33), ""] {
-            assert_eq!(Username::parse(bad), Err(DomainError::InvalidUsername), "{bad}");
+            assert_eq!(
+                Username::parse(bad),
+                Err(DomainError::InvalidUsername),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn bodies_are_trimmed_and_counted_in_characters() {
-        assert_eq!(MessageBody::parse("  회의는 3시  ").unwrap().as_str(), "회의는 3시");
+        assert_eq!(
+            MessageBody::parse("  회의는 3시  ").unwrap().as_str(),
+            "회의는 3시"
+        );
         assert!(MessageBody::parse(&"가".repeat(4000)).is_ok());
         assert!(MessageBody::parse(&"가".repeat(4001)).is_err());
         assert!(MessageBody::parse("   \n ").is_err());
@@ -184,6 +191,9 @@ mod tests {
         assert!(Password::parse("1234567").is_err());
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse(&"p".repeat(257)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("secret123").unwrap()), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("secret123").unwrap()),
+            "Password(***)"
+        );
     }
 }
