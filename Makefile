@@ -1,0 +1,85 @@
+# cotalk developer entry points. `make test` is what CI runs (.ci/run); every target that
+# needs Postgres, Redis or NATS first runs scripts/services, which starts whatever is missing
+# on loopback (data under .data/) and leaves already-running servers alone.
+
+CARGO ?= cargo
+SERVICES := scripts/services
+DATA_DIR := $(or $(COTALK_SERVICES_DATA),$(CURDIR)/.data)
+RELEASE_BIN := ./target/release/cotalk
+
+# Two cores are shared by everything on these machines.
+export CARGO_BUILD_JOBS ?= 2
+
+# Where testkit finds the servers; they follow scripts/services' port overrides.
+export COTALK_TEST_PG ?= postgres://postgres@127.0.0.1:$(or $(COTALK_PG_PORT),5432)
+export COTALK_REDIS_URL ?= redis://127.0.0.1:$(or $(COTALK_REDIS_PORT),6379)
+export COTALK_NATS_URL ?= nats://127.0.0.1:$(or $(COTALK_NATS_PORT),4222)
+
+# The binary keeps its generated token secret (and other state) here.
+export COTALK_DATA_DIR ?= $(DATA_DIR)
+
+TEST_ENV := RUST_BACKTRACE=1 COTALK_TEST=1
+
+.PHONY: all help services status run test lint bench bench-quick chaos clean-data
+
+all: help
+
+help:
+	@echo "make run          start services, build release, migrate, serve"
+	@echo "make test         start services, run every test (what CI runs)"
+	@echo "make lint         rustfmt check and clippy -D warnings"
+	@echo "make bench        release build, cotalk bench all (bench-quick: --quick)"
+	@echo "make chaos        fault-injection suite (tests/chaos.rs)"
+	@echo "make status       one line per service"
+	@echo "make clean-data   stop the services we started and delete .data"
+
+services:
+	$(SERVICES)
+
+status:
+	$(SERVICES) status
+
+run: services
+	$(CARGO) build --release
+	$(RELEASE_BIN) migrate
+# TODO(web-client issue): seed a demo on first start, once `cotalk seed` exists:
+#	test -f $(DATA_DIR)/seeded || { $(RELEASE_BIN) seed && touch $(DATA_DIR)/seeded; }
+	$(RELEASE_BIN) serve
+
+# Doc tests run first so that the runner's summary is the last thing printed.
+test: services
+	$(SERVICES) prune-test-dbs || true
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		set -x; \
+		$(TEST_ENV) $(CARGO) test --doc --workspace && \
+		$(TEST_ENV) $(CARGO) nextest run --workspace --all-targets --no-tests=warn; \
+	else \
+		set -x; \
+		$(TEST_ENV) $(CARGO) test --workspace --all-targets; \
+	fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: services
+	$(CARGO) build --release
+	$(RELEASE_BIN) bench all
+
+bench-quick: services
+	$(CARGO) build --release
+	$(RELEASE_BIN) bench all --quick
+
+chaos:
+	@test -f tests/chaos.rs || { echo "make chaos: tests/chaos.rs does not exist yet; the chaos suite has not been written" >&2; exit 1; }
+	$(SERVICES)
+	$(TEST_ENV) $(CARGO) test --release -p cotalk --test chaos -- --ignored --nocapture
+
+# A cluster kept outside the repo (see scripts/services) is removed with it.
+clean-data:
+	$(SERVICES) stop
+	@if [ -L "$(DATA_DIR)/pg" ]; then \
+		alt="$$(dirname "$$(readlink -f "$(DATA_DIR)/pg")")"; \
+		case "$$alt" in /var/tmp/cotalk-pg-*) echo "rm -rf $$alt"; rm -rf "$$alt";; esac; \
+	fi
+	rm -rf "$(DATA_DIR)"
