@@ -1,1 +1,211 @@
-//! projector
+//! The projector: everything between the event log and the read models.
+//!
+//! Postgres is the only truth; NATS, Redis, the read tables and the search
+//! index are derived from it and can be thrown away and rebuilt.
+//!
+//! Modules:
+//! - [`relay`]: copies the log, in position order, onto the JetStream stream
+//!   `{ns}-events`, and recreates the stream if it is lost.
+//! - [`runtime`]: the [`Projection`] trait and the loop that feeds one
+//!   projection generation from NATS, falling back to the log when the bus
+//!   lacks events or the projection is far behind.
+//! - [`redis_projection`]: the `redis` read model (profiles, friends, rooms,
+//!   room lists, unread counts, timelines).
+//! - [`history_projection`]: the `history` read model (all messages, in the
+//!   read database).
+//! - [`search_projection`]: the `search` read model (a tantivy index).
+//! - [`digest`]: deterministic digests of a projection's contents.
+//! - [`replay`]: building a generation straight from the log (rebuilds).
+//! - [`envelope`]: the JSON form of an event on the bus.
+//! - [`bus`]: JetStream names and setup.
+//! - [`source`]: reading the event log.
+//! - [`error`]: the crate's error type.
+
+mod backoff;
+pub mod bus;
+pub mod digest;
+pub mod envelope;
+pub mod error;
+pub mod history_projection;
+pub mod redis_projection;
+pub mod relay;
+pub mod replay;
+pub mod runtime;
+pub mod source;
+
+pub use error::{ProjectorError, Result};
+pub use history_projection::HistoryProjection;
+pub use redis_projection::RedisProjection;
+pub use relay::{Relay, RelayOptions};
+pub use runtime::{Projection, Runtime, RuntimeOptions};
+
+use domain::views::{HISTORY_PROJECTION, PROJECTIONS, REDIS_PROJECTION, SEARCH_PROJECTION};
+use sqlx::PgPool;
+use std::path::PathBuf;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Everything the projector needs to run.
+#[derive(Clone, Debug)]
+pub struct ProjectorConfig {
+    /// Prefix of every Redis key, JetStream stream and consumer name.
+    pub namespace: String,
+    /// The event-log database (read by the relay and the fall-backs).
+    pub write_pool: PgPool,
+    /// The read database (the `history` projection, generation pointers).
+    pub read_pool: PgPool,
+    /// Redis for the `redis` projection.
+    pub redis_url: String,
+    /// NATS with JetStream.
+    pub nats_url: String,
+    /// Search indexes live under `{data_dir}/search/{namespace}/g{generation}`.
+    pub data_dir: PathBuf,
+    /// Relay pacing and stream limits.
+    pub relay: RelayOptions,
+    /// Projection runtime pacing.
+    pub runtime: RuntimeOptions,
+}
+
+impl ProjectorConfig {
+    /// A configuration with default pacing.
+    pub fn new(
+        namespace: &str,
+        write_pool: PgPool,
+        read_pool: PgPool,
+        redis_url: &str,
+        nats_url: &str,
+        data_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            write_pool,
+            read_pool,
+            redis_url: redis_url.to_owned(),
+            nats_url: nats_url.to_owned(),
+            data_dir: data_dir.into(),
+            relay: RelayOptions::default(),
+            runtime: RuntimeOptions::default(),
+        }
+    }
+}
+
+/// A running task with the position it has reached.
+#[derive(Debug)]
+pub struct TaskHandle {
+    /// `relay` or the projection's name.
+    pub name: &'static str,
+    /// The projection generation (0 for the relay).
+    pub generation: i64,
+    /// The position reached: for the relay, published and acked; for a
+    /// projection, applied and durable (what queries see).
+    pub position: watch::Receiver<i64>,
+    /// Ends after cancellation.
+    pub task: JoinHandle<()>,
+}
+
+/// Start the relay of `config.namespace`.
+pub async fn spawn_relay(
+    config: &ProjectorConfig,
+    cancel: CancellationToken,
+) -> Result<TaskHandle> {
+    let nats = bus::connect(&config.nats_url).await?;
+    let relay = Relay::new(
+        &config.namespace,
+        config.write_pool.clone(),
+        nats,
+        config.relay.clone(),
+    );
+    let position = relay.subscribe();
+    let task = tokio::spawn(relay.run(cancel));
+    Ok(TaskHandle {
+        name: "relay",
+        generation: 0,
+        position,
+        task,
+    })
+}
+
+/// The generation of projection `name` that queries read (1 if never set).
+pub async fn current_generation(config: &ProjectorConfig, name: &str) -> Result<i64> {
+    match name {
+        REDIS_PROJECTION => {
+            redis_projection::current_generation(&config.redis_url, &config.namespace).await
+        }
+        HISTORY_PROJECTION | SEARCH_PROJECTION => {
+            history_projection::current_generation(&config.read_pool, name).await
+        }
+        other => Err(ProjectorError::UnknownProjection(other.to_owned())),
+    }
+}
+
+/// Start projection `name` on its current generation.
+pub async fn spawn_projection(
+    config: &ProjectorConfig,
+    name: &str,
+    cancel: CancellationToken,
+) -> Result<TaskHandle> {
+    let generation = current_generation(config, name).await?;
+    spawn_generation(config, name, generation, cancel).await
+}
+
+/// Start projection `name` on a given generation (a shadow rebuild runs the
+/// new generation beside the current one).
+pub async fn spawn_generation(
+    config: &ProjectorConfig,
+    name: &str,
+    generation: i64,
+    cancel: CancellationToken,
+) -> Result<TaskHandle> {
+    let nats = bus::connect(&config.nats_url).await?;
+    let (name, position, task) = match name {
+        REDIS_PROJECTION => {
+            let p = RedisProjection::new(&config.redis_url, &config.namespace, generation)?;
+            spawn_runtime(config, p, nats, cancel)
+        }
+        HISTORY_PROJECTION => {
+            let p = HistoryProjection::open(config.read_pool.clone(), generation).await?;
+            spawn_runtime(config, p, nats, cancel)
+        }
+        other => return Err(ProjectorError::UnknownProjection(other.to_owned())),
+    };
+    Ok(TaskHandle {
+        name,
+        generation,
+        position,
+        task,
+    })
+}
+
+fn spawn_runtime<P: Projection + 'static>(
+    config: &ProjectorConfig,
+    projection: P,
+    nats: async_nats::Client,
+    cancel: CancellationToken,
+) -> (&'static str, watch::Receiver<i64>, JoinHandle<()>) {
+    let name = projection.name();
+    let runtime = Runtime::new(
+        projection,
+        &config.namespace,
+        config.write_pool.clone(),
+        nats,
+        config.runtime.clone(),
+    );
+    let position = runtime.subscribe();
+    let task = tokio::spawn(async move {
+        runtime.run(cancel).await;
+    });
+    (name, position, task)
+}
+
+/// Start the relay and every projection; the handles' tasks end after `cancel`.
+pub async fn spawn_all(
+    config: &ProjectorConfig,
+    cancel: CancellationToken,
+) -> Result<Vec<TaskHandle>> {
+    let mut handles = vec![spawn_relay(config, cancel.clone()).await?];
+    for name in PROJECTIONS {
+        handles.push(spawn_projection(config, name, cancel.clone()).await?);
+    }
+    Ok(handles)
+}

@@ -1,0 +1,60 @@
+//! The one error type of the projector crate.
+
+use thiserror::Error;
+
+/// Anything that can go wrong while relaying or projecting events.
+///
+/// Most variants are transient (a server restarting); the long-running loops
+/// log them, back off and retry. Only configuration mistakes end a task.
+#[derive(Debug, Error)]
+pub enum ProjectorError {
+    /// The write or read database failed.
+    #[error("postgres: {0}")]
+    Postgres(#[from] sqlx::Error),
+    /// The event store refused or failed a read.
+    #[error("event store: {0}")]
+    Store(String),
+    /// Redis failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// NATS or JetStream failed.
+    #[error("nats: {0}")]
+    Nats(String),
+    /// A message on the bus was not a valid event envelope.
+    #[error("bad envelope: {0}")]
+    Envelope(#[from] crate::envelope::EnvelopeError),
+    /// A stored event could not be decoded.
+    #[error("decode: {0}")]
+    Decode(#[from] domain::event::DecodeError),
+    /// A stored read-model value was not what this build writes.
+    #[error("bad read-model value at {key}: {source}")]
+    BadValue {
+        /// The Redis key (or table) holding the value.
+        key: String,
+        /// Why it did not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The search index failed.
+    #[error("search: {0}")]
+    Search(String),
+    /// A file-system operation failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// A projection name that is not one of [`domain::views::PROJECTIONS`].
+    #[error("unknown projection {0}")]
+    UnknownProjection(String),
+    /// A concurrent applier of the same projection generation won a race
+    /// too many times in a row.
+    #[error("projection {0} is being applied concurrently by someone else")]
+    Contended(&'static str),
+}
+
+impl ProjectorError {
+    pub(crate) fn nats(e: impl std::fmt::Display) -> Self {
+        Self::Nats(e.to_string())
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = ProjectorError> = std::result::Result<T, E>;

@@ -1,0 +1,294 @@
+//! The `history` projection: every message of every room in the read
+//! database, table `messages_g{generation}` hash-partitioned by room.
+//!
+//! Exactly-once effect: a batch is one transaction that first locks this
+//! generation's row in `projection_checkpoints` (`SELECT … FOR UPDATE`), skips
+//! the events at or below it, writes the messages and moves the checkpoint.
+//! Postgres commits all of it or none of it; a second applier waits on the
+//! row lock and then sees the new checkpoint.
+
+use crate::error::Result;
+use crate::runtime::Projection;
+use chrono::{DateTime, Utc};
+use domain::event::{DomainEvent, RoomEvent, StoredEvent};
+use domain::views::{messages_table, HISTORY_PROJECTION};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Hash partitions of a messages table.
+const PARTITIONS: u32 = 8;
+
+/// One generation of the message history.
+pub struct HistoryProjection {
+    pool: PgPool,
+    generation: i64,
+    table: String,
+}
+
+impl HistoryProjection {
+    /// Open generation `generation`, creating its table if missing.
+    pub async fn open(pool: PgPool, generation: i64) -> Result<Self> {
+        let table = messages_table(generation);
+        create_table(&pool, &table).await?;
+        sqlx::query(
+            "INSERT INTO projection_checkpoints (projection, generation, position)
+             VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(HISTORY_PROJECTION)
+        .bind(generation)
+        .execute(&pool)
+        .await?;
+        Ok(Self {
+            pool,
+            generation,
+            table,
+        })
+    }
+
+    /// The table this generation writes.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn apply_in(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        events: &[StoredEvent],
+    ) -> Result<i64> {
+        let cp: i64 = sqlx::query_scalar(
+            "SELECT position FROM projection_checkpoints
+              WHERE projection = $1 AND generation = $2 FOR UPDATE",
+        )
+        .bind(HISTORY_PROJECTION)
+        .bind(self.generation)
+        .fetch_one(&mut **tx)
+        .await?;
+        let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > cp).collect();
+        let Some(last) = fresh.last().map(|e| e.position) else {
+            return Ok(cp);
+        };
+        let mut posts = Posts::default();
+        // Final state per message: later events in the batch win.
+        let mut edits: BTreeMap<(Uuid, i64), (String, DateTime<Utc>)> = BTreeMap::new();
+        let mut deletes: BTreeMap<(Uuid, i64), ()> = BTreeMap::new();
+        for e in &fresh {
+            match &e.event {
+                DomainEvent::Room(RoomEvent::MessagePosted(p)) => posts.push(p),
+                DomainEvent::Room(RoomEvent::MessageEdited(x)) => {
+                    edits.insert((x.room_id.0, x.seq as i64), (x.body.clone(), x.at));
+                }
+                DomainEvent::Room(RoomEvent::MessageDeleted(x)) => {
+                    deletes.insert((x.room_id.0, x.seq as i64), ());
+                }
+                _ => {}
+            }
+        }
+        if !posts.room.is_empty() {
+            sqlx::query(&format!(
+                "INSERT INTO {} (room_id, seq, message_id, author_id, body, reply_to, created_at)
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[],
+                                      $6::uuid[], $7::timestamptz[])
+                 ON CONFLICT DO NOTHING",
+                self.table
+            ))
+            .bind(&posts.room)
+            .bind(&posts.seq)
+            .bind(&posts.message)
+            .bind(&posts.author)
+            .bind(&posts.body)
+            .bind(&posts.reply_to)
+            .bind(&posts.at)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !edits.is_empty() {
+            let (keys, vals): (Vec<_>, Vec<_>) = edits.into_iter().unzip();
+            let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = keys.into_iter().unzip();
+            let (bodies, ats): (Vec<String>, Vec<DateTime<Utc>>) = vals.into_iter().unzip();
+            sqlx::query(&format!(
+                "UPDATE {} m SET body = u.body, edited_at = u.at
+                   FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[])
+                        AS u(room_id, seq, body, at)
+                  WHERE m.room_id = u.room_id AND m.seq = u.seq AND NOT m.deleted",
+                self.table
+            ))
+            .bind(&rooms)
+            .bind(&seqs)
+            .bind(&bodies)
+            .bind(&ats)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !deletes.is_empty() {
+            let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = deletes.into_keys().unzip();
+            sqlx::query(&format!(
+                "UPDATE {} m SET body = '', deleted = true
+                   FROM UNNEST($1::uuid[], $2::bigint[]) AS u(room_id, seq)
+                  WHERE m.room_id = u.room_id AND m.seq = u.seq",
+                self.table
+            ))
+            .bind(&rooms)
+            .bind(&seqs)
+            .execute(&mut **tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE projection_checkpoints SET position = $3, updated_at = now()
+              WHERE projection = $1 AND generation = $2 AND position < $3",
+        )
+        .bind(HISTORY_PROJECTION)
+        .bind(self.generation)
+        .bind(last)
+        .execute(&mut **tx)
+        .await?;
+        Ok(last)
+    }
+}
+
+#[derive(Default)]
+struct Posts {
+    room: Vec<Uuid>,
+    seq: Vec<i64>,
+    message: Vec<Uuid>,
+    author: Vec<Uuid>,
+    body: Vec<String>,
+    reply_to: Vec<Option<Uuid>>,
+    at: Vec<DateTime<Utc>>,
+}
+
+impl Posts {
+    fn push(&mut self, p: &domain::event::MessagePosted) {
+        self.room.push(p.room_id.0);
+        self.seq.push(p.seq as i64);
+        self.message.push(p.message_id.0);
+        self.author.push(p.author_id.0);
+        self.body.push(p.body.clone());
+        self.reply_to.push(p.reply_to.map(|r| r.0));
+        self.at.push(p.at);
+    }
+}
+
+impl Projection for HistoryProjection {
+    fn name(&self) -> &'static str {
+        HISTORY_PROJECTION
+    }
+
+    fn generation(&self) -> i64 {
+        self.generation
+    }
+
+    async fn checkpoint(&mut self) -> Result<i64> {
+        checkpoint(&self.pool, HISTORY_PROJECTION, self.generation).await
+    }
+
+    async fn apply_batch(&mut self, events: &[StoredEvent]) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let cp = self.apply_in(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(cp)
+    }
+
+    async fn flush(&mut self, _force: bool) -> Result<i64> {
+        self.checkpoint().await
+    }
+}
+
+/// The stored checkpoint of a projection generation in the read database (0 if none).
+pub async fn checkpoint(pool: &PgPool, projection: &str, generation: i64) -> Result<i64> {
+    let cp: Option<i64> = sqlx::query_scalar(
+        "SELECT position FROM projection_checkpoints WHERE projection = $1 AND generation = $2",
+    )
+    .bind(projection)
+    .bind(generation)
+    .fetch_optional(pool)
+    .await?;
+    Ok(cp.unwrap_or(0))
+}
+
+/// Create a messages table with its partitions and the query role's grants.
+/// Safe to run concurrently with itself: a lost creation race is ignored.
+async fn create_table(pool: &PgPool, table: &str) -> Result<()> {
+    let role = migrations::QUERY_ROLE;
+    let mut stmts = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+            room_id    uuid        NOT NULL,
+            seq        bigint      NOT NULL,
+            message_id uuid        NOT NULL,
+            author_id  uuid        NOT NULL,
+            body       text        NOT NULL,
+            reply_to   uuid,
+            created_at timestamptz NOT NULL,
+            edited_at  timestamptz,
+            deleted    boolean     NOT NULL DEFAULT false,
+            PRIMARY KEY (room_id, seq)
+         ) PARTITION BY HASH (room_id)"
+    )];
+    for i in 0..PARTITIONS {
+        stmts.push(format!(
+            "CREATE TABLE IF NOT EXISTS {table}_p{i} PARTITION OF {table}
+             FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {i})"
+        ));
+    }
+    stmts.push(format!("GRANT SELECT ON {table} TO {role}"));
+    for i in 0..PARTITIONS {
+        stmts.push(format!("GRANT SELECT ON {table}_p{i} TO {role}"));
+    }
+    for s in stmts {
+        match sqlx::query(&s).execute(pool).await {
+            Ok(_) => {}
+            // 42P07 duplicate table / 23505 unique violation on the catalog:
+            // another process created it at the same moment.
+            Err(sqlx::Error::Database(e))
+                if matches!(e.code().as_deref(), Some("42P07") | Some("23505")) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The generation queries read for a read-database projection, set to 1 if absent.
+pub async fn current_generation(pool: &PgPool, projection: &str) -> Result<i64> {
+    sqlx::query(
+        "INSERT INTO projection_generations (projection, generation) VALUES ($1, 1)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(projection)
+    .execute(pool)
+    .await?;
+    let g: i64 =
+        sqlx::query_scalar("SELECT generation FROM projection_generations WHERE projection = $1")
+            .bind(projection)
+            .fetch_one(pool)
+            .await?;
+    Ok(g)
+}
+
+/// Point queries at `generation` of a read-database projection.
+pub async fn set_generation(pool: &PgPool, projection: &str, generation: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO projection_generations (projection, generation) VALUES ($1, $2)
+         ON CONFLICT (projection) DO UPDATE SET generation = EXCLUDED.generation, switched_at = now()",
+    )
+    .bind(projection)
+    .bind(generation)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Drop one generation's table and checkpoint.
+pub async fn drop_generation(pool: &PgPool, generation: i64) -> Result<()> {
+    sqlx::query(&format!(
+        "DROP TABLE IF EXISTS {}",
+        messages_table(generation)
+    ))
+    .execute(pool)
+    .await?;
+    sqlx::query("DELETE FROM projection_checkpoints WHERE projection = $1 AND generation = $2")
+        .bind(HISTORY_PROJECTION)
+        .bind(generation)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

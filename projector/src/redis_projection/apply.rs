@@ -1,0 +1,285 @@
+//! How each event changes the `redis` read model (applied to an [`Overlay`]).
+//!
+//! Rules worth knowing:
+//! - A room's activity time moves on creation, on a member joining and on a
+//!   post; every member's room-list score is that time in milliseconds, so
+//!   room lists order by [`RoomView::last_activity_at`].
+//! - A member joining starts with the read marker at the room's last `seq`
+//!   (they are not greeted by the whole history as unread); creation starts
+//!   every member at 0. Leaving or being kicked removes the marker.
+//! - Posting moves the author's marker to the post; `ReadMarkerMoved` only
+//!   ever moves it forward.
+//! - A deleted message keeps its place in the timeline with `deleted: true`
+//!   and an empty body, and leaves the unread bookkeeping (`live_seqs`,
+//!   `own_seqs`).
+
+use super::overlay::Overlay;
+use chrono::{DateTime, Utc};
+use domain::event::{
+    DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent, UsernameEvent,
+};
+use domain::ids::{RoomId, UserId};
+use domain::views::{
+    preview, FriendEntryView, FriendState, LastMessageView, MemberView, MessageView, ProfileView,
+    RedisKeys, Role, RoomView,
+};
+use tracing::warn;
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+impl Overlay {
+    /// Apply one event (known to be above the checkpoint).
+    pub(super) fn apply(&mut self, keys: &RedisKeys, e: &StoredEvent) {
+        match &e.event {
+            DomainEvent::User(UserEvent::Registered(r)) => {
+                let p = ProfileView {
+                    user_id: r.user_id,
+                    username: r.username.clone(),
+                    display_name: r.display_name.clone(),
+                    created_at: r.at,
+                };
+                self.profiles.insert(r.user_id, Some(p));
+                self.dirty_profiles.insert(r.user_id);
+                self.ops
+                    .set(keys.username(&r.username), r.user_id.to_string())
+                    .ignore();
+            }
+            DomainEvent::User(UserEvent::DisplayNameChanged(c)) => {
+                if let Some(Some(p)) = self.profiles.get_mut(&c.user_id) {
+                    p.display_name = c.display_name.clone();
+                    self.dirty_profiles.insert(c.user_id);
+                } else {
+                    warn!(user_id = %c.user_id, position = e.position, "display name change for unknown user");
+                }
+            }
+            DomainEvent::Username(UsernameEvent::Claimed(c)) => {
+                self.ops
+                    .set(keys.username(&c.username), c.user_id.to_string())
+                    .ignore();
+            }
+            DomainEvent::Friendship(f) => self.friendship(keys, f),
+            DomainEvent::Room(r) => self.room(keys, r, e.position),
+        }
+    }
+
+    fn friendship(&mut self, keys: &RedisKeys, f: &FriendshipEvent) {
+        let mut entry = |owner: UserId, other: UserId, state: FriendState, since: DateTime<Utc>| {
+            let v = FriendEntryView { state, since };
+            self.ops
+                .hset(keys.friends(owner), other.to_string(), json(&v))
+                .ignore();
+        };
+        match f {
+            FriendshipEvent::Requested(r) => {
+                entry(r.from, r.to, FriendState::Outgoing, r.at);
+                entry(r.to, r.from, FriendState::Incoming, r.at);
+            }
+            FriendshipEvent::Accepted(a) => {
+                entry(a.by, a.requester, FriendState::Friend, a.at);
+                entry(a.requester, a.by, FriendState::Friend, a.at);
+            }
+            FriendshipEvent::Ended(x) => {
+                self.ops
+                    .hdel(keys.friends(x.by), x.other.to_string())
+                    .ignore();
+                self.ops
+                    .hdel(keys.friends(x.other), x.by.to_string())
+                    .ignore();
+            }
+        }
+    }
+
+    fn room(&mut self, keys: &RedisKeys, r: &RoomEvent, position: i64) {
+        match r {
+            RoomEvent::Created(c) => {
+                let room = RoomView {
+                    room_id: c.room_id,
+                    name: c.name.clone(),
+                    owner_id: c.owner_id,
+                    direct: c.direct,
+                    created_at: c.at,
+                    last_seq: 0,
+                    last_message: None,
+                    last_activity_at: c.at,
+                };
+                self.rooms.insert(c.room_id, Some(room));
+                self.dirty_rooms.insert(c.room_id);
+                self.members.insert(c.room_id, Default::default());
+                for user in &c.members {
+                    let role = if *user == c.owner_id {
+                        Role::Owner
+                    } else {
+                        Role::Member
+                    };
+                    self.join(c.room_id, *user, role, c.at, 0);
+                }
+                self.touch(c.room_id, c.at);
+            }
+            RoomEvent::Renamed(c) => {
+                if let Some(room) = self.room_mut(c.room_id, position) {
+                    room.name = c.name.clone();
+                }
+            }
+            RoomEvent::MemberAdded(c) => {
+                let last_seq = self
+                    .room_mut(c.room_id, position)
+                    .map(|r| r.last_seq)
+                    .unwrap_or(0);
+                self.join(c.room_id, c.user_id, Role::Member, c.at, last_seq);
+                self.touch(c.room_id, c.at);
+            }
+            RoomEvent::MemberLeft(c) => {
+                self.leave(c.room_id, c.user_id);
+                if let Some(owner) = c.new_owner {
+                    if let Some(room) = self.room_mut(c.room_id, position) {
+                        room.owner_id = owner;
+                    }
+                    if let Some(m) = self
+                        .members
+                        .get_mut(&c.room_id)
+                        .and_then(|m| m.get_mut(&owner))
+                    {
+                        m.role = Role::Owner;
+                        self.dirty_members.insert((c.room_id, owner));
+                    }
+                }
+            }
+            RoomEvent::MemberKicked(c) => self.leave(c.room_id, c.user_id),
+            RoomEvent::MessagePosted(p) => {
+                let view = MessageView {
+                    message_id: p.message_id,
+                    room_id: p.room_id,
+                    seq: p.seq,
+                    author_id: p.author_id,
+                    body: p.body.clone(),
+                    reply_to: p.reply_to,
+                    created_at: p.at,
+                    edited_at: None,
+                    deleted: false,
+                };
+                self.timeline.insert((p.room_id, p.seq), Some(view));
+                self.dirty_timeline.insert((p.room_id, p.seq));
+                self.ops
+                    .zadd(keys.live_seqs(p.room_id), p.seq, p.seq)
+                    .ignore();
+                self.ops
+                    .zadd(keys.own_seqs(p.room_id, p.author_id), p.seq, p.seq)
+                    .ignore();
+                self.markers.insert((p.room_id, p.author_id), Some(p.seq));
+                self.dirty_markers.insert((p.room_id, p.author_id));
+                if let Some(room) = self.room_mut(p.room_id, position) {
+                    room.last_seq = room.last_seq.max(p.seq);
+                    room.last_message = Some(LastMessageView {
+                        message_id: p.message_id,
+                        seq: p.seq,
+                        author_id: p.author_id,
+                        body_preview: preview(&p.body),
+                        created_at: p.at,
+                    });
+                }
+                self.touch(p.room_id, p.at);
+            }
+            RoomEvent::MessageEdited(x) => {
+                self.rewrite(x.room_id, x.seq, position, &x.body, |v| {
+                    v.body = x.body.clone();
+                    v.edited_at = Some(x.at);
+                });
+            }
+            RoomEvent::MessageDeleted(x) => {
+                self.ops.zrem(keys.live_seqs(x.room_id), x.seq).ignore();
+                self.ops
+                    .zrem(keys.own_seqs(x.room_id, x.author_id), x.seq)
+                    .ignore();
+                self.rewrite(x.room_id, x.seq, position, "", |v| {
+                    v.body.clear();
+                    v.deleted = true;
+                });
+            }
+            RoomEvent::ReadMarkerMoved(m) => {
+                let slot = self.markers.entry((m.room_id, m.user_id)).or_insert(None);
+                if slot.is_none_or(|cur| cur < m.seq) {
+                    *slot = Some(m.seq);
+                    self.dirty_markers.insert((m.room_id, m.user_id));
+                }
+            }
+        }
+    }
+
+    /// The room, marked dirty; `None` (with a warning) if the batch and
+    /// Redis both lack it, which a consistent log never causes.
+    fn room_mut(&mut self, id: RoomId, position: i64) -> Option<&mut RoomView> {
+        match self.rooms.get_mut(&id) {
+            Some(Some(room)) => {
+                self.dirty_rooms.insert(id);
+                Some(room)
+            }
+            _ => {
+                warn!(room_id = %id, position, "event for a room the read model lacks");
+                None
+            }
+        }
+    }
+
+    fn join(&mut self, room: RoomId, user: UserId, role: Role, at: DateTime<Utc>, marker: u64) {
+        let view = MemberView {
+            user_id: user,
+            role,
+            joined_at: at,
+        };
+        self.members.entry(room).or_default().insert(user, view);
+        self.dirty_members.insert((room, user));
+        self.markers.insert((room, user), Some(marker));
+        self.dirty_markers.insert((room, user));
+    }
+
+    fn leave(&mut self, room: RoomId, user: UserId) {
+        if let Some(m) = self.members.get_mut(&room) {
+            m.remove(&user);
+        }
+        self.dirty_members.insert((room, user));
+        self.markers.insert((room, user), None);
+        self.dirty_markers.insert((room, user));
+        self.rooms_of.insert((user, room), None);
+    }
+
+    /// Move the room's activity to `at` and every member's room-list score with it.
+    fn touch(&mut self, id: RoomId, at: DateTime<Utc>) {
+        let at = match self.rooms.get_mut(&id) {
+            Some(Some(room)) => {
+                room.last_activity_at = room.last_activity_at.max(at);
+                self.dirty_rooms.insert(id);
+                room.last_activity_at
+            }
+            _ => at,
+        };
+        let score = at.timestamp_millis();
+        if let Some(members) = self.members.get(&id) {
+            for user in members.keys() {
+                self.rooms_of.insert((*user, id), Some(score));
+            }
+        }
+    }
+
+    /// Change a message in the timeline (if it is still there) and in the
+    /// room's last-message preview (if it is the last one).
+    fn rewrite(
+        &mut self,
+        room: RoomId,
+        seq: u64,
+        position: i64,
+        body: &str,
+        change: impl FnOnce(&mut MessageView),
+    ) {
+        if let Some(Some(view)) = self.timeline.get_mut(&(room, seq)) {
+            change(view);
+            self.dirty_timeline.insert((room, seq));
+        }
+        if let Some(r) = self.room_mut(room, position) {
+            if let Some(last) = r.last_message.as_mut().filter(|l| l.seq == seq) {
+                last.body_preview = preview(body);
+            }
+        }
+    }
+}

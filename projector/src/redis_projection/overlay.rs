@@ -1,0 +1,233 @@
+//! The in-memory overlay one batch is applied to.
+//!
+//! A batch becomes three round trips however many events it holds: the
+//! current values it needs are read in one pipeline (under `WATCH` of the
+//! checkpoint), every event is applied to this overlay (so later events see
+//! what earlier ones did), and the overlay is written back in one
+//! `MULTI`/`EXEC` together with the new checkpoint.
+
+use crate::error::{ProjectorError, Result};
+use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
+use domain::ids::{RoomId, UserId};
+use domain::views::{MemberView, MessageView, ProfileView, RedisKeys, RoomView, TIMELINE_LEN};
+use redis::aio::MultiplexedConnection;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What one batch reads, changes and writes.
+#[derive(Default)]
+pub(super) struct Overlay {
+    pub(super) rooms: HashMap<RoomId, Option<RoomView>>,
+    pub(super) members: HashMap<RoomId, BTreeMap<UserId, MemberView>>,
+    pub(super) profiles: HashMap<UserId, Option<ProfileView>>,
+    pub(super) markers: HashMap<(RoomId, UserId), Option<u64>>,
+    pub(super) timeline: HashMap<(RoomId, u64), Option<MessageView>>,
+    pub(super) dirty_rooms: BTreeSet<RoomId>,
+    pub(super) dirty_members: BTreeSet<(RoomId, UserId)>,
+    pub(super) dirty_profiles: BTreeSet<UserId>,
+    pub(super) dirty_markers: BTreeSet<(RoomId, UserId)>,
+    pub(super) dirty_timeline: BTreeSet<(RoomId, u64)>,
+    /// Final room-list score of (user, room); `None` = removed from the list.
+    pub(super) rooms_of: BTreeMap<(UserId, RoomId), Option<i64>>,
+    /// Writes that are order-sensitive or need no state, in event order.
+    pub(super) ops: redis::Pipeline,
+}
+
+/// Which current values a batch needs before applying.
+#[derive(Default)]
+struct Needs {
+    rooms: BTreeSet<RoomId>,
+    members: BTreeSet<RoomId>,
+    profiles: BTreeSet<UserId>,
+    markers: BTreeSet<(RoomId, UserId)>,
+    timeline: BTreeSet<(RoomId, u64)>,
+}
+
+fn needs(events: &[&StoredEvent]) -> Needs {
+    let mut n = Needs::default();
+    for e in events {
+        match &e.event {
+            DomainEvent::User(UserEvent::DisplayNameChanged(c)) => {
+                n.profiles.insert(c.user_id);
+            }
+            DomainEvent::Room(r) => match r {
+                RoomEvent::Created(_) => {}
+                RoomEvent::Renamed(c) => {
+                    n.rooms.insert(c.room_id);
+                }
+                RoomEvent::MemberAdded(c) => {
+                    n.rooms.insert(c.room_id);
+                    n.members.insert(c.room_id);
+                }
+                RoomEvent::MemberLeft(c) => {
+                    n.rooms.insert(c.room_id);
+                    n.members.insert(c.room_id);
+                }
+                RoomEvent::MemberKicked(c) => {
+                    n.members.insert(c.room_id);
+                }
+                RoomEvent::MessagePosted(c) => {
+                    n.rooms.insert(c.room_id);
+                    n.members.insert(c.room_id);
+                }
+                RoomEvent::MessageEdited(c) => {
+                    n.rooms.insert(c.room_id);
+                    n.timeline.insert((c.room_id, c.seq));
+                }
+                RoomEvent::MessageDeleted(c) => {
+                    n.rooms.insert(c.room_id);
+                    n.timeline.insert((c.room_id, c.seq));
+                }
+                RoomEvent::ReadMarkerMoved(c) => {
+                    n.markers.insert((c.room_id, c.user_id));
+                }
+            },
+            DomainEvent::User(UserEvent::Registered(_))
+            | DomainEvent::Username(_)
+            | DomainEvent::Friendship(FriendshipEvent::Requested(_))
+            | DomainEvent::Friendship(FriendshipEvent::Accepted(_))
+            | DomainEvent::Friendship(FriendshipEvent::Ended(_)) => {}
+        }
+    }
+    n
+}
+
+fn parse<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T> {
+    serde_json::from_str(raw).map_err(|source| ProjectorError::BadValue {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+impl Overlay {
+    /// Read, in one pipeline, every current value `events` depend on.
+    pub(super) async fn load(
+        keys: &RedisKeys,
+        conn: &mut MultiplexedConnection,
+        events: &[&StoredEvent],
+    ) -> Result<Self> {
+        let n = needs(events);
+        let mut pipe = redis::pipe();
+        for id in &n.rooms {
+            pipe.get(keys.room(*id));
+        }
+        for id in &n.members {
+            pipe.hgetall(keys.members(*id));
+        }
+        for id in &n.profiles {
+            pipe.get(keys.user(*id));
+        }
+        for (room, user) in &n.markers {
+            pipe.hget(keys.read_markers(*room), user.to_string());
+        }
+        for (room, seq) in &n.timeline {
+            pipe.zrangebyscore(keys.timeline(*room), *seq, *seq);
+        }
+        let mut values: std::vec::IntoIter<redis::Value> = if pipe.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            pipe.query_async::<Vec<redis::Value>>(conn)
+                .await?
+                .into_iter()
+        };
+        let mut next = || values.next().unwrap_or(redis::Value::Nil);
+        let mut o = Overlay::default();
+        for id in n.rooms {
+            let key = keys.room(id);
+            let raw: Option<String> = redis::from_redis_value(&next())?;
+            o.rooms
+                .insert(id, raw.map(|r| parse(&key, &r)).transpose()?);
+        }
+        for id in n.members {
+            let key = keys.members(id);
+            let raw: HashMap<String, String> = redis::from_redis_value(&next())?;
+            let mut map = BTreeMap::new();
+            for v in raw.values() {
+                let m: MemberView = parse(&key, v)?;
+                map.insert(m.user_id, m);
+            }
+            o.members.insert(id, map);
+        }
+        for id in n.profiles {
+            let key = keys.user(id);
+            let raw: Option<String> = redis::from_redis_value(&next())?;
+            o.profiles
+                .insert(id, raw.map(|r| parse(&key, &r)).transpose()?);
+        }
+        for k in n.markers {
+            let raw: Option<u64> = redis::from_redis_value(&next())?;
+            o.markers.insert(k, raw);
+        }
+        for (room, seq) in n.timeline {
+            let key = keys.timeline(room);
+            let raw: Vec<String> = redis::from_redis_value(&next())?;
+            let view = raw.first().map(|r| parse(&key, r)).transpose()?;
+            o.timeline.insert((room, seq), view);
+        }
+        o.ops.atomic();
+        Ok(o)
+    }
+
+    /// Everything the batch changed, as one `MULTI`/`EXEC` ending with the
+    /// checkpoint.
+    pub(super) fn into_transaction(mut self, keys: &RedisKeys, checkpoint: i64) -> redis::Pipeline {
+        let mut pipe = std::mem::take(&mut self.ops);
+        for id in &self.dirty_rooms {
+            if let Some(Some(room)) = self.rooms.get(id) {
+                pipe.set(keys.room(*id), json(room)).ignore();
+            }
+        }
+        for (room, user) in &self.dirty_members {
+            match self.members.get(room).and_then(|m| m.get(user)) {
+                Some(m) => pipe
+                    .hset(keys.members(*room), user.to_string(), json(m))
+                    .ignore(),
+                None => pipe.hdel(keys.members(*room), user.to_string()).ignore(),
+            };
+        }
+        for id in &self.dirty_profiles {
+            if let Some(Some(p)) = self.profiles.get(id) {
+                pipe.set(keys.user(*id), json(p)).ignore();
+            }
+        }
+        for (room, user) in &self.dirty_markers {
+            match self.markers.get(&(*room, *user)).copied().flatten() {
+                Some(seq) => pipe
+                    .hset(keys.read_markers(*room), user.to_string(), seq)
+                    .ignore(),
+                None => pipe
+                    .hdel(keys.read_markers(*room), user.to_string())
+                    .ignore(),
+            };
+        }
+        let mut trimmed = BTreeSet::new();
+        for (room, seq) in &self.dirty_timeline {
+            if let Some(Some(view)) = self.timeline.get(&(*room, *seq)) {
+                let key = keys.timeline(*room);
+                pipe.zrembyscore(&key, *seq, *seq).ignore();
+                pipe.zadd(&key, json(view), *seq).ignore();
+                trimmed.insert(*room);
+            }
+        }
+        for room in trimmed {
+            // Keep the newest TIMELINE_LEN entries (ranks ascend with seq).
+            pipe.zremrangebyrank(keys.timeline(room), 0, -(TIMELINE_LEN as isize) - 1)
+                .ignore();
+        }
+        for ((user, room), score) in &self.rooms_of {
+            match score {
+                Some(s) => pipe
+                    .zadd(keys.rooms_of(*user), room.to_string(), *s)
+                    .ignore(),
+                None => pipe.zrem(keys.rooms_of(*user), room.to_string()).ignore(),
+            };
+        }
+        pipe.set(keys.checkpoint(), checkpoint).ignore();
+        pipe
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    // Views are plain data: serialising cannot fail.
+    serde_json::to_string(v).unwrap_or_default()
+}

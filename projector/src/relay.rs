@@ -1,0 +1,256 @@
+//! The relay: copies the event log, in position order, onto JetStream.
+//!
+//! Gap safety comes from the store (appends are serialised, so positions
+//! become visible in increasing order and `position > checkpoint` never
+//! skips a committed event). The relay only has to be at-least-once: it
+//! publishes a page, waits for every publish ack, and only then moves its
+//! checkpoint in `relay_checkpoints`. A crash in between republishes the page;
+//! `Nats-Msg-Id` (the event id) makes the server drop the copies inside the
+//! duplicate window, and projections drop anything at or below their own
+//! checkpoint outside it.
+//!
+//! JetStream is not trusted to keep what it acked: the relay checks the stream
+//! on every publish error and every few seconds. A missing stream, or one
+//! whose last sequence is below the last sequence the relay saw acked (deleted
+//! and recreated, or lost after a crash), is recreated and refilled from an
+//! earlier position (see [`RelayOptions::republish_window`]). Projections that
+//! need older events read them from Postgres.
+
+use crate::backoff::{self, Backoff};
+use crate::bus::{self, StreamLimits, EVENT_TYPE_HEADER, POSITION_HEADER};
+use crate::envelope;
+use crate::error::{ProjectorError, Result};
+use crate::source;
+use async_nats::jetstream::{self, message::PublishMessage};
+use domain::event::StoredEvent;
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// How the relay paces itself.
+#[derive(Clone, Debug)]
+pub struct RelayOptions {
+    /// Events read from the log and published per round.
+    pub page_size: i64,
+    /// Pause between polls of the log when nothing new was there.
+    pub idle_poll: Duration,
+    /// How often the stream's health is checked when nothing fails.
+    pub health_interval: Duration,
+    /// Limits of the JetStream stream.
+    pub limits: StreamLimits,
+    /// After the stream was lost, republish at most this many positions
+    /// before the relay's checkpoint (`None` = from the start of the log).
+    /// Defaults to the stream's message limit: it could not hold more anyway.
+    pub republish_window: Option<i64>,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        let limits = StreamLimits::default();
+        Self {
+            page_size: 1000,
+            idle_poll: Duration::from_millis(10),
+            health_interval: Duration::from_secs(2),
+            republish_window: limits.max_messages,
+            limits,
+        }
+    }
+}
+
+/// The relay of one namespace. Create with [`Relay::new`], drive with [`Relay::run`].
+pub struct Relay {
+    namespace: String,
+    pool: PgPool,
+    js: jetstream::Context,
+    opts: RelayOptions,
+    checkpoint: i64,
+    /// Highest stream sequence the server acknowledged to us since the
+    /// stream was (re)created: the stream's last sequence must never be lower.
+    acked_seq: u64,
+    stream_ok: bool,
+    last_health: Instant,
+    position: watch::Sender<i64>,
+}
+
+impl Relay {
+    /// A relay publishing the log of `pool` to the `{namespace}-events` stream.
+    pub fn new(
+        namespace: &str,
+        pool: PgPool,
+        nats: async_nats::Client,
+        opts: RelayOptions,
+    ) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            pool,
+            js: bus::context(nats),
+            opts,
+            checkpoint: 0,
+            acked_seq: 0,
+            stream_ok: false,
+            last_health: Instant::now(),
+            position: watch::channel(0).0,
+        }
+    }
+
+    /// The position up to which every event has been published and acked.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.position.subscribe()
+    }
+
+    /// Relay until cancelled, surviving Postgres and NATS restarts.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let mut backoff = Backoff::new();
+        loop {
+            match load_checkpoint(&self.pool, &self.namespace).await {
+                Ok(cp) => {
+                    self.set_checkpoint(cp);
+                    break;
+                }
+                Err(e) => {
+                    warn!(error = %e, "relay cannot read its checkpoint");
+                    if !backoff.wait(&cancel).await {
+                        return;
+                    }
+                }
+            }
+        }
+        info!(namespace = %self.namespace, checkpoint = self.checkpoint, "relay started");
+        backoff.reset();
+        while !cancel.is_cancelled() {
+            match self.round().await {
+                Ok(true) => backoff.reset(),
+                Ok(false) => {
+                    backoff.reset();
+                    if !backoff::sleep(self.opts.idle_poll, &cancel).await {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, checkpoint = self.checkpoint, "relay round failed");
+                    self.stream_ok = false;
+                    if !backoff.wait(&cancel).await {
+                        break;
+                    }
+                }
+            }
+        }
+        info!(namespace = %self.namespace, checkpoint = self.checkpoint, "relay stopped");
+    }
+
+    /// One poll of the log; `Ok(true)` when a full page was published (so
+    /// more is probably waiting).
+    async fn round(&mut self) -> Result<bool> {
+        if !self.stream_ok || self.last_health.elapsed() >= self.opts.health_interval {
+            self.check_stream().await?;
+        }
+        let page = source::read_after(&self.pool, self.checkpoint, self.opts.page_size).await?;
+        let Some(last) = page.last().map(|e| e.position) else {
+            return Ok(false);
+        };
+        if let Err(e) = self.publish(&page).await {
+            // The most likely cause of a failed publish is a missing stream:
+            // look now rather than at the next health check.
+            self.check_stream().await?;
+            return Err(e);
+        }
+        store_checkpoint(&self.pool, &self.namespace, last).await?;
+        self.set_checkpoint(last);
+        metrics::counter!("cotalk_relay_published_total").increment(page.len() as u64);
+        Ok(page.len() as i64 >= self.opts.page_size)
+    }
+
+    /// Publish every event of the page, then wait for all the acks: the
+    /// publishes are pipelined, the page is only done when all are stored.
+    async fn publish(&mut self, page: &[StoredEvent]) -> Result<()> {
+        let mut acks = Vec::with_capacity(page.len());
+        for e in page {
+            let msg = PublishMessage::build()
+                .payload(envelope::encode(e).into())
+                .message_id(e.event_id.to_string())
+                .header(POSITION_HEADER, e.position.to_string().as_str())
+                .header(EVENT_TYPE_HEADER, e.event.event_type());
+            let ack = self
+                .js
+                .send_publish(bus::subject(&self.namespace, e), msg)
+                .await
+                .map_err(ProjectorError::nats)?;
+            acks.push(ack);
+        }
+        for ack in acks {
+            let ack = ack.await.map_err(ProjectorError::nats)?;
+            self.acked_seq = self.acked_seq.max(ack.sequence);
+        }
+        Ok(())
+    }
+
+    /// Make sure the stream exists and still holds what it acknowledged.
+    async fn check_stream(&mut self) -> Result<()> {
+        self.last_health = Instant::now();
+        let info = bus::stream_info(&self.js, &self.namespace).await?;
+        let lost = match &info {
+            None => true,
+            Some(i) => i.state.last_sequence < self.acked_seq,
+        };
+        if lost {
+            let from = match self.opts.republish_window {
+                Some(w) => (self.checkpoint - w).max(0),
+                None => 0,
+            };
+            warn!(
+                namespace = %self.namespace,
+                exists = info.is_some(),
+                acked_seq = self.acked_seq,
+                republish_from = from,
+                "jetstream stream lost or truncated, recreating it"
+            );
+            if info.is_some() {
+                // A stream that forgot acked messages also forgot their
+                // de-duplication ids; start it afresh.
+                self.js
+                    .delete_stream(bus::stream_name(&self.namespace))
+                    .await
+                    .map_err(ProjectorError::nats)?;
+            }
+            bus::ensure_stream(&self.js, &self.namespace, &self.opts.limits).await?;
+            self.acked_seq = 0;
+            store_checkpoint(&self.pool, &self.namespace, from).await?;
+            self.set_checkpoint(from);
+        } else if !self.stream_ok {
+            bus::ensure_stream(&self.js, &self.namespace, &self.opts.limits).await?;
+            debug!(namespace = %self.namespace, "jetstream stream present");
+        }
+        self.stream_ok = true;
+        Ok(())
+    }
+
+    fn set_checkpoint(&mut self, cp: i64) {
+        self.checkpoint = cp;
+        self.position.send_replace(cp);
+        metrics::gauge!("cotalk_relay_position").set(cp as f64);
+    }
+}
+
+/// The relay's stored checkpoint (0 before its first round).
+pub async fn load_checkpoint(pool: &PgPool, namespace: &str) -> Result<i64> {
+    let cp: Option<i64> =
+        sqlx::query_scalar("SELECT position FROM relay_checkpoints WHERE name = $1")
+            .bind(namespace)
+            .fetch_optional(pool)
+            .await?;
+    Ok(cp.unwrap_or(0))
+}
+
+async fn store_checkpoint(pool: &PgPool, namespace: &str, position: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO relay_checkpoints (name, position) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+    )
+    .bind(namespace)
+    .bind(position)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,466 @@
+//! The projection runtime: feeds one projection generation from JetStream,
+//! falling back to the Postgres log whenever NATS does not have (or did not
+//! deliver) what the projection needs.
+//!
+//! Exactly-once effect: every [`Projection`] stores its checkpoint atomically
+//! with its data and ignores events at or below it, so the runtime can be
+//! at-least-once: it applies, then acks (a crash in between redelivers, and
+//! the redelivered events are ignored).
+//!
+//! Never skipping: the runtime keeps `applied`, the last position handed to
+//! the projection. Events arriving from NATS at or below it are dropped; if
+//! the remaining ones do not follow on without holes, the log is asked how
+//! many events really exist in that range (holes left by rolled-back appends
+//! are legitimate), and if NATS lacks any of them the whole range is read
+//! from Postgres instead. A projection far behind the head reads the log in
+//! large pages, then recreates its consumer at the stream's end; when NATS is
+//! idle or unreachable the log is polled every [`RuntimeOptions::pg_poll`], so
+//! an event the bus lost (or never got) is applied within that delay.
+
+use crate::backoff::{self, Backoff};
+use crate::bus;
+use crate::envelope;
+use crate::error::{ProjectorError, Result};
+use crate::source;
+use async_nats::jetstream::{self, consumer::pull};
+use chrono::{DateTime, Utc};
+use domain::event::StoredEvent;
+use futures::{FutureExt, StreamExt};
+use sqlx::PgPool;
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// A read model fed by the runtime.
+///
+/// Implementations must store their checkpoint atomically with the data it
+/// covers and ignore events at or below it: the runtime may hand the same
+/// event over more than once (after a crash, a redelivery, a concurrent
+/// applier), but always in position order.
+pub trait Projection: Send {
+    /// The projection's name (one of [`domain::views::PROJECTIONS`]).
+    fn name(&self) -> &'static str;
+    /// The generation this instance writes.
+    fn generation(&self) -> i64;
+    /// The durably stored checkpoint.
+    fn checkpoint(&mut self) -> impl Future<Output = Result<i64>> + Send;
+    /// Apply events (in position order, possibly including some at or below
+    /// the checkpoint) and return the durable checkpoint afterwards, which a
+    /// projection that batches its commits may leave behind the last event.
+    fn apply_batch(&mut self, events: &[StoredEvent]) -> impl Future<Output = Result<i64>> + Send;
+    /// Make applied events durable if it is time to (or `force`), and return
+    /// the durable checkpoint. Called when idle and before stopping.
+    fn flush(&mut self, force: bool) -> impl Future<Output = Result<i64>> + Send;
+}
+
+/// How the runtime paces itself.
+#[derive(Clone, Debug)]
+pub struct RuntimeOptions {
+    /// Most messages taken from NATS and applied as one batch.
+    pub nats_batch: usize,
+    /// How long to wait for a message before doing idle work.
+    pub wait: Duration,
+    /// How often the log is polled directly when NATS brings nothing.
+    pub pg_poll: Duration,
+    /// Read the log directly when further behind its head than this.
+    pub catchup_threshold: i64,
+    /// Events per batch when reading the log directly.
+    pub catchup_page: i64,
+    /// How often the log's head is read for the lag metrics.
+    pub head_interval: Duration,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            nats_batch: 500,
+            wait: Duration::from_millis(100),
+            pg_poll: Duration::from_millis(250),
+            catchup_threshold: 10_000,
+            catchup_page: 5_000,
+            head_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Drives one projection until cancelled. Build with [`Runtime::new`].
+pub struct Runtime<P: Projection> {
+    projection: P,
+    namespace: String,
+    pool: PgPool,
+    js: jetstream::Context,
+    opts: RuntimeOptions,
+    /// Last position handed to the projection.
+    applied: i64,
+    /// Last position the projection has made durable (and visible).
+    durable: i64,
+    head: i64,
+    head_read_at: Option<Instant>,
+    last_recorded_at: Option<DateTime<Utc>>,
+    messages: Option<pull::Stream>,
+    recreate_consumer: bool,
+    pg_polled_at: Instant,
+    /// Consecutive log polls that found events NATS had not delivered.
+    pg_hits: u32,
+    position: watch::Sender<i64>,
+}
+
+impl<P: Projection> Runtime<P> {
+    /// A runtime for `projection` reading `{namespace}-events` and the log in `pool`.
+    pub fn new(
+        projection: P,
+        namespace: &str,
+        pool: PgPool,
+        nats: async_nats::Client,
+        opts: RuntimeOptions,
+    ) -> Self {
+        Self {
+            projection,
+            namespace: namespace.to_owned(),
+            pool,
+            js: bus::context(nats),
+            opts,
+            applied: 0,
+            durable: 0,
+            head: 0,
+            head_read_at: None,
+            last_recorded_at: None,
+            messages: None,
+            recreate_consumer: false,
+            pg_polled_at: Instant::now(),
+            pg_hits: 0,
+            position: watch::channel(0).0,
+        }
+    }
+
+    /// The durable (queryable) position of the projection, updated as it moves.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.position.subscribe()
+    }
+
+    /// Run until cancelled; survives NATS, Redis and Postgres restarts.
+    /// Returns the projection (flushed) so a caller may inspect it.
+    pub async fn run(mut self, cancel: CancellationToken) -> P {
+        let name = self.projection.name();
+        let mut backoff = Backoff::new();
+        loop {
+            match self.projection.checkpoint().await {
+                Ok(cp) => {
+                    self.applied = cp;
+                    self.set_durable(cp);
+                    break;
+                }
+                Err(e) => {
+                    warn!(projection = name, error = %e, "cannot read projection checkpoint");
+                    if !backoff.wait(&cancel).await {
+                        return self.projection;
+                    }
+                }
+            }
+        }
+        info!(
+            projection = name,
+            checkpoint = self.applied,
+            "projection started"
+        );
+        backoff.reset();
+        while !cancel.is_cancelled() {
+            match self.step(&cancel).await {
+                Ok(()) => backoff.reset(),
+                Err(e) => {
+                    warn!(projection = name, applied = self.applied, error = %e, "projection step failed");
+                    self.messages = None;
+                    if !backoff.wait(&cancel).await {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.flush(true).await {
+            warn!(projection = name, error = %e, "final flush failed");
+        }
+        info!(
+            projection = name,
+            position = self.durable,
+            "projection stopped"
+        );
+        self.projection
+    }
+
+    async fn step(&mut self, cancel: &CancellationToken) -> Result<()> {
+        self.refresh_head().await;
+        if self.head - self.applied > self.opts.catchup_threshold {
+            return self.catch_up(cancel).await;
+        }
+        if self.messages.is_none() {
+            if let Err(e) = self.open_consumer().await {
+                // NATS (or the stream) is not there: keep up from the log
+                // meanwhile, and try the bus again later.
+                debug!(projection = self.projection.name(), error = %e, "consumer unavailable");
+                self.poll_log().await?;
+                backoff::sleep(self.opts.pg_poll, cancel).await;
+                return Err(e);
+            }
+        }
+        let batch = self.next_batch(cancel).await?;
+        if batch.is_empty() {
+            self.flush(false).await?;
+            if self.pg_polled_at.elapsed() >= self.opts.pg_poll {
+                self.poll_log().await?;
+            }
+            return Ok(());
+        }
+        self.apply_messages(batch).await
+    }
+
+    /// Wait up to `opts.wait` for one message, then take whatever else is
+    /// already buffered, up to `opts.nats_batch`.
+    async fn next_batch(&mut self, cancel: &CancellationToken) -> Result<Vec<jetstream::Message>> {
+        let Some(messages) = self.messages.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let first = tokio::select! {
+            m = messages.next() => m,
+            _ = tokio::time::sleep(self.opts.wait) => return Ok(Vec::new()),
+            _ = cancel.cancelled() => return Ok(Vec::new()),
+        };
+        let mut batch = match first {
+            Some(Ok(m)) => vec![m],
+            Some(Err(e)) => {
+                self.messages = None;
+                return Err(ProjectorError::nats(e));
+            }
+            None => {
+                self.messages = None;
+                return Err(ProjectorError::Nats("consumer stream ended".into()));
+            }
+        };
+        while batch.len() < self.opts.nats_batch {
+            match messages.next().now_or_never() {
+                Some(Some(Ok(m))) => batch.push(m),
+                Some(Some(Err(e))) => {
+                    // Apply what arrived; reopen the consumer next round.
+                    debug!(error = %e, "consumer stream error after a partial batch");
+                    self.messages = None;
+                    break;
+                }
+                Some(None) => {
+                    self.messages = None;
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn apply_messages(&mut self, batch: Vec<jetstream::Message>) -> Result<()> {
+        let mut fresh: Vec<StoredEvent> = Vec::with_capacity(batch.len());
+        let mut cursor = self.applied;
+        for m in &batch {
+            match envelope::decode(&m.payload) {
+                // A republished copy can come after later events: keep only
+                // what moves forward, holes are checked against the log below.
+                Ok(e) if e.position > cursor => {
+                    cursor = e.position;
+                    fresh.push(e);
+                }
+                Ok(_) => {}
+                // Skipping it is safe: its position shows up as a hole and is
+                // read from the log.
+                Err(e) => {
+                    warn!(projection = self.projection.name(), error = %e, "undecodable message skipped")
+                }
+            }
+        }
+        if let Some(last) = fresh.last().map(|e| e.position) {
+            let held = fresh.len() as i64;
+            let complete = last - self.applied == held
+                || source::count_between(&self.pool, self.applied, last).await? == held - 1;
+            if complete {
+                self.apply(&fresh).await?;
+            } else {
+                metrics::counter!("cotalk_projection_log_fills_total", "projection" => self.projection.name())
+                    .increment(1);
+                debug!(
+                    projection = self.projection.name(),
+                    from = self.applied,
+                    to = last,
+                    "bus lacks events, reading the log"
+                );
+                let events = source::read_between(&self.pool, self.applied, last + 1).await?;
+                for chunk in events.chunks(self.opts.catchup_page.max(1) as usize) {
+                    self.apply(chunk).await?;
+                }
+            }
+            self.pg_hits = 0;
+        }
+        if let Some(m) = batch.last() {
+            // AckPolicy::All: one ack covers the batch. A lost ack only means
+            // a redelivery, which the checkpoint ignores.
+            if let Err(e) = m.ack().await {
+                debug!(error = %e, "ack failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, events: &[StoredEvent]) -> Result<()> {
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let durable = self.projection.apply_batch(events).await?;
+        self.applied = self.applied.max(last.position);
+        self.head = self.head.max(self.applied);
+        self.last_recorded_at = Some(last.recorded_at);
+        self.set_durable(durable);
+        Ok(())
+    }
+
+    /// Read the log directly until close to its head, then start the
+    /// consumer afresh at the end of the stream (what it misses in between
+    /// is a hole the next batch or poll fills from the log).
+    async fn catch_up(&mut self, cancel: &CancellationToken) -> Result<()> {
+        info!(
+            projection = self.projection.name(),
+            from = self.applied,
+            head = self.head,
+            "catching up from the log"
+        );
+        self.messages = None;
+        self.recreate_consumer = true;
+        loop {
+            let page = source::read_after(&self.pool, self.applied, self.opts.catchup_page).await?;
+            let full = page.len() as i64 >= self.opts.catchup_page;
+            self.apply(&page).await?;
+            self.flush(false).await?;
+            if !full || cancel.is_cancelled() {
+                break;
+            }
+        }
+        self.pg_polled_at = Instant::now();
+        info!(
+            projection = self.projection.name(),
+            applied = self.applied,
+            "caught up from the log"
+        );
+        Ok(())
+    }
+
+    /// Apply whatever the log has beyond `applied` (one page).
+    async fn poll_log(&mut self) -> Result<()> {
+        self.pg_polled_at = Instant::now();
+        let page = source::read_after(&self.pool, self.applied, self.opts.catchup_page).await?;
+        if page.is_empty() {
+            self.pg_hits = 0;
+            return Ok(());
+        }
+        self.pg_hits += 1;
+        if self.pg_hits >= 3 && self.messages.is_some() {
+            // The log keeps having events the consumer never brings: it is
+            // probably stuck on a lost stream. Start it afresh.
+            warn!(
+                projection = self.projection.name(),
+                "consumer lagging behind the log, recreating it"
+            );
+            self.messages = None;
+            self.recreate_consumer = true;
+            self.pg_hits = 0;
+        }
+        self.apply(&page).await
+    }
+
+    async fn open_consumer(&mut self) -> Result<()> {
+        let stream = self
+            .js
+            .get_stream(bus::stream_name(&self.namespace))
+            .await
+            .map_err(ProjectorError::nats)?;
+        let name = bus::consumer_name(
+            &self.namespace,
+            self.projection.name(),
+            self.projection.generation(),
+        );
+        if self.recreate_consumer {
+            // Not found is fine: the point is that it is gone.
+            let _ = stream.delete_consumer(&name).await;
+        }
+        let consumer: jetstream::consumer::PullConsumer = match stream.get_consumer(&name).await {
+            Ok(c) => c,
+            Err(_) => stream
+                .create_consumer(pull::Config {
+                    durable_name: Some(name.clone()),
+                    // Start at the end: anything older is in the log.
+                    deliver_policy: jetstream::consumer::DeliverPolicy::New,
+                    ack_policy: jetstream::consumer::AckPolicy::All,
+                    ack_wait: Duration::from_secs(60),
+                    max_ack_pending: 50_000,
+                    ..Default::default()
+                })
+                .await
+                .map_err(ProjectorError::nats)?,
+        };
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(self.opts.nats_batch)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(ProjectorError::nats)?;
+        self.recreate_consumer = false;
+        self.messages = Some(messages);
+        info!(projection = self.projection.name(), consumer = %name, "consumer open");
+        Ok(())
+    }
+
+    async fn flush(&mut self, force: bool) -> Result<()> {
+        if self.durable < self.applied {
+            let d = self.projection.flush(force).await?;
+            self.set_durable(d);
+        }
+        Ok(())
+    }
+
+    async fn refresh_head(&mut self) {
+        if self
+            .head_read_at
+            .is_some_and(|t| t.elapsed() < self.opts.head_interval)
+        {
+            return;
+        }
+        match source::head(&self.pool).await {
+            Ok(h) => {
+                self.head = h.max(self.applied);
+                self.head_read_at = Some(Instant::now());
+                self.report_lag();
+            }
+            Err(e) => debug!(error = %e, "cannot read the log head"),
+        }
+    }
+
+    fn set_durable(&mut self, durable: i64) {
+        self.durable = durable;
+        self.position.send_if_modified(|p| {
+            let moved = durable > *p;
+            *p = (*p).max(durable);
+            moved
+        });
+        self.report_lag();
+    }
+
+    fn report_lag(&self) {
+        let name = self.projection.name();
+        let lag = (self.head - self.durable).max(0);
+        let seconds = match self.last_recorded_at {
+            Some(at) if lag > 0 => (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0,
+            _ => 0.0,
+        };
+        metrics::gauge!("cotalk_projection_position", "projection" => name)
+            .set(self.durable as f64);
+        metrics::gauge!("cotalk_projection_lag_events", "projection" => name).set(lag as f64);
+        metrics::gauge!("cotalk_projection_lag_seconds", "projection" => name).set(seconds);
+    }
+}
