@@ -1,1 +1,33 @@
-fn main() {}
+//! `cotalk`: the command-line entry point. Parses the configuration, calls the
+//! library, reports errors. Everything else lives in the crates.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use cotalk::config::{Config, ServeArgs};
+
+#[derive(Parser)]
+#[command(name = "cotalk", version, about = "Event-sourced CQRS chat backend")]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP and run background work for the chosen role.
+    Serve(ServeArgs),
+    /// Create (if missing) and migrate the event-log and read databases.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    cotalk::telemetry::init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => cotalk::serve::run(cli.config, args).await,
+        Command::Migrate => cotalk::serve::migrate(&cli.config).await,
+    }
+}

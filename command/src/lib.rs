@@ -1,1 +1,23 @@
-//! command
+//! The write side of cotalk: the event store on Postgres with group commit,
+//! the aggregate cache, and the REST command routes with authentication.
+//!
+//! - [`store`]: the partitioned event log: serialised, group-committed
+//!   appends with per-stream version checks, and the gap-safe reader.
+//! - [`repository`]: cached aggregate state over the store; decide, append,
+//!   retry on version conflicts.
+//! - [`password`]: argon2id hashing on the blocking pool.
+//! - [`request`]: the command body extractor (fingerprint, `Idempotency-Key`).
+//! - [`runner`]: one command end to end, with idempotent replays.
+//! - [`state`]: the shared state of the routes.
+//! - [`routes`]: every POST/PATCH/DELETE route of API.md, and their OpenAPI document.
+
+pub mod password;
+pub mod repository;
+pub mod request;
+pub mod routes;
+pub mod runner;
+pub mod state;
+pub mod store;
+
+pub use routes::{openapi, router};
+pub use state::CommandState;

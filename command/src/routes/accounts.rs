@@ -1,0 +1,222 @@
+//! Accounts: sign up, log in, change display name.
+
+use crate::request::CommandBody;
+use crate::runner::{self, append_error, previous_answer, with_position, Ctx};
+use crate::state::CommandState;
+use crate::store::{Commit, SideWrite, StreamAppend};
+use api::{ApiError, AuthUser};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::event::{UserEvent, UsernameEvent};
+use domain::user::{User, UserCommand};
+use domain::username::{ClaimUsername, UsernameClaim};
+use domain::values::{DisplayName, Password, Username};
+use domain::{Aggregate, DomainError, StreamId, StreamType, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+/// `POST /v1/users` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub display_name: String,
+    pub password: String,
+}
+
+/// `POST /v1/users` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisterResponse {
+    pub user_id: UserId,
+    pub position: i64,
+}
+
+/// Sign up.
+#[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
+    responses((status = 201, body = RegisterResponse), (status = 409, description = "username_taken"),
+        (status = 422, description = "invalid_username, invalid_display_name, weak_password")))]
+pub async fn register(
+    State(state): State<CommandState>,
+    req: CommandBody<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let username = Username::parse(&req.body.username)?;
+    let display_name = DisplayName::parse(&req.body.display_name)?;
+    let password = Password::parse(&req.body.password)?;
+    // Nobody is logged in yet: idempotency keys are scoped by the username.
+    let scope = UserId(StreamId::for_username(username.as_str()).0);
+    let ctx = Ctx::new(scope, &req);
+    if let Some(previous) = previous_answer(&state, &ctx).await? {
+        return Ok(previous);
+    }
+    let name_stream = StreamId::for_username(username.as_str());
+    // Check before spending ~50 ms on argon2; the commit checks again for real.
+    match state.repo.store().stream_versions(&[name_stream]).await {
+        Ok(found) if found.contains_key(&name_stream) => {
+            return Err(DomainError::UsernameTaken.into())
+        }
+        Ok(_) => {}
+        Err(e) => return Err(runner::unavailable(e)),
+    }
+    let hash = state
+        .passwords
+        .hash(password.expose().to_owned())
+        .await
+        .map_err(|e| ApiError::internal("hash password", e))?;
+    let user_id = UserId(uuid::Uuid::now_v7());
+    let at = Utc::now();
+    let user_events = User::default().decide(&UserCommand::Register {
+        user_id,
+        username: username.clone(),
+        display_name,
+        at,
+    })?;
+    let claim_events = UsernameClaim::default().decide(&ClaimUsername {
+        username: username.clone(),
+        user_id,
+        at,
+    })?;
+    let body = json!({ "user_id": user_id });
+    let mut side_writes = vec![SideWrite::Credential {
+        user_id,
+        username: username.to_string(),
+        password_hash: hash,
+    }];
+    side_writes.extend(ctx.answer(StatusCode::CREATED, &body));
+    let commit = Commit {
+        streams: vec![
+            StreamAppend {
+                stream_id: name_stream,
+                stream_type: StreamType::Username,
+                expected_version: 0,
+                events: claim_events.into_iter().map(UsernameEvent::into).collect(),
+                epoch: None,
+            },
+            StreamAppend {
+                stream_id: user_id.into(),
+                stream_type: StreamType::User,
+                expected_version: 0,
+                events: user_events.into_iter().map(UserEvent::into).collect(),
+                epoch: None,
+            },
+        ],
+        metadata: domain::EventMetadata {
+            actor: Some(user_id),
+            ..ctx.metadata()
+        },
+        side_writes,
+    };
+    match state.repo.store().append(commit).await {
+        Ok(committed) => Ok((
+            StatusCode::CREATED,
+            Json(with_position(body, committed.position)),
+        )
+            .into_response()),
+        Err(crate::store::AppendError::Conflict { .. }) => Err(DomainError::UsernameTaken.into()),
+        Err(crate::store::AppendError::IdempotencyKeyExists) => previous_answer(&state, &ctx)
+            .await?
+            .ok_or_else(|| ApiError::internal("idempotency answer", "key exists but no answer")),
+        Err(e) => Err(append_error(e)),
+    }
+}
+
+/// `POST /v1/sessions` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// `POST /v1/sessions` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub token: String,
+    pub user_id: UserId,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Log in. Unknown user and wrong password get the same answer and cost the
+/// same (the unknown user is checked against a dummy hash).
+#[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
+    responses((status = 201, body = LoginResponse), (status = 401, description = "invalid_credentials")))]
+pub async fn login(
+    State(state): State<CommandState>,
+    req: CommandBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let found = if Username::parse(&req.body.username).is_ok() {
+        state
+            .repo
+            .store()
+            .password_hash(&req.body.username)
+            .await
+            .map_err(runner::unavailable)?
+    } else {
+        None
+    };
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), Some(hash)),
+        None => (None, None),
+    };
+    let ok = state
+        .passwords
+        .verify(req.body.password.clone(), hash)
+        .await;
+    match (ok, user) {
+        (true, Some(user)) => {
+            let (token, expires_at) = state.keys.issue(user, Utc::now())?;
+            let answer = LoginResponse {
+                token,
+                user_id: user,
+                expires_at,
+            };
+            Ok((StatusCode::CREATED, Json(answer)).into_response())
+        }
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "unknown username or wrong password",
+        )),
+    }
+}
+
+/// `PATCH /v1/me` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    pub display_name: String,
+}
+
+/// `{position}` answer of most commands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PositionResponse {
+    pub position: i64,
+}
+
+/// Change the caller's display name.
+#[utoipa::path(patch, path = "/v1/me", tag = "accounts", request_body = UpdateMeRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = PositionResponse), (status = 422, description = "invalid_display_name")))]
+pub async fn update_me(
+    State(state): State<CommandState>,
+    AuthUser(me): AuthUser,
+    req: CommandBody<UpdateMeRequest>,
+) -> Result<Response, ApiError> {
+    let display_name = DisplayName::parse(&req.body.display_name)?;
+    let ctx = Ctx::new(me, &req);
+    let command = UserCommand::ChangeDisplayName {
+        display_name,
+        at: Utc::now(),
+    };
+    runner::run::<User, _, _>(
+        &state,
+        &ctx,
+        me.into(),
+        |user| user.decide(&command),
+        |_| (StatusCode::OK, json!({})),
+    )
+    .await
+}

@@ -1,0 +1,103 @@
+//! Friends: request (or accept a crossing request), accept, end.
+
+use super::accounts::PositionResponse;
+use super::ensure_users_exist;
+use crate::request::{CommandBody, NoBody};
+use crate::runner::{self, Ctx};
+use crate::state::CommandState;
+use api::{ApiError, ApiPath, AuthUser};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::Utc;
+use domain::friendship::{Friendship, FriendshipCommand};
+use domain::{Aggregate, StreamId, UserId};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+/// `POST /v1/friends` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FriendRequest {
+    pub user_id: UserId,
+}
+
+async fn friendship(
+    state: &CommandState,
+    ctx: &Ctx,
+    other: UserId,
+    command: FriendshipCommand,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    runner::run::<Friendship, _, _>(
+        state,
+        ctx,
+        StreamId::for_friendship(ctx.user, other),
+        |f| f.decide(&command),
+        |_| (status, json!({})),
+    )
+    .await
+}
+
+/// Ask someone to be friends; if they had already asked, become friends.
+#[utoipa::path(post, path = "/v1/friends", tag = "friends", request_body = FriendRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = PositionResponse),
+        (status = 404, description = "user_not_found"), (status = 409, description = "already_friends"),
+        (status = 422, description = "cannot_befriend_self")))]
+pub async fn request(
+    State(state): State<CommandState>,
+    AuthUser(me): AuthUser,
+    req: CommandBody<FriendRequest>,
+) -> Result<Response, ApiError> {
+    let other = req.body.user_id;
+    if other != me {
+        ensure_users_exist(&state, &[other]).await?;
+    }
+    let ctx = Ctx::new(me, &req);
+    let command = FriendshipCommand::Request {
+        actor: me,
+        other,
+        at: Utc::now(),
+    };
+    friendship(&state, &ctx, other, command, StatusCode::CREATED).await
+}
+
+/// Accept the request `user_id` sent.
+#[utoipa::path(post, path = "/v1/friends/{user_id}/accept", tag = "friends",
+    security(("bearer" = [])), params(("user_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = PositionResponse), (status = 404, description = "friend_request_not_found")))]
+pub async fn accept(
+    State(state): State<CommandState>,
+    AuthUser(me): AuthUser,
+    ApiPath(other): ApiPath<UserId>,
+    req: CommandBody<NoBody>,
+) -> Result<Response, ApiError> {
+    let ctx = Ctx::new(me, &req);
+    let command = FriendshipCommand::Accept {
+        actor: me,
+        other,
+        at: Utc::now(),
+    };
+    friendship(&state, &ctx, other, command, StatusCode::OK).await
+}
+
+/// Unfriend, decline or cancel.
+#[utoipa::path(delete, path = "/v1/friends/{user_id}", tag = "friends",
+    security(("bearer" = [])), params(("user_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = PositionResponse), (status = 404, description = "friend_not_found")))]
+pub async fn end(
+    State(state): State<CommandState>,
+    AuthUser(me): AuthUser,
+    ApiPath(other): ApiPath<UserId>,
+    req: CommandBody<NoBody>,
+) -> Result<Response, ApiError> {
+    let ctx = Ctx::new(me, &req);
+    let command = FriendshipCommand::End {
+        actor: me,
+        other,
+        at: Utc::now(),
+    };
+    friendship(&state, &ctx, other, command, StatusCode::OK).await
+}

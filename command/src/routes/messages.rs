@@ -1,0 +1,147 @@
+//! Messages: post, edit, delete, and the read marker.
+
+use super::accounts::PositionResponse;
+use super::rooms::on_room;
+use crate::request::{CommandBody, NoBody};
+use crate::runner::Ctx;
+use crate::state::CommandState;
+use api::{ApiError, ApiPath, AuthUser};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::Utc;
+use domain::event::RoomEvent;
+use domain::room::RoomCommand;
+use domain::values::MessageBody;
+use domain::{MessageId, RoomId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+/// `POST /v1/rooms/{room_id}/messages` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessageRequest {
+    pub body: String,
+    #[serde(default)]
+    pub reply_to: Option<MessageId>,
+}
+
+/// `POST /v1/rooms/{room_id}/messages` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePostedResponse {
+    pub message_id: MessageId,
+    pub seq: u64,
+    pub position: i64,
+}
+
+/// Post a message; it gets the room's next `seq`.
+#[utoipa::path(post, path = "/v1/rooms/{room_id}/messages", tag = "messages", request_body = PostMessageRequest,
+    security(("bearer" = [])), params(("room_id" = uuid::Uuid, Path)),
+    responses((status = 201, body = MessagePostedResponse), (status = 404, description = "room_not_found"),
+        (status = 422, description = "invalid_message_body")))]
+pub async fn post(
+    State(state): State<CommandState>,
+    AuthUser(me): AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+    req: CommandBody<PostMessageRequest>,
+) -> Result<Response, ApiError> {
+    let body = MessageBody::parse(&req.body.body)?;
+    let ctx = Ctx::new(me, &req);
+    let message_id = MessageId(uuid::Uuid::now_v7());
+    let command = RoomCommand::Post {
+        actor: me,
+        message_id,
+        body,
+        reply_to: req.body.reply_to,
+        at: Utc::now(),
+    };
+    on_room(&state, &ctx, room, command, |events| {
+        let seq = events.iter().find_map(|e| match e {
+            RoomEvent::MessagePosted(p) => Some(p.seq),
+            _ => None,
+        });
+        (
+            StatusCode::CREATED,
+            json!({ "message_id": message_id, "seq": seq }),
+        )
+    })
+    .await
+}
+
+/// `PATCH /v1/rooms/{room_id}/messages/{message_id}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessageRequest {
+    pub body: String,
+}
+
+/// Edit an own message.
+#[utoipa::path(patch, path = "/v1/rooms/{room_id}/messages/{message_id}", tag = "messages",
+    request_body = EditMessageRequest, security(("bearer" = [])),
+    params(("room_id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = PositionResponse), (status = 403, description = "not_message_author"),
+        (status = 404, description = "room_not_found, message_not_found"), (status = 409, description = "message_deleted"),
+        (status = 422, description = "invalid_message_body")))]
+pub async fn edit(
+    State(state): State<CommandState>,
+    AuthUser(me): AuthUser,
+    ApiPath((room, message_id)): ApiPath<(RoomId, MessageId)>,
+    req: CommandBody<EditMessageRequest>,
+) -> Result<Response, ApiError> {
+    let body = MessageBody::parse(&req.body.body)?;
+    let ctx = Ctx::new(me, &req);
+    let command = RoomCommand::Edit {
+        actor: me,
+        message_id,
+        body,
+        at: Utc::now(),
+    };
+    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, json!({}))).await
+}
+
+/// Delete an own message, or any as the room owner.
+#[utoipa::path(delete, path = "/v1/rooms/{room_id}/messages/{message_id}", tag = "messages",
+    security(("bearer" = [])), params(("room_id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = PositionResponse), (status = 403, description = "not_message_author"),
+        (status = 404, description = "room_not_found, message_not_found")))]
+pub async fn delete(
+    State(state): State<CommandState>,
+    AuthUser(me): AuthUser,
+    ApiPath((room, message_id)): ApiPath<(RoomId, MessageId)>,
+    req: CommandBody<NoBody>,
+) -> Result<Response, ApiError> {
+    let ctx = Ctx::new(me, &req);
+    let command = RoomCommand::Delete {
+        actor: me,
+        message_id,
+        at: Utc::now(),
+    };
+    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, json!({}))).await
+}
+
+/// `POST /v1/rooms/{room_id}/read` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadMarkerRequest {
+    pub seq: u64,
+}
+
+/// Move the caller's read marker forward (never back).
+#[utoipa::path(post, path = "/v1/rooms/{room_id}/read", tag = "messages", request_body = ReadMarkerRequest,
+    security(("bearer" = [])), params(("room_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = PositionResponse), (status = 404, description = "room_not_found")))]
+pub async fn mark_read(
+    State(state): State<CommandState>,
+    AuthUser(me): AuthUser,
+    ApiPath(room): ApiPath<RoomId>,
+    req: CommandBody<ReadMarkerRequest>,
+) -> Result<Response, ApiError> {
+    let ctx = Ctx::new(me, &req);
+    let command = RoomCommand::MarkRead {
+        actor: me,
+        seq: req.body.seq,
+        at: Utc::now(),
+    };
+    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, json!({}))).await
+}

@@ -1,0 +1,232 @@
+//! Process wiring: which routes and background tasks a `serve` process runs
+//! for its role, and a clean shutdown on SIGTERM / Ctrl-C (stop accepting,
+//! finish in-flight requests, drain the group commit, stop projectors).
+
+use crate::config::{Config, Role, ServeArgs};
+use crate::ops::{self, Check, OpsState};
+use anyhow::{Context, Result};
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use command::repository::Repository;
+use command::store::{BatchConfig, EventStore};
+use command::CommandState;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// `cotalk migrate`: create and migrate both databases.
+pub async fn migrate(config: &Config) -> Result<()> {
+    migrations::prepare_write(&config.database_url)
+        .await
+        .context("migrate the event-log database")?;
+    migrations::prepare_read(&config.read_database_url)
+        .await
+        .context("migrate the read database")?;
+    tracing::info!("databases migrated");
+    Ok(())
+}
+
+/// A pool that does not fail when the database is down at start: connections
+/// are made on demand, so the process starts and `/readyz` says what is missing.
+pub fn lazy_pool(url: &str, max: u32) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy(url)?)
+}
+
+fn pg_check(pool: PgPool) -> Check {
+    Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
+}
+
+fn redis_check(url: String) -> Check {
+    Arc::new(move || {
+        let url = url.clone();
+        Box::pin(async move {
+            let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| e.to_string())?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
+}
+
+fn nats_check(client: async_nats::Client) -> Check {
+    Arc::new(move || {
+        let client = client.clone();
+        Box::pin(async move {
+            match client.connection_state() {
+                async_nats::connection::State::Connected => {
+                    client.flush().await.map_err(|e| e.to_string())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        })
+    })
+}
+
+/// Cancel `token` on SIGTERM or Ctrl-C.
+fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+}
+
+/// `cotalk serve`: run the role until a shutdown signal.
+pub async fn run(config: Config, args: ServeArgs) -> Result<()> {
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("install the metrics recorder")?;
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let app = App::build(&config, &args, metrics, cancel.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listen on {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, role = ?args.role, "cotalk serving");
+    let shutdown = cancel.clone();
+    axum::serve(listener, app.router.clone())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
+    app.shutdown().await;
+    Ok(())
+}
+
+/// A built process: its HTTP routes and what must be drained at shutdown.
+pub struct App {
+    /// Every route of the role.
+    pub router: Router,
+    store: Option<EventStore>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl App {
+    /// Build the routes and start the background tasks of `args.role`.
+    pub async fn build(
+        config: &Config,
+        args: &ServeArgs,
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+        cancel: CancellationToken,
+    ) -> Result<Self> {
+        migrate(config).await?;
+        let secret =
+            api::auth::load_or_create_secret(config.token_secret.as_deref(), &config.data_dir)
+                .context("load or create the token secret")?;
+        let keys = Arc::new(api::TokenKeys::new(
+            &secret,
+            chrono::Duration::hours(args.token_ttl_hours),
+        ));
+        let role = args.role;
+        let mut router = Router::new();
+        let mut checks: Vec<(&'static str, Check)> = Vec::new();
+        let mut openapi = command::openapi();
+        let mut store = None;
+        let tasks = Vec::new();
+
+        if matches!(role, Role::All | Role::Command) {
+            let pool = lazy_pool(&config.database_url, 16)?;
+            checks.push(("postgres", pg_check(pool.clone())));
+            let event_store = EventStore::connect(
+                pool,
+                BatchConfig {
+                    max_events: args.batch_max_events,
+                    max_wait: Duration::from_micros(args.batch_max_wait_us),
+                    ..BatchConfig::default()
+                },
+            )
+            .await;
+            let state = CommandState {
+                repo: Repository::new(event_store.clone(), 100_000),
+                keys: keys.clone(),
+                passwords: command::password::Passwords::new(),
+            };
+            router = router.merge(command::router(state));
+            store = Some(event_store);
+        }
+        if matches!(role, Role::All | Role::Query | Role::Projector) {
+            checks.push(("redis", redis_check(config.redis_url.clone())));
+            let nats = async_nats::ConnectOptions::new()
+                .retry_on_initial_connect()
+                .connect(config.nats_url.as_str())
+                .await
+                .context("nats client")?;
+            checks.push(("nats", nats_check(nats)));
+        }
+        let _ = (&cancel, &mut openapi);
+
+        let openapi = serde_json::to_value(&openapi).context("serialise the OpenAPI document")?;
+        let ops = ops::router(OpsState {
+            metrics,
+            openapi: Arc::new(openapi),
+            checks: Arc::new(checks),
+        });
+        let router = router
+            .merge(ops)
+            .fallback(api::error::fallback)
+            .layer(axum::middleware::from_fn(api::metrics::track))
+            .layer(DefaultBodyLimit::max(api::extract::MAX_BODY_BYTES))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_answer,
+            ))
+            .layer(tower_http::trace::TraceLayer::new_for_http());
+        Ok(Self {
+            router,
+            store,
+            tasks,
+        })
+    }
+
+    /// Drain the group commit and wait for the background tasks.
+    pub async fn shutdown(self) {
+        if let Some(store) = self.store {
+            store.shutdown().await;
+        }
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+/// A panic in a handler is a bug: logged, answered as a bare 500.
+fn panic_answer(err: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("panic");
+    axum::response::IntoResponse::into_response(api::ApiError::internal("handler panicked", detail))
+}
