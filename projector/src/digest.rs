@@ -71,7 +71,9 @@ pub async fn redis_digest(redis_url: &str, namespace: &str, generation: i64) -> 
         }
         let values: Vec<redis::Value> = values.query_async(&mut conn).await?;
         for ((k, t), v) in chunk.iter().zip(&types).zip(values) {
-            hasher.update(k.as_bytes());
+            // The key without the generation prefix: two generations with
+            // the same contents must have the same digest.
+            hasher.update(k[keys.prefix().len()..].as_bytes());
             hasher.update([0]);
             hasher.update(t.as_bytes());
             hasher.update([0]);

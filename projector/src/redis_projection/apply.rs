@@ -182,9 +182,13 @@ impl Overlay {
                 self.touch(p.room_id, p.at);
             }
             RoomEvent::MessageEdited(x) => {
+                // An edit never revives a deleted message (the command side
+                // refuses it; the read model holds the line too).
                 self.rewrite(x.room_id, x.seq, position, &x.body, |v| {
-                    v.body = x.body.clone();
-                    v.edited_at = Some(x.at);
+                    if !v.deleted {
+                        v.body = x.body.clone();
+                        v.edited_at = Some(x.at);
+                    }
                 });
             }
             RoomEvent::MessageDeleted(x) => {
