@@ -73,7 +73,7 @@ pub async fn redis_digest(redis_url: &str, namespace: &str, generation: i64) -> 
         for ((k, t), v) in chunk.iter().zip(&types).zip(values) {
             // The key without the generation prefix: two generations with
             // the same contents must have the same digest.
-            hasher.update(k[keys.prefix().len()..].as_bytes());
+            hasher.update(&k.as_bytes()[keys.prefix().len()..]);
             hasher.update([0]);
             hasher.update(t.as_bytes());
             hasher.update([0]);
