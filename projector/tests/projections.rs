@@ -55,6 +55,15 @@ async fn unread(
     live - own
 }
 
+/// (room_id, seq, body, deleted, edited_at)
+type HistoryRow = (
+    uuid::Uuid,
+    i64,
+    String,
+    bool,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
 async fn log(env: &testkit::TestEnv) -> Vec<domain::event::StoredEvent> {
     source::read_after(&env.write_pool, 0, 100_000)
         .await
@@ -200,13 +209,7 @@ async fn history_projection_applies_the_conversation() {
     let last = p.apply_batch(&events).await.unwrap();
     assert_eq!(last, events.last().unwrap().position);
     assert_eq!(p.checkpoint().await.unwrap(), last);
-    let rows: Vec<(
-        uuid::Uuid,
-        i64,
-        String,
-        bool,
-        Option<chrono::DateTime<chrono::Utc>>,
-    )> = sqlx::query_as(
+    let rows: Vec<HistoryRow> = sqlx::query_as(
         "SELECT room_id, seq, body, deleted, edited_at FROM messages_g1 ORDER BY room_id, seq",
     )
     .fetch_all(&env.read_pool)
