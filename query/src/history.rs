@@ -1,0 +1,174 @@
+//! Reads of the `history` projection: `messages_g{N}` in the read database,
+//! through the query role's pool (which may point at a streaming replica).
+//!
+//! One SQL statement reads the generation pointer, that generation's
+//! checkpoint and the page of messages, so all three come from one snapshot
+//! of whichever server answers. This matters on a replica: the checkpoint the
+//! primary holds says nothing about the rows a lagging replica returns, the
+//! checkpoint replicated with those rows does. The statement names the table
+//! of the generation last seen; when the pointer it reads names another, the
+//! page is discarded and read again from the new table, so answers never mix
+//! generations.
+
+use crate::failure::{dependency, unavailable, Fail};
+use crate::state::QueryState;
+use crate::wait::{Backoff, Bound};
+use crate::window::Window;
+use chrono::{DateTime, Utc};
+use domain::views::{
+    messages_table, MessageView, CHECKPOINTS_TABLE, GENERATIONS_TABLE, HISTORY_PROJECTION,
+};
+use domain::{MessageId, RoomId, UserId};
+use sqlx::Row;
+use uuid::Uuid;
+
+/// The pointer and checkpoint of the history projection, as one row `c`.
+fn head_sql() -> String {
+    format!(
+        "WITH g AS (
+           SELECT COALESCE((SELECT generation FROM {GENERATIONS_TABLE} WHERE projection = $1), 1) AS generation
+         ), c AS (
+           SELECT g.generation,
+                  COALESCE((SELECT position FROM {CHECKPOINTS_TABLE} p
+                            WHERE p.projection = $1 AND p.generation = g.generation), 0) AS position
+           FROM g
+         )"
+    )
+}
+
+/// The statement reading one page of `window` from generation `generation`.
+/// Rows are fetched only when the checkpoint reaches `$6`, so a lagging
+/// replica costs a tiny answer, not a page.
+fn page_sql(generation: i64, window: &Window) -> String {
+    let order = if window.ascending { "ASC" } else { "DESC" };
+    format!(
+        "{head}
+         SELECT c.generation, c.position,
+                m.message_id, m.seq, m.author_id, m.body, m.reply_to, m.created_at, m.edited_at, m.deleted
+         FROM c LEFT JOIN LATERAL (
+           SELECT message_id, seq, author_id, body, reply_to, created_at, edited_at, deleted
+           FROM {table}
+           WHERE room_id = $2 AND seq > $3 AND seq < $4
+           ORDER BY seq {order}
+           LIMIT $5
+         ) m ON c.position >= $6
+         ORDER BY m.seq {order}",
+        head = head_sql(),
+        table = messages_table(generation),
+    )
+}
+
+/// One page of history: the messages in window order (at most `limit + 1`,
+/// the extra one telling whether there is more) and the checkpoint they reflect.
+pub(crate) struct HistoryPage {
+    pub messages: Vec<MessageView>,
+    pub position: i64,
+}
+
+/// Read one page of `room`'s history, waiting (within `bound`) until the
+/// history projection has applied `bound.position`.
+pub(crate) async fn read_page(
+    state: &QueryState,
+    room: RoomId,
+    window: &Window,
+    bound: Bound,
+) -> Result<HistoryPage, Fail> {
+    let mut restarts = 0;
+    let mut backoff = Backoff::until(bound.deadline);
+    loop {
+        let generation = state.history_generation();
+        let rows = sqlx::query(&page_sql(generation, window))
+            .bind(HISTORY_PROJECTION)
+            .bind(room.0)
+            .bind(window.after)
+            .bind(window.before)
+            .bind(window.limit as i64 + 1)
+            .bind(bound.position)
+            .fetch_all(state.pool())
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            // The table of the generation we knew is gone (or not made yet):
+            // learn the current generation and try once more.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+                let (current, _) = read_head(state).await?;
+                restarts += 1;
+                if current == generation || restarts > 5 {
+                    return Err(unavailable(
+                        "history read",
+                        format!("table {} missing", messages_table(current)),
+                    )
+                    .into());
+                }
+                state.set_history_generation(current);
+                continue;
+            }
+            Err(e) => return Err(dependency("history read", e).into()),
+        };
+        let Some(first) = rows.first() else {
+            return Err(api::ApiError::internal("history read", "no head row").into());
+        };
+        let current: i64 = first.try_get(0).map_err(|e| dependency("history row", e))?;
+        let position: i64 = first.try_get(1).map_err(|e| dependency("history row", e))?;
+        if current != generation {
+            restarts += 1;
+            if restarts > 5 {
+                return Err(unavailable("history read", "generation pointer keeps moving").into());
+            }
+            state.set_history_generation(current);
+            continue;
+        }
+        if position < bound.position {
+            if !backoff.sleep().await {
+                return Err(api::position::lagging(bound.position, position).into());
+            }
+            continue;
+        }
+        let messages = rows
+            .iter()
+            .filter_map(|row| decode_row(room, row).transpose())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| dependency("history row", e))?;
+        return Ok(HistoryPage { messages, position });
+    }
+}
+
+/// The current generation and its checkpoint.
+async fn read_head(state: &QueryState) -> Result<(i64, i64), Fail> {
+    let sql = format!("{} SELECT generation, position FROM c", head_sql());
+    sqlx::query_as::<_, (i64, i64)>(&sql)
+        .bind(HISTORY_PROJECTION)
+        .fetch_one(state.pool())
+        .await
+        .map_err(|e| dependency("history head", e).into())
+}
+
+/// One message of a page row; `None` for the head-only row of an empty page.
+fn decode_row(
+    room: RoomId,
+    row: &sqlx::postgres::PgRow,
+) -> Result<Option<MessageView>, sqlx::Error> {
+    let Some(message_id) = row.try_get::<Option<Uuid>, _>(2)? else {
+        return Ok(None);
+    };
+    let seq: i64 = row.try_get::<Option<i64>, _>(3)?.unwrap_or_default();
+    let deleted: bool = row.try_get::<Option<bool>, _>(9)?.unwrap_or_default();
+    Ok(Some(MessageView {
+        message_id: MessageId(message_id),
+        room_id: room,
+        seq: seq.max(0) as u64,
+        author_id: UserId(row.try_get::<Option<Uuid>, _>(4)?.unwrap_or_default()),
+        // A deleted message shows an empty body whatever the row holds.
+        body: if deleted {
+            String::new()
+        } else {
+            row.try_get::<Option<String>, _>(5)?.unwrap_or_default()
+        },
+        reply_to: row.try_get::<Option<Uuid>, _>(6)?.map(MessageId),
+        created_at: row
+            .try_get::<Option<DateTime<Utc>>, _>(7)?
+            .unwrap_or_default(),
+        edited_at: row.try_get::<Option<DateTime<Utc>>, _>(8)?,
+        deleted,
+    }))
+}

@@ -1,0 +1,98 @@
+//! The OpenAPI document of the query routes, merged by the server with the
+//! command routes' document into `/openapi.json`.
+
+use crate::dto;
+use crate::routes::{messages, rooms, users};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Declares the `bearer` security scheme the routes refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "cotalk query API", version = "1"),
+    paths(
+        users::me,
+        users::user,
+        users::find_user,
+        users::friends,
+        rooms::room,
+        rooms::my_rooms,
+        messages::messages,
+    ),
+    components(schemas(
+        dto::MeResponse,
+        dto::UserResponse,
+        dto::FriendResponse,
+        dto::FriendsResponse,
+        dto::RoleResponse,
+        dto::MemberResponse,
+        dto::RoomResponse,
+        dto::LastMessageResponse,
+        dto::RoomSummaryResponse,
+        dto::MyRoomsResponse,
+        dto::MessageResponse,
+        dto::MessagesResponse,
+        dto::Problem,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "users", description = "profiles"),
+        (name = "friends", description = "friend lists"),
+        (name = "rooms", description = "rooms and room lists"),
+        (name = "messages", description = "message history"),
+    )
+)]
+struct QueryApi;
+
+/// The OpenAPI document of every query route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    QueryApi::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn documents_every_query_route() {
+        let doc = super::openapi();
+        let json = serde_json::to_value(&doc).unwrap();
+        for path in [
+            "/v1/me",
+            "/v1/me/friends",
+            "/v1/me/rooms",
+            "/v1/users",
+            "/v1/users/{user_id}",
+            "/v1/rooms/{room_id}",
+            "/v1/rooms/{room_id}/messages",
+        ] {
+            let op = &json["paths"][path]["get"];
+            assert!(op.is_object(), "{path} missing");
+            assert_eq!(op["security"][0]["bearer"], serde_json::json!([]), "{path}");
+            let params = op["parameters"].as_array().unwrap();
+            assert!(
+                params
+                    .iter()
+                    .any(|p| p["name"] == "X-Min-Position" && p["in"] == "header"),
+                "{path}"
+            );
+        }
+        assert!(json["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(json["components"]["schemas"]["MessagesResponse"].is_object());
+    }
+}

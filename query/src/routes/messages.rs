@@ -1,0 +1,241 @@
+//! A room's message history.
+//!
+//! Recent pages come from the Redis timeline (the last `TIMELINE_LEN`
+//! messages of each room, in the same transaction as the membership check);
+//! anything older comes from the history table. Both give the same answer:
+//! the timeline is used only when it provably holds every message the table
+//! query would return (see [`from_timeline`]), otherwise the table is read.
+
+use crate::dto::{MessagesResponse, Problem};
+use crate::failure::Fail;
+use crate::history;
+use crate::routes::{room_id, ConsistencyHeaders};
+use crate::snapshot::{consistent, decode, Interrupt, Snapshot};
+use crate::state::QueryState;
+use crate::wait::Bound;
+use crate::window::{optional, Window};
+use api::{ApiError, ApiPath, ApiQuery, AuthUser, MinPosition, Position};
+use axum::extract::State;
+use axum::Json;
+use domain::views::{MessageView, RoomView};
+use domain::{RoomId, UserId};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// `?before=&after=&limit=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct MessagesParams {
+    /// Only messages with `seq` below this, newest first.
+    #[serde(default, deserialize_with = "optional")]
+    #[param(value_type = Option<u64>)]
+    before: Option<String>,
+    /// Only messages with `seq` above this, oldest first.
+    #[serde(default, deserialize_with = "optional")]
+    #[param(value_type = Option<u64>)]
+    after: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[serde(default, deserialize_with = "optional")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
+    limit: Option<String>,
+}
+
+/// What one transaction reads for a history page: membership, the room's
+/// last seq, the timeline's extent and its part of the window.
+struct TimelineRead {
+    member: bool,
+    last_seq: i64,
+    /// Lowest and highest seq in the timeline, and how many it holds.
+    extent: Option<(i64, i64)>,
+    len: i64,
+    /// Up to `limit + 1` timeline messages inside the window, in window order.
+    page: Vec<MessageView>,
+}
+
+async fn read_timeline(
+    snap: &mut Snapshot<'_>,
+    room: RoomId,
+    me: UserId,
+    window: &Window,
+) -> Result<TimelineRead, Interrupt> {
+    let (min, max) = window.score_bounds();
+    let count = window.limit as isize + 1;
+    let mut values = snap
+        .exec(|keys, pipe| {
+            let timeline = keys.timeline(room);
+            pipe.hexists(keys.members(room), me.to_string())
+                .get(keys.room(room))
+                .zrange_withscores(&timeline, 0, 0)
+                .zrange_withscores(&timeline, -1, -1)
+                .zcard(&timeline);
+            if window.ascending {
+                pipe.zrangebyscore_limit(&timeline, min, max, 0, count);
+            } else {
+                pipe.zrevrangebyscore_limit(&timeline, max, min, 0, count);
+            }
+        })
+        .await?;
+    let member: bool = values.next()?;
+    let view: Option<RoomView> = values.json()?;
+    let first: Vec<(String, f64)> = values.next()?;
+    let last: Vec<(String, f64)> = values.next()?;
+    let len: i64 = values.next()?;
+    let page: Vec<String> = values.next()?;
+    let extent = first
+        .first()
+        .zip(last.first())
+        .map(|(f, l)| (f.1 as i64, l.1 as i64));
+    Ok(TimelineRead {
+        member: member && view.is_some(),
+        last_seq: view.map_or(0, |v| v.last_seq.min(i64::MAX as u64) as i64),
+        extent,
+        len,
+        page: if member {
+            page.iter().map(|m| decode(m)).collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        },
+    })
+}
+
+/// The page from the timeline, when the timeline holds exactly what the
+/// history table would return for the window.
+///
+/// Seqs are gapless, so the table holds every seq `1..=last_seq`. The
+/// timeline is trusted only when it is contiguous and ends at `last_seq`
+/// (it holds exactly `lo..=last_seq`). Then the table's first `limit + 1`
+/// seqs of the window, in window order, are all in the timeline when the
+/// window starts inside it; or, newest first, when the timeline alone
+/// already filled `limit + 1` of them.
+fn from_timeline(read: TimelineRead, window: &Window) -> Option<Vec<MessageView>> {
+    let Some((lo, hi)) = window.range(read.last_seq) else {
+        return Some(Vec::new());
+    };
+    let (t_lo, t_hi) = read.extent?;
+    let contiguous = t_hi == read.last_seq && read.len == t_hi - t_lo + 1;
+    if !contiguous || hi > t_hi {
+        return None;
+    }
+    let covered = lo >= t_lo || (!window.ascending && read.page.len() > window.limit);
+    covered.then_some(read.page)
+}
+
+/// Turn up to `limit + 1` messages into the answer.
+fn answer(mut page: Vec<MessageView>, limit: usize) -> MessagesResponse {
+    let has_more = page.len() > limit;
+    page.truncate(limit);
+    MessagesResponse {
+        messages: page.into_iter().map(Into::into).collect(),
+        has_more,
+    }
+}
+
+/// A page of a room's messages.
+#[utoipa::path(get, path = "/v1/rooms/{room_id}/messages", tag = "messages",
+    params(("room_id" = uuid::Uuid, Path, description = "the room"), MessagesParams, ConsistencyHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "one page of messages; deleted ones keep their seq with an empty body", body = MessagesResponse,
+         headers(("X-Position" = i64, description = "position the answer reflects"))),
+        (status = 400, description = "invalid_request: a malformed number", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "room_not_found: no such room, or the caller is not a member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn messages(
+    State(state): State<QueryState>,
+    AuthUser(me): AuthUser,
+    ApiPath(raw): ApiPath<String>,
+    ApiQuery(params): ApiQuery<MessagesParams>,
+    min: MinPosition,
+) -> Result<(Position, Json<MessagesResponse>), Fail> {
+    let room = room_id(&raw)?;
+    let window = Window::parse(
+        params.before.as_deref(),
+        params.after.as_deref(),
+        params.limit.as_deref(),
+    )?;
+    let mut snap = Snapshot::begin(&state, Bound::of(min));
+    let read = consistent!(snap, read_timeline(&mut snap, room, me, &window));
+    let redis_position = snap.position();
+    if !read.member {
+        return Err(Fail::at(ApiError::room_not_found(), redis_position));
+    }
+    if let Some(page) = from_timeline(read, &window) {
+        metrics::counter!("cotalk_query_history_pages_total", "source" => "timeline").increment(1);
+        return Ok((Position(redis_position), Json(answer(page, window.limit))));
+    }
+    metrics::counter!("cotalk_query_history_pages_total", "source" => "table").increment(1);
+    let page = history::read_page(&state, room, &window, snap.bound()).await?;
+    let position = redis_position.min(page.position);
+    Ok((
+        Position(position),
+        Json(answer(page.messages, window.limit)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use uuid::Uuid;
+
+    fn msg(seq: i64) -> MessageView {
+        MessageView {
+            message_id: domain::MessageId(Uuid::from_u128(seq as u128)),
+            room_id: RoomId(Uuid::nil()),
+            seq: seq as u64,
+            author_id: UserId(Uuid::nil()),
+            body: format!("m{seq}"),
+            reply_to: None,
+            created_at: Utc::now(),
+            edited_at: None,
+            deleted: false,
+        }
+    }
+
+    /// The timeline `t_lo..=last` of a room, read for `window`.
+    fn read(t_lo: i64, last: i64, window: &Window) -> TimelineRead {
+        let (lo, hi) = window.range(last).unwrap_or((1, 0));
+        let mut seqs: Vec<i64> = (lo.max(t_lo)..=hi).collect();
+        if !window.ascending {
+            seqs.reverse();
+        }
+        seqs.truncate(window.limit + 1);
+        TimelineRead {
+            member: true,
+            last_seq: last,
+            extent: (t_lo <= last).then_some((t_lo, last)),
+            len: (last - t_lo + 1).max(0),
+            page: seqs.into_iter().map(msg).collect(),
+        }
+    }
+
+    fn w(before: Option<&str>, after: Option<&str>, limit: &str) -> Window {
+        Window::parse(before, after, Some(limit)).unwrap()
+    }
+
+    #[test]
+    fn timeline_serves_only_windows_it_fully_holds() {
+        // Timeline holds 101..=300.
+        let newest = w(None, None, "50");
+        assert!(from_timeline(read(101, 300, &newest), &newest).is_some());
+        let deep = w(Some("120"), None, "50");
+        assert!(from_timeline(read(101, 300, &deep), &deep).is_none());
+        let just = w(Some("152"), None, "50");
+        assert!(from_timeline(read(101, 300, &just), &just).is_some());
+        let asc_old = w(None, Some("50"), "10");
+        assert!(from_timeline(read(101, 300, &asc_old), &asc_old).is_none());
+        let asc_new = w(None, Some("100"), "10");
+        assert!(from_timeline(read(101, 300, &asc_new), &asc_new).is_some());
+        let empty = w(None, Some("300"), "10");
+        assert_eq!(
+            from_timeline(read(101, 300, &empty), &empty),
+            Some(Vec::new())
+        );
+        // A gap (a message missing from the timeline) sends it to the table.
+        let mut gap = read(101, 300, &newest);
+        gap.len -= 1;
+        assert!(from_timeline(gap, &newest).is_none());
+    }
+}

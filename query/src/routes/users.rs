@@ -1,0 +1,196 @@
+//! Profiles and friend lists, all from the `redis` projection.
+
+use crate::dto::{FriendResponse, FriendsResponse, MeResponse, Problem, UserResponse};
+use crate::failure::Fail;
+use crate::routes::{user_id, ConsistencyHeaders};
+use crate::snapshot::{consistent, decode, Interrupt, Snapshot};
+use crate::state::QueryState;
+use crate::wait::Bound;
+use crate::window::optional;
+use api::{ApiError, ApiPath, ApiQuery, AuthUser, MinPosition, Position};
+use axum::extract::State;
+use axum::Json;
+use domain::views::{FriendEntryView, FriendState, ProfileView};
+use domain::{DomainError, UserId};
+use serde::Deserialize;
+use std::collections::HashMap;
+use utoipa::IntoParams;
+
+/// Read one profile.
+async fn profile(snap: &mut Snapshot<'_>, user: UserId) -> Result<Option<ProfileView>, Interrupt> {
+    let mut values = snap
+        .exec(|keys, pipe| {
+            pipe.get(keys.user(user));
+        })
+        .await?;
+    values.json()
+}
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/v1/me", tag = "users", params(ConsistencyHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the caller", body = MeResponse,
+         headers(("X-Position" = i64, description = "position the answer reflects"))),
+        (status = 404, description = "user_not_found (not projected yet)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn me(
+    State(state): State<QueryState>,
+    AuthUser(me): AuthUser,
+    min: MinPosition,
+) -> Result<(Position, Json<MeResponse>), Fail> {
+    let mut snap = Snapshot::begin(&state, Bound::of(min));
+    match consistent!(snap, profile(&mut snap, me)) {
+        Some(p) => Ok((Position(snap.position()), Json(p.into()))),
+        None => Err(Fail::at(DomainError::UserNotFound, snap.position())),
+    }
+}
+
+/// A user's public profile.
+#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "users",
+    params(("user_id" = uuid::Uuid, Path, description = "the user"), ConsistencyHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the user", body = UserResponse,
+         headers(("X-Position" = i64, description = "position the answer reflects"))),
+        (status = 404, description = "user_not_found", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn user(
+    State(state): State<QueryState>,
+    _caller: AuthUser,
+    ApiPath(raw): ApiPath<String>,
+    min: MinPosition,
+) -> Result<(Position, Json<UserResponse>), Fail> {
+    let user = user_id(&raw)?;
+    let mut snap = Snapshot::begin(&state, Bound::of(min));
+    match consistent!(snap, profile(&mut snap, user)) {
+        Some(p) => Ok((Position(snap.position()), Json(p.into()))),
+        None => Err(Fail::at(DomainError::UserNotFound, snap.position())),
+    }
+}
+
+/// `?username=NAME`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UsernameParams {
+    /// The exact username (compared in lower case).
+    #[serde(default, deserialize_with = "optional")]
+    #[param(required = true)]
+    username: Option<String>,
+}
+
+/// Read the user owning a username, then their profile, in one generation.
+async fn by_username(
+    snap: &mut Snapshot<'_>,
+    name: &str,
+) -> Result<Option<ProfileView>, Interrupt> {
+    let mut values = snap
+        .exec(|keys, pipe| {
+            pipe.get(keys.username(name));
+        })
+        .await?;
+    let Some(id) = values.next::<Option<String>>()? else {
+        return Ok(None);
+    };
+    let id: UserId = id
+        .parse()
+        .map_err(|e| ApiError::internal("decode username owner", e))?;
+    profile(snap, id).await
+}
+
+/// Find a user by username.
+#[utoipa::path(get, path = "/v1/users", tag = "users",
+    params(UsernameParams, ConsistencyHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the user", body = UserResponse,
+         headers(("X-Position" = i64, description = "position the answer reflects"))),
+        (status = 400, description = "invalid_request: no username", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "user_not_found", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn find_user(
+    State(state): State<QueryState>,
+    _caller: AuthUser,
+    ApiQuery(params): ApiQuery<UsernameParams>,
+    min: MinPosition,
+) -> Result<(Position, Json<UserResponse>), Fail> {
+    let name = params
+        .username
+        .ok_or_else(|| ApiError::invalid_request("username is required"))?
+        .to_ascii_lowercase();
+    // No valid username is longer; skip the lookup rather than build huge keys.
+    if name.len() > 32 {
+        return Err(ApiError::from(DomainError::UserNotFound).into());
+    }
+    let mut snap = Snapshot::begin(&state, Bound::of(min));
+    match consistent!(snap, by_username(&mut snap, &name)) {
+        Some(p) => Ok((Position(snap.position()), Json(p.into()))),
+        None => Err(Fail::at(DomainError::UserNotFound, snap.position())),
+    }
+}
+
+/// Read a friend list and the profiles it names: two transactions, the
+/// second checking the generation again.
+async fn friend_list(snap: &mut Snapshot<'_>, me: UserId) -> Result<FriendsResponse, Interrupt> {
+    let mut values = snap
+        .exec(|keys, pipe| {
+            pipe.hgetall(keys.friends(me));
+        })
+        .await?;
+    let raw: HashMap<String, String> = values.next()?;
+    let mut entries = Vec::with_capacity(raw.len());
+    for (other, entry) in &raw {
+        let other: UserId = other
+            .parse()
+            .map_err(|e| ApiError::internal("decode friend id", e))?;
+        entries.push((other, decode::<FriendEntryView>(entry)?));
+    }
+    if entries.is_empty() {
+        return Ok(FriendsResponse::default());
+    }
+    let mut values = snap
+        .exec(|keys, pipe| {
+            pipe.mget(
+                entries
+                    .iter()
+                    .map(|(id, _)| keys.user(*id))
+                    .collect::<Vec<_>>(),
+            );
+        })
+        .await?;
+    let profiles: Vec<Option<String>> = values.next()?;
+    let mut out = FriendsResponse::default();
+    for ((_, entry), profile) in entries.iter().zip(profiles) {
+        // An entry without a profile would be a projection bug; leave it out
+        // rather than fail the whole list.
+        let Some(profile) = profile else { continue };
+        let friend = FriendResponse::new(entry, decode(&profile)?);
+        match entry.state {
+            FriendState::Friend => out.friends.push(friend),
+            FriendState::Incoming => out.incoming.push(friend),
+            FriendState::Outgoing => out.outgoing.push(friend),
+        }
+    }
+    for list in [&mut out.friends, &mut out.incoming, &mut out.outgoing] {
+        list.sort_by(|a, b| b.since.cmp(&a.since).then(a.user_id.cmp(&b.user_id)));
+    }
+    Ok(out)
+}
+
+/// The caller's friends and pending requests.
+#[utoipa::path(get, path = "/v1/me/friends", tag = "friends", params(ConsistencyHeaders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "friends, incoming and outgoing requests, newest first", body = FriendsResponse,
+         headers(("X-Position" = i64, description = "position the answer reflects"))),
+    ))]
+pub(crate) async fn friends(
+    State(state): State<QueryState>,
+    AuthUser(me): AuthUser,
+    min: MinPosition,
+) -> Result<(Position, Json<FriendsResponse>), Fail> {
+    let mut snap = Snapshot::begin(&state, Bound::of(min));
+    let out = consistent!(snap, friend_list(&mut snap, me));
+    Ok((Position(snap.position()), Json(out)))
+}

@@ -1,0 +1,233 @@
+//! The query side's shared state: a Redis connection for the `redis`
+//! projection, a read-only Postgres pool (the query role, possibly on a
+//! replica) for the `history` projection, the namespace and the token keys.
+//!
+//! Neither dependency is needed to start: the Redis connection is made on
+//! first use (and remade after an outage by the connection manager), the pool
+//! connects lazily. A dependency that is down makes requests answer 503
+//! `dependency_unavailable` and `/readyz` fail, never the process exit.
+
+use crate::failure::dependency;
+use api::{ApiError, TokenKeys};
+use axum::extract::FromRef;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::OnceCell;
+
+/// How the query side connects.
+#[derive(Clone, Debug)]
+pub struct QueryConfig {
+    /// Redis holding the `redis` projection (`COTALK_REDIS_URL`).
+    pub redis_url: String,
+    /// The read database, or a streaming replica of it (`COTALK_READ_REPLICA_URL`).
+    /// Whatever user it names, the pool logs in as [`migrations::QUERY_ROLE`].
+    pub read_replica_url: String,
+    /// Prefix of every Redis key (`COTALK_NAMESPACE`).
+    pub namespace: String,
+    /// Keys that check bearer tokens (shared with the command side).
+    pub token_keys: Arc<TokenKeys>,
+    /// Size of the read pool.
+    pub max_connections: u32,
+}
+
+impl QueryConfig {
+    /// A configuration with a read pool of 8 connections.
+    pub fn new(
+        redis_url: impl Into<String>,
+        read_replica_url: impl Into<String>,
+        namespace: impl Into<String>,
+        token_keys: Arc<TokenKeys>,
+    ) -> Self {
+        Self {
+            redis_url: redis_url.into(),
+            read_replica_url: read_replica_url.into(),
+            namespace: namespace.into(),
+            token_keys,
+            max_connections: 8,
+        }
+    }
+}
+
+/// The configuration could not be used (a malformed URL). Dependencies being
+/// down is not an error here: see the module documentation.
+#[derive(Debug, Error)]
+pub enum QueryStateError {
+    /// The Redis URL does not parse.
+    #[error("bad redis url: {0}")]
+    RedisUrl(#[source] redis::RedisError),
+    /// The read database URL does not parse.
+    #[error("bad read database url: {0}")]
+    DatabaseUrl(#[source] migrations::MigrateError),
+}
+
+/// A Redis connection made on first use, so the process starts without Redis.
+struct LazyRedis {
+    client: redis::Client,
+    conn: OnceCell<ConnectionManager>,
+}
+
+impl LazyRedis {
+    async fn get(&self) -> Result<ConnectionManager, redis::RedisError> {
+        // Short timeouts: a request must fail fast (503) rather than hang when
+        // Redis is gone; the manager reconnects on its own once it is back.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(1))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(1)
+            .set_max_delay(200);
+        self.conn
+            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .await
+            .cloned()
+    }
+}
+
+struct Inner {
+    redis: LazyRedis,
+    pool: PgPool,
+    namespace: String,
+    token_keys: Arc<TokenKeys>,
+    /// Last seen generation of the `redis` projection. Reads are issued for
+    /// it and check the pointer in the same transaction, so a stale value
+    /// costs one retry, never a mixed answer.
+    redis_generation: AtomicI64,
+    /// Same for the `history` projection.
+    history_generation: AtomicI64,
+}
+
+/// Everything the query routes share. Cheap to clone.
+#[derive(Clone)]
+pub struct QueryState {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for QueryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryState")
+            .field("namespace", &self.inner.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueryState {
+    /// Build the state. Connections are made lazily (see the module docs),
+    /// so this fails only on a malformed URL.
+    pub async fn connect(config: QueryConfig) -> Result<Self, QueryStateError> {
+        let client =
+            redis::Client::open(config.redis_url.as_str()).map_err(QueryStateError::RedisUrl)?;
+        let options = migrations::query_role_options(&config.read_replica_url)
+            .map_err(QueryStateError::DatabaseUrl)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(2))
+            .connect_lazy_with(options);
+        let state = Self::build(client, pool, config.namespace, config.token_keys);
+        // Connect now when we can, so the first request does not pay for it.
+        if let Err(e) = state.inner.redis.get().await {
+            tracing::warn!(error = %e, "redis not reachable yet; will connect on first use");
+        }
+        Ok(state)
+    }
+
+    /// Build the state from a Redis client and an existing read pool (which
+    /// must log in as the query role).
+    pub fn from_parts(
+        redis: redis::Client,
+        pool: PgPool,
+        namespace: impl Into<String>,
+        token_keys: Arc<TokenKeys>,
+    ) -> Self {
+        Self::build(redis, pool, namespace.into(), token_keys)
+    }
+
+    fn build(
+        client: redis::Client,
+        pool: PgPool,
+        namespace: String,
+        token_keys: Arc<TokenKeys>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                redis: LazyRedis {
+                    client,
+                    conn: OnceCell::new(),
+                },
+                pool,
+                namespace,
+                token_keys,
+                redis_generation: AtomicI64::new(1),
+                history_generation: AtomicI64::new(1),
+            }),
+        }
+    }
+
+    /// The namespace every Redis key starts with.
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    /// The read pool (query role).
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// A Redis connection, or 503 when Redis cannot be reached.
+    pub(crate) async fn redis(&self) -> Result<ConnectionManager, ApiError> {
+        self.inner
+            .redis
+            .get()
+            .await
+            .map_err(|e| dependency("redis connect", e))
+    }
+
+    pub(crate) fn redis_generation(&self) -> i64 {
+        self.inner.redis_generation.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_redis_generation(&self, generation: i64) {
+        self.inner
+            .redis_generation
+            .store(generation, Ordering::Relaxed);
+    }
+
+    pub(crate) fn history_generation(&self) -> i64 {
+        self.inner.history_generation.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_history_generation(&self, generation: i64) {
+        self.inner
+            .history_generation
+            .store(generation, Ordering::Relaxed);
+    }
+}
+
+impl FromRef<QueryState> for Arc<TokenKeys> {
+    fn from_ref(state: &QueryState) -> Self {
+        state.inner.token_keys.clone()
+    }
+}
+
+/// Readiness of the query side: Redis answers `PING` and the read pool
+/// answers `SELECT 1`. The error says which one failed.
+pub async fn check_ready(state: &QueryState) -> Result<(), String> {
+    let mut conn = state
+        .inner
+        .redis
+        .get()
+        .await
+        .map_err(|e| format!("redis: {e}"))?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .map_err(|e| format!("redis: {e}"))?;
+    sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(&state.inner.pool)
+        .await
+        .map_err(|e| format!("read database: {e}"))?;
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! Query routes against real Redis and Postgres, with read models written by
+//! a fixture in the projector's shapes (`domain::views`).
+
+mod consistency;
+mod fixture;
+mod messages;
+mod rooms;
+mod users;
