@@ -173,6 +173,7 @@ impl App {
                 repo: Repository::new(event_store.clone(), 100_000),
                 keys: keys.clone(),
                 passwords: command::password::Passwords::new(),
+                inflight: Default::default(),
             };
             router = router.merge(command::router(state));
             store = Some(event_store);

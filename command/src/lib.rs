@@ -5,12 +5,14 @@
 //!   appends with per-stream version checks, and the gap-safe reader.
 //! - [`repository`]: cached aggregate state over the store; decide, append,
 //!   retry on version conflicts.
+//! - [`inflight`]: one request at a time per `Idempotency-Key`.
 //! - [`password`]: argon2id hashing on the blocking pool.
 //! - [`request`]: the command body extractor (fingerprint, `Idempotency-Key`).
 //! - [`runner`]: one command end to end, with idempotent replays.
 //! - [`state`]: the shared state of the routes.
 //! - [`routes`]: every POST/PATCH/DELETE route of API.md, and their OpenAPI document.
 
+pub mod inflight;
 pub mod password;
 pub mod repository;
 pub mod request;

@@ -73,6 +73,14 @@ fn replay(ctx: &Ctx, stored: StoredAnswer) -> Result<Response, ApiError> {
     Ok((status, Json(stored.body)).into_response())
 }
 
+/// Exclusive use of the caller's idempotency key (if any) while the command runs.
+pub async fn hold_key(state: &CommandState, ctx: &Ctx) -> Option<crate::inflight::KeyGuard> {
+    match &ctx.idempotency_key {
+        Some(key) => Some(state.inflight.lock(ctx.user, key).await),
+        None => None,
+    }
+}
+
 /// The stored answer for the caller's key, if any.
 pub async fn previous_answer(
     state: &CommandState,
@@ -144,6 +152,7 @@ where
     D: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
     R: Fn(&[A::Event]) -> (StatusCode, Value) + Send + Sync,
 {
+    let _key = hold_key(state, ctx).await;
     if let Some(previous) = previous_answer(state, ctx).await? {
         return Ok(previous);
     }

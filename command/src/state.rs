@@ -15,6 +15,8 @@ pub struct CommandState {
     pub keys: Arc<TokenKeys>,
     /// argon2id hashing off the runtime.
     pub passwords: Passwords,
+    /// Serialises requests that share an idempotency key.
+    pub inflight: crate::inflight::KeyLocks,
 }
 
 impl FromRef<CommandState> for Arc<TokenKeys> {

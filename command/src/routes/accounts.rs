@@ -49,6 +49,7 @@ pub async fn register(
     // Nobody is logged in yet: idempotency keys are scoped by the username.
     let scope = UserId(StreamId::for_username(username.as_str()).0);
     let ctx = Ctx::new(scope, &req);
+    let _key = runner::hold_key(&state, &ctx).await;
     if let Some(previous) = previous_answer(&state, &ctx).await? {
         return Ok(previous);
     }

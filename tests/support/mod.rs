@@ -1,0 +1,199 @@
+//! Black-box test support: a real `cotalk serve` app on port 0 against fresh
+//! databases and a fresh namespace, and a small HTTP client for it.
+
+#![allow(dead_code)]
+
+use cotalk::config::{Config, Role, ServeArgs};
+use cotalk::serve::App;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use testkit::TestEnv;
+use tokio_util::sync::CancellationToken;
+
+/// A running app and its environment.
+pub struct Server {
+    pub base: String,
+    pub env: TestEnv,
+    pub config: Config,
+    pub cancel: CancellationToken,
+    pub http: reqwest::Client,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// The configuration of a test process on `env`.
+pub fn config(env: &TestEnv, data_dir: &std::path::Path) -> Config {
+    Config {
+        database_url: env.database_url.clone(),
+        read_database_url: env.read_database_url.clone(),
+        read_replica_url: None,
+        redis_url: env.redis_url.clone(),
+        nats_url: env.nats_url.clone(),
+        namespace: env.namespace.clone(),
+        data_dir: data_dir.to_owned(),
+        token_secret: Some("test-secret-test-secret-test-secret".into()),
+    }
+}
+
+/// Serve `role` on an ephemeral port.
+pub async fn start_with(env: TestEnv, role: Role, replica: Option<String>) -> Server {
+    let data_dir = std::env::temp_dir().join(format!("cotalk-test-{}", env.namespace));
+    let mut config = config(&env, &data_dir);
+    config.read_replica_url = replica;
+    let args = ServeArgs {
+        listen: "127.0.0.1:0".into(),
+        role,
+        token_ttl_hours: 1,
+        batch_max_events: 512,
+        batch_max_wait_us: 1000,
+    };
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .build_recorder()
+        .handle();
+    let cancel = CancellationToken::new();
+    let app = App::build(&config, &args, metrics, cancel.clone())
+        .await
+        .expect("build the app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = cancel.clone();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        app.shutdown().await;
+    });
+    Server {
+        base,
+        env,
+        config,
+        cancel,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// Serve everything in one process.
+pub async fn start() -> Server {
+    start_with(TestEnv::new().await, Role::All, None).await
+}
+
+/// An answer: status, headers and JSON body (Null when empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The problem+json `code`.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+    /// Assert status and (for errors) code.
+    #[track_caller]
+    pub fn expect(&self, status: u16, code: Option<&str>) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        if let Some(code) = code {
+            assert_eq!(self.code(), code, "body: {}", self.body);
+        }
+        self
+    }
+    /// `X-Position`.
+    pub fn position(&self) -> i64 {
+        self.headers
+            .get("x-position")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| self.body["position"].as_i64().unwrap_or(-1))
+    }
+}
+
+/// A request builder bound to a server.
+pub struct Call<'a> {
+    server: &'a Server,
+    req: reqwest::RequestBuilder,
+}
+
+impl Server {
+    /// Start a request.
+    pub fn call(&self, method: Method, path: &str) -> Call<'_> {
+        Call {
+            server: self,
+            req: self.http.request(method, format!("{}{}", self.base, path)),
+        }
+    }
+
+    /// Register `username` and log in.
+    pub async fn user(&self, username: &str) -> User {
+        let reg = self
+            .call(Method::POST, "/v1/users")
+            .json(json!({"username": username, "display_name": username.to_uppercase(), "password": "password-1"}))
+            .send()
+            .await;
+        reg.expect(201, None);
+        let login = self
+            .call(Method::POST, "/v1/sessions")
+            .json(json!({"username": username, "password": "password-1"}))
+            .send()
+            .await;
+        login.expect(201, None);
+        User {
+            id: reg.body["user_id"].as_str().unwrap().to_owned(),
+            token: login.body["token"].as_str().unwrap().to_owned(),
+            position: reg.body["position"].as_i64().unwrap(),
+        }
+    }
+}
+
+impl Call<'_> {
+    pub fn json(mut self, body: Value) -> Self {
+        self.req = self.req.json(&body);
+        self
+    }
+    pub fn auth(mut self, user: &User) -> Self {
+        self.req = self.req.bearer_auth(&user.token);
+        self
+    }
+    pub fn header(mut self, name: &str, value: impl ToString) -> Self {
+        self.req = self.req.header(name, value.to_string());
+        self
+    }
+    /// Read-your-writes: wait for `position`.
+    pub fn at(self, position: i64) -> Self {
+        self.header("x-min-position", position)
+    }
+    pub fn raw_body(mut self, body: Vec<u8>) -> Self {
+        self.req = self
+            .req
+            .header("content-type", "application/json")
+            .body(body);
+        self
+    }
+    pub async fn send(self) -> Answer {
+        let _ = self.server;
+        let res = self.req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap_or_default();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A logged-in test user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub token: String,
+    pub position: i64,
+}
