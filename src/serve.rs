@@ -10,6 +10,7 @@ use axum::Router;
 use command::repository::Repository;
 use command::store::{BatchConfig, EventStore};
 use command::CommandState;
+use domain::views::{HISTORY_PROJECTION, REDIS_PROJECTION, SEARCH_PROJECTION};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -155,7 +156,7 @@ impl App {
         let mut checks: Vec<(&'static str, Check)> = Vec::new();
         let mut openapi = command::openapi();
         let mut store = None;
-        let tasks = Vec::new();
+        let mut tasks = Vec::new();
 
         if matches!(role, Role::All | Role::Command) {
             let pool = lazy_pool(&config.database_url, 16)?;
@@ -187,7 +188,65 @@ impl App {
                 .context("nats client")?;
             checks.push(("nats", nats_check(nats)));
         }
-        let _ = (&cancel, &mut openapi);
+        if matches!(role, Role::All | Role::Projector | Role::Query) {
+            let projector = projector::ProjectorConfig::new(
+                &config.namespace,
+                lazy_pool(&config.database_url, 4)?,
+                lazy_pool(&config.read_database_url, 4)?,
+                &config.redis_url,
+                &config.nats_url,
+                &config.data_dir,
+            );
+            if role == Role::Query {
+                checks.push(("postgres", pg_check(projector.write_pool.clone())));
+            }
+            // The relay and the shared read models run on projector nodes; every
+            // node that serves queries keeps its own search index replica.
+            let names: &[&str] = match role {
+                Role::Projector => &["relay", REDIS_PROJECTION, HISTORY_PROJECTION],
+                Role::Query => &[SEARCH_PROJECTION],
+                _ => &[
+                    "relay",
+                    REDIS_PROJECTION,
+                    HISTORY_PROJECTION,
+                    SEARCH_PROJECTION,
+                ],
+            };
+            for name in names {
+                let handle = if *name == "relay" {
+                    projector::spawn_relay(&projector, cancel.clone()).await
+                } else {
+                    projector::spawn_projection(&projector, name, cancel.clone()).await
+                };
+                match handle {
+                    Ok(h) => tasks.push(h.task),
+                    Err(projector::ProjectorError::UnknownProjection(n)) => {
+                        tracing::warn!(projection = %n, "projection not available in this build");
+                    }
+                    Err(e) => return Err(anyhow::anyhow!(e).context(format!("start {name}"))),
+                }
+            }
+        }
+        if matches!(role, Role::All | Role::Query) {
+            let query = query::QueryState::connect(query::QueryConfig::new(
+                config.redis_url.clone(),
+                config.replica_url().to_owned(),
+                config.namespace.clone(),
+                keys.clone(),
+            ))
+            .await
+            .context("connect the query side")?;
+            let ready = query.clone();
+            checks.push((
+                "read_models",
+                Arc::new(move || {
+                    let q = ready.clone();
+                    Box::pin(async move { query::check_ready(&q).await })
+                }),
+            ));
+            router = router.merge(query::router(query));
+            openapi.merge(query::openapi());
+        }
 
         let openapi = serde_json::to_value(&openapi).context("serialise the OpenAPI document")?;
         let ops = ops::router(OpsState {
