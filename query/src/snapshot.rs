@@ -17,6 +17,13 @@
 //!
 //! In the common case (generation known, projection caught up) a read costs
 //! one round trip per transaction and nothing more.
+//!
+//! Under Redis Cluster a transaction must stay within one hash slot. A room's
+//! keys already share one (`{room_id}`); the pointer, the checkpoint and user
+//! keys do not, so a cluster deployment would read the pointer and
+//! checkpoint per slot (mirrored by the projector into each room's slot) or
+//! pin the read models of one generation to one shard. One Redis, as run
+//! here, needs neither.
 
 use crate::failure::{dependency, unavailable, Fail};
 use crate::state::QueryState;

@@ -2,6 +2,7 @@
 //! a fixture in the projector's shapes (`domain::views`).
 
 mod consistency;
+mod e2e;
 mod fixture;
 mod messages;
 mod rooms;
