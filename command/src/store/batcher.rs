@@ -1,0 +1,326 @@
+//! Group commit: one task takes whatever commits are queued (up to
+//! `max_events` events, waiting at most `max_wait` for more once the first
+//! arrives) and writes them in one transaction, answering each caller with its
+//! own outcome. A failed batch fails only its own callers; the task keeps
+//! running and the next batch gets a fresh connection from the pool.
+
+use super::append::{write_batch, Limits, Request};
+use super::error::is_transient;
+use super::{AppendError, BatchConfig, Committed};
+use domain::StreamId;
+use sqlx::{Connection, PgPool};
+use std::collections::HashMap;
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{timeout_at, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// What the store sends its batcher.
+pub(crate) enum Message {
+    /// A commit and where to send its outcome.
+    Append {
+        request: Request,
+        reply: oneshot::Sender<Result<Committed, AppendError>>,
+    },
+    /// No more commits with this epoch will come (see `DeadEpochs`).
+    Retire { stream_id: StreamId, epoch: u64 },
+}
+
+/// How long a failed epoch is remembered if nobody retires it.
+const DEAD_EPOCH_TTL: Duration = Duration::from_secs(60);
+/// Most failed epochs remembered; the oldest go first.
+const DEAD_EPOCH_CAP: usize = 10_000;
+
+/// (stream, cache epoch) pairs whose commit failed. A commit decided on the
+/// same cached state may already be queued behind the failed one, decided on
+/// top of events that were never stored; its expected version can even match
+/// the stream by accident, so it is refused by epoch. The repository retires
+/// an epoch (through the same queue, so after every commit of that epoch)
+/// once it has dropped the cache entry; the TTL only bounds memory for callers
+/// that never do.
+#[derive(Default)]
+pub(crate) struct DeadEpochs {
+    marked: HashMap<(StreamId, u64), Instant>,
+}
+
+impl DeadEpochs {
+    pub fn contains(&self, stream_id: StreamId, epoch: u64) -> bool {
+        self.marked.contains_key(&(stream_id, epoch))
+    }
+
+    pub fn mark(&mut self, stream_id: StreamId, epoch: u64) {
+        self.marked.insert((stream_id, epoch), Instant::now());
+    }
+
+    fn retire(&mut self, stream_id: StreamId, epoch: u64) {
+        self.marked.remove(&(stream_id, epoch));
+    }
+
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        self.marked
+            .retain(|_, at| now.duration_since(*at) < DEAD_EPOCH_TTL);
+        if self.marked.len() > DEAD_EPOCH_CAP {
+            let mut by_age: Vec<_> = self.marked.iter().map(|(k, at)| (*at, *k)).collect();
+            by_age.sort_unstable_by_key(|(at, _)| *at);
+            let excess = self.marked.len() - DEAD_EPOCH_CAP;
+            for (_, key) in by_age.into_iter().take(excess) {
+                self.marked.remove(&key);
+            }
+        }
+    }
+}
+
+/// The commits of one transaction, and the retirements to apply after it.
+#[derive(Default)]
+struct Batch {
+    requests: Vec<Request>,
+    replies: Vec<oneshot::Sender<Result<Committed, AppendError>>>,
+    retires: Vec<(StreamId, u64)>,
+    events: usize,
+}
+
+impl Batch {
+    /// Add `message`, or hand it back if it would push the batch past
+    /// `max_events` (a commit larger than that still forms a batch alone).
+    fn offer(&mut self, message: Message, max_events: usize) -> Option<Message> {
+        match message {
+            Message::Append { request, reply } => {
+                let n = request.event_count();
+                if self.events > 0 && self.events + n > max_events {
+                    return Some(Message::Append { request, reply });
+                }
+                self.events += n;
+                self.requests.push(request);
+                self.replies.push(reply);
+            }
+            Message::Retire { stream_id, epoch } => self.retires.push((stream_id, epoch)),
+        }
+        None
+    }
+}
+
+/// The batcher task. On cancellation it stops accepting commits, writes those
+/// already queued, and returns.
+pub(crate) async fn run(
+    pool: PgPool,
+    config: BatchConfig,
+    mut receiver: mpsc::Receiver<Message>,
+    cancel: CancellationToken,
+) {
+    let mut dead = DeadEpochs::default();
+    let mut carry: Option<Message> = None;
+    loop {
+        let first = match carry.take() {
+            Some(message) => message,
+            None => tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break,
+                message = receiver.recv() => match message {
+                    Some(message) => message,
+                    None => return,
+                },
+            },
+        };
+        let (batch, rest) = collect(first, &mut receiver, &config, Some(&cancel)).await;
+        carry = rest;
+        run_batch(&pool, &config, batch, &mut dead).await;
+    }
+    tracing::info!(
+        queued = receiver.len(),
+        "event store draining queued commits"
+    );
+    receiver.close();
+    while let Some(first) = match carry.take() {
+        Some(message) => Some(message),
+        None => receiver.recv().await,
+    } {
+        let (batch, rest) = collect(first, &mut receiver, &config, None).await;
+        carry = rest;
+        run_batch(&pool, &config, batch, &mut dead).await;
+    }
+    tracing::info!("event store batcher stopped");
+}
+
+/// Gather a batch starting with `first`. With a `cancel` token it waits up to
+/// `max_wait` for more; without one (draining) it takes only what is queued.
+async fn collect(
+    first: Message,
+    receiver: &mut mpsc::Receiver<Message>,
+    config: &BatchConfig,
+    cancel: Option<&CancellationToken>,
+) -> (Batch, Option<Message>) {
+    let mut batch = Batch::default();
+    if let Some(back) = batch.offer(first, config.max_events) {
+        return (batch, Some(back));
+    }
+    let deadline = Instant::now() + config.max_wait;
+    // A retirement closes the batch: it applies after the commits queued
+    // before it, and must not cover commits queued after it.
+    while batch.events < config.max_events && batch.retires.is_empty() {
+        let message = match receiver.try_recv() {
+            Ok(message) => message,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                let Some(cancel) = cancel else { break };
+                let next = tokio::select! {
+                    _ = cancel.cancelled() => None,
+                    next = timeout_at(deadline, receiver.recv()) => next.ok().flatten(),
+                };
+                match next {
+                    Some(message) => message,
+                    None => break,
+                }
+            }
+        };
+        if let Some(back) = batch.offer(message, config.max_events) {
+            return (batch, Some(back));
+        }
+    }
+    (batch, None)
+}
+
+/// Why a batch transaction did not commit.
+#[derive(Debug, Error)]
+enum BatchFailure {
+    /// No connection or no transaction: whatever the error says (it may be
+    /// "database is not accepting connections", an ordinary-looking code),
+    /// the database is unreachable for now.
+    #[error("cannot start a batch transaction: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("{0}")]
+    Database(#[from] sqlx::Error),
+    #[error("batch transaction timed out")]
+    TimedOut,
+}
+
+impl BatchFailure {
+    fn into_append_error(self) -> AppendError {
+        match self {
+            Self::Database(e) if !is_transient(&e) => AppendError::Rejected(e.to_string()),
+            other => AppendError::Unavailable(other.to_string()),
+        }
+    }
+
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Database(e) => is_transient(e),
+            Self::Connect(_) | Self::TimedOut => true,
+        }
+    }
+}
+
+async fn run_batch(pool: &PgPool, config: &BatchConfig, batch: Batch, dead: &mut DeadEpochs) {
+    let started = Instant::now();
+    let Batch {
+        requests,
+        replies,
+        retires,
+        events,
+    } = batch;
+    if !requests.is_empty() {
+        let outcomes = match try_batch(pool, config, &requests, dead).await {
+            Ok(outcomes) => outcomes,
+            Err(failure) if !failure.is_transient() && requests.len() > 1 => {
+                // Something the walk does not check (a constraint only the
+                // insert finds) failed the batch: find the culprit by writing
+                // each commit alone, so the others still go through.
+                tracing::warn!(error = %failure, commits = requests.len(), "append batch refused, retrying commits one by one");
+                let mut outcomes = Vec::with_capacity(requests.len());
+                for request in &requests {
+                    let one = std::slice::from_ref(request);
+                    outcomes.push(match try_batch(pool, config, one, dead).await {
+                        Ok(mut outcome) => outcome
+                            .pop()
+                            .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into()))),
+                        Err(failure) => fail(request, dead, failure),
+                    });
+                }
+                outcomes
+            }
+            Err(failure) => {
+                tracing::warn!(error = %failure, commits = requests.len(), events, "append batch failed");
+                let error = failure.into_append_error();
+                for request in &requests {
+                    for (stream_id, epoch) in request.epochs() {
+                        dead.mark(stream_id, epoch);
+                    }
+                }
+                requests.iter().map(|_| Err(error.clone())).collect()
+            }
+        };
+        record_metrics(&outcomes, events, started);
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // The caller may have given up waiting; its commit stands anyway.
+            let _ = reply.send(outcome);
+        }
+    }
+    for (stream_id, epoch) in retires {
+        dead.retire(stream_id, epoch);
+    }
+    dead.sweep();
+}
+
+fn fail(
+    request: &Request,
+    dead: &mut DeadEpochs,
+    failure: BatchFailure,
+) -> Result<Committed, AppendError> {
+    tracing::warn!(error = %failure, "append of one commit failed");
+    for (stream_id, epoch) in request.epochs() {
+        dead.mark(stream_id, epoch);
+    }
+    Err(failure.into_append_error())
+}
+
+/// One transaction on a fresh pooled connection, bounded by `batch_timeout`
+/// end to end, so a hung server cannot hang the callers.
+async fn try_batch(
+    pool: &PgPool,
+    config: &BatchConfig,
+    requests: &[Request],
+    dead: &mut DeadEpochs,
+) -> Result<Vec<Result<Committed, AppendError>>, BatchFailure> {
+    let deadline = Instant::now() + config.batch_timeout;
+    let mut conn = timeout_at(deadline, pool.acquire())
+        .await
+        .map_err(|_| BatchFailure::TimedOut)?
+        .map_err(BatchFailure::Connect)?;
+    let limits = Limits {
+        lock_timeout: config.lock_timeout,
+        statement_timeout: config.batch_timeout,
+    };
+    let work = async {
+        let mut tx = conn.begin().await.map_err(BatchFailure::Connect)?;
+        let outcomes = write_batch(&mut tx, requests, dead, limits).await?;
+        tx.commit().await?;
+        Ok::<_, BatchFailure>(outcomes)
+    };
+    let result = timeout_at(deadline, work).await;
+    match result {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            // The connection is mid-statement: do not hand it to anyone else.
+            conn.close_on_drop();
+            Err(BatchFailure::TimedOut)
+        }
+    }
+}
+
+fn record_metrics(outcomes: &[Result<Committed, AppendError>], events: usize, started: Instant) {
+    for outcome in outcomes {
+        let label = match outcome {
+            Ok(_) => "ok",
+            Err(AppendError::Conflict { .. }) => "conflict",
+            Err(AppendError::IdempotencyKeyExists) => "idempotency_key_exists",
+            Err(AppendError::DuplicateEventId(_)) => "duplicate_event_id",
+            Err(AppendError::Rejected(_)) => "rejected",
+            Err(AppendError::Unavailable(_)) => "unavailable",
+        };
+        metrics::counter!("cotalk_appends_total", "outcome" => label).increment(1);
+    }
+    metrics::histogram!("cotalk_append_batch_events").record(events as f64);
+    metrics::histogram!("cotalk_append_batch_seconds").record(started.elapsed().as_secs_f64());
+}

@@ -1,0 +1,209 @@
+//! The rows of a batch as column arrays, inserted with one
+//! `INSERT … SELECT FROM UNNEST(…)` per table: a few statements per batch
+//! however many events it carries.
+
+use super::append::Request;
+use super::{Committed, SideWrite};
+use chrono::{DateTime, Utc};
+use domain::{StoredEvent, StreamId, StreamType};
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Column arrays of one batch's rows.
+#[derive(Default)]
+pub(crate) struct Rows {
+    positions: Vec<i64>,
+    event_ids: Vec<Uuid>,
+    stream_ids: Vec<Uuid>,
+    stream_types: Vec<&'static str>,
+    versions: Vec<i64>,
+    event_types: Vec<&'static str>,
+    schema_versions: Vec<i16>,
+    payloads: Vec<serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+    /// Final (type, version, position) of each stream touched; one row each,
+    /// as an upsert may not touch a row twice.
+    streams: HashMap<StreamId, (StreamType, i64, i64)>,
+    credentials: CredentialRows,
+    answers: AnswerRows,
+}
+
+/// Columns of `credentials`.
+#[derive(Default)]
+struct CredentialRows {
+    user_ids: Vec<Uuid>,
+    usernames: Vec<String>,
+    hashes: Vec<String>,
+}
+
+/// Columns of `idempotency_keys`.
+#[derive(Default)]
+struct AnswerRows {
+    user_ids: Vec<Uuid>,
+    keys: Vec<String>,
+    request_hashes: Vec<Vec<u8>>,
+    statuses: Vec<i16>,
+    bodies: Vec<serde_json::Value>,
+}
+
+impl Rows {
+    /// Add an accepted commit, drawing its positions from `positions`.
+    pub fn add(
+        &mut self,
+        request: &Request,
+        positions: &mut impl Iterator<Item = i64>,
+        empty_head: i64,
+        recorded_at: DateTime<Utc>,
+    ) -> Committed {
+        let commit = &request.commit;
+        let metadata = serde_json::to_value(&commit.metadata).unwrap_or(serde_json::Value::Null);
+        let mut ids = request.event_ids.iter();
+        let mut events = Vec::with_capacity(request.event_ids.len());
+        for append in &commit.streams {
+            for (offset, event) in append.events.iter().enumerate() {
+                // Both iterators were sized from the accepted commits' events.
+                let (Some(position), Some(id)) = (positions.next(), ids.next()) else {
+                    break;
+                };
+                let version = append.expected_version + offset as i64 + 1;
+                self.positions.push(position);
+                self.event_ids.push(id.0);
+                self.stream_ids.push(append.stream_id.0);
+                self.stream_types.push(append.stream_type.as_str());
+                self.versions.push(version);
+                self.event_types.push(event.event_type());
+                self.schema_versions.push(event.schema_version() as i16);
+                self.payloads.push(event.payload());
+                self.metadata.push(metadata.clone());
+                self.streams
+                    .insert(append.stream_id, (append.stream_type, version, position));
+                events.push(StoredEvent {
+                    position,
+                    event_id: *id,
+                    stream_id: append.stream_id,
+                    stream_type: append.stream_type,
+                    version,
+                    metadata: commit.metadata.clone(),
+                    recorded_at,
+                    event: event.clone(),
+                });
+            }
+        }
+        let position = events.last().map_or(empty_head, |e| e.position);
+        for write in &commit.side_writes {
+            match write {
+                SideWrite::Credential {
+                    user_id,
+                    username,
+                    password_hash,
+                } => {
+                    self.credentials.user_ids.push(user_id.0);
+                    self.credentials.usernames.push(username.clone());
+                    self.credentials.hashes.push(password_hash.clone());
+                }
+                SideWrite::Idempotency {
+                    user_id,
+                    key,
+                    request_hash,
+                    status,
+                    body,
+                } => {
+                    let mut body = body.clone();
+                    if let Some(object) = body.as_object_mut() {
+                        object.insert("position".into(), position.into());
+                    }
+                    self.answers.user_ids.push(user_id.0);
+                    self.answers.keys.push(key.clone());
+                    self.answers.request_hashes.push(request_hash.clone());
+                    // The walk's validation kept statuses within 100..=599.
+                    self.answers.statuses.push(*status as i16);
+                    self.answers.bodies.push(body);
+                }
+            }
+        }
+        Committed { position, events }
+    }
+
+    pub async fn insert(
+        self,
+        conn: &mut PgConnection,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        if !self.positions.is_empty() {
+            sqlx::query(
+                "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type, \
+                                     schema_version, payload, metadata, recorded_at) \
+                 SELECT u.*, $10 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], \
+                     $5::bigint[], $6::text[], $7::smallint[], $8::jsonb[], $9::jsonb[]) AS u",
+            )
+            .bind(&self.positions)
+            .bind(&self.event_ids)
+            .bind(&self.stream_ids)
+            .bind(&self.stream_types)
+            .bind(&self.versions)
+            .bind(&self.event_types)
+            .bind(&self.schema_versions)
+            .bind(&self.payloads)
+            .bind(&self.metadata)
+            .bind(recorded_at)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("INSERT INTO event_ids (event_id, position) SELECT * FROM UNNEST($1::uuid[], $2::bigint[])")
+                .bind(&self.event_ids)
+                .bind(&self.positions)
+                .execute(&mut *conn)
+                .await?;
+            let mut ids = Vec::new();
+            let mut types = Vec::new();
+            let mut versions = Vec::new();
+            let mut positions = Vec::new();
+            for (id, (stream_type, version, position)) in &self.streams {
+                ids.push(id.0);
+                types.push(stream_type.as_str());
+                versions.push(*version);
+                positions.push(*position);
+            }
+            sqlx::query(
+                "INSERT INTO streams (stream_id, stream_type, version, position, updated_at) \
+                 SELECT u.*, $5 FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) AS u \
+                 ON CONFLICT (stream_id) DO UPDATE \
+                 SET version = EXCLUDED.version, position = EXCLUDED.position, updated_at = EXCLUDED.updated_at",
+            )
+            .bind(&ids)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&positions)
+            .bind(recorded_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let credentials = &self.credentials;
+        if !credentials.user_ids.is_empty() {
+            sqlx::query(
+                "INSERT INTO credentials (user_id, username, password_hash) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[])",
+            )
+            .bind(&credentials.user_ids)
+            .bind(&credentials.usernames)
+            .bind(&credentials.hashes)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let answers = &self.answers;
+        if !answers.user_ids.is_empty() {
+            sqlx::query(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body) \
+                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::smallint[], $5::jsonb[])",
+            )
+            .bind(&answers.user_ids)
+            .bind(&answers.keys)
+            .bind(&answers.request_hashes)
+            .bind(&answers.statuses)
+            .bind(&answers.bodies)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! The batcher keeps working through database failures: a connection killed
+//! mid-batch, the database refusing connections for a while, a constraint
+//! violation the walk does not foresee. And it drains its queue on shutdown.
+
+mod store_support;
+
+use command::store::{AppendError, Commit, SideWrite, StreamAppend};
+use domain::event::{UserEvent, UserRegistered};
+use domain::{DomainEvent, EventMetadata, StreamType, UserId};
+use sqlx::PgPool;
+use store_support::*;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn the_batcher_survives_its_connection_being_killed() {
+    let s = setup().await;
+    let (x, _) = new_room();
+    let lock = hold_append_lock(&s.pool).await;
+    let victim = tokio::spawn({
+        let store = s.store.clone();
+        async move { store.append(commit(messages(x, 0, 1))).await }
+    });
+    let waiters = poll_until("the batch waiting on the append lock", || async {
+        let waiters = lock_waiters(&s.pool).await;
+        (!waiters.is_empty()).then_some(waiters)
+    })
+    .await;
+    for pid in waiters {
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&s.pool)
+            .await
+            .expect("terminate the batch's backend");
+    }
+    let outcome = tokio::time::timeout(DEADLINE, victim)
+        .await
+        .expect("answered")
+        .expect("task");
+    assert!(
+        matches!(outcome, Err(AppendError::Unavailable(_))),
+        "got {outcome:?}"
+    );
+    lock.rollback().await.expect("release the lock");
+
+    // Nothing of the failed batch was stored, and the batcher carries on.
+    let done = s
+        .store
+        .append(commit(messages(x, 0, 2)))
+        .await
+        .expect("append after the kill");
+    assert_eq!(
+        done.events.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+}
+
+async fn set_allow_connections(admin: &PgPool, database: &str, allow: bool) {
+    sqlx::query(&format!(
+        "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {allow}"
+    ))
+    .execute(admin)
+    .await
+    .expect("alter database");
+}
+
+#[tokio::test]
+async fn the_batcher_recovers_when_the_database_comes_back() {
+    let s = setup().await;
+    let (x, _) = new_room();
+    s.store
+        .append(commit(messages(x, 0, 1)))
+        .await
+        .expect("before the outage");
+
+    // An outage of this test's database only: refuse new connections and
+    // drop every existing one.
+    let server = s
+        .env
+        .database_url
+        .rsplit_once('/')
+        .expect("url with a database")
+        .0;
+    let database = s
+        .env
+        .database_url
+        .rsplit_once('/')
+        .expect("url")
+        .1
+        .to_owned();
+    let admin = PgPool::connect(&format!("{server}/postgres"))
+        .await
+        .expect("admin connection");
+    set_allow_connections(&admin, &database, false).await;
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&database)
+        .execute(&admin)
+        .await
+        .expect("drop connections");
+
+    let during = tokio::time::timeout(DEADLINE, s.store.append(commit(messages(x, 1, 1))))
+        .await
+        .expect("an append during the outage is answered, not hung");
+    assert!(
+        matches!(during, Err(AppendError::Unavailable(_))),
+        "got {during:?}"
+    );
+
+    set_allow_connections(&admin, &database, true).await;
+    let after = poll_until("an append to succeed after the outage", || async {
+        match s.store.append(commit(messages(x, 1, 1))).await {
+            Ok(done) => Some(done),
+            Err(AppendError::Unavailable(_)) => None,
+            Err(other) => panic!("unexpected error after the outage: {other}"),
+        }
+    })
+    .await;
+    assert_eq!(after.events[0].version, 2);
+    let versions: Vec<i64> = s
+        .store
+        .read_stream(x, 0)
+        .await
+        .expect("read")
+        .iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, vec![1, 2]);
+}
+
+fn register(user: UserId, username: &str) -> Commit {
+    Commit {
+        streams: vec![StreamAppend {
+            stream_id: user.into(),
+            stream_type: StreamType::User,
+            expected_version: 0,
+            events: vec![DomainEvent::from(UserEvent::Registered(UserRegistered {
+                user_id: user,
+                username: username.into(),
+                display_name: username.into(),
+                at: at(),
+            }))],
+            epoch: None,
+        }],
+        metadata: EventMetadata::default(),
+        side_writes: vec![SideWrite::Credential {
+            user_id: user,
+            username: username.into(),
+            password_hash: "$argon2id$test".into(),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn an_unforeseen_constraint_violation_fails_only_its_commit() {
+    let s = setup().await;
+    let first = UserId(Uuid::now_v7());
+    let second = UserId(Uuid::now_v7());
+    let (room, _) = new_room();
+    // Two users claiming one username without the username stream that would
+    // normally catch it: only the credentials' UNIQUE constraint does, at insert.
+    let outcomes = one_batch(
+        &s,
+        vec![
+            register(first, "jiwoo"),
+            register(second, "jiwoo"),
+            commit(messages(room, 0, 1)),
+        ],
+    )
+    .await;
+    assert!(outcomes[0].is_ok(), "first registration: {:?}", outcomes[0]);
+    assert!(
+        matches!(outcomes[1], Err(AppendError::Rejected(_))),
+        "got {:?}",
+        outcomes[1]
+    );
+    assert!(outcomes[2].is_ok(), "unrelated commit: {:?}", outcomes[2]);
+    assert!(s
+        .store
+        .read_stream(second.into(), 0)
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(
+        s.store
+            .password_hash("jiwoo")
+            .await
+            .expect("lookup")
+            .map(|(u, _)| u),
+        Some(first)
+    );
+    // And the batcher goes on.
+    s.store
+        .append(commit(messages(room, 1, 1)))
+        .await
+        .expect("later append");
+}
+
+#[tokio::test]
+async fn shutdown_drains_queued_commits() {
+    let s = setup().await;
+    let lock = hold_append_lock(&s.pool).await;
+    let blocker = tokio::spawn({
+        let store = s.store.clone();
+        async move { store.append(commit(messages(new_room().0, 0, 1))).await }
+    });
+    wait_blocked_with_queue(&s, 0).await;
+    let mut queued = Vec::new();
+    for i in 0..5 {
+        let store = s.store.clone();
+        queued.push(tokio::spawn(async move {
+            store.append(commit(messages(new_room().0, 0, 1))).await
+        }));
+        wait_blocked_with_queue(&s, i + 1).await;
+    }
+    let shutdown = tokio::spawn({
+        let store = s.store.clone();
+        async move { store.shutdown().await }
+    });
+    lock.commit().await.expect("release the lock");
+    blocker.await.expect("task").expect("blocker appended");
+    for task in queued {
+        task.await
+            .expect("task")
+            .expect("queued commit written before stopping");
+    }
+    tokio::time::timeout(DEADLINE, shutdown)
+        .await
+        .expect("shutdown finishes")
+        .expect("task");
+    let late = s.store.append(commit(messages(new_room().0, 0, 1))).await;
+    assert!(
+        matches!(late, Err(AppendError::Unavailable(_))),
+        "got {late:?}"
+    );
+}

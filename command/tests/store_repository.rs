@@ -1,0 +1,241 @@
+//! The repository over the real store: pipelined commands on a hot stream,
+//! a stale cache caught by the version check, commands decided on top of a
+//! failed one, decisions without events.
+
+mod store_support;
+
+use command::repository::{CommandError, Repository};
+use domain::{Aggregate, DomainError, EventMetadata, UserId};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use store_support::*;
+use uuid::Uuid;
+
+fn meta() -> EventMetadata {
+    EventMetadata::default()
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_commands_on_one_stream_are_pipelined() {
+    let s = setup().await;
+    let repo = Repository::new(s.store.clone(), 100);
+    let (stream, room) = new_room();
+    const COMMANDS: usize = 200;
+
+    // Hold the batcher on one batch: every command must still be able to
+    // decide and queue behind it, which only pipelining allows.
+    let lock = hold_append_lock(&s.pool).await;
+    let blocker = tokio::spawn({
+        let store = s.store.clone();
+        async move { store.append(commit(messages(new_room().0, 0, 1))).await }
+    });
+    wait_blocked_with_queue(&s, 0).await;
+    let mut tasks = Vec::new();
+    for _ in 0..COMMANDS {
+        let repo = repo.clone();
+        tasks.push(tokio::spawn(async move {
+            repo.execute::<Counter>(stream, meta(), vec![], move |c| c.decide(&room))
+                .await
+        }));
+    }
+    wait_blocked_with_queue(&s, COMMANDS).await;
+    lock.commit().await.expect("release the lock");
+    blocker.await.expect("task").expect("blocker");
+
+    let mut seqs = Vec::new();
+    for task in tasks {
+        let outcome = tokio::time::timeout(DEADLINE, task)
+            .await
+            .expect("in time")
+            .expect("task")
+            .expect("command");
+        assert_eq!(outcome.events.len(), 1);
+        let seq = seq_of(&outcome.committed.events[0].event);
+        assert_eq!(
+            outcome.state.seq, seq,
+            "the returned state is the state after the event"
+        );
+        assert_eq!(outcome.committed.events[0].version as u64, seq);
+        seqs.push(seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=COMMANDS as u64).collect::<Vec<_>>());
+
+    let stored = s.store.read_stream(stream, 0).await.expect("read");
+    let by_version: Vec<(i64, u64)> = stored
+        .iter()
+        .map(|e| (e.version, seq_of(&e.event)))
+        .collect();
+    let expected: Vec<(i64, u64)> = (1..=COMMANDS as u64).map(|v| (v as i64, v)).collect();
+    assert_eq!(by_version, expected, "versions and seqs gapless and equal");
+    assert_eq!(
+        repo.load::<Counter>(stream).await.expect("load").0.seq,
+        COMMANDS as u64
+    );
+}
+
+#[tokio::test]
+async fn a_stale_cache_is_caught_and_the_command_retried() {
+    let s = setup().await;
+    let repo = Repository::new(s.store.clone(), 100);
+    let (stream, room) = new_room();
+    repo.execute::<Counter>(stream, meta(), vec![], |c| c.decide(&room))
+        .await
+        .expect("first command");
+    // Someone appends behind the cache's back (another node).
+    s.store
+        .append(commit(messages(stream, 1, 1)))
+        .await
+        .expect("raw append");
+
+    let decisions = Arc::new(AtomicUsize::new(0));
+    let counted = decisions.clone();
+    let outcome = repo
+        .execute::<Counter>(stream, meta(), vec![], move |c| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            c.decide(&room)
+        })
+        .await
+        .expect("retried command");
+    assert_eq!(
+        decisions.load(Ordering::SeqCst),
+        2,
+        "decided on the stale state, then on fresh state"
+    );
+    assert_eq!(seq_of(&outcome.committed.events[0].event), 3);
+    assert_eq!(outcome.committed.events[0].version, 3);
+    assert_eq!(outcome.state.seq, 3);
+    assert_eq!(
+        repo.load::<Counter>(stream).await.expect("load"),
+        (Counter { seq: 3 }, 3)
+    );
+}
+
+#[tokio::test]
+async fn commands_pipelined_on_a_failed_one_are_decided_again() {
+    let s = setup().await;
+    let repo = Repository::new(s.store.clone(), 100);
+    let user = UserId(Uuid::now_v7());
+    let (other, _) = new_room();
+    let used = command::store::Commit {
+        side_writes: vec![answer(user, "once")],
+        ..commit(messages(other, 0, 1))
+    };
+    s.store.append(used).await.expect("key stored");
+    let (stream, room) = new_room();
+    repo.load::<Counter>(stream).await.expect("warm the cache");
+
+    let lock = hold_append_lock(&s.pool).await;
+    let blocker = tokio::spawn({
+        let store = s.store.clone();
+        async move { store.append(commit(messages(new_room().0, 0, 1))).await }
+    });
+    wait_blocked_with_queue(&s, 0).await;
+    // A reuses a stored key, so its commit will fail; B is decided on top of A.
+    let a = tokio::spawn({
+        let repo = repo.clone();
+        async move {
+            repo.execute::<Counter>(stream, meta(), vec![answer(user, "once")], move |c| {
+                c.decide(&room)
+            })
+            .await
+        }
+    });
+    wait_blocked_with_queue(&s, 1).await;
+    let b = tokio::spawn({
+        let repo = repo.clone();
+        async move {
+            repo.execute::<Counter>(stream, meta(), vec![], move |c| c.decide(&room))
+                .await
+        }
+    });
+    wait_blocked_with_queue(&s, 2).await;
+    lock.commit().await.expect("release the lock");
+    blocker.await.expect("task").expect("blocker");
+
+    let a = a.await.expect("task");
+    assert!(
+        matches!(a, Err(CommandError::IdempotencyKeyExists)),
+        "got {a:?}"
+    );
+    let b = b
+        .await
+        .expect("task")
+        .expect("B decided again on real state");
+    assert_eq!(
+        seq_of(&b.committed.events[0].event),
+        1,
+        "no phantom message before it"
+    );
+    let stored = s.store.read_stream(stream, 0).await.expect("read");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(seq_of(&stored[0].event), 1);
+}
+
+#[tokio::test]
+async fn decisions_without_events_or_with_errors_append_nothing() {
+    let s = setup().await;
+    let repo = Repository::new(s.store.clone(), 100);
+    let (stream, room) = new_room();
+    let first = repo
+        .execute::<Counter>(stream, meta(), vec![], |c| c.decide(&room))
+        .await
+        .expect("first");
+    // Another stream moves the head on.
+    s.store
+        .append(commit(messages(new_room().0, 0, 1)))
+        .await
+        .expect("elsewhere");
+
+    let nothing = repo
+        .execute::<Counter>(stream, meta(), vec![], |_| Ok(vec![]))
+        .await
+        .expect("no-op");
+    assert!(nothing.events.is_empty() && nothing.committed.events.is_empty());
+    assert_eq!(
+        nothing.committed.position, first.committed.position,
+        "the stream's last position"
+    );
+    assert_eq!(nothing.state.seq, 1);
+
+    let refused = repo
+        .execute::<Counter>(stream, meta(), vec![], |_| Err(DomainError::NotRoomOwner))
+        .await;
+    assert!(matches!(
+        refused,
+        Err(CommandError::Domain(DomainError::NotRoomOwner))
+    ));
+    assert_eq!(s.store.read_stream(stream, 0).await.expect("read").len(), 1);
+
+    // A cold repository replays the stream and answers no-ops with the same position.
+    let cold = Repository::new(s.store.clone(), 100);
+    let replayed = cold
+        .execute::<Counter>(stream, meta(), vec![], |_| Ok(vec![]))
+        .await
+        .expect("no-op on replayed state");
+    assert_eq!(replayed.committed.position, first.committed.position);
+    assert_eq!(replayed.state.seq, 1);
+}
+
+#[tokio::test]
+async fn a_commit_appended_through_the_repository_refreshes_the_cache() {
+    let s = setup().await;
+    let repo = Repository::new(s.store.clone(), 100);
+    let (stream, room) = new_room();
+    assert_eq!(repo.load::<Counter>(stream).await.expect("load").1, 0);
+    repo.append(commit(messages(stream, 0, 2)))
+        .await
+        .expect("raw append");
+    // Without a refresh a refusal based on the stale state would stand.
+    let outcome = repo
+        .execute::<Counter>(stream, meta(), vec![], |c| {
+            if c.seq == 0 {
+                Err(DomainError::RoomNotFound)
+            } else {
+                c.decide(&room)
+            }
+        })
+        .await
+        .expect("decided on fresh state");
+    assert_eq!(seq_of(&outcome.committed.events[0].event), 3);
+}
