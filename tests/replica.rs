@@ -1,0 +1,261 @@
+//! Queries reading a real hot standby: the history table is answered from a
+//! streaming replica, and `X-Min-Position` holds against it because the
+//! projection checkpoint is replicated with the rows it covers. Replay on the
+//! standby is paused to make it lag on purpose: a read-your-writes query then
+//! waits and answers 503 `projection_lagging` although the primary already
+//! has the message, and succeeds as soon as replay resumes.
+
+#[path = "support/standby.rs"]
+mod standby;
+mod support;
+
+use cotalk::config::Role;
+use domain::views::{CHECKPOINTS_TABLE, HISTORY_PROJECTION, TIMELINE_LEN};
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::{json, Value};
+use standby::Replication;
+use std::time::Duration;
+use support::{start_with, Answer, Server, User};
+use testkit::TestEnv;
+use tokio::time::Instant;
+
+/// The whole test, servers included, must finish within this.
+const TEST_LIMIT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn history_is_read_from_a_hot_standby_with_read_your_writes() {
+    let started = Instant::now();
+    if tokio::time::timeout(TEST_LIMIT, scenario()).await.is_err() {
+        panic!("the replica test did not finish within {TEST_LIMIT:?}");
+    }
+    eprintln!("replica test took {:?}", started.elapsed());
+}
+
+async fn scenario() {
+    let t0 = Instant::now();
+    let phase = |name: &str| eprintln!("{:>6.2}s {name}", t0.elapsed().as_secs_f64());
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let namespace = format!("t{}", &id[..12]);
+    // Dropped last (locals drop in reverse order): the app goes first.
+    let mut pg = Replication::start_primary(&namespace)
+        .await
+        .unwrap_or_else(|e| panic!("cannot start the private primary: {e}"));
+    phase("primary up");
+    let env = env_on(&pg, namespace).await;
+    phase("databases migrated");
+    let write_db = database_of(&env.database_url);
+    let read_db = database_of(&env.read_database_url);
+
+    // The base backup is taken after the databases exist, so the standby has them.
+    pg.start_standby()
+        .await
+        .unwrap_or_else(|e| panic!("cannot start the hot standby: {e}"));
+    pg.wait_streaming(Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    phase("standby streaming");
+    let standby_admin = pg.standby_pool("postgres").await.unwrap();
+    let in_recovery: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()")
+        .fetch_one(&standby_admin)
+        .await
+        .unwrap();
+    assert!(in_recovery, "the second server must be a standby");
+    let read_primary = env.read_pool.clone();
+
+    let replica_url = pg.standby_url(&read_db);
+    let s = start_with(env, Role::All, Some(replica_url)).await;
+    let (minsu, bora) = tokio::join!(s.user("minsu"), s.user("bora"));
+    let created = s
+        .call(Method::POST, "/v1/rooms")
+        .auth(&minsu)
+        .json(json!({"name": "replica", "members": [bora.id]}))
+        .send()
+        .await;
+    created.expect(201, None);
+    let room = created.body["room_id"].as_str().unwrap().to_owned();
+    phase("app, users, room");
+
+    // More messages than the Redis timeline keeps: a newest-first page of 200
+    // is then one the timeline cannot prove complete, so it is read from the
+    // history table, i.e. from the standby.
+    let total = TIMELINE_LEN + 5;
+    // Sent concurrently so the group commit batches them; the last one alone,
+    // so it is the newest.
+    let (server, author, room_id) = (&s, &minsu, room.as_str());
+    futures::stream::iter(1..total)
+        .map(|n| post(server, author, room_id, format!("filler {n}")))
+        .buffer_unordered(16)
+        .collect::<Vec<i64>>()
+        .await;
+    let newest = format!("message {total}");
+    let last = post(&s, &minsu, &room, newest.clone()).await;
+    phase("messages posted");
+    let page = history(&s, &bora, &room, Some(last), None).await;
+    page.expect(200, None);
+    assert!(
+        page.position() >= last,
+        "X-Position {} < {last}",
+        page.position()
+    );
+    let msgs = messages(&page);
+    assert_eq!(msgs.len(), 200);
+    assert_eq!(page.body["has_more"], true);
+    assert_eq!(msgs[0]["body"], newest.as_str(), "newest first");
+    assert_eq!(msgs[0]["seq"], total as u64);
+
+    // Make the standby lag: stop applying WAL. It still receives it.
+    sqlx::query("SELECT pg_wal_replay_pause()")
+        .execute(&standby_admin)
+        .await
+        .unwrap();
+    let state: String = sqlx::query_scalar("SELECT pg_get_wal_replay_pause_state()")
+        .fetch_one(&standby_admin)
+        .await
+        .unwrap();
+    assert_ne!(state, "not paused");
+
+    let fresh = "written while the standby is paused";
+    let p2 = post(&s, &minsu, &room, fresh.to_owned()).await;
+    // Redis (membership, timeline) and the primary's history table both have it...
+    s.call(Method::GET, &format!("/v1/rooms/{room}"))
+        .auth(&bora)
+        .at(p2)
+        .send()
+        .await
+        .expect(200, None);
+    wait_for_checkpoint(&read_primary, p2).await;
+    // ...the standby does not, and the query says so instead of answering stale.
+    let lagging = history(&s, &bora, &room, Some(p2), Some(300)).await;
+    lagging.expect(503, Some("projection_lagging"));
+    assert!(lagging.headers.contains_key("retry-after"));
+    // Without X-Min-Position the answer is the standby's frozen snapshot.
+    let stale = history(&s, &bora, &room, None, None).await;
+    stale.expect(200, None);
+    assert!(stale.position() < p2, "the standby cannot reflect {p2} yet");
+    assert_eq!(messages(&stale)[0]["body"], newest.as_str());
+    let standby_read = pg.standby_pool(&read_db).await.unwrap();
+    assert!(checkpoint(&standby_read).await < p2);
+
+    phase("lag shown");
+    // Replay resumes: the same read-your-writes query now succeeds.
+    sqlx::query("SELECT pg_wal_replay_resume()")
+        .execute(&standby_admin)
+        .await
+        .unwrap();
+    let caught_up = history(&s, &bora, &room, Some(p2), Some(10_000)).await;
+    caught_up.expect(200, None);
+    assert!(caught_up.position() >= p2);
+    let msgs = messages(&caught_up);
+    assert_eq!(msgs[0]["body"], fresh);
+    assert_eq!(msgs[0]["seq"], total as u64 + 1);
+    assert!(checkpoint(&standby_read).await >= p2);
+
+    // The query role on the standby reads the read tables and nothing of the
+    // event log (another database, and no grant there).
+    let query_role = migrations::query_role_options(&pg.standby_url(&write_db)).unwrap();
+    let mut conn = sqlx::ConnectOptions::connect(&query_role).await.unwrap();
+    let denied = sqlx::query("SELECT 1 FROM events LIMIT 1")
+        .execute(&mut conn)
+        .await
+        .expect_err("the query role must not read the event log");
+    let code = denied
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("42501"), "{denied}");
+
+    // Still streaming at the end: the answers above came from a live standby.
+    pg.wait_streaming(Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(s);
+}
+
+/// Fresh, migrated databases for this test on the private primary (what
+/// `TestEnv::new` does on the shared server).
+async fn env_on(pg: &Replication, namespace: String) -> TestEnv {
+    let database_url = pg.primary_url(&format!("cotalk_{namespace}"));
+    let read_database_url = pg.primary_url(&format!("cotalk_{namespace}_read"));
+    let write_pool = migrations::prepare_write(&database_url)
+        .await
+        .expect("prepare the event-log database on the private primary");
+    let read_pool = migrations::prepare_read(&read_database_url)
+        .await
+        .expect("prepare the read database on the private primary");
+    TestEnv {
+        namespace,
+        database_url,
+        read_database_url,
+        redis_url: std::env::var("COTALK_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        nats_url: std::env::var("COTALK_NATS_URL")
+            .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        write_pool,
+        read_pool,
+    }
+}
+
+fn database_of(url: &str) -> String {
+    url.rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+/// Post `body` to `room`; its position.
+async fn post(s: &Server, user: &User, room: &str, body: String) -> i64 {
+    let a = s
+        .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
+        .auth(user)
+        .json(json!({ "body": body }))
+        .send()
+        .await;
+    a.expect(201, None);
+    a.position()
+}
+
+/// The newest 200 messages of `room` (more than the timeline can vouch for).
+async fn history(
+    s: &Server,
+    user: &User,
+    room: &str,
+    min: Option<i64>,
+    wait_ms: Option<u64>,
+) -> Answer {
+    let mut call = s
+        .call(Method::GET, &format!("/v1/rooms/{room}/messages?limit=200"))
+        .auth(user);
+    if let Some(min) = min {
+        call = call.at(min);
+    }
+    if let Some(ms) = wait_ms {
+        call = call.header("x-max-wait-ms", ms);
+    }
+    call.send().await
+}
+
+fn messages(a: &Answer) -> &Vec<Value> {
+    a.body["messages"].as_array().expect("messages")
+}
+
+/// The history projection's checkpoint in a read database.
+async fn checkpoint(pool: &sqlx::PgPool) -> i64 {
+    let sql = format!(
+        "SELECT COALESCE(MAX(position), 0)::bigint FROM {CHECKPOINTS_TABLE} WHERE projection = $1"
+    );
+    sqlx::query_scalar(&sql)
+        .bind(HISTORY_PROJECTION)
+        .fetch_one(pool)
+        .await
+        .expect("read the history checkpoint")
+}
+
+/// Wait until the primary's history projection has applied `position`.
+async fn wait_for_checkpoint(pool: &sqlx::PgPool, position: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while checkpoint(pool).await < position {
+        assert!(
+            Instant::now() < deadline,
+            "the history projection did not reach {position} on the primary"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
