@@ -44,6 +44,18 @@ pub enum ProjectorError {
     /// A projection name that is not one of [`domain::views::PROJECTIONS`].
     #[error("unknown projection {0}")]
     UnknownProjection(String),
+    /// A read model's store lost data: its checkpoint is below one it held
+    /// before (a flushed or emptied Redis). The runtime re-reads the
+    /// checkpoint and re-applies the log from there.
+    #[error("projection {projection} lost data: checkpoint {found}, was {stored}")]
+    CheckpointLost {
+        /// The projection's name.
+        projection: &'static str,
+        /// The checkpoint it had seen stored.
+        stored: i64,
+        /// The checkpoint found now.
+        found: i64,
+    },
     /// A concurrent applier of the same projection generation won a race
     /// too many times in a row.
     #[error("projection {0} is being applied concurrently by someone else")]

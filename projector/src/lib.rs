@@ -16,6 +16,7 @@
 //! - [`search_projection`]: the `search` read model (a tantivy index).
 //! - [`digest`]: deterministic digests of a projection's contents.
 //! - [`replay`]: building a generation straight from the log (rebuilds).
+//! - [`generations`]: which generation queries read; switching and dropping.
 //! - [`envelope`]: the JSON form of an event on the bus.
 //! - [`bus`]: JetStream names and setup.
 //! - [`source`]: reading the event log.
@@ -26,11 +27,13 @@ pub mod bus;
 pub mod digest;
 pub mod envelope;
 pub mod error;
+pub mod generations;
 pub mod history_projection;
 pub mod redis_projection;
 pub mod relay;
 pub mod replay;
 pub mod runtime;
+pub mod search_projection;
 pub mod source;
 
 pub use error::{ProjectorError, Result};
@@ -38,8 +41,11 @@ pub use history_projection::HistoryProjection;
 pub use redis_projection::RedisProjection;
 pub use relay::{Relay, RelayOptions};
 pub use runtime::{Projection, Runtime, RuntimeOptions};
+pub use search_projection::{SearchOptions, SearchProjection};
 
 use domain::views::{HISTORY_PROJECTION, PROJECTIONS, REDIS_PROJECTION, SEARCH_PROJECTION};
+
+mod follow;
 use sqlx::PgPool;
 use std::path::PathBuf;
 use tokio::sync::watch;
@@ -65,6 +71,8 @@ pub struct ProjectorConfig {
     pub relay: RelayOptions,
     /// Projection runtime pacing.
     pub runtime: RuntimeOptions,
+    /// Search index commit batching and writer settings.
+    pub search: SearchOptions,
 }
 
 impl ProjectorConfig {
@@ -86,22 +94,27 @@ impl ProjectorConfig {
             data_dir: data_dir.into(),
             relay: RelayOptions::default(),
             runtime: RuntimeOptions::default(),
+            search: SearchOptions::default(),
         }
     }
 }
 
 /// A running task with the position it has reached.
-#[derive(Debug)]
 pub struct TaskHandle {
     /// `relay` or the projection's name.
     pub name: &'static str,
-    /// The projection generation (0 for the relay).
+    /// The projection generation it started on (0 for the relay).
     pub generation: i64,
     /// The position reached: for the relay, published and acked; for a
     /// projection, applied and durable (what queries see).
     pub position: watch::Receiver<i64>,
     /// Ends after cancellation.
     pub task: JoinHandle<()>,
+    /// For the `search` projection: a handle that searches the index of the
+    /// generation in use and sees every commit (the index can only be open in
+    /// one place, so queries in this process search through it). Changes when
+    /// the generation does; `None` for other tasks.
+    pub searcher: watch::Receiver<Option<search::MessageSearcher>>,
 }
 
 /// Start the relay of `config.namespace`.
@@ -123,30 +136,40 @@ pub async fn spawn_relay(
         generation: 0,
         position,
         task,
+        searcher: watch::channel(None).1,
     })
 }
 
-/// The generation of projection `name` that queries read (1 if never set).
-pub async fn current_generation(config: &ProjectorConfig, name: &str) -> Result<i64> {
-    match name {
-        REDIS_PROJECTION => {
-            redis_projection::current_generation(&config.redis_url, &config.namespace).await
-        }
-        HISTORY_PROJECTION | SEARCH_PROJECTION => {
-            history_projection::current_generation(&config.read_pool, name).await
-        }
-        other => Err(ProjectorError::UnknownProjection(other.to_owned())),
-    }
-}
-
-/// Start projection `name` on its current generation.
+/// Start projection `name` on its current generation, following the
+/// generation pointer: when a rebuild switches it, the new generation is
+/// started beside the old one, and once it has caught up the old one is
+/// stopped and removed (see [`generations`]).
 pub async fn spawn_projection(
     config: &ProjectorConfig,
     name: &str,
     cancel: CancellationToken,
 ) -> Result<TaskHandle> {
-    let generation = current_generation(config, name).await?;
-    spawn_generation(config, name, generation, cancel).await
+    let generation = generations::current(config, name).await?;
+    let inner_cancel = cancel.child_token();
+    let first = spawn_generation(config, name, generation, inner_cancel.clone()).await?;
+    let (position_tx, position) = watch::channel(*first.position.borrow());
+    let (searcher_tx, searcher) = watch::channel(first.searcher.borrow().clone());
+    let name = first.name;
+    let follower = follow::Follower {
+        config: config.clone(),
+        name,
+        position: position_tx,
+        searcher: searcher_tx,
+        cancel,
+    };
+    let task = tokio::spawn(follower.run(generation, first, inner_cancel));
+    Ok(TaskHandle {
+        name,
+        generation,
+        position,
+        task,
+        searcher,
+    })
 }
 
 /// Start projection `name` on a given generation (a shadow rebuild runs the
@@ -158,6 +181,7 @@ pub async fn spawn_generation(
     cancel: CancellationToken,
 ) -> Result<TaskHandle> {
     let nats = bus::connect(&config.nats_url).await?;
+    let mut searcher = None;
     let (name, position, task) = match name {
         REDIS_PROJECTION => {
             let p = RedisProjection::new(&config.redis_url, &config.namespace, generation)?;
@@ -167,6 +191,11 @@ pub async fn spawn_generation(
             let p = HistoryProjection::open(config.read_pool.clone(), generation).await?;
             spawn_runtime(config, p, nats, cancel)
         }
+        SEARCH_PROJECTION => {
+            let p = SearchProjection::open(config, generation).await?;
+            searcher = p.searcher();
+            spawn_runtime(config, p, nats, cancel)
+        }
         other => return Err(ProjectorError::UnknownProjection(other.to_owned())),
     };
     Ok(TaskHandle {
@@ -174,6 +203,7 @@ pub async fn spawn_generation(
         generation,
         position,
         task,
+        searcher: watch::channel(searcher).1,
     })
 }
 

@@ -53,6 +53,13 @@ pub trait Projection: Send {
     /// Make applied events durable if it is time to (or `force`), and return
     /// the durable checkpoint. Called when idle and before stopping.
     fn flush(&mut self, force: bool) -> impl Future<Output = Result<i64>> + Send;
+    /// Tells this copy apart when every node keeps its own replica of the
+    /// projection (the search index): each replica then gets its own durable
+    /// consumer, which the server removes after an hour unused. `None` for
+    /// the shared read models, whose one consumer is shared.
+    fn replica(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How the runtime paces itself.
@@ -175,6 +182,13 @@ impl<P: Projection> Runtime<P> {
                     if !backoff.wait(&cancel).await {
                         break;
                     }
+                    // A failed apply may have lost work the projection had
+                    // not made durable yet (a search index reopened after an
+                    // error): carry on from what is really stored.
+                    if let Ok(cp) = self.projection.checkpoint().await {
+                        self.applied = cp;
+                        self.durable = cp;
+                    }
                 }
             }
         }
@@ -208,6 +222,7 @@ impl<P: Projection> Runtime<P> {
         if batch.is_empty() {
             self.flush(false).await?;
             if self.pg_polled_at.elapsed() >= self.opts.pg_poll {
+                self.verify().await?;
                 self.poll_log().await?;
             }
             return Ok(());
@@ -378,11 +393,15 @@ impl<P: Projection> Runtime<P> {
             .get_stream(bus::stream_name(&self.namespace))
             .await
             .map_err(ProjectorError::nats)?;
-        let name = bus::consumer_name(
+        let mut name = bus::consumer_name(
             &self.namespace,
             self.projection.name(),
             self.projection.generation(),
         );
+        let replica = self.projection.replica();
+        if let Some(r) = &replica {
+            name = format!("{name}-{r}");
+        }
         if self.recreate_consumer {
             // Not found is fine: the point is that it is gone.
             let _ = stream.delete_consumer(&name).await;
@@ -397,6 +416,11 @@ impl<P: Projection> Runtime<P> {
                     ack_policy: jetstream::consumer::AckPolicy::All,
                     ack_wait: Duration::from_secs(60),
                     max_ack_pending: 50_000,
+                    inactive_threshold: if replica.is_some() {
+                        Duration::from_secs(3600)
+                    } else {
+                        Duration::ZERO
+                    },
                     ..Default::default()
                 })
                 .await
@@ -419,6 +443,18 @@ impl<P: Projection> Runtime<P> {
     async fn flush(&mut self, force: bool) -> Result<()> {
         if self.durable < self.applied {
             let d = self.projection.flush(force).await?;
+            self.set_durable(d);
+        }
+        Ok(())
+    }
+
+    /// Ask the projection for its durable checkpoint even with nothing
+    /// pending: a store that lost data (a flushed Redis) is noticed while
+    /// idle too, and the error makes [`Runtime::run`] resume from what is
+    /// really stored.
+    async fn verify(&mut self) -> Result<()> {
+        let d = self.projection.flush(false).await?;
+        if d > self.durable {
             self.set_durable(d);
         }
         Ok(())

@@ -12,7 +12,8 @@ use crate::error::{ProjectorError, Result};
 use domain::event::StoredEvent;
 use sqlx::PgPool;
 
-/// Up to `limit` events with `position > after`, in position order.
+/// Up to `limit` events with `position > after`, in position order (the
+/// event store's gap-safe reader).
 pub async fn read_after(pool: &PgPool, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
     read_log(pool, after, limit).await
 }
@@ -57,38 +58,8 @@ pub async fn head(pool: &PgPool) -> Result<i64> {
     Ok(n.unwrap_or(0))
 }
 
-// Until `command::store::read_all` lands this reads the table directly; it
-// decodes rows exactly as the store does (through `DomainEvent::decode`).
 async fn read_log(pool: &PgPool, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
-    use domain::event::{DomainEvent, StreamType};
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT position, event_id, stream_id, stream_type, version, event_type, schema_version,
-                payload, metadata, recorded_at
-           FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-    )
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            let stream_type: String = r.try_get("stream_type")?;
-            let event_type: String = r.try_get("event_type")?;
-            let version: i16 = r.try_get("schema_version")?;
-            let metadata: serde_json::Value = r.try_get("metadata")?;
-            Ok(StoredEvent {
-                position: r.try_get("position")?,
-                event_id: domain::ids::EventId(r.try_get("event_id")?),
-                stream_id: domain::ids::StreamId(r.try_get("stream_id")?),
-                stream_type: StreamType::parse(&stream_type)
-                    .ok_or_else(|| ProjectorError::Store(format!("stream type {stream_type}")))?,
-                version: r.try_get("version")?,
-                metadata: serde_json::from_value(metadata)
-                    .map_err(|e| ProjectorError::Store(e.to_string()))?,
-                recorded_at: r.try_get("recorded_at")?,
-                event: DomainEvent::decode(&event_type, version as u16, r.try_get("payload")?)?,
-            })
-        })
-        .collect()
+    command::store::read_all(pool, after, limit)
+        .await
+        .map_err(|e| ProjectorError::Store(e.to_string()))
 }

@@ -9,8 +9,8 @@ use common::{append, burn_position, Cast};
 use domain::event::DomainEvent;
 use futures::StreamExt;
 use projector::digest::{history_digest, redis_digest};
-use projector::{bus, envelope, replay, source, ProjectorConfig, TaskHandle};
-use projector::{HistoryProjection, RedisProjection};
+use projector::{bus, envelope, replay, source, Projection, ProjectorConfig, TaskHandle};
+use projector::{HistoryProjection, RedisProjection, SearchProjection};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -24,7 +24,7 @@ fn config(env: &testkit::TestEnv) -> ProjectorConfig {
         env.read_pool.clone(),
         &env.redis_url,
         &env.nats_url,
-        std::env::temp_dir().join(&env.namespace),
+        std::env::temp_dir().join(format!("cotalk-{}", env.namespace)),
     );
     c.relay.health_interval = Duration::from_millis(200);
     c
@@ -137,6 +137,22 @@ async fn assert_equals_rebuild(env: &testkit::TestEnv, live: i64, fresh: i64) {
     );
 }
 
+/// The live search generation equals one rebuilt from the log.
+async fn assert_search_equals_rebuild(cfg: &ProjectorConfig, live: i64, fresh: i64) {
+    let cancel = CancellationToken::new();
+    let mut rebuilt = SearchProjection::open(cfg, fresh).await.unwrap();
+    replay::catch_up(&mut rebuilt, &cfg.write_pool, 1000, &cancel, |_| {})
+        .await
+        .unwrap();
+    let mut live = SearchProjection::open(cfg, live).await.unwrap();
+    assert_eq!(
+        live.digest().await.unwrap(),
+        rebuilt.digest().await.unwrap()
+    );
+    drop((live, rebuilt));
+    let _ = std::fs::remove_dir_all(&cfg.data_dir);
+}
+
 async fn cleanup(env: &testkit::TestEnv, generations: &[i64]) {
     for g in generations {
         projector::redis_projection::drop_generation(&env.redis_url, &env.namespace, *g)
@@ -212,6 +228,10 @@ async fn projections_converge_through_nats_and_survive_a_deleted_stream() {
     let mut history = projector::spawn_generation(&cfg, "history", 1, cancel.clone())
         .await
         .unwrap();
+    let mut search = projector::spawn_generation(&cfg, "search", 1, cancel.clone())
+        .await
+        .unwrap();
+    assert!(search.searcher.borrow().is_some());
     // Let the consumers exist before the first events (they start at the stream's end).
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -224,13 +244,18 @@ async fn projections_converge_through_nats_and_survive_a_deleted_stream() {
         .delete_stream(bus::stream_name(&env.namespace))
         .await
         .unwrap();
+    // Holes left by rolled-back appends are not missing events.
+    burn_position(&env.write_pool).await;
     append(&env.write_pool, &two).await;
+    burn_position(&env.write_pool).await;
     let head = append(&env.write_pool, &three).await;
     wait_for(&mut redis.position, head, "redis after stream loss").await;
     wait_for(&mut history.position, head, "history after stream loss").await;
+    wait_for(&mut search.position, head, "search after stream loss").await;
 
-    stop(cancel, vec![relay, redis, history]).await;
+    stop(cancel, vec![relay, redis, history, search]).await;
     assert_equals_rebuild(&env, 1, 2).await;
+    assert_search_equals_rebuild(&cfg, 1, 2).await;
     cleanup(&env, &[1, 2]).await;
 }
 
@@ -317,5 +342,147 @@ async fn far_behind_projection_reads_the_log_without_any_bus() {
     wait_for(&mut redis.position, head, "redis").await;
     stop(cancel, vec![redis, history]).await;
     assert_equals_rebuild(&env, 1, 2).await;
+    cleanup(&env, &[1, 2]).await;
+}
+
+#[tokio::test]
+async fn running_projections_follow_a_generation_switch_and_drop_the_old_one() {
+    let env = testkit::TestEnv::new().await;
+    let cfg = config(&env);
+    let [one, two, three] = thirds(Cast::new().conversation());
+    let cancel = CancellationToken::new();
+    let relay = projector::spawn_relay(&cfg, cancel.clone()).await.unwrap();
+    let mut redis = projector::spawn_projection(&cfg, "redis", cancel.clone())
+        .await
+        .unwrap();
+    let mut history = projector::spawn_projection(&cfg, "history", cancel.clone())
+        .await
+        .unwrap();
+    assert_eq!((redis.generation, history.generation), (1, 1));
+    let head = append(&env.write_pool, &one).await;
+    wait_for(&mut redis.position, head, "redis").await;
+    wait_for(&mut history.position, head, "history").await;
+
+    // A shadow rebuild: generation 2 from the log while 1 serves, then the switch.
+    let replay_cancel = CancellationToken::new();
+    let mut r2 = RedisProjection::new(&env.redis_url, &env.namespace, 2).unwrap();
+    replay::catch_up(&mut r2, &env.write_pool, 1000, &replay_cancel, |_| {})
+        .await
+        .unwrap();
+    let mut h2 = HistoryProjection::open(env.read_pool.clone(), 2)
+        .await
+        .unwrap();
+    replay::catch_up(&mut h2, &env.write_pool, 1000, &replay_cancel, |_| {})
+        .await
+        .unwrap();
+    append(&env.write_pool, &two).await;
+    projector::generations::switch(&cfg, "redis", 2)
+        .await
+        .unwrap();
+    projector::generations::switch(&cfg, "history", 2)
+        .await
+        .unwrap();
+    let head = append(&env.write_pool, &three).await;
+    wait_for(&mut redis.position, head, "redis").await;
+    wait_for(&mut history.position, head, "history").await;
+
+    // The old generation disappears once nothing writes it.
+    let gone = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let keys = redis_digest(&env.redis_url, &env.namespace, 1)
+                .await
+                .unwrap();
+            let table: Option<String> =
+                sqlx::query_scalar("SELECT to_regclass('messages_g1')::text")
+                    .fetch_one(&env.read_pool)
+                    .await
+                    .unwrap();
+            if keys
+                == redis_digest(&env.redis_url, &env.namespace, 99)
+                    .await
+                    .unwrap()
+                && table.is_none()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "generation 1 was not dropped");
+    // Generation 2 caught up to the head and equals a rebuild.
+    tokio::time::timeout(DEADLINE, async {
+        while RedisProjection::new(&env.redis_url, &env.namespace, 2)
+            .unwrap()
+            .checkpoint()
+            .await
+            .unwrap()
+            < head
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("generation 2 at the head");
+    stop(cancel, vec![relay, redis, history]).await;
+    assert_equals_rebuild(&env, 2, 3).await;
+    cleanup(&env, &[2, 3]).await;
+}
+
+#[tokio::test]
+async fn events_missing_from_the_bus_are_read_from_the_log() {
+    let env = testkit::TestEnv::new().await;
+    let mut cfg = config(&env);
+    // Neither polling nor catch-up: only the hole check can find the missing events.
+    cfg.runtime.catchup_threshold = 1_000_000;
+    cfg.runtime.pg_poll = Duration::from_secs(3600);
+    let mut cast = Cast::new();
+    let head = append(&env.write_pool, &cast.conversation()).await;
+    let events = source::read_after(&env.write_pool, 0, 1000).await.unwrap();
+    let js = js(&env).await;
+    bus::ensure_stream(&js, &env.namespace, &Default::default())
+        .await
+        .unwrap();
+
+    let cancel = CancellationToken::new();
+    let mut redis = projector::spawn_generation(&cfg, "redis", 1, cancel.clone())
+        .await
+        .unwrap();
+    let consumer = bus::consumer_name(&env.namespace, "redis", 1);
+    tokio::time::timeout(DEADLINE, async {
+        let stream = js
+            .get_stream(bus::stream_name(&env.namespace))
+            .await
+            .unwrap();
+        while stream.consumer_info(&consumer).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("consumer created");
+    // Publish every event but a run in the middle, as a lossy bus would.
+    let n = events.len();
+    for e in events[..n / 3].iter().chain(&events[2 * n / 3..]) {
+        js.publish(bus::subject(&env.namespace, e), envelope::encode(e).into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    wait_for(&mut redis.position, head, "redis").await;
+    stop(cancel, vec![redis]).await;
+    let cancel = CancellationToken::new();
+    let mut fresh = RedisProjection::new(&env.redis_url, &env.namespace, 2).unwrap();
+    replay::catch_up(&mut fresh, &env.write_pool, 1000, &cancel, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        redis_digest(&env.redis_url, &env.namespace, 1)
+            .await
+            .unwrap(),
+        redis_digest(&env.redis_url, &env.namespace, 2)
+            .await
+            .unwrap()
+    );
     cleanup(&env, &[1, 2]).await;
 }

@@ -10,6 +10,12 @@
 //! at or below the checkpoint read under `WATCH` are skipped, and if another
 //! applier moved the checkpoint meanwhile the `EXEC` is refused and the batch
 //! is re-read and re-applied.
+//!
+//! Lost data: Redis may lose everything (`FLUSHALL`, a restart without
+//! persistence, a failover to an empty replica), checkpoint included. The
+//! projection remembers the highest checkpoint it has seen stored; finding a
+//! lower one (absent = 0) on a batch or an idle check is an error, after
+//! which the runtime re-reads the checkpoint and re-applies the log from it.
 
 mod apply;
 mod overlay;
@@ -31,6 +37,8 @@ pub struct RedisProjection {
     conn: Option<MultiplexedConnection>,
     keys: RedisKeys,
     generation: i64,
+    /// Highest checkpoint seen stored; a lower one means Redis lost data.
+    stored: i64,
 }
 
 impl RedisProjection {
@@ -41,6 +49,7 @@ impl RedisProjection {
             conn: None,
             keys: RedisKeys::new(namespace, generation),
             generation,
+            stored: 0,
         })
     }
 
@@ -55,7 +64,15 @@ impl RedisProjection {
         if let Some(c) = &self.conn {
             return Ok(c.clone());
         }
-        let c = self.client.get_multiplexed_async_connection().await?;
+        // Bounded waits: a hung Redis must fail the batch (and be retried),
+        // not stall the projection forever.
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(std::time::Duration::from_secs(2))
+            .set_response_timeout(std::time::Duration::from_secs(10));
+        let c = self
+            .client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await?;
         self.conn = Some(c.clone());
         Ok(c)
     }
@@ -70,6 +87,11 @@ impl RedisProjection {
             .await?;
         let cp: Option<i64> = conn.get(&cp_key).await?;
         let cp = cp.unwrap_or(0);
+        if cp < self.stored {
+            redis::cmd("UNWATCH").exec_async(&mut conn).await?;
+            return Err(self.lost(cp));
+        }
+        self.stored = cp;
         let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > cp).collect();
         let Some(last) = fresh.last().map(|e| e.position) else {
             redis::cmd("UNWATCH").exec_async(&mut conn).await?;
@@ -81,7 +103,27 @@ impl RedisProjection {
         }
         let tx = overlay.into_transaction(&self.keys, last);
         let reply: redis::Value = tx.query_async(&mut conn).await?;
-        Ok((reply != redis::Value::Nil).then_some(last))
+        let applied = reply != redis::Value::Nil;
+        if applied {
+            self.stored = last;
+        }
+        Ok(applied.then_some(last))
+    }
+
+    async fn read_checkpoint(&mut self) -> Result<i64> {
+        let mut conn = self.conn().await?;
+        let cp: Option<i64> = conn.get(self.keys.checkpoint()).await.inspect_err(|_| {
+            self.conn = None;
+        })?;
+        Ok(cp.unwrap_or(0))
+    }
+
+    fn lost(&self, found: i64) -> ProjectorError {
+        ProjectorError::CheckpointLost {
+            projection: REDIS_PROJECTION,
+            stored: self.stored,
+            found,
+        }
     }
 }
 
@@ -94,12 +136,12 @@ impl Projection for RedisProjection {
         self.generation
     }
 
+    /// The stored checkpoint, adopted as is (the runtime resumes from it,
+    /// including after the data was lost).
     async fn checkpoint(&mut self) -> Result<i64> {
-        let mut conn = self.conn().await?;
-        let cp: Option<i64> = conn.get(self.keys.checkpoint()).await.inspect_err(|_| {
-            self.conn = None;
-        })?;
-        Ok(cp.unwrap_or(0))
+        let cp = self.read_checkpoint().await?;
+        self.stored = cp;
+        Ok(cp)
     }
 
     async fn apply_batch(&mut self, events: &[StoredEvent]) -> Result<i64> {
@@ -118,8 +160,15 @@ impl Projection for RedisProjection {
         Err(ProjectorError::Contended(REDIS_PROJECTION))
     }
 
+    /// Nothing to flush (every batch is durable); checks that Redis still
+    /// holds what was written.
     async fn flush(&mut self, _force: bool) -> Result<i64> {
-        self.checkpoint().await
+        let cp = self.read_checkpoint().await?;
+        if cp < self.stored {
+            return Err(self.lost(cp));
+        }
+        self.stored = cp;
+        Ok(cp)
     }
 }
 

@@ -7,43 +7,44 @@ use domain::ids::{MessageId, RoomId, StreamId, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Appends events to the log the way the event store does (one transaction,
-/// positions from `events_position_seq`, per-stream versions).
+/// Appends events through the real event store, in order: one commit per
+/// run of consecutive events on the same stream, expected versions tracked
+/// from the log.
 pub async fn append(pool: &PgPool, events: &[DomainEvent]) -> i64 {
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT pg_advisory_xact_lock(42)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    use command::store::{BatchConfig, Commit, EventStore, StreamAppend};
+    let store = EventStore::connect(pool.clone(), BatchConfig::default()).await;
     let mut last = 0;
-    for e in events {
-        let stream = stream_of(e);
-        let version: i64 = sqlx::query_scalar(
-            "SELECT coalesce(max(version), 0) + 1 FROM events WHERE stream_id = $1",
-        )
-        .bind(stream.0)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-        last = sqlx::query_scalar(
-            "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type,
-                                 schema_version, payload, metadata)
-             VALUES (nextval('events_position_seq'), $1, $2, $3, $4, $5, $6, $7, $8)
-             RETURNING position",
-        )
-        .bind(Uuid::now_v7())
-        .bind(stream.0)
-        .bind(e.stream_type().as_str())
-        .bind(version)
-        .bind(e.event_type())
-        .bind(e.schema_version() as i16)
-        .bind(e.payload())
-        .bind(serde_json::to_value(EventMetadata::default()).unwrap())
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let mut i = 0;
+    while i < events.len() {
+        let stream = stream_of(&events[i]);
+        let mut j = i + 1;
+        while j < events.len() && stream_of(&events[j]) == stream {
+            j += 1;
+        }
+        let version: i64 =
+            sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1")
+                .bind(stream.0)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        let committed = store
+            .append(Commit {
+                streams: vec![StreamAppend {
+                    stream_id: stream,
+                    stream_type: events[i].stream_type(),
+                    expected_version: version,
+                    events: events[i..j].to_vec(),
+                    epoch: None,
+                }],
+                metadata: EventMetadata::default(),
+                side_writes: Vec::new(),
+            })
+            .await
+            .unwrap();
+        last = committed.position;
+        i = j;
     }
-    tx.commit().await.unwrap();
+    store.shutdown().await;
     last
 }
 
