@@ -1,1 +1,37 @@
-//! search
+//! Message search for cotalk: a tantivy index fed by the event log, with an
+//! offline Korean + English analyzer, permission filtering inside the query,
+//! stable cursor pagination and HTML-safe snippets.
+//!
+//! - [`analyzer`]: the `cotalk_word`, `cotalk_bigram` and `cotalk_join`
+//!   analyzers (script runs, Hangul particle stripping, syllable bigrams,
+//!   bigrams across spaces, English stemming) and their trade-offs.
+//! - `segment` (private): text into script runs, NFD Hangul composed.
+//! - `korean` (private): Hangul syllable helpers and the particle/ending list.
+//! - [`schema`]: fields of the index and how a message is stored.
+//! - [`index`]: [`SearchIndex`], the writer: applies events, commits with the
+//!   checkpoint in the commit payload, digests the content.
+//! - [`query`]: the user query syntax (words, "phrases", -exclusions) and its
+//!   translation to tantivy queries.
+//! - [`searcher`]: [`MessageSearcher`] and the request/response types.
+//! - `collector` (private): top-k with search-after, for cursors.
+//! - `snippet` (private): `<mark>` snippets, HTML-escaped.
+//! - [`corpus`]: the Korean/mixed evaluation corpus with relevance judgments,
+//!   shared by the tests and `cotalk bench search`.
+//! - [`error`]: the crate error, [`SearchError`].
+
+pub mod analyzer;
+mod collector;
+pub mod corpus;
+pub mod error;
+pub mod index;
+mod korean;
+pub mod query;
+pub mod schema;
+pub mod searcher;
+mod segment;
+mod snippet;
+
+pub use collector::SortOrder;
+pub use error::SearchError;
+pub use index::{IndexOptions, SearchIndex};
+pub use searcher::{MessageSearcher, SearchHit, SearchPage, SearchRequest};
