@@ -17,15 +17,15 @@
 //! idle or unreachable the log is polled every [`RuntimeOptions::pg_poll`], so
 //! an event the bus lost (or never got) is applied within that delay.
 
+mod consumer;
+
 use crate::backoff::{self, Backoff};
 use crate::bus;
-use crate::envelope;
-use crate::error::{ProjectorError, Result};
+use crate::error::Result;
 use crate::source;
 use async_nats::jetstream::{self, consumer::pull};
 use chrono::{DateTime, Utc};
 use domain::event::StoredEvent;
-use futures::{FutureExt, StreamExt};
 use sqlx::PgPool;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -223,103 +223,11 @@ impl<P: Projection> Runtime<P> {
             self.flush(false).await?;
             if self.pg_polled_at.elapsed() >= self.opts.pg_poll {
                 self.verify().await?;
-                self.poll_log().await?;
+                self.idle_poll().await?;
             }
             return Ok(());
         }
         self.apply_messages(batch).await
-    }
-
-    /// Wait up to `opts.wait` for one message, then take whatever else is
-    /// already buffered, up to `opts.nats_batch`.
-    async fn next_batch(&mut self, cancel: &CancellationToken) -> Result<Vec<jetstream::Message>> {
-        let Some(messages) = self.messages.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let first = tokio::select! {
-            m = messages.next() => m,
-            _ = tokio::time::sleep(self.opts.wait) => return Ok(Vec::new()),
-            _ = cancel.cancelled() => return Ok(Vec::new()),
-        };
-        let mut batch = match first {
-            Some(Ok(m)) => vec![m],
-            Some(Err(e)) => {
-                self.messages = None;
-                return Err(ProjectorError::nats(e));
-            }
-            None => {
-                self.messages = None;
-                return Err(ProjectorError::Nats("consumer stream ended".into()));
-            }
-        };
-        while batch.len() < self.opts.nats_batch {
-            match messages.next().now_or_never() {
-                Some(Some(Ok(m))) => batch.push(m),
-                Some(Some(Err(e))) => {
-                    // Apply what arrived; reopen the consumer next round.
-                    debug!(error = %e, "consumer stream error after a partial batch");
-                    self.messages = None;
-                    break;
-                }
-                Some(None) => {
-                    self.messages = None;
-                    break;
-                }
-                None => break,
-            }
-        }
-        Ok(batch)
-    }
-
-    async fn apply_messages(&mut self, batch: Vec<jetstream::Message>) -> Result<()> {
-        let mut fresh: Vec<StoredEvent> = Vec::with_capacity(batch.len());
-        let mut cursor = self.applied;
-        for m in &batch {
-            match envelope::decode(&m.payload) {
-                // A republished copy can come after later events: keep only
-                // what moves forward, holes are checked against the log below.
-                Ok(e) if e.position > cursor => {
-                    cursor = e.position;
-                    fresh.push(e);
-                }
-                Ok(_) => {}
-                // Skipping it is safe: its position shows up as a hole and is
-                // read from the log.
-                Err(e) => {
-                    warn!(projection = self.projection.name(), error = %e, "undecodable message skipped")
-                }
-            }
-        }
-        if let Some(last) = fresh.last().map(|e| e.position) {
-            let held = fresh.len() as i64;
-            let complete = last - self.applied == held
-                || source::count_between(&self.pool, self.applied, last).await? == held - 1;
-            if complete {
-                self.apply(&fresh).await?;
-            } else {
-                metrics::counter!("cotalk_projection_log_fills_total", "projection" => self.projection.name())
-                    .increment(1);
-                debug!(
-                    projection = self.projection.name(),
-                    from = self.applied,
-                    to = last,
-                    "bus lacks events, reading the log"
-                );
-                let events = source::read_between(&self.pool, self.applied, last + 1).await?;
-                for chunk in events.chunks(self.opts.catchup_page.max(1) as usize) {
-                    self.apply(chunk).await?;
-                }
-            }
-            self.pg_hits = 0;
-        }
-        if let Some(m) = batch.last() {
-            // AckPolicy::All: one ack covers the batch. A lost ack only means
-            // a redelivery, which the checkpoint ignores.
-            if let Err(e) = m.ack().await {
-                debug!(error = %e, "ack failed");
-            }
-        }
-        Ok(())
     }
 
     async fn apply(&mut self, events: &[StoredEvent]) -> Result<()> {
@@ -364,18 +272,25 @@ impl<P: Projection> Runtime<P> {
         Ok(())
     }
 
-    /// Apply whatever the log has beyond `applied` (one page).
-    async fn poll_log(&mut self) -> Result<()> {
+    /// Apply whatever the log has beyond `applied` (one page); whether
+    /// there was anything.
+    async fn poll_log(&mut self) -> Result<bool> {
         self.pg_polled_at = Instant::now();
         let page = source::read_after(&self.pool, self.applied, self.opts.catchup_page).await?;
-        if page.is_empty() {
+        self.apply(&page).await?;
+        Ok(!page.is_empty())
+    }
+
+    /// The idle poll of the log, which also watches the consumer: when the
+    /// log keeps having events the consumer never brought, the consumer is
+    /// probably stuck on a lost stream, and is started afresh.
+    async fn idle_poll(&mut self) -> Result<()> {
+        if !self.poll_log().await? {
             self.pg_hits = 0;
             return Ok(());
         }
         self.pg_hits += 1;
         if self.pg_hits >= 3 && self.messages.is_some() {
-            // The log keeps having events the consumer never brings: it is
-            // probably stuck on a lost stream. Start it afresh.
             warn!(
                 projection = self.projection.name(),
                 "consumer lagging behind the log, recreating it"
@@ -384,59 +299,6 @@ impl<P: Projection> Runtime<P> {
             self.recreate_consumer = true;
             self.pg_hits = 0;
         }
-        self.apply(&page).await
-    }
-
-    async fn open_consumer(&mut self) -> Result<()> {
-        let stream = self
-            .js
-            .get_stream(bus::stream_name(&self.namespace))
-            .await
-            .map_err(ProjectorError::nats)?;
-        let mut name = bus::consumer_name(
-            &self.namespace,
-            self.projection.name(),
-            self.projection.generation(),
-        );
-        let replica = self.projection.replica();
-        if let Some(r) = &replica {
-            name = format!("{name}-{r}");
-        }
-        if self.recreate_consumer {
-            // Not found is fine: the point is that it is gone.
-            let _ = stream.delete_consumer(&name).await;
-        }
-        let consumer: jetstream::consumer::PullConsumer = match stream.get_consumer(&name).await {
-            Ok(c) => c,
-            Err(_) => stream
-                .create_consumer(pull::Config {
-                    durable_name: Some(name.clone()),
-                    // Start at the end: anything older is in the log.
-                    deliver_policy: jetstream::consumer::DeliverPolicy::New,
-                    ack_policy: jetstream::consumer::AckPolicy::All,
-                    ack_wait: Duration::from_secs(60),
-                    max_ack_pending: 50_000,
-                    inactive_threshold: if replica.is_some() {
-                        Duration::from_secs(3600)
-                    } else {
-                        Duration::ZERO
-                    },
-                    ..Default::default()
-                })
-                .await
-                .map_err(ProjectorError::nats)?,
-        };
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(self.opts.nats_batch)
-            .heartbeat(Duration::from_secs(5))
-            .expires(Duration::from_secs(30))
-            .messages()
-            .await
-            .map_err(ProjectorError::nats)?;
-        self.recreate_consumer = false;
-        self.messages = Some(messages);
-        info!(projection = self.projection.name(), consumer = %name, "consumer open");
         Ok(())
     }
 

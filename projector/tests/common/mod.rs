@@ -7,6 +7,8 @@ use domain::ids::{MessageId, RoomId, StreamId, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub mod harness;
+
 /// Appends events through the real event store, in order: one commit per
 /// run of consecutive events on the same stream, expected versions tracked
 /// from the log.
