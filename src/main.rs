@@ -20,6 +20,13 @@ enum Command {
     Serve(ServeArgs),
     /// Create (if missing) and migrate the event-log and read databases.
     Migrate,
+    /// Measure the hot paths next to their ceilings and baselines.
+    Bench {
+        #[command(flatten)]
+        common: cotalk::bench::Common,
+        #[command(subcommand)]
+        part: cotalk::bench::BenchCommand,
+    },
 }
 
 #[tokio::main]
@@ -29,5 +36,6 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => cotalk::serve::run(cli.config, args).await,
         Command::Migrate => cotalk::serve::migrate(&cli.config).await,
+        Command::Bench { common, part } => cotalk::bench::run(&cli.config, &common, part).await,
     }
 }

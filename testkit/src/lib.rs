@@ -32,9 +32,9 @@ fn server_url() -> String {
 }
 
 impl TestEnv {
-    /// Create and migrate both databases under a new namespace. The databases
-    /// are left behind for inspection; `scripts/services` does not depend on
-    /// them and `make test` drops old ones first (see [`drop_stale`]).
+    /// Create and migrate both databases under a new namespace. They are
+    /// dropped when the `TestEnv` is (a test killed outright leaves them
+    /// behind; [`drop_stale`] and `scripts/services prune-test-dbs` remove those).
     pub async fn new() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let namespace = format!("t{}", &id[..12]);
@@ -61,13 +61,46 @@ impl TestEnv {
     }
 }
 
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let names: Vec<String> = [&self.database_url, &self.read_database_url]
+            .iter()
+            .filter_map(|u| u.rsplit('/').next().map(str::to_owned))
+            .collect();
+        // Drop runs inside the test's runtime, which cannot block on its own
+        // futures: a short-lived runtime on another thread does the work.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(pool) = PgPool::connect(&format!("{}/postgres", server_url())).await else {
+                    return;
+                };
+                for name in names {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&pool)
+                            .await;
+                }
+                pool.close().await;
+            });
+        })
+        .join();
+    }
+}
+
 /// Drop the databases earlier test runs left behind (named `cotalk_t…`).
 pub async fn drop_stale() -> Result<usize, sqlx::Error> {
     let pool = PgPool::connect(&format!("{}/postgres", server_url())).await?;
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname ~ '^cotalk_t[0-9a-f]{12}'")
-            .fetch_all(&pool)
-            .await?;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname ~ '^cotalk_t[0-9a-f]{12}'",
+    )
+    .fetch_all(&pool)
+    .await?;
     for name in &names {
         sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .execute(&pool)

@@ -1,0 +1,278 @@
+//! `cotalk bench append`: how many message posts per second the write side
+//! sustains through HTTP (closed loop: N clients, each posting as soon as its
+//! previous post is answered, into M rooms), with latency percentiles, next
+//! to two references measured against the same Postgres in the same run:
+//!
+//! - one transaction per event, N concurrent writers: what an event store
+//!   without group commit does per command;
+//! - the raw batched-insert ceiling: one writer inserting the same row shape
+//!   500 rows per transaction, with no HTTP, no domain and no checks.
+
+use super::harness::{self, BenchEnv, ChildServer};
+use super::report::{num, Table};
+use super::Common;
+use crate::config::Config;
+use anyhow::Result;
+use clap::Args;
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of `cotalk bench append`.
+#[derive(Debug, Clone, Args)]
+pub struct AppendArgs {
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Rooms posted into.
+    #[arg(long, default_value_t = 100)]
+    pub rooms: usize,
+    /// Registered users (clients post as user `client % users`, a member of every room).
+    #[arg(long, default_value_t = 64)]
+    pub users: usize,
+    /// Seconds of measured load (after a warm-up of a tenth of it).
+    #[arg(long)]
+    pub seconds: Option<u64>,
+}
+
+/// Latency summary in milliseconds.
+pub fn latency_json(h: &Histogram<u64>) -> Value {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    json!({ "p50_ms": ms(0.5), "p95_ms": ms(0.95), "p99_ms": ms(0.99), "max_ms": h.max() as f64 / 1000.0, "count": h.len() })
+}
+
+/// Run the bench; returns its figures.
+pub async fn run(base: &Config, common: &Common, args: &AppendArgs) -> Result<Value> {
+    let seconds = args.seconds.unwrap_or(if common.quick { 8 } else { 30 });
+    let env = BenchEnv::new(base, "append")?;
+    env.prepare().await?;
+    let result = measure(&env, args, seconds).await;
+    env.cleanup().await;
+    result
+}
+
+async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Value> {
+    println!(
+        "bench append: {} clients, {} rooms, {} s (server: child process, role command)",
+        args.clients, args.rooms, seconds
+    );
+    let server = ChildServer::start(env, "command", &[]).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+    let users = harness::users(&http, &server.base, args.users.max(1), 8).await?;
+    let rooms = harness::rooms(&http, &server.base, &users, args.rooms.max(1), users.len()).await?;
+    let http_figures = post_load(&http, &server.base, &users, &rooms, args.clients, seconds).await?;
+    let rss = server.peak_rss_mib();
+    drop(server);
+
+    // Postgres allows 100 connections by default; one transaction per event
+    // saturates the fsync long before 64 writers anyway.
+    let writers = args.clients.min(64);
+    let pool = env.write_pool(writers as u32 + 2).await?;
+    let per_event = per_event_transactions(&pool, writers, seconds.min(10)).await?;
+    let ceiling = batched_ceiling(&pool, seconds.min(10)).await?;
+
+    let posts_per_s = http_figures["posts_per_s"].as_f64().unwrap_or(0.0);
+    let p99 = http_figures["latency"]["p99_ms"].as_f64().unwrap_or(f64::MAX);
+    let mut t = Table::new(
+        "append: message posts (target ≥ 15 000 posts/s sustained with p99 ≤ 50 ms)",
+        &["path", "events/s", "p50 ms", "p99 ms", "× per-event tx", "% of ceiling"],
+    );
+    let lat = |v: &Value, k: &str| num(v["latency"][k].as_f64().unwrap_or(0.0));
+    let per_event_rate = per_event["events_per_s"].as_f64().unwrap_or(0.0);
+    let ceiling_rate = ceiling["events_per_s"].as_f64().unwrap_or(0.0);
+    let ratio = |x: f64| if per_event_rate > 0.0 { format!("{:.1}×", x / per_event_rate) } else { "-".into() };
+    let pct = |x: f64| if ceiling_rate > 0.0 { format!("{:.0}%", 100.0 * x / ceiling_rate) } else { "-".into() };
+    t.row(vec![
+        format!("cotalk POST /messages ({} clients)", args.clients),
+        num(posts_per_s),
+        lat(&http_figures, "p50_ms"),
+        lat(&http_figures, "p99_ms"),
+        ratio(posts_per_s),
+        pct(posts_per_s),
+    ]);
+    t.row(vec![
+        format!("1 tx per event ({writers} writers)"),
+        num(per_event_rate),
+        lat(&per_event, "p50_ms"),
+        lat(&per_event, "p99_ms"),
+        ratio(per_event_rate),
+        pct(per_event_rate),
+    ]);
+    t.row(vec![
+        "raw batched insert (500/tx)".into(),
+        num(ceiling_rate),
+        "-".into(),
+        "-".into(),
+        ratio(ceiling_rate),
+        pct(ceiling_rate),
+    ]);
+    t.print();
+    let met = posts_per_s >= 15_000.0 && p99 <= 50.0;
+    println!(
+        "target ≥ 15 000 posts/s with p99 ≤ 50 ms: {} ({} posts/s, p99 {} ms); server peak RSS {:.0} MiB",
+        if met { "met" } else { "not met" },
+        num(posts_per_s),
+        num(p99),
+        rss
+    );
+    Ok(json!({
+        "params": { "clients": args.clients, "rooms": args.rooms, "users": users.len(), "seconds": seconds },
+        "cotalk_http": http_figures,
+        "one_tx_per_event": per_event,
+        "raw_batched_ceiling": ceiling,
+        "server_peak_rss_mib": rss,
+        "target": { "posts_per_s": 15000, "p99_ms": 50, "met": met },
+    }))
+}
+
+/// Closed-loop posting for `seconds` after a warm-up.
+async fn post_load(
+    http: &reqwest::Client,
+    base: &str,
+    users: &[harness::BenchUser],
+    rooms: &[(String, Vec<usize>)],
+    clients: usize,
+    seconds: u64,
+) -> Result<Value> {
+    let warmup = Duration::from_millis(seconds * 100).max(Duration::from_secs(1));
+    let measure = Duration::from_secs(seconds);
+    let recording = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let http = http.clone();
+        let user = users[c % users.len()].clone();
+        let urls: Vec<String> = rooms
+            .iter()
+            .map(|(id, _)| format!("{base}/v1/rooms/{id}/messages"))
+            .collect();
+        let (recording, stop, errors) = (recording.clone(), stop.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let mut ok = 0u64;
+            let mut i = c;
+            while !stop.load(Ordering::Relaxed) {
+                i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let url = &urls[(i >> 33) % urls.len()];
+                let started = Instant::now();
+                let res = http
+                    .post(url)
+                    .bearer_auth(&user.token)
+                    .json(&json!({"body": "오늘 회의는 3시에 시작합니다. Meeting at 3pm, see you there"}))
+                    .send()
+                    .await;
+                let good = matches!(&res, Ok(r) if r.status().as_u16() == 201);
+                if recording.load(Ordering::Relaxed) {
+                    if good {
+                        ok += 1;
+                        let _ = hist.record(started.elapsed().as_micros() as u64);
+                    } else {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            (ok, hist)
+        }));
+    }
+    tokio::time::sleep(warmup).await;
+    recording.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(measure).await;
+    recording.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut ok = 0;
+    for t in tasks {
+        let (n, h) = t.await?;
+        ok += n;
+        hist.add(h)?;
+    }
+    Ok(json!({
+        "posts": ok,
+        "errors": errors.load(Ordering::Relaxed),
+        "posts_per_s": ok as f64 / elapsed,
+        "latency": latency_json(&hist),
+    }))
+}
+
+/// The same row shape as the event log, for the two references.
+const INSERT_ONE: &str = "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata)
+     VALUES (nextval('events_position_seq'), $1, $2, 'room', $3, 'room.message_posted', 1, $4, '{}')";
+
+fn payload() -> Value {
+    json!({"room_id": uuid::Uuid::now_v7(), "message_id": uuid::Uuid::now_v7(), "seq": 1, "author_id": uuid::Uuid::now_v7(),
+        "body": "오늘 회의는 3시에 시작합니다. Meeting at 3pm, see you there", "reply_to": null, "at": chrono::Utc::now()})
+}
+
+/// N writers, each committing one event per transaction.
+async fn per_event_transactions(pool: &sqlx::PgPool, writers: usize, seconds: u64) -> Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(seconds.max(2));
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = uuid::Uuid::now_v7();
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let mut version = 0i64;
+            while Instant::now() < deadline {
+                version += 1;
+                let started = Instant::now();
+                let mut tx = pool.begin().await?;
+                sqlx::query(INSERT_ONE)
+                    .bind(uuid::Uuid::now_v7())
+                    .bind(stream)
+                    .bind(version)
+                    .bind(payload())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let _ = hist.record(started.elapsed().as_micros() as u64);
+            }
+            Ok::<_, sqlx::Error>(hist)
+        }));
+    }
+    let started = Instant::now();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for t in tasks {
+        hist.add(t.await??)?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(json!({ "events_per_s": hist.len() as f64 / elapsed, "latency": latency_json(&hist) }))
+}
+
+/// One writer, 500 rows per transaction, multi-row insert.
+async fn batched_ceiling(pool: &sqlx::PgPool, seconds: u64) -> Result<Value> {
+    const BATCH: usize = 500;
+    let deadline = Instant::now() + Duration::from_secs(seconds.max(2));
+    let started = Instant::now();
+    let stream = uuid::Uuid::now_v7();
+    let mut version = 0i64;
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        let ids: Vec<uuid::Uuid> = (0..BATCH).map(|_| uuid::Uuid::now_v7()).collect();
+        let versions: Vec<i64> = (1..=BATCH as i64).map(|v| version + v).collect();
+        let payloads: Vec<Value> = (0..BATCH).map(|_| payload()).collect();
+        version += BATCH as i64;
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, metadata)
+             SELECT nextval('events_position_seq'), id, $2, 'room', v, 'room.message_posted', 1, p, '{}'
+             FROM UNNEST($1::uuid[], $3::bigint[], $4::jsonb[]) AS t(id, v, p)",
+        )
+        .bind(&ids)
+        .bind(stream)
+        .bind(&versions)
+        .bind(&payloads)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        n += BATCH as u64;
+    }
+    Ok(json!({ "events_per_s": n as f64 / started.elapsed().as_secs_f64(), "batch": BATCH }))
+}

@@ -1,0 +1,243 @@
+//! The system under test for a bench: fresh databases and namespace, a child
+//! `cotalk serve` process on a free loopback port, users and rooms made
+//! through the public API, and cleanup of everything afterwards.
+
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Executor};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// Fresh names for one bench run.
+#[derive(Debug, Clone)]
+pub struct BenchEnv {
+    /// The configuration the child server gets.
+    pub config: Config,
+    server_url: String,
+}
+
+impl BenchEnv {
+    /// New databases (on the configured server) and a new namespace.
+    pub fn new(base: &Config, label: &str) -> Result<Self> {
+        let tag = format!("{label}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let opts = PgConnectOptions::from_str(&base.database_url)?;
+        let server_url = format!(
+            "postgres://{}@{}:{}",
+            opts.get_username(),
+            opts.get_host(),
+            opts.get_port()
+        );
+        let mut config = base.clone();
+        config.database_url = format!("{server_url}/cotalk_bench_{tag}");
+        config.read_database_url = format!("{server_url}/cotalk_bench_{tag}_read");
+        config.read_replica_url = None;
+        config.namespace = format!("bench{tag}");
+        config.data_dir = std::env::temp_dir().join(format!("cotalk-bench-{tag}"));
+        config.token_secret = Some(format!("bench-secret-{}", uuid::Uuid::new_v4()));
+        Ok(Self { config, server_url })
+    }
+
+    /// Create and migrate the databases.
+    pub async fn prepare(&self) -> Result<()> {
+        crate::serve::migrate(&self.config).await
+    }
+
+    /// A pool on the bench's event-log database.
+    pub async fn write_pool(&self, max: u32) -> Result<sqlx::PgPool> {
+        Ok(sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max)
+            .connect(&self.config.database_url)
+            .await?)
+    }
+
+    /// Drop the databases, the Redis keys and the JetStream stream of the run.
+    pub async fn cleanup(&self) {
+        let admin = format!("{}/postgres", self.server_url);
+        if let Ok(opts) = PgConnectOptions::from_str(&admin) {
+            if let Ok(mut conn) = opts.connect().await {
+                for url in [&self.config.database_url, &self.config.read_database_url] {
+                    let name = url.rsplit('/').next().unwrap_or_default();
+                    let _ = conn
+                        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                        .await;
+                }
+            }
+        }
+        if let Ok(client) = redis::Client::open(self.config.redis_url.as_str()) {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let pattern = format!("{}:*", self.config.namespace);
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(&pattern)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                for chunk in keys.chunks(1000) {
+                    let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
+                }
+            }
+        }
+        if let Ok(nats) = async_nats::connect(self.config.nats_url.as_str()).await {
+            let js = async_nats::jetstream::new(nats);
+            let _ = js.delete_stream(format!("{}-events", self.config.namespace)).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.config.data_dir);
+    }
+}
+
+/// A child `cotalk serve` process.
+pub struct ChildServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: Child,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl ChildServer {
+    /// Start `cotalk serve --role ROLE` and wait until it is ready.
+    pub async fn start(env: &BenchEnv, role: &str, extra_env: &[(&str, String)]) -> Result<Self> {
+        let port = free_port()?;
+        let c = &env.config;
+        let mut cmd = Command::new(std::env::current_exe()?);
+        cmd.args(["serve", "--role", role, "--listen", &format!("127.0.0.1:{port}")])
+            .env("COTALK_DATABASE_URL", &c.database_url)
+            .env("COTALK_READ_DATABASE_URL", &c.read_database_url)
+            .env("COTALK_REDIS_URL", &c.redis_url)
+            .env("COTALK_NATS_URL", &c.nats_url)
+            .env("COTALK_NAMESPACE", &c.namespace)
+            .env("COTALK_DATA_DIR", &c.data_dir)
+            .env("COTALK_TOKEN_SECRET", c.token_secret.clone().unwrap_or_default())
+            .env("RUST_LOG", std::env::var("COTALK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+            .env_remove("COTALK_READ_REPLICA_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().context("start the server under test")?;
+        let server = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = http.get(format!("{}/readyz", server.base)).send().await {
+                if r.status().is_success() {
+                    return Ok(server);
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("server under test did not become ready in 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident set size so far, in MiB (`VmHWM`).
+    pub fn peak_rss_mib(&self) -> f64 {
+        peak_rss_mib(self.pid())
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Peak resident set size of a process, in MiB.
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// A logged-in bench user.
+#[derive(Debug, Clone)]
+pub struct BenchUser {
+    pub id: String,
+    pub token: String,
+}
+
+/// Register and log in `n` users, `parallel` at a time.
+pub async fn users(http: &reqwest::Client, base: &str, n: usize, parallel: usize) -> Result<Vec<BenchUser>> {
+    use futures::StreamExt;
+    let made = futures::stream::iter(0..n)
+        .map(|i| async move {
+            let name = format!("bench_user_{i}");
+            let reg: Value = http
+                .post(format!("{base}/v1/users"))
+                .json(&json!({"username": name, "display_name": format!("사용자 {i}"), "password": "bench-password"}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let login: Value = http
+                .post(format!("{base}/v1/sessions"))
+                .json(&json!({"username": name, "password": "bench-password"}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            Ok::<_, anyhow::Error>(BenchUser {
+                id: reg["user_id"].as_str().unwrap_or_default().to_owned(),
+                token: login["token"].as_str().unwrap_or_default().to_owned(),
+            })
+        })
+        .buffered(parallel)
+        .collect::<Vec<_>>()
+        .await;
+    made.into_iter().collect()
+}
+
+/// Create `n` rooms owned by users in turn, each with `members_per_room`
+/// members chosen round-robin; returns (room id, member indexes).
+pub async fn rooms(
+    http: &reqwest::Client,
+    base: &str,
+    users: &[BenchUser],
+    n: usize,
+    members_per_room: usize,
+) -> Result<Vec<(String, Vec<usize>)>> {
+    let mut out = Vec::with_capacity(n);
+    for r in 0..n {
+        let owner = r % users.len();
+        let members: Vec<usize> = (0..members_per_room.min(users.len()))
+            .map(|k| (owner + k) % users.len())
+            .collect();
+        let ids: Vec<&str> = members.iter().skip(1).map(|i| users[*i].id.as_str()).collect();
+        let room: Value = http
+            .post(format!("{base}/v1/rooms"))
+            .bearer_auth(&users[owner].token)
+            .json(&json!({"name": format!("bench room {r}"), "members": ids}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        out.push((room["room_id"].as_str().unwrap_or_default().to_owned(), members));
+    }
+    Ok(out)
+}

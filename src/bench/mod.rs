@@ -1,0 +1,49 @@
+//! `cotalk bench`: measurements of the hot paths, each next to its ceiling or
+//! its baseline, measured in the same run on the same machine. Every part
+//! prints a table and writes JSON (machine, git revision, parameters, every
+//! figure) under `bench-results/`.
+//!
+//! The system under test runs as its own child process (`cotalk serve`) on
+//! loopback with its own databases and namespace, so its CPU time and memory
+//! are its own and nothing is left in the developer's data. Load generators
+//! are bounded in requests and time and stop by themselves.
+//!
+//! - [`append`]: message posts through HTTP vs. one transaction per event and
+//!   the raw batched-insert ceiling of the same Postgres.
+//! - [`harness`]: the child server, fresh databases, users and rooms.
+//! - [`report`]: tables, JSON results, the machine description.
+
+pub mod append;
+pub mod harness;
+pub mod report;
+
+use clap::{Args, Subcommand};
+
+/// `cotalk bench` parts.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Message posts/s and latency through HTTP vs. per-event transactions.
+    Append(append::AppendArgs),
+}
+
+/// Options every part shares.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// A short run (about a minute for everything).
+    #[arg(long, global = true)]
+    pub quick: bool,
+    /// Where JSON results go.
+    #[arg(long, global = true, default_value = "bench-results")]
+    pub out: std::path::PathBuf,
+}
+
+/// Run one part.
+pub async fn run(config: &crate::config::Config, common: &Common, part: BenchCommand) -> anyhow::Result<()> {
+    match part {
+        BenchCommand::Append(args) => {
+            let result = append::run(config, common, &args).await?;
+            report::save(common, "append", &result)?;
+        }
+    }
+    Ok(())
+}
