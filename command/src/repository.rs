@@ -33,11 +33,13 @@ static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
 
 /// The result of a command that succeeded.
 #[derive(Clone, Debug)]
+///
+/// It deliberately carries no copy of the aggregate's state: a room's state
+/// grows with its history, and cloning it per command would make every post
+/// into a busy room cost time proportional to that history.
 pub struct Outcome<A: Aggregate> {
     /// Where its events landed (with no events: the stream's last position).
     pub committed: Committed,
-    /// The aggregate's state after the events.
-    pub state: A,
     /// The events, as the aggregate produced them.
     pub events: Vec<A::Event>,
 }
@@ -221,12 +223,7 @@ impl Repository {
                     position: slot.position.load(Ordering::Acquire),
                     events: Vec::new(),
                 };
-                let state = entry.state.clone();
-                return Ok(Outcome {
-                    committed,
-                    state,
-                    events,
-                });
+                return Ok(Outcome { committed, events });
             }
             let commit = Commit {
                 streams: vec![StreamAppend {
@@ -246,8 +243,9 @@ impl Repository {
             // Queue while holding the stream's lock, so commits on one stream
             // reach the batcher in the order they were decided.
             let queued = self.store.enqueue(commit).await?;
-            let state = entry.state.clone().evolve_all(&events);
-            entry.state = state.clone();
+            // Evolve in place: moving the state out and back costs nothing,
+            // where a clone would copy the room's whole message index.
+            entry.state = std::mem::take(&mut entry.state).evolve_all(&events);
             entry.version += events.len() as i64;
             let epoch = entry.epoch;
             drop(guard);
@@ -268,11 +266,7 @@ impl Repository {
                 Ok(committed) => {
                     slot.position
                         .fetch_max(committed.position, Ordering::AcqRel);
-                    return Ok(Outcome {
-                        committed,
-                        state,
-                        events,
-                    });
+                    return Ok(Outcome { committed, events });
                 }
                 Err(error) => {
                     invalidate(&self.store, &slot, stream_id, epoch).await;
