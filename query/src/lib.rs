@@ -1,6 +1,7 @@
 //! The read side of cotalk: the `GET` routes of the HTTP API, answered only
 //! from the projections (Redis read models and the read database's history
-//! tables, through a role that cannot see the event log).
+//! tables, through a role that cannot see the event log) and, for search,
+//! from this process's own replica of the search index.
 //!
 //! Every route honours `X-Min-Position` (waiting, bounded, until exactly the
 //! projections it reads have applied it), answers `X-Position`, reads the
@@ -34,9 +35,14 @@ pub use state::{check_ready, QueryConfig, QueryState, QueryStateError};
 use axum::routing::get;
 use axum::Router;
 
-/// The query routes (every `GET` of the API but search), with their state.
+/// The query routes, with their state. `GET /v1/search/messages` is mounted
+/// only when the state has a search index ([`QueryState::with_searcher`]).
 pub fn router(state: QueryState) -> Router {
-    Router::new()
+    let router = match state.searcher() {
+        Some(_) => Router::new().route("/v1/search/messages", get(routes::search::search)),
+        None => Router::new(),
+    };
+    router
         .route("/v1/me", get(routes::users::me))
         .route("/v1/me/friends", get(routes::users::friends))
         .route("/v1/me/rooms", get(routes::rooms::my_rooms))

@@ -2,7 +2,7 @@
 //! command routes' document into `/openapi.json`.
 
 use crate::dto;
-use crate::routes::{messages, rooms, users};
+use crate::routes::{messages, rooms, search, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -35,6 +35,7 @@ impl Modify for BearerAuth {
         rooms::room,
         rooms::my_rooms,
         messages::messages,
+        search::search,
     ),
     components(schemas(
         dto::MeResponse,
@@ -50,6 +51,8 @@ impl Modify for BearerAuth {
         dto::MessageResponse,
         dto::MessagesResponse,
         dto::Problem,
+        search::SearchHitResponse,
+        search::SearchResponse,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -57,6 +60,7 @@ impl Modify for BearerAuth {
         (name = "friends", description = "friend lists"),
         (name = "rooms", description = "rooms and room lists"),
         (name = "messages", description = "message history"),
+        (name = "search", description = "message search"),
     )
 )]
 struct QueryApi;
@@ -80,6 +84,7 @@ mod tests {
             "/v1/users/{user_id}",
             "/v1/rooms/{room_id}",
             "/v1/rooms/{room_id}/messages",
+            "/v1/search/messages",
         ] {
             let op = &json["paths"][path]["get"];
             assert!(op.is_object(), "{path} missing");

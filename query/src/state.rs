@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use tokio::sync::OnceCell;
+use tokio::sync::{watch, OnceCell};
 
 /// How the query side connects.
 #[derive(Clone, Debug)]
@@ -100,10 +100,18 @@ struct Inner {
     history_generation: AtomicI64,
 }
 
+/// The search index of this process, as the `search` projection publishes
+/// it: `None` while no index is open; a new handle when a rebuild switches
+/// generations (see `projector::TaskHandle::searcher`).
+pub type SearcherWatch = watch::Receiver<Option<search::MessageSearcher>>;
+
 /// Everything the query routes share. Cheap to clone.
 #[derive(Clone)]
 pub struct QueryState {
     inner: Arc<Inner>,
+    /// Set only in a process that keeps a search index replica; without it
+    /// the search route is not mounted.
+    search: Option<SearcherWatch>,
 }
 
 impl std::fmt::Debug for QueryState {
@@ -163,7 +171,20 @@ impl QueryState {
                 redis_generation: AtomicI64::new(1),
                 history_generation: AtomicI64::new(1),
             }),
+            search: None,
         }
+    }
+
+    /// Serve `GET /v1/search/messages` from this process's search index
+    /// (its own replica, fed from NATS by the `search` projection).
+    pub fn with_searcher(mut self, searcher: SearcherWatch) -> Self {
+        self.search = Some(searcher);
+        self
+    }
+
+    /// The search index, when this process keeps one.
+    pub(crate) fn searcher(&self) -> Option<&SearcherWatch> {
+        self.search.as_ref()
     }
 
     /// The namespace every Redis key starts with.
