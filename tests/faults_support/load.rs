@@ -1,0 +1,330 @@
+//! The bounded command load of a fault test, and the ledger of what the
+//! command side acknowledged.
+//!
+//! Eight users (each driven by exactly one worker, so the order of one user's
+//! commands is known), two halls everyone is in, and one side room per
+//! worker in which its owner kicks a member, adds one and sees another leave.
+//! Workers post, edit and delete their own messages, move read markers,
+//! change display names; every command must succeed (the command side is
+//! not what the faults hit), and each acknowledgement is written to the
+//! [`Ledger`] the read models are later checked against.
+
+use crate::support::{Answer, Call, Server, User};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use reqwest::Method;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// Workers driving the load concurrently.
+pub const WORKERS: usize = 4;
+const WORDS: [&str; 8] = [
+    "회의는",
+    "자료를",
+    "배포",
+    "점심에서",
+    "deploy",
+    "review",
+    "일정이",
+    "meeting",
+];
+
+/// An acknowledged message and what acknowledged edits/deletes made of it.
+#[derive(Clone, Debug)]
+pub struct PostRec {
+    pub message_id: Uuid,
+    pub author: Uuid,
+    pub body: String,
+    pub edited: bool,
+    pub deleted: bool,
+}
+
+/// What the command side acknowledged about one room.
+#[derive(Clone, Debug, Default)]
+pub struct RoomRec {
+    pub owner: Uuid,
+    pub members: BTreeSet<Uuid>,
+    /// Expected read marker of every current member.
+    pub markers: BTreeMap<Uuid, u64>,
+    pub posts: BTreeMap<u64, PostRec>,
+}
+
+/// Everything acknowledged, built only from command answers.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    /// user → (username, display name)
+    pub users: BTreeMap<Uuid, (String, String)>,
+    pub rooms: BTreeMap<Uuid, RoomRec>,
+    /// Friend pairs, both directions.
+    pub friends: BTreeSet<(Uuid, Uuid)>,
+    /// Highest position any command answered.
+    pub max_position: i64,
+    pub commands: usize,
+}
+
+impl Ledger {
+    fn post(&mut self, room: Uuid, seq: u64, rec: PostRec) {
+        let r = self.rooms.get_mut(&room).expect("known room");
+        let marker = r.markers.entry(rec.author).or_insert(0);
+        *marker = (*marker).max(seq);
+        let dup = r.posts.insert(seq, rec);
+        assert!(dup.is_none(), "seq {seq} acknowledged twice in room {room}");
+    }
+
+    fn remove_member(&mut self, room: Uuid, user: Uuid) {
+        let r = self.rooms.get_mut(&room).expect("known room");
+        r.members.remove(&user);
+        r.markers.remove(&user);
+    }
+}
+
+/// The load: users, rooms, the ledger and a count of acknowledgements.
+pub struct Load<'a> {
+    server: &'a Server,
+    pub ledger: Mutex<Ledger>,
+    acked: AtomicUsize,
+    users: Vec<User>,
+    halls: Vec<Uuid>,
+    sides: Vec<Uuid>,
+    ops: usize,
+    seed: u64,
+}
+
+fn uuid_of(v: &serde_json::Value, field: &str) -> Uuid {
+    v[field]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("answer without {field}: {v}"))
+}
+
+impl<'a> Load<'a> {
+    /// Register the users, make them friends in pairs, create the rooms.
+    pub async fn setup(server: &'a Server, seed: u64, ops_per_worker: usize) -> Load<'a> {
+        let mut load = Load {
+            server,
+            ledger: Mutex::new(Ledger::default()),
+            acked: AtomicUsize::new(0),
+            users: Vec::new(),
+            halls: Vec::new(),
+            sides: Vec::new(),
+            ops: ops_per_worker,
+            seed,
+        };
+        for i in 0..2 * WORKERS {
+            let name = format!("user{i}");
+            let u = server.user(&name).await;
+            let mut l = load.ledger.lock().unwrap();
+            l.users
+                .insert(u.id.parse().unwrap(), (name.clone(), name.to_uppercase()));
+            l.max_position = l.max_position.max(u.position);
+            l.commands += 1;
+            drop(l);
+            load.users.push(u);
+        }
+        for i in 0..WORKERS {
+            let (a, b) = (load.users[i].clone(), load.users[i + WORKERS].clone());
+            let req = server.call(Method::POST, "/v1/friends").auth(&a);
+            load.ack(req.json(json!({ "user_id": b.id })), 201).await;
+            let acc = server.call(Method::POST, &format!("/v1/friends/{}/accept", a.id));
+            load.ack(acc.auth(&b), 200).await;
+            let (a, b) = (a.id.parse().unwrap(), b.id.parse().unwrap());
+            let mut l = load.ledger.lock().unwrap();
+            l.friends.insert((a, b));
+            l.friends.insert((b, a));
+        }
+        let everyone: Vec<String> = load.users[1..].iter().map(|u| u.id.clone()).collect();
+        for name in ["hall-a", "hall-b"] {
+            let owner = load.users[0].clone();
+            let room = load.create_room(&owner, name, &everyone).await;
+            load.halls.push(room);
+        }
+        for w in 0..WORKERS {
+            let owner = load.users[w].clone();
+            let others = [
+                load.users[w + WORKERS].id.clone(),
+                load.users[(w + 1) % WORKERS + WORKERS].id.clone(),
+            ];
+            let room = load
+                .create_room(&owner, &format!("side-{w}"), &others)
+                .await;
+            load.sides.push(room);
+        }
+        load
+    }
+
+    async fn create_room(&self, owner: &User, name: &str, members: &[String]) -> Uuid {
+        let call = self.server.call(Method::POST, "/v1/rooms").auth(owner);
+        let a = self
+            .ack(call.json(json!({ "name": name, "members": members })), 201)
+            .await;
+        let room = uuid_of(&a.body, "room_id");
+        let owner: Uuid = owner.id.parse().unwrap();
+        let mut rec = RoomRec {
+            owner,
+            ..Default::default()
+        };
+        rec.members.insert(owner);
+        rec.members
+            .extend(members.iter().map(|m| m.parse::<Uuid>().unwrap()));
+        rec.markers = rec.members.iter().map(|m| (*m, 0)).collect();
+        self.ledger.lock().unwrap().rooms.insert(room, rec);
+        room
+    }
+
+    /// Commands acknowledged so far.
+    pub fn acked(&self) -> usize {
+        self.acked.load(Ordering::SeqCst)
+    }
+
+    /// Commands [`Load::run`] sends.
+    pub fn planned(&self) -> usize {
+        WORKERS * self.ops
+    }
+
+    /// Send a command, require `status`, record its position.
+    async fn ack(&self, call: Call<'_>, status: u16) -> Answer {
+        let a = call.send().await;
+        a.expect(status, None);
+        let p = a.position();
+        assert!(p > 0, "command answered without a position: {}", a.body);
+        let mut l = self.ledger.lock().unwrap();
+        l.max_position = l.max_position.max(p);
+        l.commands += 1;
+        drop(l);
+        self.acked.fetch_add(1, Ordering::SeqCst);
+        a
+    }
+
+    /// Run every worker to completion.
+    pub async fn run(&self) {
+        futures::future::join_all((0..WORKERS).map(|w| self.worker(w))).await;
+    }
+
+    async fn worker(&self, w: usize) {
+        let mut rng = StdRng::seed_from_u64(self.seed.wrapping_add(w as u64 * 7919));
+        let actors = [self.users[w].clone(), self.users[w + WORKERS].clone()];
+        let owner = &actors[0];
+        let side = self.sides[w];
+        // Live messages of each actor: (room, message id, seq).
+        let mut mine: [Vec<(Uuid, Uuid, u64)>; 2] = [Vec::new(), Vec::new()];
+        for i in 0..self.ops {
+            if i == self.ops / 3 {
+                let kicked = &self.users[w + WORKERS];
+                self.remove(owner, side, kicked).await;
+                continue;
+            }
+            if i == self.ops / 2 {
+                let added = &self.users[(w + 2) % WORKERS];
+                let path = format!("/v1/rooms/{side}/members");
+                let call = self.server.call(Method::POST, &path).auth(owner);
+                self.ack(call.json(json!({ "user_id": added.id })), 201)
+                    .await;
+                let mut l = self.ledger.lock().unwrap();
+                let r = l.rooms.get_mut(&side).unwrap();
+                let last = r.posts.keys().max().copied().unwrap_or(0);
+                let id: Uuid = added.id.parse().unwrap();
+                r.members.insert(id);
+                r.markers.insert(id, last);
+                continue;
+            }
+            if i == 2 * self.ops / 3 {
+                let leaver = &self.users[(w + 1) % WORKERS + WORKERS];
+                self.remove(leaver, side, leaver).await;
+                continue;
+            }
+            let a = rng.gen_range(0..2);
+            let actor = &actors[a];
+            let roll = rng.gen_range(0..100);
+            if roll < 15 && !mine[a].is_empty() {
+                let k = rng.gen_range(0..mine[a].len());
+                let (room, msg, seq) = mine[a][k];
+                let body = format!("edited {w}-{i} {}", WORDS.choose(&mut rng).unwrap());
+                let path = format!("/v1/rooms/{room}/messages/{msg}");
+                let call = self.server.call(Method::PATCH, &path).auth(actor);
+                self.ack(call.json(json!({ "body": body })), 200).await;
+                let mut l = self.ledger.lock().unwrap();
+                let p = l.rooms.get_mut(&room).unwrap().posts.get_mut(&seq).unwrap();
+                p.body = body;
+                p.edited = true;
+            } else if roll < 25 && !mine[a].is_empty() {
+                let k = rng.gen_range(0..mine[a].len());
+                let (room, msg, seq) = mine[a].swap_remove(k);
+                let path = format!("/v1/rooms/{room}/messages/{msg}");
+                let call = self.server.call(Method::DELETE, &path).auth(actor);
+                self.ack(call, 200).await;
+                let mut l = self.ledger.lock().unwrap();
+                let p = l.rooms.get_mut(&room).unwrap().posts.get_mut(&seq).unwrap();
+                p.body.clear();
+                p.deleted = true;
+            } else if let Some((hall, last)) =
+                (roll < 40).then(|| self.read_target(&mut rng)).flatten()
+            {
+                let path = format!("/v1/rooms/{hall}/read");
+                let call = self.server.call(Method::POST, &path).auth(actor);
+                self.ack(call.json(json!({ "seq": last })), 200).await;
+                let mut l = self.ledger.lock().unwrap();
+                let id: Uuid = actor.id.parse().unwrap();
+                let m = l
+                    .rooms
+                    .get_mut(&hall)
+                    .unwrap()
+                    .markers
+                    .get_mut(&id)
+                    .unwrap();
+                *m = (*m).max(last);
+            } else if roll < 43 {
+                let name = format!("{} {i}", actor.id[..8].to_uppercase());
+                let call = self.server.call(Method::PATCH, "/v1/me").auth(actor);
+                self.ack(call.json(json!({ "display_name": name })), 200)
+                    .await;
+                let id: Uuid = actor.id.parse().unwrap();
+                self.ledger.lock().unwrap().users.get_mut(&id).unwrap().1 = name;
+            } else {
+                // Only the owner posts in the side room: its seqs are then
+                // known to the worker (the join marker of an added member).
+                let room = if a == 0 && rng.gen_bool(0.3) {
+                    side
+                } else {
+                    *self.halls.choose(&mut rng).unwrap()
+                };
+                let body = format!("w{w} m{i} {}", WORDS.choose(&mut rng).unwrap());
+                let path = format!("/v1/rooms/{room}/messages");
+                let call = self.server.call(Method::POST, &path).auth(actor);
+                let ans = self.ack(call.json(json!({ "body": body })), 201).await;
+                let msg = uuid_of(&ans.body, "message_id");
+                let seq = ans.body["seq"].as_u64().expect("seq in answer");
+                let author: Uuid = actor.id.parse().unwrap();
+                let rec = PostRec {
+                    message_id: msg,
+                    author,
+                    body,
+                    edited: false,
+                    deleted: false,
+                };
+                self.ledger.lock().unwrap().post(room, seq, rec);
+                mine[a].push((room, msg, seq));
+            }
+        }
+    }
+
+    /// A hall with messages and its last acknowledged seq.
+    fn read_target(&self, rng: &mut StdRng) -> Option<(Uuid, u64)> {
+        let hall = *self.halls.choose(rng).unwrap();
+        let l = self.ledger.lock().unwrap();
+        let last = l.rooms[&hall].posts.keys().max().copied()?;
+        Some((hall, last))
+    }
+
+    /// `actor` removes `user` from `room` (a kick, or a leave when the same).
+    async fn remove(&self, actor: &User, room: Uuid, user: &User) {
+        let path = format!("/v1/rooms/{room}/members/{}", user.id);
+        let call = self.server.call(Method::DELETE, &path).auth(actor);
+        self.ack(call, 200).await;
+        let id: Uuid = user.id.parse().unwrap();
+        self.ledger.lock().unwrap().remove_member(room, id);
+    }
+}

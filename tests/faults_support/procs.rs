@@ -1,0 +1,359 @@
+//! Child processes the fault tests start and kill: `cotalk serve` for one
+//! role, a private `nats-server` and a private `redis-server`. Every child is
+//! owned by a guard that kills it (SIGKILL) and reaps it when dropped, so a
+//! failing test leaves nothing running. All of them listen on loopback only,
+//! on ports found free by binding `127.0.0.1:0`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a child may take to come up or to stop.
+const STARTUP: Duration = Duration::from_secs(60);
+const SHUTDOWN: Duration = Duration::from_secs(30);
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// A directory removed on drop, kept (and named) when the test failed or
+/// `COTALK_FAULTS_KEEP` is set, so its logs can be read.
+pub struct Scratch {
+    pub path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "cotalk-faults-{tag}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&path).expect("create the scratch directory");
+        Self { path }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("COTALK_FAULTS_KEEP").is_some() {
+            eprintln!("fault test logs kept in {}", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// The last lines of a log file (for failure messages).
+pub fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// One child process, killed and reaped on drop.
+pub struct Proc {
+    pub name: String,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Proc {
+    /// Start `cmd` with stdout and stderr appended to `log`.
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> Self {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the child's log");
+        let err = out.try_clone().expect("clone the log handle");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Self {
+            name: name.to_owned(),
+            log: log.to_owned(),
+            child: Some(child),
+        }
+    }
+
+    /// `kill -9` and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Panic (with the log's tail) if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            if let Ok(Some(status)) = c.try_wait() {
+                panic!(
+                    "{} exited ({status}); log {}:\n{}",
+                    self.name,
+                    self.log.display(),
+                    tail(&self.log, 40)
+                );
+            }
+        }
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit.
+    pub async fn terminate(&mut self) {
+        let Some(mut c) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + SHUTDOWN;
+        loop {
+            match c.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                _ => {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    panic!(
+                        "{} did not stop within {SHUTDOWN:?} of SIGTERM; log {}:\n{}",
+                        self.name,
+                        self.log.display(),
+                        tail(&self.log, 40)
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Wait until something accepts TCP connections on `port`.
+async fn wait_listening(proc: &mut Proc, port: u16) {
+    let deadline = Instant::now() + STARTUP;
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        proc.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "{} not listening on {port} after {STARTUP:?}",
+            proc.name
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A private JetStream server (its own port and store directory), so that
+/// restarting it disturbs no other test.
+pub struct NatsServer {
+    pub port: u16,
+    store: PathBuf,
+    logs: PathBuf,
+    starts: usize,
+    proc: Option<Proc>,
+}
+
+impl NatsServer {
+    pub async fn start(dir: &Path) -> Self {
+        let mut s = Self {
+            port: free_port(),
+            store: dir.join("nats-store"),
+            logs: dir.to_owned(),
+            starts: 0,
+            proc: None,
+        };
+        s.spawn().await;
+        s
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn spawn(&mut self) {
+        self.starts += 1;
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-js",
+            "-sd",
+        ])
+        .arg(&self.store);
+        let log = self.logs.join(format!("nats-{}.log", self.starts));
+        let mut proc = Proc::spawn("nats-server", cmd, &log);
+        wait_listening(&mut proc, self.port).await;
+        self.proc = Some(proc);
+    }
+
+    /// `kill -9`, then start again on the same port and store directory.
+    pub async fn restart(&mut self, down_for: Duration) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+        tokio::time::sleep(down_for).await;
+        self.spawn().await;
+    }
+}
+
+/// A private Redis without persistence.
+pub struct RedisServer {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl RedisServer {
+    pub async fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+        ])
+        .arg(dir);
+        let mut proc = Proc::spawn("redis-server", cmd, &dir.join("redis.log"));
+        wait_listening(&mut proc, port).await;
+        Self { port, _proc: proc }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+/// `cotalk serve --role ROLE` as a child process, restartable.
+pub struct Cotalk {
+    pub role: &'static str,
+    pub port: u16,
+    env: Vec<(String, String)>,
+    logs: PathBuf,
+    starts: usize,
+    proc: Option<Proc>,
+}
+
+impl Cotalk {
+    /// Start and wait until `/healthz` answers (the role's tasks are then running).
+    pub async fn start(role: &'static str, env: Vec<(String, String)>, logs: &Path) -> Self {
+        let mut c = Self {
+            role,
+            port: 0,
+            env,
+            logs: logs.to_owned(),
+            starts: 0,
+            proc: None,
+        };
+        c.spawn().await;
+        c
+    }
+
+    async fn spawn(&mut self) {
+        self.starts += 1;
+        self.port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cotalk"));
+        cmd.arg("serve")
+            .env_remove("COTALK_READ_REPLICA_URL")
+            .env("COTALK_ROLE", self.role)
+            .env("COTALK_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env(
+                "RUST_LOG",
+                std::env::var("COTALK_FAULTS_LOG").unwrap_or_else(|_| "info".into()),
+            );
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let log = self.logs.join(format!("{}-{}.log", self.role, self.starts));
+        let mut proc = Proc::spawn(&format!("cotalk {}", self.role), cmd, &log);
+        let http = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{}/healthz", self.port);
+        let deadline = Instant::now() + STARTUP;
+        loop {
+            let ok = http
+                .get(&url)
+                .timeout(Duration::from_secs(1))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ok {
+                break;
+            }
+            proc.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "{} not healthy after {STARTUP:?}; log {}:\n{}",
+                proc.name,
+                log.display(),
+                tail(&log, 40)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.proc = Some(proc);
+    }
+
+    /// `kill -9` (no chance to flush or ack anything), then start afresh.
+    pub async fn kill9_and_restart(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+        self.spawn().await;
+    }
+
+    /// Stop cleanly (SIGTERM), bounded.
+    pub async fn terminate(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.terminate().await;
+        }
+    }
+
+    /// Panic with the log if the process died on its own.
+    pub fn assert_running(&mut self) {
+        if let Some(p) = self.proc.as_mut() {
+            p.assert_running();
+        }
+    }
+
+    /// A gauge from `/metrics` (`name{labels} value`), if present.
+    pub async fn gauge(&self, name: &str, label: &str) -> Option<f64> {
+        let text = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+            .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+}
