@@ -157,6 +157,8 @@ impl App {
         let mut openapi = command::openapi();
         let mut store = None;
         let mut tasks = Vec::new();
+        // This process's search index replica, for the search route.
+        let mut searcher = None;
 
         if matches!(role, Role::All | Role::Command) {
             let pool = lazy_pool(&config.database_url, 16)?;
@@ -219,7 +221,12 @@ impl App {
                     projector::spawn_projection(&projector, name, cancel.clone()).await
                 };
                 match handle {
-                    Ok(h) => tasks.push(h.task),
+                    Ok(h) => {
+                        if h.name == SEARCH_PROJECTION {
+                            searcher = Some(h.searcher);
+                        }
+                        tasks.push(h.task)
+                    }
                     Err(projector::ProjectorError::UnknownProjection(n)) => {
                         tracing::warn!(projection = %n, "projection not available in this build");
                     }
@@ -236,6 +243,10 @@ impl App {
             ))
             .await
             .context("connect the query side")?;
+            let query = match searcher.take() {
+                Some(s) => query.with_searcher(s),
+                None => query,
+            };
             let ready = query.clone();
             checks.push((
                 "read_models",

@@ -10,12 +10,15 @@
 //!
 //! - [`append`]: message posts through HTTP vs. one transaction per event and
 //!   the raw batched-insert ceiling of the same Postgres.
+//! - [`search`]: message search latency, recall and indexing rate vs. Postgres
+//!   full-text search and `pg_trgm` on the same generated corpus.
 //! - [`harness`]: the child server, fresh databases, users and rooms.
 //! - [`report`]: tables, JSON results, the machine description.
 
 pub mod append;
 pub mod harness;
 pub mod report;
+pub mod search;
 
 use clap::{Args, Subcommand};
 
@@ -24,6 +27,8 @@ use clap::{Args, Subcommand};
 pub enum BenchCommand {
     /// Message posts/s and latency through HTTP vs. per-event transactions.
     Append(append::AppendArgs),
+    /// Search latency, Korean recall and indexing rate vs. Postgres FTS and pg_trgm.
+    Search(search::SearchArgs),
 }
 
 /// Options every part shares.
@@ -43,6 +48,10 @@ pub async fn run(config: &crate::config::Config, common: &Common, part: BenchCom
         BenchCommand::Append(args) => {
             let result = append::run(config, common, &args).await?;
             report::save(common, "append", &result)?;
+        }
+        BenchCommand::Search(args) => {
+            let result = search::run(config, common, &args).await?;
+            report::save(common, "search", &result)?;
         }
     }
     Ok(())
