@@ -191,7 +191,7 @@ impl App {
             checks.push(("nats", nats_check(nats)));
         }
         if matches!(role, Role::All | Role::Projector | Role::Query) {
-            let projector = projector::ProjectorConfig::new(
+            let mut projector = projector::ProjectorConfig::new(
                 &config.namespace,
                 lazy_pool(&config.database_url, 4)?,
                 lazy_pool(&config.read_database_url, 4)?,
@@ -199,6 +199,14 @@ impl App {
                 &config.nats_url,
                 &config.data_dir,
             );
+            if matches!(role, Role::All | Role::Projector) {
+                // The redis projection publishes live frames for /v1/stream.
+                projector.frames = Some(
+                    projector::FramePublisher::connect(&config.nats_url, &config.namespace)
+                        .await
+                        .context("nats client for live frames")?,
+                );
+            }
             if role == Role::Query {
                 checks.push(("postgres", pg_check(projector.write_pool.clone())));
             }
@@ -255,6 +263,21 @@ impl App {
                     Box::pin(async move { query::check_ready(&q).await })
                 }),
             ));
+            let hub = query::stream::StreamHub::start(
+                query.clone(),
+                &config.nats_url,
+                query::stream::StreamOptions::default(),
+                cancel.clone(),
+            )
+            .await
+            .context("start the live stream hub")?;
+            let (drain, stop) = (hub.clone(), cancel.clone());
+            // At shutdown, give the WebSockets time to send their close frames.
+            tasks.push(tokio::spawn(async move {
+                stop.cancelled().await;
+                drain.drained(Duration::from_secs(5)).await;
+            }));
+            router = router.merge(query::stream::router(hub));
             router = router.merge(query::router(query));
             openapi.merge(query::openapi());
         }

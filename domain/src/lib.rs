@@ -12,10 +12,13 @@
 //!   names and explicit upcasting of older schema versions.
 //! - [`views`]: the shapes and names of read models, shared by the projector
 //!   (which writes them) and the query side (which reads them).
+//! - [`frame`]: live frames pushed to room members (`GET /v1/stream`), their
+//!   NATS subjects and batch shape.
 
 pub mod aggregate;
 pub mod error;
 pub mod event;
+pub mod frame;
 pub mod friendship;
 pub mod ids;
 pub mod room;

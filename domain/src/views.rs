@@ -5,7 +5,7 @@
 //!
 //! | name      | store                         | holds |
 //! |-----------|-------------------------------|-------|
-//! | `redis`   | Redis, keys under [`RedisKeys`] | profiles, usernames, friends, rooms, members, room lists, read markers, unread bookkeeping, recent timelines |
+//! | `redis`   | Redis, keys under [`RedisKeys`] | profiles, usernames, friends, rooms, members, room lists, read markers, unread bookkeeping, recent timelines, recent live frames |
 //! | `history` | read database, tables per generation | full message history per room |
 //! | `search`  | a tantivy index directory per generation | message search |
 //!
@@ -29,6 +29,12 @@ pub const PROJECTIONS: [&str; 3] = [REDIS_PROJECTION, HISTORY_PROJECTION, SEARCH
 
 /// How many recent messages the Redis timeline keeps per room.
 pub const TIMELINE_LEN: usize = 200;
+/// How many recent frames (see [`crate::frame`]) the `redis` projection keeps
+/// per room, for resuming a stream (`GET /v1/stream?after=`).
+pub const FRAMES_LEN: usize = 256;
+/// How many recent membership frames it keeps per user (to replay a leave or
+/// a join that happened while the user was away).
+pub const USER_FRAMES_LEN: usize = 128;
 /// How many characters of a message the room list shows.
 pub const PREVIEW_CHARS: usize = 100;
 
@@ -194,6 +200,16 @@ impl RedisKeys {
     /// ZSET: a user's rooms, score = last activity in milliseconds since the epoch.
     pub fn rooms_of(&self, id: UserId) -> String {
         format!("{}rooms:{id}", self.prefix)
+    }
+    /// ZSET: the room's last [`FRAMES_LEN`] frames as JSON
+    /// [`Frame`](crate::frame::Frame), score = position.
+    pub fn frames(&self, id: RoomId) -> String {
+        format!("{}frames:{{{id}}}", self.prefix)
+    }
+    /// ZSET: the last [`USER_FRAMES_LEN`] frames that made a user join or
+    /// leave a room, as JSON [`Frame`](crate::frame::Frame), score = position.
+    pub fn user_frames(&self, id: UserId) -> String {
+        format!("{}uframes:{id}", self.prefix)
     }
 }
 

@@ -14,6 +14,7 @@
 //! - [`history_projection`]: the `history` read model (all messages, in the
 //!   read database).
 //! - [`search_projection`]: the `search` read model (a tantivy index).
+//! - [`frames`]: publishing the live frames the `redis` projection applied.
 //! - [`digest`]: deterministic digests of a projection's contents.
 //! - [`replay`]: building a generation straight from the log (rebuilds).
 //! - [`generations`]: which generation queries read; switching and dropping.
@@ -27,6 +28,7 @@ pub mod bus;
 pub mod digest;
 pub mod envelope;
 pub mod error;
+pub mod frames;
 pub mod generations;
 pub mod history_projection;
 pub mod redis_projection;
@@ -37,6 +39,7 @@ pub mod search_projection;
 pub mod source;
 
 pub use error::{ProjectorError, Result};
+pub use frames::FramePublisher;
 pub use history_projection::HistoryProjection;
 pub use redis_projection::RedisProjection;
 pub use relay::{Relay, RelayOptions};
@@ -73,6 +76,9 @@ pub struct ProjectorConfig {
     pub runtime: RuntimeOptions,
     /// Search index commit batching and writer settings.
     pub search: SearchOptions,
+    /// Where the `redis` projection publishes live frames (`None`: nowhere,
+    /// as in tests and rebuild tools).
+    pub frames: Option<FramePublisher>,
 }
 
 impl ProjectorConfig {
@@ -95,6 +101,7 @@ impl ProjectorConfig {
             relay: RelayOptions::default(),
             runtime: RuntimeOptions::default(),
             search: SearchOptions::default(),
+            frames: None,
         }
     }
 }
@@ -184,7 +191,8 @@ pub async fn spawn_generation(
     let mut searcher = None;
     let (name, position, task) = match name {
         REDIS_PROJECTION => {
-            let p = RedisProjection::new(&config.redis_url, &config.namespace, generation)?;
+            let p = RedisProjection::new(&config.redis_url, &config.namespace, generation)?
+                .with_publisher(config.frames.clone());
             spawn_runtime(config, p, nats, cancel)
         }
         HISTORY_PROJECTION => {

@@ -17,6 +17,8 @@
 //! - [`dto`]: the JSON answers and their OpenAPI schemas.
 //! - [`routes`]: the handlers.
 //! - [`openapi`](mod@openapi): the OpenAPI document of these routes.
+//! - [`stream`]: `GET /v1/stream`, live frames over a WebSocket, fanned out
+//!   across query nodes through NATS core (its own [`stream::router`]).
 
 pub mod dto;
 pub mod failure;
@@ -25,6 +27,7 @@ pub mod openapi;
 mod routes;
 mod snapshot;
 pub mod state;
+pub mod stream;
 mod wait;
 mod window;
 

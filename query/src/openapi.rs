@@ -3,6 +3,7 @@
 
 use crate::dto;
 use crate::routes::{messages, rooms, search, users};
+use crate::stream::route as stream;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -36,6 +37,7 @@ impl Modify for BearerAuth {
         rooms::my_rooms,
         messages::messages,
         search::search,
+        stream::stream,
     ),
     components(schemas(
         dto::MeResponse,
@@ -61,6 +63,7 @@ impl Modify for BearerAuth {
         (name = "rooms", description = "rooms and room lists"),
         (name = "messages", description = "message history"),
         (name = "search", description = "message search"),
+        (name = "stream", description = "live frames over a WebSocket"),
     )
 )]
 struct QueryApi;
@@ -97,6 +100,9 @@ mod tests {
                 "{path}"
             );
         }
+        let stream = &json["paths"]["/v1/stream"]["get"];
+        assert_eq!(stream["security"][0]["bearer"], serde_json::json!([]));
+        assert!(stream["responses"]["101"].is_object());
         assert!(json["components"]["securitySchemes"]["bearer"].is_object());
         assert!(json["components"]["schemas"]["MessagesResponse"].is_object());
     }

@@ -12,11 +12,14 @@
 //!   the raw batched-insert ceiling of the same Postgres.
 //! - [`search`]: message search latency, recall and indexing rate vs. Postgres
 //!   full-text search and `pg_trgm` on the same generated corpus.
+//! - [`push`]: live delivery latency (post → frame on every member's
+//!   WebSocket) with many connected clients at fixed post rates.
 //! - [`harness`]: the child server, fresh databases, users and rooms.
 //! - [`report`]: tables, JSON results, the machine description.
 
 pub mod append;
 pub mod harness;
+pub mod push;
 pub mod report;
 pub mod search;
 
@@ -29,6 +32,8 @@ pub enum BenchCommand {
     Append(append::AppendArgs),
     /// Search latency, Korean recall and indexing rate vs. Postgres FTS and pg_trgm.
     Search(search::SearchArgs),
+    /// Live push latency (post → frame received) with many WebSocket clients.
+    Push(push::PushArgs),
 }
 
 /// Options every part shares.
@@ -52,6 +57,10 @@ pub async fn run(config: &crate::config::Config, common: &Common, part: BenchCom
         BenchCommand::Search(args) => {
             let result = search::run(config, common, &args).await?;
             report::save(common, "search", &result)?;
+        }
+        BenchCommand::Push(args) => {
+            let result = push::run(config, common, &args).await?;
+            report::save(common, "push", &result)?;
         }
     }
     Ok(())

@@ -9,6 +9,9 @@
 //!   every member at 0. Leaving or being kicked removes the marker.
 //! - Posting moves the author's marker to the post; `ReadMarkerMoved` only
 //!   ever moves it forward.
+//! - Every room event also becomes a live frame, kept in the room's frame
+//!   window (and, for joins and leaves, in the user's) and handed back for
+//!   publishing once the batch is applied.
 //! - A deleted message keeps its place in the timeline with `deleted: true`
 //!   and an empty body, and leaves the unread bookkeeping (`live_seqs`,
 //!   `own_seqs`).
@@ -18,6 +21,7 @@ use chrono::{DateTime, Utc};
 use domain::event::{
     DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent, UsernameEvent,
 };
+use domain::frame::Frame;
 use domain::ids::{RoomId, UserId};
 use domain::views::{
     preview, FriendEntryView, FriendState, LastMessageView, MemberView, MessageView, ProfileView,
@@ -32,6 +36,9 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 impl Overlay {
     /// Apply one event (known to be above the checkpoint).
     pub(super) fn apply(&mut self, keys: &RedisKeys, e: &StoredEvent) {
+        if let Some(frame) = Frame::from_event(e) {
+            self.frame(keys, frame);
+        }
         match &e.event {
             DomainEvent::User(UserEvent::Registered(r)) => {
                 let p = ProfileView {
@@ -62,6 +69,23 @@ impl Overlay {
             DomainEvent::Friendship(f) => self.friendship(keys, f),
             DomainEvent::Room(r) => self.room(keys, r, e.position),
         }
+    }
+
+    /// Keep the frame in its room's window (and, for a join or a leave, in
+    /// the window of each user it concerns), for resuming streams.
+    fn frame(&mut self, keys: &RedisKeys, frame: Frame) {
+        let text = json(&frame);
+        self.ops
+            .zadd(keys.frames(frame.room_id), &text, frame.position)
+            .ignore();
+        self.frame_rooms.insert(frame.room_id);
+        for user in frame.joined().iter().copied().chain(frame.left()) {
+            self.ops
+                .zadd(keys.user_frames(user), &text, frame.position)
+                .ignore();
+            self.frame_users.insert(user);
+        }
+        self.frames.push(frame);
     }
 
     fn friendship(&mut self, keys: &RedisKeys, f: &FriendshipEvent) {

@@ -16,13 +16,19 @@
 //! projection remembers the highest checkpoint it has seen stored; finding a
 //! lower one (absent = 0) on a batch or an idle check is an error, after
 //! which the runtime re-reads the checkpoint and re-applies the log from it.
+//!
+//! Live frames: with a [`FramePublisher`] attached, the frames of every
+//! batch are published right after its `EXEC` succeeded (never before, so a
+//! client reading at a frame's position sees its change).
 
 mod apply;
 mod overlay;
 
 use crate::error::{ProjectorError, Result};
+use crate::frames::FramePublisher;
 use crate::runtime::Projection;
 use domain::event::StoredEvent;
+use domain::frame::Frame;
 use domain::views::{RedisKeys, REDIS_PROJECTION};
 use overlay::Overlay;
 use redis::aio::MultiplexedConnection;
@@ -39,6 +45,8 @@ pub struct RedisProjection {
     generation: i64,
     /// Highest checkpoint seen stored; a lower one means Redis lost data.
     stored: i64,
+    /// Where applied frames go, if anywhere.
+    publisher: Option<FramePublisher>,
 }
 
 impl RedisProjection {
@@ -50,7 +58,14 @@ impl RedisProjection {
             keys: RedisKeys::new(namespace, generation),
             generation,
             stored: 0,
+            publisher: None,
         })
+    }
+
+    /// Publish the frames of every applied batch through `publisher`.
+    pub fn with_publisher(mut self, publisher: Option<FramePublisher>) -> Self {
+        self.publisher = publisher;
+        self
     }
 
     /// The key names of this generation.
@@ -77,8 +92,9 @@ impl RedisProjection {
         Ok(c)
     }
 
-    /// One attempt; `Ok(None)` when the `WATCH` was broken.
-    async fn try_apply(&mut self, events: &[StoredEvent]) -> Result<Option<i64>> {
+    /// One attempt; `Ok(None)` when the `WATCH` was broken. Returns the new
+    /// checkpoint and the frames the batch applied.
+    async fn try_apply(&mut self, events: &[StoredEvent]) -> Result<Option<(i64, Vec<Frame>)>> {
         let mut conn = self.conn().await?;
         let cp_key = self.keys.checkpoint();
         redis::cmd("WATCH")
@@ -95,19 +111,20 @@ impl RedisProjection {
         let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > cp).collect();
         let Some(last) = fresh.last().map(|e| e.position) else {
             redis::cmd("UNWATCH").exec_async(&mut conn).await?;
-            return Ok(Some(cp));
+            return Ok(Some((cp, Vec::new())));
         };
         let mut overlay = Overlay::load(&self.keys, &mut conn, &fresh).await?;
         for e in &fresh {
             overlay.apply(&self.keys, e);
         }
+        let frames = std::mem::take(&mut overlay.frames);
         let tx = overlay.into_transaction(&self.keys, last);
         let reply: redis::Value = tx.query_async(&mut conn).await?;
         let applied = reply != redis::Value::Nil;
         if applied {
             self.stored = last;
         }
-        Ok(applied.then_some(last))
+        Ok(applied.then_some((last, frames)))
     }
 
     async fn read_checkpoint(&mut self) -> Result<i64> {
@@ -141,13 +158,21 @@ impl Projection for RedisProjection {
     async fn checkpoint(&mut self) -> Result<i64> {
         let cp = self.read_checkpoint().await?;
         self.stored = cp;
+        if let Some(p) = &self.publisher {
+            p.observe(cp);
+        }
         Ok(cp)
     }
 
     async fn apply_batch(&mut self, events: &[StoredEvent]) -> Result<i64> {
         for _ in 0..MAX_RACES {
             match self.try_apply(events).await {
-                Ok(Some(cp)) => return Ok(cp),
+                Ok(Some((cp, frames))) => {
+                    if let Some(p) = &self.publisher {
+                        p.publish(frames);
+                    }
+                    return Ok(cp);
+                }
                 Ok(None) => continue,
                 Err(e) => {
                     // The connection may be half-way through a WATCH: start

@@ -8,8 +8,12 @@
 
 use crate::error::{ProjectorError, Result};
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
+use domain::frame::Frame;
 use domain::ids::{RoomId, UserId};
-use domain::views::{MemberView, MessageView, ProfileView, RedisKeys, RoomView, TIMELINE_LEN};
+use domain::views::{
+    MemberView, MessageView, ProfileView, RedisKeys, RoomView, FRAMES_LEN, TIMELINE_LEN,
+    USER_FRAMES_LEN,
+};
 use redis::aio::MultiplexedConnection;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -31,6 +35,11 @@ pub(super) struct Overlay {
     pub(super) rooms_of: BTreeMap<(UserId, RoomId), Option<i64>>,
     /// Writes that are order-sensitive or need no state, in event order.
     pub(super) ops: redis::Pipeline,
+    /// The batch's live frames, in position order (stored, then published).
+    pub(super) frames: Vec<Frame>,
+    /// Rooms and users whose frame windows grew (trimmed at the end).
+    pub(super) frame_rooms: BTreeSet<RoomId>,
+    pub(super) frame_users: BTreeSet<UserId>,
 }
 
 /// Which current values a batch needs before applying.
@@ -212,6 +221,14 @@ impl Overlay {
         for room in trimmed {
             // Keep the newest TIMELINE_LEN entries (ranks ascend with seq).
             pipe.zremrangebyrank(keys.timeline(room), 0, -(TIMELINE_LEN as isize) - 1)
+                .ignore();
+        }
+        for room in &self.frame_rooms {
+            pipe.zremrangebyrank(keys.frames(*room), 0, -(FRAMES_LEN as isize) - 1)
+                .ignore();
+        }
+        for user in &self.frame_users {
+            pipe.zremrangebyrank(keys.user_frames(*user), 0, -(USER_FRAMES_LEN as isize) - 1)
                 .ignore();
         }
         for ((user, room), score) in &self.rooms_of {

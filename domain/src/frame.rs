@@ -1,0 +1,300 @@
+//! Live frames: what `GET /v1/stream` pushes to room members, one per room
+//! event, shared by the `redis` projection (which stores a bounded window of
+//! them per room and publishes them once applied) and the query side (which
+//! replays and fans them out).
+//!
+//! A frame is the event as a client sees it: the room, the global `position`,
+//! a `type` and the fields the client needs. Frames are a public contract like
+//! events: a field is never renamed or reinterpreted in place.
+//!
+//! Transport: after each applied batch the projection publishes, per affected
+//! room, one NATS core message on [`room_subject`] holding a [`FrameBatch`].
+//! Every message of one publisher carries the next `seq`, so a subscriber that
+//! sees a hole knows it lost frames (NATS core delivers at most once).
+
+use crate::event::{DomainEvent, RoomEvent, StoredEvent};
+use crate::ids::{MessageId, RoomId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One room event as pushed to members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Frame {
+    /// Global position of the event; a read with `X-Min-Position` equal to
+    /// it sees the change.
+    pub position: i64,
+    /// The room the event belongs to.
+    pub room_id: RoomId,
+    /// The `type` and its fields.
+    #[serde(flatten)]
+    pub body: FrameBody,
+}
+
+/// What happened, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FrameBody {
+    /// The room was created with these members (the owner first).
+    RoomCreated {
+        name: String,
+        owner_id: UserId,
+        direct: bool,
+        members: Vec<UserId>,
+        at: DateTime<Utc>,
+    },
+    /// The owner renamed the room.
+    RoomRenamed {
+        name: String,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
+    /// `user_id` was added by `by`.
+    MemberJoined {
+        user_id: UserId,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
+    /// `user_id` left; `new_owner` when ownership passed on.
+    MemberLeft {
+        user_id: UserId,
+        new_owner: Option<UserId>,
+        at: DateTime<Utc>,
+    },
+    /// The owner removed `user_id`.
+    MemberKicked {
+        user_id: UserId,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
+    /// A new message with the room's next `seq`.
+    MessagePosted {
+        message_id: MessageId,
+        seq: u64,
+        author_id: UserId,
+        body: String,
+        reply_to: Option<MessageId>,
+        at: DateTime<Utc>,
+    },
+    /// A message's new text.
+    MessageEdited {
+        message_id: MessageId,
+        seq: u64,
+        body: String,
+        at: DateTime<Utc>,
+    },
+    /// A message was deleted (it keeps its `seq`).
+    MessageDeleted {
+        message_id: MessageId,
+        seq: u64,
+        author_id: UserId,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
+    /// `user_id` has read up to `seq`.
+    ReadMarker {
+        user_id: UserId,
+        seq: u64,
+        at: DateTime<Utc>,
+    },
+}
+
+impl Frame {
+    /// The frame of a room event; `None` for events of other streams.
+    pub fn from_event(e: &StoredEvent) -> Option<Self> {
+        let DomainEvent::Room(r) = &e.event else {
+            return None;
+        };
+        let (room_id, body) = match r.clone() {
+            RoomEvent::Created(c) => (
+                c.room_id,
+                FrameBody::RoomCreated {
+                    name: c.name,
+                    owner_id: c.owner_id,
+                    direct: c.direct,
+                    members: c.members,
+                    at: c.at,
+                },
+            ),
+            RoomEvent::Renamed(c) => (
+                c.room_id,
+                FrameBody::RoomRenamed {
+                    name: c.name,
+                    by: c.by,
+                    at: c.at,
+                },
+            ),
+            RoomEvent::MemberAdded(c) => (
+                c.room_id,
+                FrameBody::MemberJoined {
+                    user_id: c.user_id,
+                    by: c.by,
+                    at: c.at,
+                },
+            ),
+            RoomEvent::MemberLeft(c) => (
+                c.room_id,
+                FrameBody::MemberLeft {
+                    user_id: c.user_id,
+                    new_owner: c.new_owner,
+                    at: c.at,
+                },
+            ),
+            RoomEvent::MemberKicked(c) => (
+                c.room_id,
+                FrameBody::MemberKicked {
+                    user_id: c.user_id,
+                    by: c.by,
+                    at: c.at,
+                },
+            ),
+            RoomEvent::MessagePosted(c) => (
+                c.room_id,
+                FrameBody::MessagePosted {
+                    message_id: c.message_id,
+                    seq: c.seq,
+                    author_id: c.author_id,
+                    body: c.body,
+                    reply_to: c.reply_to,
+                    at: c.at,
+                },
+            ),
+            RoomEvent::MessageEdited(c) => (
+                c.room_id,
+                FrameBody::MessageEdited {
+                    message_id: c.message_id,
+                    seq: c.seq,
+                    body: c.body,
+                    at: c.at,
+                },
+            ),
+            RoomEvent::MessageDeleted(c) => (
+                c.room_id,
+                FrameBody::MessageDeleted {
+                    message_id: c.message_id,
+                    seq: c.seq,
+                    author_id: c.author_id,
+                    by: c.by,
+                    at: c.at,
+                },
+            ),
+            RoomEvent::ReadMarkerMoved(c) => (
+                c.room_id,
+                FrameBody::ReadMarker {
+                    user_id: c.user_id,
+                    seq: c.seq,
+                    at: c.at,
+                },
+            ),
+        };
+        Some(Self {
+            position: e.position,
+            room_id,
+            body,
+        })
+    }
+
+    /// Users this frame makes members of the room (creation, a join).
+    pub fn joined(&self) -> &[UserId] {
+        match &self.body {
+            FrameBody::RoomCreated { members, .. } => members,
+            FrameBody::MemberJoined { user_id, .. } => std::slice::from_ref(user_id),
+            _ => &[],
+        }
+    }
+
+    /// The user this frame removes from the room (leaving, a kick).
+    pub fn left(&self) -> Option<UserId> {
+        match &self.body {
+            FrameBody::MemberLeft { user_id, .. } | FrameBody::MemberKicked { user_id, .. } => {
+                Some(*user_id)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One NATS message of frames: the frames of one room from one applied batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameBatch {
+    /// Tells publishers apart (new on every projector start).
+    pub publisher: uuid::Uuid,
+    /// 1, 2, 3 … per publisher, over all its messages: a hole means lost frames.
+    pub seq: u64,
+    /// In position order.
+    pub frames: Vec<Frame>,
+}
+
+/// The subject the frames of `room` are published on: `{ns}.frames.room.{room}`.
+pub fn room_subject(namespace: &str, room: RoomId) -> String {
+    format!("{namespace}.frames.room.{room}")
+}
+
+/// Every frame subject of a namespace: `{ns}.frames.>`.
+pub fn all_subjects(namespace: &str) -> String {
+    format!("{namespace}.frames.>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventMetadata, MemberKicked, MessagePosted};
+    use crate::ids::{EventId, StreamId};
+    use crate::StreamType;
+    use uuid::Uuid;
+
+    fn stored(position: i64, event: RoomEvent) -> StoredEvent {
+        StoredEvent {
+            position,
+            event_id: EventId(Uuid::from_u128(9)),
+            stream_id: StreamId(Uuid::from_u128(8)),
+            stream_type: StreamType::Room,
+            version: 1,
+            metadata: EventMetadata::default(),
+            recorded_at: Utc::now(),
+            event: DomainEvent::Room(event),
+        }
+    }
+
+    #[test]
+    fn posted_frame_has_type_position_and_fields() {
+        let room = RoomId(Uuid::from_u128(1));
+        let e = stored(
+            42,
+            RoomEvent::MessagePosted(MessagePosted {
+                room_id: room,
+                message_id: MessageId(Uuid::from_u128(2)),
+                seq: 7,
+                author_id: UserId(Uuid::from_u128(3)),
+                body: "안녕".into(),
+                reply_to: None,
+                at: Utc::now(),
+            }),
+        );
+        let f = Frame::from_event(&e).unwrap();
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(json["type"], "message_posted");
+        assert_eq!(json["position"], 42);
+        assert_eq!(json["seq"], 7);
+        assert_eq!(json["room_id"], room.to_string());
+        let back: Frame = serde_json::from_value(json).unwrap();
+        assert_eq!(back, f);
+        assert!(f.joined().is_empty() && f.left().is_none());
+    }
+
+    #[test]
+    fn membership_frames_name_the_user() {
+        let user = UserId(Uuid::from_u128(5));
+        let e = stored(
+            3,
+            RoomEvent::MemberKicked(MemberKicked {
+                room_id: RoomId(Uuid::from_u128(1)),
+                user_id: user,
+                by: UserId(Uuid::from_u128(6)),
+                at: Utc::now(),
+            }),
+        );
+        let f = Frame::from_event(&e).unwrap();
+        assert_eq!(f.left(), Some(user));
+        assert_eq!(serde_json::to_value(&f).unwrap()["type"], "member_kicked");
+    }
+}

@@ -1,0 +1,129 @@
+//! Publishing live frames (see [`domain::frame`]) once the `redis`
+//! projection has applied them, for `GET /v1/stream`.
+//!
+//! The projection calls [`FramePublisher::publish`] after each successful
+//! `MULTI`/`EXEC`, so a frame is never seen before a read at its position can
+//! see the change. Frames go out on NATS core (at most once, no storage): a
+//! subscriber that loses some notices the hole in the publisher's `seq` and
+//! its clients resume from the frames the projection also stored in Redis.
+//!
+//! One publisher is shared by every generation a projector process runs: it
+//! remembers the highest position it published (starting from the first
+//! checkpoint it is shown), so a generation being rebuilt beside the current
+//! one, or a projection re-applying the log after Redis lost its data, does
+//! not push old events to clients again.
+
+use crate::bus;
+use crate::error::Result;
+use domain::frame::{room_subject, Frame, FrameBatch};
+use domain::RoomId;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+/// Messages waiting to be handed to NATS. Publishing never waits for NATS:
+/// when it is slow or down and this fills up, messages are dropped (their
+/// `seq` still counts, so subscribers see the hole) and the projection goes on.
+const QUEUE: usize = 8192;
+
+/// Publishes frames on `{ns}.frames.room.{room_id}`. Cheap to clone.
+#[derive(Clone)]
+pub struct FramePublisher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    namespace: String,
+    id: uuid::Uuid,
+    /// The last `seq` used, with the queue: both under one lock so messages
+    /// enter the queue (and leave for NATS) in `seq` order.
+    queue: Mutex<(u64, mpsc::Sender<(String, bytes::Bytes)>)>,
+    /// Highest position published (or shown as already applied).
+    published: AtomicI64,
+}
+
+impl std::fmt::Debug for FramePublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FramePublisher")
+            .field("namespace", &self.inner.namespace)
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FramePublisher {
+    /// A publisher on an existing NATS client; its sending task ends when
+    /// the last clone is dropped. Needs a Tokio runtime.
+    pub fn new(client: async_nats::Client, namespace: &str) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(String, bytes::Bytes)>(QUEUE);
+        tokio::spawn(async move {
+            while let Some((subject, payload)) = rx.recv().await {
+                if let Err(e) = client.publish(subject, payload).await {
+                    warn!(error = %e, "cannot publish frames");
+                }
+            }
+        });
+        Self {
+            inner: Arc::new(Inner {
+                namespace: namespace.to_owned(),
+                id: uuid::Uuid::now_v7(),
+                queue: Mutex::new((0, tx)),
+                published: AtomicI64::new(0),
+            }),
+        }
+    }
+
+    /// A publisher with its own NATS connection (retried in the background,
+    /// so this returns at once even while NATS is down).
+    pub async fn connect(nats_url: &str, namespace: &str) -> Result<Self> {
+        Ok(Self::new(bus::connect(nats_url).await?, namespace))
+    }
+
+    /// Everything at or below `position` is already applied: never publish it.
+    pub fn observe(&self, position: i64) {
+        self.inner.published.fetch_max(position, Ordering::SeqCst);
+    }
+
+    /// Publish the frames of one applied batch (in position order), one
+    /// message per room, skipping what was already published. Never waits
+    /// and never fails: the batch is applied whatever happens here, and
+    /// subscribers detect a lost message by its missing `seq`.
+    pub fn publish(&self, frames: Vec<Frame>) {
+        let floor = self.inner.published.load(Ordering::SeqCst);
+        let Some(last) = frames.last().map(|f| f.position) else {
+            return;
+        };
+        self.observe(last);
+        let mut by_room: BTreeMap<RoomId, Vec<Frame>> = BTreeMap::new();
+        for f in frames.into_iter().filter(|f| f.position > floor) {
+            by_room.entry(f.room_id).or_default().push(f);
+        }
+        let Ok(mut queue) = self.inner.queue.lock() else {
+            return;
+        };
+        let (seq, tx) = &mut *queue;
+        for (room, frames) in by_room {
+            *seq += 1;
+            let batch = FrameBatch {
+                publisher: self.inner.id,
+                seq: *seq,
+                frames,
+            };
+            let payload = match serde_json::to_vec(&batch) {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(error = %e, "cannot encode frames");
+                    continue;
+                }
+            };
+            let subject = room_subject(&self.inner.namespace, room);
+            if tx.try_send((subject, payload.into())).is_err() {
+                metrics::counter!("cotalk_frames_dropped_total").increment(1);
+            } else {
+                metrics::counter!("cotalk_frames_published_total").increment(1);
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Routing, activation and closing rules of the hub, without NATS.
+
+use super::*;
+use chrono::Utc;
+use domain::frame::FrameBody;
+use uuid::Uuid;
+
+fn hub(queue: usize, ring_age: Duration) -> StreamHub {
+    let redis = redis::Client::open("redis://127.0.0.1:1").unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .unwrap();
+    let keys = Arc::new(api::TokenKeys::new(
+        b"0123456789abcdef0123456789abcdef",
+        chrono::Duration::hours(1),
+    ));
+    let state = QueryState::from_parts(redis, pool, "t", keys);
+    let hub = StreamHub {
+        shared: Arc::new(Shared {
+            state,
+            opts: StreamOptions {
+                queue,
+                ring_age,
+                ..StreamOptions::default()
+            },
+            cancel: CancellationToken::new(),
+            table: Mutex::new(Table::default()),
+        }),
+    };
+    hub.set_ready(true, "test");
+    hub
+}
+
+fn live(position: i64, room: RoomId, body: FrameBody) -> Arc<Live> {
+    let frame = Frame {
+        position,
+        room_id: room,
+        body,
+    };
+    let text = Utf8Bytes::from(serde_json::to_string(&frame).unwrap());
+    Arc::new(Live { frame, text })
+}
+
+fn renamed(position: i64, room: RoomId) -> Arc<Live> {
+    let by = UserId(Uuid::from_u128(99));
+    live(
+        position,
+        room,
+        FrameBody::RoomRenamed {
+            name: format!("n{position}"),
+            by,
+            at: Utc::now(),
+        },
+    )
+}
+
+fn outbox(queue: usize) -> (Outbox, mpsc::Receiver<Utf8Bytes>, Arc<OnceLock<Close>>) {
+    let (tx, rx) = mpsc::channel(queue);
+    let closed = Arc::new(OnceLock::new());
+    let out = Outbox {
+        tx,
+        closed: closed.clone(),
+    };
+    (out, rx, closed)
+}
+
+fn positions(rx: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<i64> {
+    let mut got = Vec::new();
+    while let Ok(text) = rx.try_recv() {
+        let f: Frame = serde_json::from_str(&text).unwrap();
+        got.push(f.position);
+    }
+    got
+}
+
+const PUBLISHER: Uuid = Uuid::from_u128(7);
+
+#[tokio::test]
+async fn a_full_queue_closes_the_connection_as_too_slow() {
+    let hub = hub(2, Duration::from_secs(10));
+    let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));
+    let (out, mut rx, closed) = outbox(2);
+    let _reg = hub
+        .activate(me, [room].into(), 0, Instant::now(), out)
+        .unwrap();
+    hub.dispatch(PUBLISHER, 1, vec![renamed(1, room), renamed(2, room)]);
+    assert!(closed.get().is_none());
+    hub.dispatch(PUBLISHER, 2, vec![renamed(3, room)]);
+    assert_eq!(closed.get().map(|c| c.code), Some(close::TOO_SLOW));
+    assert_eq!(hub.connections(), 0);
+    assert_eq!(
+        positions(&mut rx),
+        vec![1, 2],
+        "what was queued still drains"
+    );
+}
+
+#[tokio::test]
+async fn activation_takes_the_frames_received_since_the_read_then_routes_live() {
+    let hub = hub(64, Duration::from_secs(10));
+    let me = UserId(Uuid::from_u128(1));
+    let (old, new) = (RoomId(Uuid::from_u128(2)), RoomId(Uuid::from_u128(3)));
+    let by = UserId(Uuid::from_u128(99));
+    hub.dispatch(PUBLISHER, 1, vec![renamed(5, old)]);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let since = Instant::now();
+    let joined = FrameBody::MemberJoined {
+        user_id: me,
+        by,
+        at: Utc::now(),
+    };
+    hub.dispatch(PUBLISHER, 2, vec![renamed(6, old)]);
+    hub.dispatch(PUBLISHER, 3, vec![live(7, new, joined), renamed(8, new)]);
+    // Read at checkpoint 6: frame 6 is in the state, 7 and 8 are not.
+    let (out, mut rx, _) = outbox(64);
+    let _reg = hub.activate(me, [old].into(), 6, since, out).unwrap();
+    assert_eq!(positions(&mut rx), vec![7, 8]);
+
+    let kicked = FrameBody::MemberKicked {
+        user_id: me,
+        by,
+        at: Utc::now(),
+    };
+    hub.dispatch(PUBLISHER, 4, vec![renamed(9, new), live(10, new, kicked)]);
+    hub.dispatch(PUBLISHER, 5, vec![renamed(11, new), renamed(12, old)]);
+    // A duplicate (another applier published it too) is routed once.
+    hub.dispatch(PUBLISHER, 6, vec![renamed(12, old)]);
+    assert_eq!(positions(&mut rx), vec![9, 10, 12]);
+}
+
+#[tokio::test]
+async fn a_hole_in_a_publishers_sequence_closes_every_connection() {
+    let hub = hub(64, Duration::from_secs(10));
+    let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));
+    hub.dispatch(PUBLISHER, 1, vec![renamed(1, room)]);
+    let (out, _rx, closed) = outbox(64);
+    let _reg = hub
+        .activate(me, [room].into(), 1, Instant::now(), out)
+        .unwrap();
+    hub.dispatch(PUBLISHER, 3, vec![renamed(3, room)]);
+    assert_eq!(closed.get().map(|c| c.code), Some(close::RESUME));
+    assert_eq!(hub.connections(), 0);
+}
+
+#[tokio::test]
+async fn activation_is_refused_when_not_ready_or_the_ring_moved_past_the_read() {
+    let hub = hub(64, Duration::ZERO);
+    let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));
+    let since = Instant::now();
+    hub.dispatch(PUBLISHER, 1, vec![renamed(1, room)]);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    hub.dispatch(PUBLISHER, 2, vec![renamed(2, room)]);
+    let (out, _rx, _) = outbox(64);
+    assert_eq!(
+        hub.activate(me, [room].into(), 0, since, out).err(),
+        Some(Refused::Stale)
+    );
+    hub.set_ready(false, "test");
+    let (out, _rx, _) = outbox(64);
+    assert_eq!(
+        hub.activate(me, [room].into(), 0, Instant::now(), out)
+            .err(),
+        Some(Refused::NotReady)
+    );
+}

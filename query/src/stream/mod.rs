@@ -1,0 +1,216 @@
+//! Live delivery: `GET /v1/stream`, a WebSocket pushing to each user the
+//! frames ([`domain::frame`]) of every room they are a member of.
+//!
+//! Where frames come from: the `redis` projection publishes, after each
+//! applied `MULTI`/`EXEC`, one NATS core message per affected room on
+//! `{ns}.frames.room.{room_id}`. A frame therefore never arrives before the
+//! change it announces can be read: a query with `X-Min-Position` set to the
+//! frame's `position` sees it in every Redis-backed read at once; history
+//! (Postgres) may apply it a moment later, which `X-Min-Position` waits for.
+//!
+//! Fan-out: every query process subscribes to `{ns}.frames.>` once and routes
+//! frames to its own connections by room ([`hub`]), so any client may connect
+//! to any node (no sticky sessions). Each node sees every frame; per-node
+//! cost grows with the total frame rate, not with connections elsewhere.
+//! (Interest-based per-room subscriptions would cut that at a much larger
+//! node count; the per-room subjects are there for it.)
+//!
+//! Membership is tracked per connection from the frames themselves: a frame
+//! that makes the user a member (room created with them, member joined)
+//! adds the room at once; their leave or kick is delivered and then nothing
+//! more from that room.
+//!
+//! Resume (`after=<position>`): the projection keeps each room's last frames
+//! and each user's last membership frames in Redis ([`load`]); the missed
+//! ones are replayed from there, then live frames follow with no gap and no
+//! duplicate. When the window no longer reaches back far enough, a
+//! `{"type":"resync_required","room_id":…,"position":…}` frame tells the
+//! client to reload that room (or everything, when `room_id` is null).
+//!
+//! Lost frames (NATS disconnected, a hole in a publisher's sequence, a slow
+//! NATS subscription): every connection of the node is closed with code
+//! [`close::RESUME`]; clients reconnect with `after=` the last position they
+//! got and are replayed exactly what they missed.
+//!
+//! Backpressure: each connection has a bounded queue
+//! ([`StreamOptions::queue`]); a client that cannot keep up is closed with
+//! [`close::TOO_SLOW`] instead of being buffered for. Heartbeats: the server
+//! pings every [`StreamOptions::ping_interval`] and closes a connection that
+//! has sent nothing (pongs included) for [`StreamOptions::pong_timeout`].
+//! Shutdown closes every connection with 1001 (going away).
+//!
+//! Modules: [`hub`] (routing, membership, the recent-frames ring),
+//! [`fanout`] (the NATS subscription), [`load`] (initial state and replay),
+//! [`conn`] (one socket), [`route`] (the HTTP handler).
+
+mod conn;
+mod fanout;
+mod hub;
+mod load;
+pub(crate) mod route;
+
+pub use hub::StreamHub;
+
+use axum::routing::get;
+use axum::Router;
+use domain::frame::Frame;
+use domain::{RoomId, UserId};
+use std::collections::HashSet;
+use std::time::Duration;
+use thiserror::Error;
+
+/// WebSocket close codes the stream uses.
+pub mod close {
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// The client did not keep up, or stopped answering pings.
+    pub const TOO_SLOW: u16 = 1008;
+    /// Frames may have been lost on this node: reconnect with `after=`.
+    pub const RESUME: u16 = 1012;
+    /// The stream could not be set up; try again later.
+    pub const TRY_AGAIN: u16 = 1013;
+}
+
+/// How the stream behaves; the defaults suit production.
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    /// Frames queued per connection before it is closed as too slow.
+    pub queue: usize,
+    /// How often the server pings.
+    pub ping_interval: Duration,
+    /// A connection silent for this long (no pong, nothing) is closed.
+    pub pong_timeout: Duration,
+    /// Longest one write to a socket may take before the client is dropped.
+    pub write_timeout: Duration,
+    /// How long received frames are kept in memory for connections being set
+    /// up (their initial read must finish within it, or is redone).
+    pub ring_age: Duration,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            queue: 1024,
+            ping_interval: Duration::from_secs(20),
+            pong_timeout: Duration::from_secs(40),
+            write_timeout: Duration::from_secs(10),
+            ring_age: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The stream could not be started.
+#[derive(Debug, Error)]
+pub enum StreamError {
+    /// NATS options were refused (a malformed URL).
+    #[error("nats: {0}")]
+    Nats(String),
+}
+
+/// A close code and reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Close {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+/// The `GET /v1/stream` route with its hub.
+pub fn router(hub: StreamHub) -> Router {
+    Router::new()
+        .route("/v1/stream", get(route::stream))
+        .with_state(hub)
+}
+
+/// What a frame does to a connection of `me` that is in `rooms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Not for this connection.
+    Skip,
+    /// Deliver it.
+    Deliver,
+    /// Deliver it; the room was added.
+    Joined,
+    /// Deliver it; the room was removed (`me` left or was kicked).
+    Left,
+}
+
+/// Decide whether `frame` goes to a connection of `me` whose rooms are
+/// `rooms`, updating them: a frame of one of the rooms is delivered, and
+/// `me`'s own leave or kick removes the room after it; a frame that makes
+/// `me` a member adds the room and is delivered.
+pub(crate) fn admit(rooms: &mut HashSet<RoomId>, me: UserId, frame: &Frame) -> Admit {
+    if rooms.contains(&frame.room_id) {
+        if frame.left() == Some(me) {
+            rooms.remove(&frame.room_id);
+            return Admit::Left;
+        }
+        return Admit::Deliver;
+    }
+    if frame.joined().contains(&me) {
+        rooms.insert(frame.room_id);
+        return Admit::Joined;
+    }
+    Admit::Skip
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use domain::frame::FrameBody;
+    use uuid::Uuid;
+
+    fn frame(room: RoomId, body: FrameBody) -> Frame {
+        Frame {
+            position: 1,
+            room_id: room,
+            body,
+        }
+    }
+
+    #[test]
+    fn joins_add_and_own_leaves_remove_after_delivery() {
+        let me = UserId(Uuid::from_u128(1));
+        let other = UserId(Uuid::from_u128(2));
+        let room = RoomId(Uuid::from_u128(9));
+        let mut rooms = HashSet::new();
+        let renamed = frame(
+            room,
+            FrameBody::RoomRenamed {
+                name: "x".into(),
+                by: other,
+                at: Utc::now(),
+            },
+        );
+        assert_eq!(admit(&mut rooms, me, &renamed), Admit::Skip);
+        let joined = frame(
+            room,
+            FrameBody::MemberJoined {
+                user_id: me,
+                by: other,
+                at: Utc::now(),
+            },
+        );
+        assert_eq!(admit(&mut rooms, me, &joined), Admit::Joined);
+        assert_eq!(admit(&mut rooms, me, &renamed), Admit::Deliver);
+        let other_left = frame(
+            room,
+            FrameBody::MemberLeft {
+                user_id: other,
+                new_owner: None,
+                at: Utc::now(),
+            },
+        );
+        assert_eq!(admit(&mut rooms, me, &other_left), Admit::Deliver);
+        let kicked = frame(
+            room,
+            FrameBody::MemberKicked {
+                user_id: me,
+                by: other,
+                at: Utc::now(),
+            },
+        );
+        assert_eq!(admit(&mut rooms, me, &kicked), Admit::Left);
+        assert_eq!(admit(&mut rooms, me, &renamed), Admit::Skip);
+    }
+}

@@ -1,0 +1,507 @@
+//! `GET /v1/stream` with real WebSocket clients against real servers: order
+//! and gapless `seq`, edits and deletes, membership taking effect at once,
+//! exact resume, the resync frame beyond the window, fan-out across two
+//! query processes, and the close code at shutdown.
+//!
+//! "Nothing more arrives" is shown without timing: a later frame of another
+//! room (published after, in position order) arrives first.
+
+mod support;
+
+use cotalk::config::{Config, Role, ServeArgs};
+use cotalk::serve::App;
+use futures::StreamExt;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+use support::{start, Server, User};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+/// Longest wait for any one frame.
+const FRAME_WAIT: Duration = Duration::from_secs(15);
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// Connect to `base` as `user` (header token, or `?token=` when `in_query`),
+/// retrying while the node's fan-out is still connecting (503).
+async fn connect_with(base: &str, user: &User, after: Option<i64>, in_query: bool) -> Client {
+    let ws_base = base.replacen("http://", "ws://", 1);
+    let mut url = format!("{ws_base}/v1/stream");
+    let mut params = Vec::new();
+    if let Some(a) = after {
+        params.push(format!("after={a}"));
+    }
+    if in_query {
+        params.push(format!("token={}", user.token));
+    }
+    if !params.is_empty() {
+        url = format!("{url}?{}", params.join("&"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut req = url.as_str().into_client_request().unwrap();
+        if !in_query {
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {}", user.token).parse().unwrap(),
+            );
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((ws, _)) => return Client { ws },
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot connect the stream: {e}"),
+        }
+    }
+}
+
+async fn connect(base: &str, user: &User, after: Option<i64>) -> Client {
+    connect_with(base, user, after, false).await
+}
+
+impl Client {
+    /// The next frame (pings and pongs skipped); panics on close or timeout.
+    async fn next(&mut self) -> Value {
+        loop {
+            let msg = timeout(FRAME_WAIT, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("stream open")
+                .expect("stream readable");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).expect("frame is JSON"),
+                Message::Close(c) => panic!("stream closed: {c:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Frames up to and including the first one matching `stop`.
+    async fn until(&mut self, stop: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut got = Vec::new();
+        loop {
+            let f = self.next().await;
+            let done = stop(&f);
+            got.push(f);
+            if done {
+                return got;
+            }
+        }
+    }
+
+    /// The close code the server sends next (frames before it skipped).
+    async fn close_code(&mut self) -> u16 {
+        loop {
+            match timeout(FRAME_WAIT, self.ws.next())
+                .await
+                .expect("close in time")
+            {
+                Some(Ok(Message::Close(Some(c)))) => return c.code.into(),
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return 0,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+fn is_post(body: &str) -> impl Fn(&Value) -> bool + '_ {
+    move |f| f["type"] == "message_posted" && f["body"] == body
+}
+
+async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
+    let ids: Vec<&str> = members.iter().map(|u| u.id.as_str()).collect();
+    let a = s
+        .call(Method::POST, "/v1/rooms")
+        .auth(owner)
+        .json(json!({"name": "스트림", "members": ids}))
+        .send()
+        .await;
+    a.expect(201, None);
+    a.body["room_id"].as_str().unwrap().to_owned()
+}
+
+/// Post and return (message id, position).
+async fn post(s: &Server, user: &User, room: &str, body: &str) -> (String, i64) {
+    let a = s
+        .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
+        .auth(user)
+        .json(json!({ "body": body }))
+        .send()
+        .await;
+    a.expect(201, None);
+    (
+        a.body["message_id"].as_str().unwrap().to_owned(),
+        a.position(),
+    )
+}
+
+#[tokio::test]
+async fn members_see_each_others_messages_in_order_with_edits_and_deletes() {
+    let s = start().await;
+    let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
+    let room = room(&s, &minsu, &[&bora]).await;
+    let mut a = connect(&s.base, &minsu, None).await;
+    // A browser-style connection, token in the query.
+    let mut b = connect_with(&s.base, &bora, None, true).await;
+
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let who = if i % 2 == 0 { &minsu } else { &bora };
+        ids.push(post(&s, who, &room, &format!("메시지 {i}")).await.0);
+    }
+    for c in [&mut a, &mut b] {
+        let frames = c.until(is_post("메시지 5")).await;
+        let posts: Vec<&Value> = frames
+            .iter()
+            .filter(|f| f["type"] == "message_posted")
+            .collect();
+        let seqs: Vec<u64> = posts.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "gapless and in order");
+        for (i, f) in posts.iter().enumerate() {
+            assert_eq!(f["room_id"], room.as_str());
+            assert_eq!(f["body"], format!("메시지 {i}"));
+            assert_eq!(f["message_id"], ids[i].as_str());
+        }
+        let positions: Vec<i64> = frames
+            .iter()
+            .map(|f| f["position"].as_i64().unwrap())
+            .collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "positions ascend"
+        );
+    }
+
+    s.call(
+        Method::PATCH,
+        &format!("/v1/rooms/{room}/messages/{}", ids[0]),
+    )
+    .auth(&minsu)
+    .json(json!({"body": "고친 메시지"}))
+    .send()
+    .await
+    .expect(200, None);
+    s.call(
+        Method::DELETE,
+        &format!("/v1/rooms/{room}/messages/{}", ids[1]),
+    )
+    .auth(&bora)
+    .send()
+    .await
+    .expect(200, None);
+    s.call(Method::PATCH, &format!("/v1/rooms/{room}"))
+        .auth(&minsu)
+        .json(json!({"name": "새 이름"}))
+        .send()
+        .await
+        .expect(200, None);
+    for c in [&mut a, &mut b] {
+        let frames = c.until(|f| f["type"] == "room_renamed").await;
+        let edited = frames
+            .iter()
+            .find(|f| f["type"] == "message_edited")
+            .expect("edit frame");
+        assert_eq!(edited["message_id"], ids[0].as_str());
+        assert_eq!(edited["body"], "고친 메시지");
+        assert_eq!(edited["seq"], 1);
+        let deleted = frames
+            .iter()
+            .find(|f| f["type"] == "message_deleted")
+            .expect("delete frame");
+        assert_eq!(deleted["message_id"], ids[1].as_str());
+        assert_eq!(deleted["seq"], 2);
+        let renamed = frames.last().unwrap();
+        // The frame comes after the projection applied it: a read at its
+        // position needs no wait at all.
+        let read = s
+            .call(Method::GET, &format!("/v1/rooms/{room}"))
+            .auth(&bora)
+            .at(renamed["position"].as_i64().unwrap())
+            .header("x-max-wait-ms", 0)
+            .send()
+            .await;
+        read.expect(200, None);
+        assert_eq!(read.body["name"], "새 이름");
+    }
+
+    a.close().await;
+    s.cancel.cancel();
+    assert_eq!(b.close_code().await, 1001, "going away at shutdown");
+}
+
+#[tokio::test]
+async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
+    let s = start().await;
+    let (minsu, bora, carol) = (
+        s.user("minsu").await,
+        s.user("bora").await,
+        s.user("carol").await,
+    );
+    let room = room(&s, &minsu, &[&bora]).await;
+    let mut b = connect(&s.base, &bora, None).await;
+    let mut c = connect(&s.base, &carol, None).await;
+
+    s.call(Method::POST, &format!("/v1/rooms/{room}/members"))
+        .auth(&minsu)
+        .json(json!({"user_id": carol.id}))
+        .send()
+        .await
+        .expect(201, None);
+    let joined = c.next().await;
+    assert_eq!(joined["type"], "member_joined");
+    assert_eq!(joined["user_id"], carol.id.as_str());
+    assert_eq!(joined["room_id"], room.as_str());
+    post(&s, &minsu, &room, "어서 와요").await;
+    assert_eq!(c.next().await["body"], "어서 와요", "no reconnect needed");
+
+    s.call(
+        Method::DELETE,
+        &format!("/v1/rooms/{room}/members/{}", bora.id),
+    )
+    .auth(&minsu)
+    .send()
+    .await
+    .expect(200, None);
+    post(&s, &minsu, &room, "after the kick").await;
+    // A later frame in another room bora is in (created after the post).
+    let direct = s
+        .call(Method::POST, "/v1/rooms/direct")
+        .auth(&minsu)
+        .json(json!({"user_id": bora.id}))
+        .send()
+        .await;
+    direct.expect(201, None);
+    let direct = direct.body["room_id"].as_str().unwrap().to_owned();
+    post(&s, &minsu, &direct, "sentinel").await;
+
+    let frames = b.until(is_post("sentinel")).await;
+    let kick = frames
+        .iter()
+        .position(|f| f["type"] == "member_kicked")
+        .expect("the kick frame reaches the kicked user");
+    assert_eq!(frames[kick]["user_id"], bora.id.as_str());
+    assert!(
+        frames[kick + 1..]
+            .iter()
+            .all(|f| f["room_id"] != room.as_str()),
+        "nothing from the room after the kick: {frames:?}"
+    );
+    assert_eq!(frames[kick + 1]["type"], "room_created");
+    assert_eq!(frames[kick + 1]["room_id"], direct.as_str());
+
+    let frames = c.until(is_post("after the kick")).await;
+    assert!(frames.iter().any(|f| f["type"] == "member_kicked"));
+}
+
+#[tokio::test]
+async fn resume_delivers_exactly_the_missed_frames_then_live_ones() {
+    let s = start().await;
+    let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
+    let room = room(&s, &minsu, &[&bora]).await;
+    let mut b = connect(&s.base, &bora, None).await;
+    let (m1, _) = post(&s, &minsu, &room, "first").await;
+    // (The room's creation may arrive first: it may not have been applied
+    // when bora connected.)
+    let seen = b.until(is_post("first")).await.pop().unwrap();
+    b.close().await;
+
+    // While bora is away: every command here appends exactly one event.
+    let mut missed = vec![post(&s, &minsu, &room, "second").await.1];
+    let p = s
+        .call(Method::PATCH, &format!("/v1/rooms/{room}/messages/{m1}"))
+        .auth(&minsu)
+        .json(json!({"body": "first, edited"}))
+        .send()
+        .await;
+    missed.push(p.position());
+    let p = s
+        .call(Method::DELETE, &format!("/v1/rooms/{room}/messages/{m1}"))
+        .auth(&minsu)
+        .send()
+        .await;
+    missed.push(p.position());
+    missed.push(post(&s, &minsu, &room, "third").await.1);
+
+    let after = seen["position"].as_i64().unwrap();
+    let mut b = connect(&s.base, &bora, Some(after)).await;
+    let (_, live) = post(&s, &minsu, &room, "live").await;
+    missed.push(live);
+    let frames = b.until(is_post("live")).await;
+    let positions: Vec<i64> = frames
+        .iter()
+        .map(|f| f["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        positions, missed,
+        "exactly the missed frames, then live: {frames:?}"
+    );
+    let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "message_posted",
+            "message_edited",
+            "message_deleted",
+            "message_posted",
+            "message_posted"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn resume_follows_membership_changes_made_while_away() {
+    let s = start().await;
+    let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
+    let room = room(&s, &minsu, &[&bora]).await;
+    let mut b = connect(&s.base, &bora, None).await;
+    post(&s, &minsu, &room, "before").await;
+    let seen = b.until(is_post("before")).await.pop().unwrap();
+    b.close().await;
+
+    let (_, p_second) = post(&s, &minsu, &room, "second").await;
+    let kick = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/rooms/{room}/members/{}", bora.id),
+        )
+        .auth(&minsu)
+        .send()
+        .await;
+    kick.expect(200, None);
+    post(&s, &minsu, &room, "not for bora").await;
+    let direct = s
+        .call(Method::POST, "/v1/rooms/direct")
+        .auth(&minsu)
+        .json(json!({"user_id": bora.id}))
+        .send()
+        .await;
+    direct.expect(201, None);
+    let direct_room = direct.body["room_id"].as_str().unwrap().to_owned();
+    let (_, p_hello) = post(&s, &minsu, &direct_room, "hello directly").await;
+
+    let mut b = connect(&s.base, &bora, seen["position"].as_i64()).await;
+    let frames = b.until(is_post("hello directly")).await;
+    let summary: Vec<(&str, i64)> = frames
+        .iter()
+        .map(|f| (f["type"].as_str().unwrap(), f["position"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("message_posted", p_second),
+            ("member_kicked", kick.position()),
+            ("room_created", direct.position()),
+            ("message_posted", p_hello),
+        ],
+        "{frames:?}"
+    );
+    assert_eq!(frames[3]["room_id"], direct_room.as_str());
+}
+
+#[tokio::test]
+async fn resuming_beyond_the_window_asks_for_a_resync() {
+    let s = start().await;
+    let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
+    let room = room(&s, &minsu, &[&bora]).await;
+    let mut b = connect(&s.base, &bora, None).await;
+    post(&s, &minsu, &room, "seen").await;
+    let seen = b.until(is_post("seen")).await.pop().unwrap();
+    b.close().await;
+    for i in 0..(domain::views::FRAMES_LEN + 5) {
+        post(&s, &minsu, &room, &format!("away {i}")).await;
+    }
+    let mut b = connect(&s.base, &bora, seen["position"].as_i64()).await;
+    let resync = b.next().await;
+    assert_eq!(resync["type"], "resync_required");
+    assert_eq!(resync["room_id"], room.as_str());
+    post(&s, &minsu, &room, "after the resync").await;
+    // Posts the projection had not applied at the resume come live.
+    let live = b.until(is_post("after the resync")).await;
+    let from = resync["position"].as_i64().unwrap();
+    assert!(live.iter().all(|f| f["position"].as_i64().unwrap() > from));
+}
+
+/// One in-process `cotalk serve --role ROLE` on `config`.
+struct Node {
+    base: String,
+    cancel: CancellationToken,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+async fn node(config: &Config, role: Role) -> Node {
+    let args = ServeArgs {
+        listen: "127.0.0.1:0".into(),
+        role,
+        token_ttl_hours: 1,
+        batch_max_events: 512,
+        batch_max_wait_us: 1000,
+    };
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .build_recorder()
+        .handle();
+    let cancel = CancellationToken::new();
+    let app = App::build(config, &args, metrics, cancel.clone())
+        .await
+        .expect("build the app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (router, shutdown) = (app.router.clone(), cancel.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        app.shutdown().await;
+    });
+    Node { base, cancel }
+}
+
+#[tokio::test]
+async fn two_query_processes_deliver_to_clients_connected_to_either() {
+    let env = testkit::TestEnv::new().await;
+    let ns = env.namespace.clone();
+    let dir = |n: &str| std::env::temp_dir().join(format!("cotalk-test-{ns}-{n}"));
+    let command = node(&support::config(&env, &dir("c")), Role::Command).await;
+    let _projector = node(&support::config(&env, &dir("p")), Role::Projector).await;
+    let query_a = node(&support::config(&env, &dir("qa")), Role::Query).await;
+    let query_b = node(&support::config(&env, &dir("qb")), Role::Query).await;
+    // The command node answers registration, login and posts.
+    let s = Server {
+        base: command.base.clone(),
+        config: support::config(&env, &dir("c")),
+        env,
+        cancel: CancellationToken::new(),
+        http: reqwest::Client::new(),
+    };
+    let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
+    let room = room(&s, &minsu, &[&bora]).await;
+    let mut a = connect(&query_a.base, &minsu, None).await;
+    let mut b = connect(&query_b.base, &bora, None).await;
+    post(&s, &minsu, &room, "from minsu").await;
+    post(&s, &bora, &room, "from bora").await;
+    for c in [&mut a, &mut b] {
+        let frames = c.until(is_post("from bora")).await;
+        let bodies: Vec<&str> = frames.iter().filter_map(|f| f["body"].as_str()).collect();
+        assert_eq!(bodies, ["from minsu", "from bora"]);
+    }
+    for name in ["c", "p", "qa", "qb"] {
+        let _ = std::fs::remove_dir_all(dir(name));
+    }
+}
