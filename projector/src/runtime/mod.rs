@@ -62,6 +62,11 @@ pub trait Projection: Send {
     }
 }
 
+/// First wait before retrying an unavailable consumer.
+const BUS_RETRY_FIRST: Duration = Duration::from_millis(50);
+/// Longest wait before retrying an unavailable consumer.
+const BUS_RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// How the runtime paces itself.
 #[derive(Clone, Debug)]
 pub struct RuntimeOptions {
@@ -109,6 +114,10 @@ pub struct Runtime<P: Projection> {
     messages: Option<pull::Stream>,
     recreate_consumer: bool,
     pg_polled_at: Instant,
+    /// When to try opening the consumer again after it was unavailable.
+    bus_retry_at: Instant,
+    /// The next wait before retrying the consumer (doubles up to [`BUS_RETRY_MAX`]).
+    bus_backoff: Duration,
     /// Consecutive log polls that found events NATS had not delivered.
     pg_hits: u32,
     position: watch::Sender<i64>,
@@ -137,6 +146,8 @@ impl<P: Projection> Runtime<P> {
             messages: None,
             recreate_consumer: false,
             pg_polled_at: Instant::now(),
+            bus_retry_at: Instant::now(),
+            bus_backoff: BUS_RETRY_FIRST,
             pg_hits: 0,
             position: watch::channel(0).0,
         }
@@ -209,14 +220,23 @@ impl<P: Projection> Runtime<P> {
             return self.catch_up(cancel).await;
         }
         if self.messages.is_none() {
-            if let Err(e) = self.open_consumer().await {
-                // NATS (or the stream) is not there: keep up from the log
-                // meanwhile, and try the bus again later.
-                debug!(projection = self.projection.name(), error = %e, "consumer unavailable");
+            // NATS (or the stream) may be gone: keep up from the log at the
+            // log-poll pace meanwhile, and retry the bus on its own backoff,
+            // so neither waits on the other's pacing.
+            if Instant::now() < self.bus_retry_at {
                 self.poll_log().await?;
-                backoff::sleep(self.opts.pg_poll, cancel).await;
-                return Err(e);
+                let until_retry = self.bus_retry_at.saturating_duration_since(Instant::now());
+                backoff::sleep(self.opts.pg_poll.min(until_retry), cancel).await;
+                return Ok(());
             }
+            if let Err(e) = self.open_consumer().await {
+                debug!(projection = self.projection.name(), error = %e, "consumer unavailable");
+                self.bus_retry_at = Instant::now() + self.bus_backoff;
+                self.bus_backoff = (self.bus_backoff * 2).min(BUS_RETRY_MAX);
+                self.poll_log().await?;
+                return Ok(());
+            }
+            self.bus_backoff = BUS_RETRY_FIRST;
         }
         let batch = self.next_batch(cancel).await?;
         if batch.is_empty() {
