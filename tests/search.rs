@@ -66,21 +66,6 @@ async fn room(s: &Server, owner: &User, members: &[&User]) -> (String, i64) {
     (a.body["room_id"].as_str().unwrap().to_owned(), a.position())
 }
 
-/// Post `body`; returns (message id, position).
-async fn post(s: &Server, user: &User, room: &str, body: &str) -> (String, i64) {
-    let a = s
-        .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
-        .auth(user)
-        .json(json!({ "body": body }))
-        .send()
-        .await;
-    a.expect(201, None);
-    (
-        a.body["message_id"].as_str().unwrap().to_owned(),
-        a.position(),
-    )
-}
-
 fn set(items: &[&String]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -104,7 +89,7 @@ async fn korean_particles_compounds_and_english_stems_are_found() {
         "deploy 끝나면 알려주세요",           // 8 (mixed)
         "배포는 내일 오전에 합니다",          // 9
     ] {
-        let (id, p) = post(&s, &minsu, &room, body).await;
+        let (id, p) = s.post(&minsu, &room, body).await;
         m.push(id);
         at = p;
     }
@@ -173,8 +158,8 @@ async fn edits_replace_the_text_and_deletes_remove_it() {
     let s = start().await;
     let minsu = s.user("minsu").await;
     let (room, _) = room(&s, &minsu, &[]).await;
-    let (id, _) = post(&s, &minsu, &room, "배포 일정은 금요일입니다").await;
-    let (other, at) = post(&s, &minsu, &room, "금요일 저녁 회식").await;
+    let (id, _) = s.post(&minsu, &room, "배포 일정은 금요일입니다").await;
+    let (other, at) = s.post(&minsu, &room, "금요일 저녁 회식").await;
     assert_eq!(
         ids(&search(&s, &minsu, at, &[("q", "금요일")]).await),
         set(&[&id, &other])
@@ -229,8 +214,8 @@ async fn only_rooms_the_caller_is_in_now() {
     );
     let (shared, _) = room(&s, &minsu, &[&bora, &chul]).await;
     let (dana_room, _) = room(&s, &dana, &[]).await;
-    let (first, _) = post(&s, &minsu, &shared, "프로젝트 회의는 내일입니다").await;
-    let (_, at) = post(&s, &dana, &dana_room, "다나의 비밀 회의 메모").await;
+    let (first, _) = s.post(&minsu, &shared, "프로젝트 회의는 내일입니다").await;
+    let (_, at) = s.post(&dana, &dana_room, "다나의 비밀 회의 메모").await;
     let both = ids(&search(&s, &bora, at, &[("q", "회의")]).await);
     assert_eq!(both, set(&[&first]), "never another room's messages");
 
@@ -272,7 +257,9 @@ async fn only_rooms_the_caller_is_in_now() {
         .send()
         .await;
     kicked.expect(200, None);
-    let (second, at) = post(&s, &minsu, &shared, "회의 자료는 드라이브에 있어요").await;
+    let (second, at) = s
+        .post(&minsu, &shared, "회의 자료는 드라이브에 있어요")
+        .await;
     for user in [&bora, &chul] {
         assert!(ids(&search(&s, user, at, &[("q", "회의")]).await).is_empty());
         assert!(
@@ -311,17 +298,17 @@ async fn pages_snippets_and_errors() {
     let mut posted = Vec::new();
     let mut at = 0;
     for i in 0..7 {
-        let (id, p) = post(&s, &minsu, &room, &format!("페이지 테스트 {i}번")).await;
+        let (id, p) = s.post(&minsu, &room, &format!("페이지 테스트 {i}번")).await;
         posted.push(id);
         at = p;
     }
-    let (xss, at2) = post(
-        &s,
-        &minsu,
-        &room,
-        "<script>alert(1)</script> 보안 점검 & \"인용\"",
-    )
-    .await;
+    let (xss, at2) = s
+        .post(
+            &minsu,
+            &room,
+            "<script>alert(1)</script> 보안 점검 & \"인용\"",
+        )
+        .await;
     at = at.max(at2);
 
     // Pagination: 3 + 3 + 1, no overlap, newest first with sort=recent.

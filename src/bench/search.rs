@@ -9,7 +9,7 @@
 //! - latency: p50/p99 of sequential typical queries (Korean words, English
 //!   words, two words, phrases), one page of 50, per engine;
 //! - recall and precision against expected sets known by construction (see
-//!   [`corpus`]), Korean and English separately, every hit fetched.
+//!   the `corpus` module), Korean and English separately, every hit fetched.
 //!
 //! The corpus is streamed from a seeded generator twice (tantivy, then
 //! Postgres); only each message's room and topic bits stay in memory. The

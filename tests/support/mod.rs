@@ -149,6 +149,21 @@ impl Server {
             position: reg.body["position"].as_i64().unwrap(),
         }
     }
+
+    /// Post `body` into `room` as `user`; (message id, position).
+    pub async fn post(&self, user: &User, room: &str, body: &str) -> (String, i64) {
+        let a = self
+            .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
+            .auth(user)
+            .json(json!({ "body": body }))
+            .send()
+            .await;
+        a.expect(201, None);
+        (
+            a.body["message_id"].as_str().unwrap().to_owned(),
+            a.position(),
+        )
+    }
 }
 
 impl Call<'_> {
