@@ -20,6 +20,11 @@ enum Command {
     Serve(ServeArgs),
     /// Create (if missing) and migrate the event-log and read databases.
     Migrate,
+    /// Projection status, and rebuilds from the log.
+    Projections {
+        #[command(subcommand)]
+        command: cotalk::projections::ProjectionsCommand,
+    },
     /// Measure the hot paths next to their ceilings and baselines.
     Bench {
         #[command(flatten)]
@@ -36,6 +41,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => cotalk::serve::run(cli.config, args).await,
         Command::Migrate => cotalk::serve::migrate(&cli.config).await,
+        Command::Projections { command } => cotalk::projections::run(&cli.config, command).await,
         Command::Bench { common, part } => cotalk::bench::run(&cli.config, &common, part).await,
     }
 }

@@ -416,6 +416,44 @@ impl DomainEvent {
     }
 }
 
+impl DomainEvent {
+    /// Decode a stored event from its payload's JSON text. The same result as
+    /// [`DomainEvent::decode`], but a payload of the current schema version is
+    /// parsed straight into its event type, without building a
+    /// `serde_json::Value` first (about twice as fast, which is what bulk
+    /// replays of the whole log need); older versions go through the
+    /// upcasters.
+    pub fn decode_json(
+        event_type: &str,
+        schema_version: u16,
+        json: &str,
+    ) -> Result<Self, DecodeError> {
+        let current = EVENT_TYPES
+            .iter()
+            .find(|(name, _)| *name == event_type)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
+        let payload_error = |source| DecodeError::Payload {
+            event_type: event_type.to_owned(),
+            source,
+        };
+        if schema_version != current {
+            let value = serde_json::from_str(json).map_err(payload_error)?;
+            return Self::decode(event_type, schema_version, value);
+        }
+        macro_rules! decode_json_of {
+            ($($outer:ident, $enum:ident, $variant:ident, $ty:ident, $name:literal, $ver:literal;)*) => {
+                match event_type {
+                    $($name => serde_json::from_str::<$ty>(json)
+                        .map(|e| Self::$outer($enum::$variant(e))),)*
+                    other => return Err(DecodeError::UnknownType(other.to_owned())),
+                }
+            };
+        }
+        event_table!(decode_json_of).map_err(payload_error)
+    }
+}
+
 /// Bring a payload of an older schema version up to the current one, one step
 /// at a time. Each step is written out; nothing is guessed.
 ///
@@ -539,5 +577,32 @@ mod tests {
             "user_id": Uuid::from_u128(2), "display_name": "x", "at": at(), "password_hash": "h",
         });
         assert!(DomainEvent::decode("user.display_name_changed", 1, extra).is_err());
+    }
+
+    #[test]
+    fn decode_json_agrees_with_decode() {
+        let e = DomainEvent::Room(RoomEvent::MessagePosted(MessagePosted {
+            room_id: RoomId(Uuid::from_u128(1)),
+            message_id: MessageId(Uuid::from_u128(2)),
+            seq: 7,
+            author_id: UserId(Uuid::from_u128(3)),
+            body: "회의는 \"3시\"에\n".into(),
+            reply_to: Some(MessageId(Uuid::from_u128(4))),
+            at: at(),
+        }));
+        let text = e.payload().to_string();
+        assert_eq!(
+            DomainEvent::decode_json(e.event_type(), 1, &text).unwrap(),
+            e
+        );
+        // An old version still goes through the upcaster.
+        let v1 = serde_json::json!({
+            "room_id": Uuid::from_u128(1), "user_id": Uuid::from_u128(2), "at": at(),
+        });
+        let old = DomainEvent::decode_json("room.member_left", 1, &v1.to_string()).unwrap();
+        assert_eq!(old, DomainEvent::decode("room.member_left", 1, v1).unwrap());
+        assert!(DomainEvent::decode_json("room.exploded", 1, "{}").is_err());
+        assert!(DomainEvent::decode_json("room.renamed", 9, "{}").is_err());
+        assert!(DomainEvent::decode_json("room.renamed", 1, "{\"x\": 1}").is_err());
     }
 }

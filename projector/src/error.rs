@@ -56,6 +56,20 @@ pub enum ProjectorError {
         /// The checkpoint found now.
         found: i64,
     },
+    /// Another replay of the projection holds its lock.
+    #[error("a replay of {projection} is already running ({holder})")]
+    ReplayRunning {
+        /// The projection asked for.
+        projection: String,
+        /// Who holds the lock (`pid=… host=…`, or what Postgres knows).
+        holder: String,
+    },
+    /// The connection holding a replay's lock broke, so the lock is gone.
+    #[error("the replay lock was lost (its database connection closed)")]
+    LockLost,
+    /// A replay was cancelled before it finished (it resumes when run again).
+    #[error("replay interrupted; run it again to resume")]
+    Cancelled,
     /// A concurrent applier of the same projection generation won a race
     /// too many times in a row.
     #[error("projection {0} is being applied concurrently by someone else")]

@@ -65,12 +65,64 @@ pub async fn drop_generation(config: &ProjectorConfig, name: &str, generation: i
         other => return Err(ProjectorError::UnknownProjection(other.to_owned())),
     }
     // The shared consumer; search replicas' own consumers expire unused.
-    let nats = bus::connect(&config.nats_url).await?;
-    let js = bus::context(nats);
-    if let Ok(stream) = js.get_stream(bus::stream_name(&config.namespace)).await {
-        let _ = stream
-            .delete_consumer(&bus::consumer_name(&config.namespace, name, generation))
-            .await;
+    // Best effort and bounded: the data is gone already, and a NATS that is
+    // down must not hold up a rebuild (the client would retry forever).
+    let consumer = async {
+        let nats = bus::connect(&config.nats_url).await?;
+        let js = bus::context(nats);
+        if let Ok(stream) = js.get_stream(bus::stream_name(&config.namespace)).await {
+            let _ = stream
+                .delete_consumer(&bus::consumer_name(&config.namespace, name, generation))
+                .await;
+        }
+        Ok::<_, ProjectorError>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(10), consumer).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(projection = name, generation, error = %e, "cannot remove the old consumer")
+        }
+        Err(_) => tracing::warn!(
+            projection = name,
+            generation,
+            "nats unreachable, old consumer left in place"
+        ),
     }
     Ok(())
+}
+
+/// The stored checkpoint of one generation, or `None` if the generation does
+/// not exist (never written, or dropped). For `search`, the index in this
+/// node's data directory.
+pub async fn checkpoint_of(
+    config: &ProjectorConfig,
+    name: &str,
+    generation: i64,
+) -> Result<Option<i64>> {
+    match name {
+        REDIS_PROJECTION => {
+            let client = redis::Client::open(config.redis_url.as_str())?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            let key = domain::views::RedisKeys::new(&config.namespace, generation).checkpoint();
+            let cp: Option<i64> = redis::AsyncCommands::get(&mut conn, key).await?;
+            Ok(cp)
+        }
+        HISTORY_PROJECTION => {
+            let cp: Option<i64> = sqlx::query_scalar(
+                "SELECT position FROM projection_checkpoints WHERE projection = $1 AND generation = $2",
+            )
+            .bind(name)
+            .bind(generation)
+            .fetch_optional(&config.read_pool)
+            .await?;
+            Ok(cp)
+        }
+        SEARCH_PROJECTION => {
+            let dir = search_projection::index_dir(&config.data_dir, &config.namespace, generation);
+            tokio::task::spawn_blocking(move || search_projection::committed_checkpoint(&dir))
+                .await
+                .map_err(|e| ProjectorError::Search(e.to_string()))?
+        }
+        other => Err(ProjectorError::UnknownProjection(other.to_owned())),
+    }
 }

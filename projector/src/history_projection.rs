@@ -16,6 +16,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+mod bulk;
+
 /// Hash partitions of a messages table.
 const PARTITIONS: u32 = 8;
 
@@ -51,11 +53,8 @@ impl HistoryProjection {
         &self.table
     }
 
-    async fn apply_in(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        events: &[StoredEvent],
-    ) -> Result<i64> {
+    /// Lock this generation's checkpoint row for the transaction and read it.
+    async fn lock_checkpoint(&self, tx: &mut Transaction<'_, Postgres>) -> Result<i64> {
         let cp: i64 = sqlx::query_scalar(
             "SELECT position FROM projection_checkpoints
               WHERE projection = $1 AND generation = $2 FOR UPDATE",
@@ -64,23 +63,39 @@ impl HistoryProjection {
         .bind(self.generation)
         .fetch_one(&mut **tx)
         .await?;
+        Ok(cp)
+    }
+
+    /// Move the checkpoint to `last` (in the transaction holding its lock).
+    async fn move_checkpoint(&self, tx: &mut Transaction<'_, Postgres>, last: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE projection_checkpoints SET position = $3, updated_at = now()
+              WHERE projection = $1 AND generation = $2 AND position < $3",
+        )
+        .bind(HISTORY_PROJECTION)
+        .bind(self.generation)
+        .bind(last)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn apply_in(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        events: &[StoredEvent],
+    ) -> Result<i64> {
+        let cp = self.lock_checkpoint(tx).await?;
         let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > cp).collect();
         let Some(last) = fresh.last().map(|e| e.position) else {
             return Ok(cp);
         };
         let mut posts = Posts::default();
-        // Final state per message: later events in the batch win.
-        let mut edits: BTreeMap<(Uuid, i64), (String, DateTime<Utc>)> = BTreeMap::new();
-        let mut deletes: BTreeMap<(Uuid, i64), ()> = BTreeMap::new();
+        let mut changes = Changes::default();
         for e in &fresh {
             match &e.event {
                 DomainEvent::Room(RoomEvent::MessagePosted(p)) => posts.push(p),
-                DomainEvent::Room(RoomEvent::MessageEdited(x)) => {
-                    edits.insert((x.room_id.0, x.seq as i64), (x.body.clone(), x.at));
-                }
-                DomainEvent::Room(RoomEvent::MessageDeleted(x)) => {
-                    deletes.insert((x.room_id.0, x.seq as i64), ());
-                }
+                DomainEvent::Room(r) => changes.add(r),
                 _ => {}
             }
         }
@@ -102,16 +117,45 @@ impl HistoryProjection {
             .execute(&mut **tx)
             .await?;
         }
-        if !edits.is_empty() {
-            let (keys, vals): (Vec<_>, Vec<_>) = edits.into_iter().unzip();
+        changes.write(tx, &self.table).await?;
+        self.move_checkpoint(tx, last).await?;
+        Ok(last)
+    }
+}
+
+/// Edits and deletes of stored messages in one batch: the final state per
+/// message, later events winning; edits are written before deletes.
+#[derive(Default)]
+struct Changes {
+    edits: BTreeMap<(Uuid, i64), (String, DateTime<Utc>)>,
+    deletes: BTreeMap<(Uuid, i64), ()>,
+}
+
+impl Changes {
+    /// Take an edit or a delete (other room events change no message).
+    fn add(&mut self, r: &RoomEvent) {
+        match r {
+            RoomEvent::MessageEdited(x) => {
+                self.edits
+                    .insert((x.room_id.0, x.seq as i64), (x.body.clone(), x.at));
+            }
+            RoomEvent::MessageDeleted(x) => {
+                self.deletes.insert((x.room_id.0, x.seq as i64), ());
+            }
+            _ => {}
+        }
+    }
+
+    async fn write(self, tx: &mut Transaction<'_, Postgres>, table: &str) -> Result<()> {
+        if !self.edits.is_empty() {
+            let (keys, vals): (Vec<_>, Vec<_>) = self.edits.into_iter().unzip();
             let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = keys.into_iter().unzip();
             let (bodies, ats): (Vec<String>, Vec<DateTime<Utc>>) = vals.into_iter().unzip();
             sqlx::query(&format!(
-                "UPDATE {} m SET body = u.body, edited_at = u.at
+                "UPDATE {table} m SET body = u.body, edited_at = u.at
                    FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[])
                         AS u(room_id, seq, body, at)
-                  WHERE m.room_id = u.room_id AND m.seq = u.seq AND NOT m.deleted",
-                self.table
+                  WHERE m.room_id = u.room_id AND m.seq = u.seq AND NOT m.deleted"
             ))
             .bind(&rooms)
             .bind(&seqs)
@@ -120,29 +164,53 @@ impl HistoryProjection {
             .execute(&mut **tx)
             .await?;
         }
-        if !deletes.is_empty() {
-            let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = deletes.into_keys().unzip();
+        if !self.deletes.is_empty() {
+            let (rooms, seqs): (Vec<Uuid>, Vec<i64>) = self.deletes.into_keys().unzip();
             sqlx::query(&format!(
-                "UPDATE {} m SET body = '', deleted = true
+                "UPDATE {table} m SET body = '', deleted = true
                    FROM UNNEST($1::uuid[], $2::bigint[]) AS u(room_id, seq)
-                  WHERE m.room_id = u.room_id AND m.seq = u.seq",
-                self.table
+                  WHERE m.room_id = u.room_id AND m.seq = u.seq"
             ))
             .bind(&rooms)
             .bind(&seqs)
             .execute(&mut **tx)
             .await?;
         }
-        sqlx::query(
-            "UPDATE projection_checkpoints SET position = $3, updated_at = now()
-              WHERE projection = $1 AND generation = $2 AND position < $3",
+        Ok(())
+    }
+}
+
+impl HistoryProjection {
+    /// Point queries at this generation, but only once it holds everything
+    /// generation `old` does: in one transaction, lock `old`'s checkpoint row
+    /// (its applier waits), apply the log to this generation until it is at
+    /// least as far, then move the pointer. Readers see the switch and the
+    /// checkpoint in one snapshot, so the position they observe never goes
+    /// back. Returns this generation's checkpoint at the switch.
+    pub async fn switch_from(&self, write_pool: &PgPool, old: i64) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        // `old` first, then this generation (inside `apply_in`): nobody else
+        // ever holds both, so the two locks cannot deadlock.
+        let old_cp: Option<i64> = sqlx::query_scalar(
+            "SELECT position FROM projection_checkpoints
+              WHERE projection = $1 AND generation = $2 FOR UPDATE",
         )
         .bind(HISTORY_PROJECTION)
-        .bind(self.generation)
-        .bind(last)
-        .execute(&mut **tx)
+        .bind(old)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(last)
+        let old_cp = old_cp.unwrap_or(0);
+        let mut cp = self.apply_in(&mut tx, &[]).await?;
+        while cp < old_cp {
+            let page = crate::source::read_after(write_pool, cp, 5_000).await?;
+            if page.is_empty() {
+                break;
+            }
+            cp = self.apply_in(&mut tx, &page).await?;
+        }
+        set_generation(&mut *tx, HISTORY_PROJECTION, self.generation).await?;
+        tx.commit().await?;
+        Ok(cp)
     }
 }
 
@@ -265,7 +333,11 @@ pub async fn current_generation(pool: &PgPool, projection: &str) -> Result<i64> 
 }
 
 /// Point queries at `generation` of a read-database projection.
-pub async fn set_generation(pool: &PgPool, projection: &str, generation: i64) -> Result<()> {
+pub async fn set_generation(
+    pool: impl sqlx::PgExecutor<'_>,
+    projection: &str,
+    generation: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO projection_generations (projection, generation) VALUES ($1, $2)
          ON CONFLICT (projection) DO UPDATE SET generation = EXCLUDED.generation, switched_at = now()",

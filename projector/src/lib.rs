@@ -17,6 +17,10 @@
 //! - [`frames`]: publishing the live frames the `redis` projection applied.
 //! - [`digest`]: deterministic digests of a projection's contents.
 //! - [`replay`]: building a generation straight from the log (rebuilds).
+//! - [`rebuild`]: `cotalk projections replay`: bulk rebuilds into a new
+//!   generation, the switch, the hand-over, resumption and the replay lock.
+//! - [`status`]: `cotalk projections status`: generation, checkpoint, lag and
+//!   state of every projection and of the relay.
 //! - [`generations`]: which generation queries read; switching and dropping.
 //! - [`envelope`]: the JSON form of an event on the bus.
 //! - [`bus`]: JetStream names and setup.
@@ -31,12 +35,14 @@ pub mod error;
 pub mod frames;
 pub mod generations;
 pub mod history_projection;
+pub mod rebuild;
 pub mod redis_projection;
 pub mod relay;
 pub mod replay;
 pub mod runtime;
 pub mod search_projection;
 pub mod source;
+pub mod status;
 
 pub use error::{ProjectorError, Result};
 pub use frames::FramePublisher;

@@ -49,6 +49,26 @@ pub fn index_dir(data_dir: &Path, namespace: &str, generation: i64) -> PathBuf {
         .join(format!("g{generation}"))
 }
 
+/// The checkpoint of the last commit of the index in `dir`, read without
+/// opening a writer (so while another process writes it); `None` when there
+/// is no index there. Blocking: call from `spawn_blocking`.
+pub fn committed_checkpoint(dir: &Path) -> Result<Option<i64>> {
+    if !dir.join("meta.json").exists() {
+        return Ok(None);
+    }
+    let index = tantivy::Index::open_in_dir(dir).map_err(search_err)?;
+    let metas = index.load_metas().map_err(search_err)?;
+    // The payload is what `search::SearchIndex::commit` writes: {"position": N}.
+    let Some(payload) = metas.payload else {
+        return Ok(Some(0));
+    };
+    let v: serde_json::Value = serde_json::from_str(&payload)
+        .map_err(|e| ProjectorError::Search(format!("commit payload {payload:?}: {e}")))?;
+    v["position"].as_i64().map(Some).ok_or_else(|| {
+        ProjectorError::Search(format!("commit payload {payload:?} has no position"))
+    })
+}
+
 /// One generation of the search index.
 pub struct SearchProjection {
     /// `None` after an error: reopened (at its last commit) on next use.

@@ -14,12 +14,18 @@
 //!   full-text search and `pg_trgm` on the same generated corpus.
 //! - [`push`]: live delivery latency (post → frame on every member's
 //!   WebSocket) with many connected clients at fixed post rates.
+//! - [`replay`]: rebuilding projections from a generated log of 1M events
+//!   vs. the raw read speed of the same log.
+//! - [`eventlog`]: a realistic synthetic event log written straight into the
+//!   events table.
 //! - [`harness`]: the child server, fresh databases, users and rooms.
 //! - [`report`]: tables, JSON results, the machine description.
 
 pub mod append;
+pub mod eventlog;
 pub mod harness;
 pub mod push;
+pub mod replay;
 pub mod report;
 pub mod search;
 
@@ -30,6 +36,8 @@ use clap::{Args, Subcommand};
 pub enum BenchCommand {
     /// Message posts/s and latency through HTTP vs. per-event transactions.
     Append(append::AppendArgs),
+    /// Rebuild speed of every projection from 1M events vs. the raw log read speed.
+    Replay(replay::ReplayArgs),
     /// Search latency, Korean recall and indexing rate vs. Postgres FTS and pg_trgm.
     Search(search::SearchArgs),
     /// Live push latency (post → frame received) with many WebSocket clients.
@@ -53,6 +61,10 @@ pub async fn run(config: &crate::config::Config, common: &Common, part: BenchCom
         BenchCommand::Append(args) => {
             let result = append::run(config, common, &args).await?;
             report::save(common, "append", &result)?;
+        }
+        BenchCommand::Replay(args) => {
+            let result = replay::run(config, common, &args).await?;
+            report::save(common, "replay", &result)?;
         }
         BenchCommand::Search(args) => {
             let result = search::run(config, common, &args).await?;

@@ -25,7 +25,7 @@ use domain::frame::Frame;
 use domain::ids::{RoomId, UserId};
 use domain::views::{
     preview, FriendEntryView, FriendState, LastMessageView, MemberView, MessageView, ProfileView,
-    RedisKeys, Role, RoomView,
+    Role, RoomView,
 };
 use tracing::warn;
 
@@ -35,9 +35,9 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 
 impl Overlay {
     /// Apply one event (known to be above the checkpoint).
-    pub(super) fn apply(&mut self, keys: &RedisKeys, e: &StoredEvent) {
+    pub(super) fn apply(&mut self, e: &StoredEvent) {
         if let Some(frame) = Frame::from_event(e) {
-            self.frame(keys, frame);
+            self.frame(frame);
         }
         match &e.event {
             DomainEvent::User(UserEvent::Registered(r)) => {
@@ -49,9 +49,7 @@ impl Overlay {
                 };
                 self.profiles.insert(r.user_id, Some(p));
                 self.dirty_profiles.insert(r.user_id);
-                self.ops
-                    .set(keys.username(&r.username), r.user_id.to_string())
-                    .ignore();
+                self.usernames.insert(r.username.clone(), r.user_id);
             }
             DomainEvent::User(UserEvent::DisplayNameChanged(c)) => {
                 if let Some(Some(p)) = self.profiles.get_mut(&c.user_id) {
@@ -62,38 +60,30 @@ impl Overlay {
                 }
             }
             DomainEvent::Username(UsernameEvent::Claimed(c)) => {
-                self.ops
-                    .set(keys.username(&c.username), c.user_id.to_string())
-                    .ignore();
+                self.usernames.insert(c.username.clone(), c.user_id);
             }
-            DomainEvent::Friendship(f) => self.friendship(keys, f),
-            DomainEvent::Room(r) => self.room(keys, r, e.position),
+            DomainEvent::Friendship(f) => self.friendship(f),
+            DomainEvent::Room(r) => self.room(r, e.position),
         }
     }
 
     /// Keep the frame in its room's window (and, for a join or a leave, in
     /// the window of each user it concerns), for resuming streams.
-    fn frame(&mut self, keys: &RedisKeys, frame: Frame) {
-        let text = json(&frame);
-        self.ops
-            .zadd(keys.frames(frame.room_id), &text, frame.position)
-            .ignore();
-        self.frame_rooms.insert(frame.room_id);
+    /// Frames are serialised when the transaction is built, and only those
+    /// that survive the windows' trimming.
+    fn frame(&mut self, frame: Frame) {
+        let k = self.frames.len();
+        self.room_frames.entry(frame.room_id).or_default().push(k);
         for user in frame.joined().iter().copied().chain(frame.left()) {
-            self.ops
-                .zadd(keys.user_frames(user), &text, frame.position)
-                .ignore();
-            self.frame_users.insert(user);
+            self.user_frames.entry(user).or_default().push(k);
         }
         self.frames.push(frame);
     }
 
-    fn friendship(&mut self, keys: &RedisKeys, f: &FriendshipEvent) {
+    fn friendship(&mut self, f: &FriendshipEvent) {
         let mut entry = |owner: UserId, other: UserId, state: FriendState, since: DateTime<Utc>| {
             let v = FriendEntryView { state, since };
-            self.ops
-                .hset(keys.friends(owner), other.to_string(), json(&v))
-                .ignore();
+            self.friends.insert((owner, other), Some(json(&v)));
         };
         match f {
             FriendshipEvent::Requested(r) => {
@@ -105,17 +95,13 @@ impl Overlay {
                 entry(a.requester, a.by, FriendState::Friend, a.at);
             }
             FriendshipEvent::Ended(x) => {
-                self.ops
-                    .hdel(keys.friends(x.by), x.other.to_string())
-                    .ignore();
-                self.ops
-                    .hdel(keys.friends(x.other), x.by.to_string())
-                    .ignore();
+                self.friends.insert((x.by, x.other), None);
+                self.friends.insert((x.other, x.by), None);
             }
         }
     }
 
-    fn room(&mut self, keys: &RedisKeys, r: &RoomEvent, position: i64) {
+    fn room(&mut self, r: &RoomEvent, position: i64) {
         match r {
             RoomEvent::Created(c) => {
                 let room = RoomView {
@@ -185,12 +171,15 @@ impl Overlay {
                 };
                 self.timeline.insert((p.room_id, p.seq), Some(view));
                 self.dirty_timeline.insert((p.room_id, p.seq));
-                self.ops
-                    .zadd(keys.live_seqs(p.room_id), p.seq, p.seq)
-                    .ignore();
-                self.ops
-                    .zadd(keys.own_seqs(p.room_id, p.author_id), p.seq, p.seq)
-                    .ignore();
+                self.posted
+                    .entry(p.room_id)
+                    .and_modify(|(lo, hi)| {
+                        *lo = (*lo).min(p.seq);
+                        *hi = (*hi).max(p.seq);
+                    })
+                    .or_insert((p.seq, p.seq));
+                self.live.insert((p.room_id, p.seq), true);
+                self.own.insert((p.room_id, p.author_id, p.seq), true);
                 self.markers.insert((p.room_id, p.author_id), Some(p.seq));
                 self.dirty_markers.insert((p.room_id, p.author_id));
                 if let Some(room) = self.room_mut(p.room_id, position) {
@@ -216,10 +205,8 @@ impl Overlay {
                 });
             }
             RoomEvent::MessageDeleted(x) => {
-                self.ops.zrem(keys.live_seqs(x.room_id), x.seq).ignore();
-                self.ops
-                    .zrem(keys.own_seqs(x.room_id, x.author_id), x.seq)
-                    .ignore();
+                self.live.insert((x.room_id, x.seq), false);
+                self.own.insert((x.room_id, x.author_id, x.seq), false);
                 self.rewrite(x.room_id, x.seq, position, "", |v| {
                     v.body.clear();
                     v.deleted = true;

@@ -23,6 +23,7 @@
 
 mod apply;
 mod overlay;
+mod write;
 
 use crate::error::{ProjectorError, Result};
 use crate::frames::FramePublisher;
@@ -115,10 +116,9 @@ impl RedisProjection {
         };
         let mut overlay = Overlay::load(&self.keys, &mut conn, &fresh).await?;
         for e in &fresh {
-            overlay.apply(&self.keys, e);
+            overlay.apply(e);
         }
-        let frames = std::mem::take(&mut overlay.frames);
-        let tx = overlay.into_transaction(&self.keys, last);
+        let (tx, frames) = overlay.into_transaction(&self.keys, last);
         let reply: redis::Value = tx.query_async(&mut conn).await?;
         let applied = reply != redis::Value::Nil;
         if applied {
@@ -215,6 +215,34 @@ pub async fn set_generation(redis_url: &str, namespace: &str, generation: i64) -
         .set(RedisKeys::generation_pointer(namespace), generation)
         .await?;
     Ok(())
+}
+
+/// Point queries at generation `new`, but only if its checkpoint has
+/// reached generation `old`'s: checked and moved in one Lua script, which
+/// Redis runs atomically, so no reader can see `old` at a position above the
+/// one it then sees `new` at. `false` (nothing changed) when `new` is behind.
+pub async fn switch_if_caught_up(
+    redis_url: &str,
+    namespace: &str,
+    old: i64,
+    new: i64,
+) -> Result<bool> {
+    const SCRIPT: &str = r"
+        local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+        local new = tonumber(redis.call('GET', KEYS[2]) or '0')
+        if new < old then return 0 end
+        redis.call('SET', KEYS[3], ARGV[1])
+        return 1";
+    let client = redis::Client::open(redis_url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let moved: i64 = redis::Script::new(SCRIPT)
+        .key(RedisKeys::new(namespace, old).checkpoint())
+        .key(RedisKeys::new(namespace, new).checkpoint())
+        .key(RedisKeys::generation_pointer(namespace))
+        .arg(new)
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(moved == 1)
 }
 
 /// Remove every key of one generation (`SCAN` + `UNLINK`).

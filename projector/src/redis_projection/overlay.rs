@@ -4,16 +4,13 @@
 //! current values it needs are read in one pipeline (under `WATCH` of the
 //! checkpoint), every event is applied to this overlay (so later events see
 //! what earlier ones did), and the overlay is written back in one
-//! `MULTI`/`EXEC` together with the new checkpoint.
+//! `MULTI`/`EXEC` together with the new checkpoint (see `write`).
 
 use crate::error::{ProjectorError, Result};
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
 use domain::frame::Frame;
 use domain::ids::{RoomId, UserId};
-use domain::views::{
-    MemberView, MessageView, ProfileView, RedisKeys, RoomView, FRAMES_LEN, TIMELINE_LEN,
-    USER_FRAMES_LEN,
-};
+use domain::views::{MemberView, MessageView, ProfileView, RedisKeys, RoomView};
 use redis::aio::MultiplexedConnection;
 use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -33,13 +30,22 @@ pub(super) struct Overlay {
     pub(super) dirty_timeline: BTreeSet<(RoomId, u64)>,
     /// Final room-list score of (user, room); `None` = removed from the list.
     pub(super) rooms_of: BTreeMap<(UserId, RoomId), Option<i64>>,
-    /// Writes that are order-sensitive or need no state, in event order.
-    pub(super) ops: redis::Pipeline,
+    /// Final owner of each username claimed in the batch.
+    pub(super) usernames: BTreeMap<String, UserId>,
+    /// Final friend entry (JSON) of (owner, other); `None` = removed.
+    pub(super) friends: BTreeMap<(UserId, UserId), Option<String>>,
+    /// Final presence of (room, seq) in the room's live seqs.
+    pub(super) live: BTreeMap<(RoomId, u64), bool>,
+    /// Final presence of (room, author, seq) in the author's own seqs.
+    pub(super) own: BTreeMap<(RoomId, UserId, u64), bool>,
+    /// Per room, the lowest and highest `seq` posted in this batch: nothing
+    /// older can be stored at those seqs.
+    pub(super) posted: HashMap<RoomId, (u64, u64)>,
     /// The batch's live frames, in position order (stored, then published).
     pub(super) frames: Vec<Frame>,
-    /// Rooms and users whose frame windows grew (trimmed at the end).
-    pub(super) frame_rooms: BTreeSet<RoomId>,
-    pub(super) frame_users: BTreeSet<UserId>,
+    /// Indexes into `frames` of each room's and user's frames, in order.
+    pub(super) room_frames: BTreeMap<RoomId, Vec<usize>>,
+    pub(super) user_frames: BTreeMap<UserId, Vec<usize>>,
 }
 
 /// Which current values a batch needs before applying.
@@ -173,78 +179,6 @@ impl Overlay {
             let view = raw.first().map(|r| parse(&key, r)).transpose()?;
             o.timeline.insert((room, seq), view);
         }
-        o.ops.atomic();
         Ok(o)
     }
-
-    /// Everything the batch changed, as one `MULTI`/`EXEC` ending with the
-    /// checkpoint.
-    pub(super) fn into_transaction(mut self, keys: &RedisKeys, checkpoint: i64) -> redis::Pipeline {
-        let mut pipe = std::mem::take(&mut self.ops);
-        for id in &self.dirty_rooms {
-            if let Some(Some(room)) = self.rooms.get(id) {
-                pipe.set(keys.room(*id), json(room)).ignore();
-            }
-        }
-        for (room, user) in &self.dirty_members {
-            match self.members.get(room).and_then(|m| m.get(user)) {
-                Some(m) => pipe
-                    .hset(keys.members(*room), user.to_string(), json(m))
-                    .ignore(),
-                None => pipe.hdel(keys.members(*room), user.to_string()).ignore(),
-            };
-        }
-        for id in &self.dirty_profiles {
-            if let Some(Some(p)) = self.profiles.get(id) {
-                pipe.set(keys.user(*id), json(p)).ignore();
-            }
-        }
-        for (room, user) in &self.dirty_markers {
-            match self.markers.get(&(*room, *user)).copied().flatten() {
-                Some(seq) => pipe
-                    .hset(keys.read_markers(*room), user.to_string(), seq)
-                    .ignore(),
-                None => pipe
-                    .hdel(keys.read_markers(*room), user.to_string())
-                    .ignore(),
-            };
-        }
-        let mut trimmed = BTreeSet::new();
-        for (room, seq) in &self.dirty_timeline {
-            if let Some(Some(view)) = self.timeline.get(&(*room, *seq)) {
-                let key = keys.timeline(*room);
-                pipe.zrembyscore(&key, *seq, *seq).ignore();
-                pipe.zadd(&key, json(view), *seq).ignore();
-                trimmed.insert(*room);
-            }
-        }
-        for room in trimmed {
-            // Keep the newest TIMELINE_LEN entries (ranks ascend with seq).
-            pipe.zremrangebyrank(keys.timeline(room), 0, -(TIMELINE_LEN as isize) - 1)
-                .ignore();
-        }
-        for room in &self.frame_rooms {
-            pipe.zremrangebyrank(keys.frames(*room), 0, -(FRAMES_LEN as isize) - 1)
-                .ignore();
-        }
-        for user in &self.frame_users {
-            pipe.zremrangebyrank(keys.user_frames(*user), 0, -(USER_FRAMES_LEN as isize) - 1)
-                .ignore();
-        }
-        for ((user, room), score) in &self.rooms_of {
-            match score {
-                Some(s) => pipe
-                    .zadd(keys.rooms_of(*user), room.to_string(), *s)
-                    .ignore(),
-                None => pipe.zrem(keys.rooms_of(*user), room.to_string()).ignore(),
-            };
-        }
-        pipe.set(keys.checkpoint(), checkpoint).ignore();
-        pipe
-    }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> String {
-    // Views are plain data: serialising cannot fail.
-    serde_json::to_string(v).unwrap_or_default()
 }
