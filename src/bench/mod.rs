@@ -12,16 +12,20 @@
 //!   the raw batched-insert ceiling of the same Postgres.
 //! - [`search`]: message search latency, recall and indexing rate vs. Postgres
 //!   full-text search and `pg_trgm` on the same generated corpus.
-//! - [`push`]: live delivery latency (post → frame on every member's
-//!   WebSocket) with many connected clients at fixed post rates.
 //! - [`replay`]: rebuilding projections from a generated log of 1M events
 //!   vs. the raw read speed of the same log.
 //! - [`eventlog`]: a realistic synthetic event log written straight into the
 //!   events table.
+//! - [`push`]: live delivery latency (post → frame on every member's
+//!   WebSocket) with many connected clients at fixed post rates.
+//! - [`e2e`]: post-to-visible lag at fixed offered loads, open loop.
+//! - [`chart`]: the latency-vs-load SVG.
 //! - [`harness`]: the child server, fresh databases, users and rooms.
 //! - [`report`]: tables, JSON results, the machine description.
 
 pub mod append;
+pub mod chart;
+pub mod e2e;
 pub mod eventlog;
 pub mod harness;
 pub mod push;
@@ -36,6 +40,8 @@ use clap::{Args, Subcommand};
 pub enum BenchCommand {
     /// Message posts/s and latency through HTTP vs. per-event transactions.
     Append(append::AppendArgs),
+    /// Post-to-visible lag at fixed offered loads (open loop), with a chart.
+    E2e(e2e::E2eArgs),
     /// Rebuild speed of every projection from 1M events vs. the raw log read speed.
     Replay(replay::ReplayArgs),
     /// Search latency, Korean recall and indexing rate vs. Postgres FTS and pg_trgm.
@@ -56,11 +62,19 @@ pub struct Common {
 }
 
 /// Run one part.
-pub async fn run(config: &crate::config::Config, common: &Common, part: BenchCommand) -> anyhow::Result<()> {
+pub async fn run(
+    config: &crate::config::Config,
+    common: &Common,
+    part: BenchCommand,
+) -> anyhow::Result<()> {
     match part {
         BenchCommand::Append(args) => {
             let result = append::run(config, common, &args).await?;
             report::save(common, "append", &result)?;
+        }
+        BenchCommand::E2e(args) => {
+            let result = e2e::run(config, common, &args).await?;
+            report::save(common, "e2e", &result)?;
         }
         BenchCommand::Replay(args) => {
             let result = replay::run(config, common, &args).await?;
