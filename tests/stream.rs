@@ -6,147 +6,15 @@
 //! "Nothing more arrives" is shown without timing: a later frame of another
 //! room (published after, in position order) arrives first.
 
+mod stream_support;
 mod support;
 
-use cotalk::config::{Config, Role, ServeArgs};
-use cotalk::serve::App;
-use futures::StreamExt;
+use cotalk::config::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::Duration;
-use support::{start, Server, User};
-use tokio::net::TcpStream;
-use tokio::time::{timeout, Instant};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use stream_support::{connect, connect_with, is_post, node, post, room};
+use support::{start, Server};
 use tokio_util::sync::CancellationToken;
-
-/// Longest wait for any one frame.
-const FRAME_WAIT: Duration = Duration::from_secs(15);
-
-struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-}
-
-/// Connect to `base` as `user` (header token, or `?token=` when `in_query`),
-/// retrying while the node's fan-out is still connecting (503).
-async fn connect_with(base: &str, user: &User, after: Option<i64>, in_query: bool) -> Client {
-    let ws_base = base.replacen("http://", "ws://", 1);
-    let mut url = format!("{ws_base}/v1/stream");
-    let mut params = Vec::new();
-    if let Some(a) = after {
-        params.push(format!("after={a}"));
-    }
-    if in_query {
-        params.push(format!("token={}", user.token));
-    }
-    if !params.is_empty() {
-        url = format!("{url}?{}", params.join("&"));
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut req = url.as_str().into_client_request().unwrap();
-        if !in_query {
-            req.headers_mut().insert(
-                "authorization",
-                format!("Bearer {}", user.token).parse().unwrap(),
-            );
-        }
-        match tokio_tungstenite::connect_async(req).await {
-            Ok((ws, _)) => return Client { ws },
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("cannot connect the stream: {e}"),
-        }
-    }
-}
-
-async fn connect(base: &str, user: &User, after: Option<i64>) -> Client {
-    connect_with(base, user, after, false).await
-}
-
-impl Client {
-    /// The next frame (pings and pongs skipped); panics on close or timeout.
-    async fn next(&mut self) -> Value {
-        loop {
-            let msg = timeout(FRAME_WAIT, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("stream open")
-                .expect("stream readable");
-            match msg {
-                Message::Text(t) => return serde_json::from_str(&t).expect("frame is JSON"),
-                Message::Close(c) => panic!("stream closed: {c:?}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// Frames up to and including the first one matching `stop`.
-    async fn until(&mut self, stop: impl Fn(&Value) -> bool) -> Vec<Value> {
-        let mut got = Vec::new();
-        loop {
-            let f = self.next().await;
-            let done = stop(&f);
-            got.push(f);
-            if done {
-                return got;
-            }
-        }
-    }
-
-    /// The close code the server sends next (frames before it skipped).
-    async fn close_code(&mut self) -> u16 {
-        loop {
-            match timeout(FRAME_WAIT, self.ws.next())
-                .await
-                .expect("close in time")
-            {
-                Some(Ok(Message::Close(Some(c)))) => return c.code.into(),
-                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return 0,
-                Some(Ok(_)) => {}
-            }
-        }
-    }
-
-    async fn close(mut self) {
-        let _ = self.ws.close(None).await;
-    }
-}
-
-fn is_post(body: &str) -> impl Fn(&Value) -> bool + '_ {
-    move |f| f["type"] == "message_posted" && f["body"] == body
-}
-
-async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
-    let ids: Vec<&str> = members.iter().map(|u| u.id.as_str()).collect();
-    let a = s
-        .call(Method::POST, "/v1/rooms")
-        .auth(owner)
-        .json(json!({"name": "스트림", "members": ids}))
-        .send()
-        .await;
-    a.expect(201, None);
-    a.body["room_id"].as_str().unwrap().to_owned()
-}
-
-/// Post and return (message id, position).
-async fn post(s: &Server, user: &User, room: &str, body: &str) -> (String, i64) {
-    let a = s
-        .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
-        .auth(user)
-        .json(json!({ "body": body }))
-        .send()
-        .await;
-    a.expect(201, None);
-    (
-        a.body["message_id"].as_str().unwrap().to_owned(),
-        a.position(),
-    )
-}
 
 #[tokio::test]
 async fn members_see_each_others_messages_in_order_with_edits_and_deletes() {
@@ -432,45 +300,6 @@ async fn resuming_beyond_the_window_asks_for_a_resync() {
     let live = b.until(is_post("after the resync")).await;
     let from = resync["position"].as_i64().unwrap();
     assert!(live.iter().all(|f| f["position"].as_i64().unwrap() > from));
-}
-
-/// One in-process `cotalk serve --role ROLE` on `config`.
-struct Node {
-    base: String,
-    cancel: CancellationToken,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-async fn node(config: &Config, role: Role) -> Node {
-    let args = ServeArgs {
-        listen: "127.0.0.1:0".into(),
-        role,
-        token_ttl_hours: 1,
-        batch_max_events: 512,
-        batch_max_wait_us: 1000,
-    };
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .build_recorder()
-        .handle();
-    let cancel = CancellationToken::new();
-    let app = App::build(config, &args, metrics, cancel.clone())
-        .await
-        .expect("build the app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (router, shutdown) = (app.router.clone(), cancel.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        app.shutdown().await;
-    });
-    Node { base, cancel }
 }
 
 #[tokio::test]

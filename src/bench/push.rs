@@ -22,10 +22,8 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 /// Options of `cotalk bench push`.
@@ -51,6 +49,11 @@ const TARGET_P99_MS: f64 = 100.0;
 /// Requests the poster lets be in flight before counting sends as skipped.
 const MAX_IN_FLIGHT: u64 = 4000;
 
+#[path = "push_clients.rs"]
+mod clients;
+
+use clients::{connect, read_frames, Phases};
+
 /// Run the bench; returns its figures.
 pub async fn run(base: &Config, common: &Common, args: &PushArgs) -> Result<Value> {
     let env = BenchEnv::new(base, "push")?;
@@ -71,9 +74,6 @@ fn open_files_limit() -> u64 {
         })
         .unwrap_or(u64::MAX)
 }
-
-/// Per-phase latency histograms of everything received.
-type Phases = Arc<Mutex<HashMap<u32, Histogram<u64>>>>;
 
 async fn measure(env: &BenchEnv, common: &Common, args: &PushArgs) -> Result<Value> {
     let clients = args
@@ -162,26 +162,31 @@ async fn measure(env: &BenchEnv, common: &Common, args: &PushArgs) -> Result<Val
         .await;
         settle(&received, Duration::from_secs(10)).await;
         let got = received.load(Ordering::Relaxed) - before;
-        let hist = phases.lock().ok().and_then(|p| p.get(&phase).cloned());
-        let latency = hist.as_ref().map(latency_json).unwrap_or(json!(null));
         results.push(json!({
             "rate": rate,
             "posted": posted,
             "frames_expected": posted["ok"].as_u64().unwrap_or(0) * members as u64,
             "frames_received": got,
-            "latency": latency,
         }));
     }
+    // Readers hand their histograms over when they stop.
     stop.cancel();
     for r in readers {
         let _ = r.await;
+    }
+    for (i, r) in results.iter_mut().enumerate() {
+        let hist = phases
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&(i as u32 + 1)).cloned());
+        r["latency"] = hist.as_ref().map(latency_json).unwrap_or(json!(null));
     }
     let rss = server.peak_rss_mib();
     drop(server);
 
     let mut t = Table::new(
         &format!("push: post → frame on every member's socket ({clients} clients, rooms of {members}; target p99 ≤ 100 ms at 5 000 posts/s)"),
-        &["offered posts/s", "posts/s ok", "frames expected", "frames received", "p50 ms", "p99 ms", "max ms", "target"],
+        &["offered posts/s", "posts/s ok", "post→201 p99 ms", "frames expected", "frames received", "p50 ms", "p99 ms", "max ms", "target"],
     );
     let mut met = None;
     for r in &results {
@@ -203,6 +208,9 @@ async fn measure(env: &BenchEnv, common: &Common, args: &PushArgs) -> Result<Val
         t.row(vec![
             r["rate"].to_string(),
             num(ok_rate),
+            num(r["posted"]["answer_latency"]["p99_ms"]
+                .as_f64()
+                .unwrap_or(0.0)),
             r["frames_expected"].to_string(),
             r["frames_received"].to_string(),
             ms("p50_ms"),
@@ -294,79 +302,6 @@ async fn make_rooms(
     made.into_iter().collect()
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(ws_base: &str, token: &str) -> Result<Socket> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut req = format!("{ws_base}/v1/stream").into_client_request()?;
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        match tokio_tungstenite::connect_async(req).await {
-            Ok((ws, _)) => return Ok(ws),
-            Err(e) if Instant::now() > deadline => bail!("cannot connect a stream: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-/// The phase and scheduled send time (µs since `t0`) stamped in a body.
-fn stamp(text: &str) -> Option<(u32, u64)> {
-    let at = text.find("\"body\":\"push ")? + "\"body\":\"push ".len();
-    let rest = &text[at..];
-    let end = rest.find('"')?;
-    let mut parts = rest[..end].split(' ');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-}
-
-async fn read_frames(
-    mut ws: Socket,
-    t0: Instant,
-    phases: Phases,
-    received: Arc<AtomicU64>,
-    closed: Arc<AtomicU64>,
-    stop: CancellationToken,
-) {
-    let mut local: HashMap<u32, Histogram<u64>> = HashMap::new();
-    loop {
-        let msg = tokio::select! {
-            _ = stop.cancelled() => break,
-            m = ws.next() => m,
-        };
-        match msg {
-            Some(Ok(Message::Text(text))) => {
-                let now = t0.elapsed().as_micros() as u64;
-                if let Some((phase, sent)) = stamp(&text) {
-                    received.fetch_add(1, Ordering::Relaxed);
-                    let h = local.entry(phase).or_insert_with(|| {
-                        Histogram::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds")
-                    });
-                    let _ = h.record(now.saturating_sub(sent).max(1));
-                }
-            }
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                closed.fetch_add(1, Ordering::Relaxed);
-                break;
-            }
-            Some(Ok(_)) => {}
-        }
-    }
-    let _ = ws.close(None).await;
-    if let Ok(mut all) = phases.lock() {
-        for (phase, h) in local {
-            match all.get_mut(&phase) {
-                Some(acc) => {
-                    let _ = acc.add(h);
-                }
-                None => {
-                    all.insert(phase, h);
-                }
-            }
-        }
-    }
-}
-
 /// Post at `rate` for `length`, open loop, round-robin over the rooms.
 async fn post_phase(
     http: &reqwest::Client,
@@ -379,8 +314,6 @@ async fn post_phase(
 ) -> Value {
     let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
     let total = (rate as f64 * length.as_secs_f64()) as u64;
-    let ok = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
     let in_flight = Arc::new(AtomicU64::new(0));
     let mut skipped = 0u64;
     let start = Instant::now();
@@ -395,29 +328,39 @@ async fn post_phase(
         let (room, token) = &rooms[i as usize % rooms.len()];
         let url = format!("{base}/v1/rooms/{room}/messages");
         let body = json!({"body": format!("push {phase} {}", due.duration_since(t0).as_micros())});
-        let (http, token) = (http.clone(), token.clone());
-        let (ok, failed, in_flight) = (ok.clone(), failed.clone(), in_flight.clone());
+        let (http, token, in_flight) = (http.clone(), token.clone(), in_flight.clone());
         in_flight.fetch_add(1, Ordering::Relaxed);
         tasks.push(tokio::spawn(async move {
             let res = http.post(url).bearer_auth(token).json(&body).send().await;
-            match res {
-                Ok(r) if r.status().as_u16() == 201 => ok.fetch_add(1, Ordering::Relaxed),
-                _ => failed.fetch_add(1, Ordering::Relaxed),
-            };
             in_flight.fetch_sub(1, Ordering::Relaxed);
+            // 0: no answer at all (connection error).
+            let status = res.map(|r| r.status().as_u16()).unwrap_or(0);
+            (status, due.elapsed().as_micros() as u64)
         }));
     }
+    let mut answers =
+        Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("histogram bounds");
+    let mut statuses: HashMap<u16, u64> = HashMap::new();
     for t in tasks {
-        let _ = t.await;
+        if let Ok((status, micros)) = t.await {
+            *statuses.entry(status).or_default() += 1;
+            if status == 201 {
+                let _ = answers.record(micros.max(1));
+            }
+        }
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    let ok = ok.load(Ordering::Relaxed);
+    let ok = statuses.get(&201).copied().unwrap_or(0);
+    let statuses: HashMap<String, u64> = statuses
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     json!({
         "offered": total,
         "ok": ok,
-        "failed": failed.load(Ordering::Relaxed),
+        "statuses": statuses,
         "skipped_in_flight_cap": skipped,
-        "ok_per_s": ok as f64 / length.as_secs_f64().min(elapsed).max(0.001),
+        "ok_per_s": ok as f64 / length.as_secs_f64(),
+        "answer_latency": latency_json(&answers),
     })
 }
 
