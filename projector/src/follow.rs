@@ -25,12 +25,20 @@ impl Follower {
     ) {
         let mut tick = tokio::time::interval(generations::FOLLOW_INTERVAL);
         let mut alive = true;
+        let mut searcher_alive = true;
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
                 changed = inner.position.changed(), if alive => match changed {
                     Ok(()) => self.forward(*inner.position.borrow_and_update()),
                     Err(_) => alive = false,
+                },
+                // A search index reopened after an error hands out a new searcher.
+                changed = inner.searcher.changed(), if searcher_alive => match changed {
+                    Ok(()) => {
+                        self.searcher.send_replace(inner.searcher.borrow_and_update().clone());
+                    }
+                    Err(_) => searcher_alive = false,
                 },
                 _ = tick.tick() => {
                     let Ok(next) = generations::current(&self.config, self.name).await else {
@@ -55,6 +63,7 @@ impl Follower {
                     }
                     generation = next;
                     alive = true;
+                    searcher_alive = true;
                 }
             }
         }

@@ -194,7 +194,7 @@ pub async fn spawn_generation(
     cancel: CancellationToken,
 ) -> Result<TaskHandle> {
     let nats = bus::connect(&config.nats_url).await?;
-    let mut searcher = None;
+    let mut searcher = watch::channel(None).1;
     let (name, position, task) = match name {
         REDIS_PROJECTION => {
             let p = RedisProjection::new(&config.redis_url, &config.namespace, generation)?
@@ -207,7 +207,7 @@ pub async fn spawn_generation(
         }
         SEARCH_PROJECTION => {
             let p = SearchProjection::open(config, generation).await?;
-            searcher = p.searcher();
+            searcher = p.subscribe_searcher();
             spawn_runtime(config, p, nats, cancel)
         }
         other => return Err(ProjectorError::UnknownProjection(other.to_owned())),
@@ -217,7 +217,7 @@ pub async fn spawn_generation(
         generation,
         position,
         task,
-        searcher: watch::channel(searcher).1,
+        searcher,
     })
 }
 

@@ -79,6 +79,10 @@ pub struct SearchProjection {
     checkpoint: i64,
     pending_since: Option<Instant>,
     replica: String,
+    /// The searcher of the open index, replaced whenever the index is
+    /// reopened after an error, so the query side never keeps searching a
+    /// reader that stopped moving.
+    searcher: tokio::sync::watch::Sender<Option<MessageSearcher>>,
 }
 
 /// A short id of this index copy: host name and directory, hashed.
@@ -109,7 +113,9 @@ impl SearchProjection {
     pub async fn open(config: &ProjectorConfig, generation: i64) -> Result<Self> {
         let dir = index_dir(&config.data_dir, &config.namespace, generation);
         let index = open_index(dir.clone(), config.search.index.clone()).await?;
+        let (searcher, _) = tokio::sync::watch::channel(Some(index.searcher()));
         Ok(Self {
+            searcher,
             checkpoint: index.checkpoint(),
             index: Some(index),
             replica: replica_id(&dir),
@@ -124,6 +130,11 @@ impl SearchProjection {
     /// side running in the same process).
     pub fn searcher(&self) -> Option<MessageSearcher> {
         self.index.as_ref().map(|i| i.searcher())
+    }
+
+    /// The searcher of this generation, following reopens of the index.
+    pub fn subscribe_searcher(&self) -> tokio::sync::watch::Receiver<Option<MessageSearcher>> {
+        self.searcher.subscribe()
     }
 
     /// Digest of the committed contents.
@@ -141,7 +152,9 @@ impl SearchProjection {
             Some(i) => i,
             None => {
                 self.pending_since = None;
-                open_index(self.dir.clone(), self.opts.index.clone()).await?
+                let index = open_index(self.dir.clone(), self.opts.index.clone()).await?;
+                self.searcher.send_replace(Some(index.searcher()));
+                index
             }
         };
         let (index, out) = tokio::task::spawn_blocking(move || {
