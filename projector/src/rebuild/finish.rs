@@ -29,18 +29,23 @@ const SWITCH_RETRY: Duration = Duration::from_millis(20);
 /// Pause between two looks at the old generation during the hand-over.
 const HANDOVER_POLL: Duration = Duration::from_millis(200);
 
-/// Apply everything the log has beyond the target's checkpoint; returns the
-/// durable checkpoint.
+/// Apply what the log has beyond the target's checkpoint, up to the head as
+/// last read; returns the durable checkpoint.
 async fn tail(config: &ProjectorConfig, target: &mut Target, opts: &RebuildOptions) -> Result<i64> {
     let mut cp = target.flush().await?;
     loop {
         let page = source::read_after(&config.write_pool, cp, opts.page).await?;
-        if page.is_empty() {
+        // A page that is not full reached the head as it was when read; with
+        // appends flowing, waiting for an empty page could take forever.
+        let at_head = (page.len() as i64) < opts.page;
+        if !page.is_empty() {
+            target.apply(Arc::new(page), &opts.apply).await?;
+            // Durable now, and strictly beyond `cp` (the page was above it).
+            cp = target.flush().await?;
+        }
+        if at_head {
             return Ok(cp);
         }
-        target.apply(Arc::new(page), &opts.apply).await?;
-        // Durable now, and strictly beyond `cp` (the page was above it).
-        cp = target.flush().await?;
     }
 }
 

@@ -6,7 +6,8 @@
 //! never be. Below a head read beforehand, ranges of positions can therefore
 //! be read in any order and in parallel (`position > lo AND position <= hi`)
 //! and reassembled in order without skipping anything; past it, the reader
-//! reads the head again. It stops when a fresh head read finds nothing new.
+//! reads the head again. It stops when a fresh head read finds less than a
+//! page more.
 
 use crate::error::{ProjectorError, Result};
 use crate::source;
@@ -94,12 +95,17 @@ pub(crate) async fn run(
 ) -> Result<i64> {
     let mut next = after;
     let page = plan.page.max(1);
+    let mut first = true;
     loop {
         let h = source::head(&pool).await?;
         head.fetch_max(h, Ordering::Relaxed);
-        if h <= next || cancel.is_cancelled() {
+        // Under a steady stream of appends the head never stands still:
+        // stop within a page of it and leave the rest to the caller's
+        // final catch-up, which reads up to the head as it is then.
+        if h <= next || (!first && h - next < page) || cancel.is_cancelled() {
             return Ok(next);
         }
+        first = false;
         let ranges: Vec<(i64, i64)> = (0..)
             .map(|i| next + i * page)
             .take_while(|lo| *lo < h)
