@@ -120,7 +120,12 @@ pub async fn run(config: Config, args: ServeArgs) -> Result<()> {
         .with_context(|| format!("listen on {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, role = ?args.role, "cotalk serving");
     let shutdown = cancel.clone();
-    axum::serve(listener, app.router.clone())
+    // With the peer address, for the per-address login limit.
+    let service = app
+        .router
+        .clone()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
     app.shutdown().await;
@@ -293,6 +298,9 @@ impl App {
             .fallback(api::error::fallback)
             .layer(axum::middleware::from_fn(api::metrics::track))
             .layer(DefaultBodyLimit::max(api::extract::MAX_BODY_BYTES))
+            .layer(axum::Extension(Arc::new(api::ratelimit::RateLimits::new(
+                api::ratelimit::RateLimitConfig::from_env(),
+            ))))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 panic_answer,
             ))

@@ -7,12 +7,14 @@
 //! - [`extract`]: JSON, path and query extractors whose rejections are problem+json.
 //! - [`position`]: `X-Min-Position` / `X-Max-Wait-Ms` parsing and the `X-Position` header.
 //! - [`metrics`]: per-route request counters and latency histograms.
+//! - [`ratelimit`]: keyed token buckets for logins, posts and searches (429 with `Retry-After`).
 
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod position;
+pub mod ratelimit;
 
 pub use auth::{AuthUser, Claims, TokenKeys};
 pub use error::ApiError;

@@ -35,26 +35,42 @@ pub use failure::Fail;
 pub use openapi::openapi;
 pub use state::{check_ready, QueryConfig, QueryState, QueryStateError};
 
-use axum::routing::get;
 use axum::Router;
 
-/// The query routes, with their state. `GET /v1/search/messages` is mounted
-/// only when the state has a search index ([`QueryState::with_searcher`]).
-pub fn router(state: QueryState) -> Router {
-    let router = match state.searcher() {
-        Some(_) => Router::new().route("/v1/search/messages", get(routes::search::search)),
-        None => Router::new(),
+/// The search route, mounted only with a search index.
+const SEARCH_PATH: &str = "/v1/search/messages";
+
+/// Declares [`ROUTES`] and the function that mounts them from one list, so
+/// the route table tests iterate over is the one the router is built from.
+macro_rules! route_table {
+    ($($method:ident $path:expr => $handler:path,)*) => {
+        /// Every query route as (lower-case method, path template), including
+        /// the search route (mounted only with an index); tests iterate over it.
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn mount(mut router: Router<QueryState>, search: bool) -> Router<QueryState> {
+            $(if search || $path != SEARCH_PATH {
+                router = router.route($path, axum::routing::$method($handler));
+            })*
+            router
+        }
     };
-    router
-        .route("/v1/me", get(routes::users::me))
-        .route("/v1/me/friends", get(routes::users::friends))
-        .route("/v1/me/rooms", get(routes::rooms::my_rooms))
-        .route("/v1/users", get(routes::users::find_user))
-        .route("/v1/users/{user_id}", get(routes::users::user))
-        .route("/v1/rooms/{room_id}", get(routes::rooms::room))
-        .route(
-            "/v1/rooms/{room_id}/messages",
-            get(routes::messages::messages),
-        )
-        .with_state(state)
+}
+
+route_table! {
+    get SEARCH_PATH => routes::search::search,
+    get "/v1/me" => routes::users::me,
+    get "/v1/me/friends" => routes::users::friends,
+    get "/v1/me/rooms" => routes::rooms::my_rooms,
+    get "/v1/users" => routes::users::find_user,
+    get "/v1/users/{user_id}" => routes::users::user,
+    get "/v1/rooms/{room_id}" => routes::rooms::room,
+    get "/v1/rooms/{room_id}/messages" => routes::messages::messages,
+}
+
+/// The query routes ([`ROUTES`]), with their state. `GET /v1/search/messages`
+/// is mounted only when the state has a search index ([`QueryState::with_searcher`]).
+pub fn router(state: QueryState) -> Router {
+    let search = state.searcher().is_some();
+    mount(Router::new(), search).with_state(state)
 }

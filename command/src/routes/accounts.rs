@@ -4,6 +4,7 @@ use crate::request::CommandBody;
 use crate::runner::{self, append_error, previous_answer, with_position, Ctx};
 use crate::state::CommandState;
 use crate::store::{Commit, SideWrite, StreamAppend};
+use api::ratelimit::Limits;
 use api::{ApiError, AuthUser};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -41,8 +42,11 @@ pub struct RegisterResponse {
         (status = 422, description = "invalid_username, invalid_display_name, weak_password")))]
 pub async fn register(
     State(state): State<CommandState>,
+    limits: Limits,
     req: CommandBody<RegisterRequest>,
 ) -> Result<Response, ApiError> {
+    // Before any hashing: a refused attempt costs no argon2 time.
+    limits.login(&req.body.username)?;
     let username = Username::parse(&req.body.username)?;
     let display_name = DisplayName::parse(&req.body.display_name)?;
     let password = Password::parse(&req.body.password)?;
@@ -146,8 +150,12 @@ pub struct LoginResponse {
     responses((status = 201, body = LoginResponse), (status = 401, description = "invalid_credentials")))]
 pub async fn login(
     State(state): State<CommandState>,
+    limits: Limits,
     req: CommandBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    // Known and unknown usernames are limited alike (no enumeration), and
+    // before the store or argon2 is touched.
+    limits.login(&req.body.username)?;
     let found = if Username::parse(&req.body.username).is_ok() {
         state
             .repo

@@ -5,6 +5,7 @@ use super::rooms::on_room;
 use crate::request::{CommandBody, NoBody};
 use crate::runner::Ctx;
 use crate::state::CommandState;
+use api::ratelimit::Limits;
 use api::{ApiError, ApiPath, AuthUser};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -44,8 +45,10 @@ pub async fn post(
     State(state): State<CommandState>,
     AuthUser(me): AuthUser,
     ApiPath(room): ApiPath<RoomId>,
+    limits: Limits,
     req: CommandBody<PostMessageRequest>,
 ) -> Result<Response, ApiError> {
+    limits.post(me.0)?;
     let body = MessageBody::parse(&req.body.body)?;
     let ctx = Ctx::new(me, &req);
     let message_id = MessageId(uuid::Uuid::now_v7());

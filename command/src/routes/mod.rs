@@ -8,35 +8,47 @@ pub mod rooms;
 use crate::runner;
 use crate::state::CommandState;
 use api::ApiError;
-use axum::routing::{delete, patch, post};
 use axum::Router;
 use domain::{DomainError, StreamId, StreamType, UserId};
 use utoipa::OpenApi;
 
-/// Every command route (POST, PATCH, DELETE) of API.md.
+/// Declares [`ROUTES`] and the function that mounts them from one list, so
+/// the route table tests iterate over is the one the router is built from.
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path,)*) => {
+        /// Every command route as (lower-case method, path template), in
+        /// mounting order; tests iterate over it (e.g. the authorization matrix).
+        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn mount(router: Router<CommandState>) -> Router<CommandState> {
+            // Routing the same path again merges the method routers.
+            $(let router = router.route($path, axum::routing::$method($handler));)*
+            router
+        }
+    };
+}
+
+route_table! {
+    post "/v1/users" => accounts::register,
+    post "/v1/sessions" => accounts::login,
+    patch "/v1/me" => accounts::update_me,
+    post "/v1/friends" => friends::request,
+    post "/v1/friends/{user_id}/accept" => friends::accept,
+    delete "/v1/friends/{user_id}" => friends::end,
+    post "/v1/rooms" => rooms::create,
+    post "/v1/rooms/direct" => rooms::direct,
+    patch "/v1/rooms/{room_id}" => rooms::rename,
+    post "/v1/rooms/{room_id}/members" => rooms::add_member,
+    delete "/v1/rooms/{room_id}/members/{user_id}" => rooms::remove_member,
+    post "/v1/rooms/{room_id}/messages" => messages::post,
+    patch "/v1/rooms/{room_id}/messages/{message_id}" => messages::edit,
+    delete "/v1/rooms/{room_id}/messages/{message_id}" => messages::delete,
+    post "/v1/rooms/{room_id}/read" => messages::mark_read,
+}
+
+/// Every command route (POST, PATCH, DELETE) of API.md: [`ROUTES`].
 pub fn router(state: CommandState) -> Router {
-    Router::new()
-        .route("/v1/users", post(accounts::register))
-        .route("/v1/sessions", post(accounts::login))
-        .route("/v1/me", patch(accounts::update_me))
-        .route("/v1/friends", post(friends::request))
-        .route("/v1/friends/{user_id}/accept", post(friends::accept))
-        .route("/v1/friends/{user_id}", delete(friends::end))
-        .route("/v1/rooms", post(rooms::create))
-        .route("/v1/rooms/direct", post(rooms::direct))
-        .route("/v1/rooms/{room_id}", patch(rooms::rename))
-        .route("/v1/rooms/{room_id}/members", post(rooms::add_member))
-        .route(
-            "/v1/rooms/{room_id}/members/{user_id}",
-            delete(rooms::remove_member),
-        )
-        .route("/v1/rooms/{room_id}/messages", post(messages::post))
-        .route(
-            "/v1/rooms/{room_id}/messages/{message_id}",
-            patch(messages::edit).delete(messages::delete),
-        )
-        .route("/v1/rooms/{room_id}/read", post(messages::mark_read))
-        .with_state(state)
+    mount(Router::new()).with_state(state)
 }
 
 /// 404 `user_not_found` unless every user exists.

@@ -40,6 +40,7 @@ use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::state::{QueryState, SearcherWatch};
 use crate::wait::{Backoff, Bound};
 use crate::window::{limit, optional};
+use api::ratelimit::Limits;
 use api::{ApiError, ApiQuery, AuthUser, MinPosition, Position};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -254,9 +255,11 @@ async fn member_rooms(snap: &mut Snapshot<'_>, me: UserId) -> Result<Vec<RoomId>
 pub(crate) async fn search(
     State(state): State<QueryState>,
     AuthUser(me): AuthUser,
+    limits: Limits,
     ApiQuery(params): ApiQuery<SearchParams>,
     min: MinPosition,
 ) -> Result<(Position, Json<SearchResponse>), Fail> {
+    limits.search(me.0)?;
     let source = state.searcher().ok_or_else(no_index)?.clone();
     let mut req = params.into_request()?;
     let current = source.borrow().clone().ok_or_else(no_index)?;

@@ -1,0 +1,315 @@
+//! The authorization matrix: every room-scoped route of the command and query
+//! route tables (`command::routes::ROUTES`, `query::ROUTES`), plus search with
+//! and without `room_id`, called by a stranger, a member who left, a member who
+//! was kicked, and by anyone with a forged, expired or `alg: none` token. Each
+//! gets the documented answer (404 `room_not_found`; search: 200 without hits
+//! from the room; 401 `unauthenticated`) and no data. A member who rejoins sees
+//! the history again.
+//!
+//! The cases are checked against the route tables the routers are built from,
+//! so adding a room-scoped route without a case here fails this test.
+
+mod support;
+
+use base64::Engine as _;
+use chrono::{Duration, Utc};
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::{start, Answer, Server, User};
+
+const SECRET_WORD: &str = "zebracorn";
+const SEARCH: &str = "/v1/search/messages";
+const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret";
+
+/// The ids a case's path and body are filled from.
+struct Ids<'a> {
+    room: &'a str,
+    message: &'a str,
+    owner: &'a str,
+    outsider: &'a str,
+}
+
+/// One call: method, path template (as in the route table), query, body.
+struct Case {
+    method: &'static str,
+    path: &'static str,
+    query: &'static str,
+    body: fn(&Ids<'_>) -> Option<Value>,
+}
+
+fn none(_: &Ids<'_>) -> Option<Value> {
+    None
+}
+
+/// One case per room-scoped route (search twice); extend with a new route.
+fn cases() -> Vec<Case> {
+    let case = |method, path, query, body| Case {
+        method,
+        path,
+        query,
+        body,
+    };
+    vec![
+        case("get", "/v1/rooms/{room_id}", "", none),
+        case("get", "/v1/rooms/{room_id}/messages", "?limit=50", none),
+        case("patch", "/v1/rooms/{room_id}", "", |_| {
+            Some(json!({"name": "taken over"}))
+        }),
+        case("post", "/v1/rooms/{room_id}/members", "", |ids| {
+            Some(json!({"user_id": ids.outsider}))
+        }),
+        case("delete", "/v1/rooms/{room_id}/members/{user_id}", "", none),
+        case("post", "/v1/rooms/{room_id}/messages", "", |_| {
+            Some(json!({"body": "let me in"}))
+        }),
+        case(
+            "patch",
+            "/v1/rooms/{room_id}/messages/{message_id}",
+            "",
+            |_| Some(json!({"body": "rewritten"})),
+        ),
+        case(
+            "delete",
+            "/v1/rooms/{room_id}/messages/{message_id}",
+            "",
+            none,
+        ),
+        case("post", "/v1/rooms/{room_id}/read", "", |_| {
+            Some(json!({"seq": 1}))
+        }),
+        case("get", SEARCH, "?q=zebracorn&room_id={room_id}", none),
+        case("get", SEARCH, "?q=zebracorn", none),
+    ]
+}
+
+fn fill(template: &str, ids: &Ids<'_>) -> String {
+    template
+        .replace("{room_id}", ids.room)
+        .replace("{message_id}", ids.message)
+        .replace("{user_id}", ids.owner)
+}
+
+async fn call(s: &Server, c: &Case, ids: &Ids<'_>, token: &str, at: i64) -> Answer {
+    let method = Method::from_bytes(c.method.to_uppercase().as_bytes()).unwrap();
+    let url = format!("{}{}", fill(c.path, ids), fill(c.query, ids));
+    let mut call = s
+        .call(method, &url)
+        .header("authorization", format!("Bearer {token}"))
+        .at(at);
+    if let Some(body) = (c.body)(ids) {
+        call = call.json(body);
+    }
+    call.send().await
+}
+
+fn label(c: &Case) -> String {
+    format!("{} {}{}", c.method, c.path, c.query)
+}
+
+#[test]
+fn every_room_scoped_route_has_a_case() {
+    let table: Vec<(&str, &str)> = command::routes::ROUTES
+        .iter()
+        .chain(query::ROUTES.iter())
+        .copied()
+        .filter(|(_, path)| path.contains("{room_id}") || *path == SEARCH)
+        .collect();
+    let cases = cases();
+    for (method, path) in &table {
+        assert!(
+            cases.iter().any(|c| c.method == *method && c.path == *path),
+            "room-scoped route {method} {path} has no case in the authorization matrix"
+        );
+    }
+    for c in &cases {
+        assert!(
+            table.contains(&(c.method, c.path)),
+            "case {} names no route of the route tables",
+            label(c)
+        );
+    }
+    assert!(query::ROUTES.contains(&("get", SEARCH)));
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A forged, an expired and an `alg: none` token naming `user`.
+fn bad_tokens(user: &str) -> Vec<(&'static str, String)> {
+    let id = domain::UserId(user.parse().unwrap());
+    let forged = api::TokenKeys::new(b"not-the-server-secret-not-the-one", Duration::hours(1))
+        .issue(id, Utc::now())
+        .unwrap()
+        .0;
+    let expired = api::TokenKeys::new(TEST_SECRET, Duration::hours(1))
+        .issue(id, Utc::now() - Duration::hours(3))
+        .unwrap()
+        .0;
+    let claims = json!({"sub": user, "iat": Utc::now().timestamp(),
+        "exp": Utc::now().timestamp() + 3600, "iss": api::auth::ISSUER, "aud": api::auth::AUDIENCE});
+    let alg_none = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(claims.to_string().as_bytes())
+    );
+    vec![
+        ("forged", forged),
+        ("expired", expired),
+        ("alg none", alg_none),
+    ]
+}
+
+/// The answer must hold nothing of the room: no message text, no member ids.
+#[track_caller]
+fn assert_no_data(a: &Answer, who: &str, what: &str, members: &[&User]) {
+    let text = a.body.to_string();
+    assert!(
+        !text.contains(SECRET_WORD),
+        "{who} {what} leaked text: {text}"
+    );
+    for m in members {
+        assert!(
+            !text.contains(&m.id),
+            "{who} {what} leaked member id: {text}"
+        );
+    }
+}
+
+async fn remove(s: &Server, by: &User, room: &str, who: &User) -> i64 {
+    let a = s
+        .call(
+            Method::DELETE,
+            &format!("/v1/rooms/{room}/members/{}", who.id),
+        )
+        .auth(by)
+        .send()
+        .await;
+    a.expect(200, None);
+    a.position()
+}
+
+fn search_hits_from(a: &Answer, room: &str) -> usize {
+    a.body["hits"]
+        .as_array()
+        .map(|h| h.iter().filter(|h| h["room_id"] == room).count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn outsiders_and_bad_tokens_get_nothing() {
+    let s = start().await;
+    let owner = s.user("owner").await;
+    let member = s.user("member").await;
+    let leaver = s.user("leaver").await;
+    let kicked = s.user("kicked").await;
+    let outsider = s.user("outsider").await;
+    let rejoiner = s.user("rejoiner").await;
+    let created = s
+        .call(Method::POST, "/v1/rooms")
+        .auth(&owner)
+        .json(json!({"name": "secret room",
+            "members": [&member.id, &leaver.id, &kicked.id, &rejoiner.id]}))
+        .send()
+        .await;
+    created.expect(201, None);
+    let room = created.body["room_id"].as_str().unwrap().to_owned();
+    let (message, _) = s
+        .post(&member, &room, &format!("{SECRET_WORD} launch plan"))
+        .await;
+    remove(&s, &leaver, &room, &leaver).await;
+    remove(&s, &owner, &room, &kicked).await;
+    let at = remove(&s, &rejoiner, &room, &rejoiner).await;
+    let ids = Ids {
+        room: &room,
+        message: &message,
+        owner: &owner.id,
+        outsider: &outsider.id,
+    };
+    let members = [&owner, &member];
+
+    // Control: a member sees the data, so "no data" below means something.
+    let a = s
+        .call(Method::GET, &format!("/v1/rooms/{room}/messages"))
+        .auth(&member)
+        .at(at)
+        .send()
+        .await;
+    a.expect(200, None);
+    assert!(a.body.to_string().contains(SECRET_WORD));
+    let a = s
+        .call(Method::GET, &format!("{SEARCH}?q={SECRET_WORD}"))
+        .auth(&member)
+        .at(at)
+        .send()
+        .await;
+    a.expect(200, None);
+    assert_eq!(search_hits_from(&a, &room), 1, "{}", a.body);
+
+    let cases = cases();
+    for (who, user) in [
+        ("outsider", &outsider),
+        ("leaver", &leaver),
+        ("kicked", &kicked),
+        ("rejoiner before rejoining", &rejoiner),
+    ] {
+        for c in &cases {
+            let a = call(&s, c, &ids, &user.token, at).await;
+            if c.path == SEARCH {
+                a.expect(200, None);
+                assert_eq!(search_hits_from(&a, &room), 0, "{who} {}", label(c));
+            } else {
+                a.expect(404, Some("room_not_found"));
+            }
+            assert_no_data(&a, who, &label(c), &members);
+        }
+    }
+    for (kind, token) in bad_tokens(&member.id) {
+        for c in &cases {
+            let a = call(&s, c, &ids, &token, at).await;
+            assert_eq!(a.status.as_u16(), 401, "{kind} token, {}", label(c));
+            assert_eq!(a.code(), "unauthenticated", "{kind} token, {}", label(c));
+            assert_no_data(&a, kind, &label(c), &members);
+        }
+    }
+
+    // Nothing the outsiders tried changed the room.
+    let a = s
+        .call(Method::GET, &format!("/v1/rooms/{room}"))
+        .auth(&owner)
+        .at(at)
+        .send()
+        .await;
+    a.expect(200, None);
+    assert_eq!(a.body["name"], "secret room");
+    assert_eq!(a.body["members"].as_array().unwrap().len(), 2);
+
+    // Added back, the rejoiner sees the whole history and finds it again.
+    let back = s
+        .call(Method::POST, &format!("/v1/rooms/{room}/members"))
+        .auth(&owner)
+        .json(json!({"user_id": rejoiner.id}))
+        .send()
+        .await;
+    back.expect(201, None);
+    let at = back.position();
+    let a = s
+        .call(Method::GET, &format!("/v1/rooms/{room}/messages"))
+        .auth(&rejoiner)
+        .at(at)
+        .send()
+        .await;
+    a.expect(200, None);
+    assert!(a.body.to_string().contains(SECRET_WORD), "{}", a.body);
+    let a = s
+        .call(
+            Method::GET,
+            &format!("{SEARCH}?q={SECRET_WORD}&room_id={room}"),
+        )
+        .auth(&rejoiner)
+        .at(at)
+        .send()
+        .await;
+    a.expect(200, None);
+    assert_eq!(search_hits_from(&a, &room), 1, "{}", a.body);
+}
