@@ -48,7 +48,20 @@ pub enum BenchCommand {
     Search(search::SearchArgs),
     /// Live push latency (post → frame received) with many WebSocket clients.
     Push(push::PushArgs),
+    /// Every part in turn, each with its defaults (`--quick`: under 3 minutes
+    /// of measuring on the 2-core machine).
+    All,
 }
+
+/// Parses a part's name into the part with its default options.
+#[derive(clap::Parser)]
+struct Defaults {
+    #[command(subcommand)]
+    part: BenchCommand,
+}
+
+/// The parts `bench all` runs, in order.
+const ALL_PARTS: [&str; 5] = ["append", "e2e", "search", "replay", "push"];
 
 /// Options every part shares.
 #[derive(Debug, Clone, Args)]
@@ -61,13 +74,39 @@ pub struct Common {
     pub out: std::path::PathBuf,
 }
 
-/// Run one part.
+/// Run one part, or all of them.
 pub async fn run(
     config: &crate::config::Config,
     common: &Common,
     part: BenchCommand,
 ) -> anyhow::Result<()> {
+    if !matches!(part, BenchCommand::All) {
+        return run_one(config, common, part).await;
+    }
+    // One failing part does not hide the others' figures.
+    let mut failed = Vec::new();
+    for name in ALL_PARTS {
+        let Defaults { part } = <Defaults as clap::Parser>::parse_from(["bench", name]);
+        println!("\n==== bench {name} ====");
+        if let Err(e) = run_one(config, common, part).await {
+            eprintln!("bench {name} failed: {e:#}");
+            failed.push(name);
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("bench parts failed: {}", failed.join(", "))
+    }
+}
+
+async fn run_one(
+    config: &crate::config::Config,
+    common: &Common,
+    part: BenchCommand,
+) -> anyhow::Result<()> {
     match part {
+        BenchCommand::All => anyhow::bail!("`all` is not a single part"),
         BenchCommand::Append(args) => {
             let result = append::run(config, common, &args).await?;
             report::save(common, "append", &result)?;
