@@ -1,0 +1,303 @@
+//! Auth hardening through HTTP: tokens with `alg: none`, a tampered signature,
+//! an expired lifetime, a wrong issuer or audience are refused; an unknown user
+//! and a wrong password get byte-identical answers (both also pay one argon2
+//! verification, against a dummy hash for the unknown user — timing is not
+//! asserted here, it would be flaky); per-account and per-address login limits
+//! and per-user post and search limits answer 429 with `Retry-After`; and the
+//! request limits (body size, page size, query length) hold.
+//!
+//! Every server of this binary runs with small limits, set once through the
+//! `COTALK_RATE_*` environment before the first server starts; the client
+//! address comes from `X-Forwarded-For` (trusted here by configuration), since
+//! the test harness serves without connect info.
+
+mod support;
+
+use base64::Engine as _;
+use chrono::Utc;
+use reqwest::Method;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Once;
+use support::{Answer, Server, User};
+
+const SECRET: &[u8] = b"test-secret-test-secret-test-secret";
+
+/// A server with this binary's small limits.
+async fn start() -> Server {
+    static LIMITS: Once = Once::new();
+    LIMITS.call_once(|| {
+        for (k, v) in [
+            ("COTALK_RATE_LOGIN_PER_ACCOUNT_PER_MIN", "3"),
+            ("COTALK_RATE_LOGIN_PER_ADDRESS_PER_MIN", "5"),
+            ("COTALK_RATE_TRUST_FORWARDED_FOR", "true"),
+            // Refill so slow that no token comes back during a test.
+            ("COTALK_RATE_POST_PER_SEC", "0.01"),
+            ("COTALK_RATE_POST_BURST", "5"),
+            ("COTALK_RATE_SEARCH_PER_SEC", "0.01"),
+            ("COTALK_RATE_SEARCH_BURST", "3"),
+        ] {
+            std::env::set_var(k, v);
+        }
+    });
+    support::start().await
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// HMAC-SHA256 (RFC 2104), to sign tokens with chosen headers and claims.
+fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    let mut k = [0u8; 64];
+    k[..key.len()].copy_from_slice(key);
+    let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
+}
+
+fn token(header: &Value, claims: &Value, key: &[u8]) -> String {
+    let signing = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    format!("{signing}.{}", b64(&hmac(key, signing.as_bytes())))
+}
+
+fn claims(user: &str, iss: &str, aud: &str, exp_in: i64) -> Value {
+    let now = Utc::now().timestamp();
+    json!({"sub": user, "iat": now, "exp": now + exp_in, "iss": iss, "aud": aud})
+}
+
+async fn me(s: &Server, token: &str) -> Answer {
+    s.call(Method::GET, "/v1/me")
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused() {
+    let s = start().await;
+    let u = s.user("tokenuser").await;
+    let hs = json!({"alg": "HS256", "typ": "JWT"});
+    let (iss, aud) = (api::auth::ISSUER, api::auth::AUDIENCE);
+    // Our own signer gives a token the server takes: the cases below differ in one thing.
+    let good = token(&hs, &claims(&u.id, iss, aud, 600), SECRET);
+    me(&s, &good).await.expect(200, None);
+    me(&s, &u.token).await.expect(200, None);
+
+    let mut tampered = good.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let none = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(claims(&u.id, iss, aud, 600).to_string().as_bytes())
+    );
+    let cases = [
+        ("alg none", none),
+        (
+            "alg HS512 header",
+            token(
+                &json!({"alg": "HS512", "typ": "JWT"}),
+                &claims(&u.id, iss, aud, 600),
+                SECRET,
+            ),
+        ),
+        ("tampered signature", tampered),
+        ("expired", token(&hs, &claims(&u.id, iss, aud, -60), SECRET)),
+        (
+            "wrong issuer",
+            token(&hs, &claims(&u.id, "evil", aud, 600), SECRET),
+        ),
+        (
+            "wrong audience",
+            token(&hs, &claims(&u.id, iss, "other-api", 600), SECRET),
+        ),
+        (
+            "other key",
+            token(&hs, &claims(&u.id, iss, aud, 600), b"another-key"),
+        ),
+        ("garbage", "not.a.token".to_owned()),
+    ];
+    for (what, t) in cases {
+        let a = me(&s, &t).await;
+        assert_eq!(a.status.as_u16(), 401, "{what}: {}", a.body);
+        assert_eq!(a.code(), "unauthenticated", "{what}");
+    }
+    s.call(Method::GET, "/v1/me")
+        .send()
+        .await
+        .expect(401, Some("unauthenticated"));
+}
+
+async fn login(s: &Server, username: &str, password: &str, from: &str) -> Answer {
+    s.call(Method::POST, "/v1/sessions")
+        .header("x-forwarded-for", from)
+        .json(json!({"username": username, "password": password}))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_look_the_same() {
+    let s = start().await;
+    s.user("realuser").await;
+    let wrong = login(&s, "realuser", "password-2", "10.1.0.1").await;
+    let unknown = login(&s, "ghostuser", "password-1", "10.1.0.2").await;
+    wrong.expect(401, Some("invalid_credentials"));
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.status, unknown.status);
+    assert_eq!(
+        wrong.headers.get("content-type"),
+        unknown.headers.get("content-type")
+    );
+}
+
+#[track_caller]
+fn assert_limited(a: &Answer) {
+    a.expect(429, Some("rate_limited"));
+    let retry: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1, "retry-after {retry}");
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_account_and_per_address() {
+    let s = start().await;
+    // `user` used 2 of the 3 tokens of its account (sign-up and login).
+    s.user("target").await;
+    login(&s, "target", "wrong-pass-1", "10.2.0.1")
+        .await
+        .expect(401, None);
+    // The account is limited whatever the address and the password.
+    assert_limited(&login(&s, "target", "password-1", "10.2.0.2").await);
+    // Unknown accounts are limited the same way (no enumeration).
+    for _ in 0..3 {
+        login(&s, "nobodyhere", "password-1", "10.2.0.3")
+            .await
+            .expect(401, Some("invalid_credentials"));
+    }
+    assert_limited(&login(&s, "nobodyhere", "password-1", "10.2.0.4").await);
+
+    // One address spraying many accounts: 5 attempts, then 429.
+    for i in 0..5 {
+        login(&s, &format!("spray{i}"), "password-1", "10.3.0.1")
+            .await
+            .expect(401, None);
+    }
+    assert_limited(&login(&s, "spray9", "password-1", "10.3.0.1").await);
+    // Sign-ups from that address count too; another address is unaffected.
+    let a = s
+        .call(Method::POST, "/v1/users")
+        .header("x-forwarded-for", "10.3.0.1")
+        .json(json!({"username": "fresh", "display_name": "f", "password": "password-1"}))
+        .send()
+        .await;
+    assert_limited(&a);
+    login(&s, "spray9", "password-1", "10.3.0.2")
+        .await
+        .expect(401, None);
+}
+
+async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
+    let ids: Vec<&str> = members.iter().map(|u| u.id.as_str()).collect();
+    let a = s
+        .call(Method::POST, "/v1/rooms")
+        .auth(owner)
+        .json(json!({"name": "limits", "members": ids}))
+        .send()
+        .await;
+    a.expect(201, None);
+    a.body["room_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn posting_and_searching_are_limited_per_user() {
+    let s = start().await;
+    let a = s.user("poster").await;
+    let b = s.user("other").await;
+    let room = room(&s, &a, &[&b]).await;
+    for i in 0..5 {
+        s.post(&a, &room, &format!("message {i}")).await;
+    }
+    let over = s
+        .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
+        .auth(&a)
+        .json(json!({"body": "one too many"}))
+        .send()
+        .await;
+    assert_limited(&over);
+    s.post(&b, &room, "others still post").await;
+
+    let search = |u: &User| {
+        // Waiting for the index (a fresh server may still be opening it).
+        s.call(Method::GET, "/v1/search/messages?q=message")
+            .auth(u)
+            .at(b.position)
+            .send()
+    };
+    for _ in 0..3 {
+        search(&a).await.expect(200, None);
+    }
+    assert_limited(&search(&a).await);
+    search(&b).await.expect(200, None);
+}
+
+#[tokio::test]
+async fn request_size_page_size_and_query_length_are_limited() {
+    let s = start().await;
+    let a = s.user("sizer").await;
+    let room = room(&s, &a, &[]).await;
+    // Body over 64 KiB: 413 before any parsing.
+    let big = format!(r#"{{"body": "{}"}}"#, "x".repeat(65 * 1024));
+    s.call(Method::POST, &format!("/v1/rooms/{room}/messages"))
+        .auth(&a)
+        .raw_body(big.into_bytes())
+        .send()
+        .await
+        .expect(413, Some("payload_too_large"));
+    // Page size: 1–200.
+    for limit in ["0", "201", "100000"] {
+        s.call(
+            Method::GET,
+            &format!("/v1/rooms/{room}/messages?limit={limit}"),
+        )
+        .auth(&a)
+        .send()
+        .await
+        .expect(422, Some("invalid_limit"));
+    }
+    s.call(Method::GET, &format!("/v1/rooms/{room}/messages?limit=200"))
+        .auth(&a)
+        .send()
+        .await
+        .expect(200, None);
+    // Query length: 1–256 characters (the search limit allows 3 searches).
+    let long = "가".repeat(257);
+    s.call(Method::GET, &format!("/v1/search/messages?q={long}"))
+        .auth(&a)
+        .send()
+        .await
+        .expect(422, Some("invalid_query"));
+    s.call(Method::GET, "/v1/search/messages?q=")
+        .auth(&a)
+        .send()
+        .await
+        .expect(422, Some("invalid_query"));
+    let ok = "가".repeat(256);
+    s.call(Method::GET, &format!("/v1/search/messages?q={ok}"))
+        .auth(&a)
+        .at(a.position)
+        .send()
+        .await
+        .expect(200, None);
+}
