@@ -61,7 +61,7 @@ pub struct RateLimitConfig {
     pub login_per_account: Rate,
     /// Logins and sign-ups per client address (`COTALK_RATE_LOGIN_PER_ADDRESS_PER_MIN`, 30).
     pub login_per_address: Rate,
-    /// Posts per user (`COTALK_RATE_POST_PER_SEC` 200, `COTALK_RATE_POST_BURST` 400).
+    /// Posts per user (`COTALK_RATE_POST_PER_SEC` 1000, `COTALK_RATE_POST_BURST` 2000).
     pub post_per_user: Rate,
     /// Searches per user (`COTALK_RATE_SEARCH_PER_SEC` 20, `COTALK_RATE_SEARCH_BURST` 40).
     pub search_per_user: Rate,
@@ -76,9 +76,11 @@ impl Default for RateLimitConfig {
         Self {
             login_per_account: Rate::per_minute(10.0),
             login_per_address: Rate::per_minute(30.0),
+            // A flood guard, not a pace: the closed-loop append bench posts
+            // a few hundred per second per user, and must not be throttled.
             post_per_user: Rate {
-                per_second: 200.0,
-                burst: 400.0,
+                per_second: 1000.0,
+                burst: 2000.0,
             },
             search_per_user: Rate {
                 per_second: 20.0,
