@@ -153,7 +153,7 @@ async fn measure(
                     }
                     // The history checkpoint is a Postgres query: every 2 ms.
                     history_every += 1;
-                    if history_every % 2 == 0 {
+                    if history_every.is_multiple_of(2) {
                         let cp: Option<i64> = sqlx::query_scalar(
                             "SELECT position FROM projection_checkpoints WHERE projection = $1 ORDER BY generation DESC LIMIT 1",
                         )
