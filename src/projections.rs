@@ -55,6 +55,10 @@ pub struct ReplayArgs {
     /// Search index writer threads.
     #[arg(long, default_value_t = 2)]
     pub search_threads: usize,
+    /// Most events per Redis transaction (longer ones hold other Redis
+    /// clients, the serving generation's readers among them, a little longer).
+    #[arg(long, default_value_t = rebuild::ApplyPlan::default().redis_chunk)]
+    pub redis_chunk: usize,
     /// Print the outcome as JSON on stdout (progress then goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -317,6 +321,7 @@ async fn replay(config: &Config, args: &ReplayArgs) -> Result<()> {
         handover_timeout: Duration::from_secs(args.handover_timeout),
         apply: rebuild::ApplyPlan {
             search_threads: args.search_threads,
+            redis_chunk: args.redis_chunk,
             ..Default::default()
         },
         ..Default::default()

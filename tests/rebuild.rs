@@ -121,6 +121,8 @@ fn reader(
     tokio::spawn(async move {
         let (mut reads, mut problems, mut last) = (0u64, Vec::new(), 0i64);
         while !stop.load(Ordering::Relaxed) {
+            // Under the search limit of 20 requests per second and user.
+            tokio::time::sleep(Duration::from_millis(60)).await;
             // Wait for the room to exist, then read whatever is there.
             let req = http
                 .get(&url)

@@ -40,7 +40,7 @@ pub struct ApplyPlan {
 impl Default for ApplyPlan {
     fn default() -> Self {
         Self {
-            redis_chunk: 5_000,
+            redis_chunk: 20_000,
             history_chunk: 20_000,
             search_threads: 2,
             search_memory: 256 << 20,

@@ -269,12 +269,10 @@ impl Overlay {
             }
             _ => at,
         };
-        let score = at.timestamp_millis();
-        if let Some(members) = self.members.get(&id) {
-            for user in members.keys() {
-                self.rooms_of.insert((*user, id), Some(score));
-            }
-        }
+        // Every member's room-list score follows; it is written once per
+        // batch for whoever is a member at its end (see `write`), rather
+        // than once per member per post.
+        self.touched.insert(id, at.timestamp_millis());
     }
 
     /// Change a message in the timeline (if it is still there) and in the

@@ -30,6 +30,9 @@ pub(super) struct Overlay {
     pub(super) dirty_timeline: BTreeSet<(RoomId, u64)>,
     /// Final room-list score of (user, room); `None` = removed from the list.
     pub(super) rooms_of: BTreeMap<(UserId, RoomId), Option<i64>>,
+    /// Rooms whose activity moved, with the score of their last move: every
+    /// member at the end of the batch gets it in their room list.
+    pub(super) touched: HashMap<RoomId, i64>,
     /// Final owner of each username claimed in the batch.
     pub(super) usernames: BTreeMap<String, UserId>,
     /// Final friend entry (JSON) of (owner, other); `None` = removed.

@@ -90,10 +90,17 @@ impl Overlay {
     /// Everything the batch changed, as one `MULTI`/`EXEC` ending with the
     /// checkpoint, and the batch's frames (for publishing once it is applied).
     pub(super) fn into_transaction(
-        self,
+        mut self,
         keys: &RedisKeys,
         checkpoint: i64,
     ) -> (redis::Pipeline, Vec<Frame>) {
+        for (room, score) in &self.touched {
+            if let Some(members) = self.members.get(room) {
+                for user in members.keys() {
+                    self.rooms_of.insert((*user, *room), Some(*score));
+                }
+            }
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (name, user) in &self.usernames {
