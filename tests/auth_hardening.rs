@@ -209,6 +209,11 @@ async fn logins_are_limited_per_account_and_per_address() {
 }
 
 async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
+    room_at(s, owner, members).await.0
+}
+
+/// A new room and the position of its creation (for `X-Min-Position`).
+async fn room_at(s: &Server, owner: &User, members: &[&User]) -> (String, i64) {
     let ids: Vec<&str> = members.iter().map(|u| u.id.as_str()).collect();
     let a = s
         .call(Method::POST, "/v1/rooms")
@@ -217,7 +222,7 @@ async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
         .send()
         .await;
     a.expect(201, None);
-    a.body["room_id"].as_str().unwrap().to_owned()
+    (a.body["room_id"].as_str().unwrap().to_owned(), a.position())
 }
 
 #[tokio::test]
@@ -256,7 +261,7 @@ async fn posting_and_searching_are_limited_per_user() {
 async fn request_size_page_size_and_query_length_are_limited() {
     let s = start().await;
     let a = s.user("sizer").await;
-    let room = room(&s, &a, &[]).await;
+    let (room, created) = room_at(&s, &a, &[]).await;
     // Body over 64 KiB: 413 before any parsing.
     let big = format!(r#"{{"body": "{}"}}"#, "x".repeat(65 * 1024));
     s.call(Method::POST, &format!("/v1/rooms/{room}/messages"))
@@ -272,12 +277,14 @@ async fn request_size_page_size_and_query_length_are_limited() {
             &format!("/v1/rooms/{room}/messages?limit={limit}"),
         )
         .auth(&a)
+        .at(created)
         .send()
         .await
         .expect(422, Some("invalid_limit"));
     }
     s.call(Method::GET, &format!("/v1/rooms/{room}/messages?limit=200"))
         .auth(&a)
+        .at(created)
         .send()
         .await
         .expect(200, None);
