@@ -202,6 +202,8 @@ enum Display {
     },
     Lines {
         to_stderr: bool,
+        /// When the display was made (the first line's rate counts from it).
+        since: Instant,
         last: Option<(Instant, Vec<i64>)>,
     },
 }
@@ -216,6 +218,7 @@ impl Display {
         } else {
             Self::Lines {
                 to_stderr: json,
+                since: Instant::now(),
                 last: None,
             }
         }
@@ -255,13 +258,20 @@ impl Display {
                     bar.set_position((pp.applied - p.start).max(0) as u64);
                 }
             }
-            Self::Lines { to_stderr, last } => {
+            Self::Lines {
+                to_stderr,
+                since: started,
+                last,
+            } => {
                 let now = Instant::now();
                 let applied: Vec<i64> = p.projections.iter().map(|pp| pp.applied).collect();
                 let (since, before) = match last {
                     Some((at, _)) if at.elapsed() < Duration::from_secs(2) => return,
                     Some((at, before)) => (at.elapsed().as_secs_f64(), before.clone()),
-                    None => (0.0, applied.clone()),
+                    None => (
+                        started.elapsed().as_secs_f64(),
+                        p.projections.iter().map(|pp| pp.from).collect(),
+                    ),
                 };
                 if last.is_none() && applied.iter().all(|a| *a <= p.start) {
                     return;

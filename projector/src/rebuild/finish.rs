@@ -82,6 +82,12 @@ pub(super) async fn finish(
     } else if plan.target.is_none() {
         plan.target = Some(Target::open(config, name, new, &opts.apply).await?);
     }
+    if !opts.handover_timeout.is_zero() {
+        on(RebuildEvent::Note(format!(
+            "{name}: waiting up to {}s for a running projector to move over to generation {new}",
+            opts.handover_timeout.as_secs()
+        )));
+    }
     let fate = handover(config, name, old, plan.target.as_mut(), opts, cancel).await?;
     if let Some(t) = plan.target.as_mut() {
         checkpoint = checkpoint.max(t.checkpoint().await?);
