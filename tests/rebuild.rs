@@ -396,6 +396,14 @@ async fn bulk_application_equals_applying_event_by_event() {
         history.apply_batch(std::slice::from_ref(e)).await.unwrap();
     }
     let opts = RebuildOptions {
+        // Many small pipelined batches, each starting from the state the
+        // one before left (see `redis_projection::bulk`).
+        page: 400,
+        apply: rebuild::ApplyPlan {
+            redis_chunk: 150,
+            history_chunk: 150,
+            ..Default::default()
+        },
         handover_timeout: Duration::ZERO,
         ..Default::default()
     };

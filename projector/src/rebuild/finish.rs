@@ -31,7 +31,12 @@ const HANDOVER_POLL: Duration = Duration::from_millis(200);
 
 /// Apply what the log has beyond the target's checkpoint, up to the head as
 /// last read; returns the durable checkpoint.
-async fn tail(config: &ProjectorConfig, target: &mut Target, opts: &RebuildOptions) -> Result<i64> {
+async fn tail(
+    config: &ProjectorConfig,
+    target: &mut Target,
+    opts: &RebuildOptions,
+    shared: bool,
+) -> Result<i64> {
     let mut cp = target.flush().await?;
     loop {
         let page = source::read_after(&config.write_pool, cp, opts.page).await?;
@@ -39,8 +44,14 @@ async fn tail(config: &ProjectorConfig, target: &mut Target, opts: &RebuildOptio
         // appends flowing, waiting for an empty page could take forever.
         let at_head = (page.len() as i64) < opts.page;
         if !page.is_empty() {
-            target.apply(Arc::new(page), &opts.apply).await?;
-            // Durable now, and strictly beyond `cp` (the page was above it).
+            let page = Arc::new(page);
+            if shared {
+                target.apply_shared(page, &opts.apply).await?;
+            } else {
+                target.apply(page, &opts.apply).await?;
+            }
+            // Durable now, and beyond `cp` (the page was above it; with
+            // another writer, it may have got further still).
             cp = target.flush().await?;
         }
         if at_head {
@@ -116,7 +127,7 @@ async fn switch(
     opts: &RebuildOptions,
     cancel: &CancellationToken,
 ) -> Result<i64> {
-    let mut cp = tail(config, target, opts).await?;
+    let mut cp = tail(config, target, opts, false).await?;
     if name == SEARCH_PROJECTION {
         // Each node's projector moves its searcher over only once its own
         // copy of `new` is as far as `old`, so the pointer may move now.
@@ -140,7 +151,7 @@ async fn switch(
             if !backoff::sleep(SWITCH_RETRY, cancel).await {
                 return Err(ProjectorError::Cancelled);
             }
-            cp = tail(config, target, opts).await?;
+            cp = tail(config, target, opts, false).await?;
         },
         _ => Err(ProjectorError::UnknownProjection(name.to_owned())),
     }
@@ -180,7 +191,7 @@ async fn handover(
             // Queries read the new generation now: keep it fresh until the
             // running projector takes over writing it. Both may write it at
             // once; its checkpoint makes that safe.
-            if let Err(e) = tail(config, t, opts).await {
+            if let Err(e) = tail(config, t, opts, true).await {
                 warn!(projection = name, error = %e, "cannot keep the new generation at the head");
             }
         }

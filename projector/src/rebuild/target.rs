@@ -184,7 +184,7 @@ impl Target {
     /// Apply a page; returns the durable checkpoint after it.
     pub(crate) async fn apply(&mut self, page: Page, plan: &ApplyPlan) -> Result<i64> {
         match self {
-            Self::Redis(p) => apply_chunks(p, &page, plan.redis_chunk).await,
+            Self::Redis(p) => p.apply_bulk(&page, plan.redis_chunk).await,
             Self::History(p) => {
                 let mut cp = 0;
                 for part in page.chunks(plan.history_chunk.max(1)) {
@@ -196,10 +196,31 @@ impl Target {
         }
     }
 
+    /// Apply a page while a running projector may be writing the same
+    /// generation (after the switch): Redis through the live path, whose
+    /// every batch reads what it depends on, rather than the bulk path,
+    /// which assumes it is the only writer.
+    pub(crate) async fn apply_shared(&mut self, page: Page, plan: &ApplyPlan) -> Result<i64> {
+        match self {
+            Self::Redis(p) => {
+                p.finish_bulk().await?;
+                let mut cp = 0;
+                for part in page.chunks(plan.redis_chunk.max(1)) {
+                    cp = p.apply_batch(part).await?;
+                }
+                Ok(cp)
+            }
+            _ => self.apply(page, plan).await,
+        }
+    }
+
     /// Make everything applied durable; returns the checkpoint.
     pub(crate) async fn flush(&mut self) -> Result<i64> {
         match self {
-            Self::Redis(p) => p.flush(true).await,
+            Self::Redis(p) => {
+                p.finish_bulk().await?;
+                p.flush(true).await
+            }
             Self::History(p) => p.flush(true).await,
             Self::Search(s) => s.flush().await,
         }
@@ -214,14 +235,6 @@ impl Target {
         }
         Ok(cp)
     }
-}
-
-async fn apply_chunks<P: Projection>(p: &mut P, page: &[StoredEvent], chunk: usize) -> Result<i64> {
-    let mut cp = 0;
-    for part in page.chunks(chunk.max(1)) {
-        cp = p.apply_batch(part).await?;
-    }
-    Ok(cp)
 }
 
 /// How many of `events` are message posts (what the search index counts).

@@ -22,6 +22,7 @@
 //! client reading at a frame's position sees its change).
 
 mod apply;
+mod bulk;
 mod overlay;
 mod write;
 
@@ -48,6 +49,10 @@ pub struct RedisProjection {
     stored: i64,
     /// Where applied frames go, if anywhere.
     publisher: Option<FramePublisher>,
+    /// A bulk run in progress (replays only, see `bulk`).
+    bulk: Option<Box<bulk::Bulk>>,
+    /// Last position handed to a bulk run (at or above `stored`).
+    applied: i64,
 }
 
 impl RedisProjection {
@@ -60,6 +65,8 @@ impl RedisProjection {
             generation,
             stored: 0,
             publisher: None,
+            bulk: None,
+            applied: 0,
         })
     }
 
@@ -80,17 +87,32 @@ impl RedisProjection {
         if let Some(c) = &self.conn {
             return Ok(c.clone());
         }
-        // Bounded waits: a hung Redis must fail the batch (and be retried),
-        // not stall the projection forever.
+        let c = self.fresh_conn().await?;
+        self.conn = Some(c.clone());
+        Ok(c)
+    }
+
+    /// A new connection. Bounded waits: a hung Redis must fail the batch
+    /// (and be retried), not stall the projection forever.
+    async fn fresh_conn(&self) -> Result<MultiplexedConnection> {
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(std::time::Duration::from_secs(2))
             .set_response_timeout(std::time::Duration::from_secs(10));
-        let c = self
+        Ok(self
             .client
             .get_multiplexed_async_connection_with_config(&cfg)
-            .await?;
-        self.conn = Some(c.clone());
-        Ok(c)
+            .await?)
+    }
+
+    /// Read the stored checkpoint, refusing one below what was seen stored.
+    async fn checkpoint_now(&mut self) -> Result<i64> {
+        let cp = self.read_checkpoint().await?;
+        if cp < self.stored {
+            return Err(self.lost(cp));
+        }
+        self.stored = cp;
+        self.applied = cp;
+        Ok(cp)
     }
 
     /// One attempt; `Ok(None)` when the `WATCH` was broken. Returns the new

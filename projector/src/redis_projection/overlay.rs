@@ -124,7 +124,23 @@ impl Overlay {
         conn: &mut MultiplexedConnection,
         events: &[&StoredEvent],
     ) -> Result<Self> {
-        let n = needs(events);
+        Self::load_onto(Overlay::default(), keys, conn, events).await
+    }
+
+    /// [`Overlay::load`] starting from `known`: values it already holds
+    /// (the state a previous batch left, see `bulk`) are not read again.
+    pub(super) async fn load_onto(
+        known: Overlay,
+        keys: &RedisKeys,
+        conn: &mut MultiplexedConnection,
+        events: &[&StoredEvent],
+    ) -> Result<Self> {
+        let mut n = needs(events);
+        n.rooms.retain(|id| !known.rooms.contains_key(id));
+        n.members.retain(|id| !known.members.contains_key(id));
+        n.profiles.retain(|id| !known.profiles.contains_key(id));
+        n.markers.retain(|k| !known.markers.contains_key(k));
+        n.timeline.retain(|k| !known.timeline.contains_key(k));
         let mut pipe = redis::pipe();
         for id in &n.rooms {
             pipe.get(keys.room(*id));
@@ -149,7 +165,7 @@ impl Overlay {
                 .into_iter()
         };
         let mut next = || values.next().unwrap_or(redis::Value::Nil);
-        let mut o = Overlay::default();
+        let mut o = known;
         for id in n.rooms {
             let key = keys.room(id);
             let raw: Option<String> = redis::from_redis_value(&next())?;

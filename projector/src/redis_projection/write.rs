@@ -90,10 +90,22 @@ impl Overlay {
     /// Everything the batch changed, as one `MULTI`/`EXEC` ending with the
     /// checkpoint, and the batch's frames (for publishing once it is applied).
     pub(super) fn into_transaction(
-        mut self,
+        self,
         keys: &RedisKeys,
         checkpoint: i64,
     ) -> (redis::Pipeline, Vec<Frame>) {
+        let (pipe, frames, _) = self.into_transaction_keeping_state(keys, checkpoint);
+        (pipe, frames)
+    }
+
+    /// [`Overlay::into_transaction`], also returning the state the batch
+    /// leaves (rooms, members, profiles, read markers, and the timeline
+    /// entries it wrote) as an overlay to start the next batch from.
+    pub(super) fn into_transaction_keeping_state(
+        mut self,
+        keys: &RedisKeys,
+        checkpoint: i64,
+    ) -> (redis::Pipeline, Vec<Frame>, Overlay) {
         for (room, score) in &self.touched {
             if let Some(members) = self.members.get(room) {
                 for user in members.keys() {
@@ -208,6 +220,16 @@ impl Overlay {
             zset(&mut pipe, keys.rooms_of(user), items);
         }
         pipe.set(keys.checkpoint(), checkpoint).ignore();
-        (pipe, self.frames)
+        let mut timeline = std::mem::take(&mut self.timeline);
+        timeline.retain(|k, _| self.dirty_timeline.contains(k));
+        let state = Overlay {
+            rooms: self.rooms,
+            members: self.members,
+            profiles: self.profiles,
+            markers: self.markers,
+            timeline,
+            ..Overlay::default()
+        };
+        (pipe, self.frames, state)
     }
 }
