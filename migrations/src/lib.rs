@@ -35,13 +35,17 @@ pub async fn ensure_database(url: &str) -> Result<(), MigrateError> {
     let name = opts.get_database().unwrap_or("postgres").to_owned();
     let admin = opts.clone().database("postgres");
     let mut conn = admin.connect().await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut conn)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await?;
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        match conn.execute(format!("CREATE DATABASE {quoted}").as_str()).await {
+        match conn
+            .execute(format!("CREATE DATABASE {quoted}").as_str())
+            .await
+        {
             Ok(_) => {}
             // Another process created it between our check and our create.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
@@ -83,7 +87,9 @@ pub async fn prepare_read(url: &str) -> Result<PgPool, MigrateError> {
     let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
     READ.run(&pool).await?;
     ensure_query_role(&pool).await?;
-    let db: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await?;
+    let db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await?;
     for stmt in [
         format!("GRANT CONNECT ON DATABASE \"{db}\" TO {QUERY_ROLE}"),
         format!("GRANT USAGE ON SCHEMA public TO {QUERY_ROLE}"),
