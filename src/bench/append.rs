@@ -64,7 +64,8 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
         .build()?;
     let users = harness::users(&http, &server.base, args.users.max(1), 8).await?;
     let rooms = harness::rooms(&http, &server.base, &users, args.rooms.max(1), users.len()).await?;
-    let http_figures = post_load(&http, &server.base, &users, &rooms, args.clients, seconds).await?;
+    let http_figures =
+        post_load(&http, &server.base, &users, &rooms, args.clients, seconds).await?;
     let rss = server.peak_rss_mib();
     drop(server);
 
@@ -76,16 +77,37 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
     let ceiling = batched_ceiling(&pool, seconds.min(10)).await?;
 
     let posts_per_s = http_figures["posts_per_s"].as_f64().unwrap_or(0.0);
-    let p99 = http_figures["latency"]["p99_ms"].as_f64().unwrap_or(f64::MAX);
+    let p99 = http_figures["latency"]["p99_ms"]
+        .as_f64()
+        .unwrap_or(f64::MAX);
     let mut t = Table::new(
         "append: message posts (target ≥ 15 000 posts/s sustained with p99 ≤ 50 ms)",
-        &["path", "events/s", "p50 ms", "p99 ms", "× per-event tx", "% of ceiling"],
+        &[
+            "path",
+            "events/s",
+            "p50 ms",
+            "p99 ms",
+            "× per-event tx",
+            "% of ceiling",
+        ],
     );
     let lat = |v: &Value, k: &str| num(v["latency"][k].as_f64().unwrap_or(0.0));
     let per_event_rate = per_event["events_per_s"].as_f64().unwrap_or(0.0);
     let ceiling_rate = ceiling["events_per_s"].as_f64().unwrap_or(0.0);
-    let ratio = |x: f64| if per_event_rate > 0.0 { format!("{:.1}×", x / per_event_rate) } else { "-".into() };
-    let pct = |x: f64| if ceiling_rate > 0.0 { format!("{:.0}%", 100.0 * x / ceiling_rate) } else { "-".into() };
+    let ratio = |x: f64| {
+        if per_event_rate > 0.0 {
+            format!("{:.1}×", x / per_event_rate)
+        } else {
+            "-".into()
+        }
+    };
+    let pct = |x: f64| {
+        if ceiling_rate > 0.0 {
+            format!("{:.0}%", 100.0 * x / ceiling_rate)
+        } else {
+            "-".into()
+        }
+    };
     t.row(vec![
         format!("cotalk POST /messages ({} clients)", args.clients),
         num(posts_per_s),
@@ -211,14 +233,19 @@ fn payload() -> Value {
 }
 
 /// N writers, each committing one event per transaction.
-async fn per_event_transactions(pool: &sqlx::PgPool, writers: usize, seconds: u64) -> Result<Value> {
+async fn per_event_transactions(
+    pool: &sqlx::PgPool,
+    writers: usize,
+    seconds: u64,
+) -> Result<Value> {
     let deadline = Instant::now() + Duration::from_secs(seconds.max(2));
     let mut tasks = Vec::new();
     for _ in 0..writers {
         let pool = pool.clone();
         tasks.push(tokio::spawn(async move {
             let stream = uuid::Uuid::now_v7();
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let mut version = 0i64;
             while Instant::now() < deadline {
                 version += 1;

@@ -61,7 +61,9 @@ impl BenchEnv {
                 for url in [&self.config.database_url, &self.config.read_database_url] {
                     let name = url.rsplit('/').next().unwrap_or_default();
                     let _ = conn
-                        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                        .execute(
+                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
+                        )
                         .await;
                 }
             }
@@ -75,13 +77,16 @@ impl BenchEnv {
                     .await
                     .unwrap_or_default();
                 for chunk in keys.chunks(1000) {
-                    let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
+                    let _: Result<(), _> =
+                        redis::cmd("UNLINK").arg(chunk).query_async(&mut conn).await;
                 }
             }
         }
         if let Ok(nats) = async_nats::connect(self.config.nats_url.as_str()).await {
             let js = async_nats::jetstream::new(nats);
-            let _ = js.delete_stream(format!("{}-events", self.config.namespace)).await;
+            let _ = js
+                .delete_stream(format!("{}-events", self.config.namespace))
+                .await;
         }
         let _ = std::fs::remove_dir_all(&self.config.data_dir);
     }
@@ -95,7 +100,9 @@ pub struct ChildServer {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 impl ChildServer {
@@ -104,19 +111,31 @@ impl ChildServer {
         let port = free_port()?;
         let c = &env.config;
         let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args(["serve", "--role", role, "--listen", &format!("127.0.0.1:{port}")])
-            .env("COTALK_DATABASE_URL", &c.database_url)
-            .env("COTALK_READ_DATABASE_URL", &c.read_database_url)
-            .env("COTALK_REDIS_URL", &c.redis_url)
-            .env("COTALK_NATS_URL", &c.nats_url)
-            .env("COTALK_NAMESPACE", &c.namespace)
-            .env("COTALK_DATA_DIR", &c.data_dir)
-            .env("COTALK_TOKEN_SECRET", c.token_secret.clone().unwrap_or_default())
-            .env("RUST_LOG", std::env::var("COTALK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
-            .env_remove("COTALK_READ_REPLICA_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            "serve",
+            "--role",
+            role,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("COTALK_DATABASE_URL", &c.database_url)
+        .env("COTALK_READ_DATABASE_URL", &c.read_database_url)
+        .env("COTALK_REDIS_URL", &c.redis_url)
+        .env("COTALK_NATS_URL", &c.nats_url)
+        .env("COTALK_NAMESPACE", &c.namespace)
+        .env("COTALK_DATA_DIR", &c.data_dir)
+        .env(
+            "COTALK_TOKEN_SECRET",
+            c.token_secret.clone().unwrap_or_default(),
+        )
+        .env(
+            "RUST_LOG",
+            std::env::var("COTALK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .env_remove("COTALK_READ_REPLICA_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -180,7 +199,12 @@ pub struct BenchUser {
 }
 
 /// Register and log in `n` users, `parallel` at a time.
-pub async fn users(http: &reqwest::Client, base: &str, n: usize, parallel: usize) -> Result<Vec<BenchUser>> {
+pub async fn users(
+    http: &reqwest::Client,
+    base: &str,
+    n: usize,
+    parallel: usize,
+) -> Result<Vec<BenchUser>> {
     use futures::StreamExt;
     let made = futures::stream::iter(0..n)
         .map(|i| async move {
@@ -227,7 +251,11 @@ pub async fn rooms(
         let members: Vec<usize> = (0..members_per_room.min(users.len()))
             .map(|k| (owner + k) % users.len())
             .collect();
-        let ids: Vec<&str> = members.iter().skip(1).map(|i| users[*i].id.as_str()).collect();
+        let ids: Vec<&str> = members
+            .iter()
+            .skip(1)
+            .map(|i| users[*i].id.as_str())
+            .collect();
         let room: Value = http
             .post(format!("{base}/v1/rooms"))
             .bearer_auth(&users[owner].token)
@@ -237,7 +265,10 @@ pub async fn rooms(
             .error_for_status()?
             .json()
             .await?;
-        out.push((room["room_id"].as_str().unwrap_or_default().to_owned(), members));
+        out.push((
+            room["room_id"].as_str().unwrap_or_default().to_owned(),
+            members,
+        ));
     }
     Ok(out)
 }

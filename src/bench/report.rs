@@ -46,7 +46,14 @@ impl Table {
             println!("| {} |", cells.join(" | "));
         };
         line(&self.header);
-        println!("|{}|", width.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("|"));
+        println!(
+            "|{}|",
+            width
+                .iter()
+                .map(|w| "-".repeat(w + 2))
+                .collect::<Vec<_>>()
+                .join("|")
+        );
         for row in &self.rows {
             line(row);
         }
@@ -77,7 +84,11 @@ pub fn machine() -> Value {
         .unwrap_or_default();
     let mem_kb = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(0);
     let git = std::process::Command::new("git")
@@ -99,7 +110,8 @@ pub fn machine() -> Value {
 /// Write `{out}/{part}-{timestamp}.json` and `{out}/{part}-latest.json`.
 pub fn save(common: &super::Common, part: &str, result: &Value) -> Result<PathBuf> {
     std::fs::create_dir_all(&common.out)?;
-    let doc = json!({ "part": part, "quick": common.quick, "machine": machine(), "result": result });
+    let doc =
+        json!({ "part": part, "quick": common.quick, "machine": machine(), "result": result });
     let text = serde_json::to_string_pretty(&doc)?;
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let path = common.out.join(format!("{part}-{stamp}.json"));
