@@ -70,6 +70,16 @@ pub struct Config {
         global = true
     )]
     pub token_secret: Option<String>,
+
+    /// Token of the operator page (`/ops`) and `GET /ops/status`; generated
+    /// into the data directory (`admin_token`) when unset. Never logged.
+    #[arg(
+        long,
+        env = "COTALK_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_token: Option<String>,
 }
 
 impl Config {

@@ -7,11 +7,17 @@
 //!   until SIGTERM / Ctrl-C.
 //! - [`projections`]: `cotalk projections status|replay`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
+//! - [`ops_status`]: `GET /ops/status`, the operator page's data (admin token).
+//! - [`seed`]: `cotalk seed`, a demo of Korean and English conversations.
+//! - [`web`]: the embedded web client (`/`) and operator page (`/ops`).
 //! - [`telemetry`]: logging setup.
 
 pub mod bench;
 pub mod config;
 pub mod ops;
+pub mod ops_status;
 pub mod projections;
+pub mod seed;
 pub mod serve;
 pub mod telemetry;
+pub mod web;

@@ -31,6 +31,9 @@ enum Command {
         #[command(subcommand)]
         command: cotalk::projections::ProjectionsCommand,
     },
+    /// Write a demo (users, rooms, Korean and English conversations) once;
+    /// running it again writes nothing.
+    Seed,
     /// Measure the hot paths next to their ceilings and baselines.
     Bench {
         #[command(flatten)]
@@ -48,6 +51,11 @@ async fn main() -> Result<()> {
         Command::Serve(args) => cotalk::serve::run(cli.config, args).await,
         Command::Migrate => cotalk::serve::migrate(&cli.config).await,
         Command::Projections { command } => cotalk::projections::run(&cli.config, command).await,
+        Command::Seed => {
+            let outcome = cotalk::seed::run(&cli.config).await?;
+            println!("{}", cotalk::seed::describe(&outcome));
+            Ok(())
+        }
         Command::Bench { common, part } => cotalk::bench::run(&cli.config, &common, part).await,
     }
 }

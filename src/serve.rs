@@ -285,6 +285,8 @@ impl App {
             router = router.merge(query::stream::router(hub));
             router = router.merge(query::router(query));
             openapi.merge(query::openapi());
+            router = router.merge(crate::web::router());
+            router = router.merge(ops_status_router(config, metrics.clone())?);
         }
 
         let openapi = serde_json::to_value(&openapi).context("serialise the OpenAPI document")?;
@@ -321,6 +323,36 @@ impl App {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
         }
     }
+}
+
+/// `GET /ops/status` with the admin token (configured, or generated into the
+/// data directory and logged so that the operator can open `/ops`).
+fn ops_status_router(
+    config: &Config,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> Result<Router> {
+    let token = crate::ops_status::load_or_create_admin_token(
+        config.admin_token.as_deref(),
+        &config.data_dir,
+    )
+    .context("load or create the admin token")?;
+    if config.admin_token.is_none() {
+        tracing::info!(
+            file = %config.data_dir.join("admin_token").display(),
+            "operator page /ops: admin token generated into the data directory"
+        );
+    }
+    let projector = projector::ProjectorConfig::new(
+        &config.namespace,
+        lazy_pool(&config.database_url, 2)?,
+        lazy_pool(&config.read_database_url, 2)?,
+        &config.redis_url,
+        &config.nats_url,
+        &config.data_dir,
+    );
+    Ok(crate::ops_status::router(
+        crate::ops_status::OpsStatusState::new(&token, projector, metrics),
+    ))
 }
 
 /// A panic in a handler is a bug: logged, answered as a bare 500.

@@ -36,6 +36,7 @@ pub fn config(env: &TestEnv, data_dir: &std::path::Path) -> Config {
         namespace: env.namespace.clone(),
         data_dir: data_dir.to_owned(),
         token_secret: Some("test-secret-test-secret-test-secret".into()),
+        admin_token: Some("test-admin-token".into()),
     }
 }
 

@@ -1,0 +1,389 @@
+//! `cotalk seed`: a demo that makes the web client look lived-in. Five users
+//! (printed with their password), friendships, group and direct rooms, and
+//! Korean and English conversations, one of them long enough to scroll back
+//! through.
+//!
+//! Everything goes through the real command routes, in process (the router
+//! called as a service, no listener), so every validation applies and the
+//! events are the ones a client would have caused. Running it again appends
+//! nothing: when every demo user exists already it stops at once, and each
+//! command carries an `Idempotency-Key` so an interrupted run resumes without
+//! duplicates.
+
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use axum::Router;
+use command::repository::Repository;
+use command::store::{BatchConfig, EventStore};
+use command::CommandState;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// The password of every demo user.
+pub const DEMO_PASSWORD: &str = "cotalk-demo";
+
+/// Demo users: (username, display name).
+pub const DEMO_USERS: &[(&str, &str)] = &[
+    ("minji", "김민지"),
+    ("jihoon", "박지훈"),
+    ("alice", "Alice Park"),
+    ("sam", "Sam Lee"),
+    ("seoyeon", "이서연"),
+];
+
+/// Index into [`DEMO_USERS`].
+type Who = usize;
+const MINJI: Who = 0;
+const JIHOON: Who = 1;
+const ALICE: Who = 2;
+const SAM: Who = 3;
+const SEOYEON: Who = 4;
+
+/// What a seed run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The demo was there already; nothing was appended.
+    AlreadySeeded,
+    /// The demo was written; the log position of its last event.
+    Seeded { position: i64 },
+}
+
+struct Session {
+    id: String,
+    token: String,
+}
+
+/// The command routes, called in process.
+struct Commands {
+    router: Router,
+    position: i64,
+    keys: usize,
+}
+
+impl Commands {
+    async fn call(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> Result<(StatusCode, Value)> {
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("content-type", "application/json");
+        // Sign-ups and logins go without a key: a replayed 201 would hide that
+        // the user exists, and a replayed login would be an old token. The
+        // keys of the other commands are numbered in the same order each run.
+        if let Some(t) = token {
+            self.keys += 1;
+            req = req
+                .header("authorization", format!("Bearer {t}"))
+                .header("idempotency-key", format!("cotalk-seed-v1-{}", self.keys));
+        }
+        let req = req
+            .body(Body::from(body.to_string()))
+            .context("build a seed request")?;
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .context("call a command route")?;
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .context("read a command answer")?;
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if let Some(p) = value["position"].as_i64() {
+            self.position = self.position.max(p);
+        }
+        Ok((status, value))
+    }
+
+    /// A call that must succeed with one of `ok`.
+    async fn must(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+        ok: &[StatusCode],
+    ) -> Result<Value> {
+        let (status, value) = self.call(method.clone(), path, token, body).await?;
+        if !ok.contains(&status) {
+            bail!("seed: {method} {path} answered {status}: {value}");
+        }
+        Ok(value)
+    }
+}
+
+/// `cotalk seed`: write the demo unless it is there.
+pub async fn run(config: &Config) -> Result<Outcome> {
+    crate::serve::migrate(config).await?;
+    let secret = api::auth::load_or_create_secret(config.token_secret.as_deref(), &config.data_dir)
+        .context("load or create the token secret")?;
+    let keys = Arc::new(api::TokenKeys::new(&secret, chrono::Duration::hours(1)));
+    let pool = crate::serve::lazy_pool(&config.database_url, 4)?;
+    let store = EventStore::connect(pool, BatchConfig::default()).await;
+    let state = CommandState {
+        repo: Repository::new(store.clone(), 10_000),
+        keys,
+        passwords: command::password::Passwords::new(),
+        inflight: Default::default(),
+    };
+    let mut commands = Commands {
+        router: command::router(state),
+        position: 0,
+        keys: 0,
+    };
+    let outcome = seed(&mut commands).await;
+    store.shutdown().await;
+    outcome
+}
+
+async fn seed(c: &mut Commands) -> Result<Outcome> {
+    let mut created = 0;
+    for (username, display_name) in DEMO_USERS {
+        let (status, value) = c
+            .call(
+                Method::POST,
+                "/v1/users",
+                None,
+                json!({"username": username, "display_name": display_name, "password": DEMO_PASSWORD}),
+            )
+            .await?;
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {}
+            other => bail!("seed: sign-up of {username} answered {other}: {value}"),
+        }
+    }
+    if created == 0 {
+        return Ok(Outcome::AlreadySeeded);
+    }
+    let mut users = Vec::new();
+    for (username, _) in DEMO_USERS {
+        let v = c
+            .must(
+                Method::POST,
+                "/v1/sessions",
+                None,
+                json!({"username": username, "password": DEMO_PASSWORD}),
+                &[StatusCode::CREATED],
+            )
+            .await
+            .with_context(|| {
+                format!("log in as {username} (is it a demo user with another password?)")
+            })?;
+        users.push(Session {
+            id: v["user_id"].as_str().unwrap_or_default().to_owned(),
+            token: v["token"].as_str().unwrap_or_default().to_owned(),
+        });
+    }
+    for (a, b) in [
+        (MINJI, JIHOON),
+        (MINJI, ALICE),
+        (ALICE, SAM),
+        (JIHOON, SEOYEON),
+    ] {
+        befriend(c, &users[a], &users[b]).await?;
+    }
+
+    let hiking = room(c, &users, ALICE, "Weekend hiking 🥾", &[SAM, MINJI, JIHOON]).await?;
+    talk(c, &users, &hiking, HIKING).await?;
+    let lunch = room(c, &users, JIHOON, "점심 메뉴 🍜", &[MINJI, SEOYEON, SAM]).await?;
+    talk(c, &users, &lunch, LUNCH).await?;
+    let dm = direct(c, &users, ALICE, SAM).await?;
+    talk(c, &users, &dm, ALICE_SAM).await?;
+    let product = room(
+        c,
+        &users,
+        MINJI,
+        "제품팀 · Product",
+        &[JIHOON, ALICE, SEOYEON],
+    )
+    .await?;
+    // Older history first, so the timeline has something to scroll back to.
+    for (i, (who, text)) in BACKLOG.iter().cycle().take(48).enumerate() {
+        let day = i / BACKLOG.len() + 1;
+        let body = format!("{text} (day {day})");
+        post(c, &users, &product, *who, &body).await?;
+    }
+    talk(c, &users, &product, PRODUCT).await?;
+    let dm = direct(c, &users, MINJI, JIHOON).await?;
+    talk(c, &users, &dm, MINJI_JIHOON).await?;
+    Ok(Outcome::Seeded {
+        position: c.position,
+    })
+}
+
+async fn befriend(c: &mut Commands, a: &Session, b: &Session) -> Result<()> {
+    let (status, v) = c
+        .call(
+            Method::POST,
+            "/v1/friends",
+            Some(&a.token),
+            json!({"user_id": b.id}),
+        )
+        .await?;
+    if status == StatusCode::CONFLICT {
+        return Ok(());
+    }
+    if !status.is_success() {
+        bail!("seed: friend request answered {status}: {v}");
+    }
+    let path = format!("/v1/friends/{}/accept", a.id);
+    c.must(
+        Method::POST,
+        &path,
+        Some(&b.token),
+        json!({}),
+        &[StatusCode::OK, StatusCode::NOT_FOUND],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn room(
+    c: &mut Commands,
+    users: &[Session],
+    owner: Who,
+    name: &str,
+    members: &[Who],
+) -> Result<String> {
+    let ids: Vec<&str> = members.iter().map(|m| users[*m].id.as_str()).collect();
+    let v = c
+        .must(
+            Method::POST,
+            "/v1/rooms",
+            Some(&users[owner].token),
+            json!({"name": name, "members": ids}),
+            &[StatusCode::CREATED],
+        )
+        .await?;
+    Ok(v["room_id"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn direct(c: &mut Commands, users: &[Session], a: Who, b: Who) -> Result<String> {
+    let v = c
+        .must(
+            Method::POST,
+            "/v1/rooms/direct",
+            Some(&users[a].token),
+            json!({"user_id": users[b].id}),
+            &[StatusCode::CREATED, StatusCode::OK],
+        )
+        .await?;
+    Ok(v["room_id"].as_str().unwrap_or_default().to_owned())
+}
+
+async fn post(c: &mut Commands, users: &[Session], room: &str, who: Who, body: &str) -> Result<()> {
+    let path = format!("/v1/rooms/{room}/messages");
+    c.must(
+        Method::POST,
+        &path,
+        Some(&users[who].token),
+        json!({ "body": body }),
+        &[StatusCode::CREATED],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn talk(
+    c: &mut Commands,
+    users: &[Session],
+    room: &str,
+    lines: &[(Who, &str)],
+) -> Result<()> {
+    for (who, text) in lines {
+        post(c, users, room, *who, text).await?;
+    }
+    Ok(())
+}
+
+const BACKLOG: &[(Who, &str)] = &[
+    (MINJI, "오늘 스탠드업은 10시에 시작할게요"),
+    (JIHOON, "네, 어제 배포 건은 문제 없었어요"),
+    (ALICE, "Morning! The staging build is green again"),
+    (SEOYEON, "디자인 리뷰는 오후 3시로 잡았습니다"),
+    (MINJI, "좋아요. 고객 인터뷰 정리도 공유 부탁드려요"),
+    (ALICE, "I'll pair with Jihoon on the search latency issue"),
+    (JIHOON, "인덱스 커밋 주기를 조금 늘려볼게요"),
+    (SEOYEON, "아이콘 세트 새로 뽑았어요, 피그마에 올려뒀습니다"),
+];
+
+const PRODUCT: &[(Who, &str)] = &[
+    (
+        MINJI,
+        "다들 안녕하세요! 이번 주 릴리스 일정 확인 부탁드려요 🙏",
+    ),
+    (JIHOON, "백엔드 쪽은 목요일까지 마무리할 수 있을 것 같아요"),
+    (
+        ALICE,
+        "Frontend is almost done, just polishing the search page",
+    ),
+    (SEOYEON, "검색 결과 화면 시안 다시 보내드릴게요"),
+    (
+        MINJI,
+        "어제 회의록을 공유했어요. 결정 사항 꼭 확인해 주세요",
+    ),
+    (
+        ALICE,
+        "Thanks Minji! Is the Korean search working with particles now?",
+    ),
+    (
+        JIHOON,
+        "네, '회의록을' 이라고 써도 '회의록'으로 찾을 수 있어요",
+    ),
+    (ALICE, "Amazing 🎉 I'll add that to the release notes"),
+    (SEOYEON, "저 다음 주 화요일 휴가예요~ 참고 부탁드려요"),
+    (MINJI, "네 알겠어요. 데모는 금요일 오후 2시에 할게요"),
+    (JIHOON, "Demo on Friday 2pm works for me 👍"),
+];
+
+const HIKING: &[(Who, &str)] = &[
+    (ALICE, "Who's up for Bukhansan this Saturday?"),
+    (SAM, "I'm in! What time should we meet?"),
+    (MINJI, "저도 갈래요! 8시에 구파발역 어때요?"),
+    (ALICE, "8am at Gupabal station sounds perfect"),
+    (JIHOON, "I'll bring snacks and extra water 💧"),
+    (SAM, "Weather says sunny, 18°C. Great hiking weather"),
+];
+
+const LUNCH: &[(Who, &str)] = &[
+    (JIHOON, "오늘 점심 뭐 먹을까요?"),
+    (SEOYEON, "김치찌개 어때요? 회사 앞에 새로 생긴 곳이요"),
+    (MINJI, "좋아요! 12시 10분에 로비에서 봐요"),
+    (SAM, "Can I join? I've been craving kimchi jjigae 😋"),
+    (JIHOON, "Of course! 같이 가요"),
+];
+
+const ALICE_SAM: &[(Who, &str)] = &[
+    (ALICE, "Did you get a chance to review my pull request?"),
+    (SAM, "Yes, left a few comments. Looks good overall!"),
+    (ALICE, "Great, I'll fix them before lunch"),
+];
+
+const MINJI_JIHOON: &[(Who, &str)] = &[
+    (MINJI, "지훈님, 내일 발표 자료 한번 봐주실 수 있어요?"),
+    (JIHOON, "네 그럼요! 오늘 저녁에 볼게요"),
+    (MINJI, "감사합니다 😊 커피 살게요"),
+];
+
+/// What `cotalk seed` prints: the demo logins.
+pub fn describe(outcome: &Outcome) -> String {
+    let users: Vec<&str> = DEMO_USERS.iter().map(|(u, _)| *u).collect();
+    let head = match outcome {
+        Outcome::AlreadySeeded => "demo already seeded; nothing written".to_owned(),
+        Outcome::Seeded { position } => format!("demo seeded (log position {position})"),
+    };
+    format!(
+        "{head}\ndemo logins: {} (password: {DEMO_PASSWORD})",
+        users.join(", ")
+    )
+}

@@ -1,0 +1,86 @@
+//! The web client in a real browser: a real cotalk (every role in this
+//! process, fresh databases and namespace) with the demo seeded, and
+//! `node --test tests/browser/` driving Debian's chromium through
+//! playwright-core against it. `scripts/browser-setup` installs what this
+//! needs; when it is missing the test fails and says so (never skips).
+//!
+//! `COTALK_SCREENSHOTS=<dir>` makes the browser tests save the main views
+//! as PNGs there (the ones under docs/screenshots/ come from it).
+
+mod support;
+
+use cotalk::config::Role;
+use cotalk::seed::{self, Outcome};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use testkit::TestEnv;
+
+/// The whole browser suite must finish within this.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn browser_tests(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .expect("read tests/browser")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn web_client_in_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/browser");
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: run scripts/browser-setup (make test does)"
+    );
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "tests/browser/node_modules is missing: run scripts/browser-setup (make test does)"
+    );
+
+    let server = support::start_with(TestEnv::new().await, Role::All, None).await;
+    let first = seed::run(&server.config).await.expect("seed the demo");
+    assert!(matches!(first, Outcome::Seeded { .. }), "{first:?}");
+    // Seeding again writes nothing.
+    let again = seed::run(&server.config).await.expect("seed again");
+    assert_eq!(again, Outcome::AlreadySeeded);
+
+    let files = browser_tests(&dir);
+    assert!(!files.is_empty(), "no tests/browser/*.test.mjs");
+    let mut node = tokio::process::Command::new("node");
+    node.arg("--test")
+        .arg("--test-concurrency=1")
+        .args(&files)
+        .current_dir(&dir)
+        .env("COTALK_BASE_URL", &server.base)
+        .env(
+            "COTALK_ADMIN_TOKEN",
+            server.config.admin_token.as_deref().unwrap_or_default(),
+        )
+        .env("COTALK_DEMO_PASSWORD", seed::DEMO_PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Ok(shots) = std::env::var("COTALK_SCREENSHOTS") {
+        node.env("COTALK_SCREENSHOTS", root.join(shots));
+    }
+    let child = node.spawn().expect("start node (is nodejs installed?)");
+    let output = tokio::time::timeout(SUITE_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("browser tests did not finish within {SUITE_TIMEOUT:?}"))
+        .expect("wait for node");
+    let report = format!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "browser tests failed\n{report}");
+    println!("{report}");
+}

@@ -1,0 +1,158 @@
+// The HTTP API and the live stream, as the client uses them. Every call sends
+// the session token; every answer's position is remembered so that reads made
+// after a write can ask for it (X-Min-Position, read-your-writes).
+
+/** A failed call: the problem+json `code` and a human sentence. */
+export class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(detail || code || `HTTP ${status}`);
+    this.status = status;
+    this.code = code || '';
+  }
+}
+
+export class Api {
+  constructor() {
+    this.token = localStorage.getItem('cotalk.token') || '';
+    this.userId = localStorage.getItem('cotalk.user') || '';
+    /** Highest position this client has seen (answers, frames). */
+    this.position = 0;
+    this.onUnauthenticated = () => {};
+  }
+
+  saveSession(token, userId) {
+    this.token = token;
+    this.userId = userId;
+    localStorage.setItem('cotalk.token', token);
+    localStorage.setItem('cotalk.user', userId);
+  }
+
+  clearSession() {
+    this.token = '';
+    this.userId = '';
+    localStorage.removeItem('cotalk.token');
+    localStorage.removeItem('cotalk.user');
+  }
+
+  seen(position) {
+    if (Number.isFinite(position) && position > this.position) this.position = position;
+  }
+
+  /**
+   * One call. `opts.body` is sent as JSON; `opts.min` asks the query side to
+   * have applied that position first.
+   */
+  async call(method, path, opts = {}) {
+    const headers = { Accept: 'application/json' };
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+    if (opts.min) {
+      headers['X-Min-Position'] = String(opts.min);
+      headers['X-Max-Wait-Ms'] = '5000';
+    }
+    let res;
+    for (let attempt = 0; ; attempt++) {
+      res = await fetch(path, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      });
+      // A lagging projection says when to come back; a few tries are enough.
+      if (res.status === 503 && attempt < 3 && method === 'GET') {
+        const after = Number(res.headers.get('Retry-After') || '1');
+        await new Promise((r) => setTimeout(r, Math.min(after, 3) * 1000));
+        continue;
+      }
+      break;
+    }
+    const text = await res.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    const pos = Number(res.headers.get('X-Position'));
+    if (pos) this.seen(pos);
+    if (data && typeof data.position === 'number') this.seen(data.position);
+    if (!res.ok) {
+      if (res.status === 401 && path !== '/v1/sessions') this.onUnauthenticated();
+      throw new ApiError(res.status, data && data.code, data && (data.detail || data.title));
+    }
+    return data;
+  }
+
+  get(path, opts) {
+    return this.call('GET', path, opts);
+  }
+  post(path, body) {
+    return this.call('POST', path, { body: body ?? {} });
+  }
+  patch(path, body) {
+    return this.call('PATCH', path, { body });
+  }
+  del(path) {
+    return this.call('DELETE', path);
+  }
+}
+
+/**
+ * The live stream of frames. Reconnects with `after` = the last position it
+ * delivered, so nothing is missed across a drop; `onFrame` gets each frame.
+ */
+export class Stream {
+  constructor(api, onFrame, onState) {
+    this.api = api;
+    this.onFrame = onFrame;
+    this.onState = onState || (() => {});
+    this.after = 0;
+    this.ws = null;
+    this.stopped = true;
+    this.backoff = 500;
+  }
+
+  start(after) {
+    this.after = after;
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    if (this.ws) this.ws.close(1000);
+    this.ws = null;
+  }
+
+  connect() {
+    if (this.stopped) return;
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const q = new URLSearchParams({ token: this.api.token, after: String(this.after) });
+    const ws = new WebSocket(`${proto}//${location.host}/v1/stream?${q}`);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.backoff = 500;
+      this.onState('live');
+    };
+    ws.onmessage = (ev) => {
+      let frame;
+      try {
+        frame = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (typeof frame.position === 'number' && frame.position > this.after) {
+        this.after = frame.position;
+      }
+      this.api.seen(frame.position);
+      this.onFrame(frame);
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.stopped) return;
+      this.onState('reconnecting');
+      setTimeout(() => this.connect(), this.backoff);
+      this.backoff = Math.min(this.backoff * 2, 10000);
+    };
+  }
+}

@@ -1,0 +1,522 @@
+// The cotalk web client: sign-up and login, the room list (unread counts and
+// last message, live), a room's timeline, members, and search. State lives
+// in the server; this page re-reads what a live frame says has changed,
+// asking for at least that frame's position (X-Min-Position).
+
+import { Api, Stream } from './api.js';
+import { el, formatTime, onEnter, renderSnippet } from './dom.js';
+import { Timeline } from './timeline.js';
+
+const api = new Api();
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  me: null,
+  rooms: [],
+  current: null,
+  /** room id → the room's detail (members, owner), loaded on demand. */
+  details: new Map(),
+  /** room id → highest seq this client marked read. */
+  read: new Map(),
+};
+const users = new Map();
+let stream = null;
+let roomsTimer = null;
+let roomsWanted = 0;
+
+function toast(message) {
+  const t = $('toast');
+  t.textContent = message;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => {
+    t.hidden = true;
+  }, 4000);
+}
+
+/** A user's display name, fetched once. */
+function nameOf(userId) {
+  if (!users.has(userId)) {
+    users.set(
+      userId,
+      api.get(`/v1/users/${userId}`).then(
+        (u) => u.display_name || u.username,
+        () => 'unknown',
+      ),
+    );
+  }
+  return users.get(userId);
+}
+
+async function roomDetail(roomId, fresh) {
+  if (fresh || !state.details.has(roomId)) {
+    state.details.set(roomId, await api.get(`/v1/rooms/${roomId}`, { min: api.position }));
+  }
+  return state.details.get(roomId);
+}
+
+/** What a room is called: its name, or for a direct room the other person. */
+async function titleOf(room) {
+  if (!room.direct) return room.name;
+  try {
+    const d = await roomDetail(room.room_id);
+    const other = d.members.find((m) => m.user_id !== api.userId);
+    return other ? await nameOf(other.user_id) : room.name;
+  } catch {
+    return room.name;
+  }
+}
+
+// ---- session ----
+
+function showAuth() {
+  $('main').hidden = true;
+  $('auth').hidden = false;
+}
+
+async function enter() {
+  try {
+    state.me = await api.get('/v1/me');
+  } catch {
+    api.clearSession();
+    showAuth();
+    return;
+  }
+  users.set(state.me.user_id, Promise.resolve(state.me.display_name));
+  $('me').textContent = `${state.me.display_name} (@${state.me.username})`;
+  $('auth').hidden = true;
+  $('main').hidden = false;
+  await loadRooms();
+  stream = new Stream(api, onFrame, (s) => {
+    $('conn').className = `conn ${s}`;
+    $('conn').title = s === 'live' ? 'live' : 'reconnecting…';
+    if (s === 'live') scheduleRooms(api.position);
+  });
+  stream.start(api.position);
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const want = hash.get('room');
+  if (want && state.rooms.some((r) => r.room_id === want)) openRoom(want, Number(hash.get('seq')) || 0);
+}
+
+function logout() {
+  if (stream) stream.stop();
+  stream = null;
+  api.clearSession();
+  state.current = null;
+  state.rooms = [];
+  state.details.clear();
+  timeline.clear();
+  showAuth();
+}
+
+api.onUnauthenticated = () => {
+  if (api.token) {
+    logout();
+    toast('Your session ended; please log in again');
+  }
+};
+
+$('login-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  try {
+    const s = await api.post('/v1/sessions', { username: f.get('username').trim(), password: f.get('password') });
+    api.saveSession(s.token, s.user_id);
+    e.target.reset();
+    await enter();
+  } catch (err) {
+    toast(err.code === 'invalid_credentials' ? 'Wrong username or password' : err.message);
+  }
+});
+
+$('signup-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  const username = f.get('username').trim();
+  try {
+    await api.post('/v1/users', {
+      username,
+      display_name: f.get('display_name').trim(),
+      password: f.get('password'),
+    });
+    const s = await api.post('/v1/sessions', { username, password: f.get('password') });
+    api.saveSession(s.token, s.user_id);
+    e.target.reset();
+    await enter();
+  } catch (err) {
+    toast(err.message);
+  }
+});
+
+$('logout').addEventListener('click', logout);
+
+// ---- rooms ----
+
+/** Re-read the room list once at least `position` is applied (debounced). */
+function scheduleRooms(position) {
+  roomsWanted = Math.max(roomsWanted, position || 0);
+  clearTimeout(roomsTimer);
+  roomsTimer = setTimeout(() => loadRooms(roomsWanted), 120);
+}
+
+async function loadRooms(min) {
+  let data;
+  try {
+    data = await api.get('/v1/me/rooms?limit=200', { min: min || undefined });
+  } catch (e) {
+    toast(e.message);
+    return;
+  }
+  state.rooms = data.rooms;
+  renderRooms();
+}
+
+function renderRooms() {
+  const list = $('rooms');
+  const items = state.rooms.map((r) => {
+    const li = el('li', r.room_id === state.current ? 'room-item active' : 'room-item');
+    li.dataset.roomId = r.room_id;
+    li.tabIndex = 0;
+    const top = el('div', 'line');
+    const name = el('span', 'name', r.name);
+    titleOf(r).then((t) => {
+      name.textContent = t;
+    });
+    top.append(name, el('span', 'when', formatTime(r.last_activity_at)));
+    const bottom = el('div', 'line');
+    const preview = r.last_message ? r.last_message.body_preview : r.direct ? 'Direct chat' : `${r.member_count} members`;
+    bottom.append(el('span', 'preview', preview));
+    if (r.unread_count > 0 && r.room_id !== state.current) {
+      bottom.append(el('span', 'badge', String(r.unread_count)));
+    }
+    li.append(top, bottom);
+    li.addEventListener('click', () => openRoom(r.room_id));
+    li.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') openRoom(r.room_id);
+    });
+    return li;
+  });
+  list.replaceChildren(...items);
+  if (!items.length) list.append(el('li', 'empty', 'No rooms yet: create one above.'));
+  // The search filter offers the same rooms.
+  const select = $('search-room');
+  const chosen = select.value;
+  const options = [el('option', '', 'All rooms')];
+  options[0].value = '';
+  for (const r of state.rooms) {
+    const o = el('option', '', r.name);
+    o.value = r.room_id;
+    titleOf(r).then((t) => {
+      o.textContent = t;
+    });
+    options.push(o);
+  }
+  select.replaceChildren(...options);
+  select.value = state.rooms.some((r) => r.room_id === chosen) ? chosen : '';
+  if (state.current && !state.rooms.some((r) => r.room_id === state.current)) closeRoom();
+}
+
+$('new-room-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  try {
+    const members = [];
+    for (const u of String(f.get('members') || '').split(',').map((s) => s.trim()).filter(Boolean)) {
+      members.push((await api.get(`/v1/users?username=${encodeURIComponent(u)}`)).user_id);
+    }
+    const r = await api.post('/v1/rooms', { name: f.get('name').trim(), members });
+    e.target.reset();
+    await loadRooms(r.position);
+    openRoom(r.room_id);
+  } catch (err) {
+    toast(err.code === 'user_not_found' ? 'No such user' : err.message);
+  }
+});
+
+// ---- the open room ----
+
+const timeline = new Timeline($('timeline'), {
+  api,
+  me: () => api.userId,
+  nameOf,
+  toast,
+  markRead,
+});
+
+function markRead(roomId, seq) {
+  if ((state.read.get(roomId) || 0) >= seq) return;
+  state.read.set(roomId, seq);
+  const room = state.rooms.find((r) => r.room_id === roomId);
+  if (room && room.unread_count === 0 && room.last_message && room.last_message.seq <= seq) return;
+  api.post(`/v1/rooms/${roomId}/read`, { seq }).catch(() => state.read.delete(roomId));
+}
+
+async function openRoom(roomId, focusSeq) {
+  const room = state.rooms.find((r) => r.room_id === roomId);
+  if (!room) return;
+  state.current = roomId;
+  history.replaceState(null, '', `#room=${roomId}${focusSeq ? `&seq=${focusSeq}` : ''}`);
+  renderRooms();
+  $('room-title').textContent = room.name;
+  titleOf(room).then((t) => {
+    if (state.current === roomId) $('room-title').textContent = t;
+  });
+  $('room-sub').textContent = room.direct ? 'direct' : `${room.member_count} members`;
+  $('composer').hidden = false;
+  $('members-toggle').hidden = room.direct;
+  $('leave').hidden = room.direct;
+  if (!$('members-panel').hidden) renderMembers(true);
+  try {
+    await timeline.open(roomId, focusSeq);
+  } catch (e) {
+    toast(e.message);
+  }
+  if (!focusSeq) $('composer-input').focus();
+}
+
+function closeRoom() {
+  state.current = null;
+  timeline.clear();
+  history.replaceState(null, '', '#');
+  $('room-title').textContent = 'Pick a room';
+  $('room-sub').textContent = '';
+  $('composer').hidden = true;
+  $('members-toggle').hidden = true;
+  $('leave').hidden = true;
+  $('members-panel').hidden = true;
+}
+
+async function send() {
+  const input = $('composer-input');
+  const body = input.value.trim();
+  const roomId = state.current;
+  if (!body || !roomId) return;
+  input.value = '';
+  try {
+    const r = await api.post(`/v1/rooms/${roomId}/messages`, { body });
+    if (state.current === roomId) {
+      timeline.live({
+        message_id: r.message_id,
+        room_id: roomId,
+        seq: r.seq,
+        author_id: api.userId,
+        body,
+        created_at: new Date().toISOString(),
+        edited_at: null,
+        deleted: false,
+      });
+    }
+  } catch (e) {
+    input.value = body;
+    toast(e.message);
+  }
+}
+
+onEnter($('composer-input'), send);
+$('composer').addEventListener('submit', (e) => {
+  e.preventDefault();
+  send();
+});
+
+$('leave').addEventListener('click', async () => {
+  const roomId = state.current;
+  if (!roomId) return;
+  try {
+    const r = await api.del(`/v1/rooms/${roomId}/members/${api.userId}`);
+    closeRoom();
+    await loadRooms(r.position);
+  } catch (e) {
+    toast(e.message);
+  }
+});
+
+// ---- members ----
+
+$('members-toggle').addEventListener('click', () => {
+  const panel = $('members-panel');
+  panel.hidden = !panel.hidden;
+  if (!panel.hidden) {
+    $('search-panel').hidden = true;
+    renderMembers(true);
+  }
+});
+
+async function renderMembers(fresh) {
+  const roomId = state.current;
+  if (!roomId) return;
+  let d;
+  try {
+    d = await roomDetail(roomId, fresh);
+  } catch (e) {
+    toast(e.message);
+    return;
+  }
+  if (state.current !== roomId) return;
+  const owner = d.owner_id === api.userId;
+  const items = d.members.map((m) => {
+    const li = el('li', 'member');
+    li.dataset.userId = m.user_id;
+    const name = el('span', 'name', '…');
+    nameOf(m.user_id).then((n) => {
+      name.textContent = n;
+    });
+    li.append(name, el('span', 'role', m.role === 'owner' ? 'owner' : ''));
+    if (owner && m.user_id !== api.userId) {
+      const kick = el('button', 'ghost danger kick', 'Remove');
+      kick.type = 'button';
+      kick.addEventListener('click', async () => {
+        try {
+          await api.del(`/v1/rooms/${roomId}/members/${m.user_id}`);
+          renderMembers(true);
+        } catch (e) {
+          toast(e.message);
+        }
+      });
+      li.append(kick);
+    }
+    return li;
+  });
+  $('members').replaceChildren(...items);
+}
+
+$('add-member-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  try {
+    const u = await api.get(`/v1/users?username=${encodeURIComponent(f.get('username').trim())}`);
+    await api.post(`/v1/rooms/${state.current}/members`, { user_id: u.user_id });
+    e.target.reset();
+    renderMembers(true);
+  } catch (err) {
+    toast(err.code === 'user_not_found' ? 'No such user' : err.message);
+  }
+});
+
+// ---- search ----
+
+async function search() {
+  const q = $('search-input').value.trim();
+  if (!q) return;
+  const params = new URLSearchParams({ q, limit: '50' });
+  const room = $('search-room').value;
+  if (room) params.set('room_id', room);
+  $('members-panel').hidden = true;
+  $('search-panel').hidden = false;
+  $('search-summary').textContent = 'Searching…';
+  let data;
+  try {
+    data = await api.get(`/v1/search/messages?${params}`, { min: api.position });
+  } catch (e) {
+    $('search-summary').textContent = e.code === 'invalid_query' ? 'That query cannot be searched' : e.message;
+    $('search-results').replaceChildren();
+    return;
+  }
+  $('search-summary').textContent = data.hits.length
+    ? `${data.hits.length}${data.next_cursor ? '+' : ''} results for “${q}”`
+    : `Nothing found for “${q}”`;
+  const items = data.hits.map((h) => {
+    const li = el('li', 'hit');
+    li.tabIndex = 0;
+    li.dataset.roomId = h.room_id;
+    li.dataset.seq = String(h.seq);
+    const meta = el('div', 'meta');
+    const room = state.rooms.find((r) => r.room_id === h.room_id);
+    const roomName = el('span', 'room-name', room ? room.name : '');
+    if (room) {
+      titleOf(room).then((t) => {
+        roomName.textContent = t;
+      });
+    }
+    const author = el('span', 'author', '');
+    nameOf(h.author_id).then((n) => {
+      author.textContent = n;
+    });
+    meta.append(roomName, author, el('time', 'time', formatTime(h.created_at)));
+    const snippet = el('div', 'snippet');
+    snippet.append(renderSnippet(h.snippet));
+    li.append(meta, snippet);
+    const jump = () => openRoom(h.room_id, h.seq);
+    li.addEventListener('click', jump);
+    li.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') jump();
+    });
+    return li;
+  });
+  $('search-results').replaceChildren(...items);
+}
+
+$('search-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  search();
+});
+onEnter($('search-input'), search);
+$('search-room').addEventListener('change', () => {
+  if ($('search-input').value.trim()) search();
+});
+$('search-close').addEventListener('click', () => {
+  $('search-panel').hidden = true;
+});
+
+// ---- live frames ----
+
+function onFrame(f) {
+  const here = f.room_id === state.current;
+  switch (f.type) {
+    case 'message_posted':
+      if (here) {
+        timeline.live({
+          message_id: f.message_id,
+          room_id: f.room_id,
+          seq: f.seq,
+          author_id: f.author_id,
+          body: f.body,
+          created_at: f.at,
+          edited_at: null,
+          deleted: false,
+        });
+      }
+      break;
+    case 'message_edited':
+      if (here) timeline.update(f.seq, { body: f.body, edited_at: f.at, deleted: false });
+      break;
+    case 'message_deleted':
+      if (here) timeline.update(f.seq, { deleted: true });
+      break;
+    case 'member_left':
+    case 'member_kicked':
+      if (f.user_id === api.userId) {
+        state.rooms = state.rooms.filter((r) => r.room_id !== f.room_id);
+        state.details.delete(f.room_id);
+        if (here) {
+          closeRoom();
+          if (f.type === 'member_kicked') toast('You were removed from the room');
+        }
+        renderRooms();
+      } else {
+        state.details.delete(f.room_id);
+        if (here && !$('members-panel').hidden) renderMembers(true);
+      }
+      break;
+    case 'member_joined':
+    case 'room_renamed':
+      state.details.delete(f.room_id);
+      if (here && !$('members-panel').hidden) renderMembers(true);
+      break;
+    case 'resync_required':
+      if (here || !f.room_id) {
+        if (state.current) openRoom(state.current);
+      }
+      break;
+    default:
+      break;
+  }
+  if (f.type !== 'read_marker' || f.user_id === api.userId) scheduleRooms(f.position);
+}
+
+// ---- start ----
+
+if (api.token) {
+  enter();
+} else {
+  showAuth();
+}
