@@ -42,13 +42,18 @@ status:
 run: services
 	$(CARGO) build --release
 	$(RELEASE_BIN) migrate
-# TODO(web-client issue): seed a demo on first start, once `cotalk seed` exists:
-#	test -f $(DATA_DIR)/seeded || { $(RELEASE_BIN) seed && touch $(DATA_DIR)/seeded; }
+	@test -f $(COTALK_DATA_DIR)/seeded || { $(RELEASE_BIN) seed && touch $(COTALK_DATA_DIR)/seeded; }
+	@echo
+	@echo "  cotalk:        http://$(or $(COTALK_LISTEN),127.0.0.1:8080)/"
+	@echo "  demo logins:   minji, jihoon, alice, sam, seoyeon (password: cotalk-demo)"
+	@echo "  operator page: http://$(or $(COTALK_LISTEN),127.0.0.1:8080)/ops#token=$$(if [ -n "$$COTALK_ADMIN_TOKEN" ]; then echo '<your COTALK_ADMIN_TOKEN>'; else cat $(COTALK_DATA_DIR)/admin_token; fi)"
+	@echo
 	$(RELEASE_BIN) serve
 
 # Doc tests run first so that the runner's summary is the last thing printed.
 test: services
 	$(SERVICES) prune-test-dbs || true
+	scripts/browser-setup
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		set -x; \
 		$(TEST_ENV) $(CARGO) test --doc --workspace && \

@@ -121,9 +121,13 @@ impl Commands {
     }
 }
 
-/// `cotalk seed`: write the demo unless it is there.
+/// `cotalk seed`: write the demo unless it is there. It also makes sure the
+/// operator page's admin token exists, so that `make run` can print the
+/// page's address before the server starts.
 pub async fn run(config: &Config) -> Result<Outcome> {
     crate::serve::migrate(config).await?;
+    crate::ops_status::load_or_create_admin_token(config.admin_token.as_deref(), &config.data_dir)
+        .context("load or create the admin token")?;
     let secret = api::auth::load_or_create_secret(config.token_secret.as_deref(), &config.data_dir)
         .context("load or create the token secret")?;
     let keys = Arc::new(api::TokenKeys::new(&secret, chrono::Duration::hours(1)));

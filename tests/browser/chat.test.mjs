@@ -220,6 +220,8 @@ test('the operator page shows every projection live', async () => {
   }
   await page.locator('#rows tr[data-name="search"] .state', { hasText: 'live' }).waitFor();
   assert.notEqual((await page.locator('#head').textContent()).trim(), '–');
+  // From the second poll on, the append rate is measured.
+  await page.waitForFunction(() => /\d/.test(document.getElementById('rate').textContent));
   await shot(page, 'ops');
   // A wrong token is refused and asked for again.
   const wrong = await newPage();
