@@ -62,7 +62,7 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
-    let users = harness::users(&http, &server.base, args.users.max(1), 8).await?;
+    let users = harness::users(&http, &server.base, env, args.users.max(1), 8).await?;
     let rooms = harness::rooms(&http, &server.base, &users, args.rooms.max(1), users.len()).await?;
     let http_figures =
         post_load(&http, &server.base, &users, &rooms, args.clients, seconds).await?;

@@ -5,7 +5,8 @@ use plotters::prelude::*;
 use serde_json::Value;
 use std::path::Path;
 
-/// Draw p50/p99 of the visible lag (redis and history) against the offered load.
+/// Draw p50/p99 of the visible lag (redis and history) and of push latency
+/// against the offered load.
 pub fn latency_vs_load(path: &Path, steps: &[Value]) -> Result<(), Box<dyn std::error::Error>> {
     let series = |proj: &str, q: &str| -> Vec<(f64, f64)> {
         steps
@@ -23,6 +24,8 @@ pub fn latency_vs_load(path: &Path, steps: &[Value]) -> Result<(), Box<dyn std::
         ("redis p99", series("visible_redis", "p99_ms"), RED),
         ("history p50", series("visible_history", "p50_ms"), GREEN),
         ("history p99", series("visible_history", "p99_ms"), MAGENTA),
+        ("push p50", series("push", "p50_ms"), CYAN),
+        ("push p99", series("push", "p99_ms"), RGBColor(230, 130, 0)),
     ];
     let max_x = steps
         .iter()
@@ -37,7 +40,7 @@ pub fn latency_vs_load(path: &Path, steps: &[Value]) -> Result<(), Box<dyn std::
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "cotalk: post-to-visible lag vs offered load (open loop)",
+            "cotalk: post → visible and post → frame vs offered load (open loop)",
             ("sans-serif", 20),
         )
         .margin(16)

@@ -198,46 +198,48 @@ pub struct BenchUser {
     pub token: String,
 }
 
-/// Register and log in `n` users, `parallel` at a time.
+/// Register `n` users (`bench_user_{i}`), `parallel` at a time. Tokens are
+/// minted with the bench server's secret rather than by logging in, which
+/// would double the password hashing and measure nothing of interest here.
 pub async fn users(
     http: &reqwest::Client,
     base: &str,
+    env: &BenchEnv,
     n: usize,
     parallel: usize,
 ) -> Result<Vec<BenchUser>> {
     use futures::StreamExt;
+    let secret = env.config.token_secret.clone().unwrap_or_default();
+    let keys = api::TokenKeys::new(secret.as_bytes(), chrono::Duration::hours(6));
     let made = futures::stream::iter(0..n)
         .map(|i| async move {
-            let name = format!("bench_user_{i}");
             let reg: Value = http
                 .post(format!("{base}/v1/users"))
-                .json(&json!({"username": name, "display_name": format!("사용자 {i}"), "password": "bench-password"}))
+                .json(&json!({"username": format!("bench_user_{i}"), "display_name": format!("사용자 {i}"), "password": "bench-password"}))
                 .send()
                 .await?
                 .error_for_status()?
                 .json()
                 .await?;
-            let login: Value = http
-                .post(format!("{base}/v1/sessions"))
-                .json(&json!({"username": name, "password": "bench-password"}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            Ok::<_, anyhow::Error>(BenchUser {
-                id: reg["user_id"].as_str().unwrap_or_default().to_owned(),
-                token: login["token"].as_str().unwrap_or_default().to_owned(),
-            })
+            Ok::<_, anyhow::Error>(reg["user_id"].as_str().unwrap_or_default().to_owned())
         })
         .buffered(parallel)
         .collect::<Vec<_>>()
         .await;
-    made.into_iter().collect()
+    let mut users = Vec::with_capacity(n);
+    for id in made {
+        let id = id?;
+        let user: domain::UserId = id.parse().context("user id")?;
+        let (token, _) = keys
+            .issue(user, chrono::Utc::now())
+            .map_err(|e| anyhow::anyhow!("minting a bench token: {e:?}"))?;
+        users.push(BenchUser { id, token });
+    }
+    Ok(users)
 }
 
-/// Create `n` rooms owned by users in turn, each with `members_per_room`
-/// members chosen round-robin; returns (room id, member indexes).
+/// `n` rooms; room `r` is owned by user `r % len` and has the
+/// `members_per_room` users that follow it (so rooms overlap).
 pub async fn rooms(
     http: &reqwest::Client,
     base: &str,
@@ -251,24 +253,57 @@ pub async fn rooms(
         let members: Vec<usize> = (0..members_per_room.min(users.len()))
             .map(|k| (owner + k) % users.len())
             .collect();
-        let ids: Vec<&str> = members
-            .iter()
-            .skip(1)
-            .map(|i| users[*i].id.as_str())
-            .collect();
-        let room: Value = http
-            .post(format!("{base}/v1/rooms"))
-            .bearer_auth(&users[owner].token)
-            .json(&json!({"name": format!("bench room {r}"), "members": ids}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        out.push((
-            room["room_id"].as_str().unwrap_or_default().to_owned(),
-            members,
-        ));
+        out.push(create_room(http, base, users, r, members).await?);
     }
     Ok(out)
+}
+
+/// Disjoint rooms of `members` users each (the last may be smaller): every
+/// user is in exactly one room.
+pub async fn group_rooms(
+    http: &reqwest::Client,
+    base: &str,
+    users: &[BenchUser],
+    members: usize,
+) -> Result<Vec<(String, Vec<usize>)>> {
+    use futures::StreamExt;
+    let groups: Vec<Vec<usize>> = (0..users.len())
+        .collect::<Vec<_>>()
+        .chunks(members.max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    let made = futures::stream::iter(groups.into_iter().enumerate())
+        .map(|(r, group)| create_room(http, base, users, r, group))
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await;
+    made.into_iter().collect()
+}
+
+/// Create one room owned by `members[0]` with the others as members.
+async fn create_room(
+    http: &reqwest::Client,
+    base: &str,
+    users: &[BenchUser],
+    r: usize,
+    members: Vec<usize>,
+) -> Result<(String, Vec<usize>)> {
+    let ids: Vec<&str> = members
+        .iter()
+        .skip(1)
+        .map(|i| users[*i].id.as_str())
+        .collect();
+    let room: Value = http
+        .post(format!("{base}/v1/rooms"))
+        .bearer_auth(&users[members[0]].token)
+        .json(&json!({"name": format!("bench room {r}"), "members": ids}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok((
+        room["room_id"].as_str().unwrap_or_default().to_owned(),
+        members,
+    ))
 }

@@ -16,9 +16,10 @@
 //!   vs. the raw read speed of the same log.
 //! - [`eventlog`]: a realistic synthetic event log written straight into the
 //!   events table.
-//! - [`push`]: live delivery latency (post → frame on every member's
-//!   WebSocket) with many connected clients at fixed post rates.
-//! - [`e2e`]: post-to-visible lag at fixed offered loads, open loop.
+//! - [`e2e`]: post-to-visible lag and push latency (post → frame on every
+//!   member's WebSocket) at fixed offered loads, open loop, with many
+//!   connected clients; [`e2e_load`] posts and observes, [`streams`] are the
+//!   WebSocket clients.
 //! - [`chart`]: the latency-vs-load SVG.
 //! - [`harness`]: the child server, fresh databases, users and rooms.
 //! - [`report`]: tables, JSON results, the machine description.
@@ -26,12 +27,13 @@
 pub mod append;
 pub mod chart;
 pub mod e2e;
+pub mod e2e_load;
 pub mod eventlog;
 pub mod harness;
-pub mod push;
 pub mod replay;
 pub mod report;
 pub mod search;
+pub mod streams;
 
 use clap::{Args, Subcommand};
 
@@ -40,14 +42,13 @@ use clap::{Args, Subcommand};
 pub enum BenchCommand {
     /// Message posts/s and latency through HTTP vs. per-event transactions.
     Append(append::AppendArgs),
-    /// Post-to-visible lag at fixed offered loads (open loop), with a chart.
+    /// Post-to-visible lag and push latency at fixed offered loads (open
+    /// loop) with many WebSocket clients, with a chart.
     E2e(e2e::E2eArgs),
     /// Rebuild speed of every projection from 1M events vs. the raw log read speed.
     Replay(replay::ReplayArgs),
     /// Search latency, Korean recall and indexing rate vs. Postgres FTS and pg_trgm.
     Search(search::SearchArgs),
-    /// Live push latency (post → frame received) with many WebSocket clients.
-    Push(push::PushArgs),
     /// Every part in turn, each with its defaults (`--quick`: under 3 minutes
     /// of measuring on the 2-core machine).
     All,
@@ -61,7 +62,7 @@ struct Defaults {
 }
 
 /// The parts `bench all` runs, in order.
-const ALL_PARTS: [&str; 5] = ["append", "e2e", "search", "replay", "push"];
+const ALL_PARTS: [&str; 4] = ["append", "e2e", "search", "replay"];
 
 /// Options every part shares.
 #[derive(Debug, Clone, Args)]
@@ -122,10 +123,6 @@ async fn run_one(
         BenchCommand::Search(args) => {
             let result = search::run(config, common, &args).await?;
             report::save(common, "search", &result)?;
-        }
-        BenchCommand::Push(args) => {
-            let result = push::run(config, common, &args).await?;
-            report::save(common, "push", &result)?;
         }
     }
     Ok(())
