@@ -35,14 +35,13 @@ async fn history_is_read_from_a_hot_standby_with_read_your_writes() {
 async fn scenario() {
     let t0 = Instant::now();
     let phase = |name: &str| eprintln!("{:>6.2}s {name}", t0.elapsed().as_secs_f64());
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let namespace = format!("t{}", &id[..12]);
+    let tag = uuid::Uuid::new_v4().simple().to_string();
     // Dropped last (locals drop in reverse order): the app goes first.
-    let mut pg = Replication::start_primary(&namespace)
+    let mut pg = Replication::start_primary(&tag[..12])
         .await
         .unwrap_or_else(|e| panic!("cannot start the private primary: {e}"));
     phase("primary up");
-    let env = env_on(&pg, namespace).await;
+    let env = TestEnv::on_server(&pg.primary_server()).await;
     phase("databases migrated");
     let write_db = database_of(&env.database_url);
     let read_db = database_of(&env.read_database_url);
@@ -170,30 +169,6 @@ async fn scenario() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     drop(s);
-}
-
-/// Fresh, migrated databases for this test on the private primary (what
-/// `TestEnv::new` does on the shared server).
-async fn env_on(pg: &Replication, namespace: String) -> TestEnv {
-    let database_url = pg.primary_url(&format!("cotalk_{namespace}"));
-    let read_database_url = pg.primary_url(&format!("cotalk_{namespace}_read"));
-    let write_pool = migrations::prepare_write(&database_url)
-        .await
-        .expect("prepare the event-log database on the private primary");
-    let read_pool = migrations::prepare_read(&read_database_url)
-        .await
-        .expect("prepare the read database on the private primary");
-    TestEnv {
-        namespace,
-        database_url,
-        read_database_url,
-        redis_url: std::env::var("COTALK_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-        nats_url: std::env::var("COTALK_NATS_URL")
-            .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
-        write_pool,
-        read_pool,
-    }
 }
 
 fn database_of(url: &str) -> String {

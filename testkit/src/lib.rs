@@ -25,6 +25,9 @@ pub struct TestEnv {
     pub write_pool: PgPool,
     /// A pool on the read database (owner role).
     pub read_pool: PgPool,
+    /// The server (URL without a database) holding both databases, where
+    /// `Drop` removes them again.
+    server: String,
 }
 
 fn server_url() -> String {
@@ -36,9 +39,18 @@ impl TestEnv {
     /// dropped when the `TestEnv` is (a test killed outright leaves them
     /// behind; [`drop_stale`] and `scripts/services prune-test-dbs` remove those).
     pub async fn new() -> Self {
+        Self::on_server(&server_url()).await
+    }
+
+    /// As [`TestEnv::new`], on another Postgres server: `server` is its URL
+    /// without a database (`postgres://postgres@127.0.0.1:5433`), reachable
+    /// as a superuser. A test that restarts or replicates its Postgres uses a
+    /// private server so that the shared one, serving every other test,
+    /// stays untouched. `Drop` removes the databases from that server.
+    pub async fn on_server(server: &str) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let namespace = format!("t{}", &id[..12]);
-        let base = server_url();
+        let base = server.trim_end_matches('/').to_owned();
         let database_url = format!("{base}/cotalk_{namespace}");
         let read_database_url = format!("{base}/cotalk_{namespace}_read");
         let write_pool = migrations::prepare_write(&database_url)
@@ -57,6 +69,7 @@ impl TestEnv {
                 .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
             write_pool,
             read_pool,
+            server: base,
         }
     }
 }
@@ -67,6 +80,7 @@ impl Drop for TestEnv {
             .iter()
             .filter_map(|u| u.rsplit('/').next().map(str::to_owned))
             .collect();
+        let server = self.server.clone();
         // Drop runs inside the test's runtime, which cannot block on its own
         // futures: a short-lived runtime on another thread does the work.
         let _ = std::thread::spawn(move || {
@@ -77,7 +91,7 @@ impl Drop for TestEnv {
                 return;
             };
             rt.block_on(async move {
-                let Ok(pool) = PgPool::connect(&format!("{}/postgres", server_url())).await else {
+                let Ok(pool) = PgPool::connect(&format!("{server}/postgres")).await else {
                     return;
                 };
                 for name in names {

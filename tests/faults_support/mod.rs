@@ -6,9 +6,20 @@
 //!   with kill-on-drop guards.
 //! - [`load`]: the command load and the ledger of acknowledged commands.
 //! - [`verify`]: digests against a fresh rebuild, exactly-once checks.
+//! - [`chaos`], [`client`], [`log`]: the chaos suite (`tests/chaos.rs`): every
+//!   process a child, a private Postgres restarted, a retrying HTTP load.
+//! - [`standby`]: the private Postgres servers (shared with `tests/replica.rs`).
 
+// Each test target (faults, chaos) uses a part of this support.
+#![allow(dead_code)]
+
+pub mod chaos;
+pub mod client;
 pub mod load;
+pub mod log;
 pub mod procs;
+#[path = "../support/standby.rs"]
+pub mod standby;
 pub mod verify;
 
 use crate::support::{self, Server};
@@ -80,19 +91,7 @@ impl Cluster {
             &nats_url,
             &data_dir,
         );
-        let base = support::config(&env, &data_dir);
-        let vars: Vec<(String, String)> = [
-            ("COTALK_DATABASE_URL", env.database_url.clone()),
-            ("COTALK_READ_DATABASE_URL", env.read_database_url.clone()),
-            ("COTALK_REDIS_URL", redis_url),
-            ("COTALK_NATS_URL", nats_url),
-            ("COTALK_NAMESPACE", env.namespace.clone()),
-            ("COTALK_DATA_DIR", data_dir.display().to_string()),
-            ("COTALK_TOKEN_SECRET", base.token_secret.unwrap_or_default()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let vars = child_env(&env, &redis_url, &nats_url, &data_dir);
         let server = support::start_with(env, Role::Command, None).await;
         let projector = Cotalk::start("projector", vars.clone(), &dir.path).await;
         let query = Cotalk::start("query", vars, &dir.path).await;
@@ -106,18 +105,40 @@ impl Cluster {
             _scratch: dir,
         }
     }
+}
 
-    /// Generations in use: redis, history, search.
-    async fn generations(&self) -> [i64; 3] {
-        let mut out = [0; 3];
-        for (i, name) in [REDIS_PROJECTION, HISTORY_PROJECTION, SEARCH_PROJECTION]
-            .iter()
-            .enumerate()
-        {
-            out[i] = generations::current(&self.cfg, name).await.unwrap();
-        }
-        out
+/// The environment of a `cotalk serve` child on `env`'s databases.
+pub fn child_env(
+    env: &testkit::TestEnv,
+    redis_url: &str,
+    nats_url: &str,
+    data_dir: &std::path::Path,
+) -> Vec<(String, String)> {
+    let secret = support::config(env, data_dir).token_secret;
+    [
+        ("COTALK_DATABASE_URL", env.database_url.clone()),
+        ("COTALK_READ_DATABASE_URL", env.read_database_url.clone()),
+        ("COTALK_REDIS_URL", redis_url.to_owned()),
+        ("COTALK_NATS_URL", nats_url.to_owned()),
+        ("COTALK_NAMESPACE", env.namespace.clone()),
+        ("COTALK_DATA_DIR", data_dir.display().to_string()),
+        ("COTALK_TOKEN_SECRET", secret.unwrap_or_default()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Generations in use: redis, history, search.
+pub async fn generations(cfg: &ProjectorConfig) -> [i64; 3] {
+    let mut out = [0; 3];
+    for (i, name) in [REDIS_PROJECTION, HISTORY_PROJECTION, SEARCH_PROJECTION]
+        .iter()
+        .enumerate()
+    {
+        out[i] = generations::current(cfg, name).await.unwrap();
     }
+    out
 }
 
 /// The redis projection's stored checkpoint (0 when absent).
@@ -136,7 +157,8 @@ async fn redis_checkpoint(cfg: &ProjectorConfig, generation: i64) -> i64 {
         .unwrap_or(0)
 }
 
-fn seed() -> u64 {
+/// `COTALK_FAULT_SEED`, or a new seed.
+pub fn seed() -> u64 {
     std::env::var("COTALK_FAULT_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -204,14 +226,14 @@ pub async fn scenario(fault: Fault, times: usize) {
         head, ledger.max_position,
         "log head vs last acknowledged position"
     );
-    let live = cl.generations().await;
-    wait_caught_up(&mut cl, live, head).await;
+    let live = generations(&cl.cfg).await;
+    wait_caught_up(&cl.cfg, &mut cl.projector, &mut cl.query, live, head).await;
     if fault == Fault::FlushRedis {
         // Once more with nothing new coming: an idle projection must notice too.
         flushall(&cl.cfg).await;
         eprintln!("fault ({fault:?}) injected while idle");
-        let live = cl.generations().await;
-        wait_caught_up(&mut cl, live, head).await;
+        let live = generations(&cl.cfg).await;
+        wait_caught_up(&cl.cfg, &mut cl.projector, &mut cl.query, live, head).await;
     }
     cl.query.terminate().await;
     cl.projector.terminate().await;
@@ -264,25 +286,28 @@ async fn delete_stream(cfg: &ProjectorConfig) {
         .expect("delete the stream");
 }
 
-/// Wait (bounded) until the relay and every projection stand at `head`.
-async fn wait_caught_up(cl: &mut Cluster, live: [i64; 3], head: i64) {
+/// Wait (bounded) until the relay and every projection stand at `head`;
+/// `projector` runs the relay, redis and history, `query` runs search.
+pub async fn wait_caught_up(
+    cfg: &ProjectorConfig,
+    projector: &mut Cotalk,
+    query: &mut Cotalk,
+    live: [i64; 3],
+    head: i64,
+) {
     let deadline = Instant::now() + CATCH_UP;
     loop {
-        cl.projector.assert_running();
-        cl.query.assert_running();
-        let relay = projector::relay::load_checkpoint(&cl.cfg.write_pool, &cl.cfg.namespace)
+        projector.assert_running();
+        query.assert_running();
+        let relay = projector::relay::load_checkpoint(&cfg.write_pool, &cfg.namespace)
             .await
             .unwrap();
-        let redis = redis_checkpoint(&cl.cfg, live[0]).await;
-        let history = projector::history_projection::checkpoint(
-            &cl.cfg.read_pool,
-            HISTORY_PROJECTION,
-            live[1],
-        )
-        .await
-        .unwrap();
-        let search = cl
-            .query
+        let redis = redis_checkpoint(cfg, live[0]).await;
+        let history =
+            projector::history_projection::checkpoint(&cfg.read_pool, HISTORY_PROJECTION, live[1])
+                .await
+                .unwrap();
+        let search = query
             .gauge(
                 "cotalk_projection_position",
                 &format!("projection=\"{SEARCH_PROJECTION}\""),
@@ -304,7 +329,7 @@ async fn wait_caught_up(cl: &mut Cluster, live: [i64; 3], head: i64) {
 }
 
 /// The stream holds every event of the log exactly once, in log order.
-async fn assert_stream_holds_the_log_once(cfg: &ProjectorConfig) {
+pub async fn assert_stream_holds_the_log_once(cfg: &ProjectorConfig) {
     let log: Vec<i64> = source::read_after(&cfg.write_pool, 0, 1_000_000)
         .await
         .unwrap()

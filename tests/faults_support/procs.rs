@@ -209,23 +209,63 @@ impl NatsServer {
 
     /// `kill -9`, then start again on the same port and store directory.
     pub async fn restart(&mut self, down_for: Duration) {
-        if let Some(mut p) = self.proc.take() {
-            p.kill9();
-        }
+        self.stop();
         tokio::time::sleep(down_for).await;
         self.spawn().await;
     }
+
+    /// `kill -9`; [`NatsServer::start_again`] brings it back.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// Start again on the same port and store directory after [`NatsServer::stop`].
+    pub async fn start_again(&mut self) {
+        if self.proc.is_none() {
+            self.spawn().await;
+        }
+    }
 }
 
-/// A private Redis without persistence.
+/// A private Redis without persistence: a restart empties it.
 pub struct RedisServer {
     pub port: u16,
-    _proc: Proc,
+    dir: PathBuf,
+    starts: usize,
+    proc: Option<Proc>,
 }
 
 impl RedisServer {
     pub async fn start(dir: &Path) -> Self {
-        let port = free_port();
+        let mut s = Self {
+            port: free_port(),
+            dir: dir.to_owned(),
+            starts: 0,
+            proc: None,
+        };
+        s.spawn().await;
+        s
+    }
+
+    /// `kill -9`; [`RedisServer::start_again`] brings it back, empty.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// Start again on the same port after [`RedisServer::stop`].
+    pub async fn start_again(&mut self) {
+        if self.proc.is_none() {
+            self.spawn().await;
+        }
+    }
+
+    async fn spawn(&mut self) {
+        self.starts += 1;
+        let (port, dir) = (self.port, &self.dir);
         let mut cmd = Command::new("redis-server");
         cmd.args([
             "--port",
@@ -241,9 +281,10 @@ impl RedisServer {
             "--dir",
         ])
         .arg(dir);
-        let mut proc = Proc::spawn("redis-server", cmd, &dir.join("redis.log"));
+        let log = dir.join(format!("redis-{}.log", self.starts));
+        let mut proc = Proc::spawn("redis-server", cmd, &log);
         wait_listening(&mut proc, port).await;
-        Self { port, _proc: proc }
+        self.proc = Some(proc);
     }
 
     pub fn url(&self) -> String {
@@ -325,6 +366,11 @@ impl Cotalk {
             p.kill9();
         }
         self.spawn().await;
+    }
+
+    /// Where it serves HTTP (the port changes with every start).
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     /// Stop cleanly (SIGTERM), bounded.

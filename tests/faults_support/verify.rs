@@ -22,6 +22,28 @@ pub const FRESH: i64 = 97;
 /// compare each digest with the live generation's. Nothing may be writing.
 /// Returns the number of documents in the live search index.
 pub async fn assert_equal_to_rebuild(cfg: &ProjectorConfig, live: [i64; 3], head: i64) -> u64 {
+    let (docs, diverged) = compare_to_rebuild(cfg, live, head).await;
+    assert!(
+        diverged.is_empty(),
+        "generations {live:?} differ from a fresh rebuild: {diverged:?}"
+    );
+    docs
+}
+
+/// As [`assert_equal_to_rebuild`], but returns the projections whose live
+/// digest differs from the rebuild's (each logged) instead of failing.
+pub async fn compare_to_rebuild(
+    cfg: &ProjectorConfig,
+    live: [i64; 3],
+    head: i64,
+) -> (u64, Vec<&'static str>) {
+    let mut diverged = Vec::new();
+    let mut compare = |name: &'static str, live: String, fresh: String| {
+        if live != fresh {
+            eprintln!("{name}: live digest {live} differs from a fresh rebuild's {fresh}");
+            diverged.push(name);
+        }
+    };
     let cancel = CancellationToken::new();
     let [redis_live, history_live, search_live] = live;
 
@@ -34,10 +56,10 @@ pub async fn assert_equal_to_rebuild(cfg: &ProjectorConfig, live: [i64; 3], head
         projector::digest::redis_digest(&cfg.redis_url, &cfg.namespace, redis_live).await,
         projector::digest::redis_digest(&cfg.redis_url, &cfg.namespace, FRESH).await,
     );
-    assert_eq!(
-        live_digest.unwrap(),
-        fresh_digest.unwrap(),
-        "redis generation {redis_live} differs from a fresh rebuild"
+    compare(
+        "redis",
+        format!("{:?}", live_digest.unwrap()),
+        format!("{:?}", fresh_digest.unwrap()),
     );
 
     let mut h = HistoryProjection::open(cfg.read_pool.clone(), FRESH)
@@ -47,14 +69,11 @@ pub async fn assert_equal_to_rebuild(cfg: &ProjectorConfig, live: [i64; 3], head
         .await
         .unwrap();
     assert_eq!(cp, head, "history rebuild stopped short");
-    assert_eq!(
-        projector::digest::history_digest(&cfg.read_pool, history_live)
-            .await
-            .unwrap(),
-        projector::digest::history_digest(&cfg.read_pool, FRESH)
-            .await
-            .unwrap(),
-        "history generation {history_live} differs from a fresh rebuild"
+    let history = |g| projector::digest::history_digest(&cfg.read_pool, g);
+    compare(
+        "history",
+        format!("{:?}", history(history_live).await.unwrap()),
+        format!("{:?}", history(FRESH).await.unwrap()),
     );
 
     // The live index first (one writer per directory at a time).
@@ -73,12 +92,12 @@ pub async fn assert_equal_to_rebuild(cfg: &ProjectorConfig, live: [i64; 3], head
         .await
         .unwrap();
     assert_eq!(cp, head, "search rebuild stopped short");
-    assert_eq!(
-        live_digest,
-        s.digest().await.unwrap(),
-        "search generation {search_live} differs from a fresh rebuild"
+    compare(
+        "search",
+        format!("{live_digest:?}"),
+        format!("{:?}", s.digest().await.unwrap()),
     );
-    docs
+    (docs, diverged)
 }
 
 /// History: exactly one row per acknowledged post, at its seq, in its final state.

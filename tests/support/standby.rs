@@ -14,6 +14,9 @@
 //! directory belongs to it. Servers are stopped (`-m immediate`) and the
 //! directory removed on drop, also when the test panics or times out.
 
+// Included by tests/replica.rs and by the chaos suite; each uses a part.
+#![allow(dead_code)]
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use std::os::unix::fs::MetadataExt;
@@ -160,10 +163,24 @@ impl Server {
     /// socket directory of its own. Retried on another port if the first one
     /// was taken in between.
     async fn start(tools: &Tools, data: PathBuf, socket_dir: &Path) -> Result<Self, String> {
+        Self::start_on(tools, data, socket_dir, None).await
+    }
+
+    /// As [`Server::start`]; on `port` when given (a restart keeps the port
+    /// its clients know), with no retry on another one then.
+    async fn start_on(
+        tools: &Tools,
+        data: PathBuf,
+        socket_dir: &Path,
+        port: Option<u16>,
+    ) -> Result<Self, String> {
         let log = data.with_extension("log");
         let mut last = String::new();
         for _ in 0..3 {
-            let port = free_port()?;
+            let port = match port {
+                Some(p) => p,
+                None => free_port()?,
+            };
             let options = format!(
                 "-p {port} -c listen_addresses=127.0.0.1 -k {} -c hot_standby=on",
                 socket_dir.display()
@@ -214,7 +231,11 @@ impl Drop for Scratch {
 /// standby streaming from it. Fields drop in order: standby, primary, files.
 pub struct Replication {
     standby: Option<Server>,
-    primary: Server,
+    /// `None` only between [`Replication::stop_primary`] and
+    /// [`Replication::restart_primary`].
+    primary: Option<Server>,
+    /// The primary's port, kept across a restart.
+    primary_port: u16,
     scratch: Scratch,
     tools: Tools,
 }
@@ -279,7 +300,8 @@ impl Replication {
         let primary = Server::start(&tools, data, &sockets).await?;
         Ok(Self {
             standby: None,
-            primary,
+            primary_port: primary.port,
+            primary: Some(primary),
             scratch,
             tools,
         })
@@ -287,7 +309,43 @@ impl Replication {
 
     /// A URL of database `db` on the primary, as the `postgres` superuser.
     pub fn primary_url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.primary.port)
+        format!("{}/{db}", self.primary_server())
+    }
+
+    /// The primary's URL without a database (for `TestEnv::on_server`).
+    pub fn primary_server(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.primary_port)
+    }
+
+    /// Stop the primary as a crash would (`pg_ctl stop -m immediate`: no
+    /// shutdown checkpoint, every connection cut); the next start recovers
+    /// from the WAL. Nothing of the OS cache is lost, so neither is any
+    /// committed transaction, `fsync = off` notwithstanding.
+    pub fn stop_primary(&mut self) {
+        drop(self.primary.take());
+    }
+
+    /// Start the primary again on the port it had. Retried for a while: the
+    /// port may still be held by the stopped server's sockets.
+    pub async fn restart_primary(&mut self) -> Result<(), String> {
+        if self.primary.is_some() {
+            return Ok(());
+        }
+        let data = self.scratch.0.join("primary");
+        let sockets = self.scratch.0.join("primary-socket");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match Server::start_on(&self.tools, data.clone(), &sockets, Some(self.primary_port))
+                .await
+            {
+                Ok(server) => {
+                    self.primary = Some(server);
+                    return Ok(());
+                }
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
     }
 
     /// A URL of database `db` on the standby, as the `postgres` superuser.
@@ -307,7 +365,7 @@ impl Replication {
     pub async fn start_standby(&mut self) -> Result<(), String> {
         let data = self.scratch.0.join("standby");
         let d = data.to_string_lossy().into_owned();
-        let port = self.primary.port.to_string();
+        let port = self.primary_port.to_string();
         let mut args: Vec<&str> =
             "-h 127.0.0.1 -U postgres -R -X stream --checkpoint=fast -N -C -S"
                 .split(' ')

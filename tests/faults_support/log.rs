@@ -1,0 +1,68 @@
+//! The event log against the acknowledgements: every acknowledged command's
+//! events are in the log exactly once. Each event carries the command's
+//! `Idempotency-Key` and `command_id` in its metadata (one `command_id` per
+//! execution), so the events of one key grouped together must come from one
+//! execution and end at the position the answer named.
+
+use super::client::Ack;
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+
+/// How the log compares with the acknowledgements.
+#[derive(Debug, Default)]
+pub struct LogCheck {
+    /// Acknowledged commands none of whose events are in the log, or whose
+    /// events do not end at the acknowledged position.
+    pub lost: Vec<String>,
+    /// Acknowledged commands executed more than once (events of two or more
+    /// `command_id`s under one key).
+    pub duplicated: Vec<String>,
+    /// Keys in the log that no acknowledgement names (the load retries every
+    /// command until acknowledged, so there must be none).
+    pub unacknowledged: Vec<String>,
+    /// Events in the log without an idempotency key (every command of the
+    /// load sends one).
+    pub unkeyed: i64,
+}
+
+/// Compare the log of `pool` with `acks`.
+pub async fn check(pool: &PgPool, acks: &[Ack]) -> LogCheck {
+    let rows: Vec<(Option<String>, i64, i64, i64)> = sqlx::query_as(
+        "SELECT metadata->>'idempotency_key', count(*)::bigint,
+                count(DISTINCT metadata->>'command_id')::bigint, max(position)
+           FROM events GROUP BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("group the log by idempotency key");
+    let mut out = LogCheck::default();
+    let mut by_key: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    for (key, events, executions, last) in rows {
+        match key {
+            Some(k) => {
+                by_key.insert(k, (events, executions, last));
+            }
+            None => out.unkeyed += events,
+        }
+    }
+    for ack in acks {
+        match by_key.remove(&ack.key) {
+            None => out.lost.push(format!("{}: no events", ack.key)),
+            Some((events, executions, last)) => {
+                if executions > 1 {
+                    out.duplicated.push(format!(
+                        "{}: {events} events from {executions} executions",
+                        ack.key
+                    ));
+                } else if last != ack.position {
+                    out.lost.push(format!(
+                        "{}: acknowledged at {} but its events end at {last}",
+                        ack.key, ack.position
+                    ));
+                }
+            }
+        }
+    }
+    out.unacknowledged = by_key.into_keys().collect();
+    out
+}
