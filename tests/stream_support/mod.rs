@@ -4,8 +4,7 @@
 #![allow(dead_code)]
 
 use crate::support::{Server, User};
-use cotalk::config::{Config, Role, ServeArgs};
-use cotalk::serve::App;
+use cotalk::config::{Config, Role};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -156,28 +155,6 @@ impl Drop for Node {
 }
 
 pub async fn node(config: &Config, role: Role) -> Node {
-    let args = ServeArgs {
-        listen: "127.0.0.1:0".into(),
-        role,
-        token_ttl_hours: 1,
-        batch_max_events: 512,
-        batch_max_wait_us: 1000,
-    };
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .build_recorder()
-        .handle();
-    let cancel = CancellationToken::new();
-    let app = App::build(config, &args, metrics, cancel.clone())
-        .await
-        .expect("build the app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (router, shutdown) = (app.router.clone(), cancel.clone());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        app.shutdown().await;
-    });
+    let (base, cancel) = crate::support::serve_app(config, role).await;
     Node { base, cancel }
 }

@@ -45,6 +45,20 @@ pub async fn start_with(env: TestEnv, role: Role, replica: Option<String>) -> Se
     let data_dir = std::env::temp_dir().join(format!("cotalk-test-{}", env.namespace));
     let mut config = config(&env, &data_dir);
     config.read_replica_url = replica;
+    let (base, cancel) = serve_app(&config, role).await;
+    Server {
+        base,
+        env,
+        config,
+        cancel,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// Build the app of `role` on `config` and serve it on an ephemeral
+/// loopback port; returns its base URL and the token that stops it (the
+/// app's background tasks are drained after the listener closes).
+pub async fn serve_app(config: &Config, role: Role) -> (String, CancellationToken) {
     let args = ServeArgs {
         listen: "127.0.0.1:0".into(),
         role,
@@ -56,26 +70,19 @@ pub async fn start_with(env: TestEnv, role: Role, replica: Option<String>) -> Se
         .build_recorder()
         .handle();
     let cancel = CancellationToken::new();
-    let app = App::build(&config, &args, metrics, cancel.clone())
+    let app = App::build(config, &args, metrics, cancel.clone())
         .await
         .expect("build the app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = cancel.clone();
-    let router = app.router.clone();
+    let (router, shutdown) = (app.router.clone(), cancel.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         app.shutdown().await;
     });
-    Server {
-        base,
-        env,
-        config,
-        cancel,
-        http: reqwest::Client::new(),
-    }
+    (base, cancel)
 }
 
 /// Serve everything in one process.
