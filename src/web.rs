@@ -47,6 +47,21 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/dom.js"),
     },
     Asset {
+        path: "/session.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/session.js"),
+    },
+    Asset {
+        path: "/members.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/members.js"),
+    },
+    Asset {
+        path: "/search.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/search.js"),
+    },
+    Asset {
         path: "/timeline.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/timeline.js"),

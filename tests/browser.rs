@@ -17,7 +17,7 @@ use std::time::Duration;
 use testkit::TestEnv;
 
 /// The whole browser suite must finish within this.
-const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
+const SUITE_TIMEOUT: Duration = Duration::from_secs(480);
 
 fn browser_tests(dir: &Path) -> Vec<String> {
     let mut files: Vec<String> = std::fs::read_dir(dir)
@@ -51,6 +51,8 @@ async fn web_client_in_chromium() {
     let again = seed::run(&server.config).await.expect("seed again");
     assert_eq!(again, Outcome::AlreadySeeded);
 
+    embedded_pages_and_ops_status(&server).await;
+
     let files = browser_tests(&dir);
     assert!(!files.is_empty(), "no tests/browser/*.test.mjs");
     let mut node = tokio::process::Command::new("node");
@@ -83,4 +85,67 @@ async fn web_client_in_chromium() {
     );
     assert!(output.status.success(), "browser tests failed\n{report}");
     println!("{report}");
+}
+
+/// The pages are served with their types and validators; `/ops/status`
+/// takes the admin token only.
+async fn embedded_pages_and_ops_status(server: &support::Server) {
+    let http = &server.http;
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/app.js", "text/javascript"),
+        ("/style.css", "text/css"),
+        ("/ops", "text/html"),
+    ] {
+        let res = http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .expect("get a page");
+        assert_eq!(res.status(), 200, "{path}");
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        assert_eq!(header("cache-control"), "no-cache", "{path}");
+        let etag = header("etag");
+        assert!(etag.starts_with('"'), "{path}: etag {etag:?}");
+        let again = http
+            .get(format!("{}{path}", server.base))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .expect("revalidate a page");
+        assert_eq!(again.status(), 304, "{path}");
+    }
+    let url = format!("{}/ops/status", server.base);
+    let anonymous = http.get(&url).send().await.expect("ops status");
+    assert_eq!(anonymous.status(), 401);
+    let wrong = http
+        .get(&url)
+        .bearer_auth("nope")
+        .send()
+        .await
+        .expect("ops status");
+    assert_eq!(wrong.status(), 401);
+    let token = server.config.admin_token.as_deref().unwrap_or_default();
+    let ok = http
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("ops status");
+    assert_eq!(ok.status(), 200);
+    let body: serde_json::Value = ok.json().await.expect("ops status json");
+    let names: Vec<&str> = body["projections"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["redis", "history", "search"], "{body}");
+    assert!(body["head"]["position"].as_i64() > Some(0), "{body}");
+    assert!(body["appends"].is_object(), "{body}");
 }

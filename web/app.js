@@ -3,69 +3,16 @@
 // in the server; this page re-reads what a live frame says has changed,
 // asking for at least that frame's position (X-Min-Position).
 
-import { Api, Stream } from './api.js';
-import { el, formatTime, onEnter, renderSnippet } from './dom.js';
+import { Stream } from './api.js';
+import { el, formatTime, onEnter } from './dom.js';
+import { renderMembers } from './members.js';
+import { initSearch } from './search.js';
+import { $, api, nameOf, state, titleOf, toast, users } from './session.js';
 import { Timeline } from './timeline.js';
 
-const api = new Api();
-const $ = (id) => document.getElementById(id);
-
-const state = {
-  me: null,
-  rooms: [],
-  current: null,
-  /** room id → the room's detail (members, owner), loaded on demand. */
-  details: new Map(),
-  /** room id → highest seq this client marked read. */
-  read: new Map(),
-};
-const users = new Map();
 let stream = null;
 let roomsTimer = null;
 let roomsWanted = 0;
-
-function toast(message) {
-  const t = $('toast');
-  t.textContent = message;
-  t.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => {
-    t.hidden = true;
-  }, 4000);
-}
-
-/** A user's display name, fetched once. */
-function nameOf(userId) {
-  if (!users.has(userId)) {
-    users.set(
-      userId,
-      api.get(`/v1/users/${userId}`).then(
-        (u) => u.display_name || u.username,
-        () => 'unknown',
-      ),
-    );
-  }
-  return users.get(userId);
-}
-
-async function roomDetail(roomId, fresh) {
-  if (fresh || !state.details.has(roomId)) {
-    state.details.set(roomId, await api.get(`/v1/rooms/${roomId}`, { min: api.position }));
-  }
-  return state.details.get(roomId);
-}
-
-/** What a room is called: its name, or for a direct room the other person. */
-async function titleOf(room) {
-  if (!room.direct) return room.name;
-  try {
-    const d = await roomDetail(room.room_id);
-    const other = d.members.find((m) => m.user_id !== api.userId);
-    return other ? await nameOf(other.user_id) : room.name;
-  } catch {
-    return room.name;
-  }
-}
 
 // ---- session ----
 
@@ -330,133 +277,6 @@ $('leave').addEventListener('click', async () => {
   }
 });
 
-// ---- members ----
-
-$('members-toggle').addEventListener('click', () => {
-  const panel = $('members-panel');
-  panel.hidden = !panel.hidden;
-  if (!panel.hidden) {
-    $('search-panel').hidden = true;
-    renderMembers(true);
-  }
-});
-
-async function renderMembers(fresh) {
-  const roomId = state.current;
-  if (!roomId) return;
-  let d;
-  try {
-    d = await roomDetail(roomId, fresh);
-  } catch (e) {
-    toast(e.message);
-    return;
-  }
-  if (state.current !== roomId) return;
-  const owner = d.owner_id === api.userId;
-  const items = d.members.map((m) => {
-    const li = el('li', 'member');
-    li.dataset.userId = m.user_id;
-    const name = el('span', 'name', '…');
-    nameOf(m.user_id).then((n) => {
-      name.textContent = n;
-    });
-    li.append(name, el('span', 'role', m.role === 'owner' ? 'owner' : ''));
-    if (owner && m.user_id !== api.userId) {
-      const kick = el('button', 'ghost danger kick', 'Remove');
-      kick.type = 'button';
-      kick.addEventListener('click', async () => {
-        try {
-          await api.del(`/v1/rooms/${roomId}/members/${m.user_id}`);
-          renderMembers(true);
-        } catch (e) {
-          toast(e.message);
-        }
-      });
-      li.append(kick);
-    }
-    return li;
-  });
-  $('members').replaceChildren(...items);
-}
-
-$('add-member-form').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const f = new FormData(e.target);
-  try {
-    const u = await api.get(`/v1/users?username=${encodeURIComponent(f.get('username').trim())}`);
-    await api.post(`/v1/rooms/${state.current}/members`, { user_id: u.user_id });
-    e.target.reset();
-    renderMembers(true);
-  } catch (err) {
-    toast(err.code === 'user_not_found' ? 'No such user' : err.message);
-  }
-});
-
-// ---- search ----
-
-async function search() {
-  const q = $('search-input').value.trim();
-  if (!q) return;
-  const params = new URLSearchParams({ q, limit: '50' });
-  const room = $('search-room').value;
-  if (room) params.set('room_id', room);
-  $('members-panel').hidden = true;
-  $('search-panel').hidden = false;
-  $('search-summary').textContent = 'Searching…';
-  let data;
-  try {
-    data = await api.get(`/v1/search/messages?${params}`, { min: api.position });
-  } catch (e) {
-    $('search-summary').textContent = e.code === 'invalid_query' ? 'That query cannot be searched' : e.message;
-    $('search-results').replaceChildren();
-    return;
-  }
-  $('search-summary').textContent = data.hits.length
-    ? `${data.hits.length}${data.next_cursor ? '+' : ''} results for “${q}”`
-    : `Nothing found for “${q}”`;
-  const items = data.hits.map((h) => {
-    const li = el('li', 'hit');
-    li.tabIndex = 0;
-    li.dataset.roomId = h.room_id;
-    li.dataset.seq = String(h.seq);
-    const meta = el('div', 'meta');
-    const room = state.rooms.find((r) => r.room_id === h.room_id);
-    const roomName = el('span', 'room-name', room ? room.name : '');
-    if (room) {
-      titleOf(room).then((t) => {
-        roomName.textContent = t;
-      });
-    }
-    const author = el('span', 'author', '');
-    nameOf(h.author_id).then((n) => {
-      author.textContent = n;
-    });
-    meta.append(roomName, author, el('time', 'time', formatTime(h.created_at)));
-    const snippet = el('div', 'snippet');
-    snippet.append(renderSnippet(h.snippet));
-    li.append(meta, snippet);
-    const jump = () => openRoom(h.room_id, h.seq);
-    li.addEventListener('click', jump);
-    li.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter') jump();
-    });
-    return li;
-  });
-  $('search-results').replaceChildren(...items);
-}
-
-$('search-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  search();
-});
-onEnter($('search-input'), search);
-$('search-room').addEventListener('change', () => {
-  if ($('search-input').value.trim()) search();
-});
-$('search-close').addEventListener('click', () => {
-  $('search-panel').hidden = true;
-});
-
 // ---- live frames ----
 
 function onFrame(f) {
@@ -514,6 +334,8 @@ function onFrame(f) {
 }
 
 // ---- start ----
+
+initSearch(openRoom);
 
 if (api.token) {
   enter();

@@ -17,7 +17,8 @@ const base = process.env.COTALK_BASE_URL;
 const adminToken = process.env.COTALK_ADMIN_TOKEN;
 const shots = process.env.COTALK_SCREENSHOTS || '';
 const demoPassword = process.env.COTALK_DEMO_PASSWORD || 'cotalk-demo';
-const WAIT = 20_000;
+// Generous: a debug server and chromium share two cores with other tests.
+const WAIT = 30_000;
 
 let browser;
 
