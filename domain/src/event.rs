@@ -258,6 +258,23 @@ pub enum RoomEvent {
     ReadMarkerMoved(ReadMarkerMoved),
 }
 
+impl RoomEvent {
+    /// The room the event belongs to.
+    pub fn room_id(&self) -> RoomId {
+        match self {
+            Self::Created(e) => e.room_id,
+            Self::Renamed(e) => e.room_id,
+            Self::MemberAdded(e) => e.room_id,
+            Self::MemberLeft(e) => e.room_id,
+            Self::MemberKicked(e) => e.room_id,
+            Self::MessagePosted(e) => e.room_id,
+            Self::MessageEdited(e) => e.room_id,
+            Self::MessageDeleted(e) => e.room_id,
+            Self::ReadMarkerMoved(e) => e.room_id,
+        }
+    }
+}
+
 /// Every event of the system.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DomainEvent {
@@ -380,6 +397,24 @@ impl DomainEvent {
             Self::Username(_) => StreamType::Username,
             Self::Friendship(_) => StreamType::Friendship,
             Self::Room(_) => StreamType::Room,
+        }
+    }
+
+    /// The stream the event is appended to: the user, the username claim,
+    /// the pair's friendship or the room.
+    pub fn stream_id(&self) -> StreamId {
+        match self {
+            Self::User(UserEvent::Registered(e)) => e.user_id.into(),
+            Self::User(UserEvent::DisplayNameChanged(e)) => e.user_id.into(),
+            Self::Username(UsernameEvent::Claimed(e)) => StreamId::for_username(&e.username),
+            Self::Friendship(FriendshipEvent::Requested(e)) => {
+                StreamId::for_friendship(e.from, e.to)
+            }
+            Self::Friendship(FriendshipEvent::Accepted(e)) => {
+                StreamId::for_friendship(e.by, e.requester)
+            }
+            Self::Friendship(FriendshipEvent::Ended(e)) => StreamId::for_friendship(e.by, e.other),
+            Self::Room(e) => e.room_id().into(),
         }
     }
 

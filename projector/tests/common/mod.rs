@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::event::*;
-use domain::ids::{MessageId, RoomId, StreamId, UserId};
+use domain::ids::{MessageId, RoomId, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -18,9 +18,9 @@ pub async fn append(pool: &PgPool, events: &[DomainEvent]) -> i64 {
     let mut last = 0;
     let mut i = 0;
     while i < events.len() {
-        let stream = stream_of(&events[i]);
+        let stream = events[i].stream_id();
         let mut j = i + 1;
-        while j < events.len() && stream_of(&events[j]) == stream {
+        while j < events.len() && events[j].stream_id() == stream {
             j += 1;
         }
         let version: i64 =
@@ -58,38 +58,6 @@ pub async fn burn_position(pool: &PgPool) {
         .await
         .unwrap();
     tx.rollback().await.unwrap();
-}
-
-fn stream_of(e: &DomainEvent) -> StreamId {
-    match e {
-        DomainEvent::User(UserEvent::Registered(r)) => r.user_id.into(),
-        DomainEvent::User(UserEvent::DisplayNameChanged(r)) => r.user_id.into(),
-        DomainEvent::Username(UsernameEvent::Claimed(c)) => StreamId::for_username(&c.username),
-        DomainEvent::Friendship(FriendshipEvent::Requested(r)) => {
-            StreamId::for_friendship(r.from, r.to)
-        }
-        DomainEvent::Friendship(FriendshipEvent::Accepted(r)) => {
-            StreamId::for_friendship(r.by, r.requester)
-        }
-        DomainEvent::Friendship(FriendshipEvent::Ended(r)) => {
-            StreamId::for_friendship(r.by, r.other)
-        }
-        DomainEvent::Room(r) => StreamId::from(room_of(r)),
-    }
-}
-
-fn room_of(r: &RoomEvent) -> RoomId {
-    match r {
-        RoomEvent::Created(e) => e.room_id,
-        RoomEvent::Renamed(e) => e.room_id,
-        RoomEvent::MemberAdded(e) => e.room_id,
-        RoomEvent::MemberLeft(e) => e.room_id,
-        RoomEvent::MemberKicked(e) => e.room_id,
-        RoomEvent::MessagePosted(e) => e.room_id,
-        RoomEvent::MessageEdited(e) => e.room_id,
-        RoomEvent::MessageDeleted(e) => e.room_id,
-        RoomEvent::ReadMarkerMoved(e) => e.room_id,
-    }
 }
 
 /// Fixed time `s` seconds after an epoch, so rebuilds are deterministic.

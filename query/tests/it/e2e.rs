@@ -16,41 +16,13 @@ fn t(s: i64) -> DateTime<Utc> {
     at(0) + Duration::seconds(s)
 }
 
-fn stream(e: &DomainEvent) -> StreamId {
-    match e {
-        DomainEvent::User(UserEvent::Registered(r)) => r.user_id.into(),
-        DomainEvent::User(UserEvent::DisplayNameChanged(r)) => r.user_id.into(),
-        DomainEvent::Username(UsernameEvent::Claimed(c)) => StreamId::for_username(&c.username),
-        DomainEvent::Friendship(FriendshipEvent::Requested(r)) => {
-            StreamId::for_friendship(r.from, r.to)
-        }
-        DomainEvent::Friendship(FriendshipEvent::Accepted(r)) => {
-            StreamId::for_friendship(r.by, r.requester)
-        }
-        DomainEvent::Friendship(FriendshipEvent::Ended(r)) => {
-            StreamId::for_friendship(r.by, r.other)
-        }
-        DomainEvent::Room(r) => StreamId::from(match r {
-            RoomEvent::Created(e) => e.room_id,
-            RoomEvent::Renamed(e) => e.room_id,
-            RoomEvent::MemberAdded(e) => e.room_id,
-            RoomEvent::MemberLeft(e) => e.room_id,
-            RoomEvent::MemberKicked(e) => e.room_id,
-            RoomEvent::MessagePosted(e) => e.room_id,
-            RoomEvent::MessageEdited(e) => e.room_id,
-            RoomEvent::MessageDeleted(e) => e.room_id,
-            RoomEvent::ReadMarkerMoved(e) => e.room_id,
-        }),
-    }
-}
-
 /// Append `events` in one transaction; the position of the last.
 async fn append(pool: &sqlx::PgPool, events: &[DomainEvent]) -> i64 {
     let mut versions: HashMap<StreamId, i64> = HashMap::new();
     let mut tx = pool.begin().await.unwrap();
     let mut last = 0;
     for e in events {
-        let s = stream(e);
+        let s = e.stream_id();
         let v = versions.entry(s).or_insert(0);
         *v += 1;
         last = sqlx::query_scalar(
