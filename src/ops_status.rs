@@ -269,6 +269,22 @@ mod tests {
     }
 
     #[test]
+    fn reads_what_the_exporter_renders() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            for size in [1.0, 2.0, 3.0, 10.0] {
+                metrics::histogram!("cotalk_append_batch_events").record(size);
+            }
+        });
+        let m = parse_batch_metrics(&handle.render());
+        assert!(m.present);
+        assert_eq!((m.count, m.sum), (4.0, 16.0));
+        assert!(m.max.is_some_and(|max| (max - 10.0).abs() < 0.5), "{m:?}");
+        assert!(m.quantiles.iter().any(|(q, _)| q == "0.5"), "{m:?}");
+    }
+
+    #[test]
     fn a_generated_admin_token_is_kept() {
         let dir = std::env::temp_dir().join(format!("cotalk-admin-{}", uuid::Uuid::new_v4()));
         let a = load_or_create_admin_token(None, &dir).unwrap();

@@ -339,7 +339,7 @@ fn ops_status_router(
     if config.admin_token.is_none() {
         tracing::info!(
             file = %config.data_dir.join("admin_token").display(),
-            "operator page /ops: admin token generated into the data directory"
+            "operator page /ops: admin token kept in the data directory"
         );
     }
     let projector = projector::ProjectorConfig::new(
