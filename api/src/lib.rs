@@ -8,11 +8,14 @@
 //! - [`position`]: `X-Min-Position` / `X-Max-Wait-Ms` parsing and the `X-Position` header.
 //! - [`metrics`]: per-route request counters and latency histograms.
 //! - [`ratelimit`]: keyed token buckets for logins, posts and searches (429 with `Retry-After`).
+//! - [`openapi`]: the answers this plumbing gives (400, 401, 413, 503 …) added to every
+//!   operation of an OpenAPI document.
 
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod position;
 pub mod ratelimit;
 

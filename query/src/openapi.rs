@@ -68,9 +68,12 @@ impl Modify for BearerAuth {
 )]
 struct QueryApi;
 
-/// The OpenAPI document of every query route.
+/// The OpenAPI document of every query route, with the answers every query
+/// can give through the shared plumbing ([`api::openapi::complete`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    QueryApi::openapi()
+    let mut doc = QueryApi::openapi();
+    api::openapi::complete(&mut doc);
+    doc
 }
 
 #[cfg(test)]

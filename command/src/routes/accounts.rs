@@ -39,7 +39,8 @@ pub struct RegisterResponse {
 /// Sign up.
 #[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = RegisterResponse), (status = 409, description = "username_taken"),
-        (status = 422, description = "invalid_username, invalid_display_name, weak_password")))]
+        (status = 422, description = "invalid_username, invalid_display_name, weak_password"),
+        (status = 429, description = "rate_limited: too many attempts for this username or address")))]
 pub async fn register(
     State(state): State<CommandState>,
     limits: Limits,
@@ -147,7 +148,8 @@ pub struct LoginResponse {
 /// Log in. Unknown user and wrong password get the same answer and cost the
 /// same (the unknown user is checked against a dummy hash).
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 201, body = LoginResponse), (status = 401, description = "invalid_credentials")))]
+    responses((status = 201, body = LoginResponse), (status = 401, description = "invalid_credentials"),
+        (status = 429, description = "rate_limited: too many attempts for this username or address")))]
 pub async fn login(
     State(state): State<CommandState>,
     limits: Limits,

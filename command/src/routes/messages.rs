@@ -40,7 +40,8 @@ pub struct MessagePostedResponse {
 #[utoipa::path(post, path = "/v1/rooms/{room_id}/messages", tag = "messages", request_body = PostMessageRequest,
     security(("bearer" = [])), params(("room_id" = uuid::Uuid, Path)),
     responses((status = 201, body = MessagePostedResponse), (status = 404, description = "room_not_found"),
-        (status = 422, description = "invalid_message_body")))]
+        (status = 422, description = "invalid_message_body"),
+        (status = 429, description = "rate_limited: too many posts by this user")))]
 pub async fn post(
     State(state): State<CommandState>,
     AuthUser(me): AuthUser,

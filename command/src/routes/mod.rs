@@ -89,7 +89,10 @@ pub(crate) async fn ensure_users_exist(
 )]
 pub struct CommandApi;
 
-/// The command routes' OpenAPI document.
+/// The command routes' OpenAPI document, with the answers every command
+/// can give through the shared plumbing ([`api::openapi::complete`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    CommandApi::openapi()
+    let mut doc = CommandApi::openapi();
+    api::openapi::complete(&mut doc);
+    doc
 }

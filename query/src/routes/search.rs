@@ -250,6 +250,7 @@ async fn member_rooms(snap: &mut Snapshot<'_>, me: UserId) -> Result<Vec<RoomId>
         (status = 400, description = "invalid_request: a malformed id, timestamp or sort, an unknown parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_query (empty, over 256 characters, unbalanced quote, nothing searchable), invalid_cursor, invalid_limit", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: too many searches by this user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "projection_lagging: the index or membership has not reached X-Min-Position in time; dependency_unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn search(
