@@ -54,6 +54,7 @@ run: services
 test: services
 	$(SERVICES) prune-test-dbs || true
 	scripts/browser-setup
+	scripts/pytools
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		set -x; \
 		$(TEST_ENV) $(CARGO) test --doc --workspace && \
@@ -79,6 +80,11 @@ chaos:
 	@test -f tests/chaos.rs || { echo "make chaos: tests/chaos.rs does not exist yet; the chaos suite has not been written" >&2; exit 1; }
 	$(SERVICES)
 	$(TEST_ENV) $(CARGO) test --release -p cotalk --test chaos -- --ignored --nocapture
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	for t in query_parser event_decode; do \
+		mkdir -p "$(DATA_DIR)/fuzz-corpus/$$t" && \
+		(cd fuzz && $(CARGO) +nightly fuzz run $$t "$(DATA_DIR)/fuzz-corpus/$$t" corpus/$$t -- -max_total_time=60) || exit 1; \
+	done
 
 # A cluster kept outside the repo (see scripts/services) is removed with it.
 clean-data:
