@@ -55,10 +55,10 @@ export class Timeline {
         this.hasNewer = newer.has_more;
         this.insert(older.messages.concat(newer.messages));
         const target = this.bySeq.get(focusSeq);
+        // The message jumped to stays marked until another room is opened.
         if (target) {
           target.classList.add('focus');
           target.scrollIntoView({ block: 'center' });
-          setTimeout(() => target.classList.remove('focus'), 4000);
         }
       } else {
         const page = await api.get(`${base}?limit=${PAGE}`, { min: api.position });
