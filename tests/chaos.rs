@@ -32,13 +32,13 @@ async fn every_fault_once_loses_and_doubles_nothing() {
     .await;
 }
 
-/// Three rounds of every fault under a bigger load: `make chaos`.
+/// Five rounds of every fault under a bigger load: `make chaos`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long form; run by `make chaos`"]
 async fn long_chaos_loses_and_doubles_nothing() {
     run(Plan {
-        rounds: 3,
-        ops_per_worker: 600,
+        rounds: 5,
+        ops_per_worker: 1500,
         limit: Duration::from_secs(600),
     })
     .await;

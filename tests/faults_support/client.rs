@@ -158,7 +158,7 @@ impl HttpLoad {
         self.finished.store(true, Ordering::SeqCst);
     }
 
-    /// Whether a 503 has been answered to the load.
+    /// How many 503 answers the load has had.
     pub fn unavailable_answers(&self) -> usize {
         let seen = self.seen.lock().unwrap();
         seen.statuses.get(&503).copied().unwrap_or(0)
