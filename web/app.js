@@ -49,10 +49,14 @@ function logout() {
   if (stream) stream.stop();
   stream = null;
   api.clearSession();
-  state.current = null;
+  closeRoom();
   state.rooms = [];
   state.details.clear();
-  timeline.clear();
+  state.read.clear();
+  $('rooms').replaceChildren();
+  $('search-panel').hidden = true;
+  $('search-results').replaceChildren();
+  $('search-input').value = '';
   showAuth();
 }
 

@@ -174,6 +174,11 @@ test('two people chat in Korean live, edit, delete, search, jump, kick', async (
   await roomItem(other, roomName).waitFor({ state: 'detached' });
   assert.equal(await other.locator('#composer').isHidden(), true);
 
+  // Logging out returns to the sign-in forms.
+  await other.locator('#logout').click();
+  await other.locator('#login-form').waitFor();
+  assert.equal(await other.locator('#main').isHidden(), true);
+
   assert.deepEqual(minji.errors, []);
   assert.deepEqual(other.errors, []);
   await minji.context().close();
