@@ -223,7 +223,6 @@ pub async fn rebuild(
         .map(|n| projection_name(n))
         .collect::<Result<Vec<_>>>()?;
     let mut lock = lock::ReplayLock::acquire(&config.write_pool, &config.namespace, &names).await?;
-    record::ensure_table(&config.read_pool).await?;
     let mut plans = Vec::new();
     for name in &names {
         let plan = prepare(config, name, opts).await?;

@@ -1,6 +1,6 @@
 //! The durable record of a rebuild in progress: "generation G of projection
 //! P is being built to replace generation N", in the read database table
-//! `projection_rebuilds` (created on first use).
+//! `projection_rebuilds` (migrations/read/0002_projection_rebuilds.sql).
 //!
 //! It is written before the first byte of generation G, moved to `switched`
 //! right after the generation pointer moved, and deleted only once the old
@@ -51,52 +51,21 @@ pub struct RebuildRecord {
     pub started_at: DateTime<Utc>,
 }
 
-/// Create the table if missing (concurrent creators are fine).
-pub(crate) async fn ensure_table(pool: &PgPool) -> Result<()> {
-    let sql = "CREATE TABLE IF NOT EXISTS projection_rebuilds (
-                   namespace  text        NOT NULL,
-                   projection text        NOT NULL,
-                   generation bigint      NOT NULL,
-                   previous   bigint      NOT NULL,
-                   phase      text        NOT NULL,
-                   shadow     boolean     NOT NULL,
-                   holder     text        NOT NULL,
-                   started_at timestamptz NOT NULL DEFAULT now(),
-                   updated_at timestamptz NOT NULL DEFAULT now(),
-                   PRIMARY KEY (namespace, projection))";
-    match sqlx::query(sql).execute(pool).await {
-        Ok(_) => Ok(()),
-        // Two creators at once: the loser sees a duplicate in the catalog.
-        Err(sqlx::Error::Database(e))
-            if matches!(e.code().as_deref(), Some("42P07") | Some("23505")) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The rebuild in progress of `projection`, if any. A missing table means none.
+/// The rebuild in progress of `projection`, if any.
 pub async fn load(
     pool: &PgPool,
     namespace: &str,
     projection: &str,
 ) -> Result<Option<RebuildRecord>> {
     type Row = (i64, i64, String, bool, String, DateTime<Utc>);
-    let row: Result<Option<Row>, _> = sqlx::query_as(
+    let row: Option<Row> = sqlx::query_as(
         "SELECT generation, previous, phase, shadow, holder, started_at
            FROM projection_rebuilds WHERE namespace = $1 AND projection = $2",
     )
     .bind(namespace)
     .bind(projection)
     .fetch_optional(pool)
-    .await;
-    let row = match row {
-        Ok(r) => r,
-        // 42P01: undefined table (no rebuild ever ran here).
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => None,
-        Err(e) => return Err(e.into()),
-    };
+    .await?;
     Ok(row.map(
         |(generation, previous, phase, shadow, holder, started_at)| RebuildRecord {
             projection: projection.to_owned(),
