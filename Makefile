@@ -46,7 +46,7 @@ run: services
 	@echo
 	@echo "  cotalk:        http://$(or $(COTALK_LISTEN),127.0.0.1:8080)/"
 	@echo "  demo logins:   minji, jihoon, alice, sam, seoyeon (password: cotalk-demo)"
-	@echo "  operator page: http://$(or $(COTALK_LISTEN),127.0.0.1:8080)/ops#token=$$(if [ -n "$$COTALK_ADMIN_TOKEN" ]; then echo '<your COTALK_ADMIN_TOKEN>'; else cat $(COTALK_DATA_DIR)/admin_token 2>/dev/null || echo '<see $(COTALK_DATA_DIR)/admin_token>'; fi)"
+	@echo "  operator page: http://$(or $(COTALK_LISTEN),127.0.0.1:8080)/ops#token=$$(if [ -n "$$COTALK_ADMIN_TOKEN" ]; then echo '<your COTALK_ADMIN_TOKEN>'; else cat $(COTALK_DATA_DIR)/ops/token_secret 2>/dev/null || echo '<see $(COTALK_DATA_DIR)/ops/token_secret>'; fi)"
 	@echo
 	$(RELEASE_BIN) serve
 

@@ -72,7 +72,7 @@ pub struct Config {
     pub token_secret: Option<String>,
 
     /// Token of the operator page (`/ops`) and `GET /ops/status`; generated
-    /// into the data directory (`admin_token`) when unset. Never logged.
+    /// into the data directory (`ops/token_secret`) when unset. Never logged.
     #[arg(
         long,
         env = "COTALK_ADMIN_TOKEN",

@@ -59,36 +59,21 @@ impl OpsStatusState {
     }
 }
 
-/// The admin token: the configured one, else the one generated into
-/// `data_dir/admin_token` on first use (kept across restarts).
+/// The admin token: the configured one, else one generated on first use and
+/// kept in [`admin_token_file`] (across restarts, shared by the processes on
+/// this data directory), the same way as the token signing key.
 pub fn load_or_create_admin_token(
     configured: Option<&str>,
     data_dir: &Path,
 ) -> std::io::Result<String> {
-    if let Some(t) = configured.filter(|t| !t.trim().is_empty()) {
-        return Ok(t.trim().to_owned());
-    }
-    let path = data_dir.join("admin_token");
-    if let Ok(t) = std::fs::read_to_string(&path) {
-        if t.trim().len() >= 16 {
-            return Ok(t.trim().to_owned());
-        }
-    }
-    std::fs::create_dir_all(data_dir)?;
-    let token = hex::encode(rand::random::<[u8; 16]>());
-    let tmp = data_dir.join(format!("admin_token.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, &token)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    }
-    // Two processes starting at once: the first link wins, both read it back.
-    if std::fs::hard_link(&tmp, &path).is_err() && !path.exists() {
-        std::fs::rename(&tmp, &path)?;
-    }
-    let _ = std::fs::remove_file(&tmp);
-    Ok(std::fs::read_to_string(&path)?.trim().to_owned())
+    let configured = configured.map(str::trim).filter(|t| !t.is_empty());
+    let token = api::auth::load_or_create_secret(configured, &data_dir.join("ops"))?;
+    String::from_utf8(token).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Where a generated admin token is kept.
+pub fn admin_token_file(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("ops").join("token_secret")
 }
 
 /// `GET /ops/status`.

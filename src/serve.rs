@@ -338,7 +338,7 @@ fn ops_status_router(
     .context("load or create the admin token")?;
     if config.admin_token.is_none() {
         tracing::info!(
-            file = %config.data_dir.join("admin_token").display(),
+            file = %crate::ops_status::admin_token_file(&config.data_dir).display(),
             "operator page /ops: admin token kept in the data directory"
         );
     }

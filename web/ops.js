@@ -81,7 +81,7 @@ function render(r) {
 
 async function poll() {
   if (!token) {
-    askToken('This page needs the admin token (printed by make run, or in the data directory\'s admin_token).');
+    askToken('This page needs the admin token (printed by make run, or in the data directory\'s ops/token_secret).');
     return;
   }
   try {

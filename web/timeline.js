@@ -87,45 +87,30 @@ export class Timeline {
   async onScroll() {
     if (this.loading || !this.roomId) return;
     if (this.box.scrollTop < 150 && this.hasOlder) {
-      await this.loadOlder();
+      await this.loadPage(true);
     } else if (this.nearBottom() && this.hasNewer) {
-      await this.loadNewer();
+      await this.loadPage(false);
     } else {
       this.readIfAtEnd();
     }
   }
 
-  async loadOlder() {
+  /**
+   * One more page: `older` above the first shown message (keeping what the
+   * user looks at in place), else below the last one.
+   */
+  async loadPage(older) {
     const gen = this.generation;
     this.loading = true;
+    const from = older ? `before=${this.minSeq}` : `after=${this.maxSeq}`;
     try {
-      const page = await this.ctx.api.get(
-        `/v1/rooms/${this.roomId}/messages?before=${this.minSeq}&limit=${PAGE}`,
-      );
+      const page = await this.ctx.api.get(`/v1/rooms/${this.roomId}/messages?${from}&limit=${PAGE}`);
       if (gen !== this.generation) return;
-      // Keep what the user looks at in place while rows appear above it.
       const fromBottom = this.box.scrollHeight - this.box.scrollTop;
-      this.hasOlder = page.has_more;
+      if (older) this.hasOlder = page.has_more;
+      else this.hasNewer = page.has_more;
       this.insert(page.messages);
-      this.box.scrollTop = this.box.scrollHeight - fromBottom;
-    } catch (e) {
-      this.ctx.toast(e.message);
-    } finally {
-      if (gen === this.generation) this.loading = false;
-    }
-    if (gen === this.generation) this.onScroll();
-  }
-
-  async loadNewer() {
-    const gen = this.generation;
-    this.loading = true;
-    try {
-      const page = await this.ctx.api.get(
-        `/v1/rooms/${this.roomId}/messages?after=${this.maxSeq}&limit=${PAGE}`,
-      );
-      if (gen !== this.generation) return;
-      this.hasNewer = page.has_more;
-      this.insert(page.messages);
+      if (older) this.box.scrollTop = this.box.scrollHeight - fromBottom;
     } catch (e) {
       this.ctx.toast(e.message);
     } finally {
