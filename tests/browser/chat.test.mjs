@@ -89,7 +89,7 @@ async function send(page, text) {
   assert.equal(await input.inputValue(), '');
 }
 
-test('two people chat in Korean live, edit, delete, search, jump, kick', async () => {
+test('two people chat in Korean live, edit, delete, search, jump, kick, add, leave', async () => {
   const suffix = Date.now().toString(36).slice(-6);
   const tester = `tester_${suffix}`;
   const roomName = `회의 준비 ${suffix}`;
@@ -173,6 +173,16 @@ test('two people chat in Korean live, edit, delete, search, jump, kick', async (
   await minji.locator('#members .member', { hasText: '테스터' }).locator('button.kick').click();
   await roomItem(other, roomName).waitFor({ state: 'detached' });
   assert.equal(await other.locator('#composer').isHidden(), true);
+
+  // Added again, the room (with its whole history) comes back; then they leave.
+  await minji.locator('#add-member-form input[name=username]').fill(tester);
+  await minji.locator('#add-member-form button[type=submit]').click();
+  await minji.locator('#members .member', { hasText: '테스터' }).waitFor();
+  await roomItem(other, roomName).click();
+  await message(other, '회의록을 공유했어요').waitFor();
+  await other.locator('#leave').click();
+  await roomItem(other, roomName).waitFor({ state: 'detached' });
+  await minji.locator('#members .member', { hasText: '테스터' }).waitFor({ state: 'detached' });
 
   // Logging out returns to the sign-in forms.
   await other.locator('#logout').click();
