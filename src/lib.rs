@@ -8,7 +8,8 @@
 //! - [`projections`]: `cotalk projections status|replay`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
 //! - [`ops_status`]: `GET /ops/status`, the operator page's data (admin token).
-//! - [`seed`]: `cotalk seed`, a demo of Korean and English conversations.
+//! - [`seed`]: `cotalk seed`, a demo of Korean and English conversations
+//!   (`seed_bulk`: the generated users, rooms and messages it can add).
 //! - [`web`]: the embedded web client (`/`) and operator page (`/ops`).
 //! - [`telemetry`]: logging setup.
 
@@ -18,6 +19,7 @@ pub mod ops;
 pub mod ops_status;
 pub mod projections;
 pub mod seed;
+mod seed_bulk;
 pub mod serve;
 pub mod telemetry;
 pub mod web;

@@ -35,7 +35,7 @@ pub const DEMO_USERS: &[(&str, &str)] = &[
 ];
 
 /// Index into [`DEMO_USERS`].
-type Who = usize;
+pub(crate) type Who = usize;
 const MINJI: Who = 0;
 const JIHOON: Who = 1;
 const ALICE: Who = 2;
@@ -51,20 +51,23 @@ pub enum Outcome {
     Seeded { position: i64 },
 }
 
-struct Session {
-    id: String,
-    token: String,
+/// A logged-in user of the seed.
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
 /// The command routes, called in process.
-struct Commands {
+pub(crate) struct Commands {
     router: Router,
     position: i64,
+    /// Idempotency keys are `{prefix}{n}`, n counting from 1 in each part.
+    prefix: &'static str,
     keys: usize,
 }
 
 impl Commands {
-    async fn call(
+    pub(crate) async fn call(
         &mut self,
         method: Method,
         path: &str,
@@ -82,7 +85,7 @@ impl Commands {
             self.keys += 1;
             req = req
                 .header("authorization", format!("Bearer {t}"))
-                .header("idempotency-key", format!("cotalk-seed-v1-{}", self.keys));
+                .header("idempotency-key", format!("{}{}", self.prefix, self.keys));
         }
         let req = req
             .body(Body::from(body.to_string()))
@@ -105,7 +108,7 @@ impl Commands {
     }
 
     /// A call that must succeed with one of `ok`.
-    async fn must(
+    pub(crate) async fn must(
         &mut self,
         method: Method,
         path: &str,
@@ -121,10 +124,25 @@ impl Commands {
     }
 }
 
-/// `cotalk seed`: write the demo unless it is there. It also makes sure the
-/// operator page's admin token exists, so that `make run` can print the
-/// page's address before the server starts.
-pub async fn run(config: &Config) -> Result<Outcome> {
+/// Options of `cotalk seed`: the demo, plus generated data on request.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SeedArgs {
+    /// Generated users besides the demo ones (`demo_0001`…, same password).
+    #[arg(long, default_value_t = 0)]
+    pub users: usize,
+    /// Generated group rooms, each with a handful of members.
+    #[arg(long, default_value_t = 0)]
+    pub rooms: usize,
+    /// Generated messages, spread over the generated rooms.
+    #[arg(long, default_value_t = 0)]
+    pub messages: usize,
+}
+
+/// `cotalk seed`: write the demo unless it is there, then the generated data
+/// asked for (again idempotent: the same counts write nothing more). It also
+/// makes sure the operator page's admin token exists, so that `make run` can
+/// print the page's address before the server starts.
+pub async fn run(config: &Config, args: &SeedArgs) -> Result<Outcome> {
     crate::serve::migrate(config).await?;
     crate::ops_status::load_or_create_admin_token(config.admin_token.as_deref(), &config.data_dir)
         .context("load or create the admin token")?;
@@ -142,51 +160,72 @@ pub async fn run(config: &Config) -> Result<Outcome> {
     let mut commands = Commands {
         router: command::router(state),
         position: 0,
+        prefix: "cotalk-seed-v1-",
         keys: 0,
     };
-    let outcome = seed(&mut commands).await;
+    let mut outcome = seed(&mut commands).await;
+    if outcome.is_ok() && (args.users > 0 || args.rooms > 0 || args.messages > 0) {
+        commands.prefix = "cotalk-seed-bulk-v1-";
+        commands.keys = 0;
+        outcome = match crate::seed_bulk::generate(&mut commands, args).await {
+            Ok(()) => Ok(Outcome::Seeded {
+                position: commands.position,
+            }),
+            Err(e) => Err(e),
+        };
+    }
     store.shutdown().await;
     outcome
+}
+
+/// Sign `username` up with the demo password; false when it exists already.
+pub(crate) async fn sign_up(c: &mut Commands, username: &str, display_name: &str) -> Result<bool> {
+    let (status, value) = c
+        .call(
+            Method::POST,
+            "/v1/users",
+            None,
+            json!({"username": username, "display_name": display_name, "password": DEMO_PASSWORD}),
+        )
+        .await?;
+    match status {
+        StatusCode::CREATED => Ok(true),
+        StatusCode::CONFLICT => Ok(false),
+        other => bail!("seed: sign-up of {username} answered {other}: {value}"),
+    }
+}
+
+/// Log in as `username` with the demo password.
+pub(crate) async fn log_in(c: &mut Commands, username: &str) -> Result<Session> {
+    let v = c
+        .must(
+            Method::POST,
+            "/v1/sessions",
+            None,
+            json!({"username": username, "password": DEMO_PASSWORD}),
+            &[StatusCode::CREATED],
+        )
+        .await
+        .with_context(|| {
+            format!("log in as {username} (a user of the same name with another password?)")
+        })?;
+    Ok(Session {
+        id: v["user_id"].as_str().unwrap_or_default().to_owned(),
+        token: v["token"].as_str().unwrap_or_default().to_owned(),
+    })
 }
 
 async fn seed(c: &mut Commands) -> Result<Outcome> {
     let mut created = 0;
     for (username, display_name) in DEMO_USERS {
-        let (status, value) = c
-            .call(
-                Method::POST,
-                "/v1/users",
-                None,
-                json!({"username": username, "display_name": display_name, "password": DEMO_PASSWORD}),
-            )
-            .await?;
-        match status {
-            StatusCode::CREATED => created += 1,
-            StatusCode::CONFLICT => {}
-            other => bail!("seed: sign-up of {username} answered {other}: {value}"),
-        }
+        created += usize::from(sign_up(c, username, display_name).await?);
     }
     if created == 0 {
         return Ok(Outcome::AlreadySeeded);
     }
     let mut users = Vec::new();
     for (username, _) in DEMO_USERS {
-        let v = c
-            .must(
-                Method::POST,
-                "/v1/sessions",
-                None,
-                json!({"username": username, "password": DEMO_PASSWORD}),
-                &[StatusCode::CREATED],
-            )
-            .await
-            .with_context(|| {
-                format!("log in as {username} (is it a demo user with another password?)")
-            })?;
-        users.push(Session {
-            id: v["user_id"].as_str().unwrap_or_default().to_owned(),
-            token: v["token"].as_str().unwrap_or_default().to_owned(),
-        });
+        users.push(log_in(c, username).await?);
     }
     for (a, b) in [
         (MINJI, JIHOON),
@@ -252,7 +291,7 @@ async fn befriend(c: &mut Commands, a: &Session, b: &Session) -> Result<()> {
     Ok(())
 }
 
-async fn room(
+pub(crate) async fn room(
     c: &mut Commands,
     users: &[Session],
     owner: Who,
@@ -285,7 +324,13 @@ async fn direct(c: &mut Commands, users: &[Session], a: Who, b: Who) -> Result<S
     Ok(v["room_id"].as_str().unwrap_or_default().to_owned())
 }
 
-async fn post(c: &mut Commands, users: &[Session], room: &str, who: Who, body: &str) -> Result<()> {
+pub(crate) async fn post(
+    c: &mut Commands,
+    users: &[Session],
+    room: &str,
+    who: Who,
+    body: &str,
+) -> Result<()> {
     let path = format!("/v1/rooms/{room}/messages");
     c.must(
         Method::POST,
@@ -310,7 +355,7 @@ async fn talk(
     Ok(())
 }
 
-const BACKLOG: &[(Who, &str)] = &[
+pub(crate) const BACKLOG: &[(Who, &str)] = &[
     (MINJI, "오늘 스탠드업은 10시에 시작할게요"),
     (JIHOON, "네, 어제 배포 건은 문제 없었어요"),
     (ALICE, "Morning! The staging build is green again"),
@@ -321,7 +366,7 @@ const BACKLOG: &[(Who, &str)] = &[
     (SEOYEON, "아이콘 세트 새로 뽑았어요, 피그마에 올려뒀습니다"),
 ];
 
-const PRODUCT: &[(Who, &str)] = &[
+pub(crate) const PRODUCT: &[(Who, &str)] = &[
     (
         MINJI,
         "다들 안녕하세요! 이번 주 릴리스 일정 확인 부탁드려요 🙏",
@@ -350,7 +395,7 @@ const PRODUCT: &[(Who, &str)] = &[
     (JIHOON, "Demo on Friday 2pm works for me 👍"),
 ];
 
-const HIKING: &[(Who, &str)] = &[
+pub(crate) const HIKING: &[(Who, &str)] = &[
     (ALICE, "Who's up for Bukhansan this Saturday?"),
     (SAM, "I'm in! What time should we meet?"),
     (MINJI, "저도 갈래요! 8시에 구파발역 어때요?"),
@@ -359,7 +404,7 @@ const HIKING: &[(Who, &str)] = &[
     (SAM, "Weather says sunny, 18°C. Great hiking weather"),
 ];
 
-const LUNCH: &[(Who, &str)] = &[
+pub(crate) const LUNCH: &[(Who, &str)] = &[
     (JIHOON, "오늘 점심 뭐 먹을까요?"),
     (SEOYEON, "김치찌개 어때요? 회사 앞에 새로 생긴 곳이요"),
     (MINJI, "좋아요! 12시 10분에 로비에서 봐요"),

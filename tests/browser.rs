@@ -45,10 +45,14 @@ async fn web_client_in_chromium() {
     );
 
     let server = support::start_with(TestEnv::new().await, Role::All, None).await;
-    let first = seed::run(&server.config).await.expect("seed the demo");
+    let first = seed::run(&server.config, &seed::SeedArgs::default())
+        .await
+        .expect("seed the demo");
     assert!(matches!(first, Outcome::Seeded { .. }), "{first:?}");
     // Seeding again writes nothing.
-    let again = seed::run(&server.config).await.expect("seed again");
+    let again = seed::run(&server.config, &seed::SeedArgs::default())
+        .await
+        .expect("seed again");
     assert_eq!(again, Outcome::AlreadySeeded);
 
     embedded_pages_and_ops_status(&server).await;
