@@ -24,8 +24,14 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// 3-32 of `a-z0-9_.`.
+    #[schema(pattern = "^[a-z0-9_.]{3,32}$")]
     pub username: String,
+    /// 1-64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: String,
+    /// 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
 }
 
@@ -198,6 +204,8 @@ pub async fn login(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
+    /// 1-64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub display_name: String,
 }
 

@@ -23,6 +23,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessageRequest {
+    /// 1-4000 characters after trimming.
+    #[schema(min_length = 1, max_length = 4000)]
     pub body: String,
     #[serde(default)]
     pub reply_to: Option<MessageId>,
@@ -77,6 +79,8 @@ pub async fn post(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditMessageRequest {
+    /// 1-4000 characters after trimming.
+    #[schema(min_length = 1, max_length = 4000)]
     pub body: String,
 }
 

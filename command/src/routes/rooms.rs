@@ -22,8 +22,12 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRoomRequest {
+    /// 1-100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// Other initial members (at most 1000).
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub members: Vec<UserId>,
 }
 
@@ -129,6 +133,8 @@ pub async fn direct(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameRoomRequest {
+    /// 1-100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
 }
 
