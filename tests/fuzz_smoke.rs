@@ -131,6 +131,9 @@ fn replay(target: &str, rounds: usize, body: fn(&[u8])) {
 #[test]
 fn query_parser_target_replays_its_corpus_and_mutations() {
     replay("query_parser", 3000, targets::query_parser);
+    // The target's index lives as long as the process; its files need not.
+    let dir = std::env::temp_dir().join(format!("cotalk-fuzz-index-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
