@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -111,7 +112,10 @@ pub async fn connect(ws_base: &str, token: &str) -> Result<Socket> {
         let mut req = format!("{ws_base}/v1/stream").into_client_request()?;
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse()?);
-        match tokio_tungstenite::connect_async(req).await {
+        // tungstenite zero-fills its whole read buffer (128 KiB by default)
+        // before every read: keep it near the size of a burst of frames.
+        let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+        match tokio_tungstenite::connect_async_with_config(req, Some(config), false).await {
             Ok((ws, _)) => return Ok(ws),
             Err(e) if Instant::now() > deadline => bail!("cannot connect a stream: {e}"),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
