@@ -30,17 +30,42 @@ pub struct OpsState {
 /// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
 pub fn router(state: OpsState) -> Router {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
-        .route("/docs", get(|| async { Html(DOCS_PAGE) }))
+        .route("/docs", get(docs))
         .with_state(state)
 }
 
+/// The operational routes' part of the OpenAPI document (API.md: the
+/// document covers them too).
+pub fn openapi_doc() -> utoipa::openapi::OpenApi {
+    <OpsDoc as utoipa::OpenApi>::openapi()
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics, openapi, docs))]
+struct OpsDoc;
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up: `{\"status\":\"ok\"}`.", body = Object)))]
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+#[utoipa::path(get, path = "/docs", tag = "operations",
+    responses((status = 200, description = "A page browsing this document; works offline.", content_type = "text/html", body = String)))]
+async fn docs() -> Html<&'static str> {
+    Html(DOCS_PAGE)
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Every dependency answers: `{ready: true, checks: {name: \"ok\"}}`.", body = Object),
+        (status = 503, description = "A dependency does not answer; `checks` says which.", body = Object,
+            headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))),
+    ))]
 async fn readyz(State(state): State<OpsState>) -> Response {
     let mut report = serde_json::Map::new();
     let mut ready = true;
@@ -76,6 +101,8 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     res
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition.", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<OpsState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -84,6 +111,8 @@ async fn metrics(State(state): State<OpsState>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This OpenAPI document.", body = Object)))]
 async fn openapi(State(state): State<OpsState>) -> Json<serde_json::Value> {
     Json((*state.openapi).clone())
 }

@@ -289,6 +289,7 @@ impl App {
             router = router.merge(ops_status_router(config, metrics.clone())?);
         }
 
+        openapi.merge(ops::openapi_doc());
         let openapi = serde_json::to_value(&openapi).context("serialise the OpenAPI document")?;
         let ops = ops::router(OpsState {
             metrics,

@@ -198,3 +198,36 @@ async fn profiles_friends_and_lagging_answers() {
     lag.expect(503, Some("projection_lagging"));
     assert!(lag.headers.contains_key("retry-after"));
 }
+
+/// API.md: `/openapi.json` documents every operation, the operational routes
+/// included, and `/docs` browses it offline.
+#[tokio::test]
+async fn the_openapi_document_covers_the_operational_routes_and_the_stream() {
+    let s = start().await;
+    let doc = s.call(Method::GET, "/openapi.json").send().await;
+    doc.expect(200, None);
+    let paths = doc.body["paths"].as_object().expect("paths");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/v1/stream",
+        "/v1/users",
+        "/v1/sessions",
+        "/v1/rooms/{room_id}/messages",
+        "/v1/search/messages",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not documented");
+    }
+    for path in ["/healthz", "/readyz", "/metrics", "/docs"] {
+        let res = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+}
