@@ -12,7 +12,7 @@ mod support;
 use cotalk::config::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
-use stream_support::{connect, connect_with, is_post, node, post, room};
+use stream_support::{connect, connect_with, is_post, node, room};
 use support::{start, Server};
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,7 @@ async fn members_see_each_others_messages_in_order_with_edits_and_deletes() {
     let mut ids = Vec::new();
     for i in 0..6 {
         let who = if i % 2 == 0 { &minsu } else { &bora };
-        ids.push(post(&s, who, &room, &format!("메시지 {i}")).await.0);
+        ids.push(s.post(who, &room, &format!("메시지 {i}")).await.0);
     }
     for c in [&mut a, &mut b] {
         let frames = c.until(is_post("메시지 5")).await;
@@ -132,7 +132,7 @@ async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
     assert_eq!(joined["type"], "member_joined");
     assert_eq!(joined["user_id"], carol.id.as_str());
     assert_eq!(joined["room_id"], room.as_str());
-    post(&s, &minsu, &room, "어서 와요").await;
+    s.post(&minsu, &room, "어서 와요").await;
     assert_eq!(c.next().await["body"], "어서 와요", "no reconnect needed");
 
     s.call(
@@ -143,7 +143,7 @@ async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
     .send()
     .await
     .expect(200, None);
-    post(&s, &minsu, &room, "after the kick").await;
+    s.post(&minsu, &room, "after the kick").await;
     // A later frame in another room bora is in (created after the post).
     let direct = s
         .call(Method::POST, "/v1/rooms/direct")
@@ -153,7 +153,7 @@ async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
         .await;
     direct.expect(201, None);
     let direct = direct.body["room_id"].as_str().unwrap().to_owned();
-    post(&s, &minsu, &direct, "sentinel").await;
+    s.post(&minsu, &direct, "sentinel").await;
 
     let frames = b.until(is_post("sentinel")).await;
     let kick = frames
@@ -180,14 +180,14 @@ async fn resume_delivers_exactly_the_missed_frames_then_live_ones() {
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
     let room = room(&s, &minsu, &[&bora]).await;
     let mut b = connect(&s.base, &bora, None).await;
-    let (m1, _) = post(&s, &minsu, &room, "first").await;
+    let (m1, _) = s.post(&minsu, &room, "first").await;
     // (The room's creation may arrive first: it may not have been applied
     // when bora connected.)
     let seen = b.until(is_post("first")).await.pop().unwrap();
     b.close().await;
 
     // While bora is away: every command here appends exactly one event.
-    let mut missed = vec![post(&s, &minsu, &room, "second").await.1];
+    let mut missed = vec![s.post(&minsu, &room, "second").await.1];
     let p = s
         .call(Method::PATCH, &format!("/v1/rooms/{room}/messages/{m1}"))
         .auth(&minsu)
@@ -201,11 +201,11 @@ async fn resume_delivers_exactly_the_missed_frames_then_live_ones() {
         .send()
         .await;
     missed.push(p.position());
-    missed.push(post(&s, &minsu, &room, "third").await.1);
+    missed.push(s.post(&minsu, &room, "third").await.1);
 
     let after = seen["position"].as_i64().unwrap();
     let mut b = connect(&s.base, &bora, Some(after)).await;
-    let (_, live) = post(&s, &minsu, &room, "live").await;
+    let (_, live) = s.post(&minsu, &room, "live").await;
     missed.push(live);
     let frames = b.until(is_post("live")).await;
     let positions: Vec<i64> = frames
@@ -235,11 +235,11 @@ async fn resume_follows_membership_changes_made_while_away() {
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
     let room = room(&s, &minsu, &[&bora]).await;
     let mut b = connect(&s.base, &bora, None).await;
-    post(&s, &minsu, &room, "before").await;
+    s.post(&minsu, &room, "before").await;
     let seen = b.until(is_post("before")).await.pop().unwrap();
     b.close().await;
 
-    let (_, p_second) = post(&s, &minsu, &room, "second").await;
+    let (_, p_second) = s.post(&minsu, &room, "second").await;
     let kick = s
         .call(
             Method::DELETE,
@@ -249,7 +249,7 @@ async fn resume_follows_membership_changes_made_while_away() {
         .send()
         .await;
     kick.expect(200, None);
-    post(&s, &minsu, &room, "not for bora").await;
+    s.post(&minsu, &room, "not for bora").await;
     let direct = s
         .call(Method::POST, "/v1/rooms/direct")
         .auth(&minsu)
@@ -258,7 +258,7 @@ async fn resume_follows_membership_changes_made_while_away() {
         .await;
     direct.expect(201, None);
     let direct_room = direct.body["room_id"].as_str().unwrap().to_owned();
-    let (_, p_hello) = post(&s, &minsu, &direct_room, "hello directly").await;
+    let (_, p_hello) = s.post(&minsu, &direct_room, "hello directly").await;
 
     let mut b = connect(&s.base, &bora, seen["position"].as_i64()).await;
     let frames = b.until(is_post("hello directly")).await;
@@ -285,17 +285,17 @@ async fn resuming_beyond_the_window_asks_for_a_resync() {
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
     let room = room(&s, &minsu, &[&bora]).await;
     let mut b = connect(&s.base, &bora, None).await;
-    post(&s, &minsu, &room, "seen").await;
+    s.post(&minsu, &room, "seen").await;
     let seen = b.until(is_post("seen")).await.pop().unwrap();
     b.close().await;
     for i in 0..(domain::views::FRAMES_LEN + 5) {
-        post(&s, &minsu, &room, &format!("away {i}")).await;
+        s.post(&minsu, &room, &format!("away {i}")).await;
     }
     let mut b = connect(&s.base, &bora, seen["position"].as_i64()).await;
     let resync = b.next().await;
     assert_eq!(resync["type"], "resync_required");
     assert_eq!(resync["room_id"], room.as_str());
-    post(&s, &minsu, &room, "after the resync").await;
+    s.post(&minsu, &room, "after the resync").await;
     // Posts the projection had not applied at the resume come live.
     let live = b.until(is_post("after the resync")).await;
     let from = resync["position"].as_i64().unwrap();
@@ -323,8 +323,8 @@ async fn two_query_processes_deliver_to_clients_connected_to_either() {
     let room = room(&s, &minsu, &[&bora]).await;
     let mut a = connect(&query_a.base, &minsu, None).await;
     let mut b = connect(&query_b.base, &bora, None).await;
-    post(&s, &minsu, &room, "from minsu").await;
-    post(&s, &bora, &room, "from bora").await;
+    s.post(&minsu, &room, "from minsu").await;
+    s.post(&bora, &room, "from bora").await;
     for c in [&mut a, &mut b] {
         let frames = c.until(is_post("from bora")).await;
         let bodies: Vec<&str> = frames.iter().filter_map(|f| f["body"].as_str()).collect();

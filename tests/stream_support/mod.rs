@@ -127,21 +127,6 @@ pub async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
     a.body["room_id"].as_str().unwrap().to_owned()
 }
 
-/// Post and return (message id, position).
-pub async fn post(s: &Server, user: &User, room: &str, body: &str) -> (String, i64) {
-    let a = s
-        .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
-        .auth(user)
-        .json(json!({ "body": body }))
-        .send()
-        .await;
-    a.expect(201, None);
-    (
-        a.body["message_id"].as_str().unwrap().to_owned(),
-        a.position(),
-    )
-}
-
 /// One in-process `cotalk serve --role ROLE` on `config`.
 pub struct Node {
     pub base: String,
