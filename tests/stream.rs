@@ -12,7 +12,7 @@ mod support;
 use cotalk::config::Role;
 use reqwest::Method;
 use serde_json::{json, Value};
-use stream_support::{connect, connect_with, is_post, node, room};
+use stream_support::{connect, connect_with, direct, is_post, node, room};
 use support::{start, Server};
 use tokio_util::sync::CancellationToken;
 
@@ -145,14 +145,7 @@ async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
     .expect(200, None);
     s.post(&minsu, &room, "after the kick").await;
     // A later frame in another room bora is in (created after the post).
-    let direct = s
-        .call(Method::POST, "/v1/rooms/direct")
-        .auth(&minsu)
-        .json(json!({"user_id": bora.id}))
-        .send()
-        .await;
-    direct.expect(201, None);
-    let direct = direct.body["room_id"].as_str().unwrap().to_owned();
+    let (direct, _) = direct(&s, &minsu, &bora).await;
     s.post(&minsu, &direct, "sentinel").await;
 
     let frames = b.until(is_post("sentinel")).await;
@@ -250,14 +243,7 @@ async fn resume_follows_membership_changes_made_while_away() {
         .await;
     kick.expect(200, None);
     s.post(&minsu, &room, "not for bora").await;
-    let direct = s
-        .call(Method::POST, "/v1/rooms/direct")
-        .auth(&minsu)
-        .json(json!({"user_id": bora.id}))
-        .send()
-        .await;
-    direct.expect(201, None);
-    let direct_room = direct.body["room_id"].as_str().unwrap().to_owned();
+    let (direct_room, direct_at) = direct(&s, &minsu, &bora).await;
     let (_, p_hello) = s.post(&minsu, &direct_room, "hello directly").await;
 
     let mut b = connect(&s.base, &bora, seen["position"].as_i64()).await;
@@ -271,7 +257,7 @@ async fn resume_follows_membership_changes_made_while_away() {
         [
             ("message_posted", p_second),
             ("member_kicked", kick.position()),
-            ("room_created", direct.position()),
+            ("room_created", direct_at),
             ("message_posted", p_hello),
         ],
         "{frames:?}"

@@ -158,116 +158,102 @@ async fn wait_listening(proc: &mut Proc, port: u16) {
     }
 }
 
-/// A private JetStream server (its own port and store directory), so that
-/// restarting it disturbs no other test.
-pub struct NatsServer {
+/// A private server process on its own loopback port, which a test stops
+/// (`kill -9`) and starts again in place, with the same arguments.
+pub struct Daemon {
     pub port: u16,
-    store: PathBuf,
+    name: &'static str,
+    program: String,
+    args: Vec<std::ffi::OsString>,
     logs: PathBuf,
     starts: usize,
     proc: Option<Proc>,
 }
 
-impl NatsServer {
-    pub async fn start(dir: &Path) -> Self {
-        let mut s = Self {
-            port: free_port(),
-            store: dir.join("nats-store"),
-            logs: dir.to_owned(),
+impl Daemon {
+    async fn start(
+        name: &'static str,
+        program: &str,
+        port: u16,
+        args: Vec<std::ffi::OsString>,
+        logs: &Path,
+    ) -> Self {
+        let mut d = Self {
+            port,
+            name,
+            program: program.to_owned(),
+            args,
+            logs: logs.to_owned(),
             starts: 0,
             proc: None,
         };
-        s.spawn().await;
-        s
-    }
-
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        d.spawn().await;
+        d
     }
 
     async fn spawn(&mut self) {
         self.starts += 1;
-        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("nats-server");
-        let mut cmd = Command::new(bin);
-        cmd.args([
-            "-a",
-            "127.0.0.1",
-            "-p",
-            &self.port.to_string(),
-            "-js",
-            "-sd",
-        ])
-        .arg(&self.store);
-        let log = self.logs.join(format!("nats-{}.log", self.starts));
-        let mut proc = Proc::spawn("nats-server", cmd, &log);
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args);
+        let log = self.logs.join(format!("{}-{}.log", self.name, self.starts));
+        let mut proc = Proc::spawn(self.name, cmd, &log);
         wait_listening(&mut proc, self.port).await;
         self.proc = Some(proc);
     }
 
-    /// `kill -9`, then start again on the same port and store directory.
+    /// `kill -9`, then start again after `down_for`.
     pub async fn restart(&mut self, down_for: Duration) {
         self.stop();
         tokio::time::sleep(down_for).await;
         self.spawn().await;
     }
 
-    /// `kill -9`; [`NatsServer::start_again`] brings it back.
+    /// `kill -9`; [`Daemon::start_again`] brings it back.
     pub fn stop(&mut self) {
         if let Some(mut p) = self.proc.take() {
             p.kill9();
         }
     }
 
-    /// Start again on the same port and store directory after [`NatsServer::stop`].
+    /// Start again on the same port after [`Daemon::stop`].
     pub async fn start_again(&mut self) {
         if self.proc.is_none() {
             self.spawn().await;
         }
+    }
+}
+
+/// A private JetStream server (its own port and store directory, kept
+/// across restarts), so that restarting it disturbs no other test.
+pub struct NatsServer(Daemon);
+
+impl NatsServer {
+    pub async fn start(dir: &Path) -> Self {
+        let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let port = free_port();
+        let args = ["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]
+            .into_iter()
+            .map(Into::into)
+            .chain([dir.join("nats-store").into_os_string()])
+            .collect();
+        Self(Daemon::start("nats", bin, port, args, dir).await)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.0.port)
     }
 }
 
 /// A private Redis without persistence: a restart empties it.
-pub struct RedisServer {
-    pub port: u16,
-    dir: PathBuf,
-    starts: usize,
-    proc: Option<Proc>,
-}
+pub struct RedisServer(Daemon);
 
 impl RedisServer {
     pub async fn start(dir: &Path) -> Self {
-        let mut s = Self {
-            port: free_port(),
-            dir: dir.to_owned(),
-            starts: 0,
-            proc: None,
-        };
-        s.spawn().await;
-        s
-    }
-
-    /// `kill -9`; [`RedisServer::start_again`] brings it back, empty.
-    pub fn stop(&mut self) {
-        if let Some(mut p) = self.proc.take() {
-            p.kill9();
-        }
-    }
-
-    /// Start again on the same port after [`RedisServer::stop`].
-    pub async fn start_again(&mut self) {
-        if self.proc.is_none() {
-            self.spawn().await;
-        }
-    }
-
-    async fn spawn(&mut self) {
-        self.starts += 1;
-        let (port, dir) = (self.port, &self.dir);
-        let mut cmd = Command::new("redis-server");
-        cmd.args([
+        let port = free_port();
+        let args = [
             "--port",
             &port.to_string(),
             "--bind",
@@ -279,16 +265,42 @@ impl RedisServer {
             "--daemonize",
             "no",
             "--dir",
-        ])
-        .arg(dir);
-        let log = dir.join(format!("redis-{}.log", self.starts));
-        let mut proc = Proc::spawn("redis-server", cmd, &log);
-        wait_listening(&mut proc, port).await;
-        self.proc = Some(proc);
+        ]
+        .into_iter()
+        .map(Into::into)
+        .chain([dir.as_os_str().to_owned()])
+        .collect();
+        Self(Daemon::start("redis", "redis-server", port, args, dir).await)
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://127.0.0.1:{}", self.0.port)
+    }
+}
+
+impl std::ops::Deref for NatsServer {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for NatsServer {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.0
+    }
+}
+
+impl std::ops::Deref for RedisServer {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RedisServer {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.0
     }
 }
 

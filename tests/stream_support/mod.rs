@@ -127,6 +127,18 @@ pub async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
     a.body["room_id"].as_str().unwrap().to_owned()
 }
 
+/// Open the direct room of `a` and `b`; (room id, position).
+pub async fn direct(s: &Server, a: &User, b: &User) -> (String, i64) {
+    let r = s
+        .call(Method::POST, "/v1/rooms/direct")
+        .auth(a)
+        .json(json!({ "user_id": b.id }))
+        .send()
+        .await;
+    r.expect(201, None);
+    (r.body["room_id"].as_str().unwrap().to_owned(), r.position())
+}
+
 /// One in-process `cotalk serve --role ROLE` on `config`.
 pub struct Node {
     pub base: String,

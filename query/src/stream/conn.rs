@@ -140,14 +140,20 @@ async fn join(
     None
 }
 
-async fn write_all(sink: &mut Sink, frames: Vec<Utf8Bytes>, limit: Duration) -> Result<(), ()> {
-    if frames.is_empty() {
-        return Ok(());
-    }
-    let n = frames.len() as u64;
+/// Write `frames` with one flush, within `limit`.
+async fn write_all(
+    sink: &mut Sink,
+    frames: impl IntoIterator<Item = Utf8Bytes>,
+    limit: Duration,
+) -> Result<(), ()> {
+    let mut n = 0u64;
     let all = async {
         for text in frames {
             sink.feed(Message::Text(text)).await?;
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(());
         }
         sink.flush().await
     };
@@ -168,25 +174,8 @@ async fn write(
     rx: &mut mpsc::Receiver<Utf8Bytes>,
     limit: Duration,
 ) -> Result<(), ()> {
-    let mut n = 1u64;
-    let batch = async {
-        sink.feed(Message::Text(first)).await?;
-        while n < WRITE_BATCH as u64 {
-            let Ok(text) = rx.try_recv() else {
-                break;
-            };
-            sink.feed(Message::Text(text)).await?;
-            n += 1;
-        }
-        sink.flush().await
-    };
-    match tokio::time::timeout(limit, batch).await {
-        Ok(Ok(())) => {
-            metrics::counter!("cotalk_stream_frames_sent_total").increment(n);
-            Ok(())
-        }
-        _ => Err(()),
-    }
+    let queued = std::iter::from_fn(|| rx.try_recv().ok()).take(WRITE_BATCH - 1);
+    write_all(sink, std::iter::once(first).chain(queued), limit).await
 }
 
 async fn send_close(sink: &mut Sink, why: Close) -> Result<(), ()> {
