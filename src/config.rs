@@ -126,4 +126,36 @@ pub struct ServeArgs {
     /// How long the group commit waits for more commands, in microseconds.
     #[arg(long, env = "COTALK_BATCH_MAX_WAIT_US", default_value_t = 2000)]
     pub batch_max_wait_us: u64,
+
+    /// Seconds a client has to send a whole request head (request line and
+    /// headers), counted from its first byte, or from the connection's
+    /// opening for its first request; then the connection is closed.
+    #[arg(long, env = "COTALK_HEADER_READ_TIMEOUT_SECS", default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: u64,
+
+    /// Seconds a client has to send a whole request body once the server
+    /// reads it; then 408 `request_timeout` and the connection is closed.
+    #[arg(long, env = "COTALK_BODY_READ_TIMEOUT_SECS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_read_timeout_secs: u64,
+
+    /// Seconds a keep-alive connection may wait for its next request.
+    /// WebSockets (`/v1/stream`) are not cut by this or the read timeouts:
+    /// they have their own heartbeat.
+    #[arg(long, env = "COTALK_IDLE_TIMEOUT_SECS", default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub idle_timeout_secs: u64,
+
+    /// Most open connections (WebSockets included) from one client address
+    /// (one IPv6 /64); more are closed at once. Behind a reverse proxy every
+    /// connection comes from the proxy: raise it there.
+    #[arg(long, env = "COTALK_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_address: u32,
+
+    /// Also serve `GET /metrics` without the admin token on this address,
+    /// meant for a private network (on the main address it takes the admin token).
+    #[arg(long, env = "COTALK_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }

@@ -8,11 +8,15 @@
 //! - [`projections`]: `cotalk projections status|replay`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
 //! - [`ops_status`]: `GET /ops/status`, the operator page's data (admin token).
+//! - [`admin`]: the admin token's check (`/ops/status`, `/metrics`).
+//! - [`server`]: the HTTP server (accept loop, connection timeouts and caps,
+//!   default response headers, request log span with credentials redacted).
 //! - [`seed`]: `cotalk seed`, a demo of Korean and English conversations
 //!   (`seed_bulk`: the generated users, rooms and messages it can add).
 //! - [`web`]: the embedded web client (`/`) and operator page (`/ops`).
 //! - [`telemetry`]: logging setup.
 
+pub mod admin;
 pub mod bench;
 pub mod config;
 pub mod ops;
@@ -21,5 +25,6 @@ pub mod projections;
 pub mod seed;
 mod seed_bulk;
 pub mod serve;
+pub mod server;
 pub mod telemetry;
 pub mod web;

@@ -1,15 +1,23 @@
 //! Operational routes: liveness, readiness, Prometheus metrics, the OpenAPI
 //! document and an offline page that browses it.
+//!
+//! `/metrics` takes the admin token: its series name every route and its
+//! latencies, projection positions and the process's load, which is for
+//! operators. A scraper without the token reads it on the separate address
+//! of `--metrics-listen` ([`metrics_router`]), meant for a private network.
 
+use crate::admin::AdminToken;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use base64::Engine as _;
 use metrics_exporter_prometheus::PrometheusHandle;
+use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 /// One dependency check of `/readyz`: a name and a probe.
@@ -25,6 +33,8 @@ pub struct OpsState {
     pub openapi: Arc<serde_json::Value>,
     /// What `/readyz` checks.
     pub checks: Arc<Vec<(&'static str, Check)>>,
+    /// Who may read `/metrics`.
+    pub admin: AdminToken,
 }
 
 /// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
@@ -38,6 +48,11 @@ pub fn router(state: OpsState) -> Router {
         .with_state(state)
 }
 
+/// `GET /metrics` without the admin token, for the `--metrics-listen` address.
+pub fn metrics_router(metrics: PrometheusHandle) -> Router {
+    Router::new().route("/metrics", get(move || render(metrics.clone())))
+}
+
 /// The operational routes' part of the OpenAPI document (API.md: the
 /// document covers them too).
 pub fn openapi_doc() -> utoipa::openapi::OpenApi {
@@ -45,8 +60,29 @@ pub fn openapi_doc() -> utoipa::openapi::OpenApi {
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(healthz, readyz, metrics, openapi, docs))]
+#[openapi(paths(healthz, readyz, metrics, openapi, docs), modifiers(&AdminAuth))]
 struct OpsDoc;
+
+/// Declares the `admin` security scheme: the admin token as a bearer token.
+struct AdminAuth;
+
+impl utoipa::Modify for AdminAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "the admin token (`--admin-token` / `COTALK_ADMIN_TOKEN`)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is up: `{\"status\":\"ok\"}`.", body = Object)))]
@@ -56,8 +92,13 @@ async fn healthz() -> Json<serde_json::Value> {
 
 #[utoipa::path(get, path = "/docs", tag = "operations",
     responses((status = 200, description = "A page browsing this document; works offline.", content_type = "text/html", body = String)))]
-async fn docs() -> Html<&'static str> {
-    Html(DOCS_PAGE)
+async fn docs() -> Response {
+    let mut res = Html(DOCS_PAGE).into_response();
+    let policy = HeaderValue::from_str(&DOCS_POLICY)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
+    res.headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, policy);
+    res
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
@@ -102,11 +143,23 @@ async fn readyz(State(state): State<OpsState>) -> Response {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition.", content_type = "text/plain", body = String)))]
-async fn metrics(State(state): State<OpsState>) -> Response {
+    security(("admin" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition.", content_type = "text/plain", body = String),
+        (status = 401, description = "unauthenticated: no admin token (`--metrics-listen` serves it without one)",
+            content_type = "application/problem+json", body = query::dto::Problem),
+    ))]
+async fn metrics(State(state): State<OpsState>, headers: HeaderMap) -> Response {
+    if !state.admin.permits(&headers) {
+        return crate::admin::refusal();
+    }
+    render(state.metrics).await
+}
+
+async fn render(metrics: PrometheusHandle) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        metrics.render(),
     )
         .into_response()
 }
@@ -120,3 +173,36 @@ async fn openapi(State(state): State<OpsState>) -> Json<serde_json::Value> {
 /// A self-contained page (no external scripts) listing every operation of
 /// `/openapi.json` with its parameters, body and answers.
 const DOCS_PAGE: &str = include_str!("docs.html");
+
+/// The page's `Content-Security-Policy`: its one inline script and style
+/// sheet by hash, fetches to this origin, no framing.
+static DOCS_POLICY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; \
+         img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        inline_hashes(DOCS_PAGE, "script"),
+        inline_hashes(DOCS_PAGE, "style"),
+    )
+});
+
+/// CSP source expressions (`'sha256-…'`) of every `<tag>…</tag>` of `page`.
+fn inline_hashes(page: &str, tag: &str) -> String {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut hashes = Vec::new();
+    let mut rest = page;
+    while let Some(start) = rest.find(&open) {
+        let body = &rest[start + open.len()..];
+        let Some(end) = body.find(&close) else { break };
+        let digest = Sha256::digest(&body.as_bytes()[..end]);
+        hashes.push(format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        ));
+        rest = &body[end + close.len()..];
+    }
+    if hashes.is_empty() {
+        "'none'".to_owned()
+    } else {
+        hashes.join(" ")
+    }
+}

@@ -16,7 +16,6 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use projector::ProjectorConfig;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -37,8 +36,8 @@ struct Sample {
 /// State of the route.
 #[derive(Clone)]
 pub struct OpsStatusState {
-    /// SHA-256 of the admin token (compared digest to digest).
-    token_digest: [u8; 32],
+    /// The admin token's check.
+    admin: crate::admin::AdminToken,
     /// Where the projections and the log are.
     projector: Arc<ProjectorConfig>,
     /// This process's metrics.
@@ -51,7 +50,7 @@ impl OpsStatusState {
     /// The route's state for `admin_token`.
     pub fn new(admin_token: &str, projector: ProjectorConfig, metrics: PrometheusHandle) -> Self {
         Self {
-            token_digest: Sha256::digest(admin_token.as_bytes()).into(),
+            admin: crate::admin::AdminToken::new(admin_token),
             projector: Arc::new(projector),
             metrics,
             samples: Arc::default(),
@@ -107,28 +106,9 @@ struct Report {
     at: chrono::DateTime<chrono::Utc>,
 }
 
-fn authorized(state: &OpsStatusState, headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some((scheme, token)) = value.split_once(' ') else {
-        return false;
-    };
-    let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-    scheme.eq_ignore_ascii_case("bearer") && digest == state.token_digest
-}
-
 async fn status(State(state): State<OpsStatusState>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        let mut res = api::ApiError::unauthenticated().into_response();
-        res.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"cotalk ops\""),
-        );
-        return res;
+    if !state.admin.permits(&headers) {
+        return crate::admin::refusal();
     }
     let status = projector::status::collect(&state.projector).await;
     let metrics = parse_batch_metrics(&state.metrics.render());

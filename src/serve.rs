@@ -4,8 +4,8 @@
 
 use crate::config::{Config, Role, ServeArgs};
 use crate::ops::{self, Check, OpsState};
+pub use crate::server::{serve_listener, HttpOptions};
 use anyhow::{Context, Result};
-use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use command::repository::Repository;
 use command::store::{BatchConfig, EventStore};
@@ -114,20 +114,32 @@ pub async fn run(config: Config, args: ServeArgs) -> Result<()> {
         .context("install the metrics recorder")?;
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    let app = App::build(&config, &args, metrics, cancel.clone()).await?;
+    let app = App::build(&config, &args, metrics.clone(), cancel.clone()).await?;
+    let options = HttpOptions::from_args(&args);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listen on {}", args.listen))?;
+    let metrics_server = match &args.metrics_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listen for metrics on {address}"))?;
+            tracing::info!(listen = %listener.local_addr()?, "metrics served without the admin token");
+            let router = ops::metrics_router(metrics).layer(crate::server::trace::layer());
+            Some(tokio::spawn(serve_listener(
+                listener,
+                router,
+                options,
+                cancel.clone(),
+            )))
+        }
+        None => None,
+    };
     tracing::info!(listen = %listener.local_addr()?, role = ?args.role, "cotalk serving");
-    let shutdown = cancel.clone();
-    // With the peer address, for the per-address login limit.
-    let service = app
-        .router
-        .clone()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    serve_listener(listener, app.router.clone(), options, cancel.clone()).await;
+    if let Some(task) = metrics_server {
+        let _ = task.await;
+    }
     app.shutdown().await;
     Ok(())
 }
@@ -149,6 +161,7 @@ impl App {
         cancel: CancellationToken,
     ) -> Result<Self> {
         migrate(config).await?;
+        let admin_token = load_admin_token(config)?;
         let secret =
             api::auth::load_or_create_secret(config.token_secret.as_deref(), &config.data_dir)
                 .context("load or create the token secret")?;
@@ -286,7 +299,7 @@ impl App {
             router = router.merge(query::router(query));
             openapi.merge(query::openapi());
             router = router.merge(crate::web::router());
-            router = router.merge(ops_status_router(config, metrics.clone())?);
+            router = router.merge(ops_status_router(config, &admin_token, metrics.clone())?);
         }
 
         openapi.merge(ops::openapi_doc());
@@ -295,19 +308,24 @@ impl App {
             metrics,
             openapi: Arc::new(openapi),
             checks: Arc::new(checks),
+            admin: crate::admin::AdminToken::new(&admin_token),
         });
+        let body_limits =
+            api::limits::BodyLimits::api(Duration::from_secs(args.body_read_timeout_secs));
+        // A route group with other body limits (uploads) is merged after
+        // this line with its own `BodyLimits::apply`.
+        let router = body_limits.apply(router.merge(ops));
         let router = router
-            .merge(ops)
             .fallback(api::error::fallback)
             .layer(axum::middleware::from_fn(api::metrics::track))
-            .layer(DefaultBodyLimit::max(api::extract::MAX_BODY_BYTES))
             .layer(axum::Extension(Arc::new(api::ratelimit::RateLimits::new(
                 api::ratelimit::RateLimitConfig::from_env(),
             ))))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 panic_answer,
             ))
-            .layer(tower_http::trace::TraceLayer::new_for_http());
+            .layer(axum::middleware::from_fn(crate::server::headers::defaults))
+            .layer(crate::server::trace::layer());
         Ok(Self {
             router,
             store,
@@ -326,12 +344,9 @@ impl App {
     }
 }
 
-/// `GET /ops/status` with the admin token (configured, or generated into the
-/// data directory and logged so that the operator can open `/ops`).
-fn ops_status_router(
-    config: &Config,
-    metrics: metrics_exporter_prometheus::PrometheusHandle,
-) -> Result<Router> {
+/// The admin token of `/ops/status` and `/metrics`: configured, or
+/// generated into the data directory (and its file logged, never the token).
+fn load_admin_token(config: &Config) -> Result<String> {
     let token = crate::ops_status::load_or_create_admin_token(
         config.admin_token.as_deref(),
         &config.data_dir,
@@ -340,9 +355,18 @@ fn ops_status_router(
     if config.admin_token.is_none() {
         tracing::info!(
             file = %crate::ops_status::admin_token_file(&config.data_dir).display(),
-            "operator page /ops: admin token kept in the data directory"
+            "operator page /ops and /metrics: admin token kept in the data directory"
         );
     }
+    Ok(token)
+}
+
+/// `GET /ops/status` with the admin token.
+fn ops_status_router(
+    config: &Config,
+    token: &str,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> Result<Router> {
     let projector = projector::ProjectorConfig::new(
         &config.namespace,
         lazy_pool(&config.database_url, 2)?,
@@ -352,7 +376,7 @@ fn ops_status_router(
         &config.data_dir,
     );
     Ok(crate::ops_status::router(
-        crate::ops_status::OpsStatusState::new(&token, projector, metrics),
+        crate::ops_status::OpsStatusState::new(token, projector, metrics),
     ))
 }
 

@@ -9,7 +9,7 @@
 //! Every server of this binary runs with small limits, set once through the
 //! `COTALK_RATE_*` environment before the first server starts; the client
 //! address comes from `X-Forwarded-For` (trusted here by configuration), since
-//! the test harness serves without connect info.
+//! every test connection's own address is loopback (exempt by default).
 
 mod support;
 

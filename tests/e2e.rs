@@ -225,9 +225,14 @@ async fn the_openapi_document_covers_the_operational_routes_and_the_stream() {
         let res = s
             .http
             .get(format!("{}{path}", s.base))
+            .bearer_auth(support::ADMIN_TOKEN)
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "{path}");
     }
+    // `/metrics` is the operator's (the admin token, like `/ops/status`).
+    let anonymous = s.call(Method::GET, "/metrics").send().await;
+    anonymous.expect(401, Some("unauthenticated"));
+    assert!(anonymous.headers.contains_key("www-authenticate"));
 }

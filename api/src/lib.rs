@@ -6,7 +6,9 @@
 //! - [`auth`]: signed bearer tokens ([`TokenKeys`]) and the [`AuthUser`] extractor.
 //! - [`extract`]: JSON, path and query extractors whose rejections are problem+json.
 //! - [`position`]: `X-Min-Position` / `X-Max-Wait-Ms` parsing and the `X-Position` header.
-//! - [`metrics`]: per-route request counters and latency histograms.
+//! - [`limits`]: request body limits (413 before the body is read, 408 for a body
+//!   that does not arrive in time) as a layer a route group configures.
+//! - [`metrics`]: per-route request counters and latency histograms (bounded labels).
 //! - [`ratelimit`]: keyed token buckets for logins, posts and searches (429 with `Retry-After`).
 //! - [`openapi`]: the answers this plumbing gives (400, 401, 413, 503 …) added to every
 //!   operation of an OpenAPI document.
@@ -14,6 +16,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod position;

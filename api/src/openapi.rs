@@ -7,7 +7,8 @@
 //!   or body);
 //! - operations with a bearer security requirement: 401 `unauthenticated`;
 //! - commands (every method but GET): the `Idempotency-Key` header, 413
-//!   `payload_too_large`, 415 `unsupported_media_type`, 422
+//!   `payload_too_large`, 408 `request_timeout` and 415
+//!   `unsupported_media_type` (those with a body), 422
 //!   `idempotency_key_reused`, 503 `dependency_unavailable`;
 //! - queries taking `X-Min-Position`: 503 `projection_lagging` and
 //!   `dependency_unavailable`.
@@ -75,6 +76,11 @@ fn complete_operation(op: &mut Operation, command: bool) {
         }
         add(op, 413, "payload_too_large: the body is over 64 KiB");
         if op.request_body.is_some() {
+            add(
+                op,
+                408,
+                "request_timeout: the body did not arrive within the body-read timeout",
+            );
             add(op, 415, "unsupported_media_type: the body is not JSON");
         }
         add(
@@ -236,7 +242,7 @@ mod tests {
         complete(&mut doc);
         let json = serde_json::to_value(&doc).unwrap();
         let c = &json["paths"]["/c"]["post"];
-        for status in ["400", "401", "413", "415", "422", "429", "503"] {
+        for status in ["400", "401", "408", "413", "415", "422", "429", "503"] {
             let content = &c["responses"][status]["content"][PROBLEM_JSON];
             assert_eq!(
                 content["schema"]["$ref"], "#/components/schemas/Problem",

@@ -132,6 +132,9 @@ impl ChildServer {
             "RUST_LOG",
             std::env::var("COTALK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
         )
+        // Every bench client (a thousand WebSockets, a thousand HTTP
+        // connections) comes from loopback: no per-address cap.
+        .env("COTALK_MAX_CONNECTIONS_PER_ADDRESS", "1000000")
         .env_remove("COTALK_READ_REPLICA_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -114,19 +114,10 @@ pub fn child_env(
     nats_url: &str,
     data_dir: &std::path::Path,
 ) -> Vec<(String, String)> {
-    let secret = support::config(env, data_dir).token_secret;
-    [
-        ("COTALK_DATABASE_URL", env.database_url.clone()),
-        ("COTALK_READ_DATABASE_URL", env.read_database_url.clone()),
-        ("COTALK_REDIS_URL", redis_url.to_owned()),
-        ("COTALK_NATS_URL", nats_url.to_owned()),
-        ("COTALK_NAMESPACE", env.namespace.clone()),
-        ("COTALK_DATA_DIR", data_dir.display().to_string()),
-        ("COTALK_TOKEN_SECRET", secret.unwrap_or_default()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    let mut config = support::config(env, data_dir);
+    config.redis_url = redis_url.to_owned();
+    config.nats_url = nats_url.to_owned();
+    support::child_env(&config)
 }
 
 /// Generations in use: redis, history, search.

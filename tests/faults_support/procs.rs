@@ -403,6 +403,7 @@ impl Cotalk {
     pub async fn gauge(&self, name: &str, label: &str) -> Option<f64> {
         let text = reqwest::Client::new()
             .get(format!("http://127.0.0.1:{}/metrics", self.port))
+            .bearer_auth(crate::support::ADMIN_TOKEN)
             .timeout(Duration::from_secs(2))
             .send()
             .await

@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use cotalk::config::{Config, Role, ServeArgs};
-use cotalk::serve::App;
+use cotalk::serve::{serve_listener, App, HttpOptions};
+use metrics_exporter_prometheus::PrometheusHandle;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use testkit::TestEnv;
@@ -25,6 +26,9 @@ impl Drop for Server {
     }
 }
 
+/// The admin token of every test server (`/ops/status`, `/metrics`).
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
 /// The configuration of a test process on `env`.
 pub fn config(env: &TestEnv, data_dir: &std::path::Path) -> Config {
     Config {
@@ -36,8 +40,30 @@ pub fn config(env: &TestEnv, data_dir: &std::path::Path) -> Config {
         namespace: env.namespace.clone(),
         data_dir: data_dir.to_owned(),
         token_secret: Some("test-secret-test-secret-test-secret".into()),
-        admin_token: Some("test-admin-token".into()),
+        admin_token: Some(ADMIN_TOKEN.into()),
     }
+}
+
+/// `config` as the `COTALK_*` environment of a `cotalk` child process.
+pub fn child_env(config: &Config) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("COTALK_DATABASE_URL", config.database_url.clone()),
+        ("COTALK_READ_DATABASE_URL", config.read_database_url.clone()),
+        ("COTALK_REDIS_URL", config.redis_url.clone()),
+        ("COTALK_NATS_URL", config.nats_url.clone()),
+        ("COTALK_NAMESPACE", config.namespace.clone()),
+        ("COTALK_DATA_DIR", config.data_dir.display().to_string()),
+    ];
+    let secrets = [
+        ("COTALK_TOKEN_SECRET", &config.token_secret),
+        ("COTALK_ADMIN_TOKEN", &config.admin_token),
+    ];
+    for (name, value) in secrets {
+        if let Some(value) = value {
+            vars.push((name, value.clone()));
+        }
+    }
+    vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// Serve `role` on an ephemeral port.
@@ -55,31 +81,71 @@ pub async fn start_with(env: TestEnv, role: Role, replica: Option<String>) -> Se
     }
 }
 
-/// Build the app of `role` on `config` and serve it on an ephemeral
-/// loopback port; returns its base URL and the token that stops it (the
-/// app's background tasks are drained after the listener closes).
-pub async fn serve_app(config: &Config, role: Role) -> (String, CancellationToken) {
-    let args = ServeArgs {
+/// Serve everything in one process with `args` (their `listen` is ignored)
+/// and `metrics` as the process's metrics registry.
+pub async fn start_with_args(args: &ServeArgs, metrics: PrometheusHandle) -> Server {
+    let env = TestEnv::new().await;
+    let data_dir = std::env::temp_dir().join(format!("cotalk-test-{}", env.namespace));
+    let config = config(&env, &data_dir);
+    let (base, cancel) = serve_app_with(&config, args, metrics).await;
+    Server {
+        base,
+        env,
+        config,
+        cancel,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// The `serve` options of a test process of `role`.
+pub fn serve_args(role: Role) -> ServeArgs {
+    ServeArgs {
         listen: "127.0.0.1:0".into(),
         role,
         token_ttl_hours: 1,
         batch_max_events: 512,
         batch_max_wait_us: 1000,
-    };
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        header_read_timeout_secs: 10,
+        body_read_timeout_secs: 30,
+        idle_timeout_secs: 60,
+        max_connections_per_address: 256,
+        metrics_listen: None,
+    }
+}
+
+/// A metrics registry of its own (not the process's recorder: what the app
+/// records goes nowhere, and `/metrics` renders an empty registry).
+pub fn unrecorded_metrics() -> PrometheusHandle {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
         .build_recorder()
-        .handle();
+        .handle()
+}
+
+/// Build the app of `role` on `config` and serve it on an ephemeral
+/// loopback port; returns its base URL and the token that stops it (the
+/// app's background tasks are drained after the listener closes).
+pub async fn serve_app(config: &Config, role: Role) -> (String, CancellationToken) {
+    serve_app_with(config, &serve_args(role), unrecorded_metrics()).await
+}
+
+/// [`serve_app`] with `args` (their `listen` is ignored: an ephemeral
+/// loopback port) and `metrics`, served by the same function as `cotalk
+/// serve` (`serve_listener`: timeouts, connection cap, connect info).
+pub async fn serve_app_with(
+    config: &Config,
+    args: &ServeArgs,
+    metrics: PrometheusHandle,
+) -> (String, CancellationToken) {
     let cancel = CancellationToken::new();
-    let app = App::build(config, &args, metrics, cancel.clone())
+    let app = App::build(config, args, metrics, cancel.clone())
         .await
         .expect("build the app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (router, shutdown) = (app.router.clone(), cancel.clone());
+    let options = HttpOptions::from_args(args);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        serve_listener(listener, router, options, shutdown).await;
         app.shutdown().await;
     });
     (base, cancel)
