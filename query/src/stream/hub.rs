@@ -11,9 +11,9 @@
 //! afterwards. Frames at or below the connection's `C` are never delivered
 //! live. Together: no frame missed, none delivered twice.
 
-use super::{admit, close, Admit, Close, StreamOptions};
+use super::view::{visible, Current};
+use super::{admit, close, Admit, Close, StreamOptions, Text};
 use crate::state::QueryState;
-use axum::extract::ws::Utf8Bytes;
 use domain::frame::Frame;
 use domain::{RoomId, UserId};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -30,12 +30,12 @@ const RING_MAX: usize = 200_000;
 /// One received frame with its text, serialised once for every connection.
 pub(crate) struct Live {
     pub frame: Frame,
-    pub text: Utf8Bytes,
+    pub text: Text,
 }
 
 /// Where a connection's frames go, and why it was closed by the hub.
 pub(crate) struct Outbox {
-    pub tx: mpsc::Sender<Utf8Bytes>,
+    pub tx: mpsc::Sender<Text>,
     pub closed: Arc<OnceLock<Close>>,
 }
 
@@ -252,14 +252,28 @@ impl StreamHub {
             out,
         };
         let first = t.ring.partition_point(|(at, _)| *at < since);
-        for (_, live) in t.ring.range(first..) {
-            if live.frame.position <= baseline {
+        let missed: Vec<&Live> = t
+            .ring
+            .range(first..)
+            .map(|(_, live)| &**live)
+            .filter(|live| live.frame.position > baseline)
+            .collect();
+        // These frames, like a replay, are a view of now (see `view`): a
+        // room left meanwhile gives only the departure, and each message
+        // reads as it does at the newest of them.
+        let mut now = conn.rooms.clone();
+        for live in &missed {
+            admit(&mut now, user, &live.frame);
+        }
+        let current = Current::of(missed.iter().map(|live| &live.frame));
+        for live in missed {
+            if admit(&mut conn.rooms, user, &live.frame) == Admit::Skip
+                || !visible(user, &now, &live.frame)
+            {
                 continue;
             }
-            if admit(&mut conn.rooms, user, &live.frame) == Admit::Skip {
-                continue;
-            }
-            if conn.out.tx.try_send(live.text.clone()).is_err() {
+            let text = current.text(&live.frame, live.text.clone());
+            if conn.out.tx.try_send(text).is_err() {
                 return Err(Refused::TooSlow);
             }
         }

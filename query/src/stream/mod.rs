@@ -48,6 +48,9 @@ mod fanout;
 mod hub;
 mod load;
 pub(crate) mod route;
+#[cfg(test)]
+mod test_frames;
+mod view;
 
 pub use hub::StreamHub;
 
@@ -58,6 +61,9 @@ use domain::{RoomId, UserId};
 use std::collections::HashSet;
 use std::time::Duration;
 use thiserror::Error;
+
+/// A frame as sent: its JSON text, shared by every connection it goes to.
+pub(crate) type Text = axum::extract::ws::Utf8Bytes;
 
 /// WebSocket close codes the stream uses.
 pub mod close {
