@@ -126,4 +126,21 @@ pub struct ServeArgs {
     /// How long the group commit waits for more commands, in microseconds.
     #[arg(long, env = "COTALK_BATCH_MAX_WAIT_US", default_value_t = 2000)]
     pub batch_max_wait_us: u64,
+
+    /// Most `GET /v1/stream` connections one user may hold on one node; one
+    /// more is closed with code 4029 (the newest is refused, see
+    /// `query::stream`). At least 1.
+    #[arg(
+        long,
+        env = "COTALK_MAX_STREAMS_PER_USER",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_streams_per_user: u32,
+
+    /// Origins (`scheme://host[:port]`, comma-separated) whose pages may
+    /// open `GET /v1/stream` besides the server's own; requests without an
+    /// `Origin` header (non-browser clients) are always let in.
+    #[arg(long, env = "COTALK_STREAM_ALLOWED_ORIGINS", default_value = "")]
+    pub stream_allowed_origins: query::stream::AllowedOrigins,
 }

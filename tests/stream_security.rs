@@ -8,10 +8,13 @@
 mod stream_support;
 mod support;
 
+use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
-use stream_support::{connect, direct, is_post, room};
+use stream_support::{connect, direct, is_post, room, Client, FRAME_WAIT};
 use support::{start, Server, User};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
 
 /// The texts a replay must never carry once they were deleted or replaced.
 const SECRETS: [&str; 2] = ["TOPSECRET", "ORIGINALX"];
@@ -144,4 +147,141 @@ async fn a_replay_is_a_view_of_the_rooms_as_they_are_now() {
         assert!(posted < deleted, "posted, then deleted: {frames:?}");
         c.close().await;
     }
+}
+
+/// A token for `user` signed with the server's secret, expiring in `secs`.
+fn short_token(s: &Server, user: &User, secs: i64) -> User {
+    let secret = s.config.token_secret.clone().unwrap();
+    let keys = api::TokenKeys::new(secret.as_bytes(), chrono::Duration::seconds(secs));
+    let id = domain::UserId(user.id.parse().unwrap());
+    let (token, _) = keys.issue(id, chrono::Utc::now()).unwrap();
+    User {
+        token,
+        ..user.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_stream_closes_with_4001_when_its_token_expires() {
+    let s = start().await;
+    let (a, b) = (s.user("alice").await, s.user("bora").await);
+    let room = room(&s, &a, &[&b]).await;
+    let mut c = connect(&s.base, &short_token(&s, &b, 3), None).await;
+    s.post(&a, &room, "before expiry").await;
+    c.until(is_post("before expiry")).await;
+    assert_eq!(c.close_code().await, 4001, "closed at the token's expiry");
+}
+
+#[tokio::test]
+async fn streams_over_the_per_user_cap_are_closed_with_4029() {
+    let s = start().await;
+    let (a, b) = (s.user("alice").await, s.user("bora").await);
+    let room = room(&s, &a, &[&b]).await;
+    let mut open = Vec::new();
+    for _ in 0..20 {
+        open.push(connect(&s.base, &b, None).await);
+    }
+    // All twenty have joined the node's table once they get a live frame.
+    s.post(&a, &room, "warm-up").await;
+    for c in &mut open {
+        c.until(is_post("warm-up")).await;
+    }
+    let mut over = connect(&s.base, &b, None).await;
+    assert_eq!(over.close_code().await, 4029, "the newest one is refused");
+    s.post(&a, &room, "to all twenty").await;
+    for c in &mut open {
+        c.until(is_post("to all twenty")).await;
+    }
+    // A slot freed is a slot to take.
+    open.pop().unwrap().close().await;
+    let deadline = tokio::time::Instant::now() + FRAME_WAIT;
+    loop {
+        let mut again = connect(&s.base, &b, None).await;
+        s.post(&a, &room, "one more").await;
+        match timeout(FRAME_WAIT, again.ws.next()).await {
+            Ok(Some(Ok(Message::Text(_)))) => break,
+            _ if tokio::time::Instant::now() < deadline => continue,
+            other => panic!("no stream after a slot freed: {other:?}"),
+        }
+    }
+}
+
+/// A WebSocket handshake to `/v1/stream` as `user`, with `origin` if given.
+fn handshake(s: &Server, user: &User, origin: Option<&str>) -> reqwest::RequestBuilder {
+    let mut req = s
+        .http
+        .get(format!("{}/v1/stream", s.base))
+        .bearer_auth(&user.token)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    if let Some(o) = origin {
+        req = req.header("origin", o);
+    }
+    req
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_before_the_upgrade() {
+    let s = start().await;
+    let b = s.user("bora").await;
+    for origin in [
+        "http://evil.example",
+        "null",
+        &s.base.replace("127.0.0.1", "localhost"),
+    ] {
+        let res = handshake(&s, &b, Some(origin)).send().await.unwrap();
+        assert_eq!(res.status(), 403, "{origin}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{origin}"
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "origin_not_allowed", "{origin}");
+    }
+    // The server's own origin (the web client) and no origin at all
+    // (non-browser clients) are let in.
+    let res = handshake(&s, &b, Some(&s.base)).send().await.unwrap();
+    assert_eq!(res.status(), 101);
+    let res = handshake(&s, &b, None).send().await.unwrap();
+    assert_eq!(res.status(), 101);
+}
+
+#[tokio::test]
+async fn an_oversized_client_message_gets_1009_and_an_orderly_close() {
+    let s = start().await;
+    let b = s.user("bora").await;
+    for size in [16 * 1024, 1024 * 1024] {
+        let Client { mut ws } = connect(&s.base, &b, None).await;
+        let big = "x".repeat(size);
+        let close = timeout(FRAME_WAIT, async {
+            ws.send(Message::text(big))
+                .await
+                .expect("the message is taken");
+            let mut close = None;
+            // After the close frame the connection ends with the closing
+            // handshake, not a reset.
+            while let Some(msg) = ws.next().await {
+                match msg {
+                    Ok(Message::Close(c)) => close = c,
+                    Ok(_) => {}
+                    Err(e) => panic!("{size} bytes: the stream failed: {e}"),
+                }
+            }
+            close
+        })
+        .await
+        .expect("closed in time")
+        .unwrap_or_else(|| panic!("{size} bytes: no close frame"));
+        assert_eq!(u16::from(close.code), 1009, "{size} bytes: {close:?}");
+    }
+    // A message within the limit changes nothing.
+    let a = s.user("alice").await;
+    let mut c = connect(&s.base, &b, None).await;
+    c.ws.send(Message::text("x".repeat(100))).await.unwrap();
+    let (dm, _) = direct(&s, &a, &b).await;
+    s.post(&a, &dm, "still open").await;
+    c.until(is_post("still open")).await;
 }

@@ -65,6 +65,8 @@ pub async fn serve_app(config: &Config, role: Role) -> (String, CancellationToke
         token_ttl_hours: 1,
         batch_max_events: 512,
         batch_max_wait_us: 1000,
+        max_streams_per_user: 20,
+        stream_allowed_origins: Default::default(),
     };
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .build_recorder()

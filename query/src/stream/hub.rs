@@ -11,7 +11,7 @@
 //! afterwards. Frames at or below the connection's `C` are never delivered
 //! live. Together: no frame missed, none delivered twice.
 
-use super::view::{visible, Current};
+use super::view::catch_up;
 use super::{admit, close, Admit, Close, StreamOptions, Text};
 use crate::state::QueryState;
 use domain::frame::Frame;
@@ -94,6 +94,8 @@ pub(crate) enum Refused {
     Stale,
     /// The frames received meanwhile do not fit in the queue.
     TooSlow,
+    /// The user holds [`StreamOptions::max_per_user`] connections already.
+    TooMany,
 }
 
 /// A connection's place in the table; leaving it removes the connection.
@@ -143,6 +145,11 @@ impl StreamHub {
     /// Connections open on this node.
     pub fn connections(&self) -> usize {
         self.table().conns.len()
+    }
+
+    /// Connections `user` holds on this node.
+    pub(crate) fn connections_of(&self, user: UserId) -> usize {
+        self.table().held(user)
     }
 
     /// Whether frames are flowing (connections can be accepted).
@@ -245,6 +252,12 @@ impl StreamHub {
         if t.evicted_at.is_some_and(|at| at >= since) {
             return Err(Refused::Stale);
         }
+        // Under the lock that adds the connection: connections set up at
+        // once cannot all slip under the cap. Why the newest is the one
+        // refused: see the module documentation of `stream`.
+        if t.held(user) >= self.shared.opts.max_per_user {
+            return Err(Refused::TooMany);
+        }
         let mut conn = Conn {
             user,
             rooms,
@@ -252,27 +265,13 @@ impl StreamHub {
             out,
         };
         let first = t.ring.partition_point(|(at, _)| *at < since);
-        let missed: Vec<&Live> = t
+        let missed: Vec<(&Frame, &Text)> = t
             .ring
             .range(first..)
-            .map(|(_, live)| &**live)
-            .filter(|live| live.frame.position > baseline)
+            .map(|(_, live)| (&live.frame, &live.text))
+            .filter(|(frame, _)| frame.position > baseline)
             .collect();
-        // These frames, like a replay, are a view of now (see `view`): a
-        // room left meanwhile gives only the departure, and each message
-        // reads as it does at the newest of them.
-        let mut now = conn.rooms.clone();
-        for live in &missed {
-            admit(&mut now, user, &live.frame);
-        }
-        let current = Current::of(missed.iter().map(|live| &live.frame));
-        for live in missed {
-            if admit(&mut conn.rooms, user, &live.frame) == Admit::Skip
-                || !visible(user, &now, &live.frame)
-            {
-                continue;
-            }
-            let text = current.text(&live.frame, live.text.clone());
+        for text in catch_up(user, &mut conn.rooms, &missed) {
             if conn.out.tx.try_send(text).is_err() {
                 return Err(Refused::TooSlow);
             }
@@ -302,6 +301,11 @@ const TOO_SLOW: Close = Close {
 };
 
 impl Table {
+    /// Connections `user` holds.
+    fn held(&self, user: UserId) -> usize {
+        self.by_user.get(&user).map_or(0, HashSet::len)
+    }
+
     fn route(&mut self, live: &Live) {
         let frame = &live.frame;
         let mut targets: Vec<u64> = self

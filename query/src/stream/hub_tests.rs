@@ -196,3 +196,36 @@ async fn frames_received_during_set_up_are_a_view_of_now_too() {
     ];
     assert_eq!(got, want.map(|(t, p, b)| (t.to_owned(), p, b.to_owned())));
 }
+
+#[tokio::test]
+async fn a_user_over_the_cap_is_refused_and_a_freed_slot_taken() {
+    let hub = hub(64, Duration::from_secs(10));
+    let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));
+    let other = UserId(Uuid::from_u128(3));
+    let cap = StreamOptions::default().max_per_user;
+    let mut held = Vec::new();
+    for _ in 0..cap {
+        let (out, _rx, _) = outbox(8);
+        held.push(
+            hub.activate(me, [room].into(), 0, Instant::now(), out)
+                .unwrap(),
+        );
+    }
+    let (out, _rx, _) = outbox(8);
+    assert_eq!(
+        hub.activate(me, [room].into(), 0, Instant::now(), out)
+            .err(),
+        Some(Refused::TooMany)
+    );
+    assert_eq!(hub.connections_of(me), cap);
+    // Per user: others are not affected.
+    let (out, _rx, _) = outbox(8);
+    let _theirs = hub
+        .activate(other, [room].into(), 0, Instant::now(), out)
+        .unwrap();
+    held.pop();
+    let (out, _rx, _) = outbox(8);
+    assert!(hub
+        .activate(me, [room].into(), 0, Instant::now(), out)
+        .is_ok());
+}

@@ -17,7 +17,7 @@
 //! before the projection did that, and the hub's in-memory frames, which
 //! are never rewritten.
 
-use super::Text;
+use super::{admit, Admit, Text};
 use domain::frame::{Frame, FrameBody};
 use domain::{MessageId, RoomId, UserId};
 use std::collections::{HashMap, HashSet};
@@ -108,6 +108,30 @@ pub(crate) fn replay(
         .into_iter()
         .map(|(frame, text)| current.text(&frame, text))
         .collect()
+}
+
+/// What a connection of `me`, member of `rooms` at its checkpoint, gets of
+/// `missed` (the frames received since that checkpoint, in position order)
+/// when it joins the hub. Membership follows the frames as it does live
+/// (`rooms` ends as it is after them), but a room left among them gives
+/// only the departure, and each message reads as it does after them.
+pub(crate) fn catch_up(
+    me: UserId,
+    rooms: &mut HashSet<RoomId>,
+    missed: &[(&Frame, &Text)],
+) -> Vec<Text> {
+    let mut now = rooms.clone();
+    for (frame, _) in missed {
+        admit(&mut now, me, frame);
+    }
+    let current = Current::of(missed.iter().map(|(frame, _)| *frame));
+    let mut sent = Vec::new();
+    for (frame, text) in missed {
+        if admit(rooms, me, frame) != Admit::Skip && visible(me, &now, frame) {
+            sent.push(current.text(frame, (*text).clone()));
+        }
+    }
+    sent
 }
 
 #[cfg(test)]
