@@ -206,11 +206,17 @@ async fn streams_over_the_per_user_cap_are_closed_with_4029() {
     }
 }
 
-/// A WebSocket handshake to `/v1/stream` as `user`, with `origin` if given.
-fn handshake(s: &Server, user: &User, origin: Option<&str>) -> reqwest::RequestBuilder {
+/// A WebSocket handshake to `/v1/stream{query}` as `user`, with `origin`
+/// if given.
+fn handshake(
+    s: &Server,
+    user: &User,
+    origin: Option<&str>,
+    query: &str,
+) -> reqwest::RequestBuilder {
     let mut req = s
         .http
-        .get(format!("{}/v1/stream", s.base))
+        .get(format!("{}/v1/stream{query}", s.base))
         .bearer_auth(&user.token)
         .header("connection", "Upgrade")
         .header("upgrade", "websocket")
@@ -231,7 +237,7 @@ async fn a_foreign_origin_is_refused_before_the_upgrade() {
         "null",
         &s.base.replace("127.0.0.1", "localhost"),
     ] {
-        let res = handshake(&s, &b, Some(origin)).send().await.unwrap();
+        let res = handshake(&s, &b, Some(origin), "").send().await.unwrap();
         assert_eq!(res.status(), 403, "{origin}");
         assert_eq!(
             res.headers()["content-type"],
@@ -243,10 +249,28 @@ async fn a_foreign_origin_is_refused_before_the_upgrade() {
     }
     // The server's own origin (the web client) and no origin at all
     // (non-browser clients) are let in.
-    let res = handshake(&s, &b, Some(&s.base)).send().await.unwrap();
+    let res = handshake(&s, &b, Some(&s.base), "").send().await.unwrap();
     assert_eq!(res.status(), 101);
-    let res = handshake(&s, &b, None).send().await.unwrap();
+    let res = handshake(&s, &b, None, "").send().await.unwrap();
     assert_eq!(res.status(), 101);
+
+    // The other answers before the upgrade are unchanged by the handshake
+    // being the server's own.
+    let problem = |res: reqwest::Response| async move {
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        (status, body["code"].as_str().unwrap_or("").to_owned())
+    };
+    let plain = s.call(Method::GET, "/v1/stream").auth(&b).send().await;
+    plain.expect(426, Some("upgrade_required"));
+    let anonymous = User {
+        token: String::new(),
+        ..b.clone()
+    };
+    let res = handshake(&s, &anonymous, None, "").send().await.unwrap();
+    assert_eq!(problem(res).await, (401, "unauthenticated".into()));
+    let res = handshake(&s, &b, None, "?after=-1").send().await.unwrap();
+    assert_eq!(problem(res).await, (400, "invalid_request".into()));
 }
 
 #[tokio::test]

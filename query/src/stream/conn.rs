@@ -117,11 +117,13 @@ pub(crate) async fn run(
     let mut ping =
         tokio::time::interval_at(Instant::now() + opts.ping_interval, opts.ping_interval);
     let mut heard = Instant::now();
+    let expiry = tokio::time::sleep_until(expires);
+    tokio::pin!(expiry);
     let end = loop {
         tokio::select! {
             biased;
             _ = hub.cancel().cancelled() => break End::Close(GOING_AWAY),
-            _ = tokio::time::sleep_until(expires) => break End::Close(EXPIRED),
+            _ = &mut expiry => break End::Close(EXPIRED),
             out = rx.recv() => match out {
                 Some(first) if closed.get().is_none() => {
                     if write(&mut sink, first, &mut rx, opts.write_timeout).await.is_err() {
