@@ -166,7 +166,7 @@ async fn activation_is_refused_when_not_ready_or_the_ring_moved_past_the_read() 
 
 #[tokio::test]
 async fn frames_received_during_set_up_are_a_view_of_now_too() {
-    use crate::stream::test_frames::{deleted, framed, kicked, posted, summary};
+    use crate::stream::test_frames::{deleted, framed, kicked, posted, row, summary};
     let hub = hub(64, Duration::from_secs(10));
     let me = UserId(Uuid::from_u128(3));
     let (stay, gone) = (RoomId(Uuid::from_u128(2)), RoomId(Uuid::from_u128(4)));
@@ -187,14 +187,15 @@ async fn frames_received_during_set_up_are_a_view_of_now_too() {
         .activate(me, [stay, gone].into(), 1, since, out)
         .unwrap();
     let sent: Vec<Text> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
-    let got: Vec<(String, i64, String)> = summary(&sent);
-    let want = [
-        ("message_posted", 2, ""),
-        ("message_deleted", 4, "-"),
-        ("member_kicked", 5, "-"),
-        ("message_posted", 6, "fine"),
-    ];
-    assert_eq!(got, want.map(|(t, p, b)| (t.to_owned(), p, b.to_owned())));
+    assert_eq!(
+        summary(&sent),
+        [
+            row("message_posted", 2, ""),
+            row("message_deleted", 4, "-"),
+            row("member_kicked", 5, "-"),
+            row("message_posted", 6, "fine"),
+        ]
+    );
 }
 
 #[tokio::test]

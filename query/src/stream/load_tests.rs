@@ -3,10 +3,6 @@
 use super::*;
 use crate::stream::test_frames::*;
 
-fn s(t: &str, p: i64, b: &str) -> (String, i64, String) {
-    (t.into(), p, b.into())
-}
-
 fn window(frames: Vec<(Frame, String)>, full_from: Option<i64>) -> Window {
     Window { frames, full_from }
 }
@@ -52,11 +48,11 @@ fn rooms_of_now_are_replayed_as_they_read_now_and_left_ones_give_the_departure()
     assert_eq!(
         summary(frames),
         [
-            s("message_posted", 12, ""),
-            s("message_posted", 13, "now"),
-            s("member_kicked", 14, "-"),
-            s("message_deleted", 15, "-"),
-            s("message_edited", 16, "now"),
+            row("message_posted", 12, ""),
+            row("message_posted", 13, "now"),
+            row("member_kicked", 14, "-"),
+            row("message_deleted", 15, "-"),
+            row("message_edited", 16, "now"),
         ]
     );
     let resync: serde_json::Value = serde_json::from_str(&resyncs[0]).unwrap();

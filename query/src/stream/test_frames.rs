@@ -98,6 +98,11 @@ pub(crate) fn joined(who: UserId) -> FrameBody {
     }
 }
 
+/// One expected row of [`summary`] (`-` for a frame without a body).
+pub(crate) fn row(kind: &str, position: i64, body: &str) -> (String, i64, String) {
+    (kind.into(), position, body.into())
+}
+
 /// `(type, position, body)` of sent frames, to compare with expectations.
 pub(crate) fn summary<T: std::ops::Deref<Target = str>>(texts: &[T]) -> Vec<(String, i64, String)> {
     texts

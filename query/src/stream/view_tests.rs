@@ -3,10 +3,6 @@
 use super::*;
 use crate::stream::test_frames::*;
 
-fn s(t: &str, p: i64, b: &str) -> (String, i64, String) {
-    (t.into(), p, b.into())
-}
-
 /// A room of users 1 (owner), 2 and 3 where 1 posts two messages, kicks 3,
 /// deletes the first and edits the second.
 fn history() -> Vec<(Frame, String)> {
@@ -27,12 +23,12 @@ fn a_member_gets_every_frame_each_message_as_it_reads_now() {
     assert_eq!(
         summary(&sent),
         [
-            s("room_created", 1, "-"),
-            s("message_posted", 2, ""),
-            s("message_posted", 3, "now"),
-            s("member_kicked", 4, "-"),
-            s("message_deleted", 5, "-"),
-            s("message_edited", 6, "now"),
+            row("room_created", 1, "-"),
+            row("message_posted", 2, ""),
+            row("message_posted", 3, "now"),
+            row("member_kicked", 4, "-"),
+            row("message_deleted", 5, "-"),
+            row("message_edited", 6, "now"),
         ]
     );
 }
@@ -40,7 +36,7 @@ fn a_member_gets_every_frame_each_message_as_it_reads_now() {
 #[test]
 fn a_kicked_user_gets_their_kick_and_nothing_else_of_the_room() {
     let sent = replay(user(3), &HashSet::new(), history());
-    assert_eq!(summary(&sent), [s("member_kicked", 4, "-")]);
+    assert_eq!(summary(&sent), [row("member_kicked", 4, "-")]);
     // Someone else's departure from a room one is not in says nothing.
     assert!(replay(user(2), &HashSet::new(), history()).is_empty());
 }
@@ -60,10 +56,10 @@ fn a_user_back_in_the_room_gets_it_all_including_what_came_while_away() {
     assert_eq!(
         summary(&sent),
         [
-            s("room_created", 1, "-"),
-            s("member_left", 2, "-"),
-            s("message_posted", 3, "while away"),
-            s("member_joined", 4, "-"),
+            row("room_created", 1, "-"),
+            row("member_left", 2, "-"),
+            row("message_posted", 3, "while away"),
+            row("member_joined", 4, "-"),
         ]
     );
 }
@@ -82,10 +78,10 @@ fn the_newest_edit_or_deletion_decides_whatever_the_order() {
     assert_eq!(
         summary(&sent),
         [
-            s("message_posted", 2, "third"),
-            s("message_posted", 3, "kept"),
-            s("message_edited", 5, "third"),
-            s("message_edited", 9, "third"),
+            row("message_posted", 2, "third"),
+            row("message_posted", 3, "kept"),
+            row("message_edited", 5, "third"),
+            row("message_edited", 9, "third"),
         ]
     );
     // Unchanged frames go out as they were read, byte for byte.
