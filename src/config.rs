@@ -158,4 +158,21 @@ pub struct ServeArgs {
     /// meant for a private network (on the main address it takes the admin token).
     #[arg(long, env = "COTALK_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+
+    /// Most `GET /v1/stream` connections one user may hold on one node; one
+    /// more is closed with code 4029 (the newest is refused, see
+    /// `query::stream`). At least 1.
+    #[arg(
+        long,
+        env = "COTALK_MAX_STREAMS_PER_USER",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_streams_per_user: u32,
+
+    /// Origins (`scheme://host[:port]`, comma-separated) whose pages may
+    /// open `GET /v1/stream` besides the server's own; requests without an
+    /// `Origin` header (non-browser clients) are always let in.
+    #[arg(long, env = "COTALK_STREAM_ALLOWED_ORIGINS", default_value = "")]
+    pub stream_allowed_origins: query::stream::AllowedOrigins,
 }

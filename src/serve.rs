@@ -284,7 +284,11 @@ impl App {
             let hub = query::stream::StreamHub::start(
                 query.clone(),
                 &config.nats_url,
-                query::stream::StreamOptions::default(),
+                query::stream::StreamOptions {
+                    max_per_user: args.max_streams_per_user as usize,
+                    allowed_origins: args.stream_allowed_origins.clone(),
+                    ..query::stream::StreamOptions::default()
+                },
                 cancel.clone(),
             )
             .await

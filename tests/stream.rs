@@ -232,7 +232,7 @@ async fn resume_follows_membership_changes_made_while_away() {
     let seen = b.until(is_post("before")).await.pop().unwrap();
     b.close().await;
 
-    let (_, p_second) = s.post(&minsu, &room, "second").await;
+    s.post(&minsu, &room, "second").await;
     let kick = s
         .call(
             Method::DELETE,
@@ -252,17 +252,18 @@ async fn resume_follows_membership_changes_made_while_away() {
         .iter()
         .map(|f| (f["type"].as_str().unwrap(), f["position"].as_i64().unwrap()))
         .collect();
+    // The replay is a view of now: of the room bora was kicked from, only
+    // the kick (not "second", posted before it: she no longer has access).
     assert_eq!(
         summary,
         [
-            ("message_posted", p_second),
             ("member_kicked", kick.position()),
             ("room_created", direct_at),
             ("message_posted", p_hello),
         ],
         "{frames:?}"
     );
-    assert_eq!(frames[3]["room_id"], direct_room.as_str());
+    assert_eq!(frames[2]["room_id"], direct_room.as_str());
 }
 
 #[tokio::test]

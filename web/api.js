@@ -96,9 +96,17 @@ export class Api {
   }
 }
 
+/** Close codes of GET /v1/stream that change how the client reconnects. */
+const TOKEN_EXPIRED = 4001;
+const TOO_MANY_STREAMS = 4029;
+
 /**
  * The live stream of frames. Reconnects with `after` = the last position it
  * delivered, so nothing is missed across a drop; `onFrame` gets each frame.
+ * An expired token (close 4001, or a handshake refused before it opened)
+ * is not retried as is: the session is checked, which signs out on a 401.
+ * Over the per-user cap (4029: other tabs hold the streams) it retries
+ * slowly, until one of them closes.
  */
 export class Stream {
   constructor(api, onFrame, onState) {
@@ -129,7 +137,9 @@ export class Stream {
     const q = new URLSearchParams({ token: this.api.token, after: String(this.after) });
     const ws = new WebSocket(`${proto}//${location.host}/v1/stream?${q}`);
     this.ws = ws;
+    let opened = false;
     ws.onopen = () => {
+      opened = true;
       this.backoff = 500;
       this.onState('live');
     };
@@ -146,13 +156,23 @@ export class Stream {
       this.api.seen(frame.position);
       this.onFrame(frame);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
-      this.onState('reconnecting');
+      if (ev.code === TOKEN_EXPIRED || !opened) {
+        // A browser does not see why a handshake failed: ask the API. A 401
+        // signs out (and stops this stream); anything else, retry.
+        this.api.get('/v1/me').catch(() => {});
+      }
+      if (ev.code === TOO_MANY_STREAMS) {
+        this.onState('refused');
+        this.backoff = 30000;
+      } else {
+        this.onState('reconnecting');
+      }
       setTimeout(() => this.connect(), this.backoff);
-      this.backoff = Math.min(this.backoff * 2, 10000);
+      this.backoff = Math.min(this.backoff * 2, ev.code === TOO_MANY_STREAMS ? 60000 : 10000);
     };
   }
 }

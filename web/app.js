@@ -36,7 +36,8 @@ async function enter() {
   await loadRooms();
   stream = new Stream(api, onFrame, (s) => {
     $('conn').className = `conn ${s}`;
-    $('conn').title = s === 'live' ? 'live' : 'reconnecting…';
+    $('conn').title =
+      s === 'live' ? 'live' : s === 'refused' ? 'too many open tabs: live updates paused' : 'reconnecting…';
     if (s === 'live') scheduleRooms(api.position);
   });
   stream.start(api.position);

@@ -90,8 +90,14 @@ impl TokenKeys {
 
     /// Check a token; the user it names, or `unauthenticated`.
     pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
+        self.claims(token).map(|claims| UserId(claims.sub))
+    }
+
+    /// Check a token like [`TokenKeys::verify`]; all its claims, for callers
+    /// that need more than the user (a stream ends at the token's `exp`).
+    pub fn claims(&self, token: &str) -> Result<Claims, ApiError> {
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| UserId(data.claims.sub))
+            .map(|data| data.claims)
             .map_err(|_| ApiError::unauthenticated())
     }
 }
@@ -172,6 +178,16 @@ mod tests {
         let user = UserId(uuid::Uuid::from_u128(7));
         let (token, _) = keys().issue(user, Utc::now()).unwrap();
         assert_eq!(keys().verify(&token).unwrap(), user);
+    }
+
+    #[test]
+    fn claims_carry_the_user_and_the_expiry_issued() {
+        let user = UserId(uuid::Uuid::from_u128(7));
+        let (token, expires) = keys().issue(user, Utc::now()).unwrap();
+        let claims = keys().claims(&token).unwrap();
+        assert_eq!((claims.sub, claims.exp), (user.0, expires.timestamp()));
+        let (old, _) = keys().issue(user, Utc::now() - Duration::hours(2)).unwrap();
+        assert!(keys().claims(&old).is_err());
     }
 
     #[test]

@@ -106,6 +106,7 @@ mod tests {
         let stream = &json["paths"]["/v1/stream"]["get"];
         assert_eq!(stream["security"][0]["bearer"], serde_json::json!([]));
         assert!(stream["responses"]["101"].is_object());
+        assert!(stream["responses"]["403"].is_object(), "origin_not_allowed");
         assert!(json["components"]["securitySchemes"]["bearer"].is_object());
         assert!(json["components"]["schemas"]["MessagesResponse"].is_object());
     }

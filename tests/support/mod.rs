@@ -110,6 +110,8 @@ pub fn serve_args(role: Role) -> ServeArgs {
         idle_timeout_secs: 60,
         max_connections_per_address: 256,
         metrics_listen: None,
+        max_streams_per_user: 20,
+        stream_allowed_origins: Default::default(),
     }
 }
 

@@ -15,6 +15,8 @@
 //! - A deleted message keeps its place in the timeline with `deleted: true`
 //!   and an empty body, and leaves the unread bookkeeping (`live_seqs`,
 //!   `own_seqs`).
+//! - An edit or a deletion also rewrites the message's frames still in the
+//!   room's frame window to its current body (see `redact`).
 
 use super::overlay::Overlay;
 use chrono::{DateTime, Utc};
@@ -197,6 +199,12 @@ impl Overlay {
             RoomEvent::MessageEdited(x) => {
                 // An edit never revives a deleted message (the command side
                 // refuses it; the read model holds the line too).
+                let key = (x.room_id, x.message_id);
+                let deleted = self.redactions.get(&key).is_some_and(Option::is_none)
+                    || matches!(self.timeline.get(&(x.room_id, x.seq)), Some(Some(v)) if v.deleted);
+                if !deleted {
+                    self.redactions.insert(key, Some(x.body.clone()));
+                }
                 self.rewrite(x.room_id, x.seq, position, &x.body, |v| {
                     if !v.deleted {
                         v.body = x.body.clone();
@@ -205,6 +213,7 @@ impl Overlay {
                 });
             }
             RoomEvent::MessageDeleted(x) => {
+                self.redactions.insert((x.room_id, x.message_id), None);
                 self.live.insert((x.room_id, x.seq), false);
                 self.own.insert((x.room_id, x.author_id, x.seq), false);
                 self.rewrite(x.room_id, x.seq, position, "", |v| {

@@ -19,11 +19,14 @@
 //!
 //! Live frames: with a [`FramePublisher`] attached, the frames of every
 //! batch are published right after its `EXEC` succeeded (never before, so a
-//! client reading at a frame's position sees its change).
+//! client reading at a frame's position sees its change). The frames kept
+//! for resuming streams follow edits and deletions (`redact`): no text a
+//! deletion or an edit removed stays in them.
 
 mod apply;
 mod bulk;
 mod overlay;
+mod redact;
 mod write;
 
 use crate::error::{ProjectorError, Result};

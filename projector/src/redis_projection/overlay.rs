@@ -9,7 +9,7 @@
 use crate::error::{ProjectorError, Result};
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
 use domain::frame::Frame;
-use domain::ids::{RoomId, UserId};
+use domain::ids::{MessageId, RoomId, UserId};
 use domain::views::{MemberView, MessageView, ProfileView, RedisKeys, RoomView};
 use redis::aio::MultiplexedConnection;
 use serde::de::DeserializeOwned;
@@ -49,6 +49,9 @@ pub(super) struct Overlay {
     /// Indexes into `frames` of each room's and user's frames, in order.
     pub(super) room_frames: BTreeMap<RoomId, Vec<usize>>,
     pub(super) user_frames: BTreeMap<UserId, Vec<usize>>,
+    /// Messages edited or deleted in the batch, with their final body
+    /// (`None` = deleted): their stored frames are rewritten (see `redact`).
+    pub(super) redactions: BTreeMap<(RoomId, MessageId), Option<String>>,
 }
 
 /// Which current values a batch needs before applying.

@@ -15,6 +15,7 @@
 //! a busy room only to delete it again.
 
 use super::overlay::Overlay;
+use super::redact;
 use domain::frame::Frame;
 use domain::views::{RedisKeys, FRAMES_LEN, TIMELINE_LEN, USER_FRAMES_LEN};
 use std::collections::BTreeMap;
@@ -200,6 +201,16 @@ impl Overlay {
                 &self.frames,
                 frames,
                 FRAMES_LEN,
+            );
+        }
+        // After the windows took this batch's frames, so that a message
+        // posted and deleted in one batch is rewritten too.
+        for ((room, id), body) in &self.redactions {
+            redact::rewrite(
+                &mut pipe,
+                keys.frames(*room),
+                *id,
+                body.as_deref().unwrap_or_default(),
             );
         }
         for (user, frames) in &self.user_frames {

@@ -1,24 +1,38 @@
 //! One WebSocket connection: join the hub, send the replayed frames, then
 //! the live ones from the connection's bounded queue, ping, and close with
-//! a code that says why.
+//! a code that says why, at the latest when the session token expires.
+//!
+//! Closing is orderly: after its close frame the server waits (briefly) for
+//! the client's, and after a client broke the protocol (a message over the
+//! size limit, say) it also reads and discards what the client still sends
+//! before closing the socket, which would otherwise reset the connection
+//! (see [`super::upgrade`]).
 
 use super::hub::{Outbox, Refused, Registration, StreamHub};
 use super::load::{load, Loaded};
-use super::{close, Close};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use super::upgrade::Socket;
+use super::{close, Close, Text};
 use domain::UserId;
-use futures::stream::SplitSink;
+use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::debug;
 
 /// Frames written per flush at most (the rest wait for the next round).
 const WRITE_BATCH: usize = 256;
-/// How long a close frame may take to go out.
+/// How long a close frame may take to go out, and how long the client's
+/// close frame is waited for.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long, and for how many bytes at most, what a client still sends
+/// after breaking the protocol is read and discarded before closing.
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 16 << 20;
 /// Initial reads retried when the hub's ring no longer covers them.
 const STALE_RETRIES: usize = 3;
 
@@ -38,24 +52,58 @@ const NO_PONG: Close = Close {
     code: close::TOO_SLOW,
     reason: "no pong",
 };
+const EXPIRED: Close = Close {
+    code: close::TOKEN_EXPIRED,
+    reason: "token expired",
+};
+/// Sent to a connection over the user's cap.
+pub(crate) const TOO_MANY: Close = Close {
+    code: close::TOO_MANY_STREAMS,
+    reason: "too many streams",
+};
+const TOO_BIG: Close = Close {
+    code: close::TOO_BIG,
+    reason: "message too big",
+};
+const PROTOCOL: Close = Close {
+    code: close::PROTOCOL_ERROR,
+    reason: "protocol error",
+};
+const NOT_UTF8: Close = Close {
+    code: close::INVALID_DATA,
+    reason: "text is not utf-8",
+};
 
-type Sink = SplitSink<WebSocket, Message>;
+type Sink = SplitSink<Socket, Message>;
+type Incoming = SplitStream<Socket>;
 
-/// Serve one upgraded connection of `me` until it ends.
+/// How a connection ends.
+enum End {
+    /// The client left (or is unreachable): nothing to send.
+    Gone,
+    /// The server closes with this code.
+    Close(Close),
+    /// The client broke the protocol: close with this code, then drain.
+    Broken(Close),
+}
+
+/// Serve one upgraded connection of `me` until it ends, at the latest at
+/// `expires` (the token's expiry).
 pub(crate) async fn run(
-    socket: WebSocket,
+    socket: Socket,
     hub: StreamHub,
     me: UserId,
     after: Option<i64>,
     loaded: Loaded,
+    expires: Instant,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let opts = hub.opts().clone();
     let (tx, mut rx) = mpsc::channel(opts.queue.max(1));
     let closed = Arc::new(OnceLock::new());
-    let Some((registration, replay)) = join(&hub, me, after, loaded, &tx, &closed).await else {
-        let _ = send_close(&mut sink, TRY_AGAIN).await;
-        return;
+    let (registration, replay) = match join(&hub, me, after, loaded, &tx, &closed).await {
+        Ok(joined) => joined,
+        Err(why) => return finish(sink, incoming, End::Close(why)).await,
     };
     // Only the hub sends from now on: when it drops this connection, the
     // queue ends after what it holds.
@@ -69,81 +117,104 @@ pub(crate) async fn run(
     let mut ping =
         tokio::time::interval_at(Instant::now() + opts.ping_interval, opts.ping_interval);
     let mut heard = Instant::now();
-    let why = loop {
+    let expiry = tokio::time::sleep_until(expires);
+    tokio::pin!(expiry);
+    let end = loop {
         tokio::select! {
             biased;
-            _ = hub.cancel().cancelled() => break Some(GOING_AWAY),
+            _ = hub.cancel().cancelled() => break End::Close(GOING_AWAY),
+            _ = &mut expiry => break End::Close(EXPIRED),
             out = rx.recv() => match out {
                 Some(first) if closed.get().is_none() => {
                     if write(&mut sink, first, &mut rx, opts.write_timeout).await.is_err() {
                         // A client that cannot take a write in time is gone
                         // or too slow; a close frame would not get through.
                         metrics::counter!("cotalk_stream_write_timeouts_total").increment(1);
-                        break None;
+                        break End::Gone;
                     }
                 }
-                _ => break Some(closed.get().copied().unwrap_or(TOO_SLOW)),
+                _ => break End::Close(closed.get().copied().unwrap_or(TOO_SLOW)),
             },
             message = incoming.next() => match message {
                 Some(Ok(Message::Close(_))) => {
+                    // The reply is queued by the protocol; send it.
                     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
-                    break None;
+                    break End::Gone;
                 }
                 // Clients have nothing to say; anything counts as alive.
                 Some(Ok(_)) => heard = Instant::now(),
-                Some(Err(e)) => {
-                    debug!(error = %e, "stream read failed");
-                    break None;
-                }
-                None => break None,
+                Some(Err(e)) => match broken(&e) {
+                    Some(why) => break End::Broken(why),
+                    None => {
+                        debug!(error = %e, "stream read failed");
+                        break End::Gone;
+                    }
+                },
+                None => break End::Gone,
             },
             _ = ping.tick() => {
                 if heard.elapsed() > opts.pong_timeout {
-                    break Some(NO_PONG);
+                    break End::Close(NO_PONG);
                 }
                 let ping = sink.send(Message::Ping(Default::default()));
                 if !matches!(tokio::time::timeout(opts.write_timeout, ping).await, Ok(Ok(()))) {
-                    break None;
+                    break End::Gone;
                 }
             }
         }
     };
-    if let Some(why) = why {
-        let _ = send_close(&mut sink, why).await;
-    }
+    // Out of the hub (and of the user's count) before the closing handshake.
     drop(registration);
+    finish(sink, incoming, end).await;
+}
+
+/// Close a connection over the user's cap, without reading anything.
+pub(crate) async fn refuse(socket: Socket, why: Close) {
+    let (sink, incoming) = socket.split();
+    finish(sink, incoming, End::Close(why)).await;
+}
+
+/// The close code for a read error the client caused, if it did.
+fn broken(e: &WsError) -> Option<Close> {
+    match e {
+        WsError::Capacity(_) => Some(TOO_BIG),
+        WsError::Utf8(_) => Some(NOT_UTF8),
+        WsError::Protocol(_) => Some(PROTOCOL),
+        _ => None,
+    }
 }
 
 /// Join the hub, reading the initial state again if the hub's ring no longer
-/// covers the first read. `None` when the stream cannot start now.
+/// covers the first read. Why not, when the stream cannot start.
 async fn join(
     hub: &StreamHub,
     me: UserId,
     after: Option<i64>,
     mut loaded: Loaded,
-    tx: &mpsc::Sender<Utf8Bytes>,
+    tx: &mpsc::Sender<Text>,
     closed: &Arc<OnceLock<Close>>,
-) -> Option<(Registration, Vec<Utf8Bytes>)> {
+) -> Result<(Registration, Vec<Text>), Close> {
     for _ in 0..=STALE_RETRIES {
         let out = Outbox {
             tx: tx.clone(),
             closed: closed.clone(),
         };
         match hub.activate(me, loaded.rooms, loaded.baseline, loaded.since, out) {
-            Ok(r) => return Some((r, loaded.replay)),
+            Ok(r) => return Ok((r, loaded.replay)),
             Err(Refused::Stale) => {
-                loaded = load(hub.state(), me, after).await.ok()?;
+                loaded = load(hub.state(), me, after).await.map_err(|_| TRY_AGAIN)?;
             }
-            Err(Refused::NotReady | Refused::TooSlow) => return None,
+            Err(Refused::TooMany) => return Err(TOO_MANY),
+            Err(Refused::NotReady | Refused::TooSlow) => return Err(TRY_AGAIN),
         }
     }
-    None
+    Err(TRY_AGAIN)
 }
 
 /// Write `frames` with one flush, within `limit`.
 async fn write_all(
     sink: &mut Sink,
-    frames: impl IntoIterator<Item = Utf8Bytes>,
+    frames: impl IntoIterator<Item = Text>,
     limit: Duration,
 ) -> Result<(), ()> {
     let mut n = 0u64;
@@ -170,22 +241,57 @@ async fn write_all(
 /// one flush.
 async fn write(
     sink: &mut Sink,
-    first: Utf8Bytes,
-    rx: &mut mpsc::Receiver<Utf8Bytes>,
+    first: Text,
+    rx: &mut mpsc::Receiver<Text>,
     limit: Duration,
 ) -> Result<(), ()> {
     let queued = std::iter::from_fn(|| rx.try_recv().ok()).take(WRITE_BATCH - 1);
     write_all(sink, std::iter::once(first).chain(queued), limit).await
 }
 
-async fn send_close(sink: &mut Sink, why: Close) -> Result<(), ()> {
+/// End the connection as `end` says.
+async fn finish(mut sink: Sink, mut incoming: Incoming, end: End) {
+    let why = match end {
+        End::Gone => return,
+        End::Close(why) | End::Broken(why) => why,
+    };
     metrics::counter!("cotalk_stream_closed_total", "code" => why.code.to_string()).increment(1);
     let frame = CloseFrame {
-        code: why.code,
-        reason: Utf8Bytes::from_static(why.reason),
+        code: why.code.into(),
+        reason: Text::from_static(why.reason),
     };
-    match tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
+    let sent = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
+    if !matches!(sent, Ok(Ok(()))) {
+        return;
+    }
+    if let End::Broken(_) = end {
+        // The message stream ended at the error: drain the transport.
+        if let Ok(socket) = sink.reunite(incoming) {
+            linger(socket).await;
+        }
+        return;
+    }
+    // The closing handshake: the client answers with its close frame (the
+    // protocol ends the message stream after it).
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+        while let Some(Ok(_)) = incoming.next().await {}
+    })
+    .await;
+}
+
+/// Shut the sending side down and read and discard what the client still
+/// sends (the rest of an oversized message, its close frame) until it
+/// closes, for [`LINGER`] and [`LINGER_BYTES`] at most.
+async fn linger(mut socket: Socket) {
+    let io = socket.get_mut();
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
+    let deadline = Instant::now() + LINGER;
+    let mut left = LINGER_BYTES;
+    let mut buf = vec![0u8; 8192];
+    while left > 0 {
+        match tokio::time::timeout_at(deadline, io.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => left = left.saturating_sub(n),
+            _ => break,
+        }
     }
 }

@@ -10,8 +10,8 @@
 
 use super::hub::{Live, StreamHub};
 use super::StreamError;
+use super::Text;
 use async_nats::Event;
-use axum::extract::ws::Utf8Bytes;
 use domain::frame::{all_subjects, FrameBatch};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -125,7 +125,7 @@ fn receive(hub: &StreamHub, payload: &[u8]) {
         match serde_json::to_string(&frame) {
             Ok(text) => lives.push(Arc::new(Live {
                 frame,
-                text: Utf8Bytes::from(text),
+                text: Text::from(text),
             })),
             Err(e) => warn!(error = %e, "cannot encode frame"),
         }

@@ -11,9 +11,9 @@
 //! afterwards. Frames at or below the connection's `C` are never delivered
 //! live. Together: no frame missed, none delivered twice.
 
-use super::{admit, close, Admit, Close, StreamOptions};
+use super::view::catch_up;
+use super::{admit, close, Admit, Close, StreamOptions, Text};
 use crate::state::QueryState;
-use axum::extract::ws::Utf8Bytes;
 use domain::frame::Frame;
 use domain::{RoomId, UserId};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -30,12 +30,12 @@ const RING_MAX: usize = 200_000;
 /// One received frame with its text, serialised once for every connection.
 pub(crate) struct Live {
     pub frame: Frame,
-    pub text: Utf8Bytes,
+    pub text: Text,
 }
 
 /// Where a connection's frames go, and why it was closed by the hub.
 pub(crate) struct Outbox {
-    pub tx: mpsc::Sender<Utf8Bytes>,
+    pub tx: mpsc::Sender<Text>,
     pub closed: Arc<OnceLock<Close>>,
 }
 
@@ -94,6 +94,8 @@ pub(crate) enum Refused {
     Stale,
     /// The frames received meanwhile do not fit in the queue.
     TooSlow,
+    /// The user holds [`StreamOptions::max_per_user`] connections already.
+    TooMany,
 }
 
 /// A connection's place in the table; leaving it removes the connection.
@@ -143,6 +145,11 @@ impl StreamHub {
     /// Connections open on this node.
     pub fn connections(&self) -> usize {
         self.table().conns.len()
+    }
+
+    /// Connections `user` holds on this node.
+    pub(crate) fn connections_of(&self, user: UserId) -> usize {
+        self.table().held(user)
     }
 
     /// Whether frames are flowing (connections can be accepted).
@@ -245,6 +252,12 @@ impl StreamHub {
         if t.evicted_at.is_some_and(|at| at >= since) {
             return Err(Refused::Stale);
         }
+        // Under the lock that adds the connection: connections set up at
+        // once cannot all slip under the cap. Why the newest is the one
+        // refused: see the module documentation of `stream`.
+        if t.held(user) >= self.shared.opts.max_per_user {
+            return Err(Refused::TooMany);
+        }
         let mut conn = Conn {
             user,
             rooms,
@@ -252,14 +265,14 @@ impl StreamHub {
             out,
         };
         let first = t.ring.partition_point(|(at, _)| *at < since);
-        for (_, live) in t.ring.range(first..) {
-            if live.frame.position <= baseline {
-                continue;
-            }
-            if admit(&mut conn.rooms, user, &live.frame) == Admit::Skip {
-                continue;
-            }
-            if conn.out.tx.try_send(live.text.clone()).is_err() {
+        let missed: Vec<(&Frame, &Text)> = t
+            .ring
+            .range(first..)
+            .map(|(_, live)| (&live.frame, &live.text))
+            .filter(|(frame, _)| frame.position > baseline)
+            .collect();
+        for text in catch_up(user, &mut conn.rooms, &missed) {
+            if conn.out.tx.try_send(text).is_err() {
                 return Err(Refused::TooSlow);
             }
         }
@@ -288,6 +301,11 @@ const TOO_SLOW: Close = Close {
 };
 
 impl Table {
+    /// Connections `user` holds.
+    fn held(&self, user: UserId) -> usize {
+        self.by_user.get(&user).map_or(0, HashSet::len)
+    }
+
     fn route(&mut self, live: &Live) {
         let frame = &live.frame;
         let mut targets: Vec<u64> = self

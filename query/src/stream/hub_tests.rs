@@ -37,7 +37,7 @@ fn live(position: i64, room: RoomId, body: FrameBody) -> Arc<Live> {
         room_id: room,
         body,
     };
-    let text = Utf8Bytes::from(serde_json::to_string(&frame).unwrap());
+    let text = Text::from(serde_json::to_string(&frame).unwrap());
     Arc::new(Live { frame, text })
 }
 
@@ -54,7 +54,7 @@ fn renamed(position: i64, room: RoomId) -> Arc<Live> {
     )
 }
 
-fn outbox(queue: usize) -> (Outbox, mpsc::Receiver<Utf8Bytes>, Arc<OnceLock<Close>>) {
+fn outbox(queue: usize) -> (Outbox, mpsc::Receiver<Text>, Arc<OnceLock<Close>>) {
     let (tx, rx) = mpsc::channel(queue);
     let closed = Arc::new(OnceLock::new());
     let out = Outbox {
@@ -64,7 +64,7 @@ fn outbox(queue: usize) -> (Outbox, mpsc::Receiver<Utf8Bytes>, Arc<OnceLock<Clos
     (out, rx, closed)
 }
 
-fn positions(rx: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<i64> {
+fn positions(rx: &mut mpsc::Receiver<Text>) -> Vec<i64> {
     let mut got = Vec::new();
     while let Ok(text) = rx.try_recv() {
         let f: Frame = serde_json::from_str(&text).unwrap();
@@ -162,4 +162,71 @@ async fn activation_is_refused_when_not_ready_or_the_ring_moved_past_the_read() 
             .err(),
         Some(Refused::NotReady)
     );
+}
+
+#[tokio::test]
+async fn frames_received_during_set_up_are_a_view_of_now_too() {
+    use crate::stream::test_frames::{deleted, framed, kicked, posted, row, summary};
+    let hub = hub(64, Duration::from_secs(10));
+    let me = UserId(Uuid::from_u128(3));
+    let (stay, gone) = (RoomId(Uuid::from_u128(2)), RoomId(Uuid::from_u128(4)));
+    let since = Instant::now();
+    let frames = [
+        framed(2, stay, posted(1, "TOPSECRET")),
+        framed(3, gone, posted(2, "in the room left")),
+        framed(4, stay, deleted(1)),
+        framed(5, gone, kicked(me)),
+        framed(6, stay, posted(3, "fine")),
+    ];
+    for (seq, (frame, text)) in (1..).zip(frames) {
+        let text = Text::from(text);
+        hub.dispatch(PUBLISHER, seq, vec![Arc::new(Live { frame, text })]);
+    }
+    let (out, mut rx, _) = outbox(64);
+    let _reg = hub
+        .activate(me, [stay, gone].into(), 1, since, out)
+        .unwrap();
+    let sent: Vec<Text> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert_eq!(
+        summary(&sent),
+        [
+            row("message_posted", 2, ""),
+            row("message_deleted", 4, "-"),
+            row("member_kicked", 5, "-"),
+            row("message_posted", 6, "fine"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_user_over_the_cap_is_refused_and_a_freed_slot_taken() {
+    let hub = hub(64, Duration::from_secs(10));
+    let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));
+    let other = UserId(Uuid::from_u128(3));
+    let cap = StreamOptions::default().max_per_user;
+    let mut held = Vec::new();
+    for _ in 0..cap {
+        let (out, _rx, _) = outbox(8);
+        held.push(
+            hub.activate(me, [room].into(), 0, Instant::now(), out)
+                .unwrap(),
+        );
+    }
+    let (out, _rx, _) = outbox(8);
+    assert_eq!(
+        hub.activate(me, [room].into(), 0, Instant::now(), out)
+            .err(),
+        Some(Refused::TooMany)
+    );
+    assert_eq!(hub.connections_of(me), cap);
+    // Per user: others are not affected.
+    let (out, _rx, _) = outbox(8);
+    let _theirs = hub
+        .activate(other, [room].into(), 0, Instant::now(), out)
+        .unwrap();
+    held.pop();
+    let (out, _rx, _) = outbox(8);
+    assert!(hub
+        .activate(me, [room].into(), 0, Instant::now(), out)
+        .is_ok());
 }

@@ -2,24 +2,22 @@
 //! user's rooms and the checkpoint they hold, and with `after=` the frames
 //! missed since then, replayed from the frame windows the projection keeps.
 //!
-//! Replay is exact. Each read is one transaction holding the rooms, the
-//! user's membership frames and the windows of every room concerned, at one
-//! checkpoint `C`. The rooms the user was in at `after` are today's rooms
-//! with the membership changes since `after` undone; the windows' frames
-//! above `after` are merged in position order and run through the same
-//! membership rules as live frames (a room joined since is followed from
-//! its join, a room left is followed up to the leave). Live frames then
-//! start above `C`. A room whose window no longer reaches back to `after`
-//! (full, and its oldest frame too recent) gets a `resync_required` frame
-//! instead; a user whose membership window does not reach back gets one
-//! `resync_required` with `room_id: null`.
+//! The replay is a view of now ([`super::view`]). Each read is one
+//! transaction holding the user's rooms, their membership frames and the
+//! window of each of those rooms, at one checkpoint `C`: the frames above
+//! `after` of every room the user is a member of at `C`, and of the rooms
+//! they left or were kicked from only that departure, merged in position
+//! order, each message as it reads at `C`. Live frames then start above
+//! `C`. A room whose window no longer reaches back to `after` (full, and its
+//! oldest frame too recent) gets a `resync_required` frame instead; a user
+//! whose membership window does not reach back gets one `resync_required`
+//! with `room_id: null` (a departure may be missing).
 
-use super::{admit, Admit};
+use super::{view, Text};
 use crate::failure::{unavailable, Fail};
 use crate::snapshot::{consistent, decode, Interrupt, Snapshot};
 use crate::state::QueryState;
 use crate::wait::Bound;
-use axum::extract::ws::Utf8Bytes;
 use domain::frame::Frame;
 use domain::views::{FRAMES_LEN, USER_FRAMES_LEN};
 use domain::{RoomId, UserId};
@@ -40,7 +38,7 @@ pub(crate) struct Loaded {
     /// The checkpoint the state was read at: live frames start above it.
     pub baseline: i64,
     /// Frames to send first (missed ones, `resync_required`).
-    pub replay: Vec<Utf8Bytes>,
+    pub replay: Vec<Text>,
     /// Taken before the read: frames the hub received earlier are at or
     /// below `baseline`.
     pub since: Instant,
@@ -96,12 +94,9 @@ struct Read {
 }
 
 impl Read {
-    /// Rooms whose frames a resume may need: today's, and every room the
-    /// user joined or left since `after`.
+    /// Rooms whose windows a resume needs: the user's rooms now.
     fn concerned(&self) -> BTreeSet<RoomId> {
-        let mut rooms: BTreeSet<RoomId> = self.rooms.iter().copied().collect();
-        rooms.extend(self.user.frames.iter().map(|(f, _)| f.room_id));
-        rooms
+        self.rooms.iter().copied().collect()
     }
 }
 
@@ -161,19 +156,19 @@ async fn read(
     Ok(read)
 }
 
-fn resync(room: Option<RoomId>, position: i64) -> Utf8Bytes {
+fn resync(room: Option<RoomId>, position: i64) -> Text {
     let frame = serde_json::json!({
         "type": "resync_required",
         "room_id": room,
         "position": position,
     });
-    Utf8Bytes::from(frame.to_string())
+    Text::from(frame.to_string())
 }
 
 /// The frames a connection of `me` missed between `after` and `checkpoint`.
 fn replay(me: UserId, after: i64, checkpoint: i64, read: Read, since: Instant) -> Loaded {
     let mut loaded = Loaded {
-        rooms: read.rooms.clone(),
+        rooms: read.rooms,
         baseline: checkpoint,
         replay: Vec::new(),
         since,
@@ -182,45 +177,30 @@ fn replay(me: UserId, after: i64, checkpoint: i64, read: Read, since: Instant) -
         loaded.replay.push(resync(None, checkpoint));
         return loaded;
     }
-    // Undo, newest first, the membership changes since `after`.
-    let mut then = read.rooms.clone();
-    for (f, _) in read.user.frames.iter().rev() {
-        if f.left() == Some(me) {
-            then.insert(f.room_id);
-        } else if f.joined().contains(&me) {
-            then.remove(&f.room_id);
-        }
-    }
-    // Where each room's needed frames start: just above `after`, or at the
-    // first join since.
-    let mut need: HashMap<RoomId, i64> = then.iter().map(|r| (*r, after + 1)).collect();
-    for (f, _) in &read.user.frames {
-        if f.joined().contains(&me) {
-            need.entry(f.room_id).or_insert(f.position);
-        }
-    }
-    let mut merged = Vec::new();
+    let mut frames = read.user.frames;
     let mut stale = Vec::new();
     for (room, window) in read.windows {
-        let Some(from) = need.get(&room) else {
+        if !loaded.rooms.contains(&room) {
+            // Left between the reads that chose the windows.
             continue;
-        };
-        if window.full_from.is_some_and(|oldest| oldest > *from) {
+        }
+        if window.full_from.is_some_and(|oldest| oldest > after + 1) {
             stale.push(room);
             continue;
         }
-        merged.extend(window.frames);
+        frames.extend(window.frames);
     }
-    merged.sort_by_key(|(f, _)| f.position);
-    merged.dedup_by_key(|(f, _)| f.position);
-    for (frame, text) in merged {
-        if admit(&mut then, me, &frame) != Admit::Skip {
-            loaded.replay.push(Utf8Bytes::from(text));
-        }
-    }
+    // A stale room is reloaded whole: none of its frames, not even the
+    // user's own membership ones.
+    frames.retain(|(f, _)| !stale.contains(&f.room_id));
+    loaded.replay = view::replay(me, &loaded.rooms, frames);
     stale.sort();
     for room in stale {
         loaded.replay.push(resync(Some(room), checkpoint));
     }
     loaded
 }
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

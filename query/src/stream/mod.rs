@@ -22,10 +22,12 @@
 //!
 //! Resume (`after=<position>`): the projection keeps each room's last frames
 //! and each user's last membership frames in Redis ([`load`]); the missed
-//! ones are replayed from there, then live frames follow with no gap and no
-//! duplicate. When the window no longer reaches back far enough, a
-//! `{"type":"resync_required","room_id":…,"position":…}` frame tells the
-//! client to reload that room (or everything, when `room_id` is null).
+//! ones are replayed from there, as a view of the rooms now ([`view`]: no
+//! room the user left, no text a deletion or an edit removed), then live
+//! frames follow with no gap and no duplicate. When the window no longer
+//! reaches back far enough, a `{"type":"resync_required","room_id":…,
+//! "position":…}` frame tells the client to reload that room (or
+//! everything, when `room_id` is null).
 //!
 //! Lost frames (NATS disconnected, a hole in a publisher's sequence, a slow
 //! NATS subscription): every connection of the node is closed with code
@@ -39,17 +41,37 @@
 //! has sent nothing (pongs included) for [`StreamOptions::pong_timeout`].
 //! Shutdown closes every connection with 1001 (going away).
 //!
+//! Limits: a connection ends at its session token's expiry (close code
+//! [`close::TOKEN_EXPIRED`]; the client reconnects with a fresh token and
+//! `after=`). A user holds at most [`StreamOptions::max_per_user`]
+//! connections per node; one more is refused with
+//! [`close::TOO_MANY_STREAMS`]. The newest is refused rather than the
+//! oldest closed: a refusal is stable (the client over the cap backs off and
+//! the others keep working), while closing the oldest would make clients
+//! that reconnect evict each other in turn, and would let a runaway client
+//! push the user's working streams off. Pages of foreign origins are refused
+//! before the upgrade ([`origin`]). A client message over 4 KiB (clients
+//! have nothing to send but pongs) gets 1009 and an orderly close
+//! ([`upgrade`] says why that needs care).
+//!
 //! Modules: [`hub`] (routing, membership, the recent-frames ring),
 //! [`fanout`] (the NATS subscription), [`load`] (initial state and replay),
-//! [`conn`] (one socket), [`route`] (the HTTP handler).
+//! [`view`] (what a replay shows), [`conn`] (one socket), [`upgrade`] (the
+//! handshake), [`origin`] (the allow-list), [`route`] (the HTTP handler).
 
 mod conn;
 mod fanout;
 mod hub;
 mod load;
+mod origin;
 pub(crate) mod route;
+#[cfg(test)]
+mod test_frames;
+mod upgrade;
+mod view;
 
 pub use hub::StreamHub;
+pub use origin::{AllowedOrigin, AllowedOrigins, InvalidOrigin};
 
 use axum::routing::get;
 use axum::Router;
@@ -59,16 +81,29 @@ use std::collections::HashSet;
 use std::time::Duration;
 use thiserror::Error;
 
+/// A frame as sent: its JSON text, shared by every connection it goes to.
+pub(crate) type Text = tokio_tungstenite::tungstenite::Utf8Bytes;
+
 /// WebSocket close codes the stream uses.
 pub mod close {
     /// The server is shutting down.
     pub const GOING_AWAY: u16 = 1001;
+    /// The client broke the WebSocket protocol.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// The client sent a text message that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// The client did not keep up, or stopped answering pings.
     pub const TOO_SLOW: u16 = 1008;
+    /// The client sent a message over the size limit.
+    pub const TOO_BIG: u16 = 1009;
     /// Frames may have been lost on this node: reconnect with `after=`.
     pub const RESUME: u16 = 1012;
     /// The stream could not be set up; try again later.
     pub const TRY_AGAIN: u16 = 1013;
+    /// The session token expired: reconnect with a fresh one and `after=`.
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    /// The user already holds as many streams on this node as allowed.
+    pub const TOO_MANY_STREAMS: u16 = 4029;
 }
 
 /// How the stream behaves; the defaults suit production.
@@ -85,6 +120,11 @@ pub struct StreamOptions {
     /// How long received frames are kept in memory for connections being set
     /// up (their initial read must finish within it, or is redone).
     pub ring_age: Duration,
+    /// Most connections one user may hold on this node; one more is closed
+    /// with [`close::TOO_MANY_STREAMS`].
+    pub max_per_user: usize,
+    /// Origins allowed to open a stream besides the server's own.
+    pub allowed_origins: AllowedOrigins,
 }
 
 impl Default for StreamOptions {
@@ -95,6 +135,8 @@ impl Default for StreamOptions {
             pong_timeout: Duration::from_secs(40),
             write_timeout: Duration::from_secs(10),
             ring_age: Duration::from_secs(10),
+            max_per_user: 20,
+            allowed_origins: AllowedOrigins::default(),
         }
     }
 }
