@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use cotalk::config::{Config, Role, ServeArgs};
+use cotalk::config::{Config, RateArgs, Role, ServeArgs};
 use cotalk::serve::App;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -42,10 +42,15 @@ pub fn config(env: &TestEnv, data_dir: &std::path::Path) -> Config {
 
 /// Serve `role` on an ephemeral port.
 pub async fn start_with(env: TestEnv, role: Role, replica: Option<String>) -> Server {
+    start_args(env, serve_args(role), replica).await
+}
+
+/// Serve with `args` (rate limits, say) on an ephemeral port.
+pub async fn start_args(env: TestEnv, args: ServeArgs, replica: Option<String>) -> Server {
     let data_dir = std::env::temp_dir().join(format!("cotalk-test-{}", env.namespace));
     let mut config = config(&env, &data_dir);
     config.read_replica_url = replica;
-    let (base, cancel) = serve_app(&config, role).await;
+    let (base, cancel) = serve_app_with(&config, &args).await;
     Server {
         base,
         env,
@@ -55,29 +60,55 @@ pub async fn start_with(env: TestEnv, role: Role, replica: Option<String>) -> Se
     }
 }
 
-/// Build the app of `role` on `config` and serve it on an ephemeral
-/// loopback port; returns its base URL and the token that stops it (the
-/// app's background tasks are drained after the listener closes).
-pub async fn serve_app(config: &Config, role: Role) -> (String, CancellationToken) {
+/// Serve everything in one process with these rate limits.
+pub async fn start_rated(rate: RateArgs) -> Server {
     let args = ServeArgs {
+        rate,
+        ..serve_args(Role::All)
+    };
+    start_args(TestEnv::new().await, args, None).await
+}
+
+/// The options of a test process of `role`. Tests sign up and log in many
+/// users from 127.0.0.1, so loopback is exempted from the per-address limits
+/// here, explicitly (the default limits it).
+pub fn serve_args(role: Role) -> ServeArgs {
+    ServeArgs {
         listen: "127.0.0.1:0".into(),
         role,
         token_ttl_hours: 1,
         batch_max_events: 512,
         batch_max_wait_us: 1000,
-    };
+        rate: RateArgs {
+            rate_exempt_loopback: true,
+            ..RateArgs::default()
+        },
+    }
+}
+
+/// Build the app of `role` on `config` and serve it on an ephemeral
+/// loopback port; returns its base URL and the token that stops it (the
+/// app's background tasks are drained after the listener closes).
+pub async fn serve_app(config: &Config, role: Role) -> (String, CancellationToken) {
+    serve_app_with(config, &serve_args(role)).await
+}
+
+/// [`serve_app`] with `args`. Served like `cotalk serve` does, with the
+/// peer address, so the per-address limits see the real client.
+pub async fn serve_app_with(config: &Config, args: &ServeArgs) -> (String, CancellationToken) {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .build_recorder()
         .handle();
     let cancel = CancellationToken::new();
-    let app = App::build(config, &args, metrics, cancel.clone())
+    let app = App::build(config, args, metrics, cancel.clone())
         .await
         .expect("build the app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (router, shutdown) = (app.router.clone(), cancel.clone());
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, service)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await;
         app.shutdown().await;

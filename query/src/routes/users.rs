@@ -17,7 +17,10 @@ use std::collections::HashMap;
 use utoipa::IntoParams;
 
 /// Read one profile.
-async fn profile(snap: &mut Snapshot<'_>, user: UserId) -> Result<Option<ProfileView>, Interrupt> {
+pub(crate) async fn profile(
+    snap: &mut Snapshot<'_>,
+    user: UserId,
+) -> Result<Option<ProfileView>, Interrupt> {
     let mut values = snap
         .exec(|keys, pipe| {
             pipe.get(keys.user(user));

@@ -10,7 +10,7 @@ use super::hub::StreamHub;
 use super::load::load;
 use crate::dto::Problem;
 use crate::failure::{unavailable, Fail};
-use api::{ApiError, ApiQuery};
+use api::{ApiError, ApiQuery, Authenticate};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
@@ -75,7 +75,7 @@ pub(crate) async fn stream(
     let token = header_token(&headers)
         .or(params.token.as_deref())
         .ok_or_else(ApiError::unauthenticated)?;
-    let me = hub.token_keys().verify(token)?;
+    let me = hub.state().authenticate(token).await?.user;
     if params.after.is_some_and(|a| a < 0) {
         return Err(ApiError::invalid_request("after must be a position (≥ 0)").into());
     }
