@@ -12,6 +12,8 @@
 
 #[path = "auth_hardening/defaults.rs"]
 mod defaults;
+#[path = "auth_hardening/input.rs"]
+mod input;
 mod support;
 #[path = "auth_hardening/unknown_user.rs"]
 mod unknown_user;

@@ -45,7 +45,8 @@ pub struct RegisterResponse {
 /// Sign up.
 #[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = RegisterResponse), (status = 409, description = "username_taken"),
-        (status = 422, description = "invalid_username, invalid_display_name, weak_password"),
+        (status = 422, description = "invalid_username (not 3-32 of a-z0-9_. or a reserved name), \
+            invalid_display_name (no visible character), weak_password"),
         (status = 429, description = "rate_limited: too many sign-ups and failed logins from this address")))]
 pub async fn register(
     State(state): State<CommandState>,
@@ -57,6 +58,21 @@ pub async fn register(
     let username = Username::parse(&req.body.username)?;
     let display_name = DisplayName::parse(&req.body.display_name)?;
     let password = Password::parse(&req.body.password)?;
+    // Decided before any lookup or hashing: a refused name (reserved, say)
+    // costs nothing.
+    let user_id = UserId(uuid::Uuid::now_v7());
+    let at = Utc::now();
+    let user_events = User::default().decide(&UserCommand::Register {
+        user_id,
+        username: username.clone(),
+        display_name,
+        at,
+    })?;
+    let claim_events = UsernameClaim::default().decide(&ClaimUsername {
+        username: username.clone(),
+        user_id,
+        at,
+    })?;
     // Nobody is logged in yet: idempotency keys are scoped by the username.
     let scope = UserId(StreamId::for_username(username.as_str()).0);
     let ctx = Ctx::new(scope, &req);
@@ -78,19 +94,6 @@ pub async fn register(
         .hash(password.expose().to_owned())
         .await
         .map_err(|e| ApiError::internal("hash password", e))?;
-    let user_id = UserId(uuid::Uuid::now_v7());
-    let at = Utc::now();
-    let user_events = User::default().decide(&UserCommand::Register {
-        user_id,
-        username: username.clone(),
-        display_name,
-        at,
-    })?;
-    let claim_events = UsernameClaim::default().decide(&ClaimUsername {
-        username: username.clone(),
-        user_id,
-        at,
-    })?;
     let body = json!({ "user_id": user_id });
     let mut side_writes = vec![SideWrite::Credential {
         user_id,
