@@ -2,8 +2,11 @@
 //! `cotalk serve` (and the other commands) and a `COTALK_*` environment
 //! variable; the defaults make a single-machine `make run` work.
 
-use clap::{Args, ValueEnum};
+use api::ratelimit::{Rate, RateLimitConfig};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Connections and names shared by every command.
 #[derive(Debug, Clone, Args)]
@@ -175,4 +178,206 @@ pub struct ServeArgs {
     /// `Origin` header (non-browser clients) are always let in.
     #[arg(long, env = "COTALK_STREAM_ALLOWED_ORIGINS", default_value = "")]
     pub stream_allowed_origins: query::stream::AllowedOrigins,
+
+    /// Rate limits.
+    #[command(flatten)]
+    pub rate: RateArgs,
+}
+
+/// Rate limits of `cotalk serve` (429 `rate_limited` with `Retry-After`
+/// beyond them; see `api::ratelimit` and `api::login_limit`). Defaults are
+/// [`RateLimitConfig::DEFAULT`]; a value that is not a positive number (or a
+/// boolean, for the switches) stops start-up.
+#[derive(Debug, Clone, Args)]
+pub struct RateArgs {
+    /// Failed logins per account per minute. Beyond it, addresses that failed
+    /// against the account are refused and others are delayed, never refused.
+    #[arg(long, env = "COTALK_RATE_LOGIN_PER_ACCOUNT_PER_MIN",
+        default_value_t = RateLimitConfig::DEFAULT.login_failures_per_account.burst,
+        value_parser = positive)]
+    pub rate_login_per_account_per_min: f64,
+
+    /// Failed logins and sign-ups per client address per minute.
+    #[arg(long, env = "COTALK_RATE_LOGIN_PER_ADDRESS_PER_MIN",
+        default_value_t = RateLimitConfig::DEFAULT.login_per_address.burst,
+        value_parser = positive)]
+    pub rate_login_per_address_per_min: f64,
+
+    /// Milliseconds a login from an address without failures waits while
+    /// the account's failure budget is exhausted (0–60000).
+    #[arg(long, env = "COTALK_RATE_LOGIN_DELAY_MS",
+        default_value_t = RateLimitConfig::DEFAULT.locked_login_delay.as_millis() as u64,
+        value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub rate_login_delay_ms: u64,
+
+    /// Posts per user per second.
+    #[arg(long, env = "COTALK_RATE_POST_PER_SEC",
+        default_value_t = RateLimitConfig::DEFAULT.post_per_user.per_second,
+        value_parser = positive)]
+    pub rate_post_per_sec: f64,
+
+    /// Posts a user may send at once after being idle.
+    #[arg(long, env = "COTALK_RATE_POST_BURST",
+        default_value_t = RateLimitConfig::DEFAULT.post_per_user.burst,
+        value_parser = positive)]
+    pub rate_post_burst: f64,
+
+    /// Searches per user per second.
+    #[arg(long, env = "COTALK_RATE_SEARCH_PER_SEC",
+        default_value_t = RateLimitConfig::DEFAULT.search_per_user.per_second,
+        value_parser = positive)]
+    pub rate_search_per_sec: f64,
+
+    /// Searches a user may send at once after being idle.
+    #[arg(long, env = "COTALK_RATE_SEARCH_BURST",
+        default_value_t = RateLimitConfig::DEFAULT.search_per_user.burst,
+        value_parser = positive)]
+    pub rate_search_burst: f64,
+
+    /// `GET /v1/users?username=` lookups per user per second.
+    #[arg(long, env = "COTALK_RATE_USER_LOOKUP_PER_SEC",
+        default_value_t = RateLimitConfig::DEFAULT.user_lookup_per_user.per_second,
+        value_parser = positive)]
+    pub rate_user_lookup_per_sec: f64,
+
+    /// Username lookups a user may send at once after being idle.
+    #[arg(long, env = "COTALK_RATE_USER_LOOKUP_BURST",
+        default_value_t = RateLimitConfig::DEFAULT.user_lookup_per_user.burst,
+        value_parser = positive)]
+    pub rate_user_lookup_burst: f64,
+
+    /// Take the client address from the first `X-Forwarded-For` entry (only
+    /// behind a proxy that overwrites that header).
+    #[arg(long, env = "COTALK_RATE_TRUST_FORWARDED_FOR",
+        default_value_t = RateLimitConfig::DEFAULT.trust_forwarded_for,
+        action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+        value_parser = BoolishValueParser::new())]
+    pub rate_trust_forwarded_for: bool,
+
+    /// Exempt loopback clients from the per-address limits. Off by default:
+    /// behind a reverse proxy on the same host every client is 127.0.0.1.
+    /// For local tools that sign in many users (tests, benches).
+    #[arg(long, env = "COTALK_RATE_EXEMPT_LOOPBACK",
+        default_value_t = RateLimitConfig::DEFAULT.exempt_loopback,
+        action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+        value_parser = BoolishValueParser::new())]
+    pub rate_exempt_loopback: bool,
+}
+
+/// A rate: a finite number above zero.
+fn positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number")),
+    }
+}
+
+impl RateArgs {
+    /// The limiters' configuration.
+    pub fn limits(&self) -> RateLimitConfig {
+        RateLimitConfig {
+            login_failures_per_account: Rate::per_minute(self.rate_login_per_account_per_min),
+            login_per_address: Rate::per_minute(self.rate_login_per_address_per_min),
+            locked_login_delay: Duration::from_millis(self.rate_login_delay_ms),
+            post_per_user: Rate {
+                per_second: self.rate_post_per_sec,
+                burst: self.rate_post_burst,
+            },
+            search_per_user: Rate {
+                per_second: self.rate_search_per_sec,
+                burst: self.rate_search_burst,
+            },
+            user_lookup_per_user: Rate {
+                per_second: self.rate_user_lookup_per_sec,
+                burst: self.rate_user_lookup_burst,
+            },
+            trust_forwarded_for: self.rate_trust_forwarded_for,
+            exempt_loopback: self.rate_exempt_loopback,
+        }
+    }
+}
+
+impl Default for RateArgs {
+    /// [`RateLimitConfig::DEFAULT`], as flags (for servers built in code).
+    fn default() -> Self {
+        let d = RateLimitConfig::DEFAULT;
+        Self {
+            rate_login_per_account_per_min: d.login_failures_per_account.burst,
+            rate_login_per_address_per_min: d.login_per_address.burst,
+            rate_login_delay_ms: d.locked_login_delay.as_millis() as u64,
+            rate_post_per_sec: d.post_per_user.per_second,
+            rate_post_burst: d.post_per_user.burst,
+            rate_search_per_sec: d.search_per_user.per_second,
+            rate_search_burst: d.search_per_user.burst,
+            rate_user_lookup_per_sec: d.user_lookup_per_user.per_second,
+            rate_user_lookup_burst: d.user_lookup_per_user.burst,
+            rate_trust_forwarded_for: d.trust_forwarded_for,
+            rate_exempt_loopback: d.exempt_loopback,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ServeArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("cotalk").chain(args.iter().copied())).map(|c| c.serve)
+    }
+
+    #[test]
+    fn rate_defaults_are_the_limiters_defaults() {
+        let parsed = parse(&[]).unwrap();
+        assert_eq!(parsed.rate.limits(), RateLimitConfig::DEFAULT);
+        assert_eq!(RateArgs::default().limits(), RateLimitConfig::DEFAULT);
+        assert!(
+            !parsed.rate.limits().exempt_loopback,
+            "loopback is limited by default"
+        );
+    }
+
+    #[test]
+    fn rate_flags_are_read() {
+        let parsed = parse(&[
+            "--rate-login-per-account-per-min",
+            "3",
+            "--rate-user-lookup-burst",
+            "2.5",
+            "--rate-exempt-loopback",
+            "--rate-trust-forwarded-for",
+            "yes",
+        ])
+        .unwrap();
+        let limits = parsed.rate.limits();
+        assert_eq!(limits.login_failures_per_account, Rate::per_minute(3.0));
+        assert_eq!(limits.user_lookup_per_user.burst, 2.5);
+        assert!(limits.exempt_loopback && limits.trust_forwarded_for);
+    }
+
+    #[test]
+    fn bad_rate_values_stop_start_up() {
+        for (flag, value) in [
+            ("--rate-post-per-sec", "fast"),
+            ("--rate-post-burst", "0"),
+            ("--rate-search-per-sec", "-1"),
+            ("--rate-login-per-address-per-min", "NaN"),
+            ("--rate-user-lookup-per-sec", "inf"),
+            ("--rate-login-delay-ms", "600000"),
+            ("--rate-exempt-loopback", "maybe"),
+        ] {
+            let arg = format!("{flag}={value}");
+            let e = parse(&[&arg])
+                .err()
+                .unwrap_or_else(|| panic!("{arg} was accepted"));
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{arg}");
+            assert!(e.to_string().contains(flag), "{e}");
+        }
+    }
 }

@@ -12,6 +12,7 @@
 
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
+use api::ratelimit::{RateLimitConfig, RateLimits};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use axum::Router;
@@ -151,12 +152,15 @@ pub async fn run(config: &Config, args: &SeedArgs) -> Result<Outcome> {
     let keys = Arc::new(api::TokenKeys::new(&secret, chrono::Duration::hours(1)));
     let pool = crate::serve::lazy_pool(&config.database_url, 4)?;
     let store = EventStore::connect(pool, BatchConfig::default()).await;
-    let state = CommandState {
-        repo: Repository::new(store.clone(), 10_000),
-        keys,
-        passwords: command::password::Passwords::new(),
-        inflight: Default::default(),
-    };
+    // In process there is no client address, so no per-address limit
+    // applies; each user signs up and logs in once, and successful logins
+    // spend no account budget. Loopback is exempted anyway, should the seed
+    // ever go through a listener.
+    let limits = Arc::new(RateLimits::new(RateLimitConfig {
+        exempt_loopback: true,
+        ..RateLimitConfig::DEFAULT
+    }));
+    let state = CommandState::new(Repository::new(store.clone(), 10_000), keys, limits);
     let mut commands = Commands {
         router: command::router(state),
         position: 0,

@@ -169,6 +169,8 @@ impl App {
             &secret,
             chrono::Duration::hours(args.token_ttl_hours),
         ));
+        // One set of limiters for the command and query routes of this process.
+        let limits = Arc::new(api::ratelimit::RateLimits::new(args.rate.limits()));
         let role = args.role;
         let mut router = Router::new();
         let mut checks: Vec<(&'static str, Check)> = Vec::new();
@@ -190,12 +192,11 @@ impl App {
                 },
             )
             .await;
-            let state = CommandState {
-                repo: Repository::new(event_store.clone(), 100_000),
-                keys: keys.clone(),
-                passwords: command::password::Passwords::new(),
-                inflight: Default::default(),
-            };
+            let state = CommandState::new(
+                Repository::new(event_store.clone(), 100_000),
+                keys.clone(),
+                limits.clone(),
+            );
             router = router.merge(command::router(state));
             store = Some(event_store);
         }
@@ -261,12 +262,15 @@ impl App {
             }
         }
         if matches!(role, Role::All | Role::Query) {
-            let query = query::QueryState::connect(query::QueryConfig::new(
-                config.redis_url.clone(),
-                config.replica_url().to_owned(),
-                config.namespace.clone(),
-                keys.clone(),
-            ))
+            let query = query::QueryState::connect(query::QueryConfig {
+                rate_limits: limits.clone(),
+                ..query::QueryConfig::new(
+                    config.redis_url.clone(),
+                    config.replica_url().to_owned(),
+                    config.namespace.clone(),
+                    keys.clone(),
+                )
+            })
             .await
             .context("connect the query side")?;
             let query = match searcher.take() {
@@ -322,9 +326,6 @@ impl App {
         let router = router
             .fallback(api::error::fallback)
             .layer(axum::middleware::from_fn(api::metrics::track))
-            .layer(axum::Extension(Arc::new(api::ratelimit::RateLimits::new(
-                api::ratelimit::RateLimitConfig::from_env(),
-            ))))
             .layer(tower_http::catch_panic::CatchPanicLayer::custom(
                 panic_answer,
             ))

@@ -6,41 +6,50 @@
 //! and per-user post and search limits answer 429 with `Retry-After`; and the
 //! request limits (body size, page size, query length) hold.
 //!
-//! Every server of this binary runs with small limits, set once through the
-//! `COTALK_RATE_*` environment before the first server starts; the client
-//! address comes from `X-Forwarded-For` (trusted here by configuration), since
-//! every test connection's own address is loopback (exempt by default).
+//! Every server of this binary runs with small limits; the client address
+//! comes from `X-Forwarded-For` (trusted here by configuration), so one test
+//! can speak from several addresses.
 
+#[path = "auth_hardening/defaults.rs"]
+mod defaults;
+#[path = "auth_hardening/input.rs"]
+mod input;
 mod support;
+#[path = "auth_hardening/unknown_user.rs"]
+mod unknown_user;
 
 use base64::Engine as _;
 use chrono::Utc;
+use cotalk::config::RateArgs;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::sync::Once;
 use support::{Answer, Server, User};
 
 const SECRET: &[u8] = b"test-secret-test-secret-test-secret";
 
+/// This binary's small limits.
+fn small_limits() -> RateArgs {
+    RateArgs {
+        rate_login_per_account_per_min: 3.0,
+        rate_login_per_address_per_min: 5.0,
+        rate_login_delay_ms: 300,
+        rate_trust_forwarded_for: true,
+        // Sign-ups of the test users come from 127.0.0.1 without a header.
+        rate_exempt_loopback: true,
+        // Refill so slow that no token comes back during a test.
+        rate_post_per_sec: 0.01,
+        rate_post_burst: 5.0,
+        rate_search_per_sec: 0.01,
+        rate_search_burst: 3.0,
+        rate_user_lookup_per_sec: 0.01,
+        rate_user_lookup_burst: 3.0,
+    }
+}
+
 /// A server with this binary's small limits.
 async fn start() -> Server {
-    static LIMITS: Once = Once::new();
-    LIMITS.call_once(|| {
-        for (k, v) in [
-            ("COTALK_RATE_LOGIN_PER_ACCOUNT_PER_MIN", "3"),
-            ("COTALK_RATE_LOGIN_PER_ADDRESS_PER_MIN", "5"),
-            ("COTALK_RATE_TRUST_FORWARDED_FOR", "true"),
-            // Refill so slow that no token comes back during a test.
-            ("COTALK_RATE_POST_PER_SEC", "0.01"),
-            ("COTALK_RATE_POST_BURST", "5"),
-            ("COTALK_RATE_SEARCH_PER_SEC", "0.01"),
-            ("COTALK_RATE_SEARCH_BURST", "3"),
-        ] {
-            std::env::set_var(k, v);
-        }
-    });
-    support::start().await
+    support::start_rated(small_limits()).await
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -170,25 +179,63 @@ fn assert_limited(a: &Answer) {
     assert!(retry >= 1, "retry-after {retry}");
 }
 
+/// Fail logins to `username` from `from` until refused; the refusal.
+async fn fail_until_refused(s: &Server, username: &str, from: &str) -> Answer {
+    for _ in 0..10 {
+        let a = login(s, username, "wrong-pass-1", from).await;
+        if a.status.as_u16() == 429 {
+            return a;
+        }
+        a.expect(401, Some("invalid_credentials"));
+    }
+    panic!("{from} was never refused logging in to {username}");
+}
+
 #[tokio::test]
-async fn logins_are_limited_per_account_and_per_address() {
+async fn failed_logins_lock_out_the_guessing_address_not_the_owner() {
     let s = start().await;
-    // `user` used 2 of the 3 tokens of its account (sign-up and login).
-    s.user("target").await;
-    login(&s, "target", "wrong-pass-1", "10.2.0.1")
+    s.user("victim").await;
+    // An attacker's address guesses until it is refused.
+    let refused = fail_until_refused(&s, "victim", "10.2.0.1").await;
+    assert_limited(&refused);
+    // From there, even the right password is refused.
+    assert_limited(&login(&s, "victim", "password-1", "10.2.0.1").await);
+    // The owner, from an address that has not failed, gets in, again and
+    // again: successes spend no budget.
+    for _ in 0..4 {
+        login(&s, "victim", "password-1", "10.2.0.2")
+            .await
+            .expect(201, None);
+    }
+    // A wrong password from an address without failures is answered, not refused.
+    login(&s, "victim", "wrong-pass-1", "10.2.0.3")
         .await
-        .expect(401, None);
-    // The account is limited whatever the address and the password.
-    assert_limited(&login(&s, "target", "password-1", "10.2.0.2").await);
-    // Unknown accounts are limited the same way (no enumeration).
-    for _ in 0..3 {
-        login(&s, "nobodyhere", "password-1", "10.2.0.3")
+        .expect(401, Some("invalid_credentials"));
+}
+
+#[tokio::test]
+async fn unknown_accounts_are_limited_like_real_ones() {
+    let s = start().await;
+    s.user("realone").await;
+    // Same number of failures before the refusal, same answers after it: the
+    // limits do not tell which accounts exist.
+    for (name, from) in [("realone", "10.5.0.1"), ("nobodyhere", "10.5.0.2")] {
+        for _ in 0..3 {
+            login(&s, name, "wrong-pass-1", from)
+                .await
+                .expect(401, Some("invalid_credentials"));
+        }
+        assert_limited(&login(&s, name, "wrong-pass-1", from).await);
+        login(&s, name, "wrong-pass-1", "10.5.0.9")
             .await
             .expect(401, Some("invalid_credentials"));
     }
-    assert_limited(&login(&s, "nobodyhere", "password-1", "10.2.0.4").await);
+}
 
-    // One address spraying many accounts: 5 attempts, then 429.
+#[tokio::test]
+async fn an_address_spraying_accounts_is_limited() {
+    let s = start().await;
+    // One address failing against many accounts: 5 failures, then 429.
     for i in 0..5 {
         login(&s, &format!("spray{i}"), "password-1", "10.3.0.1")
             .await

@@ -190,24 +190,25 @@ fn summary(output: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_requests_conform_to_the_openapi_document() {
     // The fuzzer signs up and logs in far more often than a person, and
-    // searches as fast as it can: raise those limits for this server (the
-    // limiter still runs; its 429 is part of the document). This test binary
-    // holds only this test, so no other server reads the variables.
-    for (name, value) in [
-        ("COTALK_RATE_LOGIN_PER_ACCOUNT_PER_MIN", "100000"),
-        ("COTALK_RATE_LOGIN_PER_ADDRESS_PER_MIN", "100000"),
-        ("COTALK_RATE_SEARCH_PER_SEC", "10000"),
-        ("COTALK_RATE_SEARCH_BURST", "10000"),
-    ] {
-        std::env::set_var(name, value);
-    }
+    // searches and looks users up as fast as it can: raise those limits for
+    // this server (the limiters still run; their 429 is part of the document).
+    let rate = cotalk::config::RateArgs {
+        rate_login_per_account_per_min: 100_000.0,
+        rate_login_per_address_per_min: 100_000.0,
+        rate_login_delay_ms: 0,
+        rate_search_per_sec: 10_000.0,
+        rate_search_burst: 10_000.0,
+        rate_user_lookup_per_sec: 10_000.0,
+        rate_user_lookup_burst: 10_000.0,
+        ..support::serve_args(cotalk::config::Role::All).rate
+    };
     // The server's warnings (why a 503, say) show with a failure.
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn,sqlx=error")
         .with_test_writer()
         .try_init();
     let bin = schemathesis();
-    let server = support::start().await;
+    let server = support::start_rated(rate).await;
     let me = server.user("fuzzer").await;
     let fixtures = fixtures(&server, &me).await;
     // Reports and the config stay beside the server's data dir.

@@ -1,12 +1,16 @@
 //! Bearer tokens: HS256 JWTs with `sub` (user id), `iat`, `exp`, `iss` and
-//! `aud`. Validation needs no database round trip: the algorithm is pinned
-//! (a token claiming `none` or any other algorithm is refused), the signature,
-//! expiry, issuer and audience are all checked.
+//! `aud`, and `reg`, the log position of the user's registration. The
+//! algorithm is pinned (a token claiming `none` or any other algorithm is
+//! refused), the signature, expiry, issuer and audience are all checked.
+//!
+//! Whether the token's user exists is checked beside the token, by
+//! [`crate::authenticate`].
 //!
 //! The signing secret comes from configuration; when none is configured it is
 //! generated once into the data directory (`token_secret`, mode 0600), so a
 //! restart keeps sessions valid.
 
+use crate::authenticate::Authenticate;
 use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -15,7 +19,6 @@ use domain::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::Arc;
 
 /// The issuer and audience every token carries.
 pub const ISSUER: &str = "cotalk";
@@ -102,6 +105,76 @@ impl TokenKeys {
     }
 }
 
+/// A verified token: the user, where the log registered them, and when the
+/// token expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// The user (`sub`).
+    pub user: UserId,
+    /// Log position of the user's registration (`reg`; 0 when the token
+    /// predates the claim).
+    pub registered_at: i64,
+    /// Expiry (`exp`, seconds since the epoch).
+    pub expires_at: i64,
+}
+
+/// The claims [`TokenKeys::session`] reads; the issuer and audience are
+/// checked by the validation itself.
+#[derive(Deserialize)]
+struct SessionClaims {
+    sub: uuid::Uuid,
+    exp: i64,
+    #[serde(default)]
+    reg: i64,
+}
+
+/// [`Claims`] plus the registration position, as issued.
+#[derive(Serialize)]
+struct IssuedClaims<'a> {
+    #[serde(flatten)]
+    claims: &'a Claims,
+    reg: i64,
+}
+
+impl TokenKeys {
+    /// Issue a token for `user`, registered at log position `registered_at`,
+    /// at `now`; returns it with its expiry.
+    pub fn issue_session(
+        &self,
+        user: UserId,
+        registered_at: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), ApiError> {
+        let exp = now + self.ttl;
+        let claims = Claims {
+            sub: user.0,
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        let issued = IssuedClaims {
+            claims: &claims,
+            reg: registered_at,
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &issued, &self.encoding)
+            .map_err(|e| ApiError::internal("sign token", e))?;
+        Ok((token, exp))
+    }
+
+    /// Check a token's signature and claims; the session it names, or
+    /// `unauthenticated`. Whether the user exists is [`Authenticate`]'s part.
+    pub fn session(&self, token: &str) -> Result<Session, ApiError> {
+        jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &self.validation)
+            .map(|data| Session {
+                user: UserId(data.claims.sub),
+                registered_at: data.claims.reg.max(0),
+                expires_at: data.claims.exp,
+            })
+            .map_err(|_| ApiError::unauthenticated())
+    }
+}
+
 /// Read the signing secret from `configured`, else from `{data_dir}/token_secret`,
 /// creating that file with a fresh random secret if missing.
 pub fn load_or_create_secret(
@@ -150,17 +223,15 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .then_some(token.trim())
 }
 
-impl<S> FromRequestParts<S> for AuthUser
-where
-    S: Send + Sync,
-    Arc<TokenKeys>: axum::extract::FromRef<S>,
-{
+impl<S: Authenticate> FromRequestParts<S> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let keys: Arc<TokenKeys> = axum::extract::FromRef::from_ref(state);
         let token = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
-        keys.verify(token).map(AuthUser)
+        state
+            .authenticate(token)
+            .await
+            .map(|session| AuthUser(session.user))
     }
 }
 
@@ -202,6 +273,25 @@ mod tests {
         assert!(keys().verify(&tampered).is_err());
         let other = TokenKeys::new(b"another-secret-another-secret-xx", Duration::hours(1));
         assert!(other.verify(&token).is_err());
+    }
+
+    #[test]
+    fn sessions_carry_the_registration_position() {
+        let user = UserId(uuid::Uuid::from_u128(7));
+        let now = Utc::now();
+        let (token, exp) = keys().issue_session(user, 42, now).unwrap();
+        let session = keys().session(&token).unwrap();
+        assert_eq!(session.user, user);
+        assert_eq!(session.registered_at, 42);
+        assert_eq!(session.expires_at, exp.timestamp());
+        // Both readers accept both kinds of token.
+        assert_eq!(keys().verify(&token).unwrap(), user);
+        let (old, _) = keys().issue(user, now).unwrap();
+        assert_eq!(keys().session(&old).unwrap().registered_at, 0);
+        let (expired, _) = keys()
+            .issue_session(user, 42, now - Duration::hours(2))
+            .unwrap();
+        assert!(keys().session(&expired).is_err());
     }
 
     #[test]

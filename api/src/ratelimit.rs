@@ -1,11 +1,10 @@
 //! In-process rate limits: keyed token buckets answering 429 `rate_limited`
 //! with `Retry-After`.
 //!
-//! - logins and sign-ups: per account (the username as sent) and per client
-//!   address, checked *before* any password hashing, and for unknown and known
-//!   usernames alike, so the limit neither costs argon2 time nor reveals
-//!   which accounts exist;
-//! - posting and searching: per user.
+//! - logins: *failed* attempts per account and per client address, with a
+//!   lockout that an attacker cannot turn on its victim (see [`crate::login_limit`]);
+//! - sign-ups: per client address (each costs an argon2 hash);
+//! - posting, searching and looking users up by username: per user.
 //!
 //! **Per node.** The buckets live in this process's memory: with several
 //! command (or query) nodes behind a load balancer, each enforces the limit on
@@ -17,20 +16,27 @@
 //! must be served with `into_make_service_with_connect_info`), or the first
 //! `X-Forwarded-For` entry when [`RateLimitConfig::trust_forwarded_for`] is
 //! set (only behind a proxy that overwrites that header). Loopback peers are
-//! exempt from the per-address limit unless configured otherwise, so local
-//! tooling and benches that sign in hundreds of users from 127.0.0.1 work.
+//! limited like any other address unless [`RateLimitConfig::exempt_loopback`]
+//! is set: behind a reverse proxy on the same host every client is 127.0.0.1,
+//! so exempting loopback by default would switch the per-address limits off
+//! exactly where they matter. Local tooling that signs in hundreds of users
+//! from 127.0.0.1 (tests, benches) asks for the exemption explicitly.
 //!
-//! Configuration comes from the environment ([`RateLimitConfig::from_env`]);
-//! the defaults are far above what the benches do per user.
+//! **Required state.** The limits are part of each side's router state
+//! ([`Limits`] needs `Arc<RateLimits>: FromRef<S>`), so a router cannot be
+//! built without them: there is no way for a route to run unlimited by
+//! omission. The configuration is typed and checked at start-up by the
+//! binary's `ServeArgs` (a bad value stops the process).
 
 use crate::error::ApiError;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use crate::login_limit::LoginAttempt;
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Most buckets one limiter keeps.
 pub const MAX_KEYS: usize = 100_000;
@@ -46,7 +52,7 @@ pub struct Rate {
 
 impl Rate {
     /// `n` per minute, with a burst of `n`.
-    pub fn per_minute(n: f64) -> Self {
+    pub const fn per_minute(n: f64) -> Self {
         Self {
             per_second: n / 60.0,
             burst: n,
@@ -54,87 +60,61 @@ impl Rate {
     }
 }
 
-/// Every limit, with defaults; each is read from an environment variable.
-#[derive(Debug, Clone)]
+/// Every limit. The binary fills it from its typed configuration
+/// (`COTALK_RATE_*` flags and variables); [`RateLimitConfig::DEFAULT`] holds
+/// the defaults both use.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RateLimitConfig {
-    /// Logins and sign-ups per username (`COTALK_RATE_LOGIN_PER_ACCOUNT_PER_MIN`, 10).
-    pub login_per_account: Rate,
-    /// Logins and sign-ups per client address (`COTALK_RATE_LOGIN_PER_ADDRESS_PER_MIN`, 30).
+    /// Failed logins per account (its failure budget, see [`crate::login_limit`]).
+    pub login_failures_per_account: Rate,
+    /// Failed logins and sign-ups per client address.
     pub login_per_address: Rate,
-    /// Posts per user (`COTALK_RATE_POST_PER_SEC` 1000, `COTALK_RATE_POST_BURST` 2000).
+    /// How long a login from an address without failures waits while the
+    /// account's failure budget is exhausted (it is delayed, never refused).
+    pub locked_login_delay: Duration,
+    /// Posts per user.
     pub post_per_user: Rate,
-    /// Searches per user (`COTALK_RATE_SEARCH_PER_SEC` 20, `COTALK_RATE_SEARCH_BURST` 40).
+    /// Searches per user.
     pub search_per_user: Rate,
-    /// Use the first `X-Forwarded-For` address (`COTALK_RATE_TRUST_FORWARDED_FOR`, false).
+    /// `GET /v1/users?username=` lookups per user.
+    pub user_lookup_per_user: Rate,
+    /// Use the first `X-Forwarded-For` address.
     pub trust_forwarded_for: bool,
-    /// Loopback peers skip the per-address limit (`COTALK_RATE_EXEMPT_LOOPBACK`, true).
+    /// Loopback peers skip the per-address limits.
     pub exempt_loopback: bool,
+}
+
+impl RateLimitConfig {
+    /// The defaults: far above what a person does, and above what the
+    /// benches do per user.
+    pub const DEFAULT: Self = Self {
+        login_failures_per_account: Rate::per_minute(10.0),
+        login_per_address: Rate::per_minute(30.0),
+        locked_login_delay: Duration::from_millis(1000),
+        // A flood guard, not a pace: the closed-loop append bench posts
+        // a few hundred per second per user, and must not be throttled.
+        post_per_user: Rate {
+            per_second: 1000.0,
+            burst: 2000.0,
+        },
+        search_per_user: Rate {
+            per_second: 20.0,
+            burst: 40.0,
+        },
+        // A person adds a few people at a time; enumerating usernames at
+        // one a second takes a day for 86 400 guesses.
+        user_lookup_per_user: Rate {
+            per_second: 1.0,
+            burst: 20.0,
+        },
+        trust_forwarded_for: false,
+        exempt_loopback: false,
+    };
 }
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self {
-            login_per_account: Rate::per_minute(10.0),
-            login_per_address: Rate::per_minute(30.0),
-            // A flood guard, not a pace: the closed-loop append bench posts
-            // a few hundred per second per user, and must not be throttled.
-            post_per_user: Rate {
-                per_second: 1000.0,
-                burst: 2000.0,
-            },
-            search_per_user: Rate {
-                per_second: 20.0,
-                burst: 40.0,
-            },
-            trust_forwarded_for: false,
-            exempt_loopback: true,
-        }
-    }
-}
-
-fn env_f64(name: &str, default: f64) -> f64 {
-    match std::env::var(name).ok().map(|v| v.trim().parse::<f64>()) {
-        Some(Ok(v)) if v.is_finite() && v > 0.0 => v,
-        Some(_) => {
-            tracing::warn!(variable = name, "ignoring a bad rate limit setting");
-            default
-        }
-        None => default,
-    }
-}
-
-fn env_bool(name: &str, default: bool) -> bool {
-    match std::env::var(name).ok().as_deref().map(str::trim) {
-        Some("1" | "true" | "yes") => true,
-        Some("0" | "false" | "no") => false,
-        _ => default,
-    }
-}
-
-impl RateLimitConfig {
-    /// The defaults, overridden by the `COTALK_RATE_*` variables.
-    pub fn from_env() -> Self {
-        let d = Self::default();
-        Self {
-            login_per_account: Rate::per_minute(env_f64(
-                "COTALK_RATE_LOGIN_PER_ACCOUNT_PER_MIN",
-                d.login_per_account.burst,
-            )),
-            login_per_address: Rate::per_minute(env_f64(
-                "COTALK_RATE_LOGIN_PER_ADDRESS_PER_MIN",
-                d.login_per_address.burst,
-            )),
-            post_per_user: Rate {
-                per_second: env_f64("COTALK_RATE_POST_PER_SEC", d.post_per_user.per_second),
-                burst: env_f64("COTALK_RATE_POST_BURST", d.post_per_user.burst),
-            },
-            search_per_user: Rate {
-                per_second: env_f64("COTALK_RATE_SEARCH_PER_SEC", d.search_per_user.per_second),
-                burst: env_f64("COTALK_RATE_SEARCH_BURST", d.search_per_user.burst),
-            },
-            trust_forwarded_for: env_bool("COTALK_RATE_TRUST_FORWARDED_FOR", false),
-            exempt_loopback: env_bool("COTALK_RATE_EXEMPT_LOOPBACK", true),
-        }
+        Self::DEFAULT
     }
 }
 
@@ -160,19 +140,23 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
     }
 
-    /// Take one token for `key` at `now`: `Ok`, or the seconds to wait.
-    pub fn take_at(&self, key: &K, now: Instant) -> Result<(), u64> {
-        let rate = self.rate;
+    fn refill(&self, b: &Bucket, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        (b.tokens + elapsed * self.rate.per_second).min(self.rate.burst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Bucket>> {
         // A poisoned lock only means another request panicked mid-update; the
         // counts are still usable.
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let refill = |b: &Bucket| {
-            let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
-            (b.tokens + elapsed * rate.per_second).min(rate.burst)
-        };
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Take one token for `key` at `now`: `Ok`, or the seconds to wait.
+    pub fn take_at(&self, key: &K, now: Instant) -> Result<(), u64> {
+        let mut buckets = self.lock();
         if !buckets.contains_key(key) && buckets.len() >= MAX_KEYS {
             // Idle keys are full again: forgetting them changes nothing.
-            buckets.retain(|_, b| refill(b) < rate.burst);
+            buckets.retain(|_, b| self.refill(b, now) < self.rate.burst);
             if buckets.len() >= MAX_KEYS {
                 // Still full of active keys: let the request through untracked
                 // rather than grow without bound or refuse everyone.
@@ -180,17 +164,17 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             }
         }
         let bucket = buckets.entry(key.clone()).or_insert(Bucket {
-            tokens: rate.burst,
+            tokens: self.rate.burst,
             at: now,
         });
-        let tokens = refill(bucket);
+        let tokens = self.refill(bucket, now);
         bucket.at = now;
         if tokens >= 1.0 {
             bucket.tokens = tokens - 1.0;
             Ok(())
         } else {
             bucket.tokens = tokens;
-            let wait = (1.0 - tokens) / rate.per_second;
+            let wait = (1.0 - tokens) / self.rate.per_second;
             Err(wait.ceil().max(1.0) as u64)
         }
     }
@@ -201,9 +185,31 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             .map_err(ApiError::rate_limited)
     }
 
+    /// Give back a token taken for `key` (a reservation that turned out not
+    /// to count); never above the burst.
+    pub fn refund_at(&self, key: &K, now: Instant) {
+        let mut buckets = self.lock();
+        if let Some(bucket) = buckets.get_mut(key) {
+            bucket.tokens = (self.refill(bucket, now) + 1.0).min(self.rate.burst);
+            bucket.at = now;
+        }
+    }
+
+    /// Whether `key` has every token (nothing taken recently).
+    pub fn is_full_at(&self, key: &K, now: Instant) -> bool {
+        self.lock()
+            .get(key)
+            .is_none_or(|b| self.refill(b, now) >= self.rate.burst)
+    }
+
+    /// Forget `key` (its bucket is full again).
+    pub fn reset(&self, key: &K) {
+        self.lock().remove(key);
+    }
+
     /// How many keys are tracked.
     pub fn len(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.lock().len()
     }
 
     /// No key is tracked.
@@ -212,50 +218,60 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 }
 
-/// Every limiter of a process; shared through a request extension.
+/// Every limiter of a process, shared by the routes through their state.
 #[derive(Debug)]
 pub struct RateLimits {
     /// The configuration the limiters were made from.
     pub config: RateLimitConfig,
-    /// Logins and sign-ups per username.
+    /// Failed logins per account (normalised username).
     pub login_account: Limiter<String>,
-    /// Logins and sign-ups per client address.
+    /// Failed logins and sign-ups per client address.
     pub login_address: Limiter<IpAddr>,
+    /// Failed logins per (account, address): the failures "on record" that
+    /// decide who is refused while an account's budget is exhausted.
+    pub login_pair: Limiter<(String, IpAddr)>,
     /// Posts per user.
     pub post: Limiter<uuid::Uuid>,
     /// Searches per user.
     pub search: Limiter<uuid::Uuid>,
+    /// Username lookups per user.
+    pub user_lookup: Limiter<uuid::Uuid>,
 }
 
 impl RateLimits {
     /// Limiters for `config`.
     pub fn new(config: RateLimitConfig) -> Self {
         Self {
-            login_account: Limiter::new(config.login_per_account),
+            login_account: Limiter::new(config.login_failures_per_account),
             login_address: Limiter::new(config.login_per_address),
+            login_pair: Limiter::new(config.login_failures_per_account),
             post: Limiter::new(config.post_per_user),
             search: Limiter::new(config.search_per_user),
+            user_lookup: Limiter::new(config.user_lookup_per_user),
             config,
         }
     }
 
-    /// Check a login or sign-up attempt for `username` from `address`.
-    pub fn login(&self, username: &str, address: Option<IpAddr>) -> Result<(), ApiError> {
-        if let Some(ip) = address {
-            if !(self.config.exempt_loopback && ip.is_loopback()) {
-                self.login_address.take(&ip)?;
-            }
+    /// The address the per-address limits apply to: `None` when unknown or
+    /// exempt (loopback with [`RateLimitConfig::exempt_loopback`]).
+    pub fn limited_address(&self, address: Option<IpAddr>) -> Option<IpAddr> {
+        address.filter(|ip| !(self.config.exempt_loopback && ip.is_loopback()))
+    }
+
+    /// One sign-up from `address`.
+    pub fn sign_up(&self, address: Option<IpAddr>) -> Result<(), ApiError> {
+        match self.limited_address(address) {
+            Some(ip) => self.login_address.take(&ip),
+            None => Ok(()),
         }
-        self.login_account.take(&username.trim().to_lowercase())
     }
 }
 
-/// The process's limits, if the router was given them (a request extension
-/// `Arc<RateLimits>`), and the client address of the request.
+/// The process's limits and the client address of the request.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// The limits; `None` when the router was built without them (no limits).
-    pub limits: Option<Arc<RateLimits>>,
+    /// The limits (router state).
+    pub limits: Arc<RateLimits>,
     /// The client address, when known (see the module documentation).
     pub address: Option<IpAddr>,
 }
@@ -265,19 +281,20 @@ fn forwarded_for(parts: &Parts) -> Option<IpAddr> {
     value.split(',').next()?.trim().parse().ok()
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Limits {
+impl<S> FromRequestParts<S> for Limits
+where
+    S: Send + Sync,
+    Arc<RateLimits>: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let limits = parts.extensions.get::<Arc<RateLimits>>().cloned();
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let limits: Arc<RateLimits> = FromRef::from_ref(state);
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let trust = limits
-            .as_ref()
-            .is_some_and(|l| l.config.trust_forwarded_for);
-        let address = if trust {
+        let address = if limits.config.trust_forwarded_for {
             forwarded_for(parts).or(peer)
         } else {
             peer
@@ -287,35 +304,42 @@ impl<S: Send + Sync> FromRequestParts<S> for Limits {
 }
 
 impl Limits {
-    /// See [`RateLimits::login`]; passes when there are no limits.
-    pub fn login(&self, username: &str) -> Result<(), ApiError> {
-        match &self.limits {
-            Some(l) => l.login(username, self.address),
-            None => Ok(()),
+    /// One sign-up (before any hashing).
+    pub fn sign_up(&self) -> Result<(), ApiError> {
+        self.limits.sign_up(self.address)
+    }
+
+    /// Start a login attempt for `username`, before the store or argon2 is
+    /// touched: 429 for an address over its failure budget or with failures
+    /// on record against an account whose budget is exhausted; otherwise an
+    /// attempt (after the delay, if any) whose outcome must be reported.
+    pub async fn login(&self, username: &str) -> Result<LoginAttempt, ApiError> {
+        let attempt = LoginAttempt::begin(&self.limits, username, self.address, Instant::now())?;
+        if let Some(delay) = attempt.delay() {
+            tokio::time::sleep(delay).await;
         }
+        Ok(attempt)
     }
 
     /// One post by `user`.
     pub fn post(&self, user: uuid::Uuid) -> Result<(), ApiError> {
-        match &self.limits {
-            Some(l) => l.post.take(&user),
-            None => Ok(()),
-        }
+        self.limits.post.take(&user)
     }
 
     /// One search by `user`.
     pub fn search(&self, user: uuid::Uuid) -> Result<(), ApiError> {
-        match &self.limits {
-            Some(l) => l.search.take(&user),
-            None => Ok(()),
-        }
+        self.limits.search.take(&user)
+    }
+
+    /// One username lookup by `user`.
+    pub fn user_lookup(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+        self.limits.user_lookup.take(&user)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn bucket_allows_burst_then_refills() {
@@ -343,6 +367,24 @@ mod tests {
     }
 
     #[test]
+    fn refunds_and_fullness() {
+        let l = Limiter::new(Rate::per_minute(2.0));
+        let t0 = Instant::now();
+        assert!(l.is_full_at(&"a", t0), "an unknown key is full");
+        l.take_at(&"a", t0).unwrap();
+        assert!(!l.is_full_at(&"a", t0));
+        l.refund_at(&"a", t0);
+        assert!(l.is_full_at(&"a", t0));
+        l.refund_at(&"a", t0);
+        l.take_at(&"a", t0).unwrap();
+        l.take_at(&"a", t0).unwrap();
+        assert!(
+            l.take_at(&"a", t0).is_err(),
+            "refunds never exceed the burst"
+        );
+    }
+
+    #[test]
     fn idle_keys_are_evicted_when_full() {
         let l = Limiter::new(Rate {
             per_second: 1000.0,
@@ -356,5 +398,19 @@ mod tests {
         // A second later every bucket is full again, so a new key evicts them.
         assert!(l.take_at(&MAX_KEYS, t0 + Duration::from_secs(1)).is_ok());
         assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn loopback_is_limited_unless_exempt() {
+        let local = Some(IpAddr::from([127, 0, 0, 1]));
+        let limited = RateLimits::new(RateLimitConfig::DEFAULT);
+        assert_eq!(limited.limited_address(local), local);
+        let exempt = RateLimits::new(RateLimitConfig {
+            exempt_loopback: true,
+            ..RateLimitConfig::DEFAULT
+        });
+        assert_eq!(exempt.limited_address(local), None);
+        let remote = Some(IpAddr::from([10, 0, 0, 1]));
+        assert_eq!(exempt.limited_address(remote), remote);
     }
 }

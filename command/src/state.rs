@@ -1,9 +1,14 @@
-//! Everything a command route needs, built once per process.
+//! Everything a command route needs, built once per process, and how the
+//! command side authenticates: a valid token whose user's stream exists in
+//! the event store (cached once seen; see `api::authenticate`).
 
 use crate::password::Passwords;
 use crate::repository::Repository;
-use api::TokenKeys;
+use api::authenticate::KnownUsers;
+use api::ratelimit::RateLimits;
+use api::{ApiError, Authenticate, Session, TokenKeys};
 use axum::extract::FromRef;
+use domain::{StreamId, StreamType};
 use std::sync::Arc;
 
 /// Shared state of the command routes.
@@ -17,10 +22,59 @@ pub struct CommandState {
     pub passwords: Passwords,
     /// Serialises requests that share an idempotency key.
     pub inflight: crate::inflight::KeyLocks,
+    /// Login, sign-up and post limits.
+    pub limits: Arc<RateLimits>,
+    /// Users whose stream is known to exist (registrations and logins on
+    /// this node put them here).
+    pub known_users: Arc<KnownUsers>,
+}
+
+impl CommandState {
+    /// The state over `repo`, with fresh hashing threads and caches.
+    pub fn new(repo: Repository, keys: Arc<TokenKeys>, limits: Arc<RateLimits>) -> Self {
+        Self {
+            repo,
+            keys,
+            passwords: Passwords::new(),
+            inflight: Default::default(),
+            limits,
+            known_users: Default::default(),
+        }
+    }
 }
 
 impl FromRef<CommandState> for Arc<TokenKeys> {
     fn from_ref(state: &CommandState) -> Self {
         state.keys.clone()
+    }
+}
+
+impl FromRef<CommandState> for Arc<RateLimits> {
+    fn from_ref(state: &CommandState) -> Self {
+        state.limits.clone()
+    }
+}
+
+impl Authenticate for CommandState {
+    fn token_keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    fn known_users(&self) -> &KnownUsers {
+        &self.known_users
+    }
+
+    /// The user's stream exists in the log (the registration's position does
+    /// not matter here: the log is the truth, and a token is only issued
+    /// after the registration committed).
+    async fn user_exists(&self, session: &Session) -> Result<bool, ApiError> {
+        let id = StreamId::from(session.user);
+        let found = self
+            .repo
+            .store()
+            .stream_versions(&[id])
+            .await
+            .map_err(crate::runner::unavailable)?;
+        Ok(matches!(found.get(&id), Some((StreamType::User, v)) if *v > 0))
     }
 }

@@ -181,10 +181,10 @@ async fn an_unforeseen_constraint_violation_fails_only_its_commit() {
         .is_empty());
     assert_eq!(
         s.store
-            .password_hash("jiwoo")
+            .credential("jiwoo")
             .await
             .expect("lookup")
-            .map(|(u, _)| u),
+            .map(|c| c.user_id),
         Some(first)
     );
     // And the batcher goes on.

@@ -8,7 +8,10 @@ use thiserror::Error;
 pub enum DomainError {
     #[error("username must be 3-32 characters of a-z, 0-9, '_' and '.'")]
     InvalidUsername,
-    #[error("display name must be 1-64 characters")]
+    /// Answered as `invalid_username`, with its own detail.
+    #[error("this username is reserved")]
+    ReservedUsername,
+    #[error("display name must be 1-64 characters, at least one of them visible")]
     InvalidDisplayName,
     #[error("password must be 8-256 characters")]
     WeakPassword,
@@ -26,7 +29,7 @@ pub enum DomainError {
     FriendRequestNotFound,
     #[error("no friendship or request with this user")]
     FriendNotFound,
-    #[error("room name must be 1-100 characters")]
+    #[error("room name must be 1-100 characters, at least one of them visible")]
     InvalidRoomName,
     #[error("too many members")]
     TooManyMembers,
@@ -42,7 +45,7 @@ pub enum DomainError {
     MemberNotFound,
     #[error("direct rooms have exactly their two members and no name")]
     DirectRoomFixed,
-    #[error("message body must be 1-4000 characters after trimming")]
+    #[error("message body must be 1-4000 characters after trimming, at least one of them visible")]
     InvalidMessageBody,
     #[error("only the author may edit a message")]
     NotMessageAuthor,
@@ -56,7 +59,7 @@ impl DomainError {
     /// The stable machine-readable code clients branch on.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidUsername => "invalid_username",
+            Self::InvalidUsername | Self::ReservedUsername => "invalid_username",
             Self::InvalidDisplayName => "invalid_display_name",
             Self::WeakPassword => "weak_password",
             Self::UsernameTaken => "username_taken",
@@ -85,6 +88,7 @@ impl DomainError {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidUsername
+            | Self::ReservedUsername
             | Self::InvalidDisplayName
             | Self::WeakPassword
             | Self::CannotBefriendSelf

@@ -26,6 +26,9 @@ pub struct Profile {
 #[derive(Clone, Debug)]
 pub enum UserCommand {
     /// Sign up (the handler reserves the username in the same commit).
+    /// Reserved usernames ([`Username::is_reserved`]) are refused here, for
+    /// new accounts only: stored registrations with such a name (from before
+    /// the rule) still decode and evolve.
     Register {
         user_id: UserId,
         username: Username,
@@ -47,6 +50,9 @@ impl Aggregate for User {
     fn decide(&self, command: &UserCommand) -> Result<Vec<UserEvent>, DomainError> {
         match (command, &self.profile) {
             (UserCommand::Register { .. }, Some(_)) => Err(DomainError::UserAlreadyExists),
+            (UserCommand::Register { username, .. }, None) if username.is_reserved() => {
+                Err(DomainError::ReservedUsername)
+            }
             (
                 UserCommand::Register {
                     user_id,
@@ -122,6 +128,37 @@ mod tests {
         let s = given(&[register()]);
         assert_eq!(s.profile.as_ref().unwrap().display_name, "김민수");
         assert_eq!(s.decide(&register()), Err(DomainError::UserAlreadyExists));
+    }
+
+    #[test]
+    fn reserved_usernames_cannot_register_but_old_ones_still_evolve() {
+        let register_as = |name: &str| UserCommand::Register {
+            user_id: UserId(Uuid::from_u128(2)),
+            username: Username::parse(name).unwrap(),
+            display_name: DisplayName::parse("Admin").unwrap(),
+            at: at(),
+        };
+        for name in ["admin", "cotalk.support", "s_y_s_t_e_m"] {
+            assert_eq!(
+                User::default().decide(&register_as(name)),
+                Err(DomainError::ReservedUsername),
+                "{name}"
+            );
+        }
+        // Given a registration stored before the rule, the account works.
+        let stored = UserEvent::Registered(UserRegistered {
+            user_id: UserId(Uuid::from_u128(3)),
+            username: "admin".into(),
+            display_name: "Old Admin".into(),
+            at: at(),
+        });
+        let s = User::default().evolve(&stored);
+        assert_eq!(s.profile.as_ref().unwrap().username, "admin");
+        let rename = UserCommand::ChangeDisplayName {
+            display_name: DisplayName::parse("Still Here").unwrap(),
+            at: at(),
+        };
+        assert_eq!(s.decide(&rename).unwrap().len(), 1);
     }
 
     #[test]

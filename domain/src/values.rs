@@ -1,7 +1,19 @@
 //! Parsed values. Each constructor is the one place its rule lives; a value
 //! that exists is valid, so nothing downstream re-checks it.
+//!
+//! Text other people see (display names, room names, message bodies) must
+//! hold at least one *visible* character: one that is not Unicode
+//! White_Space, not a control character, not Default_Ignorable_Code_Point
+//! (zero-width spaces and joiners, U+2060, U+FEFF, Hangul fillers, variation
+//! selectors …) and not U+2800 BRAILLE PATTERN BLANK. A name made only of
+//! those renders as nothing and impersonates "nobody".
+//!
+//! Stored events are decoded from their strings, never through these
+//! constructors, so a rule added here never makes the log unreadable.
 
 use crate::error::DomainError;
+use icu_properties::props::DefaultIgnorableCodePoint;
+use icu_properties::CodePointSetData;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -61,6 +73,59 @@ fn char_len_between(s: &str, min: usize, max: usize) -> bool {
     (min..=max).contains(&n)
 }
 
+/// A character that renders as nothing (see the module documentation).
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || c == '\u{2800}'
+        || CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c)
+}
+
+/// At least one character of `s` is visible.
+fn has_visible(s: &str) -> bool {
+    s.chars().any(|c| !is_invisible(c))
+}
+
+/// Names no new account may take (compared without `.` and `_`): they
+/// would pass for the service, its staff, or a placeholder. Names starting
+/// with one of [`RESERVED_PREFIXES`] are reserved too.
+pub const RESERVED_USERNAMES: &[&str] = &[
+    "abuse",
+    "admin",
+    "administrator",
+    "anonymous",
+    "api",
+    "cotalk",
+    "everyone",
+    "help",
+    "helpdesk",
+    "here",
+    "hostmaster",
+    "mod",
+    "moderator",
+    "nan",
+    "nil",
+    "noreply",
+    "none",
+    "null",
+    "official",
+    "postmaster",
+    "root",
+    "security",
+    "server",
+    "staff",
+    "superuser",
+    "support",
+    "sysadmin",
+    "system",
+    "undefined",
+    "webmaster",
+    "www",
+];
+
+/// Prefixes no new username may start with (compared without `.` and `_`).
+pub const RESERVED_PREFIXES: &[&str] = &["admin", "cotalk"];
+
 /// Control characters (other than newline and tab in bodies) never belong in
 /// names shown to other people.
 fn has_control(s: &str, allow_newlines: bool) -> bool {
@@ -69,7 +134,18 @@ fn has_control(s: &str, allow_newlines: bool) -> bool {
 }
 
 impl Username {
-    /// Parse a username: 3–32 of `a-z0-9_.`.
+    /// Whether a new account may not take this name ([`RESERVED_USERNAMES`],
+    /// [`RESERVED_PREFIXES`]). Accounts that hold one already keep it: this
+    /// is checked when registering, not when parsing.
+    pub fn is_reserved(&self) -> bool {
+        let bare: String = self.0.chars().filter(|c| *c != '.' && *c != '_').collect();
+        RESERVED_USERNAMES.contains(&bare.as_str())
+            || RESERVED_PREFIXES.iter().any(|p| bare.starts_with(p))
+    }
+
+    /// Parse a username: 3–32 of `a-z0-9_.`. The shape only: logins and
+    /// lookups of existing accounts use it, so reserved names parse (a new
+    /// registration is refused them by [`crate::user::User`]).
     pub fn parse(s: &str) -> Result<Self, DomainError> {
         let ok = (3..=32).contains(&s.len())
             && s.bytes()
@@ -83,10 +159,11 @@ impl Username {
 }
 
 impl DisplayName {
-    /// Parse a display name: 1–64 characters after trimming, no control characters.
+    /// Parse a display name: 1–64 characters after trimming, no control
+    /// characters, at least one visible.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
         let t = s.trim();
-        if char_len_between(t, 1, 64) && !has_control(t, false) {
+        if char_len_between(t, 1, 64) && !has_control(t, false) && has_visible(t) {
             Ok(Self(t.to_owned()))
         } else {
             Err(DomainError::InvalidDisplayName)
@@ -95,10 +172,11 @@ impl DisplayName {
 }
 
 impl RoomName {
-    /// Parse a room name: 1–100 characters after trimming, no control characters.
+    /// Parse a room name: 1–100 characters after trimming, no control
+    /// characters, at least one visible.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
         let t = s.trim();
-        if char_len_between(t, 1, 100) && !has_control(t, false) {
+        if char_len_between(t, 1, 100) && !has_control(t, false) && has_visible(t) {
             Ok(Self(t.to_owned()))
         } else {
             Err(DomainError::InvalidRoomName)
@@ -107,10 +185,11 @@ impl RoomName {
 }
 
 impl MessageBody {
-    /// Parse a message body: 1–4000 characters after trimming.
+    /// Parse a message body: 1–4000 characters after trimming, at least one
+    /// visible.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
         let t = s.trim();
-        if char_len_between(t, 1, 4000) && !has_control(t, true) {
+        if char_len_between(t, 1, 4000) && !has_control(t, true) && has_visible(t) {
             Ok(Self(t.to_owned()))
         } else {
             Err(DomainError::InvalidMessageBody)
@@ -184,6 +263,90 @@ mod tests {
         assert!(RoomName::parse(&"방".repeat(100)).is_ok());
         assert!(RoomName::parse(&"방".repeat(101)).is_err());
         assert!(RoomName::parse("a\u{0}b").is_err());
+    }
+
+    /// Text that renders as nothing: zero-width and other default-ignorable
+    /// code points, alone, repeated, and mixed with whitespace.
+    const INVISIBLE: &[&str] = &[
+        "\u{200B}",
+        "\u{200C}",
+        "\u{200D}",
+        "\u{2060}",
+        "\u{FEFF}",
+        "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}",
+        " \u{200B} \u{3000}\u{FEFF}\t",
+        "\u{00AD}\u{034F}\u{115F}\u{1160}\u{3164}\u{FFA0}",
+        "\u{180E}\u{200E}\u{200F}\u{202A}\u{2066}\u{FE0F}\u{E0001}",
+        "\u{2800}\u{2800}",
+    ];
+
+    #[test]
+    fn invisible_text_is_refused_everywhere_it_is_shown() {
+        for s in INVISIBLE {
+            assert_eq!(
+                DisplayName::parse(s),
+                Err(DomainError::InvalidDisplayName),
+                "{s:?}"
+            );
+            assert_eq!(
+                RoomName::parse(s),
+                Err(DomainError::InvalidRoomName),
+                "{s:?}"
+            );
+            assert_eq!(
+                MessageBody::parse(s),
+                Err(DomainError::InvalidMessageBody),
+                "{s:?}"
+            );
+            let line = format!("{s}\n{s}");
+            assert!(MessageBody::parse(&line).is_err(), "{line:?}");
+        }
+        // One visible character is enough, and invisible ones beside it stay.
+        assert_eq!(
+            DisplayName::parse("\u{200B}민\u{200D}").unwrap().as_str(),
+            "\u{200B}민\u{200D}"
+        );
+        assert!(MessageBody::parse("👍🏽").is_ok());
+        assert!(MessageBody::parse("❤\u{FE0F}").is_ok());
+        assert!(RoomName::parse("👨\u{200D}👩\u{200D}👧").is_ok());
+    }
+
+    #[test]
+    fn reserved_usernames_parse_but_are_reserved() {
+        for name in [
+            "admin",
+            "root",
+            "system",
+            "cotalk",
+            "support",
+            "administrator",
+            "moderator",
+            "null",
+            "undefined",
+            "ad.min",
+            "s_y_s_t_e_m",
+            "cotalk_team",
+            "admin.kim",
+            "admin2",
+        ] {
+            let u = Username::parse(name).unwrap();
+            assert!(u.is_reserved(), "{name}");
+        }
+        for name in [
+            "minsu",
+            "alice",
+            "sam",
+            "jihoon",
+            "seoyeon",
+            "minji",
+            "owner",
+            "demo_0001",
+            "badmin",
+            "rooted",
+            "nullable",
+        ] {
+            assert!(!Username::parse(name).unwrap().is_reserved(), "{name}");
+        }
     }
 
     #[test]

@@ -152,3 +152,27 @@ proptest! {
         }
     }
 }
+
+/// A registration stored with a name the rules now reserve (and an old
+/// display name that would not parse today) still decodes: the rules apply
+/// to new registrations, never to the log.
+#[test]
+fn registrations_that_the_rules_now_refuse_still_decode() {
+    let payload = serde_json::json!({
+        "user_id": "0190f1a2-0000-7000-8000-000000000009",
+        "username": "admin",
+        "display_name": "\u{200B}",
+        "at": "2026-11-01T09:30:00Z"
+    });
+    for (event_type, payload) in [
+        ("user.registered", payload.clone()),
+        (
+            "username.claimed",
+            serde_json::json!({"username": "admin", "user_id": payload["user_id"], "at": payload["at"]}),
+        ),
+    ] {
+        let e = DomainEvent::decode(event_type, 1, payload.clone())
+            .unwrap_or_else(|err| panic!("{event_type}: {err}"));
+        assert_eq!(e.payload()["username"], "admin");
+    }
+}

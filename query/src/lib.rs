@@ -9,6 +9,8 @@
 //! at once, and never mixes generations within one answer.
 //!
 //! - [`state`]: [`QueryConfig`], [`QueryState`] and [`check_ready`].
+//! - `auth`: a token's user must have a profile (waiting for the projection
+//!   to reach the registration the token names).
 //! - [`failure`]: dependency errors as 503 / 500, and [`Fail`] (an error with its position).
 //! - [`wait`]: the read-your-writes bound and the polling backoff.
 //! - [`snapshot`]: consistent, generation-checked transactions on the `redis` projection.
@@ -20,6 +22,7 @@
 //! - [`stream`]: `GET /v1/stream`, live frames over a WebSocket, fanned out
 //!   across query nodes through NATS core (its own [`stream::router`]).
 
+mod auth;
 pub mod dto;
 pub mod failure;
 mod history;

@@ -8,6 +8,8 @@
 //! `dependency_unavailable` and `/readyz` fail, never the process exit.
 
 use crate::failure::dependency;
+use api::authenticate::KnownUsers;
+use api::ratelimit::{RateLimitConfig, RateLimits};
 use api::{ApiError, TokenKeys};
 use axum::extract::FromRef;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -33,6 +35,8 @@ pub struct QueryConfig {
     pub token_keys: Arc<TokenKeys>,
     /// Size of the read pool.
     pub max_connections: u32,
+    /// Search and username-lookup limits (the defaults unless set).
+    pub rate_limits: Arc<RateLimits>,
 }
 
 impl QueryConfig {
@@ -49,6 +53,7 @@ impl QueryConfig {
             namespace: namespace.into(),
             token_keys,
             max_connections: 8,
+            rate_limits: Arc::new(RateLimits::new(RateLimitConfig::DEFAULT)),
         }
     }
 }
@@ -92,6 +97,9 @@ struct Inner {
     pool: PgPool,
     namespace: String,
     token_keys: Arc<TokenKeys>,
+    rate_limits: Arc<RateLimits>,
+    /// Users whose profile this node has seen (see `crate::auth`).
+    known_users: KnownUsers,
     /// Last seen generation of the `redis` projection. Reads are issued for
     /// it and check the pointer in the same transaction, so a stale value
     /// costs one retry, never a mixed answer.
@@ -134,7 +142,13 @@ impl QueryState {
             .max_connections(config.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(2))
             .connect_lazy_with(options);
-        let state = Self::build(client, pool, config.namespace, config.token_keys);
+        let state = Self::build(
+            client,
+            pool,
+            config.namespace,
+            config.token_keys,
+            config.rate_limits,
+        );
         // Connect now when we can, so the first request does not pay for it.
         if let Err(e) = state.inner.redis.get().await {
             tracing::warn!(error = %e, "redis not reachable yet; will connect on first use");
@@ -143,14 +157,15 @@ impl QueryState {
     }
 
     /// Build the state from a Redis client and an existing read pool (which
-    /// must log in as the query role).
+    /// must log in as the query role), with the default rate limits.
     pub fn from_parts(
         redis: redis::Client,
         pool: PgPool,
         namespace: impl Into<String>,
         token_keys: Arc<TokenKeys>,
     ) -> Self {
-        Self::build(redis, pool, namespace.into(), token_keys)
+        let limits = Arc::new(RateLimits::new(RateLimitConfig::DEFAULT));
+        Self::build(redis, pool, namespace.into(), token_keys, limits)
     }
 
     fn build(
@@ -158,6 +173,7 @@ impl QueryState {
         pool: PgPool,
         namespace: String,
         token_keys: Arc<TokenKeys>,
+        rate_limits: Arc<RateLimits>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -168,6 +184,8 @@ impl QueryState {
                 pool,
                 namespace,
                 token_keys,
+                rate_limits,
+                known_users: KnownUsers::default(),
                 redis_generation: AtomicI64::new(1),
                 history_generation: AtomicI64::new(1),
             }),
@@ -195,6 +213,17 @@ impl QueryState {
     /// The read pool (query role).
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
+    }
+
+    /// The keys that check tokens.
+    pub(crate) fn token_keys(&self) -> &TokenKeys {
+        &self.inner.token_keys
+    }
+
+    /// Users this node knows to exist. Public so that tests driving the
+    /// router with users whose profile they did not write can say so.
+    pub fn known_users(&self) -> &KnownUsers {
+        &self.inner.known_users
     }
 
     /// A Redis connection, or 503 when Redis cannot be reached.
@@ -230,6 +259,12 @@ impl QueryState {
 impl FromRef<QueryState> for Arc<TokenKeys> {
     fn from_ref(state: &QueryState) -> Self {
         state.inner.token_keys.clone()
+    }
+}
+
+impl FromRef<QueryState> for Arc<RateLimits> {
+    fn from_ref(state: &QueryState) -> Self {
+        state.inner.rate_limits.clone()
     }
 }
 

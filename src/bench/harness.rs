@@ -135,6 +135,8 @@ impl ChildServer {
         // Every bench client (a thousand WebSockets, a thousand HTTP
         // connections) comes from loopback: no per-address cap.
         .env("COTALK_MAX_CONNECTIONS_PER_ADDRESS", "1000000")
+        // The load generator signs in hundreds of users from 127.0.0.1.
+        .env("COTALK_RATE_EXEMPT_LOOPBACK", "true")
         .env_remove("COTALK_READ_REPLICA_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use cotalk::config::{Config, Role, ServeArgs};
+use cotalk::config::{Config, RateArgs, Role, ServeArgs};
 use cotalk::serve::{serve_listener, App, HttpOptions};
 use metrics_exporter_prometheus::PrometheusHandle;
 use reqwest::{Method, StatusCode};
@@ -68,10 +68,15 @@ pub fn child_env(config: &Config) -> Vec<(String, String)> {
 
 /// Serve `role` on an ephemeral port.
 pub async fn start_with(env: TestEnv, role: Role, replica: Option<String>) -> Server {
+    start_args(env, serve_args(role), replica).await
+}
+
+/// Serve with `args` (rate limits, say) on an ephemeral port.
+pub async fn start_args(env: TestEnv, args: ServeArgs, replica: Option<String>) -> Server {
     let data_dir = std::env::temp_dir().join(format!("cotalk-test-{}", env.namespace));
     let mut config = config(&env, &data_dir);
     config.read_replica_url = replica;
-    let (base, cancel) = serve_app(&config, role).await;
+    let (base, cancel) = serve_app_with(&config, &args, unrecorded_metrics()).await;
     Server {
         base,
         env,
@@ -97,7 +102,18 @@ pub async fn start_with_args(args: &ServeArgs, metrics: PrometheusHandle) -> Ser
     }
 }
 
-/// The `serve` options of a test process of `role`.
+/// Serve everything in one process with these rate limits.
+pub async fn start_rated(rate: RateArgs) -> Server {
+    let args = ServeArgs {
+        rate,
+        ..serve_args(Role::All)
+    };
+    start_args(TestEnv::new().await, args, None).await
+}
+
+/// The options of a test process of `role`. Tests sign up and log in many
+/// users from 127.0.0.1, so loopback is exempted from the per-address limits
+/// here, explicitly (the default limits it).
 pub fn serve_args(role: Role) -> ServeArgs {
     ServeArgs {
         listen: "127.0.0.1:0".into(),
@@ -112,6 +128,10 @@ pub fn serve_args(role: Role) -> ServeArgs {
         metrics_listen: None,
         max_streams_per_user: 20,
         stream_allowed_origins: Default::default(),
+        rate: RateArgs {
+            rate_exempt_loopback: true,
+            ..RateArgs::default()
+        },
     }
 }
 

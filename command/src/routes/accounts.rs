@@ -45,18 +45,34 @@ pub struct RegisterResponse {
 /// Sign up.
 #[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
     responses((status = 201, body = RegisterResponse), (status = 409, description = "username_taken"),
-        (status = 422, description = "invalid_username, invalid_display_name, weak_password"),
-        (status = 429, description = "rate_limited: too many attempts for this username or address")))]
+        (status = 422, description = "invalid_username (not 3-32 of a-z0-9_. or a reserved name), \
+            invalid_display_name (no visible character), weak_password"),
+        (status = 429, description = "rate_limited: too many sign-ups and failed logins from this address")))]
 pub async fn register(
     State(state): State<CommandState>,
     limits: Limits,
     req: CommandBody<RegisterRequest>,
 ) -> Result<Response, ApiError> {
     // Before any hashing: a refused attempt costs no argon2 time.
-    limits.login(&req.body.username)?;
+    limits.sign_up()?;
     let username = Username::parse(&req.body.username)?;
     let display_name = DisplayName::parse(&req.body.display_name)?;
     let password = Password::parse(&req.body.password)?;
+    // Decided before any lookup or hashing: a refused name (reserved, say)
+    // costs nothing.
+    let user_id = UserId(uuid::Uuid::now_v7());
+    let at = Utc::now();
+    let user_events = User::default().decide(&UserCommand::Register {
+        user_id,
+        username: username.clone(),
+        display_name,
+        at,
+    })?;
+    let claim_events = UsernameClaim::default().decide(&ClaimUsername {
+        username: username.clone(),
+        user_id,
+        at,
+    })?;
     // Nobody is logged in yet: idempotency keys are scoped by the username.
     let scope = UserId(StreamId::for_username(username.as_str()).0);
     let ctx = Ctx::new(scope, &req);
@@ -78,19 +94,6 @@ pub async fn register(
         .hash(password.expose().to_owned())
         .await
         .map_err(|e| ApiError::internal("hash password", e))?;
-    let user_id = UserId(uuid::Uuid::now_v7());
-    let at = Utc::now();
-    let user_events = User::default().decide(&UserCommand::Register {
-        user_id,
-        username: username.clone(),
-        display_name,
-        at,
-    })?;
-    let claim_events = UsernameClaim::default().decide(&ClaimUsername {
-        username: username.clone(),
-        user_id,
-        at,
-    })?;
     let body = json!({ "user_id": user_id });
     let mut side_writes = vec![SideWrite::Credential {
         user_id,
@@ -122,11 +125,14 @@ pub async fn register(
         side_writes,
     };
     match state.repo.store().append(commit).await {
-        Ok(committed) => Ok((
-            StatusCode::CREATED,
-            Json(with_position(body, committed.position)),
-        )
-            .into_response()),
+        Ok(committed) => {
+            state.known_users.insert(user_id);
+            Ok((
+                StatusCode::CREATED,
+                Json(with_position(body, committed.position)),
+            )
+                .into_response())
+        }
         Err(crate::store::AppendError::Conflict { .. }) => Err(DomainError::UsernameTaken.into()),
         Err(crate::store::AppendError::IdempotencyKeyExists) => previous_answer(&state, &ctx)
             .await?
@@ -155,36 +161,41 @@ pub struct LoginResponse {
 /// same (the unknown user is checked against a dummy hash).
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
     responses((status = 201, body = LoginResponse), (status = 401, description = "invalid_credentials"),
-        (status = 429, description = "rate_limited: too many attempts for this username or address")))]
+        (status = 429, description = "rate_limited: too many failed logins from this address, \
+            or from this address against this account")))]
 pub async fn login(
     State(state): State<CommandState>,
     limits: Limits,
     req: CommandBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     // Known and unknown usernames are limited alike (no enumeration), and
-    // before the store or argon2 is touched.
-    limits.login(&req.body.username)?;
+    // before the store or argon2 is touched; a refusal costs nothing.
+    let attempt = limits.login(&req.body.username).await?;
     let found = if Username::parse(&req.body.username).is_ok() {
         state
             .repo
             .store()
-            .password_hash(&req.body.username)
+            .credential(&req.body.username)
             .await
             .map_err(runner::unavailable)?
     } else {
         None
     };
-    let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), Some(hash)),
+    let (found, hash) = match found {
+        Some(c) => (Some((c.user_id, c.registered_at)), Some(c.password_hash)),
         None => (None, None),
     };
     let ok = state
         .passwords
         .verify(req.body.password.clone(), hash)
         .await;
-    match (ok, user) {
-        (true, Some(user)) => {
-            let (token, expires_at) = state.keys.issue(user, Utc::now())?;
+    match (ok, found) {
+        (true, Some((user, registered_at))) => {
+            attempt.succeeded();
+            // The credential was committed with the user's stream: the user
+            // exists, and their first request here needs no lookup.
+            state.known_users.insert(user);
+            let (token, expires_at) = state.keys.issue_session(user, registered_at, Utc::now())?;
             let answer = LoginResponse {
                 token,
                 user_id: user,
@@ -192,11 +203,14 @@ pub async fn login(
             };
             Ok((StatusCode::CREATED, Json(answer)).into_response())
         }
-        _ => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "unknown username or wrong password",
-        )),
+        _ => {
+            attempt.failed();
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "unknown username or wrong password",
+            ))
+        }
     }
 }
 

@@ -156,6 +156,18 @@ pub struct Committed {
     pub events: Vec<StoredEvent>,
 }
 
+/// What a login needs to know about a username.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Credential {
+    /// Whose it is.
+    pub user_id: UserId,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Log position of the user's registration (goes into the token, so the
+    /// query side knows how far its projection must be to know the user).
+    pub registered_at: i64,
+}
+
 /// A stored Idempotency-Key answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredAnswer {
@@ -356,12 +368,9 @@ impl EventStore {
         reader::idempotent_answer(&self.inner.pool, user, key).await
     }
 
-    /// The user and password hash registered under `username`, if any.
-    pub async fn password_hash(
-        &self,
-        username: &str,
-    ) -> Result<Option<(UserId, String)>, StoreError> {
-        reader::password_hash(&self.inner.pool, username).await
+    /// The credential registered under `username`, if any.
+    pub async fn credential(&self, username: &str) -> Result<Option<Credential>, StoreError> {
+        reader::credential(&self.inner.pool, username).await
     }
 
     /// Position of the last committed event (0 for an empty log).

@@ -2,7 +2,7 @@
 //! [`read_stream_page`] are free functions on a pool because the projector
 //! crate (relay, replay) calls them without an [`super::EventStore`].
 
-use super::{StoreError, StoredAnswer};
+use super::{Credential, StoreError, StoredAnswer};
 use domain::{DomainEvent, EventId, EventMetadata, StoredEvent, StreamId, StreamType, UserId};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
@@ -135,17 +135,26 @@ pub(crate) async fn idempotent_answer(
     .transpose()
 }
 
-/// The user and password hash registered under `username`, if any.
-pub(crate) async fn password_hash(
+/// The credential registered under `username`, if any, with the position
+/// of the user's registration (the first event of their stream, committed
+/// with the credential; one index lookup in one partition).
+pub(crate) async fn credential(
     pool: &PgPool,
     username: &str,
-) -> Result<Option<(UserId, String)>, StoreError> {
-    let row: Option<(Uuid, String)> =
-        sqlx::query_as("SELECT user_id, password_hash FROM credentials WHERE username = $1")
-            .bind(username)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(|(id, hash)| (UserId(id), hash)))
+) -> Result<Option<Credential>, StoreError> {
+    let row: Option<(Uuid, String, Option<i64>)> = sqlx::query_as(
+        "SELECT c.user_id, c.password_hash, e.position FROM credentials c \
+         LEFT JOIN events e ON e.stream_id = c.user_id AND e.version = 1 \
+         WHERE c.username = $1",
+    )
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, password_hash, position)| Credential {
+        user_id: UserId(id),
+        password_hash,
+        registered_at: position.unwrap_or(0),
+    }))
 }
 
 /// Position of the last committed event (0 for an empty log).

@@ -7,6 +7,7 @@ use crate::snapshot::{consistent, decode, Interrupt, Snapshot};
 use crate::state::QueryState;
 use crate::wait::Bound;
 use crate::window::optional;
+use api::ratelimit::Limits;
 use api::{ApiError, ApiPath, ApiQuery, AuthUser, MinPosition, Position};
 use axum::extract::State;
 use axum::Json;
@@ -17,7 +18,10 @@ use std::collections::HashMap;
 use utoipa::IntoParams;
 
 /// Read one profile.
-async fn profile(snap: &mut Snapshot<'_>, user: UserId) -> Result<Option<ProfileView>, Interrupt> {
+pub(crate) async fn profile(
+    snap: &mut Snapshot<'_>,
+    user: UserId,
+) -> Result<Option<ProfileView>, Interrupt> {
     let mut values = snap
         .exec(|keys, pipe| {
             pipe.get(keys.user(user));
@@ -108,13 +112,17 @@ async fn by_username(
          headers(("X-Position" = i64, description = "position the answer reflects"))),
         (status = 400, description = "invalid_request: no username", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "user_not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: too many username lookups by this user", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn find_user(
     State(state): State<QueryState>,
-    _caller: AuthUser,
+    AuthUser(caller): AuthUser,
+    limits: Limits,
     ApiQuery(params): ApiQuery<UsernameParams>,
     min: MinPosition,
 ) -> Result<(Position, Json<UserResponse>), Fail> {
+    // Every lookup counts, found or not: usernames cannot be enumerated at speed.
+    limits.user_lookup(caller.0)?;
     let name = params
         .username
         .ok_or_else(|| ApiError::invalid_request("username is required"))?

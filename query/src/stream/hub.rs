@@ -161,10 +161,6 @@ impl StreamHub {
         &self.shared.state
     }
 
-    pub(crate) fn token_keys(&self) -> Arc<api::TokenKeys> {
-        axum::extract::FromRef::from_ref(&self.shared.state)
-    }
-
     pub(crate) fn opts(&self) -> &StreamOptions {
         &self.shared.opts
     }

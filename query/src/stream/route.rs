@@ -16,7 +16,7 @@ use super::origin;
 use super::upgrade::Handshake;
 use crate::dto::Problem;
 use crate::failure::{unavailable, Fail};
-use api::{ApiError, ApiQuery};
+use api::{ApiError, ApiQuery, Authenticate};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::Response;
@@ -105,8 +105,8 @@ pub(crate) async fn stream(
     let token = header_token(&headers)
         .or(params.token.as_deref())
         .ok_or_else(ApiError::unauthenticated)?;
-    let claims = hub.token_keys().claims(token)?;
-    let me = domain::UserId(claims.sub);
+    let session = hub.state().authenticate(token).await?;
+    let me = session.user;
     if params.after.is_some_and(|a| a < 0) {
         return Err(ApiError::invalid_request("after must be a position (≥ 0)").into());
     }
@@ -129,7 +129,7 @@ pub(crate) async fn stream(
     if hub.connections_of(me) >= hub.opts().max_per_user {
         return Ok(upgrade.accept(config, |socket| conn::refuse(socket, conn::TOO_MANY)));
     }
-    let expires = expiry(claims.exp);
+    let expires = expiry(session.expires_at);
     let loaded = load(hub.state(), me, params.after).await?;
     let after = params.after;
     Ok(upgrade.accept(config, move |socket| {

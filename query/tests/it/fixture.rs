@@ -105,7 +105,12 @@ impl Fx {
         RedisKeys::new(&self.env.namespace, generation)
     }
 
+    /// A token for `user`, who is taken to be registered: most tests write
+    /// only the read models they look at, not the caller's profile, so the
+    /// user goes straight into the node's cache of known users (`auth.rs`
+    /// tests the check itself with [`Fx::get_with_token`]).
     pub fn token(&self, user: UserId) -> String {
+        self.state.known_users().insert(user);
         self.tokens.issue(user, Utc::now()).unwrap().0
     }
 
@@ -345,9 +350,24 @@ impl Fx {
         user: Option<UserId>,
         headers: &[(&str, &str)],
     ) -> Reply {
+        let token = user.map(|u| fx.token(u));
+        Self::request(app, path, token.as_deref(), headers).await
+    }
+
+    /// GET `path` with a bearer `token` as it is.
+    pub async fn get_with_token(&self, path: &str, token: &str, headers: &[(&str, &str)]) -> Reply {
+        Self::request(&self.app, path, Some(token), headers).await
+    }
+
+    async fn request(
+        app: &Router,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut req = Request::get(path);
-        if let Some(u) = user {
-            req = req.header("authorization", format!("Bearer {}", fx.token(u)));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
         }
         for (k, v) in headers {
             req = req.header(*k, *v);

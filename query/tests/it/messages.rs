@@ -171,6 +171,8 @@ async fn timeline_and_table_give_identical_answers() {
     ))
     .await
     .unwrap();
+    // The caller is registered (as `fx.token` takes it) on this node too.
+    no_pg.known_users().insert(uid(1));
     let no_pg = fx.with_state(no_pg);
     let fast = Fx::get_on(
         &no_pg,

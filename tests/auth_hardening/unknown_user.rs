@@ -1,0 +1,98 @@
+//! A validly signed token whose `sub` never registered (a leaked or shared
+//! key, a restored database) is refused with 401 `unauthenticated` on every
+//! authenticated route of both route tables and on `GET /v1/stream`, while a
+//! user who has just registered is let in at once, on every side.
+
+use super::{claims, token, SECRET};
+use crate::support::{self, Server, User};
+use reqwest::Method;
+use serde_json::json;
+
+/// Public routes: no token needed.
+const PUBLIC: &[(&str, &str)] = &[("post", "/v1/users"), ("post", "/v1/sessions")];
+
+/// `template` with its `{…}` parameters filled from real ids.
+fn fill(template: &str, room: &str, user: &User, message: &str) -> String {
+    template
+        .replace("{room_id}", room)
+        .replace("{user_id}", &user.id)
+        .replace("{message_id}", message)
+}
+
+async fn call(s: &Server, method: &str, path: &str, bearer: &str) -> support::Answer {
+    let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let query = match path {
+        "/v1/users" => "?username=realowner",
+        "/v1/search/messages" => "?q=hello",
+        _ => "",
+    };
+    let call = s
+        .call(m.clone(), &format!("{path}{query}"))
+        .header("authorization", format!("Bearer {bearer}"));
+    if m == Method::GET {
+        call.send().await
+    } else {
+        call.json(json!({})).send().await
+    }
+}
+
+#[tokio::test]
+async fn tokens_of_users_who_never_registered_are_refused_everywhere() {
+    let s = super::start().await;
+    let owner = s.user("realowner").await;
+    // A fresh user works at once, with no X-Min-Position, on both sides.
+    s.call(Method::GET, "/v1/me")
+        .auth(&owner)
+        .send()
+        .await
+        .expect(200, None);
+    let created = s
+        .call(Method::POST, "/v1/rooms")
+        .auth(&owner)
+        .json(json!({"name": "real", "members": []}))
+        .send()
+        .await;
+    created.expect(201, None);
+    let room = created.body["room_id"].as_str().unwrap().to_owned();
+    let (message, posted) = s.post(&owner, &room, "hello").await;
+
+    let ghost = uuid::Uuid::now_v7().to_string();
+    let hs = json!({"alg": "HS256", "typ": "JWT"});
+    let (iss, aud) = (api::auth::ISSUER, api::auth::AUDIENCE);
+    let without_reg = token(&hs, &claims(&ghost, iss, aud, 600), SECRET);
+    let mut with_reg = claims(&ghost, iss, aud, 600);
+    with_reg["reg"] = json!(1);
+    let with_reg = token(&hs, &with_reg, SECRET);
+
+    let routes = command::routes::ROUTES
+        .iter()
+        .chain(query::ROUTES)
+        .filter(|r| !PUBLIC.contains(r));
+    for (method, template) in routes {
+        let path = fill(template, &room, &owner, &message);
+        for bearer in [&without_reg, &with_reg] {
+            let a = call(&s, method, &path, bearer).await;
+            assert_eq!(
+                (a.status.as_u16(), a.code()),
+                (401, "unauthenticated"),
+                "{method} {path}: {}",
+                a.body
+            );
+        }
+    }
+    // The stream refuses before the upgrade, with the header or the query token.
+    let a = call(&s, "get", "/v1/stream", &without_reg).await;
+    a.expect(401, Some("unauthenticated"));
+    s.call(Method::GET, &format!("/v1/stream?token={with_reg}"))
+        .send()
+        .await
+        .expect(401, Some("unauthenticated"));
+    // Nothing the ghost tried was written: the room still holds one message.
+    let page = s
+        .call(Method::GET, &format!("/v1/rooms/{room}/messages"))
+        .auth(&owner)
+        .at(posted)
+        .send()
+        .await;
+    assert_eq!(page.body["messages"].as_array().map(Vec::len), Some(1));
+}
