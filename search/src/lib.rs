@@ -13,6 +13,7 @@
 //! - [`query`]: the user query syntax (words, "phrases", -exclusions) and its
 //!   translation to tantivy queries.
 //! - [`searcher`]: [`MessageSearcher`] and the request/response types.
+//! - `stats` (private): BM25 statistics over the caller's rooms only.
 //! - `collector` (private): top-k with search-after, for cursors.
 //! - `snippet` (private): `<mark>` snippets, HTML-escaped.
 //! - [`corpus`]: the Korean/mixed evaluation corpus with relevance judgments,
@@ -30,6 +31,7 @@ pub mod schema;
 pub mod searcher;
 mod segment;
 mod snippet;
+mod stats;
 
 pub use collector::SortOrder;
 pub use error::SearchError;

@@ -6,12 +6,29 @@
 //! never be scored, counted or returned, and paging cannot leak it either.
 //! Author and time filters are required clauses too. Filters score 0, so the
 //! score is the text's BM25 alone.
+//!
+//! **Scores see only the caller's rooms.** BM25 weighs a term by how rare it
+//! is (document frequency against the document count) and a match by its
+//! field's length against the average length. tantivy takes those from the
+//! whole index, so thirty messages with a word in a private room lowered the
+//! score of an outsider's own hit for it (2.225 to 0.557), and could swap two
+//! of their hits: scores and ranks told them what rooms they cannot read say.
+//! Every search therefore supplies its own statistics (`stats` module),
+//! counted over the live documents of the rooms the caller is a member of:
+//! a score, and with it the order of the hits, depends only on messages the
+//! caller can read, and is the same with or without a `room_id`, author or
+//! time filter. We kept BM25 with caller-scoped statistics rather than a
+//! score without corpus statistics (term frequency and length alone): the
+//! latter leaks nothing either but ranks a match of a rare word no higher
+//! than one of a common word. The price is one pass over the caller's
+//! documents per search (`BENCHMARKS.md`: p99 at 1M messages).
 
 use crate::collector::{AfterCollector, SortKey, SortOrder};
 use crate::error::SearchError;
 use crate::query;
 use crate::schema::{join_id, Fields};
 use crate::snippet::Highlighter;
+use crate::stats::RoomStatistics;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -69,7 +86,8 @@ pub struct SearchHit {
     pub created_at: DateTime<Utc>,
     /// A fragment of the message, HTML-escaped, matches in `<mark>…</mark>`.
     pub snippet: String,
-    /// BM25 relevance (higher is better).
+    /// BM25 relevance (higher is better), with statistics over the caller's
+    /// rooms only.
     pub score: f32,
 }
 
@@ -167,13 +185,20 @@ impl MessageSearcher {
             n => n.min(MAX_LIMIT),
         };
         let searcher = self.reader.searcher();
-        let ranked = searcher.search(
+        // Over every room the caller reads, not only those the filters keep,
+        // so a hit scores the same in a filtered search.
+        let stats = RoomStatistics::collect(&searcher, f.room_id, &req.member_rooms)?;
+        if stats.is_empty() {
+            return Ok(empty);
+        }
+        let ranked = searcher.search_with_statistics_provider(
             &BooleanQuery::new(clauses),
             &AfterCollector {
                 sort: req.sort,
                 after,
                 limit: limit + 1,
             },
+            &stats,
         )?;
         let highlighter = Highlighter::new(&compiled, f.body);
         let mut hits = Vec::with_capacity(limit.min(ranked.len()));
