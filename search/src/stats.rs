@@ -7,88 +7,48 @@
 //! private room lowers its idf for everyone, and a user watching the score of
 //! their own hit (or the order of two of them) learns how often other rooms
 //! use the word. [`RoomStatistics`] answers the same three questions counting
-//! only the live documents of the caller's rooms:
+//! only the caller's readable documents ([`RoomDocs`]):
 //!
-//! - documents: the live documents of the room terms' postings;
+//! - documents: how many there are;
 //! - document frequency: a term's postings intersected with them;
 //! - tokens: the sum of their field norms. A field norm is the field's token
-//!   count, exact up to 40 tokens and rounded above (tantivy keeps one byte
-//!   per document); the average length only shapes length normalisation, so
-//!   the rounding costs nothing that matters, and unlike tantivy's segment
-//!   totals the sum leaves deleted documents out.
+//!   count, exact up to 40 tokens and rounded down beyond (tantivy keeps one
+//!   byte per document); the average length only shapes length
+//!   normalisation, so the rounding costs nothing that matters, and unlike
+//!   tantivy's segment totals the sum leaves deleted documents out.
 //!
 //! Every count is an integer over the same set of documents whatever the
 //! segment layout, so merges and commits elsewhere leave every score exactly
-//! as it was, to the bit. The cost is one pass over the caller's documents
-//! per search plus one intersection per query term, each bounded by the
-//! smaller of the two lists (a seek through the postings' skip list per
-//! document of the caller's, or a binary search per posting).
+//! as it was, to the bit. The cost per search is one pass over the caller's
+//! field norms per queried field and one intersection per query term, each
+//! bounded by the smaller of the two lists (a seek through the postings' skip
+//! list per readable document, or a binary search per posting).
 
-use domain::RoomId;
+use crate::room_docs::RoomDocs;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Searcher, Term, TERMINATED};
 
-/// The caller's live documents, per segment, and the statistics derived
-/// from them (computed on first use, cached for the query's other clauses).
+/// Statistics over `docs`, computed on first use and cached for the query's
+/// other clauses (a bigram is often asked for by several forms of a word).
 pub(crate) struct RoomStatistics<'a> {
     searcher: &'a Searcher,
-    /// Per segment, in the searcher's order: live documents of the rooms,
-    /// ascending.
-    docs: Vec<Vec<DocId>>,
-    total_docs: u64,
+    docs: &'a RoomDocs,
     tokens: RefCell<HashMap<Field, u64>>,
     doc_freqs: RefCell<HashMap<Term, u64>>,
 }
 
 impl<'a> RoomStatistics<'a> {
-    /// The live documents of `rooms` (terms of `room_field`) in `searcher`.
-    pub fn collect(
-        searcher: &'a Searcher,
-        room_field: Field,
-        rooms: &[RoomId],
-    ) -> tantivy::Result<Self> {
-        let terms: Vec<Term> = rooms
-            .iter()
-            .map(|r| Term::from_field_text(room_field, &r.to_string()))
-            .collect();
-        let mut docs = Vec::with_capacity(searcher.segment_readers().len());
-        for segment in searcher.segment_readers() {
-            let index = segment.inverted_index(room_field)?;
-            let mut mine = Vec::new();
-            for term in &terms {
-                let Some(mut postings) = index.read_postings(term, IndexRecordOption::Basic)?
-                else {
-                    continue;
-                };
-                let mut doc = postings.doc();
-                while doc != TERMINATED {
-                    if !segment.is_deleted(doc) {
-                        mine.push(doc);
-                    }
-                    doc = postings.advance();
-                }
-            }
-            // A document has one room, but the caller's list may repeat one.
-            mine.sort_unstable();
-            mine.dedup();
-            docs.push(mine);
-        }
-        let total_docs = docs.iter().map(|d| d.len() as u64).sum();
-        Ok(Self {
+    /// Statistics over `docs`, which were collected from `searcher`.
+    pub fn new(searcher: &'a Searcher, docs: &'a RoomDocs) -> Self {
+        Self {
             searcher,
             docs,
-            total_docs,
             tokens: RefCell::default(),
             doc_freqs: RefCell::default(),
-        })
-    }
-
-    /// No document is readable: nothing can match.
-    pub fn is_empty(&self) -> bool {
-        self.total_docs == 0
+        }
     }
 }
 
@@ -117,7 +77,11 @@ impl Bm25StatisticsProvider for RoomStatistics<'_> {
             return Ok(*n);
         }
         let mut total = 0u64;
-        for (segment, mine) in self.searcher.segment_readers().iter().zip(&self.docs) {
+        for segment in self.searcher.segment_readers() {
+            let mine = self.docs.in_segment(segment);
+            if mine.is_empty() {
+                continue;
+            }
             let norms = segment.get_fieldnorms_reader(field)?;
             total += mine
                 .iter()
@@ -129,7 +93,7 @@ impl Bm25StatisticsProvider for RoomStatistics<'_> {
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        Ok(self.total_docs)
+        Ok(self.docs.total())
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
@@ -137,13 +101,14 @@ impl Bm25StatisticsProvider for RoomStatistics<'_> {
             return Ok(*n);
         }
         let mut total = 0u64;
-        for (segment, mine) in self.searcher.segment_readers().iter().zip(&self.docs) {
+        for segment in self.searcher.segment_readers() {
+            let mine = self.docs.in_segment(segment);
             if mine.is_empty() {
                 continue;
             }
             let index = segment.inverted_index(term.field())?;
             if let Some(mut postings) = index.read_postings(term, IndexRecordOption::Basic)? {
-                total += count_common(&mut postings, mine);
+                total += count_common(&mut postings, &mine);
             }
         }
         self.doc_freqs.borrow_mut().insert(term.clone(), total);
@@ -154,26 +119,13 @@ impl Bm25StatisticsProvider for RoomStatistics<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A sorted list of documents as a DocSet, to test the intersection.
-    struct List(Vec<DocId>, usize);
-
-    impl DocSet for List {
-        fn advance(&mut self) -> DocId {
-            self.1 += 1;
-            self.doc()
-        }
-        fn doc(&self) -> DocId {
-            self.0.get(self.1).copied().unwrap_or(TERMINATED)
-        }
-        fn size_hint(&self) -> u32 {
-            self.0.len() as u32
-        }
-    }
+    use crate::room_docs::DocList;
+    use std::sync::Arc;
 
     #[test]
     fn counts_the_common_documents() {
-        let count = |a: &[DocId], b: &[DocId]| count_common(&mut List(a.to_vec(), 0), b);
+        let count =
+            |a: &[DocId], b: &[DocId]| count_common(&mut DocList::new(Arc::from(a.to_vec())), b);
         assert_eq!(count(&[], &[1, 2]), 0);
         assert_eq!(count(&[1, 2], &[]), 0);
         assert_eq!(count(&[1, 3, 5, 7, 9], &[2, 3, 4, 9, 10]), 2);
