@@ -27,9 +27,10 @@
 use crate::room_docs::RoomDocs;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::Hash;
 use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, DocSet, Searcher, Term, TERMINATED};
+use tantivy::{DocId, DocSet, Searcher, SegmentReader, Term, TERMINATED};
 
 /// Statistics over `docs`, computed on first use and cached for the query's
 /// other clauses (a bigram is often asked for by several forms of a word).
@@ -71,25 +72,36 @@ fn count_common(postings: &mut impl DocSet, mine: &[DocId]) -> u64 {
     n
 }
 
-impl Bm25StatisticsProvider for RoomStatistics<'_> {
-    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
-        if let Some(n) = self.tokens.borrow().get(&field) {
+impl RoomStatistics<'_> {
+    /// `count` summed over the segments holding readable documents, cached
+    /// under `key`.
+    fn sum<K: Hash + Eq + Clone>(
+        &self,
+        cache: &RefCell<HashMap<K, u64>>,
+        key: &K,
+        count: impl Fn(&SegmentReader, &[DocId]) -> tantivy::Result<u64>,
+    ) -> tantivy::Result<u64> {
+        if let Some(n) = cache.borrow().get(key) {
             return Ok(*n);
         }
-        let mut total = 0u64;
+        let mut total = 0;
         for segment in self.searcher.segment_readers() {
             let mine = self.docs.in_segment(segment);
-            if mine.is_empty() {
-                continue;
+            if !mine.is_empty() {
+                total += count(segment, &mine)?;
             }
-            let norms = segment.get_fieldnorms_reader(field)?;
-            total += mine
-                .iter()
-                .map(|&d| u64::from(norms.fieldnorm(d)))
-                .sum::<u64>();
         }
-        self.tokens.borrow_mut().insert(field, total);
+        cache.borrow_mut().insert(key.clone(), total);
         Ok(total)
+    }
+}
+
+impl Bm25StatisticsProvider for RoomStatistics<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        self.sum(&self.tokens, &field, |segment, mine| {
+            let norms = segment.get_fieldnorms_reader(field)?;
+            Ok(mine.iter().map(|&d| u64::from(norms.fieldnorm(d))).sum())
+        })
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
@@ -97,22 +109,13 @@ impl Bm25StatisticsProvider for RoomStatistics<'_> {
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        if let Some(n) = self.doc_freqs.borrow().get(term) {
-            return Ok(*n);
-        }
-        let mut total = 0u64;
-        for segment in self.searcher.segment_readers() {
-            let mine = self.docs.in_segment(segment);
-            if mine.is_empty() {
-                continue;
-            }
+        self.sum(&self.doc_freqs, term, |segment, mine| {
             let index = segment.inverted_index(term.field())?;
-            if let Some(mut postings) = index.read_postings(term, IndexRecordOption::Basic)? {
-                total += count_common(&mut postings, &mine);
-            }
-        }
-        self.doc_freqs.borrow_mut().insert(term.clone(), total);
-        Ok(total)
+            Ok(match index.read_postings(term, IndexRecordOption::Basic)? {
+                Some(mut postings) => count_common(&mut postings, mine),
+                None => 0,
+            })
+        })
     }
 }
 
