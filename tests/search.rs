@@ -419,6 +419,80 @@ async fn pages_snippets_and_errors() {
     assert!(a.headers.get("retry-after").is_some());
 }
 
+/// The hits of a 200 answer: message id and score, in order.
+#[track_caller]
+fn ranked(a: &Answer) -> Vec<(String, Value)> {
+    a.expect(200, None);
+    let hits = a.body["hits"].as_array().expect("hits");
+    hits.iter()
+        .map(|h| {
+            (
+                h["message_id"].as_str().unwrap().to_owned(),
+                h["score"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Issue 13, finding 4: what is said in a room the caller cannot read moves
+/// neither the caller's scores nor the order of their hits.
+#[tokio::test]
+async fn scores_and_ranks_ignore_rooms_the_caller_cannot_read() {
+    let s = start().await;
+    let (minsu, dana) = (s.user("minsu").await, s.user("dana").await);
+    let (mine, _) = room(&s, &minsu, &[]).await;
+    let (theirs, _) = room(&s, &dana, &[]).await;
+    // Two hits of "zyxquor plumbus" whose order says which word is rarer.
+    s.post(&minsu, &mine, "zyxquor").await;
+    let (heavy_z, _) = s.post(&minsu, &mine, "zyxquor zyxquor plumbus").await;
+    let (heavy_p, _) = s.post(&minsu, &mine, "zyxquor plumbus plumbus").await;
+    for _ in 0..3 {
+        s.post(&minsu, &mine, "plumbus only here").await;
+    }
+    let (_, at) = s.post(&minsu, &mine, "회의 자료 공유합니다").await;
+    let seen = |at: i64| {
+        let (s, minsu) = (&s, &minsu);
+        async move {
+            let mut out = Vec::new();
+            for q in ["zyxquor", "zyxquor plumbus", "회의"] {
+                out.push(ranked(&search(s, minsu, at, &[("q", q)]).await));
+            }
+            out
+        }
+    };
+    let before = seen(at).await;
+    let order: Vec<&String> = before[1].iter().map(|(id, _)| id).collect();
+    assert_eq!(
+        order,
+        vec![&heavy_z, &heavy_p],
+        "zyxquor is rarer in minsu's room"
+    );
+
+    let mut at = at;
+    for i in 0..30 {
+        at = s.post(&dana, &theirs, &format!("zyxquor 회의 {i}")).await.1;
+    }
+    assert_eq!(seen(at).await, before, "30 hidden uses of the word");
+    for i in 0..200 {
+        let body =
+            format!("점심 메뉴 {i}번 후보는 김치찌개 된장찌개 비빔밥 lunch options are long");
+        at = s.post(&dana, &theirs, &body).await.1;
+    }
+    assert_eq!(seen(at).await, before, "200 hidden unrelated messages");
+
+    // Dana, added to minsu's room, reads both: for her zyxquor is common.
+    let added = s
+        .call(Method::POST, &format!("/v1/rooms/{mine}/members"))
+        .auth(&minsu)
+        .json(json!({"user_id": dana.id}))
+        .send()
+        .await;
+    added.expect(201, None);
+    let for_dana = ranked(&search(&s, &dana, added.position(), &[("q", "zyxquor plumbus")]).await);
+    let order: Vec<&String> = for_dana.iter().map(|(id, _)| id).collect();
+    assert_eq!(order, vec![&heavy_p, &heavy_z]);
+}
+
 #[tokio::test]
 async fn processes_without_an_index_do_not_serve_search() {
     let s = support::start_with(

@@ -5,8 +5,10 @@
 //! document: relevance is (score desc, created_at desc, message id desc),
 //! recent is (created_at desc, message id desc). The score in a cursor is the
 //! exact `f32` of the previous page, and tantivy computes the same score for
-//! the same document and query on the same index, so comparing with it is
-//! exact.
+//! the same document and query on the same index with the same statistics
+//! (those of the caller's rooms, see [`crate::searcher`]), so comparing with
+//! it is exact. A page asked after the index or the caller's rooms changed
+//! may score differently, as any search after a change does.
 
 use crate::schema::names;
 use std::cmp::Ordering;

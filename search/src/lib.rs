@@ -13,6 +13,9 @@
 //! - [`query`]: the user query syntax (words, "phrases", -exclusions) and its
 //!   translation to tantivy queries.
 //! - [`searcher`]: [`MessageSearcher`] and the request/response types.
+//! - `room_docs` (private): the caller's readable documents, the permission
+//!   filter and the population of the statistics.
+//! - `stats` (private): BM25 statistics over the caller's rooms only.
 //! - `collector` (private): top-k with search-after, for cursors.
 //! - `snippet` (private): `<mark>` snippets, HTML-escaped.
 //! - [`corpus`]: the Korean/mixed evaluation corpus with relevance judgments,
@@ -26,10 +29,12 @@ pub mod error;
 pub mod index;
 mod korean;
 pub mod query;
+mod room_docs;
 pub mod schema;
 pub mod searcher;
 mod segment;
 mod snippet;
+mod stats;
 
 pub use collector::SortOrder;
 pub use error::SearchError;

@@ -1,17 +1,37 @@
 //! The search half of `GET /v1/search/messages`: [`MessageSearcher::search`].
 //!
 //! **Permissions are part of the query.** The caller passes the rooms the user
-//! is a member of *now* (from the membership projection); they become a
-//! required term-set clause on `room_id`, so a document of another room can
-//! never be scored, counted or returned, and paging cannot leak it either.
-//! Author and time filters are required clauses too. Filters score 0, so the
-//! score is the text's BM25 alone.
+//! is a member of *now* (from the membership projection). Their live
+//! documents are read once per search from the `room_id` postings
+//! (`room_docs`) and become a required clause, so a document of another room
+//! can never be scored, counted or returned, and paging cannot leak it
+//! either. Author and time filters are required clauses too. Filters score 0,
+//! so the score is the text's BM25 alone.
+//!
+//! **Scores see only the caller's rooms.** BM25 weighs a term by how rare it
+//! is (document frequency against the document count) and a match by its
+//! field's length against the average length. tantivy takes those from the
+//! whole index, so thirty messages with a word in a private room lowered the
+//! score of an outsider's own hit for it (2.225 to 0.557), and could swap two
+//! of their hits: scores and ranks told them what rooms they cannot read say.
+//! Every search therefore supplies its own statistics (`stats`), counted over
+//! the same readable documents the permission clause admits: a score, and
+//! with it the order of the hits, depends only on messages the caller can
+//! read, and is the same with or without a `room_id`, author or time filter
+//! (the statistics always count all the caller's rooms). We kept BM25 with
+//! caller-scoped statistics rather than a score without corpus statistics
+//! (term frequency and length alone): that leaks nothing either, but ranks a
+//! match of a rare word no higher than one of a common word. The price is an
+//! intersection per query term with the caller's documents and a pass over
+//! their field lengths (`BENCHMARKS.md`: latency at 1M messages).
 
 use crate::collector::{AfterCollector, SortKey, SortOrder};
 use crate::error::SearchError;
 use crate::query;
+use crate::room_docs::RoomDocs;
 use crate::schema::{join_id, Fields};
 use crate::snippet::Highlighter;
+use crate::stats::RoomStatistics;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -20,9 +40,7 @@ use serde::Serialize;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery,
-};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{IndexReader, TantivyDocument, Term};
 
@@ -69,7 +87,8 @@ pub struct SearchHit {
     pub created_at: DateTime<Utc>,
     /// A fragment of the message, HTML-escaped, matches in `<mark>…</mark>`.
     pub snippet: String,
-    /// BM25 relevance (higher is better).
+    /// BM25 relevance (higher is better), with statistics over the caller's
+    /// rooms only.
     pub score: f32,
 }
 
@@ -126,54 +145,41 @@ impl MessageSearcher {
             next_cursor: None,
             position,
         };
-        let rooms = match req.room_id {
-            Some(r) if req.member_rooms.contains(&r) => vec![r],
-            Some(_) => return Ok(empty),
-            None => req.member_rooms.clone(),
-        };
-        if rooms.is_empty() {
+        let outside = req.room_id.is_some_and(|r| !req.member_rooms.contains(&r));
+        if req.member_rooms.is_empty() || outside {
             return Ok(empty);
         }
         let f = &self.fields;
-        let filter = |q: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
-            (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0)))
+        let searcher = self.reader.searcher();
+        // Read once, used twice: the permission filter and the population of
+        // the BM25 statistics (see the module doc).
+        let readable = RoomDocs::collect(&searcher, f.room_id, &req.member_rooms)?;
+        if readable.total() == 0 {
+            return Ok(empty);
+        }
+        // A room filter narrows what is searched, not what the statistics
+        // count, so a hit scores the same with or without it.
+        let searched = match req.room_id {
+            Some(r) => RoomDocs::collect(&searcher, f.room_id, &[r])?,
+            None => readable.clone(),
         };
-        let mut clauses = vec![(Occur::Must, compiled.query.box_clone())];
-        clauses.push(filter(Box::new(TermSetQuery::new(
-            rooms
-                .iter()
-                .map(|r| Term::from_field_text(f.room_id, &r.to_string())),
-        ))));
-        if let Some(author) = req.author_id {
-            clauses.push(filter(Box::new(TermQuery::new(
-                Term::from_field_text(f.author_id, &author.to_string()),
-                IndexRecordOption::Basic,
-            ))));
-        }
-        if req.before.is_some() || req.after.is_some() {
-            let bound = |t: Option<DateTime<Utc>>| match t {
-                Some(t) => {
-                    Bound::Excluded(Term::from_field_i64(f.created_at, t.timestamp_micros()))
-                }
-                None => Bound::Unbounded,
-            };
-            clauses.push(filter(Box::new(RangeQuery::new(
-                bound(req.after),
-                bound(req.before),
-            ))));
-        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, compiled.query.box_clone()),
+            (Occur::Must, Box::new(searched)),
+        ];
+        clauses.extend(self.filters(req));
         let limit = match req.limit {
             0 => DEFAULT_LIMIT,
             n => n.min(MAX_LIMIT),
         };
-        let searcher = self.reader.searcher();
-        let ranked = searcher.search(
+        let ranked = searcher.search_with_statistics_provider(
             &BooleanQuery::new(clauses),
             &AfterCollector {
                 sort: req.sort,
                 after,
                 limit: limit + 1,
             },
+            &RoomStatistics::new(&searcher, &readable),
         )?;
         let highlighter = Highlighter::new(&compiled, f.body);
         let mut hits = Vec::with_capacity(limit.min(ranked.len()));
@@ -204,6 +210,34 @@ impl MessageSearcher {
             next_cursor,
             position,
         })
+    }
+
+    /// The author and time filters, as required clauses that score 0.
+    fn filters(&self, req: &SearchRequest) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = &self.fields;
+        let filter = |q: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
+            (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0)))
+        };
+        let mut clauses = Vec::new();
+        if let Some(author) = req.author_id {
+            clauses.push(filter(Box::new(TermQuery::new(
+                Term::from_field_text(f.author_id, &author.to_string()),
+                IndexRecordOption::Basic,
+            ))));
+        }
+        if req.before.is_some() || req.after.is_some() {
+            let bound = |t: Option<DateTime<Utc>>| match t {
+                Some(t) => {
+                    Bound::Excluded(Term::from_field_i64(f.created_at, t.timestamp_micros()))
+                }
+                None => Bound::Unbounded,
+            };
+            clauses.push(filter(Box::new(RangeQuery::new(
+                bound(req.after),
+                bound(req.before),
+            ))));
+        }
+        clauses
     }
 }
 

@@ -10,7 +10,9 @@
 //! a `room_id` filter naming a room the caller is not in finds nothing (200
 //! with no hits, the same answer as a room without matches, so existence does
 //! not leak); a member who is added back sees the whole history again, since
-//! the index keeps every message whatever the membership.
+//! the index keeps every message whatever the membership. The same rooms
+//! scope BM25's statistics, so scores and ranks reveal nothing of other rooms
+//! either (see [`search::searcher`]).
 //!
 //! **Read-your-writes.** The answer depends on two projections: the index
 //! (message text) and `redis` (membership). `X-Min-Position` waits, with one
@@ -103,7 +105,8 @@ pub struct SearchHitResponse {
     pub created_at: DateTime<Utc>,
     /// A fragment of the current text, HTML-escaped, matches in `<mark>…</mark>`.
     pub snippet: String,
-    /// BM25 relevance (higher is better); filters do not add to it.
+    /// BM25 relevance (higher is better), its statistics counted over the
+    /// caller's rooms only; filters do not change it.
     pub score: f32,
 }
 
