@@ -27,6 +27,7 @@ mod streams;
 mod web;
 
 use crate::config::{Config, ServeArgs};
+use crate::server::{serve_listener, HttpOptions};
 use anyhow::{Context, Result};
 use app::App;
 use component::Connections;
@@ -37,8 +38,6 @@ use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-pub use crate::server::{serve_listener, HttpOptions};
 
 /// `cotalk migrate`: create and migrate both databases.
 pub async fn migrate(config: &Config) -> Result<()> {
