@@ -94,6 +94,30 @@ impl Config {
     }
 }
 
+/// Logging, for every command.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LogArgs {
+    /// Which log lines to write, as `RUST_LOG` directives (`debug`,
+    /// `projector=debug,tantivy=info`). Unset: cotalk's own crates at
+    /// `info`, every dependency at `warn` (`telemetry::DEFAULT_FILTER`).
+    #[arg(long, env = "RUST_LOG", global = true, value_parser = log_filter)]
+    pub log_filter: Option<String>,
+
+    /// Write log lines as JSON objects, one per line, instead of plain text.
+    #[arg(long, env = "COTALK_LOG_JSON", global = true, default_value_t = false,
+        action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+        value_parser = BoolishValueParser::new())]
+    pub log_json: bool,
+}
+
+/// A log filter: directives `tracing_subscriber`'s `EnvFilter` accepts.
+pub fn log_filter(s: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::builder()
+        .parse(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| format!("`{s}` is not a log filter: {e}"))
+}
+
 /// Which parts of cotalk a `serve` process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {

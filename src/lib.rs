@@ -2,9 +2,11 @@
 //! the operational commands (migrate, projections, seed, bench).
 //!
 //! - [`bench`]: `cotalk bench`, measurements next to their ceilings.
+//! - [`cli`]: the command line: every command and its options, and what each runs.
 //! - [`config`]: the typed configuration (flags and `COTALK_*` variables).
-//! - [`serve`]: builds the HTTP app and background tasks for a role, and runs them
-//!   until SIGTERM / Ctrl-C.
+//! - [`serve`]: the parts a role runs (commands, projectors, queries, streams,
+//!   web, ops), each with its routes, readiness checks and tasks, served until
+//!   SIGTERM / Ctrl-C.
 //! - [`projections`]: `cotalk projections status|replay`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
 //! - [`ops_status`]: `GET /ops/status`, the operator page's data (admin token).
@@ -18,6 +20,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod ops;
 pub mod ops_status;

@@ -46,7 +46,7 @@ pub fn latency_json(h: &Histogram<u64>) -> Value {
 /// Run the bench; returns its figures.
 pub async fn run(base: &Config, common: &Common, args: &AppendArgs) -> Result<Value> {
     let seconds = args.seconds.unwrap_or(if common.quick { 8 } else { 30 });
-    let env = BenchEnv::new(base, "append")?;
+    let env = BenchEnv::new(base, common, "append")?;
     env.prepare().await?;
     let result = measure(&env, args, seconds).await;
     env.cleanup().await;

@@ -75,7 +75,7 @@ pub async fn run(base: &Config, common: &Common, args: &E2eArgs) -> Result<Value
     if limit < (clients + MAX_IN_FLIGHT + 256) as u64 {
         bail!("open-file limit {limit} is too low for {clients} clients; raise it (ulimit -n)");
     }
-    let env = BenchEnv::new(base, "e2e")?;
+    let env = BenchEnv::new(base, common, "e2e")?;
     env.prepare().await?;
     let result = measure(&env, args, clients, &rates, seconds, &common.out).await;
     env.cleanup().await;

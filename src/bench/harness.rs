@@ -16,12 +16,15 @@ use std::time::{Duration, Instant};
 pub struct BenchEnv {
     /// The configuration the child server gets.
     pub config: Config,
+    /// Log filter of the child processes (`--server-log`).
+    pub server_log: String,
     server_url: String,
 }
 
 impl BenchEnv {
-    /// New databases (on the configured server) and a new namespace.
-    pub fn new(base: &Config, label: &str) -> Result<Self> {
+    /// New databases (on the configured server) and a new namespace; child
+    /// processes log with `common.server_log`.
+    pub fn new(base: &Config, common: &super::Common, label: &str) -> Result<Self> {
         let tag = format!("{label}{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let opts = PgConnectOptions::from_str(&base.database_url)?;
         let server_url = format!(
@@ -37,7 +40,11 @@ impl BenchEnv {
         config.namespace = format!("bench{tag}");
         config.data_dir = std::env::temp_dir().join(format!("cotalk-bench-{tag}"));
         config.token_secret = Some(format!("bench-secret-{}", uuid::Uuid::new_v4()));
-        Ok(Self { config, server_url })
+        Ok(Self {
+            config,
+            server_log: common.server_log.clone(),
+            server_url,
+        })
     }
 
     /// Create and migrate the databases.
@@ -128,10 +135,7 @@ impl ChildServer {
             "COTALK_TOKEN_SECRET",
             c.token_secret.clone().unwrap_or_default(),
         )
-        .env(
-            "RUST_LOG",
-            std::env::var("COTALK_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .env("RUST_LOG", &env.server_log)
         // Every bench client (a thousand WebSockets, a thousand HTTP
         // connections) comes from loopback: no per-address cap.
         .env("COTALK_MAX_CONNECTIONS_PER_ADDRESS", "1000000")

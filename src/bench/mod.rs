@@ -73,6 +73,11 @@ pub struct Common {
     /// Where JSON results go.
     #[arg(long, global = true, default_value = "bench-results")]
     pub out: std::path::PathBuf,
+    /// Log filter of the processes under test (`RUST_LOG` directives for
+    /// the child `cotalk serve` and `cotalk projections replay`).
+    #[arg(long, global = true, env = "COTALK_BENCH_SERVER_LOG", default_value = "warn",
+        value_parser = crate::config::log_filter)]
+    pub server_log: String,
 }
 
 /// Run one part, or all of them.

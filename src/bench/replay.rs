@@ -55,7 +55,7 @@ pub async fn run(base: &Config, common: &Common, args: &ReplayArgs) -> Result<Va
     let events = args
         .events
         .unwrap_or(if common.quick { 100_000 } else { 1_000_000 });
-    let env = BenchEnv::new(base, "replay")?;
+    let env = BenchEnv::new(base, common, "replay")?;
     env.prepare().await?;
     if args.keep {
         let pool = env.write_pool(4).await?;
@@ -107,7 +107,7 @@ fn replay_child(env: &BenchEnv, name: &str, args: &ReplayArgs) -> Result<ChildRu
         .env("COTALK_NATS_URL", &c.nats_url)
         .env("COTALK_NAMESPACE", &c.namespace)
         .env("COTALK_DATA_DIR", &c.data_dir)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", &env.server_log)
         .env_remove("COTALK_READ_REPLICA_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

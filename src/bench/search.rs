@@ -158,7 +158,7 @@ impl EngineRun {
 
 /// Run the bench; returns its figures.
 pub async fn run(base: &Config, common: &Common, args: &SearchArgs) -> Result<Value> {
-    let env = BenchEnv::new(base, "search")?;
+    let env = BenchEnv::new(base, common, "search")?;
     env.prepare().await?;
     let result = measure(&env, common, args).await;
     env.cleanup().await;

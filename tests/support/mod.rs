@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use cotalk::config::{Config, RateArgs, Role, ServeArgs};
-use cotalk::serve::{serve_listener, App, HttpOptions};
+use cotalk::serve;
 use metrics_exporter_prometheus::PrometheusHandle;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -86,7 +86,7 @@ pub async fn start_args(env: TestEnv, args: ServeArgs, replica: Option<String>) 
     }
 }
 
-/// Serve everything in one process with `args` (their `listen` is ignored)
+/// Serve everything in one process with `args` (listening on `args.listen`)
 /// and `metrics` as the process's metrics registry.
 pub async fn start_with_args(args: &ServeArgs, metrics: PrometheusHandle) -> Server {
     let env = TestEnv::new().await;
@@ -150,27 +150,19 @@ pub async fn serve_app(config: &Config, role: Role) -> (String, CancellationToke
     serve_app_with(config, &serve_args(role), unrecorded_metrics()).await
 }
 
-/// [`serve_app`] with `args` (their `listen` is ignored: an ephemeral
-/// loopback port) and `metrics`, served by the same function as `cotalk
-/// serve` (`serve_listener`: timeouts, connection cap, connect info).
+/// [`serve_app`] with `args` and `metrics`, started by the same function as
+/// `cotalk serve` (`cotalk::serve::start`) on `args.listen` (port 0 in
+/// [`serve_args`]: an ephemeral loopback port).
 pub async fn serve_app_with(
     config: &Config,
     args: &ServeArgs,
     metrics: PrometheusHandle,
 ) -> (String, CancellationToken) {
     let cancel = CancellationToken::new();
-    let app = App::build(config, args, metrics, cancel.clone())
+    let running = serve::start(config.clone(), args.clone(), metrics, cancel.clone())
         .await
-        .expect("build the app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (router, shutdown) = (app.router.clone(), cancel.clone());
-    let options = HttpOptions::from_args(args);
-    tokio::spawn(async move {
-        serve_listener(listener, router, options, shutdown).await;
-        app.shutdown().await;
-    });
-    (base, cancel)
+        .expect("start the app");
+    (format!("http://{}", running.addr()), cancel)
 }
 
 /// Serve everything in one process.

@@ -1,0 +1,36 @@
+//! The commands part: the command routes over the event store, whose group
+//! commit is drained once the HTTP server has stopped.
+
+use super::component::Component;
+use super::{checks, shared::Shared};
+use anyhow::Result;
+use command::repository::Repository;
+use command::store::{BatchConfig, EventStore};
+use command::CommandState;
+use std::time::Duration;
+
+/// Aggregates kept in the command side's cache.
+const CACHED_AGGREGATES: usize = 100_000;
+
+/// Build the commands part.
+pub async fn component(shared: &Shared) -> Result<Component> {
+    let pool = shared.pools.log.clone();
+    let store = EventStore::connect(
+        pool.clone(),
+        BatchConfig {
+            max_events: shared.args.batch_max_events,
+            max_wait: Duration::from_micros(shared.args.batch_max_wait_us),
+            ..BatchConfig::default()
+        },
+    )
+    .await;
+    let state = CommandState::new(
+        Repository::new(store.clone(), CACHED_AGGREGATES),
+        shared.keys.clone(),
+        shared.limits.clone(),
+    );
+    Ok(Component::new(command::router(state))
+        .check("postgres", checks::postgres(pool))
+        .document(command::openapi())
+        .after_http(Box::pin(async move { store.shutdown().await })))
+}

@@ -1,0 +1,33 @@
+//! The queries part: the query routes, and this node's search index replica
+//! (its own copy of the `search` projection, which the search route reads).
+
+use super::component::Component;
+use super::projectors::start_projection;
+use super::{checks, shared::Shared};
+use anyhow::Result;
+use domain::views::SEARCH_PROJECTION;
+
+/// Build the queries part.
+pub async fn component(shared: &Shared) -> Result<Component> {
+    let cancel = shared.cancel.clone();
+    let search = start_projection(&shared.projector(), SEARCH_PROJECTION, cancel).await?;
+    let mut state = shared.query().await?;
+    let mut tasks = Vec::new();
+    // Without an index (a build lacking the projection) the search route is
+    // not mounted.
+    if let Some(handle) = search {
+        state = state.with_searcher(handle.searcher);
+        tasks.push(handle.task);
+    }
+    let c = &shared.config;
+    Ok(Component {
+        tasks,
+        ..Component::new(query::router(state.clone()))
+    }
+    .check("redis", checks::redis(c.redis_url.clone()))
+    .check("nats", checks::nats(shared.nats().await?))
+    // The search replica falls back to reading the log.
+    .check("postgres", checks::postgres(shared.pools.log.clone()))
+    .check("read_models", checks::read_models(state))
+    .document(query::openapi()))
+}

@@ -1,0 +1,164 @@
+//! What the parts of one `serve` process share: the configuration, one pool
+//! per database, one NATS client, the token keys and limiters, the admin
+//! token, and the query state (the query routes and the stream hub read
+//! through the same one).
+
+use super::component::Connections;
+use crate::config::{Config, ServeArgs};
+use anyhow::{Context, Result};
+use api::ratelimit::RateLimits;
+use api::TokenKeys;
+use metrics_exporter_prometheus::PrometheusHandle;
+use projector::ProjectorConfig;
+use query::QueryState;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+/// A pool that does not fail when the database is down at start: connections
+/// are made on demand, so the process starts and `/readyz` says what is missing.
+pub fn lazy_pool(url: &str, max: u32) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy(url)?)
+}
+
+/// The process's Postgres pools, one per database.
+#[derive(Clone, Debug)]
+pub struct Pools {
+    /// The event-log (write) database.
+    pub log: PgPool,
+    /// The read database (history tables, checkpoints, generation pointers).
+    pub read: PgPool,
+}
+
+/// Everything the parts of one process share.
+pub struct Shared {
+    /// Connections and names.
+    pub config: Config,
+    /// Options of `serve`.
+    pub args: ServeArgs,
+    /// The process's metrics registry.
+    pub metrics: PrometheusHandle,
+    /// Fires at shutdown; every background task watches it.
+    pub cancel: CancellationToken,
+    /// Keys that sign and check session tokens (command and query sides).
+    pub keys: Arc<TokenKeys>,
+    /// One set of limiters for the command and query routes of the process.
+    pub limits: Arc<RateLimits>,
+    /// The admin token of `/metrics` and `GET /ops/status`.
+    pub admin_token: String,
+    /// One pool per database.
+    pub pools: Pools,
+    nats: OnceCell<async_nats::Client>,
+    query: OnceCell<QueryState>,
+}
+
+impl Shared {
+    /// Load the secrets and make the pools, sized for `connections`.
+    pub fn new(
+        config: Config,
+        args: ServeArgs,
+        metrics: PrometheusHandle,
+        cancel: CancellationToken,
+        connections: Connections,
+    ) -> Result<Self> {
+        let admin_token = load_admin_token(&config)?;
+        let secret =
+            api::auth::load_or_create_secret(config.token_secret.as_deref(), &config.data_dir)
+                .context("load or create the token secret")?;
+        let keys = Arc::new(TokenKeys::new(
+            &secret,
+            chrono::Duration::hours(args.token_ttl_hours),
+        ));
+        let limits = Arc::new(RateLimits::new(args.rate.limits()));
+        // A pool no part uses never connects; one connection keeps it valid.
+        let pools = Pools {
+            log: lazy_pool(&config.database_url, connections.log.max(1))?,
+            read: lazy_pool(&config.read_database_url, connections.read.max(1))?,
+        };
+        Ok(Self {
+            config,
+            args,
+            metrics,
+            cancel,
+            keys,
+            limits,
+            admin_token,
+            pools,
+            nats: OnceCell::new(),
+            query: OnceCell::new(),
+        })
+    }
+
+    /// The NATS client the readiness check watches, connected on first use
+    /// (retried in the background while NATS is down).
+    pub async fn nats(&self) -> Result<async_nats::Client> {
+        let client = self
+            .nats
+            .get_or_try_init(|| {
+                async_nats::ConnectOptions::new()
+                    .retry_on_initial_connect()
+                    .connect(self.config.nats_url.as_str())
+            })
+            .await
+            .context("nats client")?;
+        Ok(client.clone())
+    }
+
+    /// The query side's state, opened on first use (its connections are made
+    /// lazily, so this fails only on a malformed URL).
+    pub async fn query(&self) -> Result<QueryState> {
+        let state = self
+            .query
+            .get_or_try_init(|| {
+                QueryState::connect(query::QueryConfig {
+                    rate_limits: self.limits.clone(),
+                    ..query::QueryConfig::new(
+                        self.config.redis_url.clone(),
+                        self.config.replica_url().to_owned(),
+                        self.config.namespace.clone(),
+                        self.keys.clone(),
+                    )
+                })
+            })
+            .await
+            .context("connect the query side")?;
+        Ok(state.clone())
+    }
+
+    /// A projector configuration on the process's pools, publishing no
+    /// live frames.
+    pub fn projector(&self) -> ProjectorConfig {
+        let c = &self.config;
+        ProjectorConfig::new(
+            &c.namespace,
+            self.pools.log.clone(),
+            self.pools.read.clone(),
+            &c.redis_url,
+            &c.nats_url,
+            &c.data_dir,
+        )
+    }
+}
+
+/// The admin token of `/ops/status` and `/metrics`: configured, or
+/// generated into the data directory (and its file logged, never the token).
+fn load_admin_token(config: &Config) -> Result<String> {
+    let token = crate::ops_status::load_or_create_admin_token(
+        config.admin_token.as_deref(),
+        &config.data_dir,
+    )
+    .context("load or create the admin token")?;
+    if config.admin_token.is_none() {
+        tracing::info!(
+            file = %crate::ops_status::admin_token_file(&config.data_dir).display(),
+            "operator page /ops and /metrics: admin token kept in the data directory"
+        );
+    }
+    Ok(token)
+}
