@@ -3,25 +3,29 @@
 //! Korean and English conversations, one of them long enough to scroll back
 //! through.
 //!
-//! Everything goes through the real command routes, in process (the router
-//! called as a service, no listener), so every validation applies and the
-//! events are the ones a client would have caused. Running it again appends
-//! nothing: when every demo user exists already it stops at once, and each
-//! command carries an `Idempotency-Key` so an interrupted run resumes without
-//! duplicates.
+//! Everything goes through the real command routes, served on a loopback
+//! port of this process and called with the typed client
+//! (`testkit::client`), so every validation applies and the events are the
+//! ones a client would have caused. Running it again appends nothing: when
+//! every demo user exists already it stops at once, and each command carries
+//! an `Idempotency-Key` so an interrupted run resumes without duplicates.
 
 use crate::config::Config;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use api::ratelimit::{RateLimitConfig, RateLimits};
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
-use axum::Router;
+use axum::http::StatusCode;
 use command::repository::Repository;
 use command::store::{BatchConfig, EventStore};
 use command::CommandState;
-use serde_json::{json, Value};
+use contract::commands::{
+    CreateRoomRequest, DirectRoomRequest, FriendRequest, LoginRequest, LoginResponse,
+    PostMessageRequest, RegisterRequest, RoomCreatedResponse,
+};
+use domain::RoomId;
+use std::future::IntoFuture;
 use std::sync::Arc;
-use tower::ServiceExt;
+use testkit::client::{Client, ClientError};
+use tokio_util::sync::CancellationToken;
 
 /// The password of every demo user.
 pub const DEMO_PASSWORD: &str = "cotalk-demo";
@@ -53,14 +57,12 @@ pub enum Outcome {
 }
 
 /// A logged-in user of the seed.
-pub(crate) struct Session {
-    pub(crate) id: String,
-    pub(crate) token: String,
-}
+pub(crate) type Session = LoginResponse;
 
-/// The command routes, called in process.
+/// The command routes, through the typed client, with the idempotency keys
+/// of the seed and the highest position answered.
 pub(crate) struct Commands {
-    router: Router,
+    client: Client,
     position: i64,
     /// Idempotency keys are `{prefix}{n}`, n counting from 1 in each part.
     prefix: &'static str,
@@ -68,60 +70,20 @@ pub(crate) struct Commands {
 }
 
 impl Commands {
-    pub(crate) async fn call(
-        &mut self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Value,
-    ) -> Result<(StatusCode, Value)> {
-        let mut req = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header("content-type", "application/json");
-        // Sign-ups and logins go without a key: a replayed 201 would hide that
-        // the user exists, and a replayed login would be an old token. The
-        // keys of the other commands are numbered in the same order each run.
-        if let Some(t) = token {
-            self.keys += 1;
-            req = req
-                .header("authorization", format!("Bearer {t}"))
-                .header("idempotency-key", format!("{}{}", self.prefix, self.keys));
-        }
-        let req = req
-            .body(Body::from(body.to_string()))
-            .context("build a seed request")?;
-        let res = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .context("call a command route")?;
-        let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .context("read a command answer")?;
-        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if let Some(p) = value["position"].as_i64() {
-            self.position = self.position.max(p);
-        }
-        Ok((status, value))
+    /// The client as `user`, under the next idempotency key. Sign-ups and
+    /// logins go without a key: a replayed 201 would hide that the user
+    /// exists, and a replayed login would be an old token. The keys of the
+    /// other commands are numbered in the same order each run.
+    fn keyed(&mut self, user: &Session) -> Client {
+        self.keys += 1;
+        self.client
+            .auth(user.token.clone())
+            .key(format!("{}{}", self.prefix, self.keys))
     }
 
-    /// A call that must succeed with one of `ok`.
-    pub(crate) async fn must(
-        &mut self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Value,
-        ok: &[StatusCode],
-    ) -> Result<Value> {
-        let (status, value) = self.call(method.clone(), path, token, body).await?;
-        if !ok.contains(&status) {
-            bail!("seed: {method} {path} answered {status}: {value}");
-        }
-        Ok(value)
+    /// Note a position answered.
+    fn saw(&mut self, position: i64) {
+        self.position = self.position.max(position);
     }
 }
 
@@ -161,8 +123,20 @@ pub async fn run(config: &Config, args: &SeedArgs) -> Result<Outcome> {
         ..RateLimitConfig::DEFAULT
     }));
     let state = CommandState::new(Repository::new(store.clone(), 10_000), keys, limits);
+    // The routes on a loopback port, without connect info: as before, when
+    // they were called in process, no per-address limit applies.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("bind a loopback port for the seed")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(
+        axum::serve(listener, command::router(state))
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .into_future(),
+    );
     let mut commands = Commands {
-        router: command::router(state),
+        client: Client::new(base),
         position: 0,
         prefix: "cotalk-seed-v1-",
         keys: 0,
@@ -178,44 +152,37 @@ pub async fn run(config: &Config, args: &SeedArgs) -> Result<Outcome> {
             Err(e) => Err(e),
         };
     }
+    stop.cancel();
+    let _ = server.await;
     store.shutdown().await;
     outcome
 }
 
 /// Sign `username` up with the demo password; false when it exists already.
 pub(crate) async fn sign_up(c: &mut Commands, username: &str, display_name: &str) -> Result<bool> {
-    let (status, value) = c
-        .call(
-            Method::POST,
-            "/v1/users",
-            None,
-            json!({"username": username, "display_name": display_name, "password": DEMO_PASSWORD}),
-        )
-        .await?;
-    match status {
-        StatusCode::CREATED => Ok(true),
-        StatusCode::CONFLICT => Ok(false),
-        other => bail!("seed: sign-up of {username} answered {other}: {value}"),
+    let req = RegisterRequest {
+        username: username.to_owned(),
+        display_name: display_name.to_owned(),
+        password: DEMO_PASSWORD.to_owned(),
+    };
+    match c.client.register(&req).await {
+        Ok(registered) => {
+            c.saw(registered.position);
+            Ok(true)
+        }
+        Err(e) if e.status() == Some(StatusCode::CONFLICT) => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("seed: sign-up of {username}")),
     }
 }
 
 /// Log in as `username` with the demo password.
 pub(crate) async fn log_in(c: &mut Commands, username: &str) -> Result<Session> {
-    let v = c
-        .must(
-            Method::POST,
-            "/v1/sessions",
-            None,
-            json!({"username": username, "password": DEMO_PASSWORD}),
-            &[StatusCode::CREATED],
-        )
-        .await
-        .with_context(|| {
-            format!("log in as {username} (a user of the same name with another password?)")
-        })?;
-    Ok(Session {
-        id: v["user_id"].as_str().unwrap_or_default().to_owned(),
-        token: v["token"].as_str().unwrap_or_default().to_owned(),
+    let req = LoginRequest {
+        username: username.to_owned(),
+        password: DEMO_PASSWORD.to_owned(),
+    };
+    c.client.login(&req).await.with_context(|| {
+        format!("log in as {username} (a user of the same name with another password?)")
     })
 }
 
@@ -241,11 +208,11 @@ async fn seed(c: &mut Commands) -> Result<Outcome> {
     }
 
     let hiking = room(c, &users, ALICE, "Weekend hiking 🥾", &[SAM, MINJI, JIHOON]).await?;
-    talk(c, &users, &hiking, HIKING).await?;
+    talk(c, &users, hiking, HIKING).await?;
     let lunch = room(c, &users, JIHOON, "점심 메뉴 🍜", &[MINJI, SEOYEON, SAM]).await?;
-    talk(c, &users, &lunch, LUNCH).await?;
+    talk(c, &users, lunch, LUNCH).await?;
     let dm = direct(c, &users, ALICE, SAM).await?;
-    talk(c, &users, &dm, ALICE_SAM).await?;
+    talk(c, &users, dm, ALICE_SAM).await?;
     let product = room(
         c,
         &users,
@@ -258,41 +225,40 @@ async fn seed(c: &mut Commands) -> Result<Outcome> {
     for (i, (who, text)) in BACKLOG.iter().cycle().take(48).enumerate() {
         let day = i / BACKLOG.len() + 1;
         let body = format!("{text} (day {day})");
-        post(c, &users, &product, *who, &body).await?;
+        post(c, &users, product, *who, &body).await?;
     }
-    talk(c, &users, &product, PRODUCT).await?;
+    talk(c, &users, product, PRODUCT).await?;
     let dm = direct(c, &users, MINJI, JIHOON).await?;
-    talk(c, &users, &dm, MINJI_JIHOON).await?;
+    talk(c, &users, dm, MINJI_JIHOON).await?;
     Ok(Outcome::Seeded {
         position: c.position,
     })
 }
 
 async fn befriend(c: &mut Commands, a: &Session, b: &Session) -> Result<()> {
-    let (status, v) = c
-        .call(
-            Method::POST,
-            "/v1/friends",
-            Some(&a.token),
-            json!({"user_id": b.id}),
-        )
-        .await?;
-    if status == StatusCode::CONFLICT {
-        return Ok(());
+    let asked = c
+        .keyed(a)
+        .request_friend(&FriendRequest { user_id: b.user_id })
+        .await;
+    match asked {
+        Ok(answer) => c.saw(answer.position),
+        Err(e) if e.status() == Some(StatusCode::CONFLICT) => return Ok(()),
+        Err(e) => return Err(e).context("seed: friend request"),
     }
-    if !status.is_success() {
-        bail!("seed: friend request answered {status}: {v}");
+    match c.keyed(b).accept_friend(a.user_id).await {
+        Ok(answer) => c.saw(answer.position),
+        // Already friends (a resumed run): nothing to accept.
+        Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {}
+        Err(e) => return Err(e).context("seed: accept a friend request"),
     }
-    let path = format!("/v1/friends/{}/accept", a.id);
-    c.must(
-        Method::POST,
-        &path,
-        Some(&b.token),
-        json!({}),
-        &[StatusCode::OK, StatusCode::NOT_FOUND],
-    )
-    .await?;
     Ok(())
+}
+
+/// A created room's id, noting its position.
+fn created(c: &mut Commands, answer: Result<RoomCreatedResponse, ClientError>) -> Result<RoomId> {
+    let answer = answer.context("seed: create a room")?;
+    c.saw(answer.position);
+    Ok(answer.room_id)
 }
 
 pub(crate) async fn room(
@@ -301,56 +267,43 @@ pub(crate) async fn room(
     owner: Who,
     name: &str,
     members: &[Who],
-) -> Result<String> {
-    let ids: Vec<&str> = members.iter().map(|m| users[*m].id.as_str()).collect();
-    let v = c
-        .must(
-            Method::POST,
-            "/v1/rooms",
-            Some(&users[owner].token),
-            json!({"name": name, "members": ids}),
-            &[StatusCode::CREATED],
-        )
-        .await?;
-    Ok(v["room_id"].as_str().unwrap_or_default().to_owned())
+) -> Result<RoomId> {
+    let req = CreateRoomRequest {
+        name: name.to_owned(),
+        members: members.iter().map(|m| users[*m].user_id).collect(),
+    };
+    let answer = c.keyed(&users[owner]).create_room(&req).await;
+    created(c, answer)
 }
 
-async fn direct(c: &mut Commands, users: &[Session], a: Who, b: Who) -> Result<String> {
-    let v = c
-        .must(
-            Method::POST,
-            "/v1/rooms/direct",
-            Some(&users[a].token),
-            json!({"user_id": users[b].id}),
-            &[StatusCode::CREATED, StatusCode::OK],
-        )
-        .await?;
-    Ok(v["room_id"].as_str().unwrap_or_default().to_owned())
+async fn direct(c: &mut Commands, users: &[Session], a: Who, b: Who) -> Result<RoomId> {
+    let req = DirectRoomRequest {
+        user_id: users[b].user_id,
+    };
+    let answer = c.keyed(&users[a]).open_direct(&req).await;
+    created(c, answer.map(|(_, room)| room))
 }
 
 pub(crate) async fn post(
     c: &mut Commands,
     users: &[Session],
-    room: &str,
+    room: RoomId,
     who: Who,
     body: &str,
 ) -> Result<()> {
-    let path = format!("/v1/rooms/{room}/messages");
-    c.must(
-        Method::POST,
-        &path,
-        Some(&users[who].token),
-        json!({ "body": body }),
-        &[StatusCode::CREATED],
-    )
-    .await?;
+    let posted = c
+        .keyed(&users[who])
+        .post_message(room, &PostMessageRequest::text(body))
+        .await
+        .context("seed: post a message")?;
+    c.saw(posted.position);
     Ok(())
 }
 
 async fn talk(
     c: &mut Commands,
     users: &[Session],
-    room: &str,
+    room: RoomId,
     lines: &[(Who, &str)],
 ) -> Result<()> {
     for (who, text) in lines {

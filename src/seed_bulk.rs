@@ -63,7 +63,7 @@ pub(crate) async fn generate(c: &mut Commands, args: &SeedArgs) -> Result<()> {
         args.rooms
     };
     let everyone: Vec<Who> = (0..users.len()).collect();
-    let mut rooms: Vec<(String, Vec<Who>)> = Vec::new();
+    let mut rooms: Vec<(domain::RoomId, Vec<Who>)> = Vec::new();
     for i in 0..rooms_wanted {
         let owner = i % users.len();
         let mut members: Vec<Who> = everyone
@@ -87,7 +87,7 @@ pub(crate) async fn generate(c: &mut Commands, args: &SeedArgs) -> Result<()> {
         let who = members[rng.gen_range(0..members.len())];
         let text = texts[rng.gen_range(0..texts.len())];
         let body = format!("{text} #{}", i + 1);
-        seed::post(c, &users, room, who, &body).await?;
+        seed::post(c, &users, *room, who, &body).await?;
         if (i + 1).is_multiple_of(1000) {
             tracing::info!(messages = i + 1, "seed progress");
         }

@@ -81,9 +81,9 @@ fn token(header: &Value, claims: &Value, key: &[u8]) -> String {
     format!("{signing}.{}", b64(&hmac(key, signing.as_bytes())))
 }
 
-fn claims(user: &str, iss: &str, aud: &str, exp_in: i64) -> Value {
+fn claims(user: impl std::fmt::Display, iss: &str, aud: &str, exp_in: i64) -> Value {
     let now = Utc::now().timestamp();
-    json!({"sub": user, "iat": now, "exp": now + exp_in, "iss": iss, "aud": aud})
+    json!({"sub": user.to_string(), "iat": now, "exp": now + exp_in, "iss": iss, "aud": aud})
 }
 
 async fn me(s: &Server, token: &str) -> Answer {
@@ -100,7 +100,7 @@ async fn bad_tokens_are_refused() {
     let hs = json!({"alg": "HS256", "typ": "JWT"});
     let (iss, aud) = (api::auth::ISSUER, api::auth::AUDIENCE);
     // Our own signer gives a token the server takes: the cases below differ in one thing.
-    let good = token(&hs, &claims(&u.id, iss, aud, 600), SECRET);
+    let good = token(&hs, &claims(u.id, iss, aud, 600), SECRET);
     me(&s, &good).await.expect(200, None);
     me(&s, &u.token).await.expect(200, None);
 
@@ -110,7 +110,7 @@ async fn bad_tokens_are_refused() {
     let none = format!(
         "{}.{}.",
         b64(br#"{"alg":"none","typ":"JWT"}"#),
-        b64(claims(&u.id, iss, aud, 600).to_string().as_bytes())
+        b64(claims(u.id, iss, aud, 600).to_string().as_bytes())
     );
     let cases = [
         ("alg none", none),
@@ -118,23 +118,23 @@ async fn bad_tokens_are_refused() {
             "alg HS512 header",
             token(
                 &json!({"alg": "HS512", "typ": "JWT"}),
-                &claims(&u.id, iss, aud, 600),
+                &claims(u.id, iss, aud, 600),
                 SECRET,
             ),
         ),
         ("tampered signature", tampered),
-        ("expired", token(&hs, &claims(&u.id, iss, aud, -60), SECRET)),
+        ("expired", token(&hs, &claims(u.id, iss, aud, -60), SECRET)),
         (
             "wrong issuer",
-            token(&hs, &claims(&u.id, "evil", aud, 600), SECRET),
+            token(&hs, &claims(u.id, "evil", aud, 600), SECRET),
         ),
         (
             "wrong audience",
-            token(&hs, &claims(&u.id, iss, "other-api", 600), SECRET),
+            token(&hs, &claims(u.id, iss, "other-api", 600), SECRET),
         ),
         (
             "other key",
-            token(&hs, &claims(&u.id, iss, aud, 600), b"another-key"),
+            token(&hs, &claims(u.id, iss, aud, 600), b"another-key"),
         ),
         ("garbage", "not.a.token".to_owned()),
     ];
@@ -255,31 +255,14 @@ async fn an_address_spraying_accounts_is_limited() {
         .expect(401, None);
 }
 
-async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
-    room_at(s, owner, members).await.0
-}
-
-/// A new room and the position of its creation (for `X-Min-Position`).
-async fn room_at(s: &Server, owner: &User, members: &[&User]) -> (String, i64) {
-    let ids: Vec<&str> = members.iter().map(|u| u.id.as_str()).collect();
-    let a = s
-        .call(Method::POST, "/v1/rooms")
-        .auth(owner)
-        .json(json!({"name": "limits", "members": ids}))
-        .send()
-        .await;
-    a.expect(201, None);
-    (a.body["room_id"].as_str().unwrap().to_owned(), a.position())
-}
-
 #[tokio::test]
 async fn posting_and_searching_are_limited_per_user() {
     let s = start().await;
     let a = s.user("poster").await;
     let b = s.user("other").await;
-    let room = room(&s, &a, &[&b]).await;
+    let room = s.room(&a, "limits", &[&b]).await.room_id;
     for i in 0..5 {
-        s.post(&a, &room, &format!("message {i}")).await;
+        s.post(&a, room, &format!("message {i}")).await;
     }
     let over = s
         .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
@@ -288,7 +271,7 @@ async fn posting_and_searching_are_limited_per_user() {
         .send()
         .await;
     assert_limited(&over);
-    s.post(&b, &room, "others still post").await;
+    s.post(&b, room, "others still post").await;
 
     let search = |u: &User| {
         // Waiting for the index (a fresh server may still be opening it).
@@ -308,7 +291,8 @@ async fn posting_and_searching_are_limited_per_user() {
 async fn request_size_page_size_and_query_length_are_limited() {
     let s = start().await;
     let a = s.user("sizer").await;
-    let (room, created) = room_at(&s, &a, &[]).await;
+    let created = s.room(&a, "limits", &[]).await;
+    let room = created.room_id;
     // Body over 64 KiB: 413 before any parsing.
     let big = format!(r#"{{"body": "{}"}}"#, "x".repeat(65 * 1024));
     s.call(Method::POST, &format!("/v1/rooms/{room}/messages"))
@@ -324,14 +308,14 @@ async fn request_size_page_size_and_query_length_are_limited() {
             &format!("/v1/rooms/{room}/messages?limit={limit}"),
         )
         .auth(&a)
-        .at(created)
+        .at(created.position)
         .send()
         .await
         .expect(422, Some("invalid_limit"));
     }
     s.call(Method::GET, &format!("/v1/rooms/{room}/messages?limit=200"))
         .auth(&a)
-        .at(created)
+        .at(created.position)
         .send()
         .await
         .expect(200, None);

@@ -1,5 +1,5 @@
 //! The authorization matrix: every room-scoped route of the command and query
-//! route tables (`command::routes::ROUTES`, `query::ROUTES`), plus search with
+//! route tables (`command::routes()`, `query::routes()`), plus search with
 //! and without `room_id`, called by a stranger, a member who left, a member who
 //! was kicked, and by anyone with a forged, expired or `alg: none` token. Each
 //! gets the documented answer (404 `room_not_found`; search: 200 without hits
@@ -13,6 +13,9 @@ mod support;
 
 use base64::Engine as _;
 use chrono::{Duration, Utc};
+use contract::commands::AddMemberRequest;
+use contract::queries::SearchResponse;
+use domain::{MessageId, RoomId, UserId};
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::{start, Answer, Server, User};
@@ -22,11 +25,11 @@ const SEARCH: &str = "/v1/search/messages";
 const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret";
 
 /// The ids a case's path and body are filled from.
-struct Ids<'a> {
-    room: &'a str,
-    message: &'a str,
-    owner: &'a str,
-    outsider: &'a str,
+struct Ids {
+    room: RoomId,
+    message: MessageId,
+    owner: UserId,
+    outsider: UserId,
 }
 
 /// One call: method, path template (as in the route table), query, body.
@@ -34,10 +37,10 @@ struct Case {
     method: &'static str,
     path: &'static str,
     query: &'static str,
-    body: fn(&Ids<'_>) -> Option<Value>,
+    body: fn(&Ids) -> Option<Value>,
 }
 
-fn none(_: &Ids<'_>) -> Option<Value> {
+fn none(_: &Ids) -> Option<Value> {
     None
 }
 
@@ -82,14 +85,14 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn fill(template: &str, ids: &Ids<'_>) -> String {
+fn fill(template: &str, ids: &Ids) -> String {
     template
-        .replace("{room_id}", ids.room)
-        .replace("{message_id}", ids.message)
-        .replace("{user_id}", ids.owner)
+        .replace("{room_id}", &ids.room.to_string())
+        .replace("{message_id}", &ids.message.to_string())
+        .replace("{user_id}", &ids.owner.to_string())
 }
 
-async fn call(s: &Server, c: &Case, ids: &Ids<'_>, token: &str, at: i64) -> Answer {
+async fn call(s: &Server, c: &Case, ids: &Ids, token: &str, at: i64) -> Answer {
     let method = Method::from_bytes(c.method.to_uppercase().as_bytes()).unwrap();
     let url = format!("{}{}", fill(c.path, ids), fill(c.query, ids));
     let mut call = s
@@ -108,27 +111,27 @@ fn label(c: &Case) -> String {
 
 #[test]
 fn every_room_scoped_route_has_a_case() {
-    let table: Vec<(&str, &str)> = command::routes::ROUTES
-        .iter()
-        .chain(query::ROUTES.iter())
-        .copied()
-        .filter(|(_, path)| path.contains("{room_id}") || *path == SEARCH)
+    let table: Vec<(String, String)> = command::routes()
+        .into_iter()
+        .chain(query::routes())
+        .map(|(method, path)| (method.as_str().to_lowercase(), path))
+        .filter(|(_, path)| path.contains("{room_id}") || path == SEARCH)
         .collect();
     let cases = cases();
     for (method, path) in &table {
         assert!(
-            cases.iter().any(|c| c.method == *method && c.path == *path),
+            cases.iter().any(|c| c.method == method && c.path == path),
             "room-scoped route {method} {path} has no case in the authorization matrix"
         );
     }
     for c in &cases {
         assert!(
-            table.contains(&(c.method, c.path)),
+            table.contains(&(c.method.to_owned(), c.path.to_owned())),
             "case {} names no route of the route tables",
             label(c)
         );
     }
-    assert!(query::ROUTES.contains(&("get", SEARCH)));
+    assert!(query::routes().contains(&(Method::GET, SEARCH.to_owned())));
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -136,8 +139,8 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// A forged, an expired and an `alg: none` token naming `user`.
-fn bad_tokens(user: &str) -> Vec<(&'static str, String)> {
-    let id = domain::UserId(user.parse().unwrap());
+fn bad_tokens(id: UserId) -> Vec<(&'static str, String)> {
+    let user = id.to_string();
     let forged = api::TokenKeys::new(b"not-the-server-secret-not-the-one", Duration::hours(1))
         .issue(id, Utc::now())
         .unwrap()
@@ -170,30 +173,20 @@ fn assert_no_data(a: &Answer, who: &str, what: &str, members: &[&User]) {
     );
     for m in members {
         assert!(
-            !text.contains(&m.id),
+            !text.contains(&m.id.to_string()),
             "{who} {what} leaked member id: {text}"
         );
     }
 }
 
-async fn remove(s: &Server, by: &User, room: &str, who: &User) -> i64 {
-    let a = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/rooms/{room}/members/{}", who.id),
-        )
-        .auth(by)
-        .send()
-        .await;
-    a.expect(200, None);
-    a.position()
+async fn remove(s: &Server, by: &User, room: RoomId, who: &User) -> i64 {
+    let left = s.as_user(by).remove_member(room, who.id).await;
+    left.expect("remove a member").position
 }
 
-fn search_hits_from(a: &Answer, room: &str) -> usize {
-    a.body["hits"]
-        .as_array()
-        .map(|h| h.iter().filter(|h| h["room_id"] == room).count())
-        .unwrap_or(0)
+fn search_hits_from(a: &Answer, room: RoomId) -> usize {
+    let page: SearchResponse = a.json();
+    page.hits.iter().filter(|h| h.room_id == room.0).count()
 }
 
 #[tokio::test]
@@ -205,26 +198,26 @@ async fn outsiders_and_bad_tokens_get_nothing() {
     let kicked = s.user("kicked").await;
     let outsider = s.user("outsider").await;
     let rejoiner = s.user("rejoiner").await;
-    let created = s
-        .call(Method::POST, "/v1/rooms")
-        .auth(&owner)
-        .json(json!({"name": "secret room",
-            "members": [&member.id, &leaver.id, &kicked.id, &rejoiner.id]}))
-        .send()
-        .await;
-    created.expect(201, None);
-    let room = created.body["room_id"].as_str().unwrap().to_owned();
-    let (message, _) = s
-        .post(&member, &room, &format!("{SECRET_WORD} launch plan"))
-        .await;
-    remove(&s, &leaver, &room, &leaver).await;
-    remove(&s, &owner, &room, &kicked).await;
-    let at = remove(&s, &rejoiner, &room, &rejoiner).await;
+    let room = s
+        .room(
+            &owner,
+            "secret room",
+            &[&member, &leaver, &kicked, &rejoiner],
+        )
+        .await
+        .room_id;
+    let message = s
+        .post(&member, room, &format!("{SECRET_WORD} launch plan"))
+        .await
+        .message_id;
+    remove(&s, &leaver, room, &leaver).await;
+    remove(&s, &owner, room, &kicked).await;
+    let at = remove(&s, &rejoiner, room, &rejoiner).await;
     let ids = Ids {
-        room: &room,
-        message: &message,
-        owner: &owner.id,
-        outsider: &outsider.id,
+        room,
+        message,
+        owner: owner.id,
+        outsider: outsider.id,
     };
     let members = [&owner, &member];
 
@@ -244,7 +237,7 @@ async fn outsiders_and_bad_tokens_get_nothing() {
         .send()
         .await;
     a.expect(200, None);
-    assert_eq!(search_hits_from(&a, &room), 1, "{}", a.body);
+    assert_eq!(search_hits_from(&a, room), 1, "{}", a.body);
 
     let cases = cases();
     for (who, user) in [
@@ -257,14 +250,14 @@ async fn outsiders_and_bad_tokens_get_nothing() {
             let a = call(&s, c, &ids, &user.token, at).await;
             if c.path == SEARCH {
                 a.expect(200, None);
-                assert_eq!(search_hits_from(&a, &room), 0, "{who} {}", label(c));
+                assert_eq!(search_hits_from(&a, room), 0, "{who} {}", label(c));
             } else {
                 a.expect(404, Some("room_not_found"));
             }
             assert_no_data(&a, who, &label(c), &members);
         }
     }
-    for (kind, token) in bad_tokens(&member.id) {
+    for (kind, token) in bad_tokens(member.id) {
         for c in &cases {
             let a = call(&s, c, &ids, &token, at).await;
             assert_eq!(a.status.as_u16(), 401, "{kind} token, {}", label(c));
@@ -274,25 +267,22 @@ async fn outsiders_and_bad_tokens_get_nothing() {
     }
 
     // Nothing the outsiders tried changed the room.
-    let a = s
-        .call(Method::GET, &format!("/v1/rooms/{room}"))
-        .auth(&owner)
-        .at(at)
-        .send()
-        .await;
-    a.expect(200, None);
-    assert_eq!(a.body["name"], "secret room");
-    assert_eq!(a.body["members"].as_array().unwrap().len(), 2);
+    let now = s.as_user(&owner).at(at).room(room).await.expect("the room");
+    assert_eq!(now.name, "secret room");
+    assert_eq!(now.members.len(), 2);
 
     // Added back, the rejoiner sees the whole history and finds it again.
     let back = s
-        .call(Method::POST, &format!("/v1/rooms/{room}/members"))
-        .auth(&owner)
-        .json(json!({"user_id": rejoiner.id}))
-        .send()
-        .await;
-    back.expect(201, None);
-    let at = back.position();
+        .as_user(&owner)
+        .add_member(
+            room,
+            &AddMemberRequest {
+                user_id: rejoiner.id,
+            },
+        )
+        .await
+        .expect("add the rejoiner back");
+    let at = back.position;
     let a = s
         .call(Method::GET, &format!("/v1/rooms/{room}/messages"))
         .auth(&rejoiner)
@@ -311,5 +301,5 @@ async fn outsiders_and_bad_tokens_get_nothing() {
         .send()
         .await;
     a.expect(200, None);
-    assert_eq!(search_hits_from(&a, &room), 1, "{}", a.body);
+    assert_eq!(search_hits_from(&a, room), 1, "{}", a.body);
 }

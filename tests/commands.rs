@@ -3,6 +3,9 @@
 
 mod support;
 
+use contract::commands::{
+    LoginResponse, MessagePostedResponse, RegisterResponse, RoomCreatedResponse,
+};
 use reqwest::Method;
 use serde_json::json;
 use support::{start, Server, User};
@@ -11,30 +14,18 @@ const POST: Method = Method::POST;
 const PATCH: Method = Method::PATCH;
 const DELETE: Method = Method::DELETE;
 
+/// A room of `owner` with `members`, its id as in paths.
 async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
-    let ids: Vec<&str> = members.iter().map(|u| u.id.as_str()).collect();
-    let a = s
-        .call(POST, "/v1/rooms")
-        .auth(owner)
-        .json(json!({"name": "주간 회의", "members": ids}))
-        .send()
-        .await;
-    a.expect(201, None);
-    a.body["room_id"].as_str().unwrap().to_owned()
+    s.room(owner, "주간 회의", members)
+        .await
+        .room_id
+        .to_string()
 }
 
+/// Post as `u`: the message id (as in paths) and its seq.
 async fn post(s: &Server, u: &User, room: &str, body: &str) -> (String, u64) {
-    let a = s
-        .call(POST, &format!("/v1/rooms/{room}/messages"))
-        .auth(u)
-        .json(json!({ "body": body }))
-        .send()
-        .await;
-    a.expect(201, None);
-    (
-        a.body["message_id"].as_str().unwrap().to_owned(),
-        a.body["seq"].as_u64().unwrap(),
-    )
+    let posted = s.post(u, room.parse().expect("a room id"), body).await;
+    (posted.message_id.to_string(), posted.seq)
 }
 
 #[tokio::test]
@@ -45,7 +36,7 @@ async fn accounts() {
         .send()
         .await;
     a.expect(201, None);
-    assert!(a.body["user_id"].is_string() && a.body["position"].as_i64().unwrap() > 0);
+    assert!(a.json::<RegisterResponse>().position > 0);
     reg(json!({"username": "minsu", "display_name": "x", "password": "password-1"}))
         .send()
         .await
@@ -73,7 +64,7 @@ async fn accounts() {
     };
     let ok = login("minsu", "password-1").send().await;
     ok.expect(201, None);
-    assert!(ok.body["token"].is_string() && ok.body["expires_at"].is_string());
+    let ok: LoginResponse = ok.json();
     let wrong = login("minsu", "password-2").send().await;
     let unknown = login("nobody", "password-1").send().await;
     wrong.expect(401, Some("invalid_credentials"));
@@ -84,8 +75,8 @@ async fn accounts() {
     );
 
     let me = support::User {
-        id: ok.body["user_id"].as_str().unwrap().into(),
-        token: ok.body["token"].as_str().unwrap().into(),
+        id: ok.user_id,
+        token: ok.token,
         position: 0,
     };
     s.call(PATCH, "/v1/me")
@@ -126,8 +117,8 @@ async fn friends() {
             .auth(from)
             .json(json!({ "user_id": to }))
     };
-    ask(&a, &b.id).send().await.expect(201, None);
-    ask(&a, &a.id)
+    ask(&a, &b.id.to_string()).send().await.expect(201, None);
+    ask(&a, &a.id.to_string())
         .send()
         .await
         .expect(422, Some("cannot_befriend_self"));
@@ -145,7 +136,7 @@ async fn friends() {
         .send()
         .await
         .expect(200, None);
-    ask(&a, &b.id)
+    ask(&a, &b.id.to_string())
         .send()
         .await
         .expect(409, Some("already_friends"));
@@ -160,9 +151,9 @@ async fn friends() {
         .await
         .expect(404, Some("friend_not_found"));
     // Crossing requests make friends.
-    ask(&a, &c.id).send().await.expect(201, None);
-    ask(&c, &a.id).send().await.expect(201, None);
-    ask(&a, &c.id)
+    ask(&a, &c.id.to_string()).send().await.expect(201, None);
+    ask(&c, &a.id.to_string()).send().await.expect(201, None);
+    ask(&a, &c.id.to_string())
         .send()
         .await
         .expect(409, Some("already_friends"));
@@ -216,12 +207,15 @@ async fn rooms_and_members() {
             .auth(u)
             .json(json!({ "user_id": who }))
     };
-    add(&bora, &chul.id).send().await.expect(201, None);
-    add(&bora, &chul.id)
+    add(&bora, &chul.id.to_string())
+        .send()
+        .await
+        .expect(201, None);
+    add(&bora, &chul.id.to_string())
         .send()
         .await
         .expect(409, Some("already_member"));
-    add(&dan, &dan.id)
+    add(&dan, &dan.id.to_string())
         .send()
         .await
         .expect(404, Some("room_not_found"));
@@ -234,17 +228,23 @@ async fn rooms_and_members() {
         s.call(DELETE, &format!("/v1/rooms/{r}/members/{who}"))
             .auth(u)
     };
-    remove(&bora, &chul.id)
+    remove(&bora, &chul.id.to_string())
         .send()
         .await
         .expect(403, Some("not_room_owner"));
-    remove(&owner, &dan.id)
+    remove(&owner, &dan.id.to_string())
         .send()
         .await
         .expect(404, Some("member_not_found"));
-    remove(&owner, &chul.id).send().await.expect(200, None);
-    remove(&bora, &bora.id).send().await.expect(200, None);
-    remove(&bora, &bora.id)
+    remove(&owner, &chul.id.to_string())
+        .send()
+        .await
+        .expect(200, None);
+    remove(&bora, &bora.id.to_string())
+        .send()
+        .await
+        .expect(200, None);
+    remove(&bora, &bora.id.to_string())
         .send()
         .await
         .expect(404, Some("room_not_found"));
@@ -255,11 +255,14 @@ async fn rooms_and_members() {
             .auth(u)
             .json(json!({ "user_id": other }))
     };
-    let first = direct(&owner, &bora.id).send().await;
+    let first = direct(&owner, &bora.id.to_string()).send().await;
     first.expect(201, None);
-    let again = direct(&bora, &owner.id).send().await;
+    let again = direct(&bora, &owner.id.to_string()).send().await;
     again.expect(200, None);
-    assert_eq!(first.body["room_id"], again.body["room_id"]);
+    assert_eq!(
+        first.json::<RoomCreatedResponse>().room_id,
+        again.json::<RoomCreatedResponse>().room_id
+    );
     direct(&owner, "00000000-0000-0000-0000-000000000004")
         .send()
         .await
@@ -385,7 +388,7 @@ async fn idempotent_retries_return_the_identical_answer() {
         .expect(422, Some("idempotency_key_reused"));
     // Appended once: the next message gets seq 2.
     let next = send("두번째", "k-2").send().await;
-    assert_eq!(next.body["seq"], 2);
+    assert_eq!(next.json::<MessagePostedResponse>().seq, 2);
     send("x", "")
         .send()
         .await
@@ -401,7 +404,7 @@ async fn idempotent_retries_return_the_identical_answer() {
         answers.iter().map(|a| a.body.to_string()).collect();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     let after = send("마지막", "k-4").send().await;
-    assert_eq!(after.body["seq"], 4);
+    assert_eq!(after.json::<MessagePostedResponse>().seq, 4);
 
     // Registration is idempotent too (scoped by the username).
     let reg = || {

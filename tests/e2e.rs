@@ -3,6 +3,8 @@
 
 mod support;
 
+use contract::queries::UserResponse;
+
 use reqwest::Method;
 use serde_json::json;
 use support::start;
@@ -61,7 +63,7 @@ async fn posted_edited_deleted_messages_show_everywhere_with_read_your_writes() 
         .await;
     rooms.expect(200, None);
     let r = &rooms.body["rooms"][0];
-    assert_eq!(r["room_id"], room.as_str());
+    assert_eq!(r["room_id"], room.to_string());
     assert_eq!(r["unread_count"], 3);
     assert_eq!(r["member_count"], 2);
     assert_eq!(r["last_message"]["body_preview"], "Deploy at 5pm");
@@ -186,7 +188,7 @@ async fn profiles_friends_and_lagging_answers() {
         .at(ask.position())
         .send()
         .await;
-    assert_eq!(found.body["user_id"], bora.id.as_str());
+    assert_eq!(found.json::<UserResponse>().user_id, bora.id.0);
     // A position nobody will reach in time: 503 with Retry-After, never a 500.
     let lag = s
         .call(Method::GET, "/v1/me")

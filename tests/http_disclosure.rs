@@ -10,7 +10,6 @@ mod support;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use reqwest::Method;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -194,30 +193,10 @@ async fn the_debug_log_holds_no_token_and_metrics_listen_serves_metrics() {
         assert!(child.try_wait().unwrap().is_none(), "cotalk serve exited");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let post =
-        |path: &str, body: serde_json::Value| http.post(format!("{base}{path}")).json(&body).send();
-    let reg = post(
-        "/v1/users",
-        json!({"username": "logged", "display_name": "L", "password": "password-1"}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(reg.status(), 201);
-    let reg: serde_json::Value = reg.json().await.unwrap();
-    let login: serde_json::Value = post(
-        "/v1/sessions",
-        json!({"username": "logged", "password": "password-1"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let user = support::User {
-        id: reg["user_id"].as_str().unwrap().to_owned(),
-        token: login["token"].as_str().unwrap().to_owned(),
-        position: reg["position"].as_i64().unwrap(),
-    };
+    let user = testkit::client::Client::with_http(http.clone(), base.clone())
+        .sign_up("logged", "L", "password-1")
+        .await
+        .expect("sign up and log in");
     let client = stream_support::connect_with(&base, &user, Some(0), true).await;
     client.close().await;
 

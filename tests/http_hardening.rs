@@ -204,7 +204,7 @@ async fn websockets_are_not_cut_by_the_connection_timeouts() {
     let mut client = stream_support::connect(&s.base, &a, None).await;
     // Past the header (1 s), body (1 s) and idle (2 s) timeouts, twice over.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    s.post(&a, &room, "still here").await;
+    s.post(&a, room, "still here").await;
     client.until(stream_support::is_post("still here")).await;
 }
 

@@ -72,15 +72,11 @@ struct Fixtures {
 
 async fn fixtures(server: &Server, token: &support::User) -> Fixtures {
     let other = server.user("fuzz_other").await;
-    let room = server
-        .call(Method::POST, "/v1/rooms")
-        .auth(token)
-        .json(json!({"name": "fuzzing", "members": [other.id]}))
-        .send()
-        .await;
-    room.expect(201, None);
-    let room_id = room.body["room_id"].as_str().unwrap().to_owned();
-    let (message, _) = server.post(token, &room_id, "hello 회의 fuzz").await;
+    let room_id = server.room(token, "fuzzing", &[&other]).await.room_id;
+    let message = server
+        .post(token, room_id, "hello 회의 fuzz")
+        .await
+        .message_id;
     // A pending request from the other user, for .../accept to find.
     server
         .call(Method::POST, "/v1/friends")
@@ -90,9 +86,9 @@ async fn fixtures(server: &Server, token: &support::User) -> Fixtures {
         .await
         .expect(201, None);
     Fixtures {
-        room: room_id,
-        message,
-        users: vec![other.id, token.id.clone()],
+        room: room_id.to_string(),
+        message: message.to_string(),
+        users: vec![other.id.to_string(), token.id.to_string()],
     }
 }
 

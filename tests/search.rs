@@ -8,6 +8,7 @@
 
 mod support;
 
+use domain::RoomId;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -54,16 +55,10 @@ fn ids(a: &Answer) -> BTreeSet<String> {
         .collect()
 }
 
-async fn room(s: &Server, owner: &User, members: &[&User]) -> (String, i64) {
-    let ids: Vec<&str> = members.iter().map(|u| u.id.as_str()).collect();
-    let a = s
-        .call(Method::POST, "/v1/rooms")
-        .auth(owner)
-        .json(json!({"name": "검색 테스트", "members": ids}))
-        .send()
-        .await;
-    a.expect(201, None);
-    (a.body["room_id"].as_str().unwrap().to_owned(), a.position())
+/// A room of `owner` with `members`: its id and the position of its creation.
+async fn room(s: &Server, owner: &User, members: &[&User]) -> (RoomId, i64) {
+    let created = s.room(owner, "검색 테스트", members).await;
+    (created.room_id, created.position)
 }
 
 fn set(items: &[&String]) -> BTreeSet<String> {
@@ -89,7 +84,8 @@ async fn korean_particles_compounds_and_english_stems_are_found() {
         "deploy 끝나면 알려주세요",           // 8 (mixed)
         "배포는 내일 오전에 합니다",          // 9
     ] {
-        let (id, p) = s.post(&minsu, &room, body).await;
+        let posted = s.post(&minsu, room, body).await;
+        let (id, p) = (posted.message_id.to_string(), posted.position);
         m.push(id);
         at = p;
     }
@@ -140,7 +136,14 @@ async fn korean_particles_compounds_and_english_stems_are_found() {
     );
     // Author and time filters.
     assert_eq!(
-        ids(&search(&s, &minsu, at, &[("q", "회의"), ("author_id", &minsu.id)]).await).len(),
+        ids(&search(
+            &s,
+            &minsu,
+            at,
+            &[("q", "회의"), ("author_id", &minsu.id.to_string())]
+        )
+        .await)
+        .len(),
         5
     );
     assert!(ids(&search(
@@ -158,8 +161,10 @@ async fn edits_replace_the_text_and_deletes_remove_it() {
     let s = start().await;
     let minsu = s.user("minsu").await;
     let (room, _) = room(&s, &minsu, &[]).await;
-    let (id, _) = s.post(&minsu, &room, "배포 일정은 금요일입니다").await;
-    let (other, at) = s.post(&minsu, &room, "금요일 저녁 회식").await;
+    let posted = s.post(&minsu, room, "배포 일정은 금요일입니다").await;
+    let (id, _) = (posted.message_id.to_string(), posted.position);
+    let posted = s.post(&minsu, room, "금요일 저녁 회식").await;
+    let (other, at) = (posted.message_id.to_string(), posted.position);
     assert_eq!(
         ids(&search(&s, &minsu, at, &[("q", "금요일")]).await),
         set(&[&id, &other])
@@ -214,13 +219,21 @@ async fn only_rooms_the_caller_is_in_now() {
     );
     let (shared, _) = room(&s, &minsu, &[&bora, &chul]).await;
     let (dana_room, _) = room(&s, &dana, &[]).await;
-    let (first, _) = s.post(&minsu, &shared, "프로젝트 회의는 내일입니다").await;
-    let (_, at) = s.post(&dana, &dana_room, "다나의 비밀 회의 메모").await;
+    let posted = s.post(&minsu, shared, "프로젝트 회의는 내일입니다").await;
+    let (first, _) = (posted.message_id.to_string(), posted.position);
+    let posted = s.post(&dana, dana_room, "다나의 비밀 회의 메모").await;
+    let (_, at) = (posted.message_id.to_string(), posted.position);
     let both = ids(&search(&s, &bora, at, &[("q", "회의")]).await);
     assert_eq!(both, set(&[&first]), "never another room's messages");
 
     // A non-member filtering on a room: 200 and no hits, like an empty room.
-    let a = search(&s, &dana, at, &[("q", "회의"), ("room_id", &shared)]).await;
+    let a = search(
+        &s,
+        &dana,
+        at,
+        &[("q", "회의"), ("room_id", &shared.to_string())],
+    )
+    .await;
     assert!(ids(&a).is_empty());
     assert!(a.body["next_cursor"].is_null());
     let a = search(
@@ -257,14 +270,20 @@ async fn only_rooms_the_caller_is_in_now() {
         .send()
         .await;
     kicked.expect(200, None);
-    let (second, at) = s
-        .post(&minsu, &shared, "회의 자료는 드라이브에 있어요")
+    let posted = s
+        .post(&minsu, shared, "회의 자료는 드라이브에 있어요")
         .await;
+    let (second, at) = (posted.message_id.to_string(), posted.position);
     for user in [&bora, &chul] {
         assert!(ids(&search(&s, user, at, &[("q", "회의")]).await).is_empty());
-        assert!(
-            ids(&search(&s, user, at, &[("q", "회의"), ("room_id", &shared)]).await).is_empty()
-        );
+        assert!(ids(&search(
+            &s,
+            user,
+            at,
+            &[("q", "회의"), ("room_id", &shared.to_string())]
+        )
+        .await)
+        .is_empty());
     }
     assert_eq!(
         ids(&search(&s, &minsu, at, &[("q", "회의")]).await),
@@ -283,7 +302,7 @@ async fn only_rooms_the_caller_is_in_now() {
         &s,
         &bora,
         added.position(),
-        &[("q", "회의"), ("room_id", &shared)],
+        &[("q", "회의"), ("room_id", &shared.to_string())],
     )
     .await;
     assert_eq!(ids(&a), set(&[&first, &second]));
@@ -298,17 +317,18 @@ async fn pages_snippets_and_errors() {
     let mut posted = Vec::new();
     let mut at = 0;
     for i in 0..7 {
-        let (id, p) = s.post(&minsu, &room, &format!("페이지 테스트 {i}번")).await;
-        posted.push(id);
-        at = p;
+        let answer = s.post(&minsu, room, &format!("페이지 테스트 {i}번")).await;
+        posted.push(answer.message_id.to_string());
+        at = answer.position;
     }
-    let (xss, at2) = s
+    let answer = s
         .post(
             &minsu,
-            &room,
+            room,
             "<script>alert(1)</script> 보안 점검 & \"인용\"",
         )
         .await;
+    let (xss, at2) = (answer.message_id.to_string(), answer.position);
     at = at.max(at2);
 
     // Pagination: 3 + 3 + 1, no overlap, newest first with sort=recent.
@@ -364,8 +384,8 @@ async fn pages_snippets_and_errors() {
     for key in ["room_id", "seq", "author_id", "created_at", "score"] {
         assert!(!hit[key].is_null(), "{key} in {hit}");
     }
-    assert_eq!(hit["room_id"], room.as_str());
-    assert_eq!(hit["author_id"], minsu.id.as_str());
+    assert_eq!(hit["room_id"], room.to_string());
+    assert_eq!(hit["author_id"], minsu.id.to_string());
 
     // Queries it cannot search are 422 invalid_query.
     let long = "가".repeat(257);
@@ -443,13 +463,16 @@ async fn scores_and_ranks_ignore_rooms_the_caller_cannot_read() {
     let (mine, _) = room(&s, &minsu, &[]).await;
     let (theirs, _) = room(&s, &dana, &[]).await;
     // Two hits of "zyxquor plumbus" whose order says which word is rarer.
-    s.post(&minsu, &mine, "zyxquor").await;
-    let (heavy_z, _) = s.post(&minsu, &mine, "zyxquor zyxquor plumbus").await;
-    let (heavy_p, _) = s.post(&minsu, &mine, "zyxquor plumbus plumbus").await;
+    s.post(&minsu, mine, "zyxquor").await;
+    let posted = s.post(&minsu, mine, "zyxquor zyxquor plumbus").await;
+    let (heavy_z, _) = (posted.message_id.to_string(), posted.position);
+    let posted = s.post(&minsu, mine, "zyxquor plumbus plumbus").await;
+    let (heavy_p, _) = (posted.message_id.to_string(), posted.position);
     for _ in 0..3 {
-        s.post(&minsu, &mine, "plumbus only here").await;
+        s.post(&minsu, mine, "plumbus only here").await;
     }
-    let (_, at) = s.post(&minsu, &mine, "회의 자료 공유합니다").await;
+    let posted = s.post(&minsu, mine, "회의 자료 공유합니다").await;
+    let (_, at) = (posted.message_id.to_string(), posted.position);
     let seen = |at: i64| {
         let (s, minsu) = (&s, &minsu);
         async move {
@@ -470,13 +493,16 @@ async fn scores_and_ranks_ignore_rooms_the_caller_cannot_read() {
 
     let mut at = at;
     for i in 0..30 {
-        at = s.post(&dana, &theirs, &format!("zyxquor 회의 {i}")).await.1;
+        at = s
+            .post(&dana, theirs, &format!("zyxquor 회의 {i}"))
+            .await
+            .position;
     }
     assert_eq!(seen(at).await, before, "30 hidden uses of the word");
     for i in 0..200 {
         let body =
             format!("점심 메뉴 {i}번 후보는 김치찌개 된장찌개 비빔밥 lunch options are long");
-        at = s.post(&dana, &theirs, &body).await.1;
+        at = s.post(&dana, theirs, &body).await.position;
     }
     assert_eq!(seen(at).await, before, "200 hidden unrelated messages");
 

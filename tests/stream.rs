@@ -28,7 +28,7 @@ async fn members_see_each_others_messages_in_order_with_edits_and_deletes() {
     let mut ids = Vec::new();
     for i in 0..6 {
         let who = if i % 2 == 0 { &minsu } else { &bora };
-        ids.push(s.post(who, &room, &format!("메시지 {i}")).await.0);
+        ids.push(s.post(who, room, &format!("메시지 {i}")).await.message_id);
     }
     for c in [&mut a, &mut b] {
         let frames = c.until(is_post("메시지 5")).await;
@@ -39,9 +39,9 @@ async fn members_see_each_others_messages_in_order_with_edits_and_deletes() {
         let seqs: Vec<u64> = posts.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
         assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "gapless and in order");
         for (i, f) in posts.iter().enumerate() {
-            assert_eq!(f["room_id"], room.as_str());
+            assert_eq!(f["room_id"], room.to_string());
             assert_eq!(f["body"], format!("메시지 {i}"));
-            assert_eq!(f["message_id"], ids[i].as_str());
+            assert_eq!(f["message_id"], ids[i].to_string());
         }
         let positions: Vec<i64> = frames
             .iter()
@@ -82,14 +82,14 @@ async fn members_see_each_others_messages_in_order_with_edits_and_deletes() {
             .iter()
             .find(|f| f["type"] == "message_edited")
             .expect("edit frame");
-        assert_eq!(edited["message_id"], ids[0].as_str());
+        assert_eq!(edited["message_id"], ids[0].to_string());
         assert_eq!(edited["body"], "고친 메시지");
         assert_eq!(edited["seq"], 1);
         let deleted = frames
             .iter()
             .find(|f| f["type"] == "message_deleted")
             .expect("delete frame");
-        assert_eq!(deleted["message_id"], ids[1].as_str());
+        assert_eq!(deleted["message_id"], ids[1].to_string());
         assert_eq!(deleted["seq"], 2);
         let renamed = frames.last().unwrap();
         // The frame comes after the projection applied it: a read at its
@@ -130,9 +130,9 @@ async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
         .expect(201, None);
     let joined = c.next().await;
     assert_eq!(joined["type"], "member_joined");
-    assert_eq!(joined["user_id"], carol.id.as_str());
-    assert_eq!(joined["room_id"], room.as_str());
-    s.post(&minsu, &room, "어서 와요").await;
+    assert_eq!(joined["user_id"], carol.id.to_string());
+    assert_eq!(joined["room_id"], room.to_string());
+    s.post(&minsu, room, "어서 와요").await;
     assert_eq!(c.next().await["body"], "어서 와요", "no reconnect needed");
 
     s.call(
@@ -143,25 +143,25 @@ async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
     .send()
     .await
     .expect(200, None);
-    s.post(&minsu, &room, "after the kick").await;
+    s.post(&minsu, room, "after the kick").await;
     // A later frame in another room bora is in (created after the post).
     let (direct, _) = direct(&s, &minsu, &bora).await;
-    s.post(&minsu, &direct, "sentinel").await;
+    s.post(&minsu, direct, "sentinel").await;
 
     let frames = b.until(is_post("sentinel")).await;
     let kick = frames
         .iter()
         .position(|f| f["type"] == "member_kicked")
         .expect("the kick frame reaches the kicked user");
-    assert_eq!(frames[kick]["user_id"], bora.id.as_str());
+    assert_eq!(frames[kick]["user_id"], bora.id.to_string());
     assert!(
         frames[kick + 1..]
             .iter()
-            .all(|f| f["room_id"] != room.as_str()),
+            .all(|f| f["room_id"] != room.to_string()),
         "nothing from the room after the kick: {frames:?}"
     );
     assert_eq!(frames[kick + 1]["type"], "room_created");
-    assert_eq!(frames[kick + 1]["room_id"], direct.as_str());
+    assert_eq!(frames[kick + 1]["room_id"], direct.to_string());
 
     let frames = c.until(is_post("after the kick")).await;
     assert!(frames.iter().any(|f| f["type"] == "member_kicked"));
@@ -173,14 +173,15 @@ async fn resume_delivers_exactly_the_missed_frames_then_live_ones() {
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
     let room = room(&s, &minsu, &[&bora]).await;
     let mut b = connect(&s.base, &bora, None).await;
-    let (m1, _) = s.post(&minsu, &room, "first").await;
+    let posted = s.post(&minsu, room, "first").await;
+    let (m1, _) = (posted.message_id, posted.position);
     // (The room's creation may arrive first: it may not have been applied
     // when bora connected.)
     let seen = b.until(is_post("first")).await.pop().unwrap();
     b.close().await;
 
     // While bora is away: every command here appends exactly one event.
-    let mut missed = vec![s.post(&minsu, &room, "second").await.1];
+    let mut missed = vec![s.post(&minsu, room, "second").await.position];
     let p = s
         .call(Method::PATCH, &format!("/v1/rooms/{room}/messages/{m1}"))
         .auth(&minsu)
@@ -194,11 +195,12 @@ async fn resume_delivers_exactly_the_missed_frames_then_live_ones() {
         .send()
         .await;
     missed.push(p.position());
-    missed.push(s.post(&minsu, &room, "third").await.1);
+    missed.push(s.post(&minsu, room, "third").await.position);
 
     let after = seen["position"].as_i64().unwrap();
     let mut b = connect(&s.base, &bora, Some(after)).await;
-    let (_, live) = s.post(&minsu, &room, "live").await;
+    let posted = s.post(&minsu, room, "live").await;
+    let (_, live) = (posted.message_id, posted.position);
     missed.push(live);
     let frames = b.until(is_post("live")).await;
     let positions: Vec<i64> = frames
@@ -228,11 +230,11 @@ async fn resume_follows_membership_changes_made_while_away() {
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
     let room = room(&s, &minsu, &[&bora]).await;
     let mut b = connect(&s.base, &bora, None).await;
-    s.post(&minsu, &room, "before").await;
+    s.post(&minsu, room, "before").await;
     let seen = b.until(is_post("before")).await.pop().unwrap();
     b.close().await;
 
-    s.post(&minsu, &room, "second").await;
+    s.post(&minsu, room, "second").await;
     let kick = s
         .call(
             Method::DELETE,
@@ -242,9 +244,10 @@ async fn resume_follows_membership_changes_made_while_away() {
         .send()
         .await;
     kick.expect(200, None);
-    s.post(&minsu, &room, "not for bora").await;
+    s.post(&minsu, room, "not for bora").await;
     let (direct_room, direct_at) = direct(&s, &minsu, &bora).await;
-    let (_, p_hello) = s.post(&minsu, &direct_room, "hello directly").await;
+    let posted = s.post(&minsu, direct_room, "hello directly").await;
+    let (_, p_hello) = (posted.message_id, posted.position);
 
     let mut b = connect(&s.base, &bora, seen["position"].as_i64()).await;
     let frames = b.until(is_post("hello directly")).await;
@@ -263,7 +266,7 @@ async fn resume_follows_membership_changes_made_while_away() {
         ],
         "{frames:?}"
     );
-    assert_eq!(frames[2]["room_id"], direct_room.as_str());
+    assert_eq!(frames[2]["room_id"], direct_room.to_string());
 }
 
 #[tokio::test]
@@ -272,17 +275,17 @@ async fn resuming_beyond_the_window_asks_for_a_resync() {
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
     let room = room(&s, &minsu, &[&bora]).await;
     let mut b = connect(&s.base, &bora, None).await;
-    s.post(&minsu, &room, "seen").await;
+    s.post(&minsu, room, "seen").await;
     let seen = b.until(is_post("seen")).await.pop().unwrap();
     b.close().await;
     for i in 0..(domain::views::FRAMES_LEN + 5) {
-        s.post(&minsu, &room, &format!("away {i}")).await;
+        s.post(&minsu, room, &format!("away {i}")).await;
     }
     let mut b = connect(&s.base, &bora, seen["position"].as_i64()).await;
     let resync = b.next().await;
     assert_eq!(resync["type"], "resync_required");
-    assert_eq!(resync["room_id"], room.as_str());
-    s.post(&minsu, &room, "after the resync").await;
+    assert_eq!(resync["room_id"], room.to_string());
+    s.post(&minsu, room, "after the resync").await;
     // Posts the projection had not applied at the resume come live.
     let live = b.until(is_post("after the resync")).await;
     let from = resync["position"].as_i64().unwrap();
@@ -305,13 +308,14 @@ async fn two_query_processes_deliver_to_clients_connected_to_either() {
         env,
         cancel: CancellationToken::new(),
         http: reqwest::Client::new(),
+        api: testkit::client::Client::new(command.base.clone()),
     };
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
     let room = room(&s, &minsu, &[&bora]).await;
     let mut a = connect(&query_a.base, &minsu, None).await;
     let mut b = connect(&query_b.base, &bora, None).await;
-    s.post(&minsu, &room, "from minsu").await;
-    s.post(&bora, &room, "from bora").await;
+    s.post(&minsu, room, "from minsu").await;
+    s.post(&bora, room, "from bora").await;
     for c in [&mut a, &mut b] {
         let frames = c.until(is_post("from bora")).await;
         let bodies: Vec<&str> = frames.iter().filter_map(|f| f["body"].as_str()).collect();

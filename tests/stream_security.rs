@@ -8,6 +8,7 @@
 mod stream_support;
 mod support;
 
+use domain::RoomId;
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -26,8 +27,11 @@ fn leaks(frames: &[Value]) -> Vec<&Value> {
         .collect()
 }
 
-fn of_room<'a>(frames: &'a [Value], room: &str) -> Vec<&'a Value> {
-    frames.iter().filter(|f| f["room_id"] == room).collect()
+fn of_room(frames: &[Value], room: RoomId) -> Vec<&Value> {
+    frames
+        .iter()
+        .filter(|f| f["room_id"] == room.to_string())
+        .collect()
 }
 
 /// `(seq, body)` of the `message_posted` frames among `frames`.
@@ -44,7 +48,7 @@ fn posts(frames: &[&Value]) -> Vec<(u64, String)> {
         .collect()
 }
 
-async fn remove(s: &Server, by: &User, room: &str, who: &User) {
+async fn remove(s: &Server, by: &User, room: RoomId, who: &User) {
     s.call(
         Method::DELETE,
         &format!("/v1/rooms/{room}/members/{}", who.id),
@@ -65,12 +69,14 @@ async fn a_replay_is_a_view_of_the_rooms_as_they_are_now() {
         s.user("rin").await,
     );
     let room = room(&s, &a, &[&b, &e, &r]).await;
-    let (secret, _) = s.post(&a, &room, "TOPSECRET launch code").await;
-    let (original, _) = s.post(&a, &room, "ORIGINALX wording").await;
+    let posted = s.post(&a, room, "TOPSECRET launch code").await;
+    let (secret, _) = (posted.message_id, posted.position);
+    let posted = s.post(&a, room, "ORIGINALX wording").await;
+    let (original, _) = (posted.message_id, posted.position);
     // rin leaves and comes back: joining again gives the whole history.
-    remove(&s, &r, &room, &r).await;
-    s.post(&a, &room, "while rin was away").await;
-    remove(&s, &a, &room, &e).await;
+    remove(&s, &r, room, &r).await;
+    s.post(&a, room, "while rin was away").await;
+    remove(&s, &a, room, &e).await;
     s.call(
         Method::DELETE,
         &format!("/v1/rooms/{room}/messages/{secret}"),
@@ -106,22 +112,22 @@ async fn a_replay_is_a_view_of_the_rooms_as_they_are_now() {
     // eve, kicked: her own kick, nothing else of the room.
     let mut ce = connect(&s.base, &e, Some(0)).await;
     let (dm, _) = direct(&s, &a, &e).await;
-    s.post(&a, &dm, "sentinel").await;
+    s.post(&a, dm, "sentinel").await;
     let frames = ce.until(is_post("sentinel")).await;
     assert!(leaks(&frames).is_empty(), "{:?}", leaks(&frames));
-    let theirs = of_room(&frames, &room);
+    let theirs = of_room(&frames, room);
     let types: Vec<&str> = theirs.iter().map(|f| f["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["member_kicked"], "{frames:?}");
-    assert_eq!(theirs[0]["user_id"], e.id.as_str());
+    assert_eq!(theirs[0]["user_id"], e.id.to_string());
 
     // bora, a member throughout, and rin, back again: every frame of the
     // room, each message as it reads now.
     for user in [&b, &r] {
         let mut c = connect(&s.base, user, Some(0)).await;
-        s.post(&a, &room, &format!("sentinel {}", user.id)).await;
+        s.post(&a, room, &format!("sentinel {}", user.id)).await;
         let frames = c.until(is_post(&format!("sentinel {}", user.id))).await;
         assert!(leaks(&frames).is_empty(), "{:?}", leaks(&frames));
-        let theirs = of_room(&frames, &room);
+        let theirs = of_room(&frames, room);
         assert_eq!(
             posts(&theirs)[..3],
             [
@@ -153,7 +159,7 @@ async fn a_replay_is_a_view_of_the_rooms_as_they_are_now() {
 fn short_token(s: &Server, user: &User, secs: i64) -> User {
     let secret = s.config.token_secret.clone().unwrap();
     let keys = api::TokenKeys::new(secret.as_bytes(), chrono::Duration::seconds(secs));
-    let id = domain::UserId(user.id.parse().unwrap());
+    let id = user.id;
     let (token, _) = keys.issue(id, chrono::Utc::now()).unwrap();
     User {
         token,
@@ -167,7 +173,7 @@ async fn a_stream_closes_with_4001_when_its_token_expires() {
     let (a, b) = (s.user("alice").await, s.user("bora").await);
     let room = room(&s, &a, &[&b]).await;
     let mut c = connect(&s.base, &short_token(&s, &b, 3), None).await;
-    s.post(&a, &room, "before expiry").await;
+    s.post(&a, room, "before expiry").await;
     c.until(is_post("before expiry")).await;
     assert_eq!(c.close_code().await, 4001, "closed at the token's expiry");
 }
@@ -182,13 +188,13 @@ async fn streams_over_the_per_user_cap_are_closed_with_4029() {
         open.push(connect(&s.base, &b, None).await);
     }
     // All twenty have joined the node's table once they get a live frame.
-    s.post(&a, &room, "warm-up").await;
+    s.post(&a, room, "warm-up").await;
     for c in &mut open {
         c.until(is_post("warm-up")).await;
     }
     let mut over = connect(&s.base, &b, None).await;
     assert_eq!(over.close_code().await, 4029, "the newest one is refused");
-    s.post(&a, &room, "to all twenty").await;
+    s.post(&a, room, "to all twenty").await;
     for c in &mut open {
         c.until(is_post("to all twenty")).await;
     }
@@ -197,7 +203,7 @@ async fn streams_over_the_per_user_cap_are_closed_with_4029() {
     let deadline = tokio::time::Instant::now() + FRAME_WAIT;
     loop {
         let mut again = connect(&s.base, &b, None).await;
-        s.post(&a, &room, "one more").await;
+        s.post(&a, room, "one more").await;
         match timeout(FRAME_WAIT, again.ws.next()).await {
             Ok(Some(Ok(Message::Text(_)))) => break,
             _ if tokio::time::Instant::now() < deadline => continue,
@@ -306,6 +312,6 @@ async fn an_oversized_client_message_gets_1009_and_an_orderly_close() {
     let mut c = connect(&s.base, &b, None).await;
     c.ws.send(Message::text("x".repeat(100))).await.unwrap();
     let (dm, _) = direct(&s, &a, &b).await;
-    s.post(&a, &dm, "still open").await;
+    s.post(&a, dm, "still open").await;
     c.until(is_post("still open")).await;
 }

@@ -17,12 +17,14 @@
 //! every 429 and 503 the `Retry-After` header. Routes that are rate limited
 //! name their 429 themselves (only they know); this fills in its body and header.
 
+use http::Method;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{
     Content, Header, HeaderBuilder, OpenApi, Ref, RefOr, Required, ResponsesBuilder,
 };
+use utoipa::PartialSchema;
 
 /// Name of the problem+json schema in `components.schemas`.
 pub const PROBLEM_SCHEMA: &str = "Problem";
@@ -50,7 +52,7 @@ pub fn complete(doc: &mut OpenApi) {
     components
         .schemas
         .entry(PROBLEM_SCHEMA.to_owned())
-        .or_insert_with(|| RefOr::T(problem_schema()));
+        .or_insert_with(contract::Problem::schema);
 }
 
 fn complete_operation(op: &mut Operation, command: bool) {
@@ -176,34 +178,26 @@ fn idempotency_key() -> Parameter {
         .build()
 }
 
-/// The `application/problem+json` body of every error answer.
-fn problem_schema() -> Schema {
-    let string = || ObjectBuilder::new().schema_type(SchemaType::Type(Type::String));
-    Schema::Object(
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::Object))
-            .property("type", string())
-            .property("title", string())
-            .property(
-                "status",
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::Type(Type::Integer))
-                    .minimum(Some(400))
-                    .maximum(Some(599)),
-            )
-            .property(
-                "code",
-                string().description(Some("stable machine-readable code; clients branch on it")),
-            )
-            .property("detail", string())
-            .required("type")
-            .required("title")
-            .required("status")
-            .required("code")
-            .required("detail")
-            .description(Some("an error answer (RFC 9457 problem details)"))
-            .build(),
-    )
+/// Every operation of `doc` as (method, path template), in path order. For
+/// a document built together with its router (`utoipa_axum`), this is the
+/// router's route table.
+pub fn operations(doc: &OpenApi) -> Vec<(Method, String)> {
+    let mut out = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let methods = [
+            (Method::GET, &item.get),
+            (Method::POST, &item.post),
+            (Method::PUT, &item.put),
+            (Method::PATCH, &item.patch),
+            (Method::DELETE, &item.delete),
+        ];
+        for (method, op) in methods {
+            if op.is_some() {
+                out.push((method, path.clone()));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -21,5 +21,5 @@ pub mod runner;
 pub mod state;
 pub mod store;
 
-pub use routes::{openapi, router};
+pub use routes::{openapi, router, routes};
 pub use state::CommandState;

@@ -1,7 +1,8 @@
 //! Runs one command end to end: answer a repeated `Idempotency-Key` from the
 //! stored answer, otherwise decide against the cached aggregate, append
 //! (group-committed) together with the answer to store for the key, and reply
-//! with the `position` of the last event.
+//! with the typed answer and the `position` of the last event
+//! ([`Positioned`]).
 
 use crate::repository::CommandError;
 use crate::request::CommandBody;
@@ -11,8 +12,32 @@ use api::ApiError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use contract::{Positioned, PositionedBody};
 use domain::{Aggregate, DomainError, EventMetadata, StreamId, UserId};
-use serde_json::Value;
+use serde::Serialize;
+
+/// A command's answer: decided by this request, or the answer the first
+/// request with the same `Idempotency-Key` got, as stored (the serialized
+/// `T`, see [`contract::positioned`]).
+#[derive(Debug)]
+pub enum Answer<T> {
+    /// Decided now.
+    Fresh(StatusCode, T),
+    /// Replayed from the store, byte for byte.
+    Replayed(StoredAnswer),
+}
+
+impl<T: Serialize> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Fresh(status, body) => (status, Json(body)).into_response(),
+            Self::Replayed(stored) => {
+                let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+                (status, Json(stored.body)).into_response()
+            }
+        }
+    }
+}
 
 /// Who is asking, under which idempotency key, with which request fingerprint.
 #[derive(Debug, Clone)]
@@ -45,23 +70,36 @@ impl Ctx {
         }
     }
 
-    /// The side write that stores this command's answer under its key.
-    pub fn answer(&self, status: StatusCode, body: &Value) -> Vec<SideWrite> {
-        self.idempotency_key
-            .iter()
-            .map(|key| SideWrite::Idempotency {
-                user_id: self.user,
-                key: key.clone(),
-                request_hash: self.fingerprint.clone(),
-                status: status.as_u16(),
-                body: body.clone(),
-            })
-            .collect()
+    /// The side write that stores this command's answer under its key: the
+    /// serialized `body`, to which the store adds the commit's `position`,
+    /// making it the serialization of [`Positioned`] `{ body, position }`.
+    pub fn answer<T: PositionedBody + Serialize>(
+        &self,
+        status: StatusCode,
+        body: &T,
+    ) -> Vec<SideWrite> {
+        let Some(key) = &self.idempotency_key else {
+            return Vec::new();
+        };
+        let body = serde_json::to_value(body).unwrap_or_default();
+        // The store can add `position` only to an object that lacks one.
+        debug_assert!(
+            body.as_object()
+                .is_some_and(|o| !o.contains_key(contract::positioned::POSITION)),
+            "a positioned answer body must be an object without a position: {body}"
+        );
+        vec![SideWrite::Idempotency {
+            user_id: self.user,
+            key: key.clone(),
+            request_hash: self.fingerprint.clone(),
+            status: status.as_u16(),
+            body,
+        }]
     }
 }
 
-/// Reply with a stored answer, or refuse a key reused for another request.
-fn replay(ctx: &Ctx, stored: StoredAnswer) -> Result<Response, ApiError> {
+/// A stored answer to replay, or a refusal of a key reused for another request.
+fn replay(ctx: &Ctx, stored: StoredAnswer) -> Result<StoredAnswer, ApiError> {
     if stored.request_hash != ctx.fingerprint {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -69,8 +107,7 @@ fn replay(ctx: &Ctx, stored: StoredAnswer) -> Result<Response, ApiError> {
             "this Idempotency-Key was used for a different request",
         ));
     }
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    Ok((status, Json(stored.body)).into_response())
+    Ok(stored)
 }
 
 /// Exclusive use of the caller's idempotency key (if any) while the command runs.
@@ -82,15 +119,15 @@ pub async fn hold_key(state: &CommandState, ctx: &Ctx) -> Option<crate::inflight
 }
 
 /// The stored answer for the caller's key, if any.
-pub async fn previous_answer(
+pub async fn previous_answer<T>(
     state: &CommandState,
     ctx: &Ctx,
-) -> Result<Option<Response>, ApiError> {
+) -> Result<Option<Answer<T>>, ApiError> {
     let Some(key) = &ctx.idempotency_key else {
         return Ok(None);
     };
     match state.repo.store().idempotent_answer(ctx.user, key).await {
-        Ok(Some(stored)) => replay(ctx, stored).map(Some),
+        Ok(Some(stored)) => replay(ctx, stored).map(|s| Some(Answer::Replayed(s))),
         Ok(None) => Ok(None),
         Err(e) if e.is_unavailable() => Err(unavailable(e)),
         Err(e) => Err(ApiError::internal("read idempotency key", e)),
@@ -108,11 +145,11 @@ pub fn unavailable(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Map a failed command to its answer.
-pub async fn command_error(
+pub async fn command_error<T>(
     state: &CommandState,
     ctx: &Ctx,
     e: CommandError,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<T>, ApiError> {
     match e {
         CommandError::Domain(d) => Err(d.into()),
         CommandError::Conflict => Err(ApiError::new(
@@ -137,20 +174,21 @@ pub fn append_error(e: AppendError) -> ApiError {
     }
 }
 
-/// Run `decide` on the aggregate in `stream`, answering `respond(events)` with
-/// `position` added. `respond` must depend only on the events (it runs before
-/// the commit, to store the answer with the key).
-pub async fn run<A, D, R>(
+/// Run `decide` on the aggregate in `stream`, answering `respond(events)`
+/// with the commit's `position`. `respond` must depend only on the events (it
+/// runs before the commit, to store the answer with the key).
+pub async fn run<A, D, R, T>(
     state: &CommandState,
     ctx: &Ctx,
     stream: StreamId,
     decide: D,
     respond: R,
-) -> Result<Response, ApiError>
+) -> Result<Answer<Positioned<T>>, ApiError>
 where
     A: Aggregate,
     D: Fn(&A) -> Result<Vec<A::Event>, DomainError> + Send + Sync,
-    R: Fn(&[A::Event]) -> (StatusCode, Value) + Send + Sync,
+    R: Fn(&[A::Event]) -> (StatusCode, T) + Send + Sync,
+    T: PositionedBody + Serialize,
 {
     let _key = hold_key(state, ctx).await;
     if let Some(previous) = previous_answer(state, ctx).await? {
@@ -166,22 +204,13 @@ where
     match result {
         Ok(outcome) => {
             let (status, body) = respond(&outcome.events);
-            Ok((
+            Ok(Answer::Fresh(
                 status,
-                Json(with_position(body, outcome.committed.position)),
-            )
-                .into_response())
+                Positioned::new(body, outcome.committed.position),
+            ))
         }
         Err(e) => command_error(state, ctx, e).await,
     }
-}
-
-/// `body` with `"position": position` added.
-pub fn with_position(mut body: Value, position: i64) -> Value {
-    if let Value::Object(map) = &mut body {
-        map.insert("position".into(), Value::from(position));
-    }
-    body
 }
 
 /// Map a failed aggregate load to its answer.

@@ -18,7 +18,8 @@
 //! - [`window`]: strict parsing of `before` / `after` / `limit`.
 //! - [`dto`]: the JSON answers and their OpenAPI schemas.
 //! - [`routes`]: the handlers.
-//! - [`openapi`](mod@openapi): the OpenAPI document of these routes.
+//! - [`openapi`](mod@openapi): the route table and the OpenAPI document, from
+//!   one declaration per route.
 //! - [`stream`]: `GET /v1/stream`, live frames over a WebSocket, fanned out
 //!   across query nodes through NATS core (its own [`stream::router`]).
 
@@ -40,40 +41,17 @@ pub use state::{check_ready, QueryConfig, QueryState, QueryStateError};
 
 use axum::Router;
 
-/// The search route, mounted only with a search index.
-const SEARCH_PATH: &str = "/v1/search/messages";
-
-/// Declares [`ROUTES`] and the function that mounts them from one list, so
-/// the route table tests iterate over is the one the router is built from.
-macro_rules! route_table {
-    ($($method:ident $path:expr => $handler:path,)*) => {
-        /// Every query route as (lower-case method, path template), including
-        /// the search route (mounted only with an index); tests iterate over it.
-        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
-
-        fn mount(mut router: Router<QueryState>, search: bool) -> Router<QueryState> {
-            $(if search || $path != SEARCH_PATH {
-                router = router.route($path, axum::routing::$method($handler));
-            })*
-            router
-        }
-    };
-}
-
-route_table! {
-    get SEARCH_PATH => routes::search::search,
-    get "/v1/me" => routes::users::me,
-    get "/v1/me/friends" => routes::users::friends,
-    get "/v1/me/rooms" => routes::rooms::my_rooms,
-    get "/v1/users" => routes::users::find_user,
-    get "/v1/users/{user_id}" => routes::users::user,
-    get "/v1/rooms/{room_id}" => routes::rooms::room,
-    get "/v1/rooms/{room_id}/messages" => routes::messages::messages,
-}
-
-/// The query routes ([`ROUTES`]), with their state. `GET /v1/search/messages`
+/// The query routes ([`routes`]), with their state. `GET /v1/search/messages`
 /// is mounted only when the state has a search index ([`QueryState::with_searcher`]).
 pub fn router(state: QueryState) -> Router {
     let search = state.searcher().is_some();
-    mount(Router::new(), search).with_state(state)
+    let (router, _) = openapi::table(search).split_for_parts();
+    router.with_state(state)
+}
+
+/// Every query route as (method, path template), including the search route
+/// (mounted only with an index), from the document the router is built
+/// with; tests iterate over it.
+pub fn routes() -> Vec<(axum::http::Method, String)> {
+    api::openapi::operations(&openapi::table(true).into_openapi())
 }

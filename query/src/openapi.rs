@@ -1,11 +1,15 @@
-//! The OpenAPI document of the query routes, merged by the server with the
-//! command routes' document into `/openapi.json`.
+//! The query routes and their OpenAPI document, merged by the server with
+//! the command routes' document into `/openapi.json`. Each route is declared
+//! once ([`utoipa_axum`]): `routes!` mounts the handler under the method and
+//! path of its `#[utoipa::path]` and documents it, with the answer type the
+//! handler returns.
 
-use crate::dto;
 use crate::routes::{messages, rooms, search, users};
-use crate::stream::route as stream;
+use crate::state::QueryState;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Declares the `bearer` security scheme the routes refer to.
 struct BearerAuth;
@@ -25,37 +29,11 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The query document's frame: title, security scheme and tags (the
+/// operations come from [`table`] and [`crate::stream::table`]).
 #[derive(OpenApi)]
 #[openapi(
     info(title = "cotalk query API", version = "1"),
-    paths(
-        users::me,
-        users::user,
-        users::find_user,
-        users::friends,
-        rooms::room,
-        rooms::my_rooms,
-        messages::messages,
-        search::search,
-        stream::stream,
-    ),
-    components(schemas(
-        dto::MeResponse,
-        dto::UserResponse,
-        dto::FriendResponse,
-        dto::FriendsResponse,
-        dto::RoleResponse,
-        dto::MemberResponse,
-        dto::RoomResponse,
-        dto::LastMessageResponse,
-        dto::RoomSummaryResponse,
-        dto::MyRoomsResponse,
-        dto::MessageResponse,
-        dto::MessagesResponse,
-        dto::Problem,
-        search::SearchHitResponse,
-        search::SearchResponse,
-    )),
     modifiers(&BearerAuth),
     tags(
         (name = "users", description = "profiles"),
@@ -68,10 +46,31 @@ impl Modify for BearerAuth {
 )]
 struct QueryApi;
 
-/// The OpenAPI document of every query route, with the answers every query
-/// can give through the shared plumbing ([`api::openapi::complete`]).
+/// The query routes (without the stream, which has its own state), with
+/// the search route only when `search` (a process without an index does not
+/// mount it; the document always has it).
+pub(crate) fn table(search: bool) -> OpenApiRouter<QueryState> {
+    let router = OpenApiRouter::with_openapi(QueryApi::openapi())
+        .routes(routes!(users::me))
+        .routes(routes!(users::friends))
+        .routes(routes!(rooms::my_rooms))
+        .routes(routes!(users::find_user))
+        .routes(routes!(users::user))
+        .routes(routes!(rooms::room))
+        .routes(routes!(messages::messages));
+    if search {
+        router.routes(routes!(search::search))
+    } else {
+        router
+    }
+}
+
+/// The OpenAPI document of every query route and the stream, with the
+/// answers every query can give through the shared plumbing
+/// ([`api::openapi::complete`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = QueryApi::openapi();
+    let mut doc = table(true).into_openapi();
+    doc.merge(crate::stream::table().into_openapi());
     api::openapi::complete(&mut doc);
     doc
 }

@@ -14,11 +14,14 @@ use super::Common;
 use crate::config::Config;
 use anyhow::Result;
 use clap::Args;
+use contract::commands::PostMessageRequest;
+use domain::RoomId;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::client::Client;
 
 /// Options of `cotalk bench append`.
 #[derive(Debug, Clone, Args)]
@@ -62,10 +65,10 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
-    let users = harness::users(&http, &server.base, env, args.users.max(1), 8).await?;
-    let rooms = harness::rooms(&http, &server.base, &users, args.rooms.max(1), users.len()).await?;
-    let http_figures =
-        post_load(&http, &server.base, &users, &rooms, args.clients, seconds).await?;
+    let client = Client::with_http(http, server.base.clone());
+    let users = harness::users(&client, env, args.users.max(1), 8).await?;
+    let rooms = harness::rooms(&client, &users, args.rooms.max(1), users.len()).await?;
+    let http_figures = post_load(&client, &users, &rooms, args.clients, seconds).await?;
     let rss = server.peak_rss_mib();
     drop(server);
 
@@ -153,10 +156,9 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
 
 /// Closed-loop posting for `seconds` after a warm-up.
 async fn post_load(
-    http: &reqwest::Client,
-    base: &str,
+    client: &Client,
     users: &[harness::BenchUser],
-    rooms: &[(String, Vec<usize>)],
+    rooms: &[(RoomId, Vec<usize>)],
     clients: usize,
     seconds: u64,
 ) -> Result<Value> {
@@ -167,28 +169,23 @@ async fn post_load(
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let http = http.clone();
-        let user = users[c % users.len()].clone();
-        let urls: Vec<String> = rooms
-            .iter()
-            .map(|(id, _)| format!("{base}/v1/rooms/{id}/messages"))
-            .collect();
+        let me = client.auth(users[c % users.len()].token.clone());
+        let rooms: Vec<RoomId> = rooms.iter().map(|(id, _)| *id).collect();
+        let body =
+            PostMessageRequest::text("오늘 회의는 3시에 시작합니다. Meeting at 3pm, see you there");
         let (recording, stop, errors) = (recording.clone(), stop.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let mut ok = 0u64;
             let mut i = c;
             while !stop.load(Ordering::Relaxed) {
-                i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let url = &urls[(i >> 33) % urls.len()];
+                i = i
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let room = rooms[(i >> 33) % rooms.len()];
                 let started = Instant::now();
-                let res = http
-                    .post(url)
-                    .bearer_auth(&user.token)
-                    .json(&json!({"body": "오늘 회의는 3시에 시작합니다. Meeting at 3pm, see you there"}))
-                    .send()
-                    .await;
-                let good = matches!(&res, Ok(r) if r.status().as_u16() == 201);
+                let good = me.post_message(room, &body).await.is_ok();
                 if recording.load(Ordering::Relaxed) {
                     if good {
                         ok += 1;

@@ -33,6 +33,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::client::Client;
 use tokio_util::sync::CancellationToken;
 
 /// Options of `cotalk bench e2e`.
@@ -111,8 +112,9 @@ async fn measure(
         .pool_max_idle_per_host(1024)
         .build()?;
     let started = Instant::now();
-    let users = harness::users(&http, &server.base, env, clients.max(2), 16).await?;
-    let rooms = harness::group_rooms(&http, &server.base, &users, members).await?;
+    let client = Client::with_http(http, server.base.clone());
+    let users = harness::users(&client, env, clients.max(2), 16).await?;
+    let rooms = harness::group_rooms(&client, &users, members).await?;
     let received = Received::new(rates.len() + 1)?;
     let stop = CancellationToken::new();
     let ws_base = server.base.replacen("http://", "ws://", 1);
@@ -139,8 +141,7 @@ async fn measure(
         .await?;
     let checkpoint_key = RedisKeys::new(&env.config.namespace, 1).checkpoint();
     let mut step = Step {
-        http: &http,
-        base: &server.base,
+        client: &client,
         users: &users,
         rooms: &rooms,
         received: &received,

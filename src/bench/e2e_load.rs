@@ -5,13 +5,16 @@ use super::append::latency_json;
 use super::harness::BenchUser;
 use super::streams::Received;
 use anyhow::Result;
+use contract::commands::PostMessageRequest;
 use domain::views::HISTORY_PROJECTION;
+use domain::RoomId;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::client::Client;
 use tokio_util::sync::CancellationToken;
 
 /// Most posts in flight at once; beyond it a scheduled post is counted as
@@ -139,11 +142,11 @@ fn settle(
 
 /// One step of open-loop posting.
 pub struct Step<'a> {
-    pub http: &'a reqwest::Client,
-    pub base: &'a str,
+    /// The API of the server under test.
+    pub client: &'a Client,
     pub users: &'a [BenchUser],
     /// Room id and the indexes of its members.
-    pub rooms: &'a [(String, Vec<usize>)],
+    pub rooms: &'a [(RoomId, Vec<usize>)],
     pub received: &'a Received,
     /// Index of the step (0 = warm-up) stamped into the bodies.
     pub step: usize,
@@ -179,23 +182,16 @@ impl Step<'_> {
                 scheduled,
                 &format!("메시지 {i}: 오늘 회의는 3시에 시작합니다. see you at the meeting"),
             );
-            let req = self
-                .http
-                .post(format!("{}/v1/rooms/{room}/messages", self.base))
-                .bearer_auth(&self.users[author].token)
-                .json(&json!({ "body": body }));
+            let (me, room) = (self.client.auth(self.users[author].token.clone()), *room);
             let (acks, errors, frames, ledger) =
                 (acks.clone(), errors.clone(), frames.clone(), ledger.clone());
             let fan_out = members.len() as u64;
             tasks.spawn(async move {
                 let _permit = permit;
-                let answer = match req.send().await {
-                    Ok(res) if res.status().as_u16() == 201 => res.json::<Value>().await.ok(),
-                    _ => None,
-                };
+                let answer = me.post_message(room, &PostMessageRequest::text(body)).await;
                 let now = Instant::now();
-                match answer.and_then(|v| v["position"].as_i64()) {
-                    Some(position) => {
+                match answer.map(|posted| posted.position) {
+                    Ok(position) => {
                         let _ = acks.lock().unwrap_or_else(|e| e.into_inner()).record(
                             now.saturating_duration_since(scheduled).as_micros().max(1) as u64,
                         );
@@ -204,7 +200,7 @@ impl Step<'_> {
                         l.waiting_redis.insert(position, scheduled);
                         l.waiting_history.insert(position, scheduled);
                     }
-                    None => {
+                    Err(_) => {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
                 }

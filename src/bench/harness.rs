@@ -1,15 +1,18 @@
 //! The system under test for a bench: fresh databases and namespace, a child
 //! `cotalk serve` process on a free loopback port, users and rooms made
-//! through the public API, and cleanup of everything afterwards.
+//! through the public API (with the typed client), and cleanup of everything
+//! afterwards.
 
 use crate::config::Config;
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use contract::commands::{CreateRoomRequest, RegisterRequest};
+use domain::{RoomId, UserId};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Executor};
 use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
+use testkit::client::Client;
 
 /// Fresh names for one bench run.
 #[derive(Debug, Clone)]
@@ -203,7 +206,7 @@ pub fn peak_rss_mib(pid: u32) -> f64 {
 /// A logged-in bench user.
 #[derive(Debug, Clone)]
 pub struct BenchUser {
-    pub id: String,
+    pub id: UserId,
     pub token: String,
 }
 
@@ -211,8 +214,7 @@ pub struct BenchUser {
 /// minted with the bench server's secret rather than by logging in, which
 /// would double the password hashing and measure nothing of interest here.
 pub async fn users(
-    http: &reqwest::Client,
-    base: &str,
+    client: &Client,
     env: &BenchEnv,
     n: usize,
     parallel: usize,
@@ -222,15 +224,12 @@ pub async fn users(
     let keys = api::TokenKeys::new(secret.as_bytes(), chrono::Duration::hours(6));
     let made = futures::stream::iter(0..n)
         .map(|i| async move {
-            let reg: Value = http
-                .post(format!("{base}/v1/users"))
-                .json(&json!({"username": format!("bench_user_{i}"), "display_name": format!("사용자 {i}"), "password": "bench-password"}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
-            Ok::<_, anyhow::Error>(reg["user_id"].as_str().unwrap_or_default().to_owned())
+            let req = RegisterRequest {
+                username: format!("bench_user_{i}"),
+                display_name: format!("사용자 {i}"),
+                password: "bench-password".into(),
+            };
+            Ok::<_, anyhow::Error>(client.register(&req).await?.user_id)
         })
         .buffered(parallel)
         .collect::<Vec<_>>()
@@ -238,9 +237,8 @@ pub async fn users(
     let mut users = Vec::with_capacity(n);
     for id in made {
         let id = id?;
-        let user: domain::UserId = id.parse().context("user id")?;
         let (token, _) = keys
-            .issue(user, chrono::Utc::now())
+            .issue(id, chrono::Utc::now())
             .map_err(|e| anyhow::anyhow!("minting a bench token: {e:?}"))?;
         users.push(BenchUser { id, token });
     }
@@ -250,19 +248,18 @@ pub async fn users(
 /// `n` rooms; room `r` is owned by user `r % len` and has the
 /// `members_per_room` users that follow it (so rooms overlap).
 pub async fn rooms(
-    http: &reqwest::Client,
-    base: &str,
+    client: &Client,
     users: &[BenchUser],
     n: usize,
     members_per_room: usize,
-) -> Result<Vec<(String, Vec<usize>)>> {
+) -> Result<Vec<(RoomId, Vec<usize>)>> {
     let mut out = Vec::with_capacity(n);
     for r in 0..n {
         let owner = r % users.len();
         let members: Vec<usize> = (0..members_per_room.min(users.len()))
             .map(|k| (owner + k) % users.len())
             .collect();
-        out.push(create_room(http, base, users, r, members).await?);
+        out.push(create_room(client, users, r, members).await?);
     }
     Ok(out)
 }
@@ -270,11 +267,10 @@ pub async fn rooms(
 /// Disjoint rooms of `members` users each (the last may be smaller): every
 /// user is in exactly one room.
 pub async fn group_rooms(
-    http: &reqwest::Client,
-    base: &str,
+    client: &Client,
     users: &[BenchUser],
     members: usize,
-) -> Result<Vec<(String, Vec<usize>)>> {
+) -> Result<Vec<(RoomId, Vec<usize>)>> {
     use futures::StreamExt;
     let groups: Vec<Vec<usize>> = (0..users.len())
         .collect::<Vec<_>>()
@@ -282,7 +278,7 @@ pub async fn group_rooms(
         .map(<[usize]>::to_vec)
         .collect();
     let made = futures::stream::iter(groups.into_iter().enumerate())
-        .map(|(r, group)| create_room(http, base, users, r, group))
+        .map(|(r, group)| create_room(client, users, r, group))
         .buffered(8)
         .collect::<Vec<_>>()
         .await;
@@ -291,28 +287,18 @@ pub async fn group_rooms(
 
 /// Create one room owned by `members[0]` with the others as members.
 async fn create_room(
-    http: &reqwest::Client,
-    base: &str,
+    client: &Client,
     users: &[BenchUser],
     r: usize,
     members: Vec<usize>,
-) -> Result<(String, Vec<usize>)> {
-    let ids: Vec<&str> = members
-        .iter()
-        .skip(1)
-        .map(|i| users[*i].id.as_str())
-        .collect();
-    let room: Value = http
-        .post(format!("{base}/v1/rooms"))
-        .bearer_auth(&users[members[0]].token)
-        .json(&json!({"name": format!("bench room {r}"), "members": ids}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
+) -> Result<(RoomId, Vec<usize>)> {
+    let req = CreateRoomRequest {
+        name: format!("bench room {r}"),
+        members: members.iter().skip(1).map(|i| users[*i].id).collect(),
+    };
+    let room = client
+        .auth(users[members[0]].token.clone())
+        .create_room(&req)
         .await?;
-    Ok((
-        room["room_id"].as_str().unwrap_or_default().to_owned(),
-        members,
-    ))
+    Ok((room.room_id, members))
 }

@@ -6,6 +6,11 @@
 //! The servers are real: Postgres, Redis and NATS on loopback, as started by
 //! `scripts/services`. Override with `COTALK_TEST_PG` (a server URL without a
 //! database), `COTALK_REDIS_URL` and `COTALK_NATS_URL`.
+//!
+//! [`client`] is the typed HTTP client of the API that the tests, `cotalk
+//! seed` and `cotalk bench` all use.
+
+pub mod client;
 
 use sqlx::PgPool;
 

@@ -3,7 +3,7 @@
 //! nothing is written), reserved usernames cannot be registered, and looking
 //! users up by username is limited per user.
 
-use super::{assert_limited, room_at};
+use super::assert_limited;
 use crate::support::Server;
 use reqwest::Method;
 use serde_json::json;
@@ -28,8 +28,9 @@ async fn sign_up(s: &Server, username: &str, display_name: &str) -> crate::suppo
 async fn invisible_names_and_bodies_are_refused() {
     let s = super::start().await;
     let a = s.user("visible").await;
-    let (room, created) = room_at(&s, &a, &[]).await;
-    let (_, posted) = s.post(&a, &room, "the only message").await;
+    let created = s.room(&a, "limits", &[]).await;
+    let (room, created) = (created.room_id, created.position);
+    let posted = s.post(&a, room, "the only message").await.position;
     for text in INVISIBLE {
         sign_up(&s, "invisible", text)
             .await

@@ -10,6 +10,7 @@
 //! [`Ledger`] the read models are later checked against.
 
 use crate::support::{Answer, Call, Server, User};
+use contract::commands::{MessagePostedResponse, RoomCreatedResponse};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -94,13 +95,6 @@ pub struct Load<'a> {
     seed: u64,
 }
 
-fn uuid_of(v: &serde_json::Value, field: &str) -> Uuid {
-    v[field]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("answer without {field}: {v}"))
-}
-
 impl<'a> Load<'a> {
     /// Register the users, make them friends in pairs, create the rooms.
     pub async fn setup(server: &'a Server, seed: u64, ops_per_worker: usize) -> Load<'a> {
@@ -118,8 +112,7 @@ impl<'a> Load<'a> {
             let name = format!("user{i}");
             let u = server.user(&name).await;
             let mut l = load.ledger.lock().unwrap();
-            l.users
-                .insert(u.id.parse().unwrap(), (name.clone(), name.to_uppercase()));
+            l.users.insert(u.id.0, (name.clone(), name.to_uppercase()));
             l.max_position = l.max_position.max(u.position);
             l.commands += 1;
             drop(l);
@@ -131,12 +124,12 @@ impl<'a> Load<'a> {
             load.ack(req.json(json!({ "user_id": b.id })), 201).await;
             let acc = server.call(Method::POST, &format!("/v1/friends/{}/accept", a.id));
             load.ack(acc.auth(&b), 200).await;
-            let (a, b) = (a.id.parse().unwrap(), b.id.parse().unwrap());
+            let (a, b): (Uuid, Uuid) = (a.id.0, b.id.0);
             let mut l = load.ledger.lock().unwrap();
             l.friends.insert((a, b));
             l.friends.insert((b, a));
         }
-        let everyone: Vec<String> = load.users[1..].iter().map(|u| u.id.clone()).collect();
+        let everyone: Vec<String> = load.users[1..].iter().map(|u| u.id.to_string()).collect();
         for name in ["hall-a", "hall-b"] {
             let owner = load.users[0].clone();
             let room = load.create_room(&owner, name, &everyone).await;
@@ -145,8 +138,8 @@ impl<'a> Load<'a> {
         for w in 0..WORKERS {
             let owner = load.users[w].clone();
             let others = [
-                load.users[w + WORKERS].id.clone(),
-                load.users[(w + 1) % WORKERS + WORKERS].id.clone(),
+                load.users[w + WORKERS].id.to_string(),
+                load.users[(w + 1) % WORKERS + WORKERS].id.to_string(),
             ];
             let room = load
                 .create_room(&owner, &format!("side-{w}"), &others)
@@ -161,8 +154,8 @@ impl<'a> Load<'a> {
         let a = self
             .ack(call.json(json!({ "name": name, "members": members })), 201)
             .await;
-        let room = uuid_of(&a.body, "room_id");
-        let owner: Uuid = owner.id.parse().unwrap();
+        let room = a.json::<RoomCreatedResponse>().room_id.0;
+        let owner: Uuid = owner.id.0;
         let mut rec = RoomRec {
             owner,
             ..Default::default()
@@ -186,7 +179,7 @@ impl<'a> Load<'a> {
     }
 
     /// Send a command, require `status`, record its position.
-    async fn ack(&self, call: Call<'_>, status: u16) -> Answer {
+    async fn ack(&self, call: Call, status: u16) -> Answer {
         let a = call.send().await;
         a.expect(status, None);
         let p = a.position();
@@ -226,7 +219,7 @@ impl<'a> Load<'a> {
                 let mut l = self.ledger.lock().unwrap();
                 let r = l.rooms.get_mut(&side).unwrap();
                 let last = r.posts.keys().max().copied().unwrap_or(0);
-                let id: Uuid = added.id.parse().unwrap();
+                let id: Uuid = added.id.0;
                 r.members.insert(id);
                 r.markers.insert(id, last);
                 continue;
@@ -267,7 +260,7 @@ impl<'a> Load<'a> {
                 let call = self.server.call(Method::POST, &path).auth(actor);
                 self.ack(call.json(json!({ "seq": last })), 200).await;
                 let mut l = self.ledger.lock().unwrap();
-                let id: Uuid = actor.id.parse().unwrap();
+                let id: Uuid = actor.id.0;
                 let m = l
                     .rooms
                     .get_mut(&hall)
@@ -277,11 +270,11 @@ impl<'a> Load<'a> {
                     .unwrap();
                 *m = (*m).max(last);
             } else if roll < 43 {
-                let name = format!("{} {i}", actor.id[..8].to_uppercase());
+                let name = format!("{} {i}", actor.id.to_string()[..8].to_uppercase());
                 let call = self.server.call(Method::PATCH, "/v1/me").auth(actor);
                 self.ack(call.json(json!({ "display_name": name })), 200)
                     .await;
-                let id: Uuid = actor.id.parse().unwrap();
+                let id: Uuid = actor.id.0;
                 self.ledger.lock().unwrap().users.get_mut(&id).unwrap().1 = name;
             } else {
                 // Only the owner posts in the side room: its seqs are then
@@ -295,9 +288,9 @@ impl<'a> Load<'a> {
                 let path = format!("/v1/rooms/{room}/messages");
                 let call = self.server.call(Method::POST, &path).auth(actor);
                 let ans = self.ack(call.json(json!({ "body": body })), 201).await;
-                let msg = uuid_of(&ans.body, "message_id");
-                let seq = ans.body["seq"].as_u64().expect("seq in answer");
-                let author: Uuid = actor.id.parse().unwrap();
+                let posted: MessagePostedResponse = ans.json();
+                let (msg, seq) = (posted.message_id.0, posted.seq);
+                let author: Uuid = actor.id.0;
                 let rec = PostRec {
                     message_id: msg,
                     author,
@@ -324,7 +317,7 @@ impl<'a> Load<'a> {
         let path = format!("/v1/rooms/{room}/members/{}", user.id);
         let call = self.server.call(Method::DELETE, &path).auth(actor);
         self.ack(call, 200).await;
-        let id: Uuid = user.id.parse().unwrap();
+        let id: Uuid = user.id.0;
         self.ledger.lock().unwrap().remove_member(room, id);
     }
 }

@@ -4,10 +4,12 @@
 #![allow(dead_code)]
 
 use crate::support::{Server, User};
+use contract::commands::DirectRoomRequest;
 use cotalk::config::{Config, Role};
+use domain::RoomId;
 use futures::StreamExt;
-use reqwest::Method;
-use serde_json::{json, Value};
+use reqwest::StatusCode;
+use serde_json::Value;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
@@ -115,28 +117,17 @@ pub fn is_post(body: &str) -> impl Fn(&Value) -> bool + '_ {
     move |f| f["type"] == "message_posted" && f["body"] == body
 }
 
-pub async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
-    let ids: Vec<&str> = members.iter().map(|u| u.id.as_str()).collect();
-    let a = s
-        .call(Method::POST, "/v1/rooms")
-        .auth(owner)
-        .json(json!({"name": "스트림", "members": ids}))
-        .send()
-        .await;
-    a.expect(201, None);
-    a.body["room_id"].as_str().unwrap().to_owned()
+/// A room of `owner` with `members`.
+pub async fn room(s: &Server, owner: &User, members: &[&User]) -> RoomId {
+    s.room(owner, "스트림", members).await.room_id
 }
 
 /// Open the direct room of `a` and `b`; (room id, position).
-pub async fn direct(s: &Server, a: &User, b: &User) -> (String, i64) {
-    let r = s
-        .call(Method::POST, "/v1/rooms/direct")
-        .auth(a)
-        .json(json!({ "user_id": b.id }))
-        .send()
-        .await;
-    r.expect(201, None);
-    (r.body["room_id"].as_str().unwrap().to_owned(), r.position())
+pub async fn direct(s: &Server, a: &User, b: &User) -> (RoomId, i64) {
+    let req = DirectRoomRequest { user_id: b.id };
+    let (status, opened) = s.as_user(a).open_direct(&req).await.expect("open");
+    assert_eq!(status, StatusCode::CREATED);
+    (opened.room_id, opened.position)
 }
 
 /// One in-process `cotalk serve --role ROLE` on `config`.

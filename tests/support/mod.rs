@@ -1,15 +1,26 @@
 //! Black-box test support: a real `cotalk serve` app on port 0 against fresh
-//! databases and a fresh namespace, and a small HTTP client for it.
+//! databases and a fresh namespace, the typed client of its API
+//! ([`Server::api`], `testkit::client`) and, for error paths and malformed
+//! requests, raw calls ([`Server::call`]).
 
 #![allow(dead_code)]
 
+use contract::commands::{CreateRoomRequest, MessagePostedResponse, PositionResponse};
+use contract::commands::{PostMessageRequest, RoomCreatedResponse};
+use contract::Problem;
 use cotalk::config::{Config, RateArgs, Role, ServeArgs};
 use cotalk::serve;
+use domain::RoomId;
 use metrics_exporter_prometheus::PrometheusHandle;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use testkit::client::Client;
 use testkit::TestEnv;
 use tokio_util::sync::CancellationToken;
+
+/// A logged-in test user: id, token, and the position of the registration.
+pub use testkit::client::Session as User;
 
 /// A running app and its environment.
 pub struct Server {
@@ -18,6 +29,8 @@ pub struct Server {
     pub config: Config,
     pub cancel: CancellationToken,
     pub http: reqwest::Client,
+    /// The typed client of the server's API.
+    pub api: Client,
 }
 
 impl Drop for Server {
@@ -77,13 +90,7 @@ pub async fn start_args(env: TestEnv, args: ServeArgs, replica: Option<String>) 
     let mut config = config(&env, &data_dir);
     config.read_replica_url = replica;
     let (base, cancel) = serve_app_with(&config, &args, unrecorded_metrics()).await;
-    Server {
-        base,
-        env,
-        config,
-        cancel,
-        http: reqwest::Client::new(),
-    }
+    Server::new(base, env, config, cancel)
 }
 
 /// Serve everything in one process with `args` (listening on `args.listen`)
@@ -93,12 +100,20 @@ pub async fn start_with_args(args: &ServeArgs, metrics: PrometheusHandle) -> Ser
     let data_dir = std::env::temp_dir().join(format!("cotalk-test-{}", env.namespace));
     let config = config(&env, &data_dir);
     let (base, cancel) = serve_app_with(&config, args, metrics).await;
-    Server {
-        base,
-        env,
-        config,
-        cancel,
-        http: reqwest::Client::new(),
+    Server::new(base, env, config, cancel)
+}
+
+impl Server {
+    fn new(base: String, env: TestEnv, config: Config, cancel: CancellationToken) -> Self {
+        let http = reqwest::Client::new();
+        Self {
+            api: Client::with_http(http.clone(), base.clone()),
+            base,
+            env,
+            config,
+            cancel,
+            http,
+        }
     }
 }
 
@@ -170,18 +185,23 @@ pub async fn start() -> Server {
     start_with(TestEnv::new().await, Role::All, None).await
 }
 
-/// An answer: status, headers and JSON body (Null when empty).
+/// An answer as it came: status, headers, the problem (for errors) and the
+/// JSON body (Null when empty).
 #[derive(Debug)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
+    /// The problem+json body of an error.
+    pub problem: Option<Problem>,
+    /// The body as any JSON, for checks about no answer type in particular
+    /// (that nothing leaks); answers with a type are read with [`Answer::json`].
     pub body: Value,
 }
 
 impl Answer {
-    /// The problem+json `code`.
+    /// The problem+json `code` ("" when the body is no problem).
     pub fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
+        self.problem.as_ref().map_or("", |p| p.code.as_str())
     }
     /// Assert status and (for errors) code.
     #[track_caller]
@@ -192,79 +212,87 @@ impl Answer {
         }
         self
     }
-    /// `X-Position`.
+    /// The body as the answer type `T`.
+    #[track_caller]
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        match serde_json::from_value(self.body.clone()) {
+            Ok(answer) => answer,
+            Err(e) => panic!("answer does not decode ({e}): {}", self.body),
+        }
+    }
+    /// `X-Position`, else the `position` of a command's answer, else -1.
     pub fn position(&self) -> i64 {
         self.headers
             .get("x-position")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| self.body["position"].as_i64().unwrap_or(-1))
+            .or_else(|| {
+                serde_json::from_value::<PositionResponse>(self.body.clone())
+                    .ok()
+                    .map(|p| p.position)
+            })
+            .unwrap_or(-1)
     }
 }
 
 /// A request builder bound to a server.
-pub struct Call<'a> {
-    server: &'a Server,
-    req: reqwest::RequestBuilder,
+pub struct Call {
+    req: testkit::client::RawRequest,
 }
 
 impl Server {
-    /// Start a request.
-    pub fn call(&self, method: Method, path: &str) -> Call<'_> {
+    /// Start a raw request (for error paths and malformed requests; the
+    /// routes themselves are called through [`Server::api`]).
+    pub fn call(&self, method: Method, path: &str) -> Call {
         Call {
-            server: self,
-            req: self.http.request(method, format!("{}{}", self.base, path)),
+            req: self.api.raw(method, path),
         }
     }
 
-    /// Register `username` and log in.
+    /// The typed client as `user`.
+    pub fn as_user(&self, user: &User) -> Client {
+        self.api.of(user)
+    }
+
+    /// Register `username` (display name: in capitals) and log in.
     pub async fn user(&self, username: &str) -> User {
-        let reg = self
-            .call(Method::POST, "/v1/users")
-            .json(json!({"username": username, "display_name": username.to_uppercase(), "password": "password-1"}))
-            .send()
-            .await;
-        reg.expect(201, None);
-        let login = self
-            .call(Method::POST, "/v1/sessions")
-            .json(json!({"username": username, "password": "password-1"}))
-            .send()
-            .await;
-        login.expect(201, None);
-        User {
-            id: reg.body["user_id"].as_str().unwrap().to_owned(),
-            token: login.body["token"].as_str().unwrap().to_owned(),
-            position: reg.body["position"].as_i64().unwrap(),
-        }
+        self.api
+            .sign_up(username, &username.to_uppercase(), "password-1")
+            .await
+            .expect("sign up and log in")
     }
 
-    /// Post `body` into `room` as `user`; (message id, position).
-    pub async fn post(&self, user: &User, room: &str, body: &str) -> (String, i64) {
-        let a = self
-            .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
-            .auth(user)
-            .json(json!({ "body": body }))
-            .send()
-            .await;
-        a.expect(201, None);
-        (
-            a.body["message_id"].as_str().unwrap().to_owned(),
-            a.position(),
-        )
+    /// Post `body` into `room` as `user`.
+    pub async fn post(&self, user: &User, room: RoomId, body: &str) -> MessagePostedResponse {
+        self.as_user(user)
+            .post_message(room, &PostMessageRequest::text(body))
+            .await
+            .expect("post")
+    }
+
+    /// A group room named `name` owned by `owner` with `members`.
+    pub async fn room(&self, owner: &User, name: &str, members: &[&User]) -> RoomCreatedResponse {
+        let req = CreateRoomRequest {
+            name: name.to_owned(),
+            members: members.iter().map(|m| m.id).collect(),
+        };
+        self.as_user(owner)
+            .create_room(&req)
+            .await
+            .expect("create a room")
     }
 }
 
-impl Call<'_> {
+impl Call {
     pub fn json(mut self, body: Value) -> Self {
         self.req = self.req.json(&body);
         self
     }
-    pub fn auth(mut self, user: &User) -> Self {
-        self.req = self.req.bearer_auth(&user.token);
-        self
+    pub fn auth(self, user: &User) -> Self {
+        self.header("authorization", format!("Bearer {}", user.token))
     }
     pub fn header(mut self, name: &str, value: impl ToString) -> Self {
-        self.req = self.req.header(name, value.to_string());
+        self.req = self.req.header(name, value);
         self
     }
     /// Read-your-writes: wait for `position`.
@@ -272,31 +300,16 @@ impl Call<'_> {
         self.header("x-min-position", position)
     }
     pub fn raw_body(mut self, body: Vec<u8>) -> Self {
-        self.req = self
-            .req
-            .header("content-type", "application/json")
-            .body(body);
+        self.req = self.req.body(body);
         self
     }
     pub async fn send(self) -> Answer {
-        let _ = self.server;
-        let res = self.req.send().await.expect("request");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.bytes().await.unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let answer = self.req.send().await.expect("request");
         Answer {
-            status,
-            headers,
-            body,
+            status: answer.status,
+            problem: answer.problem(),
+            body: answer.value(),
+            headers: answer.headers,
         }
     }
-}
-
-/// A logged-in test user.
-#[derive(Debug, Clone)]
-pub struct User {
-    pub id: String,
-    pub token: String,
-    pub position: i64,
 }

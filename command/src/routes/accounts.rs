@@ -1,46 +1,25 @@
 //! Accounts: sign up, log in, change display name.
 
 use crate::request::CommandBody;
-use crate::runner::{self, append_error, previous_answer, with_position, Ctx};
+use crate::runner::{self, append_error, previous_answer, Answer, Ctx};
 use crate::state::CommandState;
 use crate::store::{Commit, SideWrite, StreamAppend};
 use api::ratelimit::Limits;
 use api::{ApiError, AuthUser};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use contract::commands::{
+    Empty, LoginRequest, LoginResponse, PositionResponse, RegisterRequest, RegisterResponse,
+    Registered, UpdateMeRequest,
+};
+use contract::Positioned;
 use domain::event::{UserEvent, UsernameEvent};
 use domain::user::{User, UserCommand};
 use domain::username::{ClaimUsername, UsernameClaim};
 use domain::values::{DisplayName, Password, Username};
 use domain::{Aggregate, DomainError, StreamId, StreamType, UserId};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use utoipa::ToSchema;
-
-/// `POST /v1/users` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterRequest {
-    /// 3-32 of `a-z0-9_.`.
-    #[schema(pattern = "^[a-z0-9_.]{3,32}$")]
-    pub username: String,
-    /// 1-64 characters.
-    #[schema(min_length = 1, max_length = 64)]
-    pub display_name: String,
-    /// 8-256 characters.
-    #[schema(min_length = 8, max_length = 256)]
-    pub password: String,
-}
-
-/// `POST /v1/users` answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RegisterResponse {
-    pub user_id: UserId,
-    pub position: i64,
-}
 
 /// Sign up.
 #[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
@@ -52,7 +31,7 @@ pub async fn register(
     State(state): State<CommandState>,
     limits: Limits,
     req: CommandBody<RegisterRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<RegisterResponse>, ApiError> {
     // Before any hashing: a refused attempt costs no argon2 time.
     limits.sign_up()?;
     let username = Username::parse(&req.body.username)?;
@@ -94,7 +73,7 @@ pub async fn register(
         .hash(password.expose().to_owned())
         .await
         .map_err(|e| ApiError::internal("hash password", e))?;
-    let body = json!({ "user_id": user_id });
+    let body = Registered { user_id };
     let mut side_writes = vec![SideWrite::Credential {
         user_id,
         username: username.to_string(),
@@ -127,11 +106,10 @@ pub async fn register(
     match state.repo.store().append(commit).await {
         Ok(committed) => {
             state.known_users.insert(user_id);
-            Ok((
+            Ok(Answer::Fresh(
                 StatusCode::CREATED,
-                Json(with_position(body, committed.position)),
-            )
-                .into_response())
+                Positioned::new(body, committed.position),
+            ))
         }
         Err(crate::store::AppendError::Conflict { .. }) => Err(DomainError::UsernameTaken.into()),
         Err(crate::store::AppendError::IdempotencyKeyExists) => previous_answer(&state, &ctx)
@@ -139,22 +117,6 @@ pub async fn register(
             .ok_or_else(|| ApiError::internal("idempotency answer", "key exists but no answer")),
         Err(e) => Err(append_error(e)),
     }
-}
-
-/// `POST /v1/sessions` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    pub username: String,
-    pub password: String,
-}
-
-/// `POST /v1/sessions` answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResponse {
-    pub token: String,
-    pub user_id: UserId,
-    pub expires_at: DateTime<Utc>,
 }
 
 /// Log in. Unknown user and wrong password get the same answer and cost the
@@ -167,7 +129,7 @@ pub async fn login(
     State(state): State<CommandState>,
     limits: Limits,
     req: CommandBody<LoginRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
     // Known and unknown usernames are limited alike (no enumeration), and
     // before the store or argon2 is touched; a refusal costs nothing.
     let attempt = limits.login(&req.body.username).await?;
@@ -201,7 +163,7 @@ pub async fn login(
                 user_id: user,
                 expires_at,
             };
-            Ok((StatusCode::CREATED, Json(answer)).into_response())
+            Ok((StatusCode::CREATED, Json(answer)))
         }
         _ => {
             attempt.failed();
@@ -214,21 +176,6 @@ pub async fn login(
     }
 }
 
-/// `PATCH /v1/me` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateMeRequest {
-    /// 1-64 characters.
-    #[schema(min_length = 1, max_length = 64)]
-    pub display_name: String,
-}
-
-/// `{position}` answer of most commands.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PositionResponse {
-    pub position: i64,
-}
-
 /// Change the caller's display name.
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", request_body = UpdateMeRequest,
     security(("bearer" = [])),
@@ -237,19 +184,19 @@ pub async fn update_me(
     State(state): State<CommandState>,
     AuthUser(me): AuthUser,
     req: CommandBody<UpdateMeRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let display_name = DisplayName::parse(&req.body.display_name)?;
     let ctx = Ctx::new(me, &req);
     let command = UserCommand::ChangeDisplayName {
         display_name,
         at: Utc::now(),
     };
-    runner::run::<User, _, _>(
+    runner::run::<User, _, _, _>(
         &state,
         &ctx,
         me.into(),
         |user| user.decide(&command),
-        |_| (StatusCode::OK, json!({})),
+        |_| (StatusCode::OK, Empty {}),
     )
     .await
 }

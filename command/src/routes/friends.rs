@@ -1,27 +1,16 @@
 //! Friends: request (or accept a crossing request), accept, end.
 
-use super::accounts::PositionResponse;
 use super::ensure_users_exist;
 use crate::request::{CommandBody, NoBody};
-use crate::runner::{self, Ctx};
+use crate::runner::{self, Answer, Ctx};
 use crate::state::CommandState;
 use api::{ApiError, ApiPath, AuthUser};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use chrono::Utc;
+use contract::commands::{Empty, FriendRequest, PositionResponse};
 use domain::friendship::{Friendship, FriendshipCommand};
 use domain::{Aggregate, StreamId, UserId};
-use serde::Deserialize;
-use serde_json::json;
-use utoipa::ToSchema;
-
-/// `POST /v1/friends` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FriendRequest {
-    pub user_id: UserId,
-}
 
 async fn friendship(
     state: &CommandState,
@@ -29,13 +18,13 @@ async fn friendship(
     other: UserId,
     command: FriendshipCommand,
     status: StatusCode,
-) -> Result<Response, ApiError> {
-    runner::run::<Friendship, _, _>(
+) -> Result<Answer<PositionResponse>, ApiError> {
+    runner::run::<Friendship, _, _, _>(
         state,
         ctx,
         StreamId::for_friendship(ctx.user, other),
         |f| f.decide(&command),
-        |_| (status, json!({})),
+        |_| (status, Empty {}),
     )
     .await
 }
@@ -50,7 +39,7 @@ pub async fn request(
     State(state): State<CommandState>,
     AuthUser(me): AuthUser,
     req: CommandBody<FriendRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let other = req.body.user_id;
     if other != me {
         ensure_users_exist(&state, &[other]).await?;
@@ -73,7 +62,7 @@ pub async fn accept(
     AuthUser(me): AuthUser,
     ApiPath(other): ApiPath<UserId>,
     req: CommandBody<NoBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let ctx = Ctx::new(me, &req);
     let command = FriendshipCommand::Accept {
         actor: me,
@@ -92,7 +81,7 @@ pub async fn end(
     AuthUser(me): AuthUser,
     ApiPath(other): ApiPath<UserId>,
     req: CommandBody<NoBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let ctx = Ctx::new(me, &req);
     let command = FriendshipCommand::End {
         actor: me,

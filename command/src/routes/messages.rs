@@ -1,42 +1,22 @@
 //! Messages: post, edit, delete, and the read marker.
 
-use super::accounts::PositionResponse;
 use super::rooms::on_room;
 use crate::request::{CommandBody, NoBody};
-use crate::runner::Ctx;
+use crate::runner::{Answer, Ctx};
 use crate::state::CommandState;
 use api::ratelimit::Limits;
 use api::{ApiError, ApiPath, AuthUser};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use chrono::Utc;
+use contract::commands::{
+    EditMessageRequest, Empty, MessagePosted, MessagePostedResponse, PositionResponse,
+    PostMessageRequest, ReadMarkerRequest,
+};
 use domain::event::RoomEvent;
 use domain::room::RoomCommand;
 use domain::values::MessageBody;
 use domain::{MessageId, RoomId};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use utoipa::ToSchema;
-
-/// `POST /v1/rooms/{room_id}/messages` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PostMessageRequest {
-    /// 1-4000 characters after trimming.
-    #[schema(min_length = 1, max_length = 4000)]
-    pub body: String,
-    #[serde(default)]
-    pub reply_to: Option<MessageId>,
-}
-
-/// `POST /v1/rooms/{room_id}/messages` answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MessagePostedResponse {
-    pub message_id: MessageId,
-    pub seq: u64,
-    pub position: i64,
-}
 
 /// Post a message; it gets the room's next `seq`.
 #[utoipa::path(post, path = "/v1/rooms/{room_id}/messages", tag = "messages", request_body = PostMessageRequest,
@@ -50,7 +30,7 @@ pub async fn post(
     ApiPath(room): ApiPath<RoomId>,
     limits: Limits,
     req: CommandBody<PostMessageRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<MessagePostedResponse>, ApiError> {
     limits.post(me.0)?;
     let body = MessageBody::parse(&req.body.body)?;
     let ctx = Ctx::new(me, &req);
@@ -63,25 +43,17 @@ pub async fn post(
         at: Utc::now(),
     };
     on_room(&state, &ctx, room, command, |events| {
-        let seq = events.iter().find_map(|e| match e {
-            RoomEvent::MessagePosted(p) => Some(p.seq),
-            _ => None,
-        });
-        (
-            StatusCode::CREATED,
-            json!({ "message_id": message_id, "seq": seq }),
-        )
+        // A successful post decides exactly one `MessagePosted`.
+        let seq = events
+            .iter()
+            .find_map(|e| match e {
+                RoomEvent::MessagePosted(p) => Some(p.seq),
+                _ => None,
+            })
+            .unwrap_or_default();
+        (StatusCode::CREATED, MessagePosted { message_id, seq })
     })
     .await
-}
-
-/// `PATCH /v1/rooms/{room_id}/messages/{message_id}` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EditMessageRequest {
-    /// 1-4000 characters after trimming.
-    #[schema(min_length = 1, max_length = 4000)]
-    pub body: String,
 }
 
 /// Edit an own message.
@@ -96,7 +68,7 @@ pub async fn edit(
     AuthUser(me): AuthUser,
     ApiPath((room, message_id)): ApiPath<(RoomId, MessageId)>,
     req: CommandBody<EditMessageRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let body = MessageBody::parse(&req.body.body)?;
     let ctx = Ctx::new(me, &req);
     let command = RoomCommand::Edit {
@@ -105,7 +77,7 @@ pub async fn edit(
         body,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, json!({}))).await
+    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
 }
 
 /// Delete an own message, or any as the room owner.
@@ -118,21 +90,14 @@ pub async fn delete(
     AuthUser(me): AuthUser,
     ApiPath((room, message_id)): ApiPath<(RoomId, MessageId)>,
     req: CommandBody<NoBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let ctx = Ctx::new(me, &req);
     let command = RoomCommand::Delete {
         actor: me,
         message_id,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, json!({}))).await
-}
-
-/// `POST /v1/rooms/{room_id}/read` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReadMarkerRequest {
-    pub seq: u64,
+    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
 }
 
 /// Move the caller's read marker forward (never back).
@@ -144,12 +109,12 @@ pub async fn mark_read(
     AuthUser(me): AuthUser,
     ApiPath(room): ApiPath<RoomId>,
     req: CommandBody<ReadMarkerRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let ctx = Ctx::new(me, &req);
     let command = RoomCommand::MarkRead {
         actor: me,
         seq: req.body.seq,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, json!({}))).await
+    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
 }

@@ -1,4 +1,6 @@
-//! The command routes of API.md and their OpenAPI document.
+//! The command routes of API.md and their OpenAPI document, declared once
+//! ([`utoipa_axum`]): each handler's `#[utoipa::path]` is both its route and
+//! its documentation, and names the answer type the handler returns.
 
 pub mod accounts;
 pub mod friends;
@@ -8,47 +10,45 @@ pub mod rooms;
 use crate::runner;
 use crate::state::CommandState;
 use api::ApiError;
+use axum::http::Method;
 use axum::Router;
 use domain::{DomainError, StreamId, StreamType, UserId};
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// Declares [`ROUTES`] and the function that mounts them from one list, so
-/// the route table tests iterate over is the one the router is built from.
-macro_rules! route_table {
-    ($($method:ident $path:literal => $handler:path,)*) => {
-        /// Every command route as (lower-case method, path template), in
-        /// mounting order; tests iterate over it (e.g. the authorization matrix).
-        pub const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
-
-        fn mount(router: Router<CommandState>) -> Router<CommandState> {
-            // Routing the same path again merges the method routers.
-            $(let router = router.route($path, axum::routing::$method($handler));)*
-            router
-        }
-    };
+/// Every command route, each declared once: `routes!` mounts the handler
+/// under the method and path of its `#[utoipa::path]` and adds that
+/// operation to the document, so the router and `/openapi.json` cannot
+/// disagree.
+fn table() -> OpenApiRouter<CommandState> {
+    OpenApiRouter::with_openapi(CommandApi::openapi())
+        .routes(routes!(accounts::register))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::update_me))
+        .routes(routes!(friends::request))
+        .routes(routes!(friends::accept))
+        .routes(routes!(friends::end))
+        .routes(routes!(rooms::create))
+        .routes(routes!(rooms::direct))
+        .routes(routes!(rooms::rename))
+        .routes(routes!(rooms::add_member))
+        .routes(routes!(rooms::remove_member))
+        .routes(routes!(messages::post))
+        .routes(routes!(messages::edit, messages::delete))
+        .routes(routes!(messages::mark_read))
 }
 
-route_table! {
-    post "/v1/users" => accounts::register,
-    post "/v1/sessions" => accounts::login,
-    patch "/v1/me" => accounts::update_me,
-    post "/v1/friends" => friends::request,
-    post "/v1/friends/{user_id}/accept" => friends::accept,
-    delete "/v1/friends/{user_id}" => friends::end,
-    post "/v1/rooms" => rooms::create,
-    post "/v1/rooms/direct" => rooms::direct,
-    patch "/v1/rooms/{room_id}" => rooms::rename,
-    post "/v1/rooms/{room_id}/members" => rooms::add_member,
-    delete "/v1/rooms/{room_id}/members/{user_id}" => rooms::remove_member,
-    post "/v1/rooms/{room_id}/messages" => messages::post,
-    patch "/v1/rooms/{room_id}/messages/{message_id}" => messages::edit,
-    delete "/v1/rooms/{room_id}/messages/{message_id}" => messages::delete,
-    post "/v1/rooms/{room_id}/read" => messages::mark_read,
-}
-
-/// Every command route (POST, PATCH, DELETE) of API.md: [`ROUTES`].
+/// Every command route (POST, PATCH, DELETE) of API.md: [`routes`].
 pub fn router(state: CommandState) -> Router {
-    mount(Router::new()).with_state(state)
+    let (router, _) = table().split_for_parts();
+    router.with_state(state)
+}
+
+/// Every command route as (method, path template), from the document the
+/// router is built with; tests iterate over it (e.g. the authorization matrix).
+pub fn routes() -> Vec<(Method, String)> {
+    api::openapi::operations(&table().into_openapi())
 }
 
 /// 404 `user_not_found` unless every user exists.
@@ -76,23 +76,15 @@ pub(crate) async fn ensure_users_exist(
     }
 }
 
-/// The OpenAPI document of the command routes.
+/// The command document's frame: its tags (the operations come from [`table`]).
 #[derive(OpenApi)]
-#[openapi(
-    paths(
-        accounts::register, accounts::login, accounts::update_me,
-        friends::request, friends::accept, friends::end,
-        rooms::create, rooms::direct, rooms::rename, rooms::add_member, rooms::remove_member,
-        messages::post, messages::edit, messages::delete, messages::mark_read,
-    ),
-    tags((name = "accounts"), (name = "friends"), (name = "rooms"), (name = "messages"))
-)]
-pub struct CommandApi;
+#[openapi(tags((name = "accounts"), (name = "friends"), (name = "rooms"), (name = "messages")))]
+struct CommandApi;
 
 /// The command routes' OpenAPI document, with the answers every command
 /// can give through the shared plumbing ([`api::openapi::complete`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = CommandApi::openapi();
+    let mut doc = table().into_openapi();
     api::openapi::complete(&mut doc);
     doc
 }

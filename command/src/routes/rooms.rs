@@ -1,52 +1,33 @@
 //! Rooms: create (group or direct), rename, add and remove members.
 
-use super::accounts::PositionResponse;
 use super::ensure_users_exist;
 use crate::request::{CommandBody, NoBody};
-use crate::runner::{self, Ctx};
+use crate::runner::{self, Answer, Ctx};
 use crate::state::CommandState;
 use api::{ApiError, ApiPath, AuthUser};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use chrono::Utc;
+use contract::commands::{
+    AddMemberRequest, CreateRoomRequest, DirectRoomRequest, Empty, PositionResponse,
+    RenameRoomRequest, RoomCreated, RoomCreatedResponse,
+};
+use contract::{Positioned, PositionedBody};
 use domain::event::RoomEvent;
 use domain::room::{Room, RoomCommand};
 use domain::values::{RoomName, MAX_ROOM_MEMBERS};
 use domain::{Aggregate, DomainError, RoomId, UserId};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-use utoipa::ToSchema;
-
-/// `POST /v1/rooms` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateRoomRequest {
-    /// 1-100 characters.
-    #[schema(min_length = 1, max_length = 100)]
-    pub name: String,
-    /// Other initial members (at most 1000).
-    #[serde(default)]
-    #[schema(max_items = 1000)]
-    pub members: Vec<UserId>,
-}
-
-/// `POST /v1/rooms` and `/v1/rooms/direct` answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RoomCreatedResponse {
-    pub room_id: RoomId,
-    pub position: i64,
-}
+use serde::Serialize;
 
 /// Run a room command against `room`.
-pub(super) async fn on_room(
+pub(super) async fn on_room<T: PositionedBody + Serialize>(
     state: &CommandState,
     ctx: &Ctx,
     room: RoomId,
     command: RoomCommand,
-    respond: impl Fn(&[RoomEvent]) -> (StatusCode, serde_json::Value) + Send + Sync,
-) -> Result<Response, ApiError> {
-    runner::run::<Room, _, _>(state, ctx, room.into(), |r| r.decide(&command), respond).await
+    respond: impl Fn(&[RoomEvent]) -> (StatusCode, T) + Send + Sync,
+) -> Result<Answer<Positioned<T>>, ApiError> {
+    runner::run::<Room, _, _, _>(state, ctx, room.into(), |r| r.decide(&command), respond).await
 }
 
 /// Create a group room; the caller becomes its owner.
@@ -58,7 +39,7 @@ pub async fn create(
     State(state): State<CommandState>,
     AuthUser(me): AuthUser,
     req: CommandBody<CreateRoomRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<RoomCreatedResponse>, ApiError> {
     let name = RoomName::parse(&req.body.name)?;
     if req.body.members.len() > MAX_ROOM_MEMBERS {
         return Err(DomainError::TooManyMembers.into());
@@ -81,16 +62,9 @@ pub async fn create(
         at: Utc::now(),
     };
     on_room(&state, &ctx, room_id, command, |_| {
-        (StatusCode::CREATED, json!({ "room_id": room_id }))
+        (StatusCode::CREATED, RoomCreated { room_id })
     })
     .await
-}
-
-/// `POST /v1/rooms/direct` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DirectRoomRequest {
-    pub user_id: UserId,
 }
 
 /// Open the one direct room of the caller and `user_id`: 201 when created,
@@ -103,7 +77,7 @@ pub async fn direct(
     State(state): State<CommandState>,
     AuthUser(me): AuthUser,
     req: CommandBody<DirectRoomRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<RoomCreatedResponse>, ApiError> {
     let other = req.body.user_id;
     if other == me {
         return Err(DomainError::UserNotFound.into());
@@ -124,18 +98,9 @@ pub async fn direct(
         } else {
             StatusCode::OK
         };
-        (status, json!({ "room_id": room_id }))
+        (status, RoomCreated { room_id })
     })
     .await
-}
-
-/// `PATCH /v1/rooms/{room_id}` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RenameRoomRequest {
-    /// 1-100 characters.
-    #[schema(min_length = 1, max_length = 100)]
-    pub name: String,
 }
 
 /// Rename a group room (owner only).
@@ -148,7 +113,7 @@ pub async fn rename(
     AuthUser(me): AuthUser,
     ApiPath(room): ApiPath<RoomId>,
     req: CommandBody<RenameRoomRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let name = RoomName::parse(&req.body.name)?;
     let ctx = Ctx::new(me, &req);
     let command = RoomCommand::Rename {
@@ -156,14 +121,7 @@ pub async fn rename(
         name,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, json!({}))).await
-}
-
-/// `POST /v1/rooms/{room_id}/members` body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddMemberRequest {
-    pub user_id: UserId,
+    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
 }
 
 /// Add a member (any member may).
@@ -176,7 +134,7 @@ pub async fn add_member(
     AuthUser(me): AuthUser,
     ApiPath(room): ApiPath<RoomId>,
     req: CommandBody<AddMemberRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let ctx = Ctx::new(me, &req);
     let user_id = req.body.user_id;
     // Room membership first: a non-member learns nothing about users or rooms.
@@ -195,7 +153,7 @@ pub async fn add_member(
         at: Utc::now(),
     };
     on_room(&state, &ctx, room, command, |_| {
-        (StatusCode::CREATED, json!({}))
+        (StatusCode::CREATED, Empty {})
     })
     .await
 }
@@ -210,12 +168,12 @@ pub async fn remove_member(
     AuthUser(me): AuthUser,
     ApiPath((room, user_id)): ApiPath<(RoomId, UserId)>,
     req: CommandBody<NoBody>,
-) -> Result<Response, ApiError> {
+) -> Result<Answer<PositionResponse>, ApiError> {
     let ctx = Ctx::new(me, &req);
     let command = RoomCommand::RemoveMember {
         actor: me,
         user_id,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, json!({}))).await
+    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
 }

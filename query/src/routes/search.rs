@@ -35,7 +35,7 @@
 //! Searches run on the blocking pool: a query over many rooms can take
 //! milliseconds of CPU.
 
-use crate::dto::Problem;
+use crate::dto::{Problem, SearchHitResponse, SearchResponse};
 use crate::failure::{unavailable, Fail};
 use crate::routes::ConsistencyHeaders;
 use crate::snapshot::{consistent, Interrupt, Snapshot};
@@ -50,9 +50,8 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::{RoomId, UserId};
 use search::{MessageSearcher, SearchError, SearchHit, SearchRequest, SortOrder};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 /// `?q=&room_id=&author_id=&before=&after=&limit=&cursor=&sort=`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -67,11 +66,11 @@ pub(crate) struct SearchParams {
     q: Option<String>,
     /// Only this room (a room the caller is not a member of finds nothing).
     #[serde(default, deserialize_with = "optional")]
-    #[param(value_type = Option<Uuid>)]
+    #[param(value_type = Option<uuid::Uuid>)]
     room_id: Option<String>,
     /// Only messages by this user.
     #[serde(default, deserialize_with = "optional")]
-    #[param(value_type = Option<Uuid>)]
+    #[param(value_type = Option<uuid::Uuid>)]
     author_id: Option<String>,
     /// Only messages posted strictly before this instant (RFC 3339).
     #[serde(default, deserialize_with = "optional")]
@@ -94,42 +93,17 @@ pub(crate) struct SearchParams {
     sort: Option<String>,
 }
 
-/// One matching message.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SearchHitResponse {
-    pub message_id: Uuid,
-    pub room_id: Uuid,
-    pub seq: u64,
-    pub author_id: Uuid,
-    /// When the message was posted (not when it was last edited).
-    pub created_at: DateTime<Utc>,
-    /// A fragment of the current text, HTML-escaped, matches in `<mark>…</mark>`.
-    pub snippet: String,
-    /// BM25 relevance (higher is better), its statistics counted over the
-    /// caller's rooms only; filters do not change it.
-    pub score: f32,
-}
-
-impl From<SearchHit> for SearchHitResponse {
-    fn from(h: SearchHit) -> Self {
-        Self {
-            message_id: h.message_id.0,
-            room_id: h.room_id.0,
-            seq: h.seq,
-            author_id: h.author_id.0,
-            created_at: h.created_at,
-            snippet: h.snippet,
-            score: h.score,
-        }
+/// A hit of the index as answered.
+fn hit(h: SearchHit) -> SearchHitResponse {
+    SearchHitResponse {
+        message_id: h.message_id.0,
+        room_id: h.room_id.0,
+        seq: h.seq,
+        author_id: h.author_id.0,
+        created_at: h.created_at,
+        snippet: h.snippet,
+        score: h.score,
     }
-}
-
-/// `GET /v1/search/messages`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SearchResponse {
-    pub hits: Vec<SearchHitResponse>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
 }
 
 /// A malformed filter value: 400, like every other query parameter.
@@ -281,7 +255,7 @@ pub(crate) async fn search(
     Ok((
         Position(redis_position.min(page.position)),
         Json(SearchResponse {
-            hits: page.hits.into_iter().map(Into::into).collect(),
+            hits: page.hits.into_iter().map(hit).collect(),
             next_cursor: page.next_cursor,
         }),
     ))

@@ -73,13 +73,14 @@ mod view;
 pub use hub::StreamHub;
 pub use origin::{AllowedOrigin, AllowedOrigins, InvalidOrigin};
 
-use axum::routing::get;
 use axum::Router;
 use domain::frame::Frame;
 use domain::{RoomId, UserId};
 use std::collections::HashSet;
 use std::time::Duration;
 use thiserror::Error;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// A frame as sent: its JSON text, shared by every connection it goes to.
 pub(crate) type Text = tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -158,9 +159,13 @@ pub(crate) struct Close {
 
 /// The `GET /v1/stream` route with its hub.
 pub fn router(hub: StreamHub) -> Router {
-    Router::new()
-        .route("/v1/stream", get(route::stream))
-        .with_state(hub)
+    let (router, _) = table().split_for_parts();
+    router.with_state(hub)
+}
+
+/// The stream route and its documentation, from its `#[utoipa::path]`.
+pub(crate) fn table() -> OpenApiRouter<StreamHub> {
+    OpenApiRouter::new().routes(routes!(route::stream))
 }
 
 /// What a frame does to a connection of `me` that is in `rooms`.

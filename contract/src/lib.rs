@@ -1,0 +1,21 @@
+//! The bodies of cotalk's HTTP API as types: what the routes parse and
+//! answer, and what clients send and read. The server (`command`, `query`,
+//! `api`) and the typed client (`testkit::client`, used by the tests,
+//! `cotalk seed` and `cotalk bench`) both use these, so a field renamed on
+//! one side cannot go unnoticed on the other. The crate knows nothing of
+//! HTTP frameworks or stores; its schemas (utoipa) are the ones
+//! `/openapi.json` documents.
+//!
+//! - [`commands`]: request bodies of the command routes and their answers.
+//! - [`positioned`]: [`Positioned`], a command answer with the log position
+//!   of its last event.
+//! - [`queries`]: answers of the query routes.
+//! - [`problem`]: [`Problem`], the `application/problem+json` body of every error.
+
+pub mod commands;
+pub mod positioned;
+pub mod problem;
+pub mod queries;
+
+pub use positioned::{Positioned, PositionedBody};
+pub use problem::Problem;
