@@ -15,13 +15,13 @@ use anyhow::{Context, Result};
 use api::ratelimit::{RateLimitConfig, RateLimits};
 use axum::http::StatusCode;
 use command::repository::Repository;
-use command::store::{BatchConfig, EventStore};
 use command::CommandState;
 use contract::commands::{
     CreateRoomRequest, DirectRoomRequest, FriendRequest, LoginRequest, LoginResponse,
     PostMessageRequest, RegisterRequest, RoomCreatedResponse,
 };
 use domain::RoomId;
+use eventlog::{BatchConfig, EventStore};
 use std::future::IntoFuture;
 use std::sync::Arc;
 use testkit::client::{Client, ClientError};

@@ -65,7 +65,7 @@ mod tests {
             || tracing::enabled!(target: "projector::runtime", Level::INFO)
         ));
         assert!(on(
-            || tracing::enabled!(target: "command::store", Level::INFO)
+            || tracing::enabled!(target: "command::repository", Level::INFO)
         ));
         assert!(on(
             || tracing::enabled!(target: "query::stream", Level::INFO)

@@ -1,8 +1,7 @@
-//! The write side of cotalk: the event store on Postgres with group commit,
-//! the aggregate cache, and the REST command routes with authentication.
+//! The write side of cotalk: the aggregate cache over the event log and the
+//! REST command routes with authentication. The log itself (group-committed
+//! appends, reads) is the `eventlog` crate's.
 //!
-//! - [`store`]: the partitioned event log: serialised, group-committed
-//!   appends with per-stream version checks, and the gap-safe reader.
 //! - [`repository`]: cached aggregate state over the store; decide, append,
 //!   retry on version conflicts.
 //! - [`inflight`]: one request at a time per `Idempotency-Key`.
@@ -19,7 +18,6 @@ pub mod request;
 pub mod routes;
 pub mod runner;
 pub mod state;
-pub mod store;
 
 pub use routes::{openapi, router, routes};
 pub use state::CommandState;

@@ -8,13 +8,11 @@
 //! room is not limited to one command per database commit. That is safe
 //! because every commit carries the cache epoch it was decided in: if one
 //! fails, the store refuses every later commit of that stream and epoch (see
-//! `store::batcher`), and its caller drops the cache entry, so the next command
-//! replays the stream from the store under a fresh epoch.
+//! the batcher of `eventlog`), and its caller drops the cache entry, so the
+//! next command replays the stream from the store under a fresh epoch.
 
-use crate::store::{
-    AppendError, Commit, Committed, EventStore, SideWrite, StoreError, StreamAppend,
-};
 use domain::{Aggregate, DomainError, DomainEvent, EventMetadata, StreamId};
+use eventlog::{AppendError, Commit, Committed, EventStore, SideWrite, StoreError, StreamAppend};
 use lru::LruCache;
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -360,7 +358,7 @@ async fn replay<A: Aggregate>(
     let mut position = 0;
     loop {
         let page =
-            crate::store::read_stream_page(store.pool(), stream_id, version, REPLAY_PAGE).await?;
+            eventlog::read_stream_page(store.pool(), stream_id, version, REPLAY_PAGE).await?;
         let full = page.len() as i64 == REPLAY_PAGE;
         for stored in page {
             if stored.stream_type != A::STREAM_TYPE {

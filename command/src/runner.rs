@@ -7,13 +7,13 @@
 use crate::repository::CommandError;
 use crate::request::CommandBody;
 use crate::state::CommandState;
-use crate::store::{AppendError, SideWrite, StoredAnswer};
 use api::ApiError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use contract::{Positioned, PositionedBody};
 use domain::{Aggregate, DomainError, EventMetadata, StreamId, UserId};
+use eventlog::{AppendError, SideWrite, StoredAnswer};
 use serde::Serialize;
 
 /// A command's answer: decided by this request, or the answer the first

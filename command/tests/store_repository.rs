@@ -2,6 +2,9 @@
 //! a stale cache caught by the version check, commands decided on top of a
 //! failed one, decisions without events.
 
+// The event log's own test support (a store on a fresh database, a counter
+// aggregate, holding the append lock): one copy, shared with its tests.
+#[path = "../../eventlog/tests/support/mod.rs"]
 mod store_support;
 
 use command::repository::{CommandError, Repository};
@@ -112,7 +115,7 @@ async fn commands_pipelined_on_a_failed_one_are_decided_again() {
     let repo = Repository::new(s.store.clone(), 100);
     let user = UserId(Uuid::now_v7());
     let (other, _) = new_room();
-    let used = command::store::Commit {
+    let used = eventlog::Commit {
         side_writes: vec![answer(user, "once")],
         ..commit(messages(other, 0, 1))
     };

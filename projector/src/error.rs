@@ -76,6 +76,12 @@ pub enum ProjectorError {
     Contended(&'static str),
 }
 
+impl From<eventlog::StoreError> for ProjectorError {
+    fn from(e: eventlog::StoreError) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
 impl ProjectorError {
     pub(crate) fn nats(e: impl std::fmt::Display) -> Self {
         Self::Nats(e.to_string())

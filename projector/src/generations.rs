@@ -2,7 +2,7 @@
 //! removing a copy.
 //!
 //! A shadow rebuild (`cotalk projections replay NAME --shadow`) builds
-//! generation N+1 from the log (see [`crate::replay`]) while N serves, then
+//! generation N+1 from the log (see [`crate::rebuild`]) while N serves, then
 //! calls [`switch`]. A projector started with [`crate::spawn_projection`]
 //! follows the pointer: within [`FOLLOW_INTERVAL`] it stops writing N, removes
 //! it with [`drop_generation`] (the writer removes its own data, so nothing

@@ -1,5 +1,8 @@
-//! Building a projection generation straight from the log, for rebuilds
-//! (`cotalk projections replay`): the fast path that skips NATS entirely.
+//! Test support (feature `test-support`): one projection generation brought
+//! to the log's head straight from Postgres, page by page, without NATS, so
+//! a test can compare it with one the running pipeline built. Production
+//! rebuilds (`cotalk projections replay`) go through [`crate::rebuild`],
+//! which reads in parallel and applies in bulk.
 
 use crate::error::Result;
 use crate::runtime::Projection;

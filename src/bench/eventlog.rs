@@ -372,7 +372,7 @@ async fn insert(
 ) -> anyhow::Result<i64> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(command::store::APPEND_LOCK_KEY)
+        .bind(::eventlog::APPEND_LOCK_KEY)
         .execute(&mut *tx)
         .await?;
     let mut positions: Vec<i64> =

@@ -147,7 +147,7 @@ async fn sequential_read(pool: &sqlx::PgPool, page: i64) -> Result<u64> {
     let mut after = 0;
     let mut n = 0u64;
     loop {
-        let events = command::store::read_all(pool, after, page).await?;
+        let events = ::eventlog::read_all(pool, after, page).await?;
         let Some(last) = events.last() else { break };
         after = last.position;
         n += events.len() as u64;

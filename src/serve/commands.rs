@@ -5,8 +5,8 @@ use super::component::Component;
 use super::{checks, shared::Shared};
 use anyhow::Result;
 use command::repository::Repository;
-use command::store::{BatchConfig, EventStore};
 use command::CommandState;
+use eventlog::{BatchConfig, EventStore};
 use std::time::Duration;
 
 /// Aggregates kept in the command side's cache.

@@ -3,7 +3,6 @@
 use crate::request::CommandBody;
 use crate::runner::{self, append_error, previous_answer, Answer, Ctx};
 use crate::state::CommandState;
-use crate::store::{Commit, SideWrite, StreamAppend};
 use api::ratelimit::Limits;
 use api::{ApiError, AuthUser};
 use axum::extract::State;
@@ -20,6 +19,7 @@ use domain::user::{User, UserCommand};
 use domain::username::{ClaimUsername, UsernameClaim};
 use domain::values::{DisplayName, Password, Username};
 use domain::{Aggregate, DomainError, StreamId, StreamType, UserId};
+use eventlog::{Commit, SideWrite, StreamAppend};
 
 /// Sign up.
 #[utoipa::path(post, path = "/v1/users", tag = "accounts", request_body = RegisterRequest,
@@ -111,8 +111,8 @@ pub async fn register(
                 Positioned::new(body, committed.position),
             ))
         }
-        Err(crate::store::AppendError::Conflict { .. }) => Err(DomainError::UsernameTaken.into()),
-        Err(crate::store::AppendError::IdempotencyKeyExists) => previous_answer(&state, &ctx)
+        Err(eventlog::AppendError::Conflict { .. }) => Err(DomainError::UsernameTaken.into()),
+        Err(eventlog::AppendError::IdempotencyKeyExists) => previous_answer(&state, &ctx)
             .await?
             .ok_or_else(|| ApiError::internal("idempotency answer", "key exists but no answer")),
         Err(e) => Err(append_error(e)),

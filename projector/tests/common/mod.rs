@@ -13,7 +13,7 @@ pub mod harness;
 /// run of consecutive events on the same stream, expected versions tracked
 /// from the log.
 pub async fn append(pool: &PgPool, events: &[DomainEvent]) -> i64 {
-    use command::store::{BatchConfig, Commit, EventStore, StreamAppend};
+    use eventlog::{BatchConfig, Commit, EventStore, StreamAppend};
     let store = EventStore::connect(pool.clone(), BatchConfig::default()).await;
     let mut last = 0;
     let mut i = 0;

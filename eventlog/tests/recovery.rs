@@ -2,13 +2,13 @@
 //! mid-batch, the database refusing connections for a while, a constraint
 //! violation the walk does not foresee. And it drains its queue on shutdown.
 
-mod store_support;
+mod support;
 
-use command::store::{AppendError, Commit, SideWrite, StreamAppend};
 use domain::event::{UserEvent, UserRegistered};
 use domain::{DomainEvent, EventMetadata, StreamType, UserId};
+use eventlog::{AppendError, Commit, SideWrite, StreamAppend};
 use sqlx::PgPool;
-use store_support::*;
+use support::*;
 use uuid::Uuid;
 
 #[tokio::test]

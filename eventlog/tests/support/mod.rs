@@ -1,19 +1,20 @@
-//! Shared setup of the event-store tests: a fresh database, a store on it,
-//! event builders, a tiny counter aggregate, and helpers that hold the append
-//! lock so a test can line commits up in one batch deterministically.
+//! Shared setup of the event-log tests (and of `command`'s repository tests,
+//! which include this file): a fresh database, a store on it, event
+//! builders, a tiny counter aggregate, and helpers that hold the append lock
+//! so a test can line commits up in one batch deterministically.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use command::store::{
-    AppendError, BatchConfig, Commit, Committed, EventStore, SideWrite, StreamAppend,
-    APPEND_LOCK_KEY,
-};
 use domain::event::{MessagePosted, RoomEvent};
 use domain::{
     Aggregate, DomainError, DomainEvent, EventMetadata, MessageId, RoomId, StreamId, StreamType,
     UserId,
+};
+use eventlog::{
+    AppendError, BatchConfig, Commit, Committed, EventStore, SideWrite, StreamAppend,
+    APPEND_LOCK_KEY,
 };
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Transaction};

@@ -4,9 +4,9 @@
 //! own outcome. A failed batch fails only its own callers; the task keeps
 //! running and the next batch gets a fresh connection from the pool.
 
-use super::append::{write_batch, Limits, Request};
-use super::error::is_transient;
-use super::{AppendError, BatchConfig, Committed};
+use crate::append::{write_batch, Limits, Request};
+use crate::error::is_transient;
+use crate::{AppendError, BatchConfig, Committed};
 use domain::StreamId;
 use sqlx::{Connection, PgPool};
 use std::collections::HashMap;

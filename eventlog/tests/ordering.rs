@@ -4,16 +4,16 @@
 //! every committed event exactly once, in order, under concurrent slow
 //! appenders on other connections (as other nodes would be).
 
-mod store_support;
+mod support;
 
-use command::store::{append_uncommitted, read_all, Committed};
 use domain::{EventId, StoredEvent};
+use eventlog::{append_uncommitted, read_all, Committed};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use store_support::*;
+use support::*;
 use tokio::sync::Notify;
 
 /// A reader like the relay: continue from the last position seen, forever,

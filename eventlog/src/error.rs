@@ -63,6 +63,10 @@ pub enum StoreError {
         /// What was wrong with it.
         reason: String,
     },
+    /// A task reading or decoding part of the log ended abnormally (it
+    /// panicked or its runtime shut down).
+    #[error("event log reader task failed: {0}")]
+    Task(String),
 }
 
 impl StoreError {

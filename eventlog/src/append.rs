@@ -2,10 +2,10 @@
 //! streams' current versions in queue order, give the accepted ones positions,
 //! and insert all their rows with one multi-row statement per table.
 
-use super::batcher::DeadEpochs;
-use super::error::is_transient;
-use super::rows::Rows;
-use super::{AppendError, Commit, Committed, SideWrite, APPEND_LOCK_KEY};
+use crate::batcher::DeadEpochs;
+use crate::error::is_transient;
+use crate::rows::Rows;
+use crate::{AppendError, Commit, Committed, SideWrite, APPEND_LOCK_KEY};
 use chrono::{DateTime, Utc};
 use domain::{EventId, StreamId, UserId};
 use sqlx::PgConnection;

@@ -2,8 +2,8 @@
 //! `INSERT … SELECT FROM UNNEST(…)` per table: a few statements per batch
 //! however many events it carries.
 
-use super::append::Request;
-use super::{Committed, SideWrite};
+use crate::append::Request;
+use crate::{Committed, SideWrite};
 use chrono::{DateTime, Utc};
 use domain::{StoredEvent, StreamId, StreamType};
 use sqlx::PgConnection;

@@ -2,12 +2,12 @@
 //! per-stream version checks, duplicate ids and keys, per-commit outcomes in
 //! one batch, all-or-nothing multi-stream commits, the dead-epoch rule.
 
-mod store_support;
+mod support;
 
-use command::store::{read_all, AppendError, Commit, SideWrite, StreamAppend};
 use domain::{EventId, EventMetadata, StreamType, UserId};
+use eventlog::{read_all, AppendError, Commit, SideWrite, StreamAppend};
 use std::collections::HashSet;
-use store_support::*;
+use support::*;
 use uuid::Uuid;
 
 #[tokio::test]

@@ -1,0 +1,81 @@
+//! The small lookups the command side needs, on the tables the append
+//! transaction writes: streams' current versions, credentials and stored
+//! Idempotency-Key answers.
+
+use crate::{Credential, StoreError, StoredAnswer};
+use domain::{StreamId, StreamType, UserId};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Type and current version of each of `ids` that exists.
+pub(crate) async fn stream_versions(
+    pool: &PgPool,
+    ids: &[StreamId],
+) -> Result<HashMap<StreamId, (StreamType, i64)>, StoreError> {
+    let uuids: Vec<Uuid> = ids.iter().map(|id| id.0).collect();
+    let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT stream_id, stream_type, version FROM streams WHERE stream_id = ANY($1)",
+    )
+    .bind(&uuids)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(id, stream_type, version)| {
+            let parsed = StreamType::parse(&stream_type).ok_or_else(|| StoreError::Corrupt {
+                position: 0,
+                reason: format!("stream {id} has unknown type {stream_type}"),
+            })?;
+            Ok((StreamId(id), (parsed, version)))
+        })
+        .collect()
+}
+
+/// The stored answer to `key` sent by `user`, if any.
+pub(crate) async fn idempotent_answer(
+    pool: &PgPool,
+    user: UserId,
+    key: &str,
+) -> Result<Option<StoredAnswer>, StoreError> {
+    let row: Option<(Vec<u8>, i16, serde_json::Value)> = sqlx::query_as(
+        "SELECT request_hash, status, body FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+    )
+    .bind(user.0)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(request_hash, status, body)| {
+        let status = u16::try_from(status).map_err(|_| StoreError::Corrupt {
+            position: 0,
+            reason: format!("idempotency answer with status {status}"),
+        })?;
+        Ok(StoredAnswer {
+            request_hash,
+            status,
+            body,
+        })
+    })
+    .transpose()
+}
+
+/// The credential registered under `username`, if any, with the position
+/// of the user's registration (the first event of their stream, committed
+/// with the credential; one index lookup in one partition).
+pub(crate) async fn credential(
+    pool: &PgPool,
+    username: &str,
+) -> Result<Option<Credential>, StoreError> {
+    let row: Option<(Uuid, String, Option<i64>)> = sqlx::query_as(
+        "SELECT c.user_id, c.password_hash, e.position FROM credentials c \
+         LEFT JOIN events e ON e.stream_id = c.user_id AND e.version = 1 \
+         WHERE c.username = $1",
+    )
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, password_hash, position)| Credential {
+        user_id: UserId(id),
+        password_hash,
+        registered_at: position.unwrap_or(0),
+    }))
+}

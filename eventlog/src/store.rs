@@ -1,0 +1,214 @@
+//! [`EventStore`]: the handle commands append through. Every clone shares one
+//! group-commit batcher task (see `batcher`), fed through a bounded queue.
+
+use crate::batcher::{self, Message};
+use crate::{append, lookup, read};
+use crate::{AppendError, Commit, Committed, Credential, StoreError, StoredAnswer};
+use domain::{EventId, StoredEvent, StreamId, StreamType, UserId};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Tuning of the group-commit batcher.
+#[derive(Clone, Debug)]
+pub struct BatchConfig {
+    /// Most events in one batch transaction (a single larger commit still
+    /// goes through, alone).
+    pub max_events: usize,
+    /// How long to wait for more commits once the first of a batch arrived.
+    pub max_wait: Duration,
+    /// Commits that may wait in the queue before `append` waits for room.
+    pub queue: usize,
+    /// How long a batch waits for the append lock (held by another node's
+    /// batch or a stuck session) before its callers get `Unavailable`.
+    pub lock_timeout: Duration,
+    /// Upper bound on one batch transaction, connection included; also the
+    /// server-side `statement_timeout` of its statements.
+    pub batch_timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_events: 512,
+            max_wait: Duration::from_millis(2),
+            queue: 4096,
+            lock_timeout: Duration::from_secs(5),
+            batch_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// The event store. Cheap to clone; all clones share one batcher task.
+#[derive(Clone)]
+pub struct EventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    sender: mpsc::Sender<Message>,
+    queue: usize,
+    cancel: CancellationToken,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A commit waiting in the batcher; see [`EventStore::enqueue`].
+#[must_use = "the commit's outcome is only known by awaiting it"]
+pub struct Queued {
+    reply: oneshot::Receiver<Result<Committed, AppendError>>,
+}
+
+impl Queued {
+    /// Wait for the batch carrying the commit to finish.
+    pub async fn outcome(self) -> Result<Committed, AppendError> {
+        self.reply
+            .await
+            .unwrap_or_else(|_| Err(AppendError::Unavailable("event store stopped".into())))
+    }
+}
+
+impl EventStore {
+    /// Start the store's batcher on `pool`. It runs until [`EventStore::shutdown`].
+    pub async fn connect(pool: PgPool, config: BatchConfig) -> Self {
+        let queue = config.queue.max(1);
+        let (sender, receiver) = mpsc::channel(queue);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(batcher::run(pool.clone(), config, receiver, cancel.clone()));
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                sender,
+                queue,
+                cancel,
+                task: Mutex::new(Some(task)),
+            }),
+        }
+    }
+
+    /// The pool the store reads and writes with.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Append a commit through the group-commit batcher.
+    pub async fn append(&self, commit: Commit) -> Result<Committed, AppendError> {
+        self.enqueue(commit).await?.outcome().await
+    }
+
+    /// The first half of [`EventStore::append`]: queue the commit and return
+    /// once it is queued. Commits are checked and written in queue order, so a
+    /// caller that decides several commits on one stream in a row (pipelining)
+    /// queues them in that order before awaiting any of them.
+    pub async fn enqueue(&self, commit: Commit) -> Result<Queued, AppendError> {
+        let count = commit.streams.iter().map(|s| s.events.len()).sum();
+        let event_ids = (0..count).map(|_| EventId(uuid::Uuid::now_v7())).collect();
+        self.send(commit, event_ids, false).await
+    }
+
+    /// Append with event ids chosen by the caller (tests of duplicate ids).
+    #[doc(hidden)]
+    pub async fn append_with_event_ids(
+        &self,
+        commit: Commit,
+        event_ids: Vec<EventId>,
+    ) -> Result<Committed, AppendError> {
+        self.send(commit, event_ids, true).await?.outcome().await
+    }
+
+    async fn send(
+        &self,
+        commit: Commit,
+        event_ids: Vec<EventId>,
+        ids_supplied: bool,
+    ) -> Result<Queued, AppendError> {
+        let (reply, receiver) = oneshot::channel();
+        let request = append::Request {
+            commit,
+            event_ids,
+            ids_supplied,
+        };
+        self.inner
+            .sender
+            .send(Message::Append { request, reply })
+            .await
+            .map_err(|_| AppendError::Unavailable("event store is shut down".into()))?;
+        Ok(Queued { reply: receiver })
+    }
+
+    /// Tell the batcher that no more commits carrying `epoch` on `stream_id`
+    /// will be queued (the cache entry they were decided on is gone), so it can
+    /// forget that the epoch failed. Sent through the same queue, so it is
+    /// handled after every commit queued before it.
+    pub async fn retire_epoch(&self, stream_id: StreamId, epoch: u64) {
+        // If the store is shut down there is nothing left to forget.
+        let _ = self
+            .inner
+            .sender
+            .send(Message::Retire { stream_id, epoch })
+            .await;
+    }
+
+    /// Commits waiting in the queue right now.
+    #[doc(hidden)]
+    pub fn queued(&self) -> usize {
+        self.inner.queue - self.inner.sender.capacity()
+    }
+
+    /// Stop accepting commits, write every commit already queued, and wait for
+    /// the batcher to finish. Appends after this fail with `Unavailable`.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(task) = task {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "event store batcher ended abnormally");
+            }
+        }
+    }
+
+    /// Events of one stream with a version above `after_version`, in order.
+    pub async fn read_stream(
+        &self,
+        stream_id: StreamId,
+        after_version: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        read::read_stream_page(&self.inner.pool, stream_id, after_version, i64::MAX).await
+    }
+
+    /// Type and current version of each of `ids` that exists.
+    pub async fn stream_versions(
+        &self,
+        ids: &[StreamId],
+    ) -> Result<HashMap<StreamId, (StreamType, i64)>, StoreError> {
+        lookup::stream_versions(&self.inner.pool, ids).await
+    }
+
+    /// The stored answer to `key` sent by `user`, if any.
+    pub async fn idempotent_answer(
+        &self,
+        user: UserId,
+        key: &str,
+    ) -> Result<Option<StoredAnswer>, StoreError> {
+        lookup::idempotent_answer(&self.inner.pool, user, key).await
+    }
+
+    /// The credential registered under `username`, if any.
+    pub async fn credential(&self, username: &str) -> Result<Option<Credential>, StoreError> {
+        lookup::credential(&self.inner.pool, username).await
+    }
+
+    /// Position of the last committed event (0 for an empty log).
+    pub async fn head(&self) -> Result<i64, StoreError> {
+        read::head(&self.inner.pool).await
+    }
+}
