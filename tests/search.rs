@@ -10,7 +10,6 @@ mod support;
 
 use contract::commands::{AddMemberRequest, EditMessageRequest};
 use contract::queries::SearchResponse;
-use domain::RoomId;
 use reqwest::Method;
 use std::collections::BTreeSet;
 use support::{assert_refused, start, Server, User};
@@ -43,12 +42,6 @@ fn ids(a: &Result<Read<SearchResponse>>) -> BTreeSet<Uuid> {
     }
 }
 
-/// A room of `owner` with `members`: its id and the position of its creation.
-async fn room(s: &Server, owner: &User, members: &[&User]) -> (RoomId, i64) {
-    let created = s.room(owner, "검색 테스트", members).await;
-    (created.room_id, created.position)
-}
-
 fn set(items: &[&Uuid]) -> BTreeSet<Uuid> {
     items.iter().map(|id| **id).collect()
 }
@@ -63,7 +56,7 @@ fn found(a: Result<Read<SearchResponse>>) -> Read<SearchResponse> {
 async fn korean_particles_compounds_and_english_stems_are_found() {
     let s = start().await;
     let minsu = s.user("minsu").await;
-    let (room, _) = room(&s, &minsu, &[]).await;
+    let room = s.room(&minsu, "검색 테스트", &[]).await.room_id;
     let mut m = Vec::new();
     let mut at = 0;
     for body in [
@@ -153,7 +146,7 @@ async fn korean_particles_compounds_and_english_stems_are_found() {
 async fn edits_replace_the_text_and_deletes_remove_it() {
     let s = start().await;
     let minsu = s.user("minsu").await;
-    let (room, _) = room(&s, &minsu, &[]).await;
+    let room = s.room(&minsu, "검색 테스트", &[]).await.room_id;
     let posted = s.post(&minsu, room, "배포 일정은 금요일입니다").await;
     let (id, _) = (posted.message_id.0, posted.position);
     let posted = s.post(&minsu, room, "금요일 저녁 회식").await;
@@ -210,8 +203,8 @@ async fn only_rooms_the_caller_is_in_now() {
         s.user("chul").await,
         s.user("dana").await,
     );
-    let (shared, _) = room(&s, &minsu, &[&bora, &chul]).await;
-    let (dana_room, _) = room(&s, &dana, &[]).await;
+    let shared = s.room(&minsu, "검색 테스트", &[&bora, &chul]).await.room_id;
+    let dana_room = s.room(&dana, "검색 테스트", &[]).await.room_id;
     let posted = s.post(&minsu, shared, "프로젝트 회의는 내일입니다").await;
     let (first, _) = (posted.message_id.0, posted.position);
     let posted = s.post(&dana, dana_room, "다나의 비밀 회의 메모").await;
@@ -292,7 +285,7 @@ async fn only_rooms_the_caller_is_in_now() {
 async fn pages_snippets_and_errors() {
     let s = start().await;
     let minsu = s.user("minsu").await;
-    let (room, _) = room(&s, &minsu, &[]).await;
+    let room = s.room(&minsu, "검색 테스트", &[]).await.room_id;
     let mut posted = Vec::new();
     let mut at = 0;
     for i in 0..7 {
@@ -422,8 +415,8 @@ fn ranked(a: Result<Read<SearchResponse>>) -> Vec<(Uuid, f32)> {
 async fn scores_and_ranks_ignore_rooms_the_caller_cannot_read() {
     let s = start().await;
     let (minsu, dana) = (s.user("minsu").await, s.user("dana").await);
-    let (mine, _) = room(&s, &minsu, &[]).await;
-    let (theirs, _) = room(&s, &dana, &[]).await;
+    let mine = s.room(&minsu, "검색 테스트", &[]).await.room_id;
+    let theirs = s.room(&dana, "검색 테스트", &[]).await.room_id;
     // Two hits of "zyxquor plumbus" whose order says which word is rarer.
     s.post(&minsu, mine, "zyxquor").await;
     let posted = s.post(&minsu, mine, "zyxquor zyxquor plumbus").await;
