@@ -9,6 +9,7 @@ mod stream_support;
 mod support;
 
 use contract::commands::{AddMemberRequest, EditMessageRequest};
+use contract::Problem;
 use domain::RoomId;
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -231,8 +232,8 @@ async fn a_foreign_origin_is_refused_before_the_upgrade() {
             "application/problem+json",
             "{origin}"
         );
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["code"], "origin_not_allowed", "{origin}");
+        let problem: Problem = res.json().await.unwrap();
+        assert_eq!(problem.code, "origin_not_allowed", "{origin}");
     }
     // The server's own origin (the web client) and no origin at all
     // (non-browser clients) are let in.
@@ -245,8 +246,8 @@ async fn a_foreign_origin_is_refused_before_the_upgrade() {
     // being the server's own.
     let problem = |res: reqwest::Response| async move {
         let status = res.status().as_u16();
-        let body: Value = res.json().await.unwrap();
-        (status, body["code"].as_str().unwrap_or("").to_owned())
+        let problem: Problem = res.json().await.expect("a problem");
+        (status, problem.code)
     };
     let plain = s.call(Method::GET, "/v1/stream").auth(&b).send().await;
     plain.expect(426, Some("upgrade_required"));
