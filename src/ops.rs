@@ -13,12 +13,17 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
+use contract::ops::{Health, Readiness};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// One dependency check of `/readyz`: a name and a probe.
 pub type Check =
@@ -37,15 +42,23 @@ pub struct OpsState {
     pub admin: AdminToken,
 }
 
+/// The operational routes, each declared once: `routes!` mounts the handler
+/// under the method and path of its `#[utoipa::path]` and adds that
+/// operation to the document, so the router and `/openapi.json` cannot
+/// disagree.
+fn table() -> OpenApiRouter<OpsState> {
+    OpenApiRouter::with_openapi(OpsDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi))
+        .routes(routes!(docs))
+}
+
 /// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
 pub fn router(state: OpsState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
-        .route("/docs", get(docs))
-        .with_state(state)
+    let (router, _) = table().split_for_parts();
+    router.with_state(state)
 }
 
 /// `GET /metrics` without the admin token, for the `--metrics-listen` address.
@@ -56,11 +69,13 @@ pub fn metrics_router(metrics: PrometheusHandle) -> Router {
 /// The operational routes' part of the OpenAPI document (API.md: the
 /// document covers them too).
 pub fn openapi_doc() -> utoipa::openapi::OpenApi {
-    <OpsDoc as utoipa::OpenApi>::openapi()
+    table().into_openapi()
 }
 
+/// The operational document's frame: the admin security scheme (the
+/// operations come from [`table`]).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(healthz, readyz, metrics, openapi, docs), modifiers(&AdminAuth))]
+#[openapi(modifiers(&AdminAuth))]
 struct OpsDoc;
 
 /// Declares the `admin` security scheme: the admin token as a bearer token.
@@ -85,9 +100,9 @@ impl utoipa::Modify for AdminAuth {
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The process is up: `{\"status\":\"ok\"}`.", body = Object)))]
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+    responses((status = 200, description = "The process is up.", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health::ok())
 }
 
 #[utoipa::path(get, path = "/docs", tag = "operations",
@@ -103,17 +118,17 @@ async fn docs() -> Response {
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "Every dependency answers: `{ready: true, checks: {name: \"ok\"}}`.", body = Object),
-        (status = 503, description = "A dependency does not answer; `checks` says which.", body = Object,
+        (status = 200, description = "Every dependency answers (`ready` true, each check \"ok\").", body = Readiness),
+        (status = 503, description = "A dependency does not answer; `checks` says which.", body = Readiness,
             headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))),
     ))]
 async fn readyz(State(state): State<OpsState>) -> Response {
-    let mut report = serde_json::Map::new();
+    let mut checks = BTreeMap::new();
     let mut ready = true;
     for (name, check) in state.checks.iter() {
         let outcome = tokio::time::timeout(Duration::from_secs(1), check()).await;
         let status = match outcome {
-            Ok(Ok(())) => "ok".to_owned(),
+            Ok(Ok(())) => contract::ops::CHECK_OK.to_owned(),
             Ok(Err(e)) => {
                 ready = false;
                 e
@@ -123,18 +138,14 @@ async fn readyz(State(state): State<OpsState>) -> Response {
                 "timed out".to_owned()
             }
         };
-        report.insert((*name).to_owned(), status.into());
+        checks.insert((*name).to_owned(), status);
     }
     let code = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut res = (
-        code,
-        Json(serde_json::json!({ "ready": ready, "checks": report })),
-    )
-        .into_response();
+    let mut res = (code, Json(Readiness { ready, checks })).into_response();
     if !ready {
         res.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));

@@ -6,6 +6,7 @@ mod support;
 use contract::commands::{
     LoginResponse, MessagePostedResponse, RegisterResponse, RoomCreatedResponse,
 };
+use domain::RoomId;
 use reqwest::Method;
 use serde_json::json;
 use support::{start, Server, User};
@@ -14,17 +15,9 @@ const POST: Method = Method::POST;
 const PATCH: Method = Method::PATCH;
 const DELETE: Method = Method::DELETE;
 
-/// A room of `owner` with `members`, its id as in paths.
-async fn room(s: &Server, owner: &User, members: &[&User]) -> String {
-    s.room(owner, "주간 회의", members)
-        .await
-        .room_id
-        .to_string()
-}
-
 /// Post as `u`: the message id (as in paths) and its seq.
-async fn post(s: &Server, u: &User, room: &str, body: &str) -> (String, u64) {
-    let posted = s.post(u, room.parse().expect("a room id"), body).await;
+async fn post(s: &Server, u: &User, room: RoomId, body: &str) -> (String, u64) {
+    let posted = s.post(u, room, body).await;
     (posted.message_id.to_string(), posted.seq)
 }
 
@@ -168,7 +161,7 @@ async fn rooms_and_members() {
         s.user("chul").await,
         s.user("dan").await,
     );
-    let r = room(&s, &owner, &[&bora]).await;
+    let r = s.room(&owner, "주간 회의", &[&bora]).await.room_id;
     s.call(POST, "/v1/rooms")
         .auth(&owner)
         .json(json!({"name": ""}))
@@ -187,12 +180,15 @@ async fn rooms_and_members() {
             .auth(u)
             .json(json!({"name": "새 이름"}))
     };
-    rename(&owner, &r).send().await.expect(200, None);
-    rename(&bora, &r)
+    rename(&owner, &r.to_string())
+        .send()
+        .await
+        .expect(200, None);
+    rename(&bora, &r.to_string())
         .send()
         .await
         .expect(403, Some("not_room_owner"));
-    rename(&chul, &r)
+    rename(&chul, &r.to_string())
         .send()
         .await
         .expect(404, Some("room_not_found"));
@@ -277,9 +273,9 @@ async fn messages_and_read_markers() {
         s.user("bora").await,
         s.user("chul").await,
     );
-    let r = room(&s, &owner, &[&bora]).await;
-    let (m1, seq1) = post(&s, &bora, &r, "회의는 3시에 시작합니다").await;
-    let (_, seq2) = post(&s, &owner, &r, "네 알겠습니다").await;
+    let r = s.room(&owner, "주간 회의", &[&bora]).await.room_id;
+    let (m1, seq1) = post(&s, &bora, r, "회의는 3시에 시작합니다").await;
+    let (_, seq2) = post(&s, &owner, r, "네 알겠습니다").await;
     assert_eq!((seq1, seq2), (1, 2));
     let msgs = format!("/v1/rooms/{r}/messages");
     s.call(POST, &msgs)
@@ -331,7 +327,7 @@ async fn messages_and_read_markers() {
         s.call(DELETE, &format!("/v1/rooms/{r}/messages/{m}"))
             .auth(u)
     };
-    let (m3, _) = post(&s, &owner, &r, "지울 메시지").await;
+    let (m3, _) = post(&s, &owner, r, "지울 메시지").await;
     del(&bora, &m3)
         .send()
         .await
@@ -370,7 +366,7 @@ async fn messages_and_read_markers() {
 async fn idempotent_retries_return_the_identical_answer() {
     let s = start().await;
     let u = s.user("minsu").await;
-    let r = room(&s, &u, &[]).await;
+    let r = s.room(&u, "주간 회의", &[]).await.room_id;
     let send = |body: &str, key: &str| {
         s.call(POST, &format!("/v1/rooms/{r}/messages"))
             .auth(&u)
@@ -422,7 +418,7 @@ async fn idempotent_retries_return_the_identical_answer() {
 async fn limits_and_malformed_requests() {
     let s = start().await;
     let u = s.user("minsu").await;
-    let r = room(&s, &u, &[]).await;
+    let r = s.room(&u, "주간 회의", &[]).await.room_id;
     let big = format!(r#"{{"body": "{}"}}"#, "a".repeat(70 * 1024));
     s.call(POST, &format!("/v1/rooms/{r}/messages"))
         .auth(&u)

@@ -3,24 +3,25 @@
 
 mod support;
 
-use contract::queries::UserResponse;
-
-use reqwest::Method;
-use serde_json::json;
-use support::start;
+use contract::commands::{
+    CreateRoomRequest, EditMessageRequest, FriendRequest, PostMessageRequest, ReadMarkerRequest,
+};
+use reqwest::{Method, StatusCode};
+use support::{assert_refused, start};
 
 #[tokio::test]
 async fn posted_edited_deleted_messages_show_everywhere_with_read_your_writes() {
     let s = start().await;
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
-    let created = s
-        .call(Method::POST, "/v1/rooms")
-        .auth(&minsu)
-        .json(json!({"name": "프로젝트", "members": [bora.id]}))
-        .send()
-        .await;
-    created.expect(201, None);
-    let room = created.body["room_id"].as_str().unwrap().to_owned();
+    let (as_minsu, as_bora) = (s.as_user(&minsu), s.as_user(&bora));
+    let room = as_minsu
+        .create_room(&CreateRoomRequest {
+            name: "프로젝트".into(),
+            members: vec![bora.id],
+        })
+        .await
+        .expect("create a room")
+        .room_id;
 
     let mut last = 0;
     let mut ids = Vec::new();
@@ -29,166 +30,101 @@ async fn posted_edited_deleted_messages_show_everywhere_with_read_your_writes() 
         "자료 공유 부탁드려요",
         "Deploy at 5pm",
     ] {
-        let a = s
-            .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
-            .auth(&minsu)
-            .json(json!({ "body": body }))
-            .send()
-            .await;
-        a.expect(201, None);
-        last = a.position();
-        ids.push(a.body["message_id"].as_str().unwrap().to_owned());
+        let posted = as_minsu
+            .post_message(room, &PostMessageRequest::text(body))
+            .await
+            .expect("post");
+        last = posted.position;
+        ids.push(posted.message_id);
     }
 
     // History (read tables) at the last position.
-    let history = s
-        .call(Method::GET, &format!("/v1/rooms/{room}/messages"))
-        .auth(&bora)
-        .at(last)
-        .send()
-        .await;
-    history.expect(200, None);
-    assert!(history.position() >= last);
-    let msgs = history.body["messages"].as_array().unwrap();
+    let history = as_bora.at(last).messages(room, &[]).await.expect("history");
+    assert!(history.position >= last);
+    let msgs = &history.messages;
     assert_eq!(msgs.len(), 3);
-    assert_eq!(msgs[0]["seq"], 3, "newest first");
-    assert_eq!(msgs[2]["body"], "회의는 3시에 시작합니다");
+    assert_eq!(msgs[0].seq, 3, "newest first");
+    assert_eq!(msgs[2].body, "회의는 3시에 시작합니다");
 
     // Room list: last message preview, unread counts per reader.
-    let rooms = s
-        .call(Method::GET, "/v1/me/rooms")
-        .auth(&bora)
-        .at(last)
-        .send()
-        .await;
-    rooms.expect(200, None);
-    let r = &rooms.body["rooms"][0];
-    assert_eq!(r["room_id"], room.to_string());
-    assert_eq!(r["unread_count"], 3);
-    assert_eq!(r["member_count"], 2);
-    assert_eq!(r["last_message"]["body_preview"], "Deploy at 5pm");
-    let mine = s
-        .call(Method::GET, "/v1/me/rooms")
-        .auth(&minsu)
-        .at(last)
-        .send()
-        .await;
+    let rooms = as_bora.at(last).my_rooms(&[]).await.expect("room list");
+    let r = &rooms.rooms[0];
+    assert_eq!(r.room_id, room.0);
+    assert_eq!(r.unread_count, 3);
+    assert_eq!(r.member_count, 2);
+    let preview = r.last_message.as_ref().map(|m| m.body_preview.as_str());
+    assert_eq!(preview, Some("Deploy at 5pm"));
+    let mine = as_minsu.at(last).my_rooms(&[]).await.expect("room list");
     assert_eq!(
-        mine.body["rooms"][0]["unread_count"], 0,
+        mine.rooms[0].unread_count, 0,
         "own messages are never unread"
     );
 
     // Read marker, edit and delete.
-    let read = s
-        .call(Method::POST, &format!("/v1/rooms/{room}/read"))
-        .auth(&bora)
-        .json(json!({"seq": 2}))
-        .send()
-        .await;
-    let edit = s
-        .call(
-            Method::PATCH,
-            &format!("/v1/rooms/{room}/messages/{}", ids[0]),
+    let read = as_bora
+        .mark_read(room, &ReadMarkerRequest { seq: 2 })
+        .await
+        .expect("mark read");
+    let edit = as_minsu
+        .edit_message(
+            room,
+            ids[0],
+            &EditMessageRequest {
+                body: "회의는 4시로 변경".into(),
+            },
         )
-        .auth(&minsu)
-        .json(json!({"body": "회의는 4시로 변경"}))
-        .send()
-        .await;
-    edit.expect(200, None);
-    let del = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/rooms/{room}/messages/{}", ids[2]),
-        )
-        .auth(&minsu)
-        .send()
-        .await;
-    del.expect(200, None);
-    let at = read.position().max(edit.position()).max(del.position());
-    let rooms = s
-        .call(Method::GET, "/v1/me/rooms")
-        .auth(&bora)
-        .at(at)
-        .send()
-        .await;
+        .await
+        .expect("edit");
+    let del = as_minsu.delete_message(room, ids[2]).await.expect("delete");
+    let at = read.position.max(edit.position).max(del.position);
+    let rooms = as_bora.at(at).my_rooms(&[]).await.expect("room list");
     assert_eq!(
-        rooms.body["rooms"][0]["unread_count"], 0,
+        rooms.rooms[0].unread_count, 0,
         "seq 3 was deleted and 1-2 read"
     );
-    let history = s
-        .call(Method::GET, &format!("/v1/rooms/{room}/messages?after=0"))
-        .auth(&bora)
+    let history = as_bora
         .at(at)
-        .send()
-        .await;
-    let msgs = history.body["messages"].as_array().unwrap();
-    assert_eq!(msgs[0]["body"], "회의는 4시로 변경");
-    assert!(msgs[0]["edited_at"].is_string());
-    assert_eq!(msgs[2]["deleted"], true);
-    assert_eq!(msgs[2]["body"], "");
+        .messages(room, &[("after", "0")])
+        .await
+        .expect("history");
+    let msgs = &history.messages;
+    assert_eq!(msgs[0].body, "회의는 4시로 변경");
+    assert!(msgs[0].edited_at.is_some());
+    assert!(msgs[2].deleted);
+    assert_eq!(msgs[2].body, "");
 
     // Leaving takes effect at once for every room-scoped read.
-    let left = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/rooms/{room}/members/{}", bora.id),
-        )
-        .auth(&bora)
-        .send()
-        .await;
-    left.expect(200, None);
-    for path in [
-        format!("/v1/rooms/{room}"),
-        format!("/v1/rooms/{room}/messages"),
-    ] {
-        s.call(Method::GET, &path)
-            .auth(&bora)
-            .at(left.position())
-            .send()
-            .await
-            .expect(404, Some("room_not_found"));
-    }
-    let rooms = s
-        .call(Method::GET, "/v1/me/rooms")
-        .auth(&bora)
-        .at(left.position())
-        .send()
-        .await;
-    assert_eq!(rooms.body["rooms"].as_array().unwrap().len(), 0);
+    let left = as_bora
+        .remove_member(room, bora.id)
+        .await
+        .expect("leave")
+        .position;
+    let as_bora = as_bora.at(left);
+    assert_refused(as_bora.room(room).await, 404, "room_not_found");
+    assert_refused(as_bora.messages(room, &[]).await, 404, "room_not_found");
+    let rooms = as_bora.my_rooms(&[]).await.expect("room list");
+    assert_eq!(rooms.rooms.len(), 0);
 }
 
 #[tokio::test]
 async fn profiles_friends_and_lagging_answers() {
     let s = start().await;
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
-    let me = s
-        .call(Method::GET, "/v1/me")
-        .auth(&minsu)
-        .at(bora.position)
-        .send()
-        .await;
-    me.expect(200, None);
-    assert_eq!(me.body["username"], "minsu");
-    let ask = s
-        .call(Method::POST, "/v1/friends")
-        .auth(&minsu)
-        .json(json!({"user_id": bora.id}))
-        .send()
-        .await;
-    let friends = s
-        .call(Method::GET, "/v1/me/friends")
-        .auth(&bora)
-        .at(ask.position())
-        .send()
-        .await;
-    assert_eq!(friends.body["incoming"][0]["username"], "minsu");
-    let found = s
-        .call(Method::GET, "/v1/users?username=bora")
-        .auth(&minsu)
-        .at(ask.position())
-        .send()
-        .await;
-    assert_eq!(found.json::<UserResponse>().user_id, bora.id.0);
+    let (as_minsu, as_bora) = (s.as_user(&minsu), s.as_user(&bora));
+    let me = as_minsu.at(bora.position).me().await.expect("me");
+    assert_eq!(me.username, "minsu");
+    let ask = as_minsu
+        .request_friend(&FriendRequest { user_id: bora.id })
+        .await
+        .expect("ask");
+    let friends = as_bora.at(ask.position).friends().await.expect("friends");
+    assert_eq!(friends.incoming[0].username, "minsu");
+    let found = as_minsu
+        .at(ask.position)
+        .find_user("bora")
+        .await
+        .expect("find");
+    assert_eq!(found.user_id, bora.id.0);
     // A position nobody will reach in time: 503 with Retry-After, never a 500.
     let lag = s
         .call(Method::GET, "/v1/me")
@@ -208,7 +144,7 @@ async fn the_openapi_document_covers_the_operational_routes_and_the_stream() {
     let s = start().await;
     let doc = s.call(Method::GET, "/openapi.json").send().await;
     doc.expect(200, None);
-    let paths = doc.body["paths"].as_object().expect("paths");
+    let paths = doc.json::<utoipa::openapi::OpenApi>().paths.paths;
     for path in [
         "/healthz",
         "/readyz",
@@ -231,7 +167,7 @@ async fn the_openapi_document_covers_the_operational_routes_and_the_stream() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
     }
     // `/metrics` is the operator's (the admin token, like `/ops/status`).
     let anonymous = s.call(Method::GET, "/metrics").send().await;

@@ -200,7 +200,7 @@ async fn stalled_and_trickled_bodies_get_408_and_are_closed() {
 async fn websockets_are_not_cut_by_the_connection_timeouts() {
     let s = start(256, 1, 2).await;
     let a = s.user("streamer").await;
-    let room = stream_support::room(&s, &a, &[]).await;
+    let room = s.room(&a, "스트림", &[]).await.room_id;
     let mut client = stream_support::connect(&s.base, &a, None).await;
     // Past the header (1 s), body (1 s) and idle (2 s) timeouts, twice over.
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -6,6 +6,7 @@
 
 mod support;
 
+use contract::commands::{CreateRoomRequest, EditMessageRequest, PostMessageRequest};
 use cotalk::bench::eventlog;
 use projector::digest::{history_digest, redis_digest};
 use projector::rebuild::{self, OldGeneration, RebuildOptions};
@@ -13,13 +14,14 @@ use projector::{
     generations, source, HistoryProjection, Projection, ProjectorConfig, RedisProjection,
 };
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::client::ClientError;
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -115,38 +117,24 @@ fn reader(
     from: i64,
     stop: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<(u64, Vec<String>)> {
-    let http = s.http.clone();
-    let url = format!("{}{}", s.base, path);
-    let token = user.token.clone();
+    let client = s.as_user(user).at(from);
     tokio::spawn(async move {
         let (mut reads, mut problems, mut last) = (0u64, Vec::new(), 0i64);
         while !stop.load(Ordering::Relaxed) {
             // Under the search limit of 20 requests per second and user.
             tokio::time::sleep(Duration::from_millis(60)).await;
             // Wait for the room to exist, then read whatever is there.
-            let req = http
-                .get(&url)
-                .bearer_auth(&token)
-                .header("x-min-position", from);
-            match req.send().await {
-                Ok(r) if r.status().is_success() => {
-                    let p: i64 = r
-                        .headers()
-                        .get("x-position")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(-1);
+            // Any query route: only the status and `X-Position` matter here.
+            match client.raw(Method::GET, &path).send().await {
+                Ok(r) if r.status.is_success() => {
+                    let p = r.position().unwrap_or(-1);
                     if p < last {
                         problems.push(format!("{path}: X-Position went back from {last} to {p}"));
                     }
                     last = last.max(p);
                     reads += 1;
                 }
-                Ok(r) => problems.push(format!(
-                    "{path}: {} {}",
-                    r.status(),
-                    r.text().await.unwrap_or_default()
-                )),
+                Ok(r) => problems.push(format!("{path}: {} {}", r.status, r.text())),
                 Err(e) => problems.push(format!("{path}: {e}")),
             }
         }
@@ -173,49 +161,41 @@ async fn shadow_rebuild_under_writes_and_reads_equals_the_live_projections() {
         .await
         .unwrap();
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
-    let room = s
-        .call(Method::POST, "/v1/rooms")
-        .auth(&minsu)
-        .json(json!({"name": "재구축", "members": [bora.id]}))
-        .send()
-        .await;
-    room.expect(201, None);
-    let from = room.position();
-    let room = room.body["room_id"].as_str().unwrap().to_owned();
+    let created = s
+        .as_user(&minsu)
+        .create_room(&CreateRoomRequest {
+            name: "재구축".into(),
+            members: vec![bora.id],
+        })
+        .await
+        .expect("create a room");
+    let (room, from) = (created.room_id, created.position);
 
     let stop_writes = Arc::new(AtomicBool::new(false));
     let posts = Arc::new(AtomicU64::new(0));
     let writer = {
-        let (http, base, stop, posts) = (
-            s.http.clone(),
-            s.base.clone(),
-            stop_writes.clone(),
-            posts.clone(),
-        );
-        let (room, users) = (room.clone(), [minsu.clone(), bora.clone()]);
+        let (stop, posts) = (stop_writes.clone(), posts.clone());
+        let users = [s.as_user(&minsu), s.as_user(&bora)];
         tokio::spawn(async move {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let user = &users[(i % 2) as usize];
-                let url = format!("{base}/v1/rooms/{room}/messages");
-                let r = http
-                    .post(&url)
-                    .bearer_auth(&user.token)
-                    .json(&json!({"body": format!("회의 {i} 자료")}))
-                    .send()
-                    .await;
-                let body: Value = r.expect("post").json().await.unwrap_or(Value::Null);
-                if let Some(id) = body["message_id"].as_str() {
-                    let url = format!("{url}/{id}");
+                let post = PostMessageRequest::text(format!("회의 {i} 자료"));
+                // A refusal (a rate limit, say) is no failure of this test;
+                // no answer at all is.
+                let id = match user.post_message(room, &post).await {
+                    Ok(posted) => Some(posted.message_id),
+                    Err(e @ ClientError::Transport { .. }) => panic!("post: {e}"),
+                    Err(_) => None,
+                };
+                if let Some(id) = id {
                     if i % 7 == 3 {
-                        let _ = http
-                            .patch(&url)
-                            .bearer_auth(&user.token)
-                            .json(&json!({"body": "고친 회의 자료"}))
-                            .send()
-                            .await;
+                        let edit = EditMessageRequest {
+                            body: "고친 회의 자료".into(),
+                        };
+                        let _ = user.edit_message(room, id, &edit).await;
                     } else if i % 11 == 5 {
-                        let _ = http.delete(&url).bearer_auth(&user.token).send().await;
+                        let _ = user.delete_message(room, id).await;
                     }
                 }
                 posts.fetch_add(1, Ordering::Relaxed);

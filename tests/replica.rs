@@ -9,14 +9,16 @@
 mod standby;
 mod support;
 
+use contract::commands::{CreateRoomRequest, PostMessageRequest};
+use contract::queries::MessagesResponse;
 use cotalk::config::Role;
 use domain::views::{CHECKPOINTS_TABLE, HISTORY_PROJECTION, TIMELINE_LEN};
+use domain::RoomId;
 use futures::StreamExt;
-use reqwest::Method;
-use serde_json::{json, Value};
 use standby::Replication;
 use std::time::Duration;
-use support::{start_with, Answer, Server, User};
+use support::{assert_refused, start_with, Server, User};
+use testkit::client::{Read, Result};
 use testkit::TestEnv;
 use tokio::time::Instant;
 
@@ -65,14 +67,16 @@ async fn scenario() {
     let replica_url = pg.standby_url(&read_db);
     let s = start_with(env, Role::All, Some(replica_url)).await;
     let (minsu, bora) = tokio::join!(s.user("minsu"), s.user("bora"));
-    let created = s
-        .call(Method::POST, "/v1/rooms")
-        .auth(&minsu)
-        .json(json!({"name": "replica", "members": [bora.id]}))
-        .send()
-        .await;
-    created.expect(201, None);
-    let room = created.body["room_id"].as_str().unwrap().to_owned();
+    let create = CreateRoomRequest {
+        name: "replica".into(),
+        members: vec![bora.id],
+    };
+    let room = s
+        .as_user(&minsu)
+        .create_room(&create)
+        .await
+        .expect("create a room")
+        .room_id;
     phase("app, users, room");
 
     // More messages than the Redis timeline keeps: a newest-first page of 200
@@ -81,27 +85,28 @@ async fn scenario() {
     let total = TIMELINE_LEN + 5;
     // Sent concurrently so the group commit batches them; the last one alone,
     // so it is the newest.
-    let (server, author, room_id) = (&s, &minsu, room.as_str());
+    let (server, author, room_id) = (&s, &minsu, room);
     futures::stream::iter(1..total)
         .map(|n| post(server, author, room_id, format!("filler {n}")))
         .buffer_unordered(16)
         .collect::<Vec<i64>>()
         .await;
     let newest = format!("message {total}");
-    let last = post(&s, &minsu, &room, newest.clone()).await;
+    let last = post(&s, &minsu, room, newest.clone()).await;
     phase("messages posted");
-    let page = history(&s, &bora, &room, Some(last), None).await;
-    page.expect(200, None);
+    let page = history(&s, &bora, room, Some(last), None)
+        .await
+        .expect("history");
     assert!(
-        page.position() >= last,
+        page.position >= last,
         "X-Position {} < {last}",
-        page.position()
+        page.position
     );
-    let msgs = messages(&page);
+    let msgs = &page.messages;
     assert_eq!(msgs.len(), 200);
-    assert_eq!(page.body["has_more"], true);
-    assert_eq!(msgs[0]["body"], newest.as_str(), "newest first");
-    assert_eq!(msgs[0]["seq"], total as u64);
+    assert!(page.has_more);
+    assert_eq!(msgs[0].body, newest, "newest first");
+    assert_eq!(msgs[0].seq, total as u64);
 
     // Make the standby lag: stop applying WAL. It still receives it.
     sqlx::query("SELECT pg_wal_replay_pause()")
@@ -115,24 +120,24 @@ async fn scenario() {
     assert_ne!(state, "not paused");
 
     let fresh = "written while the standby is paused";
-    let p2 = post(&s, &minsu, &room, fresh.to_owned()).await;
+    let p2 = post(&s, &minsu, room, fresh.to_owned()).await;
     // Redis (membership, timeline) and the primary's history table both have it...
-    s.call(Method::GET, &format!("/v1/rooms/{room}"))
-        .auth(&bora)
+    s.as_user(&bora)
         .at(p2)
-        .send()
+        .room(room)
         .await
-        .expect(200, None);
+        .expect("the room at p2");
     wait_for_checkpoint(&read_primary, p2).await;
     // ...the standby does not, and the query says so instead of answering stale.
-    let lagging = history(&s, &bora, &room, Some(p2), Some(300)).await;
-    lagging.expect(503, Some("projection_lagging"));
-    assert!(lagging.headers.contains_key("retry-after"));
+    let lagging = history(&s, &bora, room, Some(p2), Some(300)).await;
+    let lagging = assert_refused(lagging, 503, "projection_lagging");
+    assert!(lagging.header("retry-after").is_some());
     // Without X-Min-Position the answer is the standby's frozen snapshot.
-    let stale = history(&s, &bora, &room, None, None).await;
-    stale.expect(200, None);
-    assert!(stale.position() < p2, "the standby cannot reflect {p2} yet");
-    assert_eq!(messages(&stale)[0]["body"], newest.as_str());
+    let stale = history(&s, &bora, room, None, None)
+        .await
+        .expect("stale history");
+    assert!(stale.position < p2, "the standby cannot reflect {p2} yet");
+    assert_eq!(stale.messages[0].body, newest);
     let standby_read = pg.standby_pool(&read_db).await.unwrap();
     assert!(checkpoint(&standby_read).await < p2);
 
@@ -142,12 +147,13 @@ async fn scenario() {
         .execute(&standby_admin)
         .await
         .unwrap();
-    let caught_up = history(&s, &bora, &room, Some(p2), Some(10_000)).await;
-    caught_up.expect(200, None);
-    assert!(caught_up.position() >= p2);
-    let msgs = messages(&caught_up);
-    assert_eq!(msgs[0]["body"], fresh);
-    assert_eq!(msgs[0]["seq"], total as u64 + 1);
+    let caught_up = history(&s, &bora, room, Some(p2), Some(10_000))
+        .await
+        .expect("history once replay resumed");
+    assert!(caught_up.position >= p2);
+    let msgs = &caught_up.messages;
+    assert_eq!(msgs[0].body, fresh);
+    assert_eq!(msgs[0].seq, total as u64 + 1);
     assert!(checkpoint(&standby_read).await >= p2);
 
     // The query role on the standby reads the read tables and nothing of the
@@ -176,39 +182,30 @@ fn database_of(url: &str) -> String {
 }
 
 /// Post `body` to `room`; its position.
-async fn post(s: &Server, user: &User, room: &str, body: String) -> i64 {
-    let a = s
-        .call(Method::POST, &format!("/v1/rooms/{room}/messages"))
-        .auth(user)
-        .json(json!({ "body": body }))
-        .send()
-        .await;
-    a.expect(201, None);
-    a.position()
+async fn post(s: &Server, user: &User, room: RoomId, body: String) -> i64 {
+    s.as_user(user)
+        .post_message(room, &PostMessageRequest::text(body))
+        .await
+        .expect("post")
+        .position
 }
 
 /// The newest 200 messages of `room` (more than the timeline can vouch for).
 async fn history(
     s: &Server,
     user: &User,
-    room: &str,
+    room: RoomId,
     min: Option<i64>,
     wait_ms: Option<u64>,
-) -> Answer {
-    let mut call = s
-        .call(Method::GET, &format!("/v1/rooms/{room}/messages?limit=200"))
-        .auth(user);
+) -> Result<Read<MessagesResponse>> {
+    let mut client = s.as_user(user);
     if let Some(min) = min {
-        call = call.at(min);
+        client = client.at(min);
     }
     if let Some(ms) = wait_ms {
-        call = call.header("x-max-wait-ms", ms);
+        client = client.max_wait(ms);
     }
-    call.send().await
-}
-
-fn messages(a: &Answer) -> &Vec<Value> {
-    a.body["messages"].as_array().expect("messages")
+    client.messages(room, &[("limit", "200")]).await
 }
 
 /// The history projection's checkpoint in a read database.

@@ -8,68 +8,55 @@
 
 mod support;
 
-use domain::RoomId;
+use contract::commands::{AddMemberRequest, EditMessageRequest};
+use contract::queries::SearchResponse;
 use reqwest::Method;
-use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use support::{start, Answer, Server, User};
+use support::{assert_refused, start, Server, User};
+use testkit::client::{Read, Result};
+use uuid::Uuid;
 
-/// Percent-encode a query-string value (everything but unreserved bytes).
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
+/// The search path with `params`, for raw calls.
 fn path(params: &[(&str, &str)]) -> String {
-    let qs: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", enc(v)))
-        .collect();
-    format!("/v1/search/messages?{}", qs.join("&"))
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(params);
+    format!("/v1/search/messages?{}", query.finish())
 }
 
 /// Search as `user`, reading at least `at`.
-async fn search(s: &Server, user: &User, at: i64, params: &[(&str, &str)]) -> Answer {
-    s.call(Method::GET, &path(params))
-        .auth(user)
-        .at(at)
-        .send()
-        .await
+async fn search(
+    s: &Server,
+    user: &User,
+    at: i64,
+    params: &[(&str, &str)],
+) -> Result<Read<SearchResponse>> {
+    s.as_user(user).at(at).search(params).await
 }
 
 /// The message ids of a 200 answer.
 #[track_caller]
-fn ids(a: &Answer) -> BTreeSet<String> {
-    a.expect(200, None);
-    a.body["hits"]
-        .as_array()
-        .expect("hits")
-        .iter()
-        .map(|h| h["message_id"].as_str().unwrap_or_default().to_owned())
-        .collect()
+fn ids(a: &Result<Read<SearchResponse>>) -> BTreeSet<Uuid> {
+    match a {
+        Ok(a) => a.hits.iter().map(|h| h.message_id).collect(),
+        Err(e) => panic!("search: {e}"),
+    }
 }
 
-/// A room of `owner` with `members`: its id and the position of its creation.
-async fn room(s: &Server, owner: &User, members: &[&User]) -> (RoomId, i64) {
-    let created = s.room(owner, "검색 테스트", members).await;
-    (created.room_id, created.position)
+fn set(items: &[&Uuid]) -> BTreeSet<Uuid> {
+    items.iter().map(|id| **id).collect()
 }
 
-fn set(items: &[&String]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
+/// The answer of a search that succeeded.
+#[track_caller]
+fn found(a: Result<Read<SearchResponse>>) -> Read<SearchResponse> {
+    a.unwrap_or_else(|e| panic!("search: {e}"))
 }
 
 #[tokio::test]
 async fn korean_particles_compounds_and_english_stems_are_found() {
     let s = start().await;
     let minsu = s.user("minsu").await;
-    let (room, _) = room(&s, &minsu, &[]).await;
+    let room = s.room(&minsu, "검색 테스트", &[]).await.room_id;
     let mut m = Vec::new();
     let mut at = 0;
     for body in [
@@ -85,7 +72,7 @@ async fn korean_particles_compounds_and_english_stems_are_found() {
         "배포는 내일 오전에 합니다",          // 9
     ] {
         let posted = s.post(&minsu, room, body).await;
-        let (id, p) = (posted.message_id.to_string(), posted.position);
+        let (id, p) = (posted.message_id.0, posted.position);
         m.push(id);
         at = p;
     }
@@ -94,10 +81,9 @@ async fn korean_particles_compounds_and_english_stems_are_found() {
     assert_eq!(
         ids(&a),
         set(&[&m[0], &m[1], &m[2], &m[3], &m[4]]),
-        "회의 finds every particle form and the compound: {}",
-        a.body
+        "회의 finds every particle form and the compound: {a:?}"
     );
-    assert!(a.position() >= at, "X-Position covers the writes");
+    assert!(found(a).position >= at, "X-Position covers the writes");
     // Any particle form finds the others too.
     assert_eq!(
         ids(&search(&s, &minsu, at, &[("q", "회의에서")]).await),
@@ -160,24 +146,25 @@ async fn korean_particles_compounds_and_english_stems_are_found() {
 async fn edits_replace_the_text_and_deletes_remove_it() {
     let s = start().await;
     let minsu = s.user("minsu").await;
-    let (room, _) = room(&s, &minsu, &[]).await;
+    let room = s.room(&minsu, "검색 테스트", &[]).await.room_id;
     let posted = s.post(&minsu, room, "배포 일정은 금요일입니다").await;
-    let (id, _) = (posted.message_id.to_string(), posted.position);
+    let (id, _) = (posted.message_id.0, posted.position);
     let posted = s.post(&minsu, room, "금요일 저녁 회식").await;
-    let (other, at) = (posted.message_id.to_string(), posted.position);
+    let (other, at) = (posted.message_id.0, posted.position);
     assert_eq!(
         ids(&search(&s, &minsu, at, &[("q", "금요일")]).await),
         set(&[&id, &other])
     );
 
-    let edit = s
-        .call(Method::PATCH, &format!("/v1/rooms/{room}/messages/{id}"))
-        .auth(&minsu)
-        .json(json!({"body": "릴리스 일정은 월요일입니다"}))
-        .send()
-        .await;
-    edit.expect(200, None);
-    let at = edit.position();
+    let as_minsu = s.as_user(&minsu);
+    let edit = EditMessageRequest {
+        body: "릴리스 일정은 월요일입니다".into(),
+    };
+    let at = as_minsu
+        .edit_message(room, domain::MessageId(id), &edit)
+        .await
+        .expect("edit")
+        .position;
     assert!(ids(&search(&s, &minsu, at, &[("q", "배포")]).await).is_empty());
     assert_eq!(
         ids(&search(&s, &minsu, at, &[("q", "금요일")]).await),
@@ -186,20 +173,19 @@ async fn edits_replace_the_text_and_deletes_remove_it() {
     );
     let a = search(&s, &minsu, at, &[("q", "릴리스")]).await;
     assert_eq!(ids(&a), set(&[&id]));
-    let snippet = a.body["hits"][0]["snippet"].as_str().unwrap_or_default();
+    let hit = &found(a).hits[0];
     assert!(
-        snippet.starts_with("<mark>릴리스</mark> 일정은"),
-        "{snippet}"
+        hit.snippet.starts_with("<mark>릴리스</mark> 일정은"),
+        "{}",
+        hit.snippet
     );
-    assert_eq!(a.body["hits"][0]["seq"], 1);
+    assert_eq!(hit.seq, 1);
 
-    let del = s
-        .call(Method::DELETE, &format!("/v1/rooms/{room}/messages/{id}"))
-        .auth(&minsu)
-        .send()
-        .await;
-    del.expect(200, None);
-    let at = del.position();
+    let at = as_minsu
+        .delete_message(room, domain::MessageId(id))
+        .await
+        .expect("delete")
+        .position;
     assert!(ids(&search(&s, &minsu, at, &[("q", "릴리스")]).await).is_empty());
     assert!(ids(&search(&s, &minsu, at, &[("q", "일정")]).await).is_empty());
     assert_eq!(
@@ -217,12 +203,12 @@ async fn only_rooms_the_caller_is_in_now() {
         s.user("chul").await,
         s.user("dana").await,
     );
-    let (shared, _) = room(&s, &minsu, &[&bora, &chul]).await;
-    let (dana_room, _) = room(&s, &dana, &[]).await;
+    let shared = s.room(&minsu, "검색 테스트", &[&bora, &chul]).await.room_id;
+    let dana_room = s.room(&dana, "검색 테스트", &[]).await.room_id;
     let posted = s.post(&minsu, shared, "프로젝트 회의는 내일입니다").await;
-    let (first, _) = (posted.message_id.to_string(), posted.position);
+    let (first, _) = (posted.message_id.0, posted.position);
     let posted = s.post(&dana, dana_room, "다나의 비밀 회의 메모").await;
-    let (_, at) = (posted.message_id.to_string(), posted.position);
+    let (_, at) = (posted.message_id.0, posted.position);
     let both = ids(&search(&s, &bora, at, &[("q", "회의")]).await);
     assert_eq!(both, set(&[&first]), "never another room's messages");
 
@@ -235,15 +221,12 @@ async fn only_rooms_the_caller_is_in_now() {
     )
     .await;
     assert!(ids(&a).is_empty());
-    assert!(a.body["next_cursor"].is_null());
+    assert!(found(a).next_cursor.is_none());
     let a = search(
         &s,
         &dana,
         at,
-        &[
-            ("q", "회의"),
-            ("room_id", &uuid::Uuid::new_v4().to_string()),
-        ],
+        &[("q", "회의"), ("room_id", &Uuid::new_v4().to_string())],
     )
     .await;
     assert!(
@@ -252,28 +235,18 @@ async fn only_rooms_the_caller_is_in_now() {
     );
 
     // Bora leaves, chul is kicked: nothing from the room, filtered or not.
-    let left = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/rooms/{shared}/members/{}", bora.id),
-        )
-        .auth(&bora)
-        .send()
-        .await;
-    left.expect(200, None);
-    let kicked = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/rooms/{shared}/members/{}", chul.id),
-        )
-        .auth(&minsu)
-        .send()
-        .await;
-    kicked.expect(200, None);
+    s.as_user(&bora)
+        .remove_member(shared, bora.id)
+        .await
+        .expect("leave");
+    s.as_user(&minsu)
+        .remove_member(shared, chul.id)
+        .await
+        .expect("kick");
     let posted = s
         .post(&minsu, shared, "회의 자료는 드라이브에 있어요")
         .await;
-    let (second, at) = (posted.message_id.to_string(), posted.position);
+    let (second, at) = (posted.message_id.0, posted.position);
     for user in [&bora, &chul] {
         assert!(ids(&search(&s, user, at, &[("q", "회의")]).await).is_empty());
         assert!(ids(&search(
@@ -292,33 +265,32 @@ async fn only_rooms_the_caller_is_in_now() {
 
     // Added back: the whole history, including what was said meanwhile.
     let added = s
-        .call(Method::POST, &format!("/v1/rooms/{shared}/members"))
-        .auth(&minsu)
-        .json(json!({"user_id": bora.id}))
-        .send()
-        .await;
-    added.expect(201, None);
+        .as_user(&minsu)
+        .add_member(shared, &AddMemberRequest { user_id: bora.id })
+        .await
+        .expect("add back")
+        .position;
     let a = search(
         &s,
         &bora,
-        added.position(),
+        added,
         &[("q", "회의"), ("room_id", &shared.to_string())],
     )
     .await;
     assert_eq!(ids(&a), set(&[&first, &second]));
-    assert!(a.position() >= added.position());
+    assert!(found(a).position >= added);
 }
 
 #[tokio::test]
 async fn pages_snippets_and_errors() {
     let s = start().await;
     let minsu = s.user("minsu").await;
-    let (room, _) = room(&s, &minsu, &[]).await;
+    let room = s.room(&minsu, "검색 테스트", &[]).await.room_id;
     let mut posted = Vec::new();
     let mut at = 0;
     for i in 0..7 {
         let answer = s.post(&minsu, room, &format!("페이지 테스트 {i}번")).await;
-        posted.push(answer.message_id.to_string());
+        posted.push(answer.message_id.0);
         at = answer.position;
     }
     let answer = s
@@ -328,7 +300,7 @@ async fn pages_snippets_and_errors() {
             "<script>alert(1)</script> 보안 점검 & \"인용\"",
         )
         .await;
-    let (xss, at2) = (answer.message_id.to_string(), answer.position);
+    let (xss, at2) = (answer.message_id.0, answer.position);
     at = at.max(at2);
 
     // Pagination: 3 + 3 + 1, no overlap, newest first with sort=recent.
@@ -341,21 +313,16 @@ async fn pages_snippets_and_errors() {
             if let Some(c) = &cursor {
                 params.push(("cursor", c.as_str()));
             }
-            let a = search(&s, &minsu, at, &params).await;
-            a.expect(200, None);
+            let a = found(search(&s, &minsu, at, &params).await);
             pages += 1;
-            let hits = a.body["hits"].as_array().unwrap().clone();
-            assert!(hits.len() <= 3);
-            seen.extend(
-                hits.iter()
-                    .map(|h| h["message_id"].as_str().unwrap().to_owned()),
-            );
+            assert!(a.hits.len() <= 3);
+            seen.extend(a.hits.iter().map(|h| h.message_id));
             if sort == "recent" {
-                let seqs: Vec<u64> = hits.iter().map(|h| h["seq"].as_u64().unwrap()).collect();
+                let seqs: Vec<u64> = a.hits.iter().map(|h| h.seq).collect();
                 assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
             }
-            match a.body["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
+            match &a.next_cursor {
+                Some(c) => cursor = Some(c.clone()),
                 None => break,
             }
             assert!(pages < 10, "pagination does not end");
@@ -375,57 +342,53 @@ async fn pages_snippets_and_errors() {
     // Snippets mark matches and escape everything else.
     let a = search(&s, &minsu, at, &[("q", "보안")]).await;
     assert_eq!(ids(&a), set(&[&xss]));
-    let hit: &Value = &a.body["hits"][0];
-    let snippet = hit["snippet"].as_str().unwrap();
+    // The answer type has every field (room_id, seq, author_id,
+    // created_at, score): it decoding is the check that none is missing.
+    let hit = &found(a).hits[0];
+    let snippet = &hit.snippet;
     assert!(snippet.contains("<mark>보안</mark>"), "{snippet}");
     assert!(snippet.contains("&lt;script&gt;"), "{snippet}");
     assert!(!snippet.contains("<script>"), "{snippet}");
     assert!(snippet.contains("&amp;"), "{snippet}");
-    for key in ["room_id", "seq", "author_id", "created_at", "score"] {
-        assert!(!hit[key].is_null(), "{key} in {hit}");
-    }
-    assert_eq!(hit["room_id"], room.to_string());
-    assert_eq!(hit["author_id"], minsu.id.to_string());
+    assert_eq!(hit.room_id, room.0);
+    assert_eq!(hit.author_id, minsu.id.0);
 
     // Queries it cannot search are 422 invalid_query.
     let long = "가".repeat(257);
     for q in ["", "   ", "\"회의 자료", "-회의", long.as_str()] {
-        search(&s, &minsu, at, &[("q", q)])
-            .await
-            .expect(422, Some("invalid_query"));
+        assert_refused(
+            search(&s, &minsu, at, &[("q", q)]).await,
+            422,
+            "invalid_query",
+        );
     }
     s.call(Method::GET, "/v1/search/messages")
         .auth(&minsu)
         .send()
         .await
         .expect(422, Some("invalid_query"));
-    search(&s, &minsu, at, &[("q", &"가".repeat(256))])
-        .await
-        .expect(200, None);
-    search(&s, &minsu, at, &[("q", "페이지"), ("cursor", "bm9wZQ")])
-        .await
-        .expect(422, Some("invalid_cursor"));
-    search(&s, &minsu, at, &[("q", "페이지"), ("limit", "0")])
-        .await
-        .expect(422, Some("invalid_limit"));
-    search(&s, &minsu, at, &[("q", "페이지"), ("limit", "201")])
-        .await
-        .expect(422, Some("invalid_limit"));
+    found(search(&s, &minsu, at, &[("q", &"가".repeat(256))]).await);
+    let page = |extra: (&'static str, &'static str)| {
+        let (s, minsu) = (&s, &minsu);
+        async move { search(s, minsu, at, &[("q", "페이지"), extra]).await }
+    };
+    assert_refused(page(("cursor", "bm9wZQ")).await, 422, "invalid_cursor");
+    assert_refused(page(("limit", "0")).await, 422, "invalid_limit");
+    assert_refused(page(("limit", "201")).await, 422, "invalid_limit");
     for bad in [
         ("room_id", "x"),
         ("before", "yesterday"),
         ("sort", "best"),
         ("foo", "1"),
     ] {
-        search(&s, &minsu, at, &[("q", "페이지"), bad])
-            .await
-            .expect(400, Some("invalid_request"));
+        assert_refused(page(bad).await, 400, "invalid_request");
     }
     // No token: 401.
-    s.call(Method::GET, &path(&[("q", "페이지")]))
-        .send()
-        .await
-        .expect(401, Some("unauthenticated"));
+    assert_refused(
+        s.api.search(&[("q", "페이지")]).await,
+        401,
+        "unauthenticated",
+    );
     // A position the index has not reached: 503 with Retry-After, not an
     // answer that silently misses messages.
     let a = s
@@ -441,17 +404,9 @@ async fn pages_snippets_and_errors() {
 
 /// The hits of a 200 answer: message id and score, in order.
 #[track_caller]
-fn ranked(a: &Answer) -> Vec<(String, Value)> {
-    a.expect(200, None);
-    let hits = a.body["hits"].as_array().expect("hits");
-    hits.iter()
-        .map(|h| {
-            (
-                h["message_id"].as_str().unwrap().to_owned(),
-                h["score"].clone(),
-            )
-        })
-        .collect()
+fn ranked(a: Result<Read<SearchResponse>>) -> Vec<(Uuid, f32)> {
+    let a = found(a);
+    a.hits.iter().map(|h| (h.message_id, h.score)).collect()
 }
 
 /// Issue 13, finding 4: what is said in a room the caller cannot read moves
@@ -460,31 +415,31 @@ fn ranked(a: &Answer) -> Vec<(String, Value)> {
 async fn scores_and_ranks_ignore_rooms_the_caller_cannot_read() {
     let s = start().await;
     let (minsu, dana) = (s.user("minsu").await, s.user("dana").await);
-    let (mine, _) = room(&s, &minsu, &[]).await;
-    let (theirs, _) = room(&s, &dana, &[]).await;
+    let mine = s.room(&minsu, "검색 테스트", &[]).await.room_id;
+    let theirs = s.room(&dana, "검색 테스트", &[]).await.room_id;
     // Two hits of "zyxquor plumbus" whose order says which word is rarer.
     s.post(&minsu, mine, "zyxquor").await;
     let posted = s.post(&minsu, mine, "zyxquor zyxquor plumbus").await;
-    let (heavy_z, _) = (posted.message_id.to_string(), posted.position);
+    let (heavy_z, _) = (posted.message_id.0, posted.position);
     let posted = s.post(&minsu, mine, "zyxquor plumbus plumbus").await;
-    let (heavy_p, _) = (posted.message_id.to_string(), posted.position);
+    let (heavy_p, _) = (posted.message_id.0, posted.position);
     for _ in 0..3 {
         s.post(&minsu, mine, "plumbus only here").await;
     }
     let posted = s.post(&minsu, mine, "회의 자료 공유합니다").await;
-    let (_, at) = (posted.message_id.to_string(), posted.position);
+    let (_, at) = (posted.message_id.0, posted.position);
     let seen = |at: i64| {
         let (s, minsu) = (&s, &minsu);
         async move {
             let mut out = Vec::new();
             for q in ["zyxquor", "zyxquor plumbus", "회의"] {
-                out.push(ranked(&search(s, minsu, at, &[("q", q)]).await));
+                out.push(ranked(search(s, minsu, at, &[("q", q)]).await));
             }
             out
         }
     };
     let before = seen(at).await;
-    let order: Vec<&String> = before[1].iter().map(|(id, _)| id).collect();
+    let order: Vec<&Uuid> = before[1].iter().map(|(id, _)| id).collect();
     assert_eq!(
         order,
         vec![&heavy_z, &heavy_p],
@@ -508,14 +463,13 @@ async fn scores_and_ranks_ignore_rooms_the_caller_cannot_read() {
 
     // Dana, added to minsu's room, reads both: for her zyxquor is common.
     let added = s
-        .call(Method::POST, &format!("/v1/rooms/{mine}/members"))
-        .auth(&minsu)
-        .json(json!({"user_id": dana.id}))
-        .send()
-        .await;
-    added.expect(201, None);
-    let for_dana = ranked(&search(&s, &dana, added.position(), &[("q", "zyxquor plumbus")]).await);
-    let order: Vec<&String> = for_dana.iter().map(|(id, _)| id).collect();
+        .as_user(&minsu)
+        .add_member(mine, &AddMemberRequest { user_id: dana.id })
+        .await
+        .expect("add dana")
+        .position;
+    let for_dana = ranked(search(&s, &dana, added, &[("q", "zyxquor plumbus")]).await);
+    let order: Vec<&Uuid> = for_dana.iter().map(|(id, _)| id).collect();
     assert_eq!(order, vec![&heavy_p, &heavy_z]);
 }
 
@@ -528,9 +482,9 @@ async fn processes_without_an_index_do_not_serve_search() {
     )
     .await;
     let minsu = s.user("minsu").await;
-    s.call(Method::GET, &path(&[("q", "회의")]))
-        .auth(&minsu)
-        .send()
-        .await
-        .expect(404, Some("not_found"));
+    assert_refused(
+        s.as_user(&minsu).search(&[("q", "회의")]).await,
+        404,
+        "not_found",
+    );
 }

@@ -5,24 +5,26 @@
 
 mod support;
 
+use contract::ops::Readiness;
 use cotalk::config::Role;
 use reqwest::StatusCode;
 use std::time::Duration;
+use testkit::client::Client;
 use testkit::TestEnv;
 use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// `/readyz` once it answers 200 (it may take a moment to reach NATS).
-async fn ready(http: &reqwest::Client, base: &str) -> serde_json::Value {
+async fn ready(http: &reqwest::Client, base: &str) -> Readiness {
+    let client = Client::with_http(http.clone(), base);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let res = http.get(format!("{base}/readyz")).send().await.unwrap();
-        let status = res.status();
-        let body: serde_json::Value = res.json().await.unwrap();
-        if status == StatusCode::OK {
-            return body;
+        let (status, report) = client.readiness().await.expect("a readiness report");
+        assert_eq!(report.ready, status == StatusCode::OK, "{report:?}");
+        if report.ready {
+            return report;
         }
-        assert!(Instant::now() < deadline, "{base} not ready: {body}");
+        assert!(Instant::now() < deadline, "{base} not ready: {report:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -68,14 +70,8 @@ async fn each_role_serves_its_parts_and_checks_what_they_use() {
         let dir = std::env::temp_dir().join(format!("cotalk-test-{}-{role:?}", env.namespace));
         let (base, cancel) = support::serve_app(&support::config(&env, &dir), role).await;
         let report = ready(&http, &base).await;
-        let mut names: Vec<&str> = report["checks"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        names.sort_unstable();
-        assert_eq!(names, checks, "{role:?}: {report}");
+        let names: Vec<&str> = report.checks.keys().map(String::as_str).collect();
+        assert_eq!(names, checks, "{role:?}: {report:?}");
         let routes = [
             serves(&http, &base, Method::POST, "/v1/sessions").await,
             serves(&http, &base, Method::GET, "/v1/search/messages?q=x").await,

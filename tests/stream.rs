@@ -9,10 +9,10 @@
 mod stream_support;
 mod support;
 
+use contract::commands::{AddMemberRequest, EditMessageRequest, RenameRoomRequest};
 use cotalk::config::Role;
-use reqwest::Method;
-use serde_json::{json, Value};
-use stream_support::{connect, connect_with, direct, is_post, node, room};
+use serde_json::Value;
+use stream_support::{connect, connect_with, direct, is_post, node};
 use support::{start, Server};
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 async fn members_see_each_others_messages_in_order_with_edits_and_deletes() {
     let s = start().await;
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
-    let room = room(&s, &minsu, &[&bora]).await;
+    let room = s.room(&minsu, "스트림", &[&bora]).await.room_id;
     let mut a = connect(&s.base, &minsu, None).await;
     // A browser-style connection, token in the query.
     let mut b = connect_with(&s.base, &bora, None, true).await;
@@ -53,29 +53,24 @@ async fn members_see_each_others_messages_in_order_with_edits_and_deletes() {
         );
     }
 
-    s.call(
-        Method::PATCH,
-        &format!("/v1/rooms/{room}/messages/{}", ids[0]),
-    )
-    .auth(&minsu)
-    .json(json!({"body": "고친 메시지"}))
-    .send()
-    .await
-    .expect(200, None);
-    s.call(
-        Method::DELETE,
-        &format!("/v1/rooms/{room}/messages/{}", ids[1]),
-    )
-    .auth(&bora)
-    .send()
-    .await
-    .expect(200, None);
-    s.call(Method::PATCH, &format!("/v1/rooms/{room}"))
-        .auth(&minsu)
-        .json(json!({"name": "새 이름"}))
-        .send()
+    let edit = EditMessageRequest {
+        body: "고친 메시지".into(),
+    };
+    s.as_user(&minsu)
+        .edit_message(room, ids[0], &edit)
         .await
-        .expect(200, None);
+        .expect("edit");
+    s.as_user(&bora)
+        .delete_message(room, ids[1])
+        .await
+        .expect("delete");
+    let rename = RenameRoomRequest {
+        name: "새 이름".into(),
+    };
+    s.as_user(&minsu)
+        .rename_room(room, &rename)
+        .await
+        .expect("rename");
     for c in [&mut a, &mut b] {
         let frames = c.until(|f| f["type"] == "room_renamed").await;
         let edited = frames
@@ -95,14 +90,13 @@ async fn members_see_each_others_messages_in_order_with_edits_and_deletes() {
         // The frame comes after the projection applied it: a read at its
         // position needs no wait at all.
         let read = s
-            .call(Method::GET, &format!("/v1/rooms/{room}"))
-            .auth(&bora)
+            .as_user(&bora)
             .at(renamed["position"].as_i64().unwrap())
-            .header("x-max-wait-ms", 0)
-            .send()
-            .await;
-        read.expect(200, None);
-        assert_eq!(read.body["name"], "새 이름");
+            .max_wait(0)
+            .room(room)
+            .await
+            .expect("the renamed room");
+        assert_eq!(read.name, "새 이름");
     }
 
     a.close().await;
@@ -118,16 +112,14 @@ async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
         s.user("bora").await,
         s.user("carol").await,
     );
-    let room = room(&s, &minsu, &[&bora]).await;
+    let room = s.room(&minsu, "스트림", &[&bora]).await.room_id;
     let mut b = connect(&s.base, &bora, None).await;
     let mut c = connect(&s.base, &carol, None).await;
 
-    s.call(Method::POST, &format!("/v1/rooms/{room}/members"))
-        .auth(&minsu)
-        .json(json!({"user_id": carol.id}))
-        .send()
+    s.as_user(&minsu)
+        .add_member(room, &AddMemberRequest { user_id: carol.id })
         .await
-        .expect(201, None);
+        .expect("add carol");
     let joined = c.next().await;
     assert_eq!(joined["type"], "member_joined");
     assert_eq!(joined["user_id"], carol.id.to_string());
@@ -135,14 +127,10 @@ async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
     s.post(&minsu, room, "어서 와요").await;
     assert_eq!(c.next().await["body"], "어서 와요", "no reconnect needed");
 
-    s.call(
-        Method::DELETE,
-        &format!("/v1/rooms/{room}/members/{}", bora.id),
-    )
-    .auth(&minsu)
-    .send()
-    .await
-    .expect(200, None);
+    s.as_user(&minsu)
+        .remove_member(room, bora.id)
+        .await
+        .expect("kick");
     s.post(&minsu, room, "after the kick").await;
     // A later frame in another room bora is in (created after the post).
     let (direct, _) = direct(&s, &minsu, &bora).await;
@@ -171,7 +159,7 @@ async fn a_kicked_member_stops_receiving_and_an_added_one_starts() {
 async fn resume_delivers_exactly_the_missed_frames_then_live_ones() {
     let s = start().await;
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
-    let room = room(&s, &minsu, &[&bora]).await;
+    let room = s.room(&minsu, "스트림", &[&bora]).await.room_id;
     let mut b = connect(&s.base, &bora, None).await;
     let posted = s.post(&minsu, room, "first").await;
     let (m1, _) = (posted.message_id, posted.position);
@@ -182,19 +170,14 @@ async fn resume_delivers_exactly_the_missed_frames_then_live_ones() {
 
     // While bora is away: every command here appends exactly one event.
     let mut missed = vec![s.post(&minsu, room, "second").await.position];
-    let p = s
-        .call(Method::PATCH, &format!("/v1/rooms/{room}/messages/{m1}"))
-        .auth(&minsu)
-        .json(json!({"body": "first, edited"}))
-        .send()
-        .await;
-    missed.push(p.position());
-    let p = s
-        .call(Method::DELETE, &format!("/v1/rooms/{room}/messages/{m1}"))
-        .auth(&minsu)
-        .send()
-        .await;
-    missed.push(p.position());
+    let as_minsu = s.as_user(&minsu);
+    let edit = EditMessageRequest {
+        body: "first, edited".into(),
+    };
+    let p = as_minsu.edit_message(room, m1, &edit).await.expect("edit");
+    missed.push(p.position);
+    let p = as_minsu.delete_message(room, m1).await.expect("delete");
+    missed.push(p.position);
     missed.push(s.post(&minsu, room, "third").await.position);
 
     let after = seen["position"].as_i64().unwrap();
@@ -228,7 +211,7 @@ async fn resume_delivers_exactly_the_missed_frames_then_live_ones() {
 async fn resume_follows_membership_changes_made_while_away() {
     let s = start().await;
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
-    let room = room(&s, &minsu, &[&bora]).await;
+    let room = s.room(&minsu, "스트림", &[&bora]).await.room_id;
     let mut b = connect(&s.base, &bora, None).await;
     s.post(&minsu, room, "before").await;
     let seen = b.until(is_post("before")).await.pop().unwrap();
@@ -236,14 +219,10 @@ async fn resume_follows_membership_changes_made_while_away() {
 
     s.post(&minsu, room, "second").await;
     let kick = s
-        .call(
-            Method::DELETE,
-            &format!("/v1/rooms/{room}/members/{}", bora.id),
-        )
-        .auth(&minsu)
-        .send()
-        .await;
-    kick.expect(200, None);
+        .as_user(&minsu)
+        .remove_member(room, bora.id)
+        .await
+        .expect("kick");
     s.post(&minsu, room, "not for bora").await;
     let (direct_room, direct_at) = direct(&s, &minsu, &bora).await;
     let posted = s.post(&minsu, direct_room, "hello directly").await;
@@ -260,7 +239,7 @@ async fn resume_follows_membership_changes_made_while_away() {
     assert_eq!(
         summary,
         [
-            ("member_kicked", kick.position()),
+            ("member_kicked", kick.position),
             ("room_created", direct_at),
             ("message_posted", p_hello),
         ],
@@ -273,7 +252,7 @@ async fn resume_follows_membership_changes_made_while_away() {
 async fn resuming_beyond_the_window_asks_for_a_resync() {
     let s = start().await;
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
-    let room = room(&s, &minsu, &[&bora]).await;
+    let room = s.room(&minsu, "스트림", &[&bora]).await.room_id;
     let mut b = connect(&s.base, &bora, None).await;
     s.post(&minsu, room, "seen").await;
     let seen = b.until(is_post("seen")).await.pop().unwrap();
@@ -311,7 +290,7 @@ async fn two_query_processes_deliver_to_clients_connected_to_either() {
         api: testkit::client::Client::new(command.base.clone()),
     };
     let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
-    let room = room(&s, &minsu, &[&bora]).await;
+    let room = s.room(&minsu, "스트림", &[&bora]).await.room_id;
     let mut a = connect(&query_a.base, &minsu, None).await;
     let mut b = connect(&query_b.base, &bora, None).await;
     s.post(&minsu, room, "from minsu").await;

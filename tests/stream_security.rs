@@ -8,12 +8,14 @@
 mod stream_support;
 mod support;
 
+use contract::commands::{AddMemberRequest, EditMessageRequest};
+use contract::Problem;
 use domain::RoomId;
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
-use serde_json::{json, Value};
-use stream_support::{connect, direct, is_post, room, Client, FRAME_WAIT};
-use support::{start, Server, User};
+use serde_json::Value;
+use stream_support::{connect, direct, is_post, Client, FRAME_WAIT};
+use support::{assert_refused, start, Server, User};
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -49,14 +51,10 @@ fn posts(frames: &[&Value]) -> Vec<(u64, String)> {
 }
 
 async fn remove(s: &Server, by: &User, room: RoomId, who: &User) {
-    s.call(
-        Method::DELETE,
-        &format!("/v1/rooms/{room}/members/{}", who.id),
-    )
-    .auth(by)
-    .send()
-    .await
-    .expect(200, None);
+    s.as_user(by)
+        .remove_member(room, who.id)
+        .await
+        .expect("remove a member");
 }
 
 #[tokio::test]
@@ -68,7 +66,7 @@ async fn a_replay_is_a_view_of_the_rooms_as_they_are_now() {
         s.user("eve").await,
         s.user("rin").await,
     );
-    let room = room(&s, &a, &[&b, &e, &r]).await;
+    let room = s.room(&a, "스트림", &[&b, &e, &r]).await.room_id;
     let posted = s.post(&a, room, "TOPSECRET launch code").await;
     let (secret, _) = (posted.message_id, posted.position);
     let posted = s.post(&a, room, "ORIGINALX wording").await;
@@ -77,37 +75,21 @@ async fn a_replay_is_a_view_of_the_rooms_as_they_are_now() {
     remove(&s, &r, room, &r).await;
     s.post(&a, room, "while rin was away").await;
     remove(&s, &a, room, &e).await;
-    s.call(
-        Method::DELETE,
-        &format!("/v1/rooms/{room}/messages/{secret}"),
-    )
-    .auth(&a)
-    .send()
-    .await
-    .expect(200, None);
-    s.call(
-        Method::PATCH,
-        &format!("/v1/rooms/{room}/messages/{original}"),
-    )
-    .auth(&a)
-    .json(json!({"body": "current wording"}))
-    .send()
-    .await
-    .expect(200, None);
-    let back = s
-        .call(Method::POST, &format!("/v1/rooms/{room}/members"))
-        .auth(&a)
-        .json(json!({"user_id": r.id}))
-        .send()
-        .await;
-    back.expect(201, None);
-    // What the queries say to eve.
-    s.call(Method::GET, &format!("/v1/rooms/{room}/messages"))
-        .auth(&e)
-        .at(back.position())
-        .send()
+    let as_a = s.as_user(&a);
+    as_a.delete_message(room, secret).await.expect("delete");
+    let edit = EditMessageRequest {
+        body: "current wording".into(),
+    };
+    as_a.edit_message(room, original, &edit)
         .await
-        .expect(404, Some("room_not_found"));
+        .expect("edit");
+    let back = as_a
+        .add_member(room, &AddMemberRequest { user_id: r.id })
+        .await
+        .expect("add rin back");
+    // What the queries say to eve.
+    let history = s.as_user(&e).at(back.position).messages(room, &[]).await;
+    assert_refused(history, 404, "room_not_found");
 
     // eve, kicked: her own kick, nothing else of the room.
     let mut ce = connect(&s.base, &e, Some(0)).await;
@@ -171,7 +153,7 @@ fn short_token(s: &Server, user: &User, secs: i64) -> User {
 async fn a_stream_closes_with_4001_when_its_token_expires() {
     let s = start().await;
     let (a, b) = (s.user("alice").await, s.user("bora").await);
-    let room = room(&s, &a, &[&b]).await;
+    let room = s.room(&a, "스트림", &[&b]).await.room_id;
     let mut c = connect(&s.base, &short_token(&s, &b, 3), None).await;
     s.post(&a, room, "before expiry").await;
     c.until(is_post("before expiry")).await;
@@ -182,7 +164,7 @@ async fn a_stream_closes_with_4001_when_its_token_expires() {
 async fn streams_over_the_per_user_cap_are_closed_with_4029() {
     let s = start().await;
     let (a, b) = (s.user("alice").await, s.user("bora").await);
-    let room = room(&s, &a, &[&b]).await;
+    let room = s.room(&a, "스트림", &[&b]).await.room_id;
     let mut open = Vec::new();
     for _ in 0..20 {
         open.push(connect(&s.base, &b, None).await);
@@ -250,8 +232,8 @@ async fn a_foreign_origin_is_refused_before_the_upgrade() {
             "application/problem+json",
             "{origin}"
         );
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(body["code"], "origin_not_allowed", "{origin}");
+        let problem: Problem = res.json().await.unwrap();
+        assert_eq!(problem.code, "origin_not_allowed", "{origin}");
     }
     // The server's own origin (the web client) and no origin at all
     // (non-browser clients) are let in.
@@ -264,8 +246,8 @@ async fn a_foreign_origin_is_refused_before_the_upgrade() {
     // being the server's own.
     let problem = |res: reqwest::Response| async move {
         let status = res.status().as_u16();
-        let body: Value = res.json().await.unwrap();
-        (status, body["code"].as_str().unwrap_or("").to_owned())
+        let problem: Problem = res.json().await.expect("a problem");
+        (status, problem.code)
     };
     let plain = s.call(Method::GET, "/v1/stream").auth(&b).send().await;
     plain.expect(426, Some("upgrade_required"));

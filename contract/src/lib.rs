@@ -10,9 +10,11 @@
 //! - [`positioned`]: [`Positioned`], a command answer with the log position
 //!   of its last event.
 //! - [`queries`]: answers of the query routes.
+//! - [`ops`]: answers of the operational routes (`/healthz`, `/readyz`).
 //! - [`problem`]: [`Problem`], the `application/problem+json` body of every error.
 
 pub mod commands;
+pub mod ops;
 pub mod positioned;
 pub mod problem;
 pub mod queries;

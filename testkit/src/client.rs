@@ -3,9 +3,10 @@
 //! and returning its answer struct (both from the `contract` crate, the
 //! types the server parses and answers with).
 //!
-//! A [`Client`] is cheap to clone; [`Client::auth`], [`Client::key`] and
-//! [`Client::at`] return a copy that sends the bearer token,
-//! `Idempotency-Key` and `X-Min-Position` with every call. A refused call is
+//! A [`Client`] is cheap to clone; [`Client::auth`], [`Client::key`],
+//! [`Client::at`] and [`Client::max_wait`] return a copy that sends the
+//! bearer token, `Idempotency-Key`, `X-Min-Position` and `X-Max-Wait-Ms`
+//! with every call. A refused call is
 //! a [`ClientError::Refused`] with the status, headers and typed
 //! [`Problem`]; [`Client::raw`] sends anything (a malformed body, an unknown
 //! route) and returns the answer as it came, for error-path tests.
@@ -16,6 +17,7 @@ use contract::commands::{
     ReadMarkerRequest, RegisterRequest, RegisterResponse, RenameRoomRequest, RoomCreatedResponse,
     UpdateMeRequest,
 };
+use contract::ops::{Health, Readiness};
 use contract::queries::{
     FriendsResponse, MeResponse, MessagesResponse, MyRoomsResponse, RoomResponse, SearchResponse,
     UserResponse,
@@ -39,6 +41,7 @@ pub struct Client {
     token: Option<String>,
     idempotency_key: Option<String>,
     min_position: Option<i64>,
+    max_wait_ms: Option<u64>,
 }
 
 /// A query answer and the position it reflects (`X-Position`).
@@ -127,6 +130,14 @@ impl ClientError {
     /// The problem's `code`, if any.
     pub fn code(&self) -> Option<&str> {
         self.problem().map(|p| p.code.as_str())
+    }
+
+    /// A header of the refusal (`Retry-After` …), if answered.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        match self {
+            Self::Refused(r) => r.headers.get(name).and_then(|v| v.to_str().ok()),
+            _ => None,
+        }
     }
 }
 
@@ -238,6 +249,7 @@ impl Client {
             token: None,
             idempotency_key: None,
             min_position: None,
+            max_wait_ms: None,
         }
     }
 
@@ -276,8 +288,17 @@ impl Client {
         }
     }
 
+    /// This client, letting queries wait at most `ms` milliseconds for
+    /// their `X-Min-Position` (`X-Max-Wait-Ms`).
+    pub fn max_wait(&self, ms: u64) -> Self {
+        Self {
+            max_wait_ms: Some(ms),
+            ..self.clone()
+        }
+    }
+
     /// A request to `path` (with the query string, if any) carrying this
-    /// client's token, key and position.
+    /// client's token, key, position and wait.
     pub fn raw(&self, method: Method, path: &str) -> RawRequest {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
@@ -288,6 +309,9 @@ impl Client {
         }
         if let Some(position) = self.min_position {
             req = req.header("x-min-position", position);
+        }
+        if let Some(ms) = self.max_wait_ms {
+            req = req.header("x-max-wait-ms", ms);
         }
         RawRequest { req }
     }
@@ -503,6 +527,35 @@ impl Client {
     pub async fn search(&self, query: &[(&str, &str)]) -> Result<Read<SearchResponse>> {
         self.query(&format!("/v1/search/messages?{}", encode(query)))
             .await
+    }
+}
+
+impl Client {
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Result<Health> {
+        self.command::<(), _>(Method::GET, "/healthz", None).await
+    }
+
+    /// `GET /readyz`: the status (200 when ready, 503 when a dependency does
+    /// not answer) and the report, which both statuses carry.
+    pub async fn readiness(&self) -> Result<(StatusCode, Readiness)> {
+        let path = "/readyz";
+        let answer =
+            self.raw(Method::GET, path)
+                .send()
+                .await
+                .map_err(|source| ClientError::Transport {
+                    method: Method::GET,
+                    path: path.to_owned(),
+                    source,
+                })?;
+        let report = answer.json().map_err(|source| ClientError::Decode {
+            method: Method::GET,
+            path: path.to_owned(),
+            source,
+            body: answer.text(),
+        })?;
+        Ok((answer.status, report))
     }
 }
 

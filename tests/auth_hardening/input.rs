@@ -61,28 +61,14 @@ async fn invisible_names_and_bodies_are_refused() {
             .expect(422, Some("invalid_message_body"));
     }
     // Nothing was written: the profile, the room and its one message as they were.
-    let me = s
-        .call(Method::GET, "/v1/me")
-        .auth(&a)
-        .at(posted)
-        .send()
-        .await;
-    assert_eq!(me.expect(200, None).body["display_name"], "VISIBLE");
-    let r = s
-        .call(Method::GET, &format!("/v1/rooms/{room}"))
-        .auth(&a)
-        .at(created)
-        .send()
-        .await;
-    assert_eq!(r.expect(200, None).body["name"], "limits");
-    let page = s
-        .call(Method::GET, &format!("/v1/rooms/{room}/messages"))
-        .auth(&a)
-        .at(posted)
-        .send()
-        .await;
-    assert_eq!(page.body["messages"].as_array().map(Vec::len), Some(1));
-    assert_eq!(page.position(), posted, "no later event");
+    let as_a = s.as_user(&a);
+    let me = as_a.at(posted).me().await.expect("me");
+    assert_eq!(me.display_name, "VISIBLE");
+    let r = as_a.at(created).room(room).await.expect("the room");
+    assert_eq!(r.name, "limits");
+    let page = as_a.at(posted).messages(room, &[]).await.expect("history");
+    assert_eq!(page.messages.len(), 1);
+    assert_eq!(page.position, posted, "no later event");
 }
 
 #[tokio::test]
@@ -103,11 +89,8 @@ async fn reserved_usernames_cannot_be_registered() {
     ] {
         let a = sign_up(&s, name, "Definitely Staff").await;
         a.expect(422, Some("invalid_username"));
-        assert!(
-            a.body["detail"].as_str().unwrap_or("").contains("reserved"),
-            "{name}: {}",
-            a.body
-        );
+        let detail = a.problem.as_ref().map_or("", |p| p.detail.as_str());
+        assert!(detail.contains("reserved"), "{name}: {}", a.body);
     }
     // Ordinary names, and the seed's demo users, are fine.
     for name in ["minji", "jihoon", "sam", "badminton"] {

@@ -5,22 +5,28 @@
 //! its command happened; the key is what makes the retry safe, and the log
 //! check afterwards ([`super::log`]) is what proves it.
 //!
-//! Every answer's status is recorded in [`Seen`]: the suite requires that no
+//! Every refusal's status is recorded in [`Seen`]: the suite requires that no
 //! 5xx but 503 was ever answered and that every 503 carried `Retry-After`.
 //! Each worker sends at least its share of commands and goes on until
 //! [`HttpLoad::finish`] is called (so that every fault meets a running load);
 //! bounded all the same: a command not acknowledged by the load's deadline
 //! fails the test.
 
+use contract::commands::{
+    CreateRoomRequest, EditMessageRequest, LoginRequest, PostMessageRequest, RegisterRequest,
+};
+use contract::Positioned;
+use domain::{MessageId, RoomId, UserId};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use reqwest::StatusCode;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
+use testkit::client::{Client, ClientError};
 use uuid::Uuid;
 
 /// Workers (one user each) sending commands concurrently.
@@ -41,7 +47,7 @@ pub struct Ack {
 /// Everything the load saw besides acknowledgements.
 #[derive(Debug, Default)]
 pub struct Seen {
-    /// Answers by status.
+    /// Refusals (answers other than a success) by status.
     pub statuses: BTreeMap<u16, usize>,
     /// 503 answers without `Retry-After`.
     pub without_retry_after: usize,
@@ -56,29 +62,29 @@ pub struct Seen {
 /// A logged-in user of the load.
 #[derive(Clone, Debug)]
 pub struct Actor {
-    pub id: Uuid,
+    pub id: UserId,
     pub token: String,
 }
 
 /// The load, shared by its workers and the fault injector.
 pub struct HttpLoad {
-    base: RwLock<String>,
-    http: reqwest::Client,
+    /// The client of the command process (its address changes on restart).
+    client: RwLock<Client>,
     pub acks: Mutex<Vec<Ack>>,
     pub seen: Mutex<Seen>,
     inflight: AtomicUsize,
     acked: AtomicUsize,
     finished: AtomicBool,
     actors: Vec<Actor>,
-    rooms: Vec<Uuid>,
+    rooms: Vec<RoomId>,
     ops: usize,
     seed: u64,
     deadline: Instant,
 }
 
-enum Attempt {
-    /// The wanted answer: its body.
-    Done(Value),
+enum Attempt<T> {
+    /// The wanted answer.
+    Done(T),
     /// Try again after this long.
     Again(Duration),
 }
@@ -87,9 +93,12 @@ impl HttpLoad {
     /// Register and log in one user per worker and create two rooms they all
     /// share. Everything (setup included) must be acknowledged within `limit`.
     pub async fn setup(base: String, seed: u64, ops: usize, limit: Duration) -> HttpLoad {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("an HTTP client");
         let mut load = HttpLoad {
-            base: RwLock::new(base),
-            http: reqwest::Client::new(),
+            client: RwLock::new(Client::with_http(http, base)),
             acks: Mutex::new(Vec::new()),
             seen: Mutex::new(Seen::default()),
             inflight: AtomicUsize::new(0),
@@ -103,31 +112,45 @@ impl HttpLoad {
         };
         for w in 0..WORKERS {
             let username = format!("chaos{w}");
-            let body = json!({
-                "username": username,
-                "display_name": format!("카오스 {w}"),
-                "password": "password-1",
-            });
-            let reg = load
-                .command(Method::POST, "/v1/users", None, body, 201)
+            let register = RegisterRequest {
+                username: username.clone(),
+                display_name: format!("카오스 {w}"),
+                password: "password-1".into(),
+            };
+            let registered = load
+                .command("register", None, |c| {
+                    let register = register.clone();
+                    async move { c.register(&register).await }
+                })
                 .await;
-            let login = json!({ "username": username, "password": "password-1" });
+            let login = LoginRequest {
+                username,
+                password: "password-1".into(),
+            };
             let session = load
-                .request(Method::POST, "/v1/sessions", None, None, &login, 201)
+                .request("log in", None, |c| {
+                    let login = login.clone();
+                    async move { c.login(&login).await }
+                })
                 .await;
             load.actors.push(Actor {
-                id: field(&reg, "user_id"),
-                token: session["token"].as_str().expect("token").to_owned(),
+                id: registered.user_id,
+                token: session.token,
             });
         }
-        let members: Vec<String> = load.actors[1..].iter().map(|a| a.id.to_string()).collect();
-        let owner = load.actors[0].token.clone();
+        let members: Vec<UserId> = load.actors[1..].iter().map(|a| a.id).collect();
         for name in ["chaos-a", "chaos-b"] {
-            let body = json!({ "name": name, "members": members });
+            let create = CreateRoomRequest {
+                name: name.into(),
+                members: members.clone(),
+            };
             let room = load
-                .command(Method::POST, "/v1/rooms", Some(&owner), body, 201)
+                .command("create a room", Some(0), |c| {
+                    let create = create.clone();
+                    async move { c.create_room(&create).await }
+                })
                 .await;
-            load.rooms.push(field(&room, "room_id"));
+            load.rooms.push(room.room_id);
         }
         load
     }
@@ -135,7 +158,8 @@ impl HttpLoad {
     /// Send the next attempts to `base` (the command process restarted on
     /// another port).
     pub fn set_base(&self, base: String) {
-        *self.base.write().unwrap() = base;
+        let mut client = self.client.write().unwrap();
+        *client = Client::with_http(client.http().clone(), base);
     }
 
     /// Commands acknowledged so far.
@@ -172,78 +196,76 @@ impl HttpLoad {
     /// Posts (four in five) and edits of the worker's own messages.
     async fn worker(&self, w: usize) {
         let mut rng = StdRng::seed_from_u64(self.seed.wrapping_add(w as u64 * 104_729));
-        let token = self.actors[w].token.clone();
-        let mut mine: Vec<(Uuid, Uuid)> = Vec::new();
+        let mut mine: Vec<(RoomId, MessageId)> = Vec::new();
         let mut i = 0;
         while i < self.ops || !self.finished.load(Ordering::SeqCst) {
             i += 1;
             if rng.gen_range(0..5) == 0 && !mine.is_empty() {
                 let (room, msg) = *mine.choose(&mut rng).unwrap();
-                let path = format!("/v1/rooms/{room}/messages/{msg}");
                 // Unique, so that no edit is a no-op without events.
-                let body = json!({ "body": format!("고침 {w}-{i} edited") });
-                self.command(Method::PATCH, &path, Some(&token), body, 200)
-                    .await;
+                let edit = EditMessageRequest {
+                    body: format!("고침 {w}-{i} edited"),
+                };
+                self.command("edit", Some(w), |c| {
+                    let edit = edit.clone();
+                    async move { c.edit_message(room, msg, &edit).await }
+                })
+                .await;
             } else {
                 let room = *self.rooms.choose(&mut rng).unwrap();
-                let path = format!("/v1/rooms/{room}/messages");
-                let body = json!({ "body": format!("회의는 {w}-{i} meeting") });
-                let ans = self
-                    .command(Method::POST, &path, Some(&token), body, 201)
+                let post = PostMessageRequest::text(format!("회의는 {w}-{i} meeting"));
+                let posted = self
+                    .command("post", Some(w), |c| {
+                        let post = post.clone();
+                        async move { c.post_message(room, &post).await }
+                    })
                     .await;
-                mine.push((room, field(&ans, "message_id")));
+                mine.push((room, posted.message_id));
             }
         }
     }
 
-    /// A command under a new `Idempotency-Key`, retried until acknowledged
-    /// with `want`; records the acknowledgement.
-    async fn command(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Value,
-        want: u16,
-    ) -> Value {
+    /// A command under a new `Idempotency-Key` as the worker `actor` (none:
+    /// anonymous), retried until acknowledged; records the acknowledgement.
+    async fn command<T, F, Fut>(&self, what: &str, actor: Option<usize>, call: F) -> Positioned<T>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = testkit::client::Result<Positioned<T>>>,
+    {
         let key = Uuid::new_v4().to_string();
-        let ans = self
-            .request(method, path, token, Some(&key), &body, want)
+        let answer = self
+            .request(what, actor, |c| call(c.key(key.clone())))
             .await;
-        let position = ans["position"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("acknowledged without a position: {ans}"));
+        let position = answer.position;
         self.acks.lock().unwrap().push(Ack { key, position });
         self.acked.fetch_add(1, Ordering::SeqCst);
-        ans
+        answer
     }
 
-    /// Send until the answer is `want`; panics on a client error (a bug of
-    /// the test) and when the deadline passes.
-    async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        key: Option<&str>,
-        body: &Value,
-        want: u16,
-    ) -> Value {
+    /// Call until the answer is a success; panics on a client error (a bug
+    /// of the test) and when the deadline passes.
+    async fn request<T, F, Fut>(&self, what: &str, actor: Option<usize>, call: F) -> T
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = testkit::client::Result<T>>,
+    {
         let mut attempts = 0u32;
         loop {
             assert!(
                 Instant::now() < self.deadline,
-                "{method} {path} (key {key:?}) not acknowledged after {attempts} attempts \
+                "{what} not acknowledged after {attempts} attempts \
                  before the load's deadline; seen so far: {:?}",
                 self.seen.lock().unwrap()
             );
             attempts += 1;
+            let mut client = self.client.read().unwrap().clone();
+            if let Some(a) = actor {
+                client = client.auth(self.actors[a].token.clone());
+            }
             self.inflight.fetch_add(1, Ordering::SeqCst);
-            let outcome = self
-                .attempt(method.clone(), path, token, key, body, want)
-                .await;
+            let outcome = call(client).await;
             self.inflight.fetch_sub(1, Ordering::SeqCst);
-            match outcome {
+            match self.judge(what, outcome) {
                 Attempt::Done(v) => return v,
                 Attempt::Again(pause) => {
                     let backoff = Duration::from_millis(20 * u64::from(attempts.min(10)));
@@ -253,48 +275,24 @@ impl HttpLoad {
         }
     }
 
-    async fn attempt(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        key: Option<&str>,
-        body: &Value,
-        want: u16,
-    ) -> Attempt {
-        let url = format!("{}{path}", self.base.read().unwrap());
-        let mut req = self
-            .http
-            .request(method.clone(), url)
-            .timeout(REQUEST_TIMEOUT)
-            .json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(k) = key {
-            req = req.header("idempotency-key", k);
-        }
-        let res = match req.send().await {
-            Ok(res) => res,
-            Err(e) => return self.transport_error(&e),
+    /// Record an attempt's answer and say whether to try again.
+    fn judge<T>(&self, what: &str, outcome: testkit::client::Result<T>) -> Attempt<T> {
+        let refusal = match outcome {
+            Ok(answer) => return Attempt::Done(answer),
+            Err(ClientError::Transport { source, .. }) => return self.transport_error(&source),
+            Err(e @ ClientError::Decode { .. }) => panic!("{what}: {e}"),
+            Err(ClientError::Refused(refusal)) => refusal,
         };
-        let status = res.status();
-        let retry_after = res
-            .headers()
+        let status = refusal.status;
+        let retry_after = refusal
+            .headers
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let bytes = match res.bytes().await {
-            Ok(b) => b,
-            Err(e) => return self.transport_error(&e),
-        };
-        let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let mut seen = self.seen.lock().unwrap();
         *seen.statuses.entry(status.as_u16()).or_default() += 1;
-        if status.as_u16() == want {
-            return Attempt::Done(answer);
-        }
         let pause = Duration::from_secs(retry_after.unwrap_or(1));
+        let (method, path, body) = (&refusal.method, &refusal.path, &refusal.body);
         match status {
             StatusCode::SERVICE_UNAVAILABLE => {
                 if retry_after.is_none() {
@@ -306,14 +304,14 @@ impl HttpLoad {
             StatusCode::CONFLICT | StatusCode::TOO_MANY_REQUESTS => Attempt::Again(pause),
             s if s.is_server_error() => {
                 seen.server_errors
-                    .push(format!("{s} {method} {path}: {answer}"));
+                    .push(format!("{s} {method} {path}: {body}"));
                 Attempt::Again(pause)
             }
-            s => panic!("{method} {path}: unexpected {s}: {answer}"),
+            s => panic!("{what}: {method} {path}: unexpected {s}: {body}"),
         }
     }
 
-    fn transport_error(&self, e: &reqwest::Error) -> Attempt {
+    fn transport_error<T>(&self, e: &reqwest::Error) -> Attempt<T> {
         let mut seen = self.seen.lock().unwrap();
         if e.is_timeout() {
             seen.timeouts += 1;
@@ -322,11 +320,4 @@ impl HttpLoad {
         }
         Attempt::Again(Duration::from_millis(50))
     }
-}
-
-fn field(v: &Value, name: &str) -> Uuid {
-    v[name]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("answer without {name}: {v}"))
 }

@@ -9,13 +9,16 @@
 //! not what the faults hit), and each acknowledgement is written to the
 //! [`Ledger`] the read models are later checked against.
 
-use crate::support::{Answer, Call, Server, User};
-use contract::commands::{MessagePostedResponse, RoomCreatedResponse};
+use crate::support::{Server, User};
+use contract::commands::{
+    AddMemberRequest, CreateRoomRequest, EditMessageRequest, FriendRequest, PostMessageRequest,
+    ReadMarkerRequest, UpdateMeRequest,
+};
+use contract::Positioned;
+use domain::{MessageId, RoomId, UserId};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use reqwest::Method;
-use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -120,16 +123,15 @@ impl<'a> Load<'a> {
         }
         for i in 0..WORKERS {
             let (a, b) = (load.users[i].clone(), load.users[i + WORKERS].clone());
-            let req = server.call(Method::POST, "/v1/friends").auth(&a);
-            load.ack(req.json(json!({ "user_id": b.id })), 201).await;
-            let acc = server.call(Method::POST, &format!("/v1/friends/{}/accept", a.id));
-            load.ack(acc.auth(&b), 200).await;
+            let ask = FriendRequest { user_id: b.id };
+            load.ack(server.as_user(&a).request_friend(&ask).await);
+            load.ack(server.as_user(&b).accept_friend(a.id).await);
             let (a, b): (Uuid, Uuid) = (a.id.0, b.id.0);
             let mut l = load.ledger.lock().unwrap();
             l.friends.insert((a, b));
             l.friends.insert((b, a));
         }
-        let everyone: Vec<String> = load.users[1..].iter().map(|u| u.id.to_string()).collect();
+        let everyone: Vec<UserId> = load.users[1..].iter().map(|u| u.id).collect();
         for name in ["hall-a", "hall-b"] {
             let owner = load.users[0].clone();
             let room = load.create_room(&owner, name, &everyone).await;
@@ -138,8 +140,8 @@ impl<'a> Load<'a> {
         for w in 0..WORKERS {
             let owner = load.users[w].clone();
             let others = [
-                load.users[w + WORKERS].id.to_string(),
-                load.users[(w + 1) % WORKERS + WORKERS].id.to_string(),
+                load.users[w + WORKERS].id,
+                load.users[(w + 1) % WORKERS + WORKERS].id,
             ];
             let room = load
                 .create_room(&owner, &format!("side-{w}"), &others)
@@ -149,20 +151,20 @@ impl<'a> Load<'a> {
         load
     }
 
-    async fn create_room(&self, owner: &User, name: &str, members: &[String]) -> Uuid {
-        let call = self.server.call(Method::POST, "/v1/rooms").auth(owner);
-        let a = self
-            .ack(call.json(json!({ "name": name, "members": members })), 201)
-            .await;
-        let room = a.json::<RoomCreatedResponse>().room_id.0;
+    async fn create_room(&self, owner: &User, name: &str, members: &[UserId]) -> Uuid {
+        let create = CreateRoomRequest {
+            name: name.to_owned(),
+            members: members.to_vec(),
+        };
+        let created = self.server.as_user(owner).create_room(&create).await;
+        let room = self.ack(created).room_id.0;
         let owner: Uuid = owner.id.0;
         let mut rec = RoomRec {
             owner,
             ..Default::default()
         };
         rec.members.insert(owner);
-        rec.members
-            .extend(members.iter().map(|m| m.parse::<Uuid>().unwrap()));
+        rec.members.extend(members.iter().map(|m| m.0));
         rec.markers = rec.members.iter().map(|m| (*m, 0)).collect();
         self.ledger.lock().unwrap().rooms.insert(room, rec);
         room
@@ -178,12 +180,12 @@ impl<'a> Load<'a> {
         WORKERS * self.ops
     }
 
-    /// Send a command, require `status`, record its position.
-    async fn ack(&self, call: Call, status: u16) -> Answer {
-        let a = call.send().await;
-        a.expect(status, None);
-        let p = a.position();
-        assert!(p > 0, "command answered without a position: {}", a.body);
+    /// Require a command's success and record its position.
+    #[track_caller]
+    fn ack<T>(&self, answer: testkit::client::Result<Positioned<T>>) -> Positioned<T> {
+        let a = answer.unwrap_or_else(|e| panic!("command refused: {e}"));
+        let p = a.position;
+        assert!(p > 0, "command answered without a position: {p}");
         let mut l = self.ledger.lock().unwrap();
         l.max_position = l.max_position.max(p);
         l.commands += 1;
@@ -212,10 +214,9 @@ impl<'a> Load<'a> {
             }
             if i == self.ops / 2 {
                 let added = &self.users[(w + 2) % WORKERS];
-                let path = format!("/v1/rooms/{side}/members");
-                let call = self.server.call(Method::POST, &path).auth(owner);
-                self.ack(call.json(json!({ "user_id": added.id })), 201)
-                    .await;
+                let add = AddMemberRequest { user_id: added.id };
+                let as_owner = self.server.as_user(owner);
+                self.ack(as_owner.add_member(RoomId(side), &add).await);
                 let mut l = self.ledger.lock().unwrap();
                 let r = l.rooms.get_mut(&side).unwrap();
                 let last = r.posts.keys().max().copied().unwrap_or(0);
@@ -236,9 +237,10 @@ impl<'a> Load<'a> {
                 let k = rng.gen_range(0..mine[a].len());
                 let (room, msg, seq) = mine[a][k];
                 let body = format!("edited {w}-{i} {}", WORDS.choose(&mut rng).unwrap());
-                let path = format!("/v1/rooms/{room}/messages/{msg}");
-                let call = self.server.call(Method::PATCH, &path).auth(actor);
-                self.ack(call.json(json!({ "body": body })), 200).await;
+                let edit = EditMessageRequest { body: body.clone() };
+                let as_actor = self.server.as_user(actor);
+                let (room_id, msg) = (RoomId(room), MessageId(msg));
+                self.ack(as_actor.edit_message(room_id, msg, &edit).await);
                 let mut l = self.ledger.lock().unwrap();
                 let p = l.rooms.get_mut(&room).unwrap().posts.get_mut(&seq).unwrap();
                 p.body = body;
@@ -246,9 +248,9 @@ impl<'a> Load<'a> {
             } else if roll < 25 && !mine[a].is_empty() {
                 let k = rng.gen_range(0..mine[a].len());
                 let (room, msg, seq) = mine[a].swap_remove(k);
-                let path = format!("/v1/rooms/{room}/messages/{msg}");
-                let call = self.server.call(Method::DELETE, &path).auth(actor);
-                self.ack(call, 200).await;
+                let as_actor = self.server.as_user(actor);
+                let (room_id, msg) = (RoomId(room), MessageId(msg));
+                self.ack(as_actor.delete_message(room_id, msg).await);
                 let mut l = self.ledger.lock().unwrap();
                 let p = l.rooms.get_mut(&room).unwrap().posts.get_mut(&seq).unwrap();
                 p.body.clear();
@@ -256,9 +258,9 @@ impl<'a> Load<'a> {
             } else if let Some((hall, last)) =
                 (roll < 40).then(|| self.read_target(&mut rng)).flatten()
             {
-                let path = format!("/v1/rooms/{hall}/read");
-                let call = self.server.call(Method::POST, &path).auth(actor);
-                self.ack(call.json(json!({ "seq": last })), 200).await;
+                let read = ReadMarkerRequest { seq: last };
+                let as_actor = self.server.as_user(actor);
+                self.ack(as_actor.mark_read(RoomId(hall), &read).await);
                 let mut l = self.ledger.lock().unwrap();
                 let id: Uuid = actor.id.0;
                 let m = l
@@ -271,9 +273,10 @@ impl<'a> Load<'a> {
                 *m = (*m).max(last);
             } else if roll < 43 {
                 let name = format!("{} {i}", actor.id.to_string()[..8].to_uppercase());
-                let call = self.server.call(Method::PATCH, "/v1/me").auth(actor);
-                self.ack(call.json(json!({ "display_name": name })), 200)
-                    .await;
+                let update = UpdateMeRequest {
+                    display_name: name.clone(),
+                };
+                self.ack(self.server.as_user(actor).update_me(&update).await);
                 let id: Uuid = actor.id.0;
                 self.ledger.lock().unwrap().users.get_mut(&id).unwrap().1 = name;
             } else {
@@ -285,10 +288,9 @@ impl<'a> Load<'a> {
                     *self.halls.choose(&mut rng).unwrap()
                 };
                 let body = format!("w{w} m{i} {}", WORDS.choose(&mut rng).unwrap());
-                let path = format!("/v1/rooms/{room}/messages");
-                let call = self.server.call(Method::POST, &path).auth(actor);
-                let ans = self.ack(call.json(json!({ "body": body })), 201).await;
-                let posted: MessagePostedResponse = ans.json();
+                let post = PostMessageRequest::text(body.clone());
+                let as_actor = self.server.as_user(actor);
+                let posted = self.ack(as_actor.post_message(RoomId(room), &post).await);
                 let (msg, seq) = (posted.message_id.0, posted.seq);
                 let author: Uuid = actor.id.0;
                 let rec = PostRec {
@@ -314,9 +316,8 @@ impl<'a> Load<'a> {
 
     /// `actor` removes `user` from `room` (a kick, or a leave when the same).
     async fn remove(&self, actor: &User, room: Uuid, user: &User) {
-        let path = format!("/v1/rooms/{room}/members/{}", user.id);
-        let call = self.server.call(Method::DELETE, &path).auth(actor);
-        self.ack(call, 200).await;
+        let as_actor = self.server.as_user(actor);
+        self.ack(as_actor.remove_member(RoomId(room), user.id).await);
         let id: Uuid = user.id.0;
         self.ledger.lock().unwrap().remove_member(room, id);
     }

@@ -117,11 +117,6 @@ pub fn is_post(body: &str) -> impl Fn(&Value) -> bool + '_ {
     move |f| f["type"] == "message_posted" && f["body"] == body
 }
 
-/// A room of `owner` with `members`.
-pub async fn room(s: &Server, owner: &User, members: &[&User]) -> RoomId {
-    s.room(owner, "스트림", members).await.room_id
-}
-
 /// Open the direct room of `a` and `b`; (room id, position).
 pub async fn direct(s: &Server, a: &User, b: &User) -> (RoomId, i64) {
     let req = DirectRoomRequest { user_id: b.id };

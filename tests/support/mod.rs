@@ -235,6 +235,27 @@ impl Answer {
     }
 }
 
+/// Assert that a typed call was refused with `status` and problem `code`;
+/// the refusal, for checks of its headers.
+#[track_caller]
+pub fn assert_refused<T: std::fmt::Debug>(
+    result: testkit::client::Result<T>,
+    status: u16,
+    code: &str,
+) -> testkit::client::ClientError {
+    match result {
+        Err(e) => {
+            assert_eq!(
+                (e.status().map(|s| s.as_u16()), e.code()),
+                (Some(status), Some(code)),
+                "{e}"
+            );
+            e
+        }
+        Ok(answer) => panic!("expected {status} {code}, got {answer:?}"),
+    }
+}
+
 /// A request builder bound to a server.
 pub struct Call {
     req: testkit::client::RawRequest,
