@@ -95,6 +95,19 @@ pub enum ClientError {
     /// An answer other than success.
     #[error("{} {} answered {}: {}", .0.method, .0.path, .0.status, .0.body)]
     Refused(Box<Refusal>),
+    /// A success other than the route's documented one (a 200 where the
+    /// contract says 201, say).
+    #[error("{method} {path} answered {status}, the contract says {expected}")]
+    UnexpectedStatus {
+        /// The request's method.
+        method: Method,
+        /// The request's path.
+        path: String,
+        /// The status answered.
+        status: StatusCode,
+        /// The status the contract documents.
+        expected: StatusCode,
+    },
     /// A success whose body is not the route's answer type.
     #[error("{method} {path}: answer does not decode ({source}): {body}")]
     Decode {
@@ -115,6 +128,7 @@ impl ClientError {
     pub fn status(&self) -> Option<StatusCode> {
         match self {
             Self::Refused(r) => Some(r.status),
+            Self::UnexpectedStatus { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -352,13 +366,26 @@ impl Client {
         Ok((answer.status, body, answer.position().unwrap_or(-1)))
     }
 
+    /// Send a command and read its answer, which must carry the route's
+    /// documented success status (`expected`): another 2xx is an error too,
+    /// so callers that only look at the typed answer still check the status.
     async fn command<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
+        expected: StatusCode,
     ) -> Result<T> {
-        Ok(self.call(method, path, body).await?.1)
+        let (status, answer, _) = self.call(method.clone(), path, body).await?;
+        if status != expected {
+            return Err(ClientError::UnexpectedStatus {
+                method,
+                path: path.to_owned(),
+                status,
+                expected,
+            });
+        }
+        Ok(answer)
     }
 
     async fn query<T: DeserializeOwned>(&self, path: &str) -> Result<Read<T>> {
@@ -368,39 +395,46 @@ impl Client {
 
     /// `POST /v1/users`: sign up.
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse> {
-        self.command(Method::POST, "/v1/users", Some(req)).await
+        self.command(Method::POST, "/v1/users", Some(req), StatusCode::CREATED)
+            .await
     }
 
     /// `POST /v1/sessions`: log in.
     pub async fn login(&self, req: &LoginRequest) -> Result<LoginResponse> {
-        self.command(Method::POST, "/v1/sessions", Some(req)).await
+        self.command(Method::POST, "/v1/sessions", Some(req), StatusCode::CREATED)
+            .await
     }
 
     /// `PATCH /v1/me`: change the display name.
     pub async fn update_me(&self, req: &UpdateMeRequest) -> Result<PositionResponse> {
-        self.command(Method::PATCH, "/v1/me", Some(req)).await
+        self.command(Method::PATCH, "/v1/me", Some(req), StatusCode::OK)
+            .await
     }
 
     /// `POST /v1/friends`: ask someone to be friends (or accept their request).
     pub async fn request_friend(&self, req: &FriendRequest) -> Result<PositionResponse> {
-        self.command(Method::POST, "/v1/friends", Some(req)).await
+        self.command(Method::POST, "/v1/friends", Some(req), StatusCode::CREATED)
+            .await
     }
 
     /// `POST /v1/friends/{user_id}/accept`.
     pub async fn accept_friend(&self, user: UserId) -> Result<PositionResponse> {
         let path = format!("/v1/friends/{user}/accept");
-        self.command::<(), _>(Method::POST, &path, None).await
+        self.command::<(), _>(Method::POST, &path, None, StatusCode::OK)
+            .await
     }
 
     /// `DELETE /v1/friends/{user_id}`: unfriend, decline or cancel.
     pub async fn end_friendship(&self, user: UserId) -> Result<PositionResponse> {
         let path = format!("/v1/friends/{user}");
-        self.command::<(), _>(Method::DELETE, &path, None).await
+        self.command::<(), _>(Method::DELETE, &path, None, StatusCode::OK)
+            .await
     }
 
     /// `POST /v1/rooms`: create a group room.
     pub async fn create_room(&self, req: &CreateRoomRequest) -> Result<RoomCreatedResponse> {
-        self.command(Method::POST, "/v1/rooms", Some(req)).await
+        self.command(Method::POST, "/v1/rooms", Some(req), StatusCode::CREATED)
+            .await
     }
 
     /// `POST /v1/rooms/direct`: the direct room of the caller and another
@@ -422,7 +456,8 @@ impl Client {
         req: &RenameRoomRequest,
     ) -> Result<PositionResponse> {
         let path = format!("/v1/rooms/{room}");
-        self.command(Method::PATCH, &path, Some(req)).await
+        self.command(Method::PATCH, &path, Some(req), StatusCode::OK)
+            .await
     }
 
     /// `POST /v1/rooms/{room_id}/members`: add a member.
@@ -432,13 +467,15 @@ impl Client {
         req: &AddMemberRequest,
     ) -> Result<PositionResponse> {
         let path = format!("/v1/rooms/{room}/members");
-        self.command(Method::POST, &path, Some(req)).await
+        self.command(Method::POST, &path, Some(req), StatusCode::CREATED)
+            .await
     }
 
     /// `DELETE /v1/rooms/{room_id}/members/{user_id}`: leave or kick.
     pub async fn remove_member(&self, room: RoomId, user: UserId) -> Result<PositionResponse> {
         let path = format!("/v1/rooms/{room}/members/{user}");
-        self.command::<(), _>(Method::DELETE, &path, None).await
+        self.command::<(), _>(Method::DELETE, &path, None, StatusCode::OK)
+            .await
     }
 
     /// `POST /v1/rooms/{room_id}/messages`: post.
@@ -448,7 +485,8 @@ impl Client {
         req: &PostMessageRequest,
     ) -> Result<MessagePostedResponse> {
         let path = format!("/v1/rooms/{room}/messages");
-        self.command(Method::POST, &path, Some(req)).await
+        self.command(Method::POST, &path, Some(req), StatusCode::CREATED)
+            .await
     }
 
     /// `PATCH /v1/rooms/{room_id}/messages/{message_id}`: edit.
@@ -459,7 +497,8 @@ impl Client {
         req: &EditMessageRequest,
     ) -> Result<PositionResponse> {
         let path = format!("/v1/rooms/{room}/messages/{message}");
-        self.command(Method::PATCH, &path, Some(req)).await
+        self.command(Method::PATCH, &path, Some(req), StatusCode::OK)
+            .await
     }
 
     /// `DELETE /v1/rooms/{room_id}/messages/{message_id}`.
@@ -469,7 +508,8 @@ impl Client {
         message: MessageId,
     ) -> Result<PositionResponse> {
         let path = format!("/v1/rooms/{room}/messages/{message}");
-        self.command::<(), _>(Method::DELETE, &path, None).await
+        self.command::<(), _>(Method::DELETE, &path, None, StatusCode::OK)
+            .await
     }
 
     /// `POST /v1/rooms/{room_id}/read`: move the read marker.
@@ -479,7 +519,8 @@ impl Client {
         req: &ReadMarkerRequest,
     ) -> Result<PositionResponse> {
         let path = format!("/v1/rooms/{room}/read");
-        self.command(Method::POST, &path, Some(req)).await
+        self.command(Method::POST, &path, Some(req), StatusCode::OK)
+            .await
     }
 
     /// `GET /v1/me`.
@@ -533,7 +574,8 @@ impl Client {
 impl Client {
     /// `GET /healthz`.
     pub async fn health(&self) -> Result<Health> {
-        self.command::<(), _>(Method::GET, "/healthz", None).await
+        self.command::<(), _>(Method::GET, "/healthz", None, StatusCode::OK)
+            .await
     }
 
     /// `GET /readyz`: the status (200 when ready, 503 when a dependency does

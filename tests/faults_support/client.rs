@@ -280,7 +280,9 @@ impl HttpLoad {
         let refusal = match outcome {
             Ok(answer) => return Attempt::Done(answer),
             Err(ClientError::Transport { source, .. }) => return self.transport_error(&source),
-            Err(e @ ClientError::Decode { .. }) => panic!("{what}: {e}"),
+            Err(e @ (ClientError::Decode { .. } | ClientError::UnexpectedStatus { .. })) => {
+                panic!("{what}: {e}")
+            }
             Err(ClientError::Refused(refusal)) => refusal,
         };
         let status = refusal.status;
