@@ -10,8 +10,10 @@ mod standby;
 mod support;
 
 use cotalk::config::Role;
-use domain::views::{CHECKPOINTS_TABLE, HISTORY_PROJECTION, TIMELINE_LEN};
+use domain::views::HISTORY_PROJECTION;
 use futures::StreamExt;
+use readmodel::sql::CHECKPOINTS_TABLE;
+use readmodel::TIMELINE_LEN;
 use reqwest::Method;
 use serde_json::{json, Value};
 use standby::Replication;

@@ -27,14 +27,8 @@ pub enum ProjectorError {
     #[error("decode: {0}")]
     Decode(#[from] domain::event::DecodeError),
     /// A stored read-model value was not what this build writes.
-    #[error("bad read-model value at {key}: {source}")]
-    BadValue {
-        /// The Redis key (or table) holding the value.
-        key: String,
-        /// Why it did not parse.
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("read model: {0}")]
+    ReadModel(readmodel::ReadError),
     /// The search index failed.
     #[error("search: {0}")]
     Search(String),
@@ -74,6 +68,16 @@ pub enum ProjectorError {
     /// too many times in a row.
     #[error("projection {0} is being applied concurrently by someone else")]
     Contended(&'static str),
+}
+
+impl From<readmodel::ReadError> for ProjectorError {
+    fn from(e: readmodel::ReadError) -> Self {
+        match e {
+            // A Redis failure is transient like any other.
+            readmodel::ReadError::Redis(e) => Self::Redis(e),
+            other => Self::ReadModel(other),
+        }
+    }
 }
 
 impl ProjectorError {

@@ -101,11 +101,7 @@ pub async fn checkpoint_of(
 ) -> Result<Option<i64>> {
     match name {
         REDIS_PROJECTION => {
-            let client = redis::Client::open(config.redis_url.as_str())?;
-            let mut conn = client.get_multiplexed_async_connection().await?;
-            let key = domain::views::RedisKeys::new(&config.namespace, generation).checkpoint();
-            let cp: Option<i64> = redis::AsyncCommands::get(&mut conn, key).await?;
-            Ok(cp)
+            redis_projection::checkpoint_of(&config.redis_url, &config.namespace, generation).await
         }
         HISTORY_PROJECTION => {
             let cp: Option<i64> = sqlx::query_scalar(

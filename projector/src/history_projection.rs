@@ -11,15 +11,13 @@ use crate::error::Result;
 use crate::runtime::Projection;
 use chrono::{DateTime, Utc};
 use domain::event::{DomainEvent, RoomEvent, StoredEvent};
-use domain::views::{messages_table, HISTORY_PROJECTION};
+use domain::views::HISTORY_PROJECTION;
+use readmodel::sql::{history_table_ddl, messages_table};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 mod bulk;
-
-/// Hash partitions of a messages table.
-const PARTITIONS: u32 = 8;
 
 /// One generation of the message history.
 pub struct HistoryProjection {
@@ -277,31 +275,7 @@ pub async fn checkpoint(pool: &PgPool, projection: &str, generation: i64) -> Res
 /// Create a messages table with its partitions and the query role's grants.
 /// Safe to run concurrently with itself: a lost creation race is ignored.
 async fn create_table(pool: &PgPool, table: &str) -> Result<()> {
-    let role = migrations::QUERY_ROLE;
-    let mut stmts = vec![format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
-            room_id    uuid        NOT NULL,
-            seq        bigint      NOT NULL,
-            message_id uuid        NOT NULL,
-            author_id  uuid        NOT NULL,
-            body       text        NOT NULL,
-            reply_to   uuid,
-            created_at timestamptz NOT NULL,
-            edited_at  timestamptz,
-            deleted    boolean     NOT NULL DEFAULT false,
-            PRIMARY KEY (room_id, seq)
-         ) PARTITION BY HASH (room_id)"
-    )];
-    for i in 0..PARTITIONS {
-        stmts.push(format!(
-            "CREATE TABLE IF NOT EXISTS {table}_p{i} PARTITION OF {table}
-             FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {i})"
-        ));
-    }
-    stmts.push(format!("GRANT SELECT ON {table} TO {role}"));
-    for i in 0..PARTITIONS {
-        stmts.push(format!("GRANT SELECT ON {table}_p{i} TO {role}"));
-    }
+    let stmts = history_table_ddl(table, migrations::QUERY_ROLE);
     for s in stmts {
         match sqlx::query(&s).execute(pool).await {
             Ok(_) => {}

@@ -14,9 +14,8 @@ use crate::error::{ProjectorError, Result};
 use crate::rebuild::record::{self, RebuildRecord};
 use crate::{generations, relay, search_projection, source, ProjectorConfig};
 use chrono::{DateTime, Utc};
-use domain::views::{
-    RedisKeys, GENERATIONS_TABLE, PROJECTIONS, REDIS_PROJECTION, SEARCH_PROJECTION,
-};
+use domain::views::{PROJECTIONS, REDIS_PROJECTION, SEARCH_PROJECTION};
+use readmodel::sql::GENERATIONS_TABLE;
 use serde::Serialize;
 use std::future::Future;
 use std::time::Duration;
@@ -197,10 +196,7 @@ async fn pointer(config: &ProjectorConfig, name: &str) -> Result<i64> {
         let mut conn = client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await?;
-        let g: Option<i64> =
-            redis::AsyncCommands::get(&mut conn, RedisKeys::generation_pointer(&config.namespace))
-                .await?;
-        return Ok(g.unwrap_or(1));
+        return Ok(readmodel::generation::peek_current(&mut conn, &config.namespace).await?);
     }
     let g: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(&format!(
         "SELECT generation FROM {GENERATIONS_TABLE} WHERE projection = $1"

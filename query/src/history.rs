@@ -15,10 +15,9 @@ use crate::state::QueryState;
 use crate::wait::{Backoff, Bound};
 use crate::window::Window;
 use chrono::{DateTime, Utc};
-use domain::views::{
-    messages_table, MessageView, CHECKPOINTS_TABLE, GENERATIONS_TABLE, HISTORY_PROJECTION,
-};
+use domain::views::{MessageView, HISTORY_PROJECTION};
 use domain::{MessageId, RoomId, UserId};
+use readmodel::sql::{messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE};
 use sqlx::Row;
 use uuid::Uuid;
 

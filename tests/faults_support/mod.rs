@@ -25,13 +25,14 @@ pub mod verify;
 use crate::support::{self, Server};
 use async_nats::jetstream;
 use cotalk::config::Role;
-use domain::views::{RedisKeys, HISTORY_PROJECTION, REDIS_PROJECTION, SEARCH_PROJECTION};
+use domain::views::{HISTORY_PROJECTION, REDIS_PROJECTION, SEARCH_PROJECTION};
 use futures::StreamExt;
 use load::Load;
 use procs::{Cotalk, NatsServer, RedisServer, Scratch};
 use projector::{bus, envelope, generations, source, ProjectorConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use readmodel::RedisKeys;
 use redis::AsyncCommands;
 use std::time::{Duration, Instant};
 

@@ -31,10 +31,6 @@ use domain::views::{
 };
 use tracing::warn;
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
-}
-
 impl Overlay {
     /// Apply one event (known to be above the checkpoint).
     pub(super) fn apply(&mut self, e: &StoredEvent) {
@@ -85,7 +81,7 @@ impl Overlay {
     fn friendship(&mut self, f: &FriendshipEvent) {
         let mut entry = |owner: UserId, other: UserId, state: FriendState, since: DateTime<Utc>| {
             let v = FriendEntryView { state, since };
-            self.friends.insert((owner, other), Some(json(&v)));
+            self.friends.insert((owner, other), Some(v));
         };
         match f {
             FriendshipEvent::Requested(r) => {

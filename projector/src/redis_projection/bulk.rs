@@ -22,8 +22,8 @@ use super::RedisProjection;
 use crate::error::{ProjectorError, Result};
 use domain::event::StoredEvent;
 use domain::views::REDIS_PROJECTION;
+use readmodel::{generation, RedisKeys};
 use redis::aio::MultiplexedConnection;
-use redis::AsyncCommands;
 use tokio::task::JoinHandle;
 
 /// A bulk run in progress.
@@ -45,16 +45,16 @@ fn join_error(e: tokio::task::JoinError) -> ProjectorError {
 /// `expected`, `EXEC`. Returns the new checkpoint.
 async fn exec(
     mut conn: MultiplexedConnection,
-    checkpoint_key: String,
+    keys: RedisKeys,
     expected: i64,
     tx: redis::Pipeline,
     last: i64,
 ) -> Result<i64> {
     redis::cmd("WATCH")
-        .arg(&checkpoint_key)
+        .arg(keys.checkpoint())
         .exec_async(&mut conn)
         .await?;
-    let cp: Option<i64> = conn.get(&checkpoint_key).await?;
+    let cp = generation::checkpoint(&mut conn, &keys).await?;
     if cp.unwrap_or(0) != expected {
         redis::cmd("UNWATCH").exec_async(&mut conn).await?;
         return Err(ProjectorError::Contended(REDIS_PROJECTION));
@@ -126,7 +126,7 @@ impl RedisProjection {
             let expected = self.applied;
             bulk.inflight = Some(tokio::spawn(exec(
                 conn,
-                self.keys.checkpoint(),
+                self.keys.clone(),
                 expected,
                 tx,
                 last,
