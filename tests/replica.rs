@@ -10,9 +10,9 @@ mod standby;
 mod support;
 
 use cotalk::config::Role;
-use domain::views::HISTORY_PROJECTION;
 use futures::StreamExt;
 use readmodel::sql::CHECKPOINTS_TABLE;
+use readmodel::ProjectionName;
 use readmodel::TIMELINE_LEN;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -219,7 +219,7 @@ async fn checkpoint(pool: &sqlx::PgPool) -> i64 {
         "SELECT COALESCE(MAX(position), 0)::bigint FROM {CHECKPOINTS_TABLE} WHERE projection = $1"
     );
     sqlx::query_scalar(&sql)
-        .bind(HISTORY_PROJECTION)
+        .bind(ProjectionName::History.as_str())
         .fetch_one(pool)
         .await
         .expect("read the history checkpoint")

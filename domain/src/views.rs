@@ -3,31 +3,11 @@
 //! and how they are stored (Redis keys, tables, encodings) is the
 //! `readmodel` crate's.
 //!
-//! There are three projections, each rebuilt on its own:
-//!
-//! | name      | store                         | holds |
-//! |-----------|-------------------------------|-------|
-//! | `redis`   | Redis, keys under `readmodel::RedisKeys` | profiles, usernames, friends, rooms, members, room lists, read markers, unread bookkeeping, recent timelines, recent live frames |
-//! | `history` | read database, tables per generation | full message history per room |
-//! | `search`  | a tantivy index directory per generation | message search |
-//!
-//! Every projection has a *generation*: a number that names its data (a Redis
-//! key prefix, a table suffix, an index directory). A shadow rebuild writes a
-//! new generation while the current one serves, then moves the generation
-//! pointer, so dropping one projection's data never touches another's.
+//! The projections and their stores are listed at `readmodel::ProjectionName`.
 
 use crate::ids::{MessageId, RoomId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// Name of the Redis read-model projection.
-pub const REDIS_PROJECTION: &str = "redis";
-/// Name of the Postgres message-history projection.
-pub const HISTORY_PROJECTION: &str = "history";
-/// Name of the tantivy search projection.
-pub const SEARCH_PROJECTION: &str = "search";
-/// Every projection, in the order `replay all` rebuilds them.
-pub const PROJECTIONS: [&str; 3] = [REDIS_PROJECTION, HISTORY_PROJECTION, SEARCH_PROJECTION];
 
 /// How many characters of a message the room list shows.
 pub const PREVIEW_CHARS: usize = 100;

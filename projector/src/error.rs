@@ -35,7 +35,8 @@ pub enum ProjectorError {
     /// A file-system operation failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    /// A projection name that is not one of [`domain::views::PROJECTIONS`].
+    /// A projection name that is not one of [`readmodel::ProjectionName::ALL`]
+    /// (only where a name is parsed: the command line, configuration).
     #[error("unknown projection {0}")]
     UnknownProjection(String),
     /// A read model's store lost data: its checkpoint is below one it held
@@ -43,8 +44,8 @@ pub enum ProjectorError {
     /// checkpoint and re-applies the log from there.
     #[error("projection {projection} lost data: checkpoint {found}, was {stored}")]
     CheckpointLost {
-        /// The projection's name.
-        projection: &'static str,
+        /// The projection.
+        projection: readmodel::ProjectionName,
         /// The checkpoint it had seen stored.
         stored: i64,
         /// The checkpoint found now.
@@ -67,7 +68,7 @@ pub enum ProjectorError {
     /// A concurrent applier of the same projection generation won a race
     /// too many times in a row.
     #[error("projection {0} is being applied concurrently by someone else")]
-    Contended(&'static str),
+    Contended(readmodel::ProjectionName),
 }
 
 impl From<readmodel::ReadError> for ProjectorError {
@@ -77,6 +78,12 @@ impl From<readmodel::ReadError> for ProjectorError {
             readmodel::ReadError::Redis(e) => Self::Redis(e),
             other => Self::ReadModel(other),
         }
+    }
+}
+
+impl From<readmodel::UnknownProjection> for ProjectorError {
+    fn from(e: readmodel::UnknownProjection) -> Self {
+        Self::UnknownProjection(e.0)
     }
 }
 

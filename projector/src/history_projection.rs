@@ -8,11 +8,13 @@
 //! row lock and then sees the new checkpoint.
 
 use crate::error::Result;
+use crate::generations::Lifecycle;
 use crate::runtime::Projection;
+use crate::ProjectorConfig;
 use chrono::{DateTime, Utc};
 use domain::event::{DomainEvent, RoomEvent, StoredEvent};
-use domain::views::HISTORY_PROJECTION;
-use readmodel::sql::{history_table_ddl, messages_table};
+use readmodel::sql::{history_table_ddl, messages_table, CHECKPOINTS_TABLE};
+use readmodel::ProjectionName;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -35,7 +37,7 @@ impl HistoryProjection {
             "INSERT INTO projection_checkpoints (projection, generation, position)
              VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
         )
-        .bind(HISTORY_PROJECTION)
+        .bind(ProjectionName::History.as_str())
         .bind(generation)
         .execute(&pool)
         .await?;
@@ -57,7 +59,7 @@ impl HistoryProjection {
             "SELECT position FROM projection_checkpoints
               WHERE projection = $1 AND generation = $2 FOR UPDATE",
         )
-        .bind(HISTORY_PROJECTION)
+        .bind(ProjectionName::History.as_str())
         .bind(self.generation)
         .fetch_one(&mut **tx)
         .await?;
@@ -70,7 +72,7 @@ impl HistoryProjection {
             "UPDATE projection_checkpoints SET position = $3, updated_at = now()
               WHERE projection = $1 AND generation = $2 AND position < $3",
         )
-        .bind(HISTORY_PROJECTION)
+        .bind(ProjectionName::History.as_str())
         .bind(self.generation)
         .bind(last)
         .execute(&mut **tx)
@@ -193,7 +195,7 @@ impl HistoryProjection {
             "SELECT position FROM projection_checkpoints
               WHERE projection = $1 AND generation = $2 FOR UPDATE",
         )
-        .bind(HISTORY_PROJECTION)
+        .bind(ProjectionName::History.as_str())
         .bind(old)
         .fetch_optional(&mut *tx)
         .await?;
@@ -206,7 +208,7 @@ impl HistoryProjection {
             }
             cp = self.apply_in(&mut tx, &page).await?;
         }
-        set_generation(&mut *tx, HISTORY_PROJECTION, self.generation).await?;
+        set_generation(&mut *tx, ProjectionName::History, self.generation).await?;
         tx.commit().await?;
         Ok(cp)
     }
@@ -236,8 +238,8 @@ impl Posts {
 }
 
 impl Projection for HistoryProjection {
-    fn name(&self) -> &'static str {
-        HISTORY_PROJECTION
+    fn name(&self) -> ProjectionName {
+        ProjectionName::History
     }
 
     fn generation(&self) -> i64 {
@@ -245,7 +247,7 @@ impl Projection for HistoryProjection {
     }
 
     async fn checkpoint(&mut self) -> Result<i64> {
-        checkpoint(&self.pool, HISTORY_PROJECTION, self.generation).await
+        checkpoint(&self.pool, ProjectionName::History, self.generation).await
     }
 
     async fn apply_batch(&mut self, events: &[StoredEvent]) -> Result<i64> {
@@ -261,11 +263,11 @@ impl Projection for HistoryProjection {
 }
 
 /// The stored checkpoint of a projection generation in the read database (0 if none).
-pub async fn checkpoint(pool: &PgPool, projection: &str, generation: i64) -> Result<i64> {
+pub async fn checkpoint(pool: &PgPool, projection: ProjectionName, generation: i64) -> Result<i64> {
     let cp: Option<i64> = sqlx::query_scalar(
         "SELECT position FROM projection_checkpoints WHERE projection = $1 AND generation = $2",
     )
-    .bind(projection)
+    .bind(projection.as_str())
     .bind(generation)
     .fetch_optional(pool)
     .await?;
@@ -290,17 +292,17 @@ async fn create_table(pool: &PgPool, table: &str) -> Result<()> {
 }
 
 /// The generation queries read for a read-database projection, set to 1 if absent.
-pub async fn current_generation(pool: &PgPool, projection: &str) -> Result<i64> {
+pub async fn current_generation(pool: &PgPool, projection: ProjectionName) -> Result<i64> {
     sqlx::query(
         "INSERT INTO projection_generations (projection, generation) VALUES ($1, 1)
          ON CONFLICT DO NOTHING",
     )
-    .bind(projection)
+    .bind(projection.as_str())
     .execute(pool)
     .await?;
     let g: i64 =
         sqlx::query_scalar("SELECT generation FROM projection_generations WHERE projection = $1")
-            .bind(projection)
+            .bind(projection.as_str())
             .fetch_one(pool)
             .await?;
     Ok(g)
@@ -309,14 +311,14 @@ pub async fn current_generation(pool: &PgPool, projection: &str) -> Result<i64> 
 /// Point queries at `generation` of a read-database projection.
 pub async fn set_generation(
     pool: impl sqlx::PgExecutor<'_>,
-    projection: &str,
+    projection: ProjectionName,
     generation: i64,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO projection_generations (projection, generation) VALUES ($1, $2)
          ON CONFLICT (projection) DO UPDATE SET generation = EXCLUDED.generation, switched_at = now()",
     )
-    .bind(projection)
+    .bind(projection.as_str())
     .bind(generation)
     .execute(pool)
     .await?;
@@ -332,9 +334,34 @@ pub async fn drop_generation(pool: &PgPool, generation: i64) -> Result<()> {
     .execute(pool)
     .await?;
     sqlx::query("DELETE FROM projection_checkpoints WHERE projection = $1 AND generation = $2")
-        .bind(HISTORY_PROJECTION)
+        .bind(ProjectionName::History.as_str())
         .bind(generation)
         .execute(pool)
         .await?;
     Ok(())
+}
+
+impl Lifecycle for HistoryProjection {
+    async fn current(config: &ProjectorConfig) -> Result<i64> {
+        current_generation(&config.read_pool, ProjectionName::History).await
+    }
+
+    async fn switch(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        set_generation(&config.read_pool, ProjectionName::History, generation).await
+    }
+
+    async fn drop_data(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        drop_generation(&config.read_pool, generation).await
+    }
+
+    async fn checkpoint_of(config: &ProjectorConfig, generation: i64) -> Result<Option<i64>> {
+        let cp: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT position FROM {CHECKPOINTS_TABLE} WHERE projection = $1 AND generation = $2"
+        ))
+        .bind(ProjectionName::History.as_str())
+        .bind(generation)
+        .fetch_optional(&config.read_pool)
+        .await?;
+        Ok(cp)
+    }
 }

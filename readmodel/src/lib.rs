@@ -29,11 +29,13 @@
 //! | history (read database) | [`sql::messages_table`], [`sql::CHECKPOINTS_TABLE`], [`sql::GENERATIONS_TABLE`] | `projector::history_projection` | `query::history` | `query/tests/it/messages.rs` |
 //! | live frames (NATS) | [`subjects::room_frames`], [`subjects::all_frames`] | `projector::frames` | `query::stream::fanout` | `tests/stream.rs` |
 //!
-//! Unit tests of each encoding are in the modules; `tests/roundtrip.rs` writes each model to a
+//! Every projection is named by a [`ProjectionName`]. Unit tests of each
+//! encoding are in the modules; `tests/roundtrip.rs` writes each model to a
 //! real Redis with its writer and reads it back with its reader.
 
 mod keys;
 mod ops;
+mod projection;
 mod reply;
 
 pub mod frames;
@@ -47,4 +49,5 @@ pub mod timeline;
 pub mod unread;
 
 pub use keys::{RedisKeys, FRAMES_LEN, TIMELINE_LEN, USER_FRAMES_LEN};
+pub use projection::{ProjectionName, UnknownProjection};
 pub use reply::{decode, ReadError, Replies};

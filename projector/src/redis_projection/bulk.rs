@@ -21,7 +21,7 @@ use super::overlay::Overlay;
 use super::RedisProjection;
 use crate::error::{ProjectorError, Result};
 use domain::event::StoredEvent;
-use domain::views::REDIS_PROJECTION;
+use readmodel::ProjectionName;
 use readmodel::{generation, RedisKeys};
 use redis::aio::MultiplexedConnection;
 use tokio::task::JoinHandle;
@@ -57,11 +57,11 @@ async fn exec(
     let cp = generation::checkpoint(&mut conn, &keys).await?;
     if cp.unwrap_or(0) != expected {
         redis::cmd("UNWATCH").exec_async(&mut conn).await?;
-        return Err(ProjectorError::Contended(REDIS_PROJECTION));
+        return Err(ProjectorError::Contended(ProjectionName::Redis));
     }
     let reply: redis::Value = tx.query_async(&mut conn).await?;
     if reply == redis::Value::Nil {
-        return Err(ProjectorError::Contended(REDIS_PROJECTION));
+        return Err(ProjectorError::Contended(ProjectionName::Redis));
     }
     Ok(last)
 }
@@ -99,7 +99,7 @@ impl RedisProjection {
             let reads = bulk
                 .reads
                 .as_mut()
-                .ok_or(ProjectorError::Contended(REDIS_PROJECTION))?;
+                .ok_or(ProjectorError::Contended(ProjectionName::Redis))?;
             let state = std::mem::take(&mut bulk.state);
             let mut overlay = match Overlay::load_onto(state, &self.keys, reads, &refs).await {
                 Ok(o) => o,

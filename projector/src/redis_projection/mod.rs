@@ -30,11 +30,13 @@ mod write;
 
 use crate::error::{ProjectorError, Result};
 use crate::frames::FramePublisher;
+use crate::generations::Lifecycle;
 use crate::runtime::Projection;
+use crate::ProjectorConfig;
 use domain::event::StoredEvent;
 use domain::frame::Frame;
-use domain::views::REDIS_PROJECTION;
 use overlay::Overlay;
+use readmodel::ProjectionName;
 use readmodel::{generation, RedisKeys};
 use redis::aio::MultiplexedConnection;
 
@@ -164,7 +166,7 @@ impl RedisProjection {
 
     fn lost(&self, found: i64) -> ProjectorError {
         ProjectorError::CheckpointLost {
-            projection: REDIS_PROJECTION,
+            projection: ProjectionName::Redis,
             stored: self.stored,
             found,
         }
@@ -172,8 +174,8 @@ impl RedisProjection {
 }
 
 impl Projection for RedisProjection {
-    fn name(&self) -> &'static str {
-        REDIS_PROJECTION
+    fn name(&self) -> ProjectionName {
+        ProjectionName::Redis
     }
 
     fn generation(&self) -> i64 {
@@ -209,7 +211,7 @@ impl Projection for RedisProjection {
                 }
             }
         }
-        Err(ProjectorError::Contended(REDIS_PROJECTION))
+        Err(ProjectorError::Contended(ProjectionName::Redis))
     }
 
     /// Nothing to flush (every batch is durable); checks that Redis still
@@ -269,4 +271,23 @@ pub async fn checkpoint_of(
 async fn connect(redis_url: &str) -> Result<MultiplexedConnection> {
     let client = redis::Client::open(redis_url)?;
     Ok(client.get_multiplexed_async_connection().await?)
+}
+
+impl Lifecycle for RedisProjection {
+    async fn current(config: &ProjectorConfig) -> Result<i64> {
+        current_generation(&config.redis_url, &config.namespace).await
+    }
+
+    async fn switch(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        set_generation(&config.redis_url, &config.namespace, generation).await
+    }
+
+    async fn drop_data(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        drop_generation(&config.redis_url, &config.namespace, generation).await?;
+        Ok(())
+    }
+
+    async fn checkpoint_of(config: &ProjectorConfig, generation: i64) -> Result<Option<i64>> {
+        checkpoint_of(&config.redis_url, &config.namespace, generation).await
+    }
 }
