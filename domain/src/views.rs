@@ -95,6 +95,19 @@ pub struct MessageView {
     pub deleted: bool,
 }
 
+impl LastMessageView {
+    /// How the room list shows message `m` as its room's last.
+    pub fn of(m: &MessageView) -> Self {
+        Self {
+            message_id: m.message_id,
+            seq: m.seq,
+            author_id: m.author_id,
+            body_preview: preview(&m.body),
+            created_at: m.created_at,
+        }
+    }
+}
+
 /// The first [`PREVIEW_CHARS`] characters of a body, for room lists.
 pub fn preview(body: &str) -> String {
     body.chars().take(PREVIEW_CHARS).collect()

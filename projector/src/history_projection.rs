@@ -13,7 +13,7 @@ use crate::runtime::Projection;
 use crate::ProjectorConfig;
 use chrono::{DateTime, Utc};
 use domain::event::{DomainEvent, RoomEvent, StoredEvent};
-use readmodel::sql::{history_table_ddl, messages_table, CHECKPOINTS_TABLE};
+use readmodel::sql::{history_table_ddl, messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE};
 use readmodel::ProjectionName;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
@@ -33,10 +33,10 @@ impl HistoryProjection {
     pub async fn open(pool: PgPool, generation: i64) -> Result<Self> {
         let table = messages_table(generation);
         create_table(&pool, &table).await?;
-        sqlx::query(
-            "INSERT INTO projection_checkpoints (projection, generation, position)
-             VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO {CHECKPOINTS_TABLE} (projection, generation, position)
+             VALUES ($1, $2, 0) ON CONFLICT DO NOTHING"
+        ))
         .bind(ProjectionName::History.as_str())
         .bind(generation)
         .execute(&pool)
@@ -55,10 +55,10 @@ impl HistoryProjection {
 
     /// Lock this generation's checkpoint row for the transaction and read it.
     async fn lock_checkpoint(&self, tx: &mut Transaction<'_, Postgres>) -> Result<i64> {
-        let cp: i64 = sqlx::query_scalar(
-            "SELECT position FROM projection_checkpoints
-              WHERE projection = $1 AND generation = $2 FOR UPDATE",
-        )
+        let cp: i64 = sqlx::query_scalar(&format!(
+            "SELECT position FROM {CHECKPOINTS_TABLE}
+              WHERE projection = $1 AND generation = $2 FOR UPDATE"
+        ))
         .bind(ProjectionName::History.as_str())
         .bind(self.generation)
         .fetch_one(&mut **tx)
@@ -68,10 +68,10 @@ impl HistoryProjection {
 
     /// Move the checkpoint to `last` (in the transaction holding its lock).
     async fn move_checkpoint(&self, tx: &mut Transaction<'_, Postgres>, last: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE projection_checkpoints SET position = $3, updated_at = now()
-              WHERE projection = $1 AND generation = $2 AND position < $3",
-        )
+        sqlx::query(&format!(
+            "UPDATE {CHECKPOINTS_TABLE} SET position = $3, updated_at = now()
+              WHERE projection = $1 AND generation = $2 AND position < $3"
+        ))
         .bind(ProjectionName::History.as_str())
         .bind(self.generation)
         .bind(last)
@@ -191,10 +191,10 @@ impl HistoryProjection {
         let mut tx = self.pool.begin().await?;
         // `old` first, then this generation (inside `apply_in`): nobody else
         // ever holds both, so the two locks cannot deadlock.
-        let old_cp: Option<i64> = sqlx::query_scalar(
-            "SELECT position FROM projection_checkpoints
-              WHERE projection = $1 AND generation = $2 FOR UPDATE",
-        )
+        let old_cp: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT position FROM {CHECKPOINTS_TABLE}
+              WHERE projection = $1 AND generation = $2 FOR UPDATE"
+        ))
         .bind(ProjectionName::History.as_str())
         .bind(old)
         .fetch_optional(&mut *tx)
@@ -264,9 +264,9 @@ impl Projection for HistoryProjection {
 
 /// The stored checkpoint of a projection generation in the read database (0 if none).
 pub async fn checkpoint(pool: &PgPool, projection: ProjectionName, generation: i64) -> Result<i64> {
-    let cp: Option<i64> = sqlx::query_scalar(
-        "SELECT position FROM projection_checkpoints WHERE projection = $1 AND generation = $2",
-    )
+    let cp: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT position FROM {CHECKPOINTS_TABLE} WHERE projection = $1 AND generation = $2"
+    ))
     .bind(projection.as_str())
     .bind(generation)
     .fetch_optional(pool)
@@ -293,18 +293,19 @@ async fn create_table(pool: &PgPool, table: &str) -> Result<()> {
 
 /// The generation queries read for a read-database projection, set to 1 if absent.
 pub async fn current_generation(pool: &PgPool, projection: ProjectionName) -> Result<i64> {
-    sqlx::query(
-        "INSERT INTO projection_generations (projection, generation) VALUES ($1, 1)
-         ON CONFLICT DO NOTHING",
-    )
+    sqlx::query(&format!(
+        "INSERT INTO {GENERATIONS_TABLE} (projection, generation) VALUES ($1, 1)
+         ON CONFLICT DO NOTHING"
+    ))
     .bind(projection.as_str())
     .execute(pool)
     .await?;
-    let g: i64 =
-        sqlx::query_scalar("SELECT generation FROM projection_generations WHERE projection = $1")
-            .bind(projection.as_str())
-            .fetch_one(pool)
-            .await?;
+    let g: i64 = sqlx::query_scalar(&format!(
+        "SELECT generation FROM {GENERATIONS_TABLE} WHERE projection = $1"
+    ))
+    .bind(projection.as_str())
+    .fetch_one(pool)
+    .await?;
     Ok(g)
 }
 
@@ -315,8 +316,8 @@ pub async fn set_generation(
     generation: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO projection_generations (projection, generation) VALUES ($1, $2)
-         ON CONFLICT (projection) DO UPDATE SET generation = EXCLUDED.generation, switched_at = now()",
+        &format!("INSERT INTO {GENERATIONS_TABLE} (projection, generation) VALUES ($1, $2)
+         ON CONFLICT (projection) DO UPDATE SET generation = EXCLUDED.generation, switched_at = now()"),
     )
     .bind(projection.as_str())
     .bind(generation)
@@ -333,11 +334,13 @@ pub async fn drop_generation(pool: &PgPool, generation: i64) -> Result<()> {
     ))
     .execute(pool)
     .await?;
-    sqlx::query("DELETE FROM projection_checkpoints WHERE projection = $1 AND generation = $2")
-        .bind(ProjectionName::History.as_str())
-        .bind(generation)
-        .execute(pool)
-        .await?;
+    sqlx::query(&format!(
+        "DELETE FROM {CHECKPOINTS_TABLE} WHERE projection = $1 AND generation = $2"
+    ))
+    .bind(ProjectionName::History.as_str())
+    .bind(generation)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

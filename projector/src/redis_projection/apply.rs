@@ -167,6 +167,7 @@ impl Overlay {
                     edited_at: None,
                     deleted: false,
                 };
+                let last = LastMessageView::of(&view);
                 self.timeline.insert((p.room_id, p.seq), Some(view));
                 self.dirty_timeline.insert((p.room_id, p.seq));
                 self.posted
@@ -182,13 +183,7 @@ impl Overlay {
                 self.dirty_markers.insert((p.room_id, p.author_id));
                 if let Some(room) = self.room_mut(p.room_id, position) {
                     room.last_seq = room.last_seq.max(p.seq);
-                    room.last_message = Some(LastMessageView {
-                        message_id: p.message_id,
-                        seq: p.seq,
-                        author_id: p.author_id,
-                        body_preview: preview(&p.body),
-                        created_at: p.at,
-                    });
+                    room.last_message = Some(last);
                 }
                 self.touch(p.room_id, p.at);
             }

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::views::{
-    preview, FriendEntryView, FriendState, LastMessageView, MemberView, MessageView, ProfileView,
-    Role, RoomView,
+    FriendEntryView, FriendState, LastMessageView, MemberView, MessageView, ProfileView, Role,
+    RoomView,
 };
 use domain::{MessageId, RoomId, UserId};
 use query::{QueryConfig, QueryState};
@@ -228,13 +228,7 @@ impl Fx {
             let mut view: RoomView = rooms::take(&mut replies).unwrap().unwrap();
             let members = rooms::take_members(&mut replies).unwrap();
             view.last_seq = m.seq;
-            view.last_message = Some(LastMessageView {
-                message_id: m.message_id,
-                seq: m.seq,
-                author_id: m.author_id,
-                body_preview: preview(&m.body),
-                created_at: m.created_at,
-            });
+            view.last_message = Some(LastMessageView::of(m));
             view.last_activity_at = m.created_at;
             let mut pipe = redis::pipe();
             rooms::put(&mut pipe, &k, &view);
