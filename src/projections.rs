@@ -15,7 +15,7 @@ use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use projector::rebuild::{self, Progress, RebuildEvent, RebuildOptions};
 use projector::status::{self, Status};
-use projector::ProjectorConfig;
+use projector::{ProjectionName, ProjectorConfig};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -128,7 +128,7 @@ fn print_status(s: &Status) {
     };
     let (le, ls) = lag_cells(&s.relay.lag);
     t.row(vec![
-        "relay".into(),
+        projector::Task::Relay.label().into(),
         "-".into(),
         opt(s.relay.checkpoint),
         le,
@@ -146,7 +146,7 @@ fn print_status(s: &Status) {
             (_, st) => st.label().to_owned(),
         };
         t.row(vec![
-            p.name.into(),
+            p.name.as_str().into(),
             opt(p.generation),
             opt(p.checkpoint),
             le,
@@ -318,10 +318,14 @@ impl Display {
 }
 
 async fn replay(config: &Config, args: &ReplayArgs) -> Result<()> {
-    let names: Vec<&str> = if args.name == "all" {
-        domain::views::PROJECTIONS.to_vec()
+    // The one place a projection's name is parsed from the command line.
+    let names: Vec<ProjectionName> = if args.name == "all" {
+        ProjectionName::ALL.to_vec()
     } else {
-        vec![rebuild::projection_name(&args.name)?]
+        vec![args
+            .name
+            .parse::<ProjectionName>()
+            .map_err(projector::ProjectorError::from)?]
     };
     let cfg = projector_config(config, args.readers as u32 + 4).await?;
     let opts = RebuildOptions {
@@ -379,7 +383,7 @@ async fn replay(config: &Config, args: &ReplayArgs) -> Result<()> {
             }
         };
         t.row(vec![
-            o.name.into(),
+            o.name.as_str().into(),
             format!("{} → {}", o.previous, o.generation),
             o.checkpoint.to_string(),
             o.events.to_string(),

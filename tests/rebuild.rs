@@ -13,6 +13,7 @@ use projector::rebuild::{self, OldGeneration, RebuildOptions};
 use projector::{
     generations, source, HistoryProjection, Projection, ProjectorConfig, RedisProjection,
 };
+use readmodel::ProjectionName;
 use reqwest::Method;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -25,7 +26,7 @@ use testkit::client::ClientError;
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(120);
-const ALL: [&str; 3] = ["redis", "history", "search"];
+const ALL: [ProjectionName; 3] = ProjectionName::ALL;
 
 /// Show a rebuild's steps in the test's output.
 fn note(e: rebuild::RebuildEvent) {
@@ -50,7 +51,7 @@ fn data_dir(env: &testkit::TestEnv) -> PathBuf {
 }
 
 /// Wait until generation `g` of `name` has reached `position`.
-async fn wait_checkpoint(cfg: &ProjectorConfig, name: &str, g: i64, position: i64) {
+async fn wait_checkpoint(cfg: &ProjectorConfig, name: ProjectionName, g: i64, position: i64) {
     let started = Instant::now();
     loop {
         let cp = generations::checkpoint_of(cfg, name, g)
@@ -255,12 +256,12 @@ async fn shadow_rebuild_under_writes_and_reads_equals_the_live_projections() {
     stop_writes.store(true, Ordering::Relaxed);
     writer.await.unwrap();
     let head = source::head(&s.env.write_pool).await.unwrap();
-    for name in ["redis", "history"] {
+    for name in [ProjectionName::Redis, ProjectionName::History] {
         wait_checkpoint(&cfg, name, 2, head).await;
         wait_checkpoint(&cfg, name, 99, head).await;
     }
-    wait_checkpoint(&cfg, "search", 2, head).await;
-    wait_checkpoint(&cfg, "search", 99, head).await;
+    wait_checkpoint(&cfg, ProjectionName::Search, 2, head).await;
+    wait_checkpoint(&cfg, ProjectionName::Search, 99, head).await;
     stop_reads.store(true, Ordering::Relaxed);
     for r in readers {
         let (reads, problems) = r.await.unwrap();
@@ -291,7 +292,7 @@ async fn shadow_rebuild_under_writes_and_reads_equals_the_live_projections() {
     }
     assert_eq!(search_digest(&cfg, 2).await, search_digest(&cfg, 99).await);
     for g in [2, 99] {
-        generations::drop_generation(&cfg, "redis", g)
+        generations::drop_generation(&cfg, ProjectionName::Redis, g)
             .await
             .unwrap();
     }
@@ -327,14 +328,35 @@ async fn rebuilding_one_projection_leaves_the_others_untouched() {
     };
     let cps_before = checkpoints(cfg.clone()).await;
 
-    let outcomes = rebuild::rebuild(&cfg, &["history"], &opts, |_| {}, CancellationToken::new())
-        .await
-        .unwrap();
+    let outcomes = rebuild::rebuild(
+        &cfg,
+        &[ProjectionName::History],
+        &opts,
+        |_| {},
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     assert_eq!(outcomes.len(), 1);
     assert_eq!((outcomes[0].previous, outcomes[0].generation), (2, 3));
-    assert_eq!(generations::current(&cfg, "history").await.unwrap(), 3);
-    assert_eq!(generations::current(&cfg, "redis").await.unwrap(), 2);
-    assert_eq!(generations::current(&cfg, "search").await.unwrap(), 2);
+    assert_eq!(
+        generations::current(&cfg, ProjectionName::History)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        generations::current(&cfg, ProjectionName::Redis)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        generations::current(&cfg, ProjectionName::Search)
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(
         history_digest(&cfg.read_pool, 3).await.unwrap(),
         history_before
@@ -349,7 +371,7 @@ async fn rebuilding_one_projection_leaves_the_others_untouched() {
     let cps_after = checkpoints(cfg.clone()).await;
     assert_eq!((cps_after[0], cps_after[2]), (cps_before[0], cps_before[2]));
     assert_eq!(cps_after[1], None, "history g2 removed");
-    generations::drop_generation(&cfg, "redis", 2)
+    generations::drop_generation(&cfg, ProjectionName::Redis, 2)
         .await
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);
@@ -389,7 +411,7 @@ async fn bulk_application_equals_applying_event_by_event() {
     };
     rebuild::rebuild(
         &cfg,
-        &["redis", "history"],
+        &[ProjectionName::Redis, ProjectionName::History],
         &opts,
         |_| {},
         CancellationToken::new(),
@@ -409,7 +431,7 @@ async fn bulk_application_equals_applying_event_by_event() {
         history_digest(&cfg.read_pool, 50).await.unwrap()
     );
     for g in [2, 50] {
-        generations::drop_generation(&cfg, "redis", g)
+        generations::drop_generation(&cfg, ProjectionName::Redis, g)
             .await
             .unwrap();
     }
@@ -563,7 +585,7 @@ async fn a_killed_replay_resumes_and_a_concurrent_one_is_refused() {
     );
     assert_eq!(history_digest(&cfg.read_pool, 3).await.unwrap(), history2);
     assert_eq!(search_digest(&cfg, 3).await, search2);
-    generations::drop_generation(&cfg, "redis", 3)
+    generations::drop_generation(&cfg, ProjectionName::Redis, 3)
         .await
         .unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -12,9 +12,11 @@ mod support;
 use contract::commands::{CreateRoomRequest, PostMessageRequest};
 use contract::queries::MessagesResponse;
 use cotalk::config::Role;
-use domain::views::{CHECKPOINTS_TABLE, HISTORY_PROJECTION, TIMELINE_LEN};
 use domain::RoomId;
 use futures::StreamExt;
+use readmodel::sql::CHECKPOINTS_TABLE;
+use readmodel::ProjectionName;
+use readmodel::TIMELINE_LEN;
 use standby::Replication;
 use std::time::Duration;
 use support::{assert_refused, start_with, Server, User};
@@ -214,7 +216,7 @@ async fn checkpoint(pool: &sqlx::PgPool) -> i64 {
         "SELECT COALESCE(MAX(position), 0)::bigint FROM {CHECKPOINTS_TABLE} WHERE projection = $1"
     );
     sqlx::query_scalar(&sql)
-        .bind(HISTORY_PROJECTION)
+        .bind(ProjectionName::History.as_str())
         .fetch_one(pool)
         .await
         .expect("read the history checkpoint")

@@ -257,7 +257,7 @@ async fn resuming_beyond_the_window_asks_for_a_resync() {
     s.post(&minsu, room, "seen").await;
     let seen = b.until(is_post("seen")).await.pop().unwrap();
     b.close().await;
-    for i in 0..(domain::views::FRAMES_LEN + 5) {
+    for i in 0..(readmodel::FRAMES_LEN + 5) {
         s.post(&minsu, room, &format!("away {i}")).await;
     }
     let mut b = connect(&s.base, &bora, seen["position"].as_i64()).await;

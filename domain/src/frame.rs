@@ -8,7 +8,8 @@
 //! events: a field is never renamed or reinterpreted in place.
 //!
 //! Transport: after each applied batch the projection publishes, per affected
-//! room, one NATS core message on [`room_subject`] holding a [`FrameBatch`].
+//! room, one NATS core message on the room's subject (`readmodel::subjects`)
+//! holding a [`FrameBatch`].
 //! Every message of one publisher carries the next `seq`, so a subscriber that
 //! sees a hole knows it lost frames (NATS core delivers at most once).
 
@@ -222,16 +223,6 @@ pub struct FrameBatch {
     pub seq: u64,
     /// In position order.
     pub frames: Vec<Frame>,
-}
-
-/// The subject the frames of `room` are published on: `{ns}.frames.room.{room}`.
-pub fn room_subject(namespace: &str, room: RoomId) -> String {
-    format!("{namespace}.frames.room.{room}")
-}
-
-/// Every frame subject of a namespace: `{ns}.frames.>`.
-pub fn all_subjects(namespace: &str) -> String {
-    format!("{namespace}.frames.>")
 }
 
 #[cfg(test)]

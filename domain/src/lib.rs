@@ -10,10 +10,11 @@
 //! - [`user`], [`username`], [`friendship`], [`room`]: the aggregates.
 //! - [`event`]: the versioned event contract ([`DomainEvent`]), its stable type
 //!   names and explicit upcasting of older schema versions.
-//! - [`views`]: the shapes and names of read models, shared by the projector
-//!   (which writes them) and the query side (which reads them).
-//! - [`frame`]: live frames pushed to room members (`GET /v1/stream`), their
-//!   NATS subjects and batch shape.
+//! - [`views`]: the shapes of read models, shared by the projector (which
+//!   writes them) and the query side (which reads them); where they are
+//!   stored is the `readmodel` crate's.
+//! - [`frame`]: live frames pushed to room members (`GET /v1/stream`) and
+//!   their batch shape.
 
 pub mod aggregate;
 pub mod error;

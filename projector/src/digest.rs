@@ -4,41 +4,12 @@
 //! data are equal even if one has seen more irrelevant events.
 
 use crate::error::Result;
-use domain::views::{messages_table, RedisKeys};
 use futures::TryStreamExt;
-use redis::aio::MultiplexedConnection;
+use readmodel::generation::scan_keys;
+use readmodel::sql::messages_table;
+use readmodel::RedisKeys;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
-
-/// Every key starting with `prefix`, sorted.
-pub(crate) async fn scan_keys(
-    conn: &mut MultiplexedConnection,
-    prefix: &str,
-) -> Result<Vec<String>> {
-    // Namespaces and generation numbers contain no glob characters, but be
-    // exact anyway.
-    let pattern = format!("{}*", prefix.replace(['*', '?', '[', ']', '\\'], "\\$0"));
-    let mut keys = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
-        keys.extend(batch.into_iter().filter(|k| k.starts_with(prefix)));
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
-}
 
 /// Digest of one generation of the `redis` projection: every key but the
 /// checkpoint, with hash fields sorted and sorted-set members with scores.

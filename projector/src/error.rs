@@ -27,21 +27,16 @@ pub enum ProjectorError {
     #[error("decode: {0}")]
     Decode(#[from] domain::event::DecodeError),
     /// A stored read-model value was not what this build writes.
-    #[error("bad read-model value at {key}: {source}")]
-    BadValue {
-        /// The Redis key (or table) holding the value.
-        key: String,
-        /// Why it did not parse.
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("read model: {0}")]
+    ReadModel(readmodel::ReadError),
     /// The search index failed.
     #[error("search: {0}")]
     Search(String),
     /// A file-system operation failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    /// A projection name that is not one of [`domain::views::PROJECTIONS`].
+    /// A projection name that is not one of [`readmodel::ProjectionName::ALL`]
+    /// (only where a name is parsed: the command line, configuration).
     #[error("unknown projection {0}")]
     UnknownProjection(String),
     /// A read model's store lost data: its checkpoint is below one it held
@@ -49,8 +44,8 @@ pub enum ProjectorError {
     /// checkpoint and re-applies the log from there.
     #[error("projection {projection} lost data: checkpoint {found}, was {stored}")]
     CheckpointLost {
-        /// The projection's name.
-        projection: &'static str,
+        /// The projection.
+        projection: readmodel::ProjectionName,
         /// The checkpoint it had seen stored.
         stored: i64,
         /// The checkpoint found now.
@@ -73,7 +68,23 @@ pub enum ProjectorError {
     /// A concurrent applier of the same projection generation won a race
     /// too many times in a row.
     #[error("projection {0} is being applied concurrently by someone else")]
-    Contended(&'static str),
+    Contended(readmodel::ProjectionName),
+}
+
+impl From<readmodel::ReadError> for ProjectorError {
+    fn from(e: readmodel::ReadError) -> Self {
+        match e {
+            // A Redis failure is transient like any other.
+            readmodel::ReadError::Redis(e) => Self::Redis(e),
+            other => Self::ReadModel(other),
+        }
+    }
+}
+
+impl From<readmodel::UnknownProjection> for ProjectorError {
+    fn from(e: readmodel::UnknownProjection) -> Self {
+        Self::UnknownProjection(e.0)
+    }
 }
 
 impl From<eventlog::StoreError> for ProjectorError {

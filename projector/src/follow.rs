@@ -1,7 +1,7 @@
 //! Following a projection's generation pointer (see [`crate::generations`]).
 
 use crate::backoff::{self, Backoff};
-use crate::{generations, spawn_generation, ProjectorConfig, TaskHandle};
+use crate::{generations, spawn_generation, ProjectionName, ProjectorConfig, TaskHandle};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -10,7 +10,7 @@ use tracing::{info, warn};
 /// Runs one generation at a time and moves to the next when the pointer moves.
 pub(crate) struct Follower {
     pub(crate) config: ProjectorConfig,
-    pub(crate) name: &'static str,
+    pub(crate) name: ProjectionName,
     pub(crate) position: watch::Sender<i64>,
     pub(crate) searcher: watch::Sender<Option<search::MessageSearcher>>,
     pub(crate) cancel: CancellationToken,
@@ -50,7 +50,7 @@ impl Follower {
                     let Some((handle, token)) = self.start(next, &inner).await else {
                         break;
                     };
-                    info!(projection = self.name, from = generation, to = next, "generation switched");
+                    info!(projection = %self.name, from = generation, to = next, "generation switched");
                     let old = std::mem::replace(&mut inner, handle);
                     let old_cancel = std::mem::replace(&mut inner_cancel, token);
                     self.searcher.send_replace(inner.searcher.borrow().clone());
@@ -59,7 +59,7 @@ impl Follower {
                     let _ = old.task.await;
                     // Only now, with nothing writing it any more.
                     if let Err(e) = generations::drop_generation(&self.config, self.name, generation).await {
-                        warn!(projection = self.name, generation, error = %e, "cannot drop the old generation");
+                        warn!(projection = %self.name, generation, error = %e, "cannot drop the old generation");
                     }
                     generation = next;
                     alive = true;
@@ -100,7 +100,7 @@ impl Follower {
                     return Some((h, token));
                 }
                 Err(e) => {
-                    warn!(projection = self.name, generation, error = %e, "cannot start the new generation");
+                    warn!(projection = %self.name, generation, error = %e, "cannot start the new generation");
                     if !backoff.wait(&self.cancel).await {
                         return None;
                     }

@@ -15,8 +15,9 @@
 
 use crate::bus;
 use crate::error::Result;
-use domain::frame::{room_subject, Frame, FrameBatch};
+use domain::frame::{Frame, FrameBatch};
 use domain::RoomId;
+use readmodel::subjects;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -118,7 +119,7 @@ impl FramePublisher {
                     continue;
                 }
             };
-            let subject = room_subject(&self.inner.namespace, room);
+            let subject = subjects::room_frames(&self.inner.namespace, room);
             if tx.try_send((subject, payload.into())).is_err() {
                 metrics::counter!("cotalk_frames_dropped_total").increment(1);
             } else {

@@ -8,62 +8,69 @@
 //! it with [`drop_generation`] (the writer removes its own data, so nothing
 //! writes a generation after it is gone), and carries on with N+1 from that
 //! generation's checkpoint.
+//!
+//! Each projection's module implements [`Lifecycle`]; the functions here
+//! dispatch on [`ProjectionName`] with an exhaustive `match`, so a new
+//! projection does not compile until it has every step.
 
 use crate::error::{ProjectorError, Result};
-use crate::{bus, history_projection, redis_projection, search_projection, ProjectorConfig};
-use domain::views::{HISTORY_PROJECTION, REDIS_PROJECTION, SEARCH_PROJECTION};
+use crate::{bus, HistoryProjection, ProjectorConfig, RedisProjection, SearchProjection};
+use readmodel::ProjectionName;
 use std::time::Duration;
 
 /// How often a running projection checks its generation pointer.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The generation steps of one projection, implemented in its own module.
+pub(crate) trait Lifecycle {
+    /// The generation queries read (the pointer set to 1 if absent).
+    async fn current(config: &ProjectorConfig) -> Result<i64>;
+    /// Point queries (and running projectors) at `generation`, atomically.
+    async fn switch(config: &ProjectorConfig, generation: i64) -> Result<()>;
+    /// Remove one generation's data and checkpoint.
+    async fn drop_data(config: &ProjectorConfig, generation: i64) -> Result<()>;
+    /// The stored checkpoint of one generation, `None` if it does not exist.
+    async fn checkpoint_of(config: &ProjectorConfig, generation: i64) -> Result<Option<i64>>;
+}
+
+/// Run `$body` with `$p` naming the type of projection `$name`.
+macro_rules! with_projection {
+    ($name:expr, $p:ident => $body:expr) => {
+        match $name {
+            ProjectionName::Redis => {
+                type $p = RedisProjection;
+                $body
+            }
+            ProjectionName::History => {
+                type $p = HistoryProjection;
+                $body
+            }
+            ProjectionName::Search => {
+                type $p = SearchProjection;
+                $body
+            }
+        }
+    };
+}
+
 /// The generation of projection `name` that queries read (set to 1 if absent).
-pub async fn current(config: &ProjectorConfig, name: &str) -> Result<i64> {
-    match name {
-        REDIS_PROJECTION => {
-            redis_projection::current_generation(&config.redis_url, &config.namespace).await
-        }
-        HISTORY_PROJECTION | SEARCH_PROJECTION => {
-            history_projection::current_generation(&config.read_pool, name).await
-        }
-        other => Err(ProjectorError::UnknownProjection(other.to_owned())),
-    }
+pub async fn current(config: &ProjectorConfig, name: ProjectionName) -> Result<i64> {
+    with_projection!(name, P => P::current(config).await)
 }
 
 /// Point queries (and running projectors) at `generation` of `name`, atomically.
-pub async fn switch(config: &ProjectorConfig, name: &str, generation: i64) -> Result<()> {
-    match name {
-        REDIS_PROJECTION => {
-            redis_projection::set_generation(&config.redis_url, &config.namespace, generation).await
-        }
-        HISTORY_PROJECTION | SEARCH_PROJECTION => {
-            history_projection::set_generation(&config.read_pool, name, generation).await
-        }
-        other => Err(ProjectorError::UnknownProjection(other.to_owned())),
-    }
+pub async fn switch(config: &ProjectorConfig, name: ProjectionName, generation: i64) -> Result<()> {
+    with_projection!(name, P => P::switch(config, generation).await)
 }
 
 /// Remove one generation's data, checkpoint and durable consumer. Nothing
 /// may be writing it (a search index directory must not be open).
-pub async fn drop_generation(config: &ProjectorConfig, name: &str, generation: i64) -> Result<()> {
-    match name {
-        REDIS_PROJECTION => {
-            redis_projection::drop_generation(&config.redis_url, &config.namespace, generation)
-                .await?;
-        }
-        HISTORY_PROJECTION => {
-            history_projection::drop_generation(&config.read_pool, generation).await?;
-        }
-        SEARCH_PROJECTION => {
-            let dir = search_projection::index_dir(&config.data_dir, &config.namespace, generation);
-            match tokio::fs::remove_dir_all(&dir).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        other => return Err(ProjectorError::UnknownProjection(other.to_owned())),
-    }
+pub async fn drop_generation(
+    config: &ProjectorConfig,
+    name: ProjectionName,
+    generation: i64,
+) -> Result<()> {
+    with_projection!(name, P => P::drop_data(config, generation).await)?;
     // The shared consumer; search replicas' own consumers expire unused.
     // Best effort and bounded: the data is gone already, and a NATS that is
     // down must not hold up a rebuild (the client would retry forever).
@@ -72,7 +79,11 @@ pub async fn drop_generation(config: &ProjectorConfig, name: &str, generation: i
         let js = bus::context(nats);
         if let Ok(stream) = js.get_stream(bus::stream_name(&config.namespace)).await {
             let _ = stream
-                .delete_consumer(&bus::consumer_name(&config.namespace, name, generation))
+                .delete_consumer(&bus::consumer_name(
+                    &config.namespace,
+                    name.as_str(),
+                    generation,
+                ))
                 .await;
         }
         Ok::<_, ProjectorError>(())
@@ -80,10 +91,10 @@ pub async fn drop_generation(config: &ProjectorConfig, name: &str, generation: i
     match tokio::time::timeout(Duration::from_secs(10), consumer).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            tracing::warn!(projection = name, generation, error = %e, "cannot remove the old consumer")
+            tracing::warn!(projection = %name, generation, error = %e, "cannot remove the old consumer")
         }
         Err(_) => tracing::warn!(
-            projection = name,
+            projection = %name,
             generation,
             "nats unreachable, old consumer left in place"
         ),
@@ -96,33 +107,8 @@ pub async fn drop_generation(config: &ProjectorConfig, name: &str, generation: i
 /// node's data directory.
 pub async fn checkpoint_of(
     config: &ProjectorConfig,
-    name: &str,
+    name: ProjectionName,
     generation: i64,
 ) -> Result<Option<i64>> {
-    match name {
-        REDIS_PROJECTION => {
-            let client = redis::Client::open(config.redis_url.as_str())?;
-            let mut conn = client.get_multiplexed_async_connection().await?;
-            let key = domain::views::RedisKeys::new(&config.namespace, generation).checkpoint();
-            let cp: Option<i64> = redis::AsyncCommands::get(&mut conn, key).await?;
-            Ok(cp)
-        }
-        HISTORY_PROJECTION => {
-            let cp: Option<i64> = sqlx::query_scalar(
-                "SELECT position FROM projection_checkpoints WHERE projection = $1 AND generation = $2",
-            )
-            .bind(name)
-            .bind(generation)
-            .fetch_optional(&config.read_pool)
-            .await?;
-            Ok(cp)
-        }
-        SEARCH_PROJECTION => {
-            let dir = search_projection::index_dir(&config.data_dir, &config.namespace, generation);
-            tokio::task::spawn_blocking(move || search_projection::committed_checkpoint(&dir))
-                .await
-                .map_err(|e| ProjectorError::Search(e.to_string()))?
-        }
-        other => Err(ProjectorError::UnknownProjection(other.to_owned())),
-    }
+    with_projection!(name, P => P::checkpoint_of(config, generation).await)
 }

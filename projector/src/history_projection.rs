@@ -8,18 +8,18 @@
 //! row lock and then sees the new checkpoint.
 
 use crate::error::Result;
+use crate::generations::Lifecycle;
 use crate::runtime::Projection;
+use crate::ProjectorConfig;
 use chrono::{DateTime, Utc};
 use domain::event::{DomainEvent, RoomEvent, StoredEvent};
-use domain::views::{messages_table, HISTORY_PROJECTION};
+use readmodel::sql::{history_table_ddl, messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE};
+use readmodel::ProjectionName;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 mod bulk;
-
-/// Hash partitions of a messages table.
-const PARTITIONS: u32 = 8;
 
 /// One generation of the message history.
 pub struct HistoryProjection {
@@ -33,11 +33,11 @@ impl HistoryProjection {
     pub async fn open(pool: PgPool, generation: i64) -> Result<Self> {
         let table = messages_table(generation);
         create_table(&pool, &table).await?;
-        sqlx::query(
-            "INSERT INTO projection_checkpoints (projection, generation, position)
-             VALUES ($1, $2, 0) ON CONFLICT DO NOTHING",
-        )
-        .bind(HISTORY_PROJECTION)
+        sqlx::query(&format!(
+            "INSERT INTO {CHECKPOINTS_TABLE} (projection, generation, position)
+             VALUES ($1, $2, 0) ON CONFLICT DO NOTHING"
+        ))
+        .bind(ProjectionName::History.as_str())
         .bind(generation)
         .execute(&pool)
         .await?;
@@ -55,11 +55,11 @@ impl HistoryProjection {
 
     /// Lock this generation's checkpoint row for the transaction and read it.
     async fn lock_checkpoint(&self, tx: &mut Transaction<'_, Postgres>) -> Result<i64> {
-        let cp: i64 = sqlx::query_scalar(
-            "SELECT position FROM projection_checkpoints
-              WHERE projection = $1 AND generation = $2 FOR UPDATE",
-        )
-        .bind(HISTORY_PROJECTION)
+        let cp: i64 = sqlx::query_scalar(&format!(
+            "SELECT position FROM {CHECKPOINTS_TABLE}
+              WHERE projection = $1 AND generation = $2 FOR UPDATE"
+        ))
+        .bind(ProjectionName::History.as_str())
         .bind(self.generation)
         .fetch_one(&mut **tx)
         .await?;
@@ -68,11 +68,11 @@ impl HistoryProjection {
 
     /// Move the checkpoint to `last` (in the transaction holding its lock).
     async fn move_checkpoint(&self, tx: &mut Transaction<'_, Postgres>, last: i64) -> Result<()> {
-        sqlx::query(
-            "UPDATE projection_checkpoints SET position = $3, updated_at = now()
-              WHERE projection = $1 AND generation = $2 AND position < $3",
-        )
-        .bind(HISTORY_PROJECTION)
+        sqlx::query(&format!(
+            "UPDATE {CHECKPOINTS_TABLE} SET position = $3, updated_at = now()
+              WHERE projection = $1 AND generation = $2 AND position < $3"
+        ))
+        .bind(ProjectionName::History.as_str())
         .bind(self.generation)
         .bind(last)
         .execute(&mut **tx)
@@ -191,11 +191,11 @@ impl HistoryProjection {
         let mut tx = self.pool.begin().await?;
         // `old` first, then this generation (inside `apply_in`): nobody else
         // ever holds both, so the two locks cannot deadlock.
-        let old_cp: Option<i64> = sqlx::query_scalar(
-            "SELECT position FROM projection_checkpoints
-              WHERE projection = $1 AND generation = $2 FOR UPDATE",
-        )
-        .bind(HISTORY_PROJECTION)
+        let old_cp: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT position FROM {CHECKPOINTS_TABLE}
+              WHERE projection = $1 AND generation = $2 FOR UPDATE"
+        ))
+        .bind(ProjectionName::History.as_str())
         .bind(old)
         .fetch_optional(&mut *tx)
         .await?;
@@ -208,7 +208,7 @@ impl HistoryProjection {
             }
             cp = self.apply_in(&mut tx, &page).await?;
         }
-        set_generation(&mut *tx, HISTORY_PROJECTION, self.generation).await?;
+        set_generation(&mut *tx, ProjectionName::History, self.generation).await?;
         tx.commit().await?;
         Ok(cp)
     }
@@ -238,8 +238,8 @@ impl Posts {
 }
 
 impl Projection for HistoryProjection {
-    fn name(&self) -> &'static str {
-        HISTORY_PROJECTION
+    fn name(&self) -> ProjectionName {
+        ProjectionName::History
     }
 
     fn generation(&self) -> i64 {
@@ -247,7 +247,7 @@ impl Projection for HistoryProjection {
     }
 
     async fn checkpoint(&mut self) -> Result<i64> {
-        checkpoint(&self.pool, HISTORY_PROJECTION, self.generation).await
+        checkpoint(&self.pool, ProjectionName::History, self.generation).await
     }
 
     async fn apply_batch(&mut self, events: &[StoredEvent]) -> Result<i64> {
@@ -263,11 +263,11 @@ impl Projection for HistoryProjection {
 }
 
 /// The stored checkpoint of a projection generation in the read database (0 if none).
-pub async fn checkpoint(pool: &PgPool, projection: &str, generation: i64) -> Result<i64> {
-    let cp: Option<i64> = sqlx::query_scalar(
-        "SELECT position FROM projection_checkpoints WHERE projection = $1 AND generation = $2",
-    )
-    .bind(projection)
+pub async fn checkpoint(pool: &PgPool, projection: ProjectionName, generation: i64) -> Result<i64> {
+    let cp: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT position FROM {CHECKPOINTS_TABLE} WHERE projection = $1 AND generation = $2"
+    ))
+    .bind(projection.as_str())
     .bind(generation)
     .fetch_optional(pool)
     .await?;
@@ -277,31 +277,7 @@ pub async fn checkpoint(pool: &PgPool, projection: &str, generation: i64) -> Res
 /// Create a messages table with its partitions and the query role's grants.
 /// Safe to run concurrently with itself: a lost creation race is ignored.
 async fn create_table(pool: &PgPool, table: &str) -> Result<()> {
-    let role = migrations::QUERY_ROLE;
-    let mut stmts = vec![format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
-            room_id    uuid        NOT NULL,
-            seq        bigint      NOT NULL,
-            message_id uuid        NOT NULL,
-            author_id  uuid        NOT NULL,
-            body       text        NOT NULL,
-            reply_to   uuid,
-            created_at timestamptz NOT NULL,
-            edited_at  timestamptz,
-            deleted    boolean     NOT NULL DEFAULT false,
-            PRIMARY KEY (room_id, seq)
-         ) PARTITION BY HASH (room_id)"
-    )];
-    for i in 0..PARTITIONS {
-        stmts.push(format!(
-            "CREATE TABLE IF NOT EXISTS {table}_p{i} PARTITION OF {table}
-             FOR VALUES WITH (MODULUS {PARTITIONS}, REMAINDER {i})"
-        ));
-    }
-    stmts.push(format!("GRANT SELECT ON {table} TO {role}"));
-    for i in 0..PARTITIONS {
-        stmts.push(format!("GRANT SELECT ON {table}_p{i} TO {role}"));
-    }
+    let stmts = history_table_ddl(table, migrations::QUERY_ROLE);
     for s in stmts {
         match sqlx::query(&s).execute(pool).await {
             Ok(_) => {}
@@ -316,33 +292,34 @@ async fn create_table(pool: &PgPool, table: &str) -> Result<()> {
 }
 
 /// The generation queries read for a read-database projection, set to 1 if absent.
-pub async fn current_generation(pool: &PgPool, projection: &str) -> Result<i64> {
-    sqlx::query(
-        "INSERT INTO projection_generations (projection, generation) VALUES ($1, 1)
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(projection)
+pub async fn current_generation(pool: &PgPool, projection: ProjectionName) -> Result<i64> {
+    sqlx::query(&format!(
+        "INSERT INTO {GENERATIONS_TABLE} (projection, generation) VALUES ($1, 1)
+         ON CONFLICT DO NOTHING"
+    ))
+    .bind(projection.as_str())
     .execute(pool)
     .await?;
-    let g: i64 =
-        sqlx::query_scalar("SELECT generation FROM projection_generations WHERE projection = $1")
-            .bind(projection)
-            .fetch_one(pool)
-            .await?;
+    let g: i64 = sqlx::query_scalar(&format!(
+        "SELECT generation FROM {GENERATIONS_TABLE} WHERE projection = $1"
+    ))
+    .bind(projection.as_str())
+    .fetch_one(pool)
+    .await?;
     Ok(g)
 }
 
 /// Point queries at `generation` of a read-database projection.
 pub async fn set_generation(
     pool: impl sqlx::PgExecutor<'_>,
-    projection: &str,
+    projection: ProjectionName,
     generation: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO projection_generations (projection, generation) VALUES ($1, $2)
-         ON CONFLICT (projection) DO UPDATE SET generation = EXCLUDED.generation, switched_at = now()",
+        &format!("INSERT INTO {GENERATIONS_TABLE} (projection, generation) VALUES ($1, $2)
+         ON CONFLICT (projection) DO UPDATE SET generation = EXCLUDED.generation, switched_at = now()"),
     )
-    .bind(projection)
+    .bind(projection.as_str())
     .bind(generation)
     .execute(pool)
     .await?;
@@ -357,10 +334,37 @@ pub async fn drop_generation(pool: &PgPool, generation: i64) -> Result<()> {
     ))
     .execute(pool)
     .await?;
-    sqlx::query("DELETE FROM projection_checkpoints WHERE projection = $1 AND generation = $2")
-        .bind(HISTORY_PROJECTION)
-        .bind(generation)
-        .execute(pool)
-        .await?;
+    sqlx::query(&format!(
+        "DELETE FROM {CHECKPOINTS_TABLE} WHERE projection = $1 AND generation = $2"
+    ))
+    .bind(ProjectionName::History.as_str())
+    .bind(generation)
+    .execute(pool)
+    .await?;
     Ok(())
+}
+
+impl Lifecycle for HistoryProjection {
+    async fn current(config: &ProjectorConfig) -> Result<i64> {
+        current_generation(&config.read_pool, ProjectionName::History).await
+    }
+
+    async fn switch(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        set_generation(&config.read_pool, ProjectionName::History, generation).await
+    }
+
+    async fn drop_data(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        drop_generation(&config.read_pool, generation).await
+    }
+
+    async fn checkpoint_of(config: &ProjectorConfig, generation: i64) -> Result<Option<i64>> {
+        let cp: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT position FROM {CHECKPOINTS_TABLE} WHERE projection = $1 AND generation = $2"
+        ))
+        .bind(ProjectionName::History.as_str())
+        .bind(generation)
+        .fetch_optional(&config.read_pool)
+        .await?;
+        Ok(cp)
+    }
 }

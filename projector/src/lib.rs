@@ -54,7 +54,7 @@ pub use relay::{Relay, RelayOptions};
 pub use runtime::{Projection, Runtime, RuntimeOptions};
 pub use search_projection::{SearchOptions, SearchProjection};
 
-use domain::views::{HISTORY_PROJECTION, PROJECTIONS, REDIS_PROJECTION, SEARCH_PROJECTION};
+pub use readmodel::ProjectionName;
 
 mod follow;
 use sqlx::PgPool;
@@ -114,10 +114,30 @@ impl ProjectorConfig {
     }
 }
 
+/// What a [`TaskHandle`] runs: the relay (which is not a projection) or a
+/// projection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// The relay from the log to JetStream.
+    Relay,
+    /// One projection.
+    Projection(ProjectionName),
+}
+
+impl Task {
+    /// As printed and logged: `relay`, or the projection's name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Relay => "relay",
+            Self::Projection(p) => p.as_str(),
+        }
+    }
+}
+
 /// A running task with the position it has reached.
 pub struct TaskHandle {
-    /// `relay` or the projection's name.
-    pub name: &'static str,
+    /// The relay or a projection.
+    pub name: Task,
     /// The projection generation it started on (0 for the relay).
     pub generation: i64,
     /// The position reached: for the relay, published and acked; for a
@@ -147,7 +167,7 @@ pub async fn spawn_relay(
     let position = relay.subscribe();
     let task = tokio::spawn(relay.run(cancel));
     Ok(TaskHandle {
-        name: "relay",
+        name: Task::Relay,
         generation: 0,
         position,
         task,
@@ -161,7 +181,7 @@ pub async fn spawn_relay(
 /// stopped and removed (see [`generations`]).
 pub async fn spawn_projection(
     config: &ProjectorConfig,
-    name: &str,
+    name: ProjectionName,
     cancel: CancellationToken,
 ) -> Result<TaskHandle> {
     let generation = generations::current(config, name).await?;
@@ -169,7 +189,6 @@ pub async fn spawn_projection(
     let first = spawn_generation(config, name, generation, inner_cancel.clone()).await?;
     let (position_tx, position) = watch::channel(*first.position.borrow());
     let (searcher_tx, searcher) = watch::channel(first.searcher.borrow().clone());
-    let name = first.name;
     let follower = follow::Follower {
         config: config.clone(),
         name,
@@ -179,7 +198,7 @@ pub async fn spawn_projection(
     };
     let task = tokio::spawn(follower.run(generation, first, inner_cancel));
     Ok(TaskHandle {
-        name,
+        name: Task::Projection(name),
         generation,
         position,
         task,
@@ -191,31 +210,30 @@ pub async fn spawn_projection(
 /// new generation beside the current one).
 pub async fn spawn_generation(
     config: &ProjectorConfig,
-    name: &str,
+    name: ProjectionName,
     generation: i64,
     cancel: CancellationToken,
 ) -> Result<TaskHandle> {
     let nats = bus::connect(&config.nats_url).await?;
     let mut searcher = watch::channel(None).1;
-    let (name, position, task) = match name {
-        REDIS_PROJECTION => {
+    let (position, task) = match name {
+        ProjectionName::Redis => {
             let p = RedisProjection::new(&config.redis_url, &config.namespace, generation)?
                 .with_publisher(config.frames.clone());
             spawn_runtime(config, p, nats, cancel)
         }
-        HISTORY_PROJECTION => {
+        ProjectionName::History => {
             let p = HistoryProjection::open(config.read_pool.clone(), generation).await?;
             spawn_runtime(config, p, nats, cancel)
         }
-        SEARCH_PROJECTION => {
+        ProjectionName::Search => {
             let p = SearchProjection::open(config, generation).await?;
             searcher = p.subscribe_searcher();
             spawn_runtime(config, p, nats, cancel)
         }
-        other => return Err(ProjectorError::UnknownProjection(other.to_owned())),
     };
     Ok(TaskHandle {
-        name,
+        name: Task::Projection(name),
         generation,
         position,
         task,
@@ -228,8 +246,7 @@ fn spawn_runtime<P: Projection + 'static>(
     projection: P,
     nats: async_nats::Client,
     cancel: CancellationToken,
-) -> (&'static str, watch::Receiver<i64>, JoinHandle<()>) {
-    let name = projection.name();
+) -> (watch::Receiver<i64>, JoinHandle<()>) {
     let runtime = Runtime::new(
         projection,
         &config.namespace,
@@ -241,7 +258,7 @@ fn spawn_runtime<P: Projection + 'static>(
     let task = tokio::spawn(async move {
         runtime.run(cancel).await;
     });
-    (name, position, task)
+    (position, task)
 }
 
 /// Start the relay and every projection; the handles' tasks end after `cancel`.
@@ -250,7 +267,7 @@ pub async fn spawn_all(
     cancel: CancellationToken,
 ) -> Result<Vec<TaskHandle>> {
     let mut handles = vec![spawn_relay(config, cancel.clone()).await?];
-    for name in PROJECTIONS {
+    for name in ProjectionName::ALL {
         handles.push(spawn_projection(config, name, cancel.clone()).await?);
     }
     Ok(handles)

@@ -12,10 +12,11 @@
 //! at the last commit. Index work runs in `spawn_blocking`.
 
 use crate::error::{ProjectorError, Result};
+use crate::generations::Lifecycle;
 use crate::runtime::Projection;
 use crate::ProjectorConfig;
 use domain::event::StoredEvent;
-use domain::views::SEARCH_PROJECTION;
+use readmodel::ProjectionName;
 use search::{IndexOptions, MessageSearcher, SearchIndex};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -181,8 +182,8 @@ impl SearchProjection {
 }
 
 impl Projection for SearchProjection {
-    fn name(&self) -> &'static str {
-        SEARCH_PROJECTION
+    fn name(&self) -> ProjectionName {
+        ProjectionName::Search
     }
 
     fn generation(&self) -> i64 {
@@ -224,5 +225,39 @@ impl Projection for SearchProjection {
             self.pending_since = None;
         }
         Ok(self.checkpoint)
+    }
+}
+
+/// The pointer lives in the read database beside `history`'s; the index
+/// (data and checkpoint) is a directory of this node's.
+impl Lifecycle for SearchProjection {
+    async fn current(config: &ProjectorConfig) -> Result<i64> {
+        crate::history_projection::current_generation(&config.read_pool, ProjectionName::Search)
+            .await
+    }
+
+    async fn switch(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        crate::history_projection::set_generation(
+            &config.read_pool,
+            ProjectionName::Search,
+            generation,
+        )
+        .await
+    }
+
+    async fn drop_data(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        let dir = index_dir(&config.data_dir, &config.namespace, generation);
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn checkpoint_of(config: &ProjectorConfig, generation: i64) -> Result<Option<i64>> {
+        let dir = index_dir(&config.data_dir, &config.namespace, generation);
+        tokio::task::spawn_blocking(move || committed_checkpoint(&dir))
+            .await
+            .map_err(|e| ProjectorError::Search(e.to_string()))?
     }
 }

@@ -14,9 +14,8 @@ use crate::error::{ProjectorError, Result};
 use crate::rebuild::record::{self, RebuildRecord};
 use crate::{generations, relay, search_projection, source, ProjectorConfig};
 use chrono::{DateTime, Utc};
-use domain::views::{
-    RedisKeys, GENERATIONS_TABLE, PROJECTIONS, REDIS_PROJECTION, SEARCH_PROJECTION,
-};
+use readmodel::sql::GENERATIONS_TABLE;
+use readmodel::ProjectionName;
 use serde::Serialize;
 use std::future::Future;
 use std::time::Duration;
@@ -89,7 +88,7 @@ pub struct Shadow {
 #[derive(Clone, Debug, Serialize)]
 pub struct ProjectionStatus {
     /// `redis`, `history` or `search`.
-    pub name: &'static str,
+    pub name: ProjectionName,
     /// Where it is stored.
     pub store: String,
     /// The generation queries read.
@@ -188,8 +187,8 @@ fn state_of(lag: &Lag) -> State {
 }
 
 /// The generation queries read, without creating the pointer.
-async fn pointer(config: &ProjectorConfig, name: &str) -> Result<i64> {
-    if name == REDIS_PROJECTION {
+async fn pointer(config: &ProjectorConfig, name: ProjectionName) -> Result<i64> {
+    if name == ProjectionName::Redis {
         let client = redis::Client::open(config.redis_url.as_str())?;
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
@@ -197,41 +196,41 @@ async fn pointer(config: &ProjectorConfig, name: &str) -> Result<i64> {
         let mut conn = client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await?;
-        let g: Option<i64> =
-            redis::AsyncCommands::get(&mut conn, RedisKeys::generation_pointer(&config.namespace))
-                .await?;
-        return Ok(g.unwrap_or(1));
+        return Ok(readmodel::generation::peek_current(&mut conn, &config.namespace).await?);
     }
     let g: Result<Option<i64>, sqlx::Error> = sqlx::query_scalar(&format!(
         "SELECT generation FROM {GENERATIONS_TABLE} WHERE projection = $1"
     ))
-    .bind(name)
+    .bind(name.as_str())
     .fetch_optional(&config.read_pool)
     .await;
     Ok(g?.unwrap_or(1))
 }
 
-fn store_of(config: &ProjectorConfig, name: &str, generation: Option<i64>) -> String {
+fn store_of(config: &ProjectorConfig, name: ProjectionName, generation: Option<i64>) -> String {
     match name {
-        REDIS_PROJECTION => format!(
+        ProjectionName::Redis => format!(
             "redis {}:rm:g{}:*",
             config.namespace,
             generation.unwrap_or(1)
         ),
-        SEARCH_PROJECTION => search_projection::index_dir(
+        ProjectionName::Search => search_projection::index_dir(
             &config.data_dir,
             &config.namespace,
             generation.unwrap_or(1),
         )
         .display()
         .to_string(),
-        _ => format!("read database messages_g{}", generation.unwrap_or(1)),
+        ProjectionName::History => format!(
+            "read database {}",
+            readmodel::sql::messages_table(generation.unwrap_or(1))
+        ),
     }
 }
 
 async fn projection(
     config: &ProjectorConfig,
-    name: &'static str,
+    name: ProjectionName,
     head: Option<&Head>,
 ) -> ProjectionStatus {
     let mut s = ProjectionStatus {
@@ -244,7 +243,7 @@ async fn projection(
         reason: None,
         rebuild: None,
     };
-    let generation = match ask(name, pointer(config, name)).await {
+    let generation = match ask(name.as_str(), pointer(config, name)).await {
         Ok(g) => g,
         Err(e) => {
             s.reason = Some(format!("generation pointer unreadable: {e}"));
@@ -253,9 +252,14 @@ async fn projection(
     };
     s.generation = Some(generation);
     s.store = store_of(config, name, Some(generation));
-    match ask(name, generations::checkpoint_of(config, name, generation)).await {
+    match ask(
+        name.as_str(),
+        generations::checkpoint_of(config, name, generation),
+    )
+    .await
+    {
         Ok(Some(cp)) => s.checkpoint = Some(cp),
-        Ok(None) if name == SEARCH_PROJECTION => {
+        Ok(None) if name == ProjectionName::Search => {
             s.reason = Some("no index for this generation in this node's data directory".into());
             return s;
         }
@@ -283,10 +287,13 @@ async fn projection(
     .await
     {
         Ok(Some(r)) => {
-            let checkpoint = ask(name, generations::checkpoint_of(config, name, r.generation))
-                .await
-                .ok()
-                .flatten();
+            let checkpoint = ask(
+                name.as_str(),
+                generations::checkpoint_of(config, name, r.generation),
+            )
+            .await
+            .ok()
+            .flatten();
             let lag = match checkpoint {
                 Some(cp) => ask("event log", lag(config, head, cp)).await.ok(),
                 None => None,
@@ -345,7 +352,7 @@ pub async fn collect(config: &ProjectorConfig) -> Status {
     let head = ask("event log", head(config)).await.ok();
     let relay = relay_status(config, head.as_ref()).await;
     let mut projections = Vec::new();
-    for name in PROJECTIONS {
+    for name in ProjectionName::ALL {
         projections.push(projection(config, name, head.as_ref()).await);
     }
     Status {

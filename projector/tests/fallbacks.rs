@@ -8,6 +8,7 @@ use common::{append, Cast};
 use projector::digest::redis_digest;
 use projector::{bus, envelope, replay, source, Projection};
 use projector::{HistoryProjection, RedisProjection};
+use readmodel::ProjectionName;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -18,10 +19,10 @@ async fn running_projections_follow_a_generation_switch_and_drop_the_old_one() {
     let [one, two, three] = thirds(Cast::new().conversation());
     let cancel = CancellationToken::new();
     let relay = projector::spawn_relay(&cfg, cancel.clone()).await.unwrap();
-    let mut redis = projector::spawn_projection(&cfg, "redis", cancel.clone())
+    let mut redis = projector::spawn_projection(&cfg, ProjectionName::Redis, cancel.clone())
         .await
         .unwrap();
-    let mut history = projector::spawn_projection(&cfg, "history", cancel.clone())
+    let mut history = projector::spawn_projection(&cfg, ProjectionName::History, cancel.clone())
         .await
         .unwrap();
     assert_eq!((redis.generation, history.generation), (1, 1));
@@ -42,10 +43,10 @@ async fn running_projections_follow_a_generation_switch_and_drop_the_old_one() {
         .await
         .unwrap();
     append(&env.write_pool, &two).await;
-    projector::generations::switch(&cfg, "redis", 2)
+    projector::generations::switch(&cfg, ProjectionName::Redis, 2)
         .await
         .unwrap();
-    projector::generations::switch(&cfg, "history", 2)
+    projector::generations::switch(&cfg, ProjectionName::History, 2)
         .await
         .unwrap();
     let head = append(&env.write_pool, &three).await;
@@ -111,7 +112,7 @@ async fn events_missing_from_the_bus_are_read_from_the_log() {
         .unwrap();
 
     let cancel = CancellationToken::new();
-    let mut redis = projector::spawn_generation(&cfg, "redis", 1, cancel.clone())
+    let mut redis = projector::spawn_generation(&cfg, ProjectionName::Redis, 1, cancel.clone())
         .await
         .unwrap();
     let consumer = bus::consumer_name(&env.namespace, "redis", 1);

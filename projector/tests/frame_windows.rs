@@ -8,8 +8,8 @@ mod common;
 use common::{append, t, Cast};
 use domain::event::{DomainEvent, RoomCreated, RoomEvent};
 use domain::frame::{Frame, FrameBody};
-use domain::views::RedisKeys;
 use projector::{source, Projection, RedisProjection};
+use readmodel::RedisKeys;
 use redis::AsyncCommands;
 
 /// Text that must be gone from the window once the script below has run.

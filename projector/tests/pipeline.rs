@@ -7,6 +7,7 @@ mod common;
 use common::harness::*;
 use common::{append, burn_position, Cast};
 use projector::bus;
+use readmodel::ProjectionName;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -59,13 +60,13 @@ async fn projections_converge_through_nats_and_survive_a_deleted_stream() {
     let cancel = CancellationToken::new();
     let relay = projector::spawn_relay(&cfg, cancel.clone()).await.unwrap();
     wait_stream_exists(&env).await;
-    let mut redis = projector::spawn_generation(&cfg, "redis", 1, cancel.clone())
+    let mut redis = projector::spawn_generation(&cfg, ProjectionName::Redis, 1, cancel.clone())
         .await
         .unwrap();
-    let mut history = projector::spawn_generation(&cfg, "history", 1, cancel.clone())
+    let mut history = projector::spawn_generation(&cfg, ProjectionName::History, 1, cancel.clone())
         .await
         .unwrap();
-    let mut search = projector::spawn_generation(&cfg, "search", 1, cancel.clone())
+    let mut search = projector::spawn_generation(&cfg, ProjectionName::Search, 1, cancel.clone())
         .await
         .unwrap();
     assert!(search.searcher.borrow().is_some());
@@ -114,10 +115,10 @@ async fn projection_reads_the_log_when_the_bus_lost_events() {
     wait_for(&mut relay.position, head, "relay").await;
 
     let cancel = CancellationToken::new();
-    let mut redis = projector::spawn_generation(&cfg, "redis", 1, cancel.clone())
+    let mut redis = projector::spawn_generation(&cfg, ProjectionName::Redis, 1, cancel.clone())
         .await
         .unwrap();
-    let mut history = projector::spawn_generation(&cfg, "history", 1, cancel.clone())
+    let mut history = projector::spawn_generation(&cfg, ProjectionName::History, 1, cancel.clone())
         .await
         .unwrap();
     wait_for(&mut redis.position, head, "redis").await;
@@ -138,10 +139,10 @@ async fn projection_reads_the_log_when_the_bus_lost_events() {
     assert!(stream_positions(&env).await.iter().all(|p| *p > lost));
 
     let cancel = CancellationToken::new();
-    let mut redis = projector::spawn_generation(&cfg, "redis", 1, cancel.clone())
+    let mut redis = projector::spawn_generation(&cfg, ProjectionName::Redis, 1, cancel.clone())
         .await
         .unwrap();
-    let mut history = projector::spawn_generation(&cfg, "history", 1, cancel.clone())
+    let mut history = projector::spawn_generation(&cfg, ProjectionName::History, 1, cancel.clone())
         .await
         .unwrap();
     wait_for(&mut redis.position, head, "redis after the loss").await;
@@ -162,10 +163,10 @@ async fn far_behind_projection_reads_the_log_without_any_bus() {
     let head = append(&env.write_pool, &cast.busy_room(60)).await;
     // No relay and no stream at all.
     let cancel = CancellationToken::new();
-    let mut redis = projector::spawn_generation(&cfg, "redis", 1, cancel.clone())
+    let mut redis = projector::spawn_generation(&cfg, ProjectionName::Redis, 1, cancel.clone())
         .await
         .unwrap();
-    let mut history = projector::spawn_generation(&cfg, "history", 1, cancel.clone())
+    let mut history = projector::spawn_generation(&cfg, ProjectionName::History, 1, cancel.clone())
         .await
         .unwrap();
     wait_for(&mut redis.position, head, "redis").await;

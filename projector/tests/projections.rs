@@ -7,11 +7,11 @@ mod common;
 use common::{append, t, Cast};
 use domain::ids::{RoomId, UserId};
 use domain::views::{
-    FriendEntryView, FriendState, MemberView, MessageView, ProfileView, RedisKeys, Role, RoomView,
-    TIMELINE_LEN,
+    FriendEntryView, FriendState, MemberView, MessageView, ProfileView, Role, RoomView,
 };
 use projector::digest::{history_digest, redis_digest};
 use projector::{replay, source, HistoryProjection, Projection, RedisProjection};
+use readmodel::{RedisKeys, TIMELINE_LEN};
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;

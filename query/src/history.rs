@@ -15,10 +15,10 @@ use crate::state::QueryState;
 use crate::wait::{Backoff, Bound};
 use crate::window::Window;
 use chrono::{DateTime, Utc};
-use domain::views::{
-    messages_table, MessageView, CHECKPOINTS_TABLE, GENERATIONS_TABLE, HISTORY_PROJECTION,
-};
+use domain::views::MessageView;
 use domain::{MessageId, RoomId, UserId};
+use readmodel::sql::{messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE};
+use readmodel::ProjectionName;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -78,7 +78,7 @@ pub(crate) async fn read_page(
     loop {
         let generation = state.history_generation();
         let rows = sqlx::query(&page_sql(generation, window))
-            .bind(HISTORY_PROJECTION)
+            .bind(ProjectionName::History.as_str())
             .bind(room.0)
             .bind(window.after)
             .bind(window.before)
@@ -137,7 +137,7 @@ pub(crate) async fn read_page(
 async fn read_head(state: &QueryState) -> Result<(i64, i64), Fail> {
     let sql = format!("{} SELECT generation, position FROM c", head_sql());
     sqlx::query_as::<_, (i64, i64)>(&sql)
-        .bind(HISTORY_PROJECTION)
+        .bind(ProjectionName::History.as_str())
         .fetch_one(state.pool())
         .await
         .map_err(|e| dependency("history head", e).into())

@@ -29,9 +29,9 @@ use crate::failure::{dependency, unavailable, Fail};
 use crate::state::QueryState;
 use crate::wait::{Backoff, Bound};
 use api::ApiError;
-use domain::views::RedisKeys;
-use redis::{FromRedisValue, Pipeline, Value};
-use serde::de::DeserializeOwned;
+use readmodel::generation::{queue_stand, take_stand};
+use readmodel::{RedisKeys, Replies};
+use redis::{Pipeline, Value};
 
 /// How many times a read restarts because the generation moved under it
 /// before giving up: switches are rare (one per rebuild), so this only trips
@@ -52,6 +52,12 @@ pub(crate) enum Interrupt {
 impl From<ApiError> for Interrupt {
     fn from(e: ApiError) -> Self {
         Self::Fail(e)
+    }
+}
+
+impl From<readmodel::ReadError> for Interrupt {
+    fn from(e: readmodel::ReadError) -> Self {
+        Self::Fail(ApiError::internal("redis read", e))
     }
 }
 
@@ -95,20 +101,19 @@ impl<'a> Snapshot<'a> {
     pub async fn exec(
         &mut self,
         build: impl FnOnce(&RedisKeys, &mut Pipeline),
-    ) -> Result<Values, Interrupt> {
+    ) -> Result<Replies, Interrupt> {
         let mut pipe = redis::pipe();
-        pipe.atomic()
-            .get(RedisKeys::generation_pointer(self.state.namespace()))
-            .get(self.keys.checkpoint());
+        pipe.atomic();
+        queue_stand(&mut pipe, self.state.namespace(), &self.keys);
         build(&self.keys, &mut pipe);
         let mut conn = self.state.redis().await?;
         let values: Vec<Value> = pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| dependency("redis read", e))?;
-        let mut values = Values(values.into_iter());
-        let generation = values.next::<Option<i64>>()?.unwrap_or(1);
-        let checkpoint = values.next::<Option<i64>>()?.unwrap_or(0);
+        let mut values = Replies::new(values);
+        let stand = take_stand(&mut values)?;
+        let (generation, checkpoint) = (stand.generation, stand.checkpoint);
         if generation != self.generation {
             self.state.set_redis_generation(generation);
             self.generation = generation;
@@ -142,16 +147,17 @@ impl<'a> Snapshot<'a> {
     /// Poll the current generation's checkpoint until it reaches the bound.
     async fn wait(&mut self, mut have: i64) -> Result<(), Fail> {
         let mut backoff = Backoff::until(self.bound.deadline);
-        let pointer = RedisKeys::generation_pointer(self.state.namespace());
         while backoff.sleep().await {
             let mut conn = self.state.redis().await?;
-            let (generation, checkpoint): (Option<i64>, Option<i64>) = redis::pipe()
-                .get(&pointer)
-                .get(self.keys.checkpoint())
+            let mut pipe = redis::pipe();
+            queue_stand(&mut pipe, self.state.namespace(), &self.keys);
+            let values: Vec<Value> = pipe
                 .query_async(&mut conn)
                 .await
                 .map_err(|e| dependency("redis checkpoint", e))?;
-            let generation = generation.unwrap_or(1);
+            let stand = take_stand(&mut Replies::new(values))
+                .map_err(|e| ApiError::internal("redis checkpoint", e))?;
+            let (generation, checkpoint) = (stand.generation, Some(stand.checkpoint));
             if generation != self.generation {
                 // Read the new generation's checkpoint on the next poll.
                 self.state.set_redis_generation(generation);
@@ -181,29 +187,3 @@ macro_rules! consistent {
     };
 }
 pub(crate) use consistent;
-
-/// The values of one transaction, taken in the order the commands were added.
-pub(crate) struct Values(std::vec::IntoIter<Value>);
-
-impl Values {
-    /// The next value, converted.
-    pub fn next<T: FromRedisValue>(&mut self) -> Result<T, Interrupt> {
-        let value = self
-            .0
-            .next()
-            .ok_or_else(|| ApiError::internal("redis read", "fewer replies than commands"))?;
-        redis::from_redis_value(&value).map_err(|e| ApiError::internal("redis reply", e).into())
-    }
-
-    /// The next value: an optional JSON document.
-    pub fn json<T: DeserializeOwned>(&mut self) -> Result<Option<T>, Interrupt> {
-        self.next::<Option<String>>()?
-            .map(|s| decode(&s))
-            .transpose()
-    }
-}
-
-/// Decode one stored JSON view.
-pub(crate) fn decode<T: DeserializeOwned>(s: &str) -> Result<T, Interrupt> {
-    serde_json::from_str(s).map_err(|e| ApiError::internal("decode stored view", e).into())
-}

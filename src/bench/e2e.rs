@@ -28,7 +28,7 @@ use super::Common;
 use crate::config::Config;
 use anyhow::{bail, Result};
 use clap::Args;
-use domain::views::RedisKeys;
+use readmodel::RedisKeys;
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};

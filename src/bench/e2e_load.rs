@@ -6,9 +6,9 @@ use super::harness::BenchUser;
 use super::streams::Received;
 use anyhow::Result;
 use contract::commands::PostMessageRequest;
-use domain::views::HISTORY_PROJECTION;
 use domain::RoomId;
 use hdrhistogram::Histogram;
+use readmodel::ProjectionName;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,7 +84,7 @@ impl Observer {
                         let cp: Option<i64> = sqlx::query_scalar(
                             "SELECT position FROM projection_checkpoints WHERE projection = $1 ORDER BY generation DESC LIMIT 1",
                         )
-                        .bind(HISTORY_PROJECTION)
+                        .bind(ProjectionName::History.as_str())
                         .fetch_optional(&read_pool)
                         .await
                         .ok()

@@ -6,13 +6,12 @@
 use super::component::Component;
 use super::{checks, shared::Shared};
 use anyhow::{Context, Result};
-use domain::views::{HISTORY_PROJECTION, REDIS_PROJECTION};
-use projector::{ProjectorConfig, ProjectorError, TaskHandle};
+use projector::{ProjectionName, ProjectorConfig, TaskHandle};
 use tokio_util::sync::CancellationToken;
 
 /// The projections every projector node runs (one active node per
 /// projection is enough; a second one is correct but wasteful).
-const SHARED_PROJECTIONS: [&str; 2] = [REDIS_PROJECTION, HISTORY_PROJECTION];
+const SHARED_PROJECTIONS: [ProjectionName; 2] = [ProjectionName::Redis, ProjectionName::History];
 
 /// Build the projectors part.
 pub async fn component(shared: &Shared) -> Result<Component> {
@@ -30,25 +29,19 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         .check("nats", checks::nats(shared.nats().await?))
         .task(relay.task);
     for name in SHARED_PROJECTIONS {
-        if let Some(handle) = start_projection(&projector, name, shared.cancel.clone()).await? {
-            part = part.task(handle.task);
-        }
+        let handle = start_projection(&projector, name, shared.cancel.clone()).await?;
+        part = part.task(handle.task);
     }
     Ok(part)
 }
 
-/// Start projection `name`; `None` (with a warning) when this build lacks it.
+/// Start projection `name`.
 pub async fn start_projection(
     projector: &ProjectorConfig,
-    name: &str,
+    name: ProjectionName,
     cancel: CancellationToken,
-) -> Result<Option<TaskHandle>> {
-    match projector::spawn_projection(projector, name, cancel).await {
-        Ok(handle) => Ok(Some(handle)),
-        Err(ProjectorError::UnknownProjection(n)) => {
-            tracing::warn!(projection = %n, "projection not available in this build");
-            Ok(None)
-        }
-        Err(e) => Err(anyhow::anyhow!(e).context(format!("start {name}"))),
-    }
+) -> Result<TaskHandle> {
+    projector::spawn_projection(projector, name, cancel)
+        .await
+        .map_err(|e| anyhow::anyhow!(e).context(format!("start {name}")))
 }

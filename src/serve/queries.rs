@@ -5,20 +5,14 @@ use super::component::Component;
 use super::projectors::start_projection;
 use super::{checks, shared::Shared};
 use anyhow::Result;
-use domain::views::SEARCH_PROJECTION;
+use projector::ProjectionName;
 
 /// Build the queries part.
 pub async fn component(shared: &Shared) -> Result<Component> {
     let cancel = shared.cancel.clone();
-    let search = start_projection(&shared.projector(), SEARCH_PROJECTION, cancel).await?;
-    let mut state = shared.query().await?;
-    let mut tasks = Vec::new();
-    // Without an index (a build lacking the projection) the search route is
-    // not mounted.
-    if let Some(handle) = search {
-        state = state.with_searcher(handle.searcher);
-        tasks.push(handle.task);
-    }
+    let search = start_projection(&shared.projector(), ProjectionName::Search, cancel).await?;
+    let state = shared.query().await?.with_searcher(search.searcher);
+    let tasks = vec![search.task];
     let c = &shared.config;
     Ok(Component {
         tasks,

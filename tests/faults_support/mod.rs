@@ -25,13 +25,14 @@ pub mod verify;
 use crate::support::{self, Server};
 use async_nats::jetstream;
 use cotalk::config::Role;
-use domain::views::{RedisKeys, HISTORY_PROJECTION, REDIS_PROJECTION, SEARCH_PROJECTION};
 use futures::StreamExt;
 use load::Load;
 use procs::{Cotalk, NatsServer, RedisServer, Scratch};
 use projector::{bus, envelope, generations, source, ProjectorConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use readmodel::ProjectionName;
+use readmodel::RedisKeys;
 use redis::AsyncCommands;
 use std::time::{Duration, Instant};
 
@@ -126,11 +127,8 @@ pub fn child_env(
 /// Generations in use: redis, history, search.
 pub async fn generations(cfg: &ProjectorConfig) -> [i64; 3] {
     let mut out = [0; 3];
-    for (i, name) in [REDIS_PROJECTION, HISTORY_PROJECTION, SEARCH_PROJECTION]
-        .iter()
-        .enumerate()
-    {
-        out[i] = generations::current(cfg, name).await.unwrap();
+    for (i, name) in ProjectionName::ALL.iter().enumerate() {
+        out[i] = generations::current(cfg, *name).await.unwrap();
     }
     out
 }
@@ -297,14 +295,17 @@ pub async fn wait_caught_up(
             .await
             .unwrap();
         let redis = redis_checkpoint(cfg, live[0]).await;
-        let history =
-            projector::history_projection::checkpoint(&cfg.read_pool, HISTORY_PROJECTION, live[1])
-                .await
-                .unwrap();
+        let history = projector::history_projection::checkpoint(
+            &cfg.read_pool,
+            ProjectionName::History,
+            live[1],
+        )
+        .await
+        .unwrap();
         let search = query
             .gauge(
                 "cotalk_projection_position",
-                &format!("projection=\"{SEARCH_PROJECTION}\""),
+                &format!("projection=\"{}\"", ProjectionName::Search),
             )
             .await
             .map_or(-1, |v| v as i64);

@@ -6,10 +6,11 @@
 use super::load::{Ledger, PostRec, RoomRec};
 use domain::ids::{RoomId, UserId};
 use domain::views::{
-    messages_table, preview, FriendEntryView, FriendState, MemberView, MessageView, ProfileView,
-    RedisKeys, Role, RoomView, TIMELINE_LEN,
+    preview, FriendEntryView, FriendState, MemberView, MessageView, ProfileView, Role, RoomView,
 };
 use projector::{replay, HistoryProjection, ProjectorConfig, RedisProjection, SearchProjection};
+use readmodel::sql::messages_table;
+use readmodel::{RedisKeys, TIMELINE_LEN};
 use redis::AsyncCommands;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio_util::sync::CancellationToken;

@@ -6,7 +6,7 @@ use super::target::Target;
 use super::{Plan, RebuildEvent, RebuildOptions};
 use crate::error::{ProjectorError, Result};
 use crate::{backoff, generations, redis_projection, source, ProjectorConfig};
-use domain::views::{HISTORY_PROJECTION, REDIS_PROJECTION, SEARCH_PROJECTION};
+use readmodel::ProjectionName;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -81,13 +81,13 @@ pub(super) async fn finish(
             "{name}: switched to generation {new} at position {checkpoint}"
         )));
         info!(
-            projection = name,
+            projection = %name,
             generation = new,
             checkpoint,
             "generation switched"
         );
     }
-    if name == SEARCH_PROJECTION {
+    if name == ProjectionName::Search {
         // The index is closed (a running projector may have opened it).
         plan.target = None;
     } else if plan.target.is_none() {
@@ -120,7 +120,7 @@ pub(super) async fn finish(
 /// Bring the target to the head and move the pointer to `new`.
 async fn switch(
     config: &ProjectorConfig,
-    name: &'static str,
+    name: ProjectionName,
     old: i64,
     new: i64,
     target: &mut Target,
@@ -128,20 +128,20 @@ async fn switch(
     cancel: &CancellationToken,
 ) -> Result<i64> {
     let mut cp = tail(config, target, opts, false).await?;
-    if name == SEARCH_PROJECTION {
-        // Each node's projector moves its searcher over only once its own
-        // copy of `new` is as far as `old`, so the pointer may move now.
-        cp = target.close().await?;
-        generations::switch(config, name, new).await?;
-        return Ok(cp);
-    }
-    if !opts.shadow {
-        generations::switch(config, name, new).await?;
-        return Ok(cp);
-    }
-    match (name, target) {
-        (HISTORY_PROJECTION, Target::History(h)) => h.switch_from(&config.write_pool, old).await,
-        (REDIS_PROJECTION, target) => loop {
+    match target {
+        Target::Search(_) => {
+            // Each node's projector moves its searcher over only once its
+            // own copy of `new` is as far as `old`, so the pointer may move now.
+            cp = target.close().await?;
+            generations::switch(config, name, new).await?;
+            Ok(cp)
+        }
+        _ if !opts.shadow => {
+            generations::switch(config, name, new).await?;
+            Ok(cp)
+        }
+        Target::History(h) => h.switch_from(&config.write_pool, old).await,
+        Target::Redis(_) => loop {
             if redis_projection::switch_if_caught_up(&config.redis_url, &config.namespace, old, new)
                 .await?
             {
@@ -153,7 +153,6 @@ async fn switch(
             }
             cp = tail(config, target, opts, false).await?;
         },
-        _ => Err(ProjectorError::UnknownProjection(name.to_owned())),
     }
 }
 
@@ -162,7 +161,7 @@ async fn switch(
 /// timeout, remove `old` here unless something still writes it.
 async fn handover(
     config: &ProjectorConfig,
-    name: &'static str,
+    name: ProjectionName,
     old: i64,
     mut target: Option<&mut Target>,
     opts: &RebuildOptions,
@@ -178,7 +177,7 @@ async fn handover(
         if Instant::now() >= deadline {
             if now != first {
                 warn!(
-                    projection = name,
+                    projection = %name,
                     generation = old,
                     "old generation still written; leaving it to its projector"
                 );
@@ -192,7 +191,7 @@ async fn handover(
             // running projector takes over writing it. Both may write it at
             // once; its checkpoint makes that safe.
             if let Err(e) = tail(config, t, opts, true).await {
-                warn!(projection = name, error = %e, "cannot keep the new generation at the head");
+                warn!(projection = %name, error = %e, "cannot keep the new generation at the head");
             }
         }
         if !backoff::sleep(HANDOVER_POLL, cancel).await {

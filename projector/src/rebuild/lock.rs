@@ -9,6 +9,7 @@
 //! say who holds the lock.
 
 use crate::error::{ProjectorError, Result};
+use readmodel::ProjectionName;
 use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
@@ -46,7 +47,7 @@ impl ReplayLock {
     pub(crate) async fn acquire(
         pool: &PgPool,
         namespace: &str,
-        projections: &[&str],
+        projections: &[ProjectionName],
     ) -> Result<Self> {
         let mut conn = pool.acquire().await?;
         sqlx::query("SELECT set_config('application_name', $1, false)")
@@ -54,7 +55,7 @@ impl ReplayLock {
             .execute(&mut *conn)
             .await?;
         for name in projections {
-            let key = object_key(namespace, name);
+            let key = object_key(namespace, name.as_str());
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
                 .bind(REPLAY_CLASS)
                 .bind(key)
@@ -67,7 +68,7 @@ impl ReplayLock {
                 // Closing the connection releases whatever this call took.
                 let _ = conn.close().await;
                 return Err(ProjectorError::ReplayRunning {
-                    projection: (*name).to_owned(),
+                    projection: name.as_str().to_owned(),
                     holder,
                 });
             }
@@ -107,8 +108,12 @@ impl Drop for ReplayLock {
 }
 
 /// Who holds the replay lock of `projection` in `namespace`, if anyone.
-pub(crate) async fn held_by(pool: &PgPool, namespace: &str, projection: &str) -> Option<String> {
-    holder_of(pool, object_key(namespace, projection)).await
+pub(crate) async fn held_by(
+    pool: &PgPool,
+    namespace: &str,
+    projection: ProjectionName,
+) -> Option<String> {
+    holder_of(pool, object_key(namespace, projection.as_str())).await
 }
 
 /// Who holds the replay lock `key`: the holder's `application_name`, or

@@ -50,8 +50,8 @@ pub use target::ApplyPlan;
 
 use crate::error::{ProjectorError, Result};
 use crate::{generations, ProjectorConfig};
-use domain::views::PROJECTIONS;
 use reader::{Page, ReadPlan};
+use readmodel::ProjectionName;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,7 +96,7 @@ impl Default for RebuildOptions {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ProjectionProgress {
     /// The projection.
-    pub name: &'static str,
+    pub name: ProjectionName,
     /// The generation being built.
     pub generation: i64,
     /// Its checkpoint when this run started (resumed from).
@@ -133,7 +133,7 @@ pub enum RebuildEvent {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RebuildOutcome {
     /// The projection.
-    pub name: &'static str,
+    pub name: ProjectionName,
     /// The generation replaced.
     pub previous: i64,
     /// The generation now serving.
@@ -154,22 +154,13 @@ pub struct RebuildOutcome {
 
 /// One projection's rebuild as it goes.
 struct Plan {
-    name: &'static str,
+    name: ProjectionName,
     record: RebuildRecord,
     target: Option<Target>,
     from: i64,
     events: u64,
     messages: u64,
     build_seconds: f64,
-}
-
-/// The canonical name of a projection.
-pub fn projection_name(name: &str) -> Result<&'static str> {
-    PROJECTIONS
-        .iter()
-        .copied()
-        .find(|p| *p == name)
-        .ok_or_else(|| ProjectorError::UnknownProjection(name.to_owned()))
 }
 
 /// Read and decode the whole log the way a replay does, applying nothing:
@@ -203,7 +194,7 @@ pub async fn drain_log(write_pool: &sqlx::PgPool, page: i64, readers: usize) -> 
 pub async fn replay_holder(
     write_pool: &sqlx::PgPool,
     namespace: &str,
-    projection: &str,
+    projection: ProjectionName,
 ) -> Option<String> {
     lock::held_by(write_pool, namespace, projection).await
 }
@@ -213,19 +204,15 @@ pub async fn replay_holder(
 /// Cancelling stops it resumably ([`ProjectorError::Cancelled`]).
 pub async fn rebuild(
     config: &ProjectorConfig,
-    names: &[&str],
+    names: &[ProjectionName],
     opts: &RebuildOptions,
     mut on: impl FnMut(RebuildEvent) + Send,
     cancel: CancellationToken,
 ) -> Result<Vec<RebuildOutcome>> {
-    let names = names
-        .iter()
-        .map(|n| projection_name(n))
-        .collect::<Result<Vec<_>>>()?;
-    let mut lock = lock::ReplayLock::acquire(&config.write_pool, &config.namespace, &names).await?;
+    let mut lock = lock::ReplayLock::acquire(&config.write_pool, &config.namespace, names).await?;
     let mut plans = Vec::new();
-    for name in &names {
-        let plan = prepare(config, name, opts).await?;
+    for name in names {
+        let plan = prepare(config, *name, opts).await?;
         on(RebuildEvent::Note(describe(&plan)));
         plans.push(plan);
     }
@@ -272,7 +259,7 @@ fn describe(plan: &Plan) -> String {
 /// already switched, or start generation `current + 1`.
 async fn prepare(
     config: &ProjectorConfig,
-    name: &'static str,
+    name: ProjectionName,
     opts: &RebuildOptions,
 ) -> Result<Plan> {
     let current = generations::current(config, name).await?;
@@ -295,7 +282,7 @@ async fn prepare(
             if let Some(s) = stale {
                 // The pointer moved some other way since: that build is moot.
                 info!(
-                    projection = name,
+                    projection = %name,
                     generation = s.generation,
                     "discarding a stale rebuild"
                 );
@@ -308,7 +295,7 @@ async fn prepare(
             // served or followed (the pointer never named them).
             discard(config, name, generation).await?;
             RebuildRecord {
-                projection: name.to_owned(),
+                projection: name.as_str().to_owned(),
                 generation,
                 previous: current,
                 phase: RebuildPhase::Building,
@@ -338,7 +325,7 @@ async fn prepare(
 }
 
 /// Remove a generation nothing serves, if it has anything.
-async fn discard(config: &ProjectorConfig, name: &str, generation: i64) -> Result<()> {
+async fn discard(config: &ProjectorConfig, name: ProjectionName, generation: i64) -> Result<()> {
     if generations::checkpoint_of(config, name, generation)
         .await?
         .is_some()
@@ -405,13 +392,13 @@ async fn build(
         head.clone(),
         stop.clone(),
     ));
-    let report = |cells: &[(&'static str, i64, i64, Arc<Cell>)]| Progress {
+    let report = |cells: &[(ProjectionName, i64, i64, Arc<Cell>)]| Progress {
         start,
         head: head.load(Ordering::Relaxed),
         projections: cells
             .iter()
             .map(|(name, generation, from, c)| ProjectionProgress {
-                name,
+                name: *name,
                 generation: *generation,
                 from: *from,
                 applied: c.applied.load(Ordering::Relaxed),

@@ -11,6 +11,7 @@
 
 use crate::error::Result;
 use chrono::{DateTime, Utc};
+use readmodel::ProjectionName;
 use sqlx::PgPool;
 
 /// Where a rebuild is.
@@ -55,7 +56,7 @@ pub struct RebuildRecord {
 pub async fn load(
     pool: &PgPool,
     namespace: &str,
-    projection: &str,
+    projection: ProjectionName,
 ) -> Result<Option<RebuildRecord>> {
     type Row = (i64, i64, String, bool, String, DateTime<Utc>);
     let row: Option<Row> = sqlx::query_as(
@@ -63,12 +64,12 @@ pub async fn load(
            FROM projection_rebuilds WHERE namespace = $1 AND projection = $2",
     )
     .bind(namespace)
-    .bind(projection)
+    .bind(projection.as_str())
     .fetch_optional(pool)
     .await?;
     Ok(row.map(
         |(generation, previous, phase, shadow, holder, started_at)| RebuildRecord {
-            projection: projection.to_owned(),
+            projection: projection.as_str().to_owned(),
             generation,
             previous,
             phase: if phase == "switched" {
@@ -108,10 +109,14 @@ pub(crate) async fn save(pool: &PgPool, namespace: &str, record: &RebuildRecord)
 }
 
 /// The rebuild of `projection` is over.
-pub(crate) async fn clear(pool: &PgPool, namespace: &str, projection: &str) -> Result<()> {
+pub(crate) async fn clear(
+    pool: &PgPool,
+    namespace: &str,
+    projection: ProjectionName,
+) -> Result<()> {
     sqlx::query("DELETE FROM projection_rebuilds WHERE namespace = $1 AND projection = $2")
         .bind(namespace)
-        .bind(projection)
+        .bind(projection.as_str())
         .execute(pool)
         .await?;
     Ok(())

@@ -14,7 +14,7 @@ use crate::rebuild::reader::Page;
 use crate::runtime::Projection;
 use crate::{search_projection, HistoryProjection, ProjectorConfig, RedisProjection};
 use domain::event::{DomainEvent, RoomEvent, StoredEvent};
-use domain::views::{HISTORY_PROJECTION, REDIS_PROJECTION, SEARCH_PROJECTION};
+use readmodel::ProjectionName;
 use search::{IndexOptions, SearchIndex};
 use std::time::{Duration, Instant};
 
@@ -152,23 +152,22 @@ impl Target {
     /// Open generation `generation` of `name`.
     pub(crate) async fn open(
         config: &ProjectorConfig,
-        name: &str,
+        name: ProjectionName,
         generation: i64,
         plan: &ApplyPlan,
     ) -> Result<Self> {
         Ok(match name {
-            REDIS_PROJECTION => Self::Redis(RedisProjection::new(
+            ProjectionName::Redis => Self::Redis(RedisProjection::new(
                 &config.redis_url,
                 &config.namespace,
                 generation,
             )?),
-            HISTORY_PROJECTION => {
+            ProjectionName::History => {
                 Self::History(HistoryProjection::open(config.read_pool.clone(), generation).await?)
             }
-            SEARCH_PROJECTION => {
+            ProjectionName::Search => {
                 Self::Search(Box::new(SearchBulk::open(config, generation, plan).await?))
             }
-            other => return Err(ProjectorError::UnknownProjection(other.to_owned())),
         })
     }
 

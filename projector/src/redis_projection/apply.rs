@@ -31,10 +31,6 @@ use domain::views::{
 };
 use tracing::warn;
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_default()
-}
-
 impl Overlay {
     /// Apply one event (known to be above the checkpoint).
     pub(super) fn apply(&mut self, e: &StoredEvent) {
@@ -85,7 +81,7 @@ impl Overlay {
     fn friendship(&mut self, f: &FriendshipEvent) {
         let mut entry = |owner: UserId, other: UserId, state: FriendState, since: DateTime<Utc>| {
             let v = FriendEntryView { state, since };
-            self.friends.insert((owner, other), Some(json(&v)));
+            self.friends.insert((owner, other), Some(v));
         };
         match f {
             FriendshipEvent::Requested(r) => {
@@ -171,6 +167,7 @@ impl Overlay {
                     edited_at: None,
                     deleted: false,
                 };
+                let last = LastMessageView::of(&view);
                 self.timeline.insert((p.room_id, p.seq), Some(view));
                 self.dirty_timeline.insert((p.room_id, p.seq));
                 self.posted
@@ -186,13 +183,7 @@ impl Overlay {
                 self.dirty_markers.insert((p.room_id, p.author_id));
                 if let Some(room) = self.room_mut(p.room_id, position) {
                     room.last_seq = room.last_seq.max(p.seq);
-                    room.last_message = Some(LastMessageView {
-                        message_id: p.message_id,
-                        seq: p.seq,
-                        author_id: p.author_id,
-                        body_preview: preview(&p.body),
-                        created_at: p.at,
-                    });
+                    room.last_message = Some(last);
                 }
                 self.touch(p.room_id, p.at);
             }

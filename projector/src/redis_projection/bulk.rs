@@ -21,9 +21,9 @@ use super::overlay::Overlay;
 use super::RedisProjection;
 use crate::error::{ProjectorError, Result};
 use domain::event::StoredEvent;
-use domain::views::REDIS_PROJECTION;
+use readmodel::ProjectionName;
+use readmodel::{generation, RedisKeys};
 use redis::aio::MultiplexedConnection;
-use redis::AsyncCommands;
 use tokio::task::JoinHandle;
 
 /// A bulk run in progress.
@@ -45,23 +45,23 @@ fn join_error(e: tokio::task::JoinError) -> ProjectorError {
 /// `expected`, `EXEC`. Returns the new checkpoint.
 async fn exec(
     mut conn: MultiplexedConnection,
-    checkpoint_key: String,
+    keys: RedisKeys,
     expected: i64,
     tx: redis::Pipeline,
     last: i64,
 ) -> Result<i64> {
     redis::cmd("WATCH")
-        .arg(&checkpoint_key)
+        .arg(keys.checkpoint())
         .exec_async(&mut conn)
         .await?;
-    let cp: Option<i64> = conn.get(&checkpoint_key).await?;
+    let cp = generation::checkpoint(&mut conn, &keys).await?;
     if cp.unwrap_or(0) != expected {
         redis::cmd("UNWATCH").exec_async(&mut conn).await?;
-        return Err(ProjectorError::Contended(REDIS_PROJECTION));
+        return Err(ProjectorError::Contended(ProjectionName::Redis));
     }
     let reply: redis::Value = tx.query_async(&mut conn).await?;
     if reply == redis::Value::Nil {
-        return Err(ProjectorError::Contended(REDIS_PROJECTION));
+        return Err(ProjectorError::Contended(ProjectionName::Redis));
     }
     Ok(last)
 }
@@ -99,7 +99,7 @@ impl RedisProjection {
             let reads = bulk
                 .reads
                 .as_mut()
-                .ok_or(ProjectorError::Contended(REDIS_PROJECTION))?;
+                .ok_or(ProjectorError::Contended(ProjectionName::Redis))?;
             let state = std::mem::take(&mut bulk.state);
             let mut overlay = match Overlay::load_onto(state, &self.keys, reads, &refs).await {
                 Ok(o) => o,
@@ -126,7 +126,7 @@ impl RedisProjection {
             let expected = self.applied;
             bulk.inflight = Some(tokio::spawn(exec(
                 conn,
-                self.keys.checkpoint(),
+                self.keys.clone(),
                 expected,
                 tx,
                 last,

@@ -1,6 +1,6 @@
 //! The `redis` projection: profiles, friends, rooms, members, room lists,
 //! read markers, unread bookkeeping and recent timelines, under the keys of
-//! [`RedisKeys`] for one generation.
+//! [`RedisKeys`] for one generation, written through `readmodel`'s writers.
 //!
 //! Exactly-once effect: a batch is applied as `WATCH checkpoint`, one
 //! pipeline of reads, then one `MULTI`/`EXEC` holding every write and the new
@@ -20,24 +20,25 @@
 //! Live frames: with a [`FramePublisher`] attached, the frames of every
 //! batch are published right after its `EXEC` succeeded (never before, so a
 //! client reading at a frame's position sees its change). The frames kept
-//! for resuming streams follow edits and deletions (`redact`): no text a
+//! for resuming streams follow edits and deletions (`readmodel::frames::redact`): no text a
 //! deletion or an edit removed stays in them.
 
 mod apply;
 mod bulk;
 mod overlay;
-mod redact;
 mod write;
 
 use crate::error::{ProjectorError, Result};
 use crate::frames::FramePublisher;
+use crate::generations::Lifecycle;
 use crate::runtime::Projection;
+use crate::ProjectorConfig;
 use domain::event::StoredEvent;
 use domain::frame::Frame;
-use domain::views::{RedisKeys, REDIS_PROJECTION};
 use overlay::Overlay;
+use readmodel::ProjectionName;
+use readmodel::{generation, RedisKeys};
 use redis::aio::MultiplexedConnection;
-use redis::AsyncCommands;
 
 /// How many times a batch is retried after losing a `WATCH` race.
 const MAX_RACES: usize = 16;
@@ -127,8 +128,9 @@ impl RedisProjection {
             .arg(&cp_key)
             .exec_async(&mut conn)
             .await?;
-        let cp: Option<i64> = conn.get(&cp_key).await?;
-        let cp = cp.unwrap_or(0);
+        let cp = generation::checkpoint(&mut conn, &self.keys)
+            .await?
+            .unwrap_or(0);
         if cp < self.stored {
             redis::cmd("UNWATCH").exec_async(&mut conn).await?;
             return Err(self.lost(cp));
@@ -154,15 +156,17 @@ impl RedisProjection {
 
     async fn read_checkpoint(&mut self) -> Result<i64> {
         let mut conn = self.conn().await?;
-        let cp: Option<i64> = conn.get(self.keys.checkpoint()).await.inspect_err(|_| {
-            self.conn = None;
-        })?;
+        let cp = generation::checkpoint(&mut conn, &self.keys)
+            .await
+            .inspect_err(|_| {
+                self.conn = None;
+            })?;
         Ok(cp.unwrap_or(0))
     }
 
     fn lost(&self, found: i64) -> ProjectorError {
         ProjectorError::CheckpointLost {
-            projection: REDIS_PROJECTION,
+            projection: ProjectionName::Redis,
             stored: self.stored,
             found,
         }
@@ -170,8 +174,8 @@ impl RedisProjection {
 }
 
 impl Projection for RedisProjection {
-    fn name(&self) -> &'static str {
-        REDIS_PROJECTION
+    fn name(&self) -> ProjectionName {
+        ProjectionName::Redis
     }
 
     fn generation(&self) -> i64 {
@@ -207,7 +211,7 @@ impl Projection for RedisProjection {
                 }
             }
         }
-        Err(ProjectorError::Contended(REDIS_PROJECTION))
+        Err(ProjectorError::Contended(ProjectionName::Redis))
     }
 
     /// Nothing to flush (every batch is durable); checks that Redis still
@@ -224,65 +228,66 @@ impl Projection for RedisProjection {
 
 /// The generation queries read (the pointer key), set to 1 if absent.
 pub async fn current_generation(redis_url: &str, namespace: &str) -> Result<i64> {
-    let client = redis::Client::open(redis_url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let key = RedisKeys::generation_pointer(namespace);
-    let _: bool = conn.set_nx(&key, 1).await?;
-    let generation: i64 = conn.get(&key).await?;
-    Ok(generation)
+    let mut conn = connect(redis_url).await?;
+    Ok(generation::current(&mut conn, namespace).await?)
 }
 
 /// Point queries at `generation`.
 pub async fn set_generation(redis_url: &str, namespace: &str, generation: i64) -> Result<()> {
-    let client = redis::Client::open(redis_url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let _: () = conn
-        .set(RedisKeys::generation_pointer(namespace), generation)
-        .await?;
-    Ok(())
+    let mut conn = connect(redis_url).await?;
+    Ok(generation::set_current(&mut conn, namespace, generation).await?)
 }
 
 /// Point queries at generation `new`, but only if its checkpoint has
-/// reached generation `old`'s: checked and moved in one Lua script, which
-/// Redis runs atomically, so no reader can see `old` at a position above the
-/// one it then sees `new` at. `false` (nothing changed) when `new` is behind.
+/// reached generation `old`'s (atomically, see
+/// [`readmodel::generation::switch_if_caught_up`]). `false` (nothing
+/// changed) when `new` is behind.
 pub async fn switch_if_caught_up(
     redis_url: &str,
     namespace: &str,
     old: i64,
     new: i64,
 ) -> Result<bool> {
-    const SCRIPT: &str = r"
-        local old = tonumber(redis.call('GET', KEYS[1]) or '0')
-        local new = tonumber(redis.call('GET', KEYS[2]) or '0')
-        if new < old then return 0 end
-        redis.call('SET', KEYS[3], ARGV[1])
-        return 1";
-    let client = redis::Client::open(redis_url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let moved: i64 = redis::Script::new(SCRIPT)
-        .key(RedisKeys::new(namespace, old).checkpoint())
-        .key(RedisKeys::new(namespace, new).checkpoint())
-        .key(RedisKeys::generation_pointer(namespace))
-        .arg(new)
-        .invoke_async(&mut conn)
-        .await?;
-    Ok(moved == 1)
+    let mut conn = connect(redis_url).await?;
+    Ok(generation::switch_if_caught_up(&mut conn, namespace, old, new).await?)
 }
 
 /// Remove every key of one generation (`SCAN` + `UNLINK`).
 pub async fn drop_generation(redis_url: &str, namespace: &str, generation: i64) -> Result<u64> {
+    let mut conn = connect(redis_url).await?;
+    Ok(generation::drop(&mut conn, namespace, generation).await?)
+}
+
+/// The stored checkpoint of one generation (`None` if never written).
+pub async fn checkpoint_of(
+    redis_url: &str,
+    namespace: &str,
+    generation: i64,
+) -> Result<Option<i64>> {
+    let mut conn = connect(redis_url).await?;
+    Ok(generation::checkpoint(&mut conn, &RedisKeys::new(namespace, generation)).await?)
+}
+
+async fn connect(redis_url: &str) -> Result<MultiplexedConnection> {
     let client = redis::Client::open(redis_url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let keys =
-        crate::digest::scan_keys(&mut conn, RedisKeys::new(namespace, generation).prefix()).await?;
-    let mut removed = 0;
-    for chunk in keys.chunks(500) {
-        let n: u64 = redis::cmd("UNLINK")
-            .arg(chunk)
-            .query_async(&mut conn)
-            .await?;
-        removed += n;
+    Ok(client.get_multiplexed_async_connection().await?)
+}
+
+impl Lifecycle for RedisProjection {
+    async fn current(config: &ProjectorConfig) -> Result<i64> {
+        current_generation(&config.redis_url, &config.namespace).await
     }
-    Ok(removed)
+
+    async fn switch(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        set_generation(&config.redis_url, &config.namespace, generation).await
+    }
+
+    async fn drop_data(config: &ProjectorConfig, generation: i64) -> Result<()> {
+        drop_generation(&config.redis_url, &config.namespace, generation).await?;
+        Ok(())
+    }
+
+    async fn checkpoint_of(config: &ProjectorConfig, generation: i64) -> Result<Option<i64>> {
+        checkpoint_of(&config.redis_url, &config.namespace, generation).await
+    }
 }

@@ -6,13 +6,13 @@
 //! what earlier ones did), and the overlay is written back in one
 //! `MULTI`/`EXEC` together with the new checkpoint (see `write`).
 
-use crate::error::{ProjectorError, Result};
+use crate::error::Result;
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
 use domain::frame::Frame;
 use domain::ids::{MessageId, RoomId, UserId};
-use domain::views::{MemberView, MessageView, ProfileView, RedisKeys, RoomView};
+use domain::views::{FriendEntryView, MemberView, MessageView, ProfileView, RoomView};
+use readmodel::{profiles, rooms, timeline, unread, RedisKeys, Replies};
 use redis::aio::MultiplexedConnection;
-use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What one batch reads, changes and writes.
@@ -35,8 +35,8 @@ pub(super) struct Overlay {
     pub(super) touched: HashMap<RoomId, i64>,
     /// Final owner of each username claimed in the batch.
     pub(super) usernames: BTreeMap<String, UserId>,
-    /// Final friend entry (JSON) of (owner, other); `None` = removed.
-    pub(super) friends: BTreeMap<(UserId, UserId), Option<String>>,
+    /// Final friend entry of (owner, other); `None` = removed.
+    pub(super) friends: BTreeMap<(UserId, UserId), Option<FriendEntryView>>,
     /// Final presence of (room, seq) in the room's live seqs.
     pub(super) live: BTreeMap<(RoomId, u64), bool>,
     /// Final presence of (room, author, seq) in the author's own seqs.
@@ -113,13 +113,6 @@ fn needs(events: &[&StoredEvent]) -> Needs {
     n
 }
 
-fn parse<T: DeserializeOwned>(key: &str, raw: &str) -> Result<T> {
-    serde_json::from_str(raw).map_err(|source| ProjectorError::BadValue {
-        key: key.to_owned(),
-        source,
-    })
-}
-
 impl Overlay {
     /// Read, in one pipeline, every current value `events` depend on.
     pub(super) async fn load(
@@ -146,60 +139,40 @@ impl Overlay {
         n.timeline.retain(|k| !known.timeline.contains_key(k));
         let mut pipe = redis::pipe();
         for id in &n.rooms {
-            pipe.get(keys.room(*id));
+            rooms::queue_get(&mut pipe, keys, *id);
         }
         for id in &n.members {
-            pipe.hgetall(keys.members(*id));
+            rooms::queue_members(&mut pipe, keys, *id);
         }
         for id in &n.profiles {
-            pipe.get(keys.user(*id));
+            profiles::queue_get(&mut pipe, keys, *id);
         }
         for (room, user) in &n.markers {
-            pipe.hget(keys.read_markers(*room), user.to_string());
+            unread::queue_marker(&mut pipe, keys, *room, *user);
         }
         for (room, seq) in &n.timeline {
-            pipe.zrangebyscore(keys.timeline(*room), *seq, *seq);
+            timeline::queue_at(&mut pipe, keys, *room, *seq);
         }
-        let mut values: std::vec::IntoIter<redis::Value> = if pipe.is_empty() {
-            Vec::new().into_iter()
+        let mut replies = Replies::new(if pipe.is_empty() {
+            Vec::new()
         } else {
-            pipe.query_async::<Vec<redis::Value>>(conn)
-                .await?
-                .into_iter()
-        };
-        let mut next = || values.next().unwrap_or(redis::Value::Nil);
+            pipe.query_async::<Vec<redis::Value>>(conn).await?
+        });
         let mut o = known;
         for id in n.rooms {
-            let key = keys.room(id);
-            let raw: Option<String> = redis::from_redis_value(&next())?;
-            o.rooms
-                .insert(id, raw.map(|r| parse(&key, &r)).transpose()?);
+            o.rooms.insert(id, rooms::take(&mut replies)?);
         }
         for id in n.members {
-            let key = keys.members(id);
-            let raw: HashMap<String, String> = redis::from_redis_value(&next())?;
-            let mut map = BTreeMap::new();
-            for v in raw.values() {
-                let m: MemberView = parse(&key, v)?;
-                map.insert(m.user_id, m);
-            }
-            o.members.insert(id, map);
+            o.members.insert(id, rooms::take_members(&mut replies)?);
         }
         for id in n.profiles {
-            let key = keys.user(id);
-            let raw: Option<String> = redis::from_redis_value(&next())?;
-            o.profiles
-                .insert(id, raw.map(|r| parse(&key, &r)).transpose()?);
+            o.profiles.insert(id, profiles::take(&mut replies)?);
         }
         for k in n.markers {
-            let raw: Option<u64> = redis::from_redis_value(&next())?;
-            o.markers.insert(k, raw);
+            o.markers.insert(k, unread::take_marker(&mut replies)?);
         }
-        for (room, seq) in n.timeline {
-            let key = keys.timeline(room);
-            let raw: Vec<String> = redis::from_redis_value(&next())?;
-            let view = raw.first().map(|r| parse(&key, r)).transpose()?;
-            o.timeline.insert((room, seq), view);
+        for k in n.timeline {
+            o.timeline.insert(k, timeline::take_at(&mut replies)?);
         }
         Ok(o)
     }

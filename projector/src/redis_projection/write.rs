@@ -2,11 +2,9 @@
 //!
 //! The overlay holds each key's final state after the batch, so the
 //! transaction writes it with one variadic command per key (`HSET key f v f
-//! v …`, `ZADD key s m s m …`, `ZREM key m m …`) rather than one per event:
-//! a batch of thousands of events costs Redis a few commands per room and
-//! per user touched. Set and hash members are independent of each other, so
-//! writing each member's final state is the same as replaying the events in
-//! order.
+//! v …`, `ZADD key s m s m …`, `ZREM key m m …`, see the writers of
+//! `readmodel`) rather than one per event: a batch of thousands of events
+//! costs Redis a few commands per room and per user touched.
 //!
 //! Windows (timelines, frame windows) are trimmed to their length after the
 //! writes; entries of this batch that the trim would remove anyway (more
@@ -15,15 +13,9 @@
 //! a busy room only to delete it again.
 
 use super::overlay::Overlay;
-use super::redact;
 use domain::frame::Frame;
-use domain::views::{RedisKeys, FRAMES_LEN, TIMELINE_LEN, USER_FRAMES_LEN};
+use readmodel::{frames, friends, generation, profiles, rooms, timeline, unread, RedisKeys};
 use std::collections::BTreeMap;
-
-fn json<T: serde::Serialize>(v: &T) -> String {
-    // Views are plain data: serialising cannot fail.
-    serde_json::to_string(v).unwrap_or_default()
-}
 
 /// Group `(key part, member, value)` by key part, keeping order.
 fn grouped<K: Ord + Copy, M, V>(
@@ -36,55 +28,9 @@ fn grouped<K: Ord + Copy, M, V>(
     out
 }
 
-/// Split final states into members to write and members to remove.
-fn split<M, V>(items: Vec<(M, Option<V>)>) -> (Vec<(M, V)>, Vec<M>) {
-    let mut put = Vec::new();
-    let mut del = Vec::new();
-    for (m, v) in items {
-        match v {
-            Some(v) => put.push((m, v)),
-            None => del.push(m),
-        }
-    }
-    (put, del)
-}
-
-/// `HSET` the present fields of a hash and `HDEL` the absent ones.
-fn hash(pipe: &mut redis::Pipeline, key: String, items: Vec<(String, Option<String>)>) {
-    let (put, del) = split(items);
-    if !put.is_empty() {
-        pipe.hset_multiple(&key, &put).ignore();
-    }
-    if !del.is_empty() {
-        pipe.hdel(&key, del).ignore();
-    }
-}
-
-/// `ZADD` the present members of a sorted set and `ZREM` the absent ones.
-fn zset<S: redis::ToRedisArgs>(
-    pipe: &mut redis::Pipeline,
-    key: String,
-    items: Vec<(String, Option<S>)>,
-) {
-    let (put, del) = split(items);
-    if !put.is_empty() {
-        let put: Vec<(S, String)> = put.into_iter().map(|(m, s)| (s, m)).collect();
-        pipe.zadd_multiple(&key, &put).ignore();
-    }
-    if !del.is_empty() {
-        pipe.zrem(&key, del).ignore();
-    }
-}
-
-/// Add the newest `len` of `frames` (indexes, oldest first) to `key` and trim it.
-fn window(pipe: &mut redis::Pipeline, key: String, all: &[Frame], frames: &[usize], len: usize) {
-    let keep = &frames[frames.len().saturating_sub(len)..];
-    let items: Vec<(i64, String)> = keep
-        .iter()
-        .map(|k| (all[*k].position, json(&all[*k])))
-        .collect();
-    pipe.zadd_multiple(&key, &items).ignore();
-    pipe.zremrangebyrank(&key, 0, -(len as isize) - 1).ignore();
+/// The frames at `indexes` of `all`.
+fn pick<'a>(all: &'a [Frame], indexes: &[usize]) -> Vec<&'a Frame> {
+    indexes.iter().map(|k| &all[*k]).collect()
 }
 
 impl Overlay {
@@ -117,120 +63,79 @@ impl Overlay {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (name, user) in &self.usernames {
-            pipe.set(keys.username(name), user.to_string()).ignore();
+            profiles::put_username(&mut pipe, keys, name, *user);
         }
-        let friends = grouped(
-            self.friends
-                .into_iter()
-                .map(|((o, u), v)| (o, u.to_string(), v)),
-        );
-        for (owner, items) in friends {
-            hash(&mut pipe, keys.friends(owner), items);
+        let friend_entries = grouped(self.friends.iter().map(|((o, u), v)| (*o, *u, v.as_ref())));
+        for (owner, items) in friend_entries {
+            friends::write(&mut pipe, keys, owner, items);
         }
-        let live = grouped(
-            self.live
-                .into_iter()
-                .map(|((r, s), on)| (r, s.to_string(), on.then_some(s))),
-        );
-        for (room, items) in live {
-            zset(&mut pipe, keys.live_seqs(room), items);
+        for (room, items) in grouped(self.live.iter().map(|((r, s), on)| (*r, *s, *on))) {
+            unread::write_live(&mut pipe, keys, room, items);
         }
-        let own = grouped(
-            self.own
-                .into_iter()
-                .map(|((r, a, s), on)| ((r, a), s.to_string(), on.then_some(s))),
-        );
+        let own = grouped(self.own.iter().map(|((r, a, s), on)| ((*r, *a), *s, *on)));
         for ((room, author), items) in own {
-            zset(&mut pipe, keys.own_seqs(room, author), items);
+            unread::write_own(&mut pipe, keys, room, author, items);
         }
         for id in &self.dirty_rooms {
             if let Some(Some(room)) = self.rooms.get(id) {
-                pipe.set(keys.room(*id), json(room)).ignore();
+                rooms::put(&mut pipe, keys, room);
             }
         }
         let members = grouped(self.dirty_members.iter().map(|(room, user)| {
-            let m = self.members.get(room).and_then(|m| m.get(user)).map(json);
-            (*room, user.to_string(), m)
+            let m = self.members.get(room).and_then(|m| m.get(user));
+            (*room, *user, m)
         }));
         for (room, items) in members {
-            hash(&mut pipe, keys.members(room), items);
+            rooms::write_members(&mut pipe, keys, room, items);
         }
         for id in &self.dirty_profiles {
             if let Some(Some(p)) = self.profiles.get(id) {
-                pipe.set(keys.user(*id), json(p)).ignore();
+                profiles::put(&mut pipe, keys, p);
             }
         }
         let markers = grouped(self.dirty_markers.iter().map(|(room, user)| {
             let seq = self.markers.get(&(*room, *user)).copied().flatten();
-            (*room, user.to_string(), seq.map(|s| s.to_string()))
+            (*room, *user, seq)
         }));
         for (room, items) in markers {
-            hash(&mut pipe, keys.read_markers(room), items);
+            unread::write_markers(&mut pipe, keys, room, items);
         }
-        let timeline = grouped(self.dirty_timeline.iter().filter_map(|(room, seq)| {
+        let entries = grouped(self.dirty_timeline.iter().filter_map(|(room, seq)| {
             match self.timeline.get(&(*room, *seq)) {
                 Some(Some(view)) => Some((*room, *seq, view)),
                 _ => None,
             }
         }));
-        for (room, entries) in timeline {
-            let key = keys.timeline(room);
-            // Only the newest window's worth: anything older is trimmed anyway.
-            let keep = &entries[entries.len().saturating_sub(TIMELINE_LEN)..];
+        for (room, entries) in entries {
             let posted = self.posted.get(&room).copied();
-            if let Some((lo, hi)) = posted {
-                pipe.zrembyscore(&key, lo, hi).ignore();
-            }
-            for (seq, _) in keep {
-                // A message stored by an earlier batch is replaced, not added.
-                if posted.is_none_or(|(lo, hi)| *seq < lo || *seq > hi) {
-                    pipe.zrembyscore(&key, *seq, *seq).ignore();
-                }
-            }
-            let items: Vec<(u64, String)> =
-                keep.iter().map(|(seq, view)| (*seq, json(*view))).collect();
-            pipe.zadd_multiple(&key, &items).ignore();
-            // Keep the newest TIMELINE_LEN entries (ranks ascend with seq).
-            pipe.zremrangebyrank(&key, 0, -(TIMELINE_LEN as isize) - 1)
-                .ignore();
+            timeline::write(&mut pipe, keys, room, &entries, posted);
         }
-        for (room, frames) in &self.room_frames {
-            window(
-                &mut pipe,
-                keys.frames(*room),
-                &self.frames,
-                frames,
-                FRAMES_LEN,
-            );
+        for (room, indexes) in &self.room_frames {
+            frames::add_to_room(&mut pipe, keys, *room, &pick(&self.frames, indexes));
         }
         // After the windows took this batch's frames, so that a message
         // posted and deleted in one batch is rewritten too.
         for ((room, id), body) in &self.redactions {
-            redact::rewrite(
+            frames::redact(
                 &mut pipe,
-                keys.frames(*room),
+                keys,
+                *room,
                 *id,
                 body.as_deref().unwrap_or_default(),
             );
         }
-        for (user, frames) in &self.user_frames {
-            window(
-                &mut pipe,
-                keys.user_frames(*user),
-                &self.frames,
-                frames,
-                USER_FRAMES_LEN,
-            );
+        for (user, indexes) in &self.user_frames {
+            frames::add_to_user(&mut pipe, keys, *user, &pick(&self.frames, indexes));
         }
-        let rooms_of = grouped(
+        let lists = grouped(
             self.rooms_of
                 .iter()
-                .map(|((user, room), score)| (*user, room.to_string(), *score)),
+                .map(|((user, room), score)| (*user, *room, *score)),
         );
-        for (user, items) in rooms_of {
-            zset(&mut pipe, keys.rooms_of(user), items);
+        for (user, items) in lists {
+            rooms::write_list(&mut pipe, keys, user, items);
         }
-        pipe.set(keys.checkpoint(), checkpoint).ignore();
+        generation::set_checkpoint(&mut pipe, keys, checkpoint);
         let mut timeline = std::mem::take(&mut self.timeline);
         timeline.retain(|k, _| self.dirty_timeline.contains(k));
         let state = Overlay {

@@ -73,7 +73,7 @@ impl<P: Projection> Runtime<P> {
                 // Skipping it is safe: its position shows up as a hole and is
                 // read from the log.
                 Err(e) => {
-                    warn!(projection = self.projection.name(), error = %e, "undecodable message skipped")
+                    warn!(projection = self.projection.name().as_str(), error = %e, "undecodable message skipped")
                 }
             }
         }
@@ -84,10 +84,10 @@ impl<P: Projection> Runtime<P> {
             if complete {
                 self.apply(&fresh).await?;
             } else {
-                metrics::counter!("cotalk_projection_log_fills_total", "projection" => self.projection.name())
+                metrics::counter!("cotalk_projection_log_fills_total", "projection" => self.projection.name().as_str())
                     .increment(1);
                 debug!(
-                    projection = self.projection.name(),
+                    projection = self.projection.name().as_str(),
                     from = self.applied,
                     to = last,
                     "bus lacks events, reading the log"
@@ -118,7 +118,7 @@ impl<P: Projection> Runtime<P> {
             .map_err(ProjectorError::nats)?;
         let mut name = bus::consumer_name(
             &self.namespace,
-            self.projection.name(),
+            self.projection.name().as_str(),
             self.projection.generation(),
         );
         let replica = self.projection.replica();
@@ -163,7 +163,7 @@ impl<P: Projection> Runtime<P> {
             .map_err(ProjectorError::nats)?;
         self.recreate_consumer = false;
         self.messages = Some(messages);
-        info!(projection = self.projection.name(), consumer = %name, created, "consumer open");
+        info!(projection = self.projection.name().as_str(), consumer = %name, created, "consumer open");
         if created {
             // A new consumer starts at the stream's end. Whatever was
             // appended before this point is read from the log now; anything

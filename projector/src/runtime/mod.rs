@@ -26,6 +26,7 @@ use crate::source;
 use async_nats::jetstream::{self, consumer::pull};
 use chrono::{DateTime, Utc};
 use domain::event::StoredEvent;
+use readmodel::ProjectionName;
 use sqlx::PgPool;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -40,8 +41,8 @@ use tracing::{debug, info, warn};
 /// event over more than once (after a crash, a redelivery, a concurrent
 /// applier), but always in position order.
 pub trait Projection: Send {
-    /// The projection's name (one of [`domain::views::PROJECTIONS`]).
-    fn name(&self) -> &'static str;
+    /// Which projection this is.
+    fn name(&self) -> ProjectionName;
     /// The generation this instance writes.
     fn generation(&self) -> i64;
     /// The durably stored checkpoint.
@@ -161,7 +162,7 @@ impl<P: Projection> Runtime<P> {
     /// Run until cancelled; survives NATS, Redis and Postgres restarts.
     /// Returns the projection (flushed) so a caller may inspect it.
     pub async fn run(mut self, cancel: CancellationToken) -> P {
-        let name = self.projection.name();
+        let name = self.projection.name().as_str();
         let mut backoff = Backoff::new();
         loop {
             match self.projection.checkpoint().await {
@@ -230,7 +231,7 @@ impl<P: Projection> Runtime<P> {
                 return Ok(());
             }
             if let Err(e) = self.open_consumer().await {
-                debug!(projection = self.projection.name(), error = %e, "consumer unavailable");
+                debug!(projection = self.projection.name().as_str(), error = %e, "consumer unavailable");
                 self.bus_retry_at = Instant::now() + self.bus_backoff;
                 self.bus_backoff = (self.bus_backoff * 2).min(BUS_RETRY_MAX);
                 self.poll_log().await?;
@@ -267,7 +268,7 @@ impl<P: Projection> Runtime<P> {
     /// is a hole the next batch or poll fills from the log).
     async fn catch_up(&mut self, cancel: &CancellationToken) -> Result<()> {
         info!(
-            projection = self.projection.name(),
+            projection = self.projection.name().as_str(),
             from = self.applied,
             head = self.head,
             "catching up from the log"
@@ -285,7 +286,7 @@ impl<P: Projection> Runtime<P> {
         }
         self.pg_polled_at = Instant::now();
         info!(
-            projection = self.projection.name(),
+            projection = self.projection.name().as_str(),
             applied = self.applied,
             "caught up from the log"
         );
@@ -312,7 +313,7 @@ impl<P: Projection> Runtime<P> {
         self.pg_hits += 1;
         if self.pg_hits >= 3 && self.messages.is_some() {
             warn!(
-                projection = self.projection.name(),
+                projection = self.projection.name().as_str(),
                 "consumer lagging behind the log, recreating it"
             );
             self.messages = None;
@@ -370,7 +371,7 @@ impl<P: Projection> Runtime<P> {
     }
 
     fn report_lag(&self) {
-        let name = self.projection.name();
+        let name = self.projection.name().as_str();
         let lag = (self.head - self.durable).max(0);
         let seconds = match self.last_recorded_at {
             Some(at) if lag > 0 => (Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0,

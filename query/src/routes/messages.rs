@@ -10,15 +10,16 @@ use crate::dto::{MessagesResponse, Problem};
 use crate::failure::Fail;
 use crate::history;
 use crate::routes::{room_id, ConsistencyHeaders};
-use crate::snapshot::{consistent, decode, Interrupt, Snapshot};
+use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::state::QueryState;
 use crate::wait::Bound;
 use crate::window::{optional, Window};
 use api::{ApiError, ApiPath, ApiQuery, AuthUser, MinPosition, Position};
 use axum::extract::State;
 use axum::Json;
-use domain::views::{MessageView, RoomView};
+use domain::views::MessageView;
 use domain::{RoomId, UserId};
+use readmodel::{rooms, timeline};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -60,42 +61,28 @@ async fn read_timeline(
     window: &Window,
 ) -> Result<TimelineRead, Interrupt> {
     let (min, max) = window.score_bounds();
-    let count = window.limit as isize + 1;
+    let range = timeline::Range {
+        min,
+        max,
+        ascending: window.ascending,
+        count: window.limit + 1,
+    };
     let mut values = snap
         .exec(|keys, pipe| {
-            let timeline = keys.timeline(room);
-            pipe.hexists(keys.members(room), me.to_string())
-                .get(keys.room(room))
-                .zrange_withscores(&timeline, 0, 0)
-                .zrange_withscores(&timeline, -1, -1)
-                .zcard(&timeline);
-            if window.ascending {
-                pipe.zrangebyscore_limit(&timeline, min, max, 0, count);
-            } else {
-                pipe.zrevrangebyscore_limit(&timeline, max, min, 0, count);
-            }
+            rooms::queue_is_member(pipe, keys, room, me);
+            rooms::queue_get(pipe, keys, room);
+            timeline::queue_slice(pipe, keys, room, &range);
         })
         .await?;
-    let member: bool = values.next()?;
-    let view: Option<RoomView> = values.json()?;
-    let first: Vec<(String, f64)> = values.next()?;
-    let last: Vec<(String, f64)> = values.next()?;
-    let len: i64 = values.next()?;
-    let page: Vec<String> = values.next()?;
-    let extent = first
-        .first()
-        .zip(last.first())
-        .map(|(f, l)| (f.1 as i64, l.1 as i64));
+    let member = rooms::take_is_member(&mut values)?;
+    let view = rooms::take(&mut values)?;
+    let slice = timeline::take_slice(&mut values, member)?;
     Ok(TimelineRead {
         member: member && view.is_some(),
         last_seq: view.map_or(0, |v| v.last_seq.min(i64::MAX as u64) as i64),
-        extent,
-        len,
-        page: if member {
-            page.iter().map(|m| decode(m)).collect::<Result<_, _>>()?
-        } else {
-            Vec::new()
-        },
+        extent: slice.extent,
+        len: slice.len,
+        page: slice.page,
     })
 }
 

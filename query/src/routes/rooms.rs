@@ -3,7 +3,7 @@
 use crate::dto::{MemberResponse, MyRoomsResponse, Problem, RoomResponse, RoomSummaryResponse};
 use crate::failure::Fail;
 use crate::routes::{room_id, ConsistencyHeaders};
-use crate::snapshot::{consistent, decode, Interrupt, Snapshot};
+use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::state::QueryState;
 use crate::wait::Bound;
 use crate::window::{limit, optional};
@@ -13,12 +13,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use domain::views::{MemberView, RoomView};
 use domain::{RoomId, UserId};
-use redis::Script;
+use readmodel::{rooms, unread};
 use serde::Deserialize;
-use std::collections::HashMap;
-use std::sync::LazyLock;
 use utoipa::IntoParams;
 
 /// Read a room and its members; `None` when it does not exist or the caller
@@ -30,18 +27,17 @@ async fn room_detail(
 ) -> Result<Option<RoomResponse>, Interrupt> {
     let mut values = snap
         .exec(|keys, pipe| {
-            pipe.get(keys.room(room)).hgetall(keys.members(room));
+            rooms::queue_get(pipe, keys, room);
+            rooms::queue_members(pipe, keys, room);
         })
         .await?;
-    let view: Option<RoomView> = values.json()?;
-    let members: HashMap<String, String> = values.next()?;
-    let Some(view) = view.filter(|_| members.contains_key(&me.to_string())) else {
+    let view = rooms::take(&mut values)?;
+    let members = rooms::take_members(&mut values)?;
+    let Some(view) = view.filter(|_| members.contains_key(&me)) else {
         return Ok(None);
     };
-    let mut members = members
-        .values()
-        .map(|m| decode::<MemberView>(m).map(MemberResponse::from))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut members: Vec<MemberResponse> =
+        members.into_values().map(MemberResponse::from).collect();
     members.sort_by(|a, b| {
         a.joined_at
             .cmp(&b.joined_at)
@@ -98,14 +94,11 @@ pub(crate) struct RoomsParams {
 /// list's order (score descending, then room id descending, as Redis orders
 /// equal scores).
 #[derive(Debug, Clone, PartialEq)]
-struct Cursor {
-    score: f64,
-    room: String,
-}
+struct Cursor(rooms::ListEntry);
 
 impl Cursor {
     fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.score, self.room))
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.0.score, self.0.room))
     }
 
     fn decode(s: &str) -> Result<Self, ApiError> {
@@ -124,23 +117,9 @@ impl Cursor {
         if !score.is_finite() {
             return Err(bad());
         }
-        Ok(Self {
-            score,
-            room: room.to_string(),
-        })
+        Ok(Self(rooms::ListEntry { room, score }))
     }
 }
-
-/// Unread messages of one member of one room: live seqs above the read
-/// marker minus the member's own. A script, so the marker need not make a
-/// round trip of its own; all three keys share the room's hash tag.
-static UNREAD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"local m = redis.call('HGET', KEYS[1], ARGV[1]) or '0'
-          local lo = '(' .. m
-          return redis.call('ZCOUNT', KEYS[2], lo, '+inf') - redis.call('ZCOUNT', KEYS[3], lo, '+inf')",
-    )
-});
 
 /// Read one page of the caller's rooms: the ids in one transaction, the
 /// details of all of them in a second.
@@ -150,95 +129,41 @@ async fn room_list(
     cursor: Option<&Cursor>,
     limit: usize,
 ) -> Result<MyRoomsResponse, Interrupt> {
+    let after = cursor.map(|c| &c.0);
     let mut values = snap
-        .exec(|keys, pipe| {
-            let list = keys.rooms_of(me);
-            match cursor {
-                Some(c) => {
-                    // Rooms tied with the cursor's score (filtered below),
-                    // then the ones strictly after it.
-                    pipe.zrevrangebyscore_withscores(&list, c.score, c.score)
-                        .zrevrangebyscore_limit_withscores(
-                            &list,
-                            format!("({}", c.score),
-                            "-inf",
-                            0,
-                            limit as isize + 1,
-                        );
-                }
-                None => {
-                    pipe.zrevrangebyscore_limit_withscores(
-                        &list,
-                        "+inf",
-                        "-inf",
-                        0,
-                        limit as isize + 1,
-                    );
-                }
-            }
-        })
+        .exec(|keys, pipe| rooms::queue_page(pipe, keys, me, after, limit + 1))
         .await?;
-    let mut page: Vec<(String, f64)> = Vec::with_capacity(limit + 1);
-    if let Some(c) = cursor {
-        let ties: Vec<(String, f64)> = values.next()?;
-        page.extend(
-            ties.into_iter()
-                .filter(|(room, _)| room.as_str() < c.room.as_str()),
-        );
-    }
-    page.extend(values.next::<Vec<(String, f64)>>()?);
+    let mut page = rooms::take_page(&mut values, after)?;
     page.truncate(limit + 1);
-    let next_cursor = (page.len() > limit).then(|| {
-        let (room, score) = &page[limit - 1];
-        Cursor {
-            score: *score,
-            room: room.clone(),
-        }
-        .encode()
-    });
+    let next_cursor = (page.len() > limit).then(|| Cursor(page[limit - 1].clone()).encode());
     page.truncate(limit);
-    let rooms = page
-        .iter()
-        .map(|(r, _)| r.parse::<RoomId>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::internal("decode room list", e))?;
-    if rooms.is_empty() {
+    let ids: Vec<RoomId> = page.iter().map(|e| e.room).collect();
+    if ids.is_empty() {
         return Ok(MyRoomsResponse {
             rooms: Vec::new(),
             next_cursor,
         });
     }
-    let me_arg = me.to_string();
     let mut values = snap
         .exec(|keys, pipe| {
             // Inside the transaction, so the script exists for the calls
             // after it even right after a Redis restart.
-            pipe.load_script(&UNREAD).ignore();
-            for room in &rooms {
-                pipe.get(keys.room(*room))
-                    .hlen(keys.members(*room))
-                    .invoke_script(
-                        UNREAD
-                            .key(keys.read_markers(*room))
-                            .key(keys.live_seqs(*room))
-                            .key(keys.own_seqs(*room, me))
-                            .arg(&me_arg),
-                    );
+            unread::queue_script(pipe);
+            for room in &ids {
+                rooms::queue_get(pipe, keys, *room);
+                rooms::queue_member_count(pipe, keys, *room);
+                unread::queue_count(pipe, keys, *room, me);
             }
         })
         .await?;
-    let mut out = Vec::with_capacity(rooms.len());
-    for _ in &rooms {
-        let view: Option<RoomView> = values.json()?;
-        let members: u64 = values.next()?;
-        let unread: i64 = values.next()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for _ in &ids {
+        let view = rooms::take(&mut values)?;
+        let members = rooms::take_count(&mut values)?;
+        let unread = unread::take_count(&mut values)?;
         // A listed room without its view would be a projection bug; skip it.
         if let Some(view) = view {
-            out.push(RoomSummaryResponse::new(
-                view,
-                members,
-                unread.max(0) as u64,
-            ));
+            out.push(RoomSummaryResponse::new(view, members, unread));
         }
     }
     Ok(MyRoomsResponse {
@@ -276,10 +201,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let c = Cursor {
+        let c = Cursor(rooms::ListEntry {
             score: 1_714_000_000_123.0,
-            room: uuid::Uuid::from_u128(9).to_string(),
-        };
+            room: RoomId(uuid::Uuid::from_u128(9)),
+        });
         assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
         for bad in ["", "!!", "bm9wZQ", &URL_SAFE_NO_PAD.encode("inf:x")] {
             assert_eq!(

@@ -205,16 +205,9 @@ async fn indexed(source: &SearcherWatch, bound: Bound) -> Result<MessageSearcher
 /// The rooms `me` is a member of now, from the `redis` projection.
 async fn member_rooms(snap: &mut Snapshot<'_>, me: UserId) -> Result<Vec<RoomId>, Interrupt> {
     let mut values = snap
-        .exec(|keys, pipe| {
-            pipe.zrange(keys.rooms_of(me), 0, -1);
-        })
+        .exec(|keys, pipe| readmodel::rooms::queue_list(pipe, keys, me))
         .await?;
-    let rooms: Vec<String> = values.next()?;
-    rooms
-        .iter()
-        .map(|r| r.parse::<RoomId>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::internal("decode room list", e).into())
+    Ok(readmodel::rooms::take_list(&mut values)?)
 }
 
 /// Search the messages of the caller's rooms.

@@ -3,7 +3,7 @@
 use crate::dto::{FriendResponse, FriendsResponse, MeResponse, Problem, UserResponse};
 use crate::failure::Fail;
 use crate::routes::{user_id, ConsistencyHeaders};
-use crate::snapshot::{consistent, decode, Interrupt, Snapshot};
+use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::state::QueryState;
 use crate::wait::Bound;
 use crate::window::optional;
@@ -11,10 +11,10 @@ use api::ratelimit::Limits;
 use api::{ApiError, ApiPath, ApiQuery, AuthUser, MinPosition, Position};
 use axum::extract::State;
 use axum::Json;
-use domain::views::{FriendEntryView, FriendState, ProfileView};
+use domain::views::{FriendState, ProfileView};
 use domain::{DomainError, UserId};
+use readmodel::{friends, profiles};
 use serde::Deserialize;
-use std::collections::HashMap;
 use utoipa::IntoParams;
 
 /// Read one profile.
@@ -23,11 +23,9 @@ pub(crate) async fn profile(
     user: UserId,
 ) -> Result<Option<ProfileView>, Interrupt> {
     let mut values = snap
-        .exec(|keys, pipe| {
-            pipe.get(keys.user(user));
-        })
+        .exec(|keys, pipe| profiles::queue_get(pipe, keys, user))
         .await?;
-    values.json()
+    Ok(profiles::take(&mut values)?)
 }
 
 /// The caller's profile.
@@ -90,16 +88,11 @@ async fn by_username(
     name: &str,
 ) -> Result<Option<ProfileView>, Interrupt> {
     let mut values = snap
-        .exec(|keys, pipe| {
-            pipe.get(keys.username(name));
-        })
+        .exec(|keys, pipe| profiles::queue_owner(pipe, keys, name))
         .await?;
-    let Some(id) = values.next::<Option<String>>()? else {
+    let Some(id) = profiles::take_owner(&mut values)? else {
         return Ok(None);
     };
-    let id: UserId = id
-        .parse()
-        .map_err(|e| ApiError::internal("decode username owner", e))?;
     profile(snap, id).await
 }
 
@@ -142,38 +135,23 @@ pub(crate) async fn find_user(
 /// second checking the generation again.
 async fn friend_list(snap: &mut Snapshot<'_>, me: UserId) -> Result<FriendsResponse, Interrupt> {
     let mut values = snap
-        .exec(|keys, pipe| {
-            pipe.hgetall(keys.friends(me));
-        })
+        .exec(|keys, pipe| friends::queue_list(pipe, keys, me))
         .await?;
-    let raw: HashMap<String, String> = values.next()?;
-    let mut entries = Vec::with_capacity(raw.len());
-    for (other, entry) in &raw {
-        let other: UserId = other
-            .parse()
-            .map_err(|e| ApiError::internal("decode friend id", e))?;
-        entries.push((other, decode::<FriendEntryView>(entry)?));
-    }
+    let entries = friends::take_list(&mut values)?;
     if entries.is_empty() {
         return Ok(FriendsResponse::default());
     }
+    let ids: Vec<UserId> = entries.iter().map(|(id, _)| *id).collect();
     let mut values = snap
-        .exec(|keys, pipe| {
-            pipe.mget(
-                entries
-                    .iter()
-                    .map(|(id, _)| keys.user(*id))
-                    .collect::<Vec<_>>(),
-            );
-        })
+        .exec(|keys, pipe| profiles::queue_many(pipe, keys, &ids))
         .await?;
-    let profiles: Vec<Option<String>> = values.next()?;
+    let found = profiles::take_many(&mut values)?;
     let mut out = FriendsResponse::default();
-    for ((_, entry), profile) in entries.iter().zip(profiles) {
+    for ((_, entry), profile) in entries.iter().zip(found) {
         // An entry without a profile would be a projection bug; leave it out
         // rather than fail the whole list.
         let Some(profile) = profile else { continue };
-        let friend = FriendResponse::new(entry, decode(&profile)?);
+        let friend = FriendResponse::new(entry, profile);
         match entry.state {
             FriendState::Friend => out.friends.push(friend),
             FriendState::Incoming => out.incoming.push(friend),

@@ -12,8 +12,9 @@ use super::hub::{Live, StreamHub};
 use super::StreamError;
 use super::Text;
 use async_nats::Event;
-use domain::frame::{all_subjects, FrameBatch};
+use domain::frame::FrameBatch;
 use futures::StreamExt;
+use readmodel::subjects::all_frames;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -44,7 +45,7 @@ pub(super) async fn start(hub: StreamHub, nats_url: &str) -> Result<(), StreamEr
         .connect(nats_url)
         .await
         .map_err(|e| StreamError::Nats(e.to_string()))?;
-    let subject = all_subjects(hub.state().namespace());
+    let subject = all_frames(hub.state().namespace());
     let subscriber = client
         .subscribe(subject)
         .await
@@ -71,7 +72,7 @@ async fn run(
                     // The client closed the subscription (it never does
                     // while the client lives); subscribe again.
                     hub.set_ready(false, "subscription ended");
-                    match client.subscribe(all_subjects(hub.state().namespace())).await {
+                    match client.subscribe(all_frames(hub.state().namespace())).await {
                         Ok(s) => subscriber = s,
                         Err(e) => {
                             warn!(error = %e, "cannot subscribe to frames");

@@ -15,13 +15,12 @@
 
 use super::{view, Text};
 use crate::failure::{unavailable, Fail};
-use crate::snapshot::{consistent, decode, Interrupt, Snapshot};
+use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::state::QueryState;
 use crate::wait::Bound;
-use domain::frame::Frame;
-use domain::views::{FRAMES_LEN, USER_FRAMES_LEN};
 use domain::{RoomId, UserId};
-use redis::Pipeline;
+use readmodel::frames::{self, Window};
+use readmodel::rooms;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -79,14 +78,6 @@ pub(crate) async fn load(
     Err(unavailable("stream resume", "memberships keep changing").into())
 }
 
-/// The frames of one window above `after`, and its oldest position when it
-/// is full (older frames were dropped).
-#[derive(Default)]
-struct Window {
-    frames: Vec<(Frame, String)>,
-    full_from: Option<i64>,
-}
-
 struct Read {
     rooms: HashSet<RoomId>,
     user: Window,
@@ -100,29 +91,6 @@ impl Read {
     }
 }
 
-fn window(pipe: &mut Pipeline, key: String, after: i64) {
-    pipe.zrangebyscore(&key, format!("({after}"), "+inf")
-        .zcard(&key)
-        .zrange_withscores(&key, 0, 0);
-}
-
-fn take_window(values: &mut crate::snapshot::Values, len: usize) -> Result<Window, Interrupt> {
-    let raw: Vec<String> = values.next()?;
-    let card: usize = values.next()?;
-    let oldest: Vec<(String, f64)> = values.next()?;
-    let frames = raw
-        .into_iter()
-        .map(|text| decode::<Frame>(&text).map(|f| (f, text)))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Window {
-        frames,
-        full_from: oldest
-            .first()
-            .filter(|_| card >= len)
-            .map(|(_, score)| *score as i64),
-    })
-}
-
 async fn read(
     snap: &mut Snapshot<'_>,
     me: UserId,
@@ -131,26 +99,25 @@ async fn read(
 ) -> Result<Read, Interrupt> {
     let mut values = snap
         .exec(|keys, pipe| {
-            pipe.zrange(keys.rooms_of(me), 0, -1);
+            rooms::queue_list(pipe, keys, me);
             if let Some(after) = after {
-                window(pipe, keys.user_frames(me), after);
+                frames::queue_user_window(pipe, keys, me, after);
                 for room in rooms {
-                    window(pipe, keys.frames(*room), after);
+                    frames::queue_room_window(pipe, keys, *room, after);
                 }
             }
         })
         .await?;
-    let ids: Vec<String> = values.next()?;
     let mut read = Read {
-        rooms: ids.iter().filter_map(|s| s.parse().ok()).collect(),
+        rooms: rooms::take_list(&mut values)?.into_iter().collect(),
         user: Window::default(),
         windows: HashMap::new(),
     };
     if after.is_some() {
-        read.user = take_window(&mut values, USER_FRAMES_LEN)?;
+        read.user = frames::take_user_window(&mut values)?;
         for room in rooms {
             read.windows
-                .insert(*room, take_window(&mut values, FRAMES_LEN)?);
+                .insert(*room, frames::take_room_window(&mut values)?);
         }
     }
     Ok(read)

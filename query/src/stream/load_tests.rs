@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::stream::test_frames::*;
+use domain::frame::Frame;
 
 fn window(frames: Vec<(Frame, String)>, full_from: Option<i64>) -> Window {
     Window { frames, full_from }

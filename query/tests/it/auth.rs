@@ -59,7 +59,7 @@ async fn a_fresh_user_is_waited_for_not_refused() {
             .get_multiplexed_async_connection()
             .await
             .unwrap();
-        let keys = domain::views::RedisKeys::new(&namespace, 1);
+        let keys = readmodel::RedisKeys::new(&namespace, 1);
         let p = profile(fresh, "fresh");
         let _: () = redis::pipe()
             .set(keys.user(fresh), serde_json::to_string(&p).unwrap())

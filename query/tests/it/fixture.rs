@@ -1,6 +1,6 @@
-//! Writes read models the way the projector does (per `domain::views`), so
-//! the query routes can be tested without the projector, and drives the
-//! router in-process.
+//! Writes read models with the projector's own writers (`readmodel`), so
+//! the query routes can be tested without running the projector, and
+//! drives the router in-process.
 
 use api::TokenKeys;
 use axum::body::Body;
@@ -8,11 +8,13 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::views::{
-    messages_table, preview, FriendEntryView, FriendState, LastMessageView, MemberView,
-    MessageView, ProfileView, RedisKeys, Role, RoomView, TIMELINE_LEN,
+    FriendEntryView, FriendState, LastMessageView, MemberView, MessageView, ProfileView, Role,
+    RoomView,
 };
 use domain::{MessageId, RoomId, UserId};
 use query::{QueryConfig, QueryState};
+use readmodel::sql::{history_table_ddl, messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE};
+use readmodel::{friends, generation, profiles, rooms, timeline, unread, RedisKeys, Replies};
 use redis::AsyncCommands;
 use serde_json::Value;
 use std::sync::Arc;
@@ -114,30 +116,34 @@ impl Fx {
         self.tokens.issue(user, Utc::now()).unwrap().0
     }
 
+    /// Run the writes `pipe` holds.
+    async fn run(&mut self, pipe: &redis::Pipeline) {
+        let _: () = pipe.query_async(&mut self.redis).await.unwrap();
+    }
+
+    /// Run the reads `pipe` holds.
+    async fn read(&mut self, pipe: &redis::Pipeline) -> Replies {
+        Replies::new(pipe.query_async(&mut self.redis).await.unwrap())
+    }
+
     pub async fn set_pointer(&mut self, generation: i64) {
-        let _: () = self
-            .redis
-            .set(
-                RedisKeys::generation_pointer(&self.env.namespace),
-                generation,
-            )
+        generation::set_current(&mut self.redis, &self.env.namespace, generation)
             .await
             .unwrap();
     }
 
     pub async fn set_checkpoint(&mut self, generation: i64, position: i64) {
-        let key = self.keys(generation).checkpoint();
-        let _: () = self.redis.set(key, position).await.unwrap();
+        let mut pipe = redis::pipe();
+        generation::set_checkpoint(&mut pipe, &self.keys(generation), position);
+        self.run(&pipe).await;
     }
 
     pub async fn put_user(&mut self, generation: i64, p: &ProfileView) {
         let k = self.keys(generation);
-        let _: () = redis::pipe()
-            .set(k.user(p.user_id), serde_json::to_string(p).unwrap())
-            .set(k.username(&p.username), p.user_id.to_string())
-            .query_async(&mut self.redis)
-            .await
-            .unwrap();
+        let mut pipe = redis::pipe();
+        profiles::put(&mut pipe, &k, p);
+        profiles::put_username(&mut pipe, &k, &p.username, p.user_id);
+        self.run(&pipe).await;
     }
 
     pub async fn put_friend(
@@ -152,16 +158,14 @@ impl Fx {
             state,
             since: at(since),
         };
-        let key = self.keys(generation).friends(owner);
-        let _: () = self
-            .redis
-            .hset(
-                key,
-                other.to_string(),
-                serde_json::to_string(&entry).unwrap(),
-            )
-            .await
-            .unwrap();
+        let mut pipe = redis::pipe();
+        friends::write(
+            &mut pipe,
+            &self.keys(generation),
+            owner,
+            [(other, Some(&entry))],
+        );
+        self.run(&pipe).await;
     }
 
     /// A room with members (the first is the owner) and no messages.
@@ -184,26 +188,32 @@ impl Fx {
             last_message: None,
             last_activity_at: at(created),
         };
-        let mut pipe = redis::pipe();
-        pipe.set(k.room(room), serde_json::to_string(&view).unwrap());
-        for (i, m) in members.iter().enumerate() {
-            let member = MemberView {
+        let views: Vec<MemberView> = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| MemberView {
                 user_id: *m,
                 role: if i == 0 { Role::Owner } else { Role::Member },
                 joined_at: at(created + i as i64),
-            };
-            pipe.hset(
-                k.members(room),
-                m.to_string(),
-                serde_json::to_string(&member).unwrap(),
-            )
-            .zadd(
-                k.rooms_of(*m),
-                room.to_string(),
-                at(created).timestamp_millis(),
+            })
+            .collect();
+        let mut pipe = redis::pipe();
+        rooms::put(&mut pipe, &k, &view);
+        rooms::write_members(
+            &mut pipe,
+            &k,
+            room,
+            views.iter().map(|m| (m.user_id, Some(m))),
+        );
+        for m in members {
+            rooms::write_list(
+                &mut pipe,
+                &k,
+                *m,
+                [(room, Some(at(created).timestamp_millis()))],
             );
         }
-        let _: () = pipe.query_async(&mut self.redis).await.unwrap();
+        self.run(&pipe).await;
     }
 
     /// Post messages into the Redis projection as the projector would: the
@@ -211,38 +221,32 @@ impl Fx {
     pub async fn post(&mut self, generation: i64, msgs: &[MessageView]) {
         let k = self.keys(generation);
         for m in msgs {
-            let room_key = k.room(m.room_id);
-            let raw: String = self.redis.get(&room_key).await.unwrap();
-            let mut view: RoomView = serde_json::from_str(&raw).unwrap();
-            view.last_seq = m.seq;
-            view.last_message = Some(LastMessageView {
-                message_id: m.message_id,
-                seq: m.seq,
-                author_id: m.author_id,
-                body_preview: preview(&m.body),
-                created_at: m.created_at,
-            });
-            view.last_activity_at = m.created_at;
-            let members: Vec<String> = self.redis.hkeys(k.members(m.room_id)).await.unwrap();
             let mut pipe = redis::pipe();
-            pipe.set(&room_key, serde_json::to_string(&view).unwrap())
-                .zadd(
-                    k.timeline(m.room_id),
-                    serde_json::to_string(m).unwrap(),
-                    m.seq,
-                )
-                .zremrangebyrank(k.timeline(m.room_id), 0, -(TIMELINE_LEN as isize) - 1)
-                .zadd(k.live_seqs(m.room_id), m.seq, m.seq)
-                .zadd(k.own_seqs(m.room_id, m.author_id), m.seq, m.seq)
-                .hset(k.read_markers(m.room_id), m.author_id.to_string(), m.seq);
-            for member in members {
-                pipe.zadd(
-                    k.rooms_of(member.parse().unwrap()),
-                    m.room_id.to_string(),
-                    m.created_at.timestamp_millis(),
-                );
+            rooms::queue_get(&mut pipe, &k, m.room_id);
+            rooms::queue_members(&mut pipe, &k, m.room_id);
+            let mut replies = self.read(&pipe).await;
+            let mut view: RoomView = rooms::take(&mut replies).unwrap().unwrap();
+            let members = rooms::take_members(&mut replies).unwrap();
+            view.last_seq = m.seq;
+            view.last_message = Some(LastMessageView::of(m));
+            view.last_activity_at = m.created_at;
+            let mut pipe = redis::pipe();
+            rooms::put(&mut pipe, &k, &view);
+            timeline::write(
+                &mut pipe,
+                &k,
+                m.room_id,
+                &[(m.seq, m)],
+                Some((m.seq, m.seq)),
+            );
+            unread::write_live(&mut pipe, &k, m.room_id, [(m.seq, true)]);
+            unread::write_own(&mut pipe, &k, m.room_id, m.author_id, [(m.seq, true)]);
+            unread::write_markers(&mut pipe, &k, m.room_id, [(m.author_id, Some(m.seq))]);
+            for member in members.keys() {
+                let score = m.created_at.timestamp_millis();
+                rooms::write_list(&mut pipe, &k, *member, [(m.room_id, Some(score))]);
             }
-            let _: () = pipe.query_async(&mut self.redis).await.unwrap();
+            self.run(&pipe).await;
         }
     }
 
@@ -252,43 +256,32 @@ impl Fx {
         let mut gone = m.clone();
         gone.deleted = true;
         gone.body.clear();
-        let removed: usize = self
-            .redis
-            .zrembyscore(k.timeline(m.room_id), m.seq, m.seq)
-            .await
-            .unwrap();
         let mut pipe = redis::pipe();
-        if removed > 0 {
-            pipe.zadd(
-                k.timeline(m.room_id),
-                serde_json::to_string(&gone).unwrap(),
-                m.seq,
-            );
+        timeline::queue_at(&mut pipe, &k, m.room_id, m.seq);
+        let stored = timeline::take_at(&mut self.read(&pipe).await).unwrap();
+        let mut pipe = redis::pipe();
+        if stored.is_some() {
+            timeline::write(&mut pipe, &k, m.room_id, &[(m.seq, &gone)], None);
         }
-        let _: () = pipe
-            .zrem(k.live_seqs(m.room_id), m.seq)
-            .zrem(k.own_seqs(m.room_id, m.author_id), m.seq)
-            .query_async(&mut self.redis)
-            .await
-            .unwrap();
+        unread::write_live(&mut pipe, &k, m.room_id, [(m.seq, false)]);
+        unread::write_own(&mut pipe, &k, m.room_id, m.author_id, [(m.seq, false)]);
+        self.run(&pipe).await;
     }
 
     pub async fn set_read_marker(&mut self, generation: i64, room: RoomId, user: UserId, seq: u64) {
-        let key = self.keys(generation).read_markers(room);
-        let _: () = self.redis.hset(key, user.to_string(), seq).await.unwrap();
+        let mut pipe = redis::pipe();
+        unread::write_markers(&mut pipe, &self.keys(generation), room, [(user, Some(seq))]);
+        self.run(&pipe).await;
     }
 
     /// Create the history table of a generation, as the projector does.
     pub async fn create_history(&self, generation: i64) {
-        sqlx::query(&format!(
-            "CREATE TABLE {} (room_id uuid NOT NULL, seq bigint NOT NULL, message_id uuid NOT NULL,
-               author_id uuid NOT NULL, body text NOT NULL, reply_to uuid, created_at timestamptz NOT NULL,
-               edited_at timestamptz, deleted bool NOT NULL DEFAULT false, PRIMARY KEY (room_id, seq))",
-            messages_table(generation)
-        ))
-        .execute(&self.env.read_pool)
-        .await
-        .unwrap();
+        for stmt in history_table_ddl(&messages_table(generation), migrations::QUERY_ROLE) {
+            sqlx::query(&stmt)
+                .execute(&self.env.read_pool)
+                .await
+                .unwrap();
+        }
     }
 
     pub async fn insert_history(&self, generation: i64, msgs: &[MessageView]) {
@@ -316,10 +309,10 @@ impl Fx {
     }
 
     pub async fn set_history(&self, generation: i64, position: i64) {
-        sqlx::query(
-            "INSERT INTO projection_checkpoints (projection, generation, position) VALUES ('history', $1, $2)
+        sqlx::query(&format!(
+            "INSERT INTO {CHECKPOINTS_TABLE} (projection, generation, position) VALUES ('history', $1, $2)
              ON CONFLICT (projection, generation) DO UPDATE SET position = EXCLUDED.position",
-        )
+        ))
         .bind(generation)
         .bind(position)
         .execute(&self.env.read_pool)
@@ -328,10 +321,10 @@ impl Fx {
     }
 
     pub async fn set_history_pointer(&self, generation: i64) {
-        sqlx::query(
-            "INSERT INTO projection_generations (projection, generation) VALUES ('history', $1)
+        sqlx::query(&format!(
+            "INSERT INTO {GENERATIONS_TABLE} (projection, generation) VALUES ('history', $1)
              ON CONFLICT (projection) DO UPDATE SET generation = EXCLUDED.generation",
-        )
+        ))
         .bind(generation)
         .execute(&self.env.read_pool)
         .await

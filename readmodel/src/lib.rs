@@ -1,0 +1,53 @@
+//! The read-model schema, in one place: where each read model is stored,
+//! how it is encoded, and one typed writer and reader per model.
+//!
+//! The projector writes through these functions, the query side reads
+//! through them, and the query tests build their fixtures with the same
+//! writers, so an encoding changed here changes for all three at once.
+//! This crate holds no runtime: no NATS client, no search index, no event
+//! log.
+//!
+//! Writers add commands to a [`redis::Pipeline`] (the projector batches a
+//! whole batch of events into one `MULTI`/`EXEC`); readers come in pairs,
+//! `queue_*` adding commands to a pipeline and `take_*` decoding their
+//! replies from [`Replies`] in the same order, so one transaction can read
+//! several models at one checkpoint.
+//!
+//! | model | key (under [`RedisKeys`]) | writer | reader | test |
+//! |-------|---------------------------|--------|--------|------|
+//! | profile | `user:{id}` | [`profiles::put`] | [`profiles::queue_get`], [`profiles::queue_many`] | `tests/roundtrip.rs` `profiles_and_usernames` |
+//! | username | `username:{name}` | [`profiles::put_username`] | [`profiles::queue_owner`] | `profiles_and_usernames` |
+//! | friend list | `friends:{user}` | [`friends::write`] | [`friends::queue_list`] | `friends` |
+//! | room | `room:{room}` | [`rooms::put`] | [`rooms::queue_get`] | `rooms_members_and_lists` |
+//! | members | `members:{room}` | [`rooms::write_members`] | [`rooms::queue_members`], [`rooms::queue_member_count`], [`rooms::queue_is_member`] | `rooms_members_and_lists` |
+//! | room list | `rooms:{user}` | [`rooms::write_list`] | [`rooms::queue_list`], [`rooms::queue_page`] | `rooms_members_and_lists` |
+//! | read markers | `read:{room}` | [`unread::write_markers`] | [`unread::queue_marker`] | `unread_counts` |
+//! | unread bookkeeping | `seqs:{room}`, `own:{room}:{user}` | [`unread::write_live`], [`unread::write_own`] | [`unread::queue_count`] (Lua) | `unread_counts` |
+//! | timeline | `timeline:{room}` | [`timeline::write`] | [`timeline::queue_at`], [`timeline::queue_slice`] | `timeline_keeps_the_newest` |
+//! | frame windows | `frames:{room}`, `uframes:{user}` | [`frames::add_to_room`], [`frames::add_to_user`], [`frames::redact`] | [`frames::queue_room_window`], [`frames::queue_user_window`] | `frame_windows_and_redaction` |
+//! | checkpoint, pointer | `checkpoint`, `{ns}:rm:generation` | [`generation::set_checkpoint`], [`generation::set_current`], [`generation::switch_if_caught_up`] | [`generation::checkpoint`], [`generation::queue_stand`], [`generation::current`] | `generations_and_checkpoints` |
+//! | history (read database) | [`sql::messages_table`], [`sql::CHECKPOINTS_TABLE`], [`sql::GENERATIONS_TABLE`] | `projector::history_projection` | `query::history` | `query/tests/it/messages.rs` |
+//! | live frames (NATS) | [`subjects::room_frames`], [`subjects::all_frames`] | `projector::frames` | `query::stream::fanout` | `tests/stream.rs` |
+//!
+//! Every projection is named by a [`ProjectionName`]. Unit tests of each
+//! encoding are in the modules; `tests/roundtrip.rs` writes each model to a
+//! real Redis with its writer and reads it back with its reader.
+
+mod keys;
+mod ops;
+mod projection;
+mod reply;
+
+pub mod frames;
+pub mod friends;
+pub mod generation;
+pub mod profiles;
+pub mod rooms;
+pub mod sql;
+pub mod subjects;
+pub mod timeline;
+pub mod unread;
+
+pub use keys::{RedisKeys, FRAMES_LEN, TIMELINE_LEN, USER_FRAMES_LEN};
+pub use projection::{ProjectionName, UnknownProjection};
+pub use reply::{decode, ReadError, Replies};
