@@ -62,6 +62,13 @@ pub struct Sample {
     groups: Vec<HashMap<(u32, u64), u64>>,
 }
 
+impl Sample {
+    /// Wall-clock seconds from `earlier` to this sample.
+    pub fn seconds_since(&self, earlier: &Sample) -> f64 {
+        self.at.duration_since(earlier.at).as_secs_f64()
+    }
+}
+
 impl Sampler {
     /// Every process a bench involves: `servers` are the cotalk processes
     /// the bench started (role, pid); Postgres backends count when connected
@@ -103,6 +110,11 @@ impl Sampler {
             Ok(source) => self.add("postgres", source),
             Err(e) => self.missing.push(format!("postgres: {e:#}")),
         }
+    }
+
+    /// Add one process (with its threads) as the group `name`.
+    pub fn process(&mut self, name: &str, pid: u32) {
+        self.add(name, Source::One(pid));
     }
 
     fn add(&mut self, name: &str, source: Source) {

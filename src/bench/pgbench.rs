@@ -7,12 +7,12 @@
 
 use super::cpu::Sampler;
 use super::harness::BenchEnv;
-use super::procstat::{read_stat, ticks_per_second};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Executor};
 use std::str::FromStr;
+use std::time::Duration;
 
 /// The transaction every pgbench client repeats.
 const SCRIPT: &str = "INSERT INTO one_row (body) VALUES ('오늘 회의는 3시에 시작합니다. Meeting at 3pm, see you there');\n";
@@ -46,6 +46,8 @@ pub async fn run(env: &BenchEnv, clients: usize, seconds: u64) -> Result<Value> 
 }
 
 async fn measure(env: &BenchEnv, db: &str, clients: usize, seconds: u64) -> Result<Value> {
+    // Room for the CPU window inside the run (see below).
+    let seconds = seconds.max(4);
     let url = format!("{}/{db}", env.server_url());
     let mut conn = PgConnectOptions::from_str(&url)?.connect().await?;
     conn.execute("CREATE TABLE one_row (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), body text NOT NULL)")
@@ -56,12 +58,7 @@ async fn measure(env: &BenchEnv, db: &str, clients: usize, seconds: u64) -> Resu
     let opts = PgConnectOptions::from_str(&url)?;
     let mut sampler = Sampler::default();
     sampler.postgres(&url, &[db.to_owned()]).await;
-    let me = std::process::id();
-    // pgbench is this process's only child while it runs: its CPU time is
-    // the growth of this process's waited-for children's time.
-    let children = || read_stat(me).map_or(0, |s| s.cutime + s.cstime);
-    let (children_before, before) = (children(), sampler.sample().await);
-    let out = tokio::process::Command::new("pgbench")
+    let child = tokio::process::Command::new("pgbench")
         .args(["-n", "-j", "2"])
         .arg(format!("-c{clients}"))
         .arg(format!("-T{seconds}"))
@@ -74,11 +71,25 @@ async fn measure(env: &BenchEnv, db: &str, clients: usize, seconds: u64) -> Resu
         .arg("-U")
         .arg(opts.get_username())
         .arg(db)
-        .output()
-        .await
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
         .context("run pgbench")?;
+    if let Some(pid) = child.id() {
+        sampler.process(super::cpu::LOAD_GENERATOR, pid);
+    }
+    // pgbench's backends exit with it, taking their CPU time along: CPU is
+    // sampled inside the run, a second after its start and a second before
+    // its end, and divided by the transactions of that window at the run's
+    // rate.
+    let margin = Duration::from_secs(1);
+    let window = Duration::from_secs(seconds).saturating_sub(2 * margin);
+    tokio::time::sleep(margin).await;
+    let before = sampler.sample().await;
+    tokio::time::sleep(window).await;
     let after = sampler.sample().await;
-    let pgbench_cpu_s = (children() - children_before) as f64 / ticks_per_second() as f64;
+    let out = child.wait_with_output().await?;
     let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
@@ -89,14 +100,8 @@ async fn measure(env: &BenchEnv, db: &str, clients: usize, seconds: u64) -> Resu
         );
     }
     let (tps, latency_ms, transactions) = parse_output(&text)?;
-    let mut cpu = sampler.per_post(&before, &after, transactions);
-    if let Some(groups) = cpu["groups"].as_array_mut() {
-        groups.push(json!({
-            "name": super::cpu::LOAD_GENERATOR,
-            "cpu_s": pgbench_cpu_s,
-            "us_per_post": 1e6 * pgbench_cpu_s / transactions.max(1) as f64,
-        }));
-    }
+    let wall = after.seconds_since(&before);
+    let cpu = sampler.per_post(&before, &after, (tps * wall).round() as u64);
     Ok(json!({
         "clients": clients,
         "threads": 2,
