@@ -53,6 +53,26 @@ pub enum DomainError {
     MessageNotFound,
     #[error("message was deleted")]
     MessageDeleted,
+    #[error("the author may delete a message for everyone only within the delete window")]
+    DeleteWindowPassed,
+    /// Unknown here: never uploaded, uploaded to another room or by someone
+    /// else, already sent, or discarded as an orphan.
+    #[error("attachment is unknown, belongs elsewhere or was already sent")]
+    InvalidAttachment,
+    /// Answered as `invalid_attachment`, with its own detail.
+    #[error("a message carries at most 10 attachments, each once")]
+    TooManyAttachments,
+    #[error("only current members of the room can be mentioned")]
+    InvalidMention,
+    /// Answered as `invalid_mention`, with its own detail.
+    #[error("a message mentions at most 50 members")]
+    TooManyMentions,
+    #[error("a reaction is exactly one emoji")]
+    InvalidReaction,
+    #[error("reaction not found")]
+    ReactionNotFound,
+    #[error("the room has no notice")]
+    NoticeNotFound,
 }
 
 impl DomainError {
@@ -81,6 +101,12 @@ impl DomainError {
             Self::NotMessageAuthor => "not_message_author",
             Self::MessageNotFound => "message_not_found",
             Self::MessageDeleted => "message_deleted",
+            Self::DeleteWindowPassed => "delete_window_passed",
+            Self::InvalidAttachment | Self::TooManyAttachments => "invalid_attachment",
+            Self::InvalidMention | Self::TooManyMentions => "invalid_mention",
+            Self::InvalidReaction => "invalid_reaction",
+            Self::ReactionNotFound => "reaction_not_found",
+            Self::NoticeNotFound => "notice_not_found",
         }
     }
 
@@ -95,20 +121,27 @@ impl DomainError {
             | Self::InvalidRoomName
             | Self::TooManyMembers
             | Self::DirectRoomFixed
-            | Self::InvalidMessageBody => 422,
+            | Self::InvalidMessageBody
+            | Self::InvalidAttachment
+            | Self::TooManyAttachments
+            | Self::InvalidMention
+            | Self::TooManyMentions
+            | Self::InvalidReaction => 422,
             Self::UsernameTaken
             | Self::UserAlreadyExists
             | Self::AlreadyFriends
             | Self::RoomAlreadyExists
             | Self::AlreadyMember
             | Self::MessageDeleted => 409,
-            Self::NotRoomOwner | Self::NotMessageAuthor => 403,
+            Self::NotRoomOwner | Self::NotMessageAuthor | Self::DeleteWindowPassed => 403,
             Self::UserNotFound
             | Self::FriendRequestNotFound
             | Self::FriendNotFound
             | Self::RoomNotFound
             | Self::MemberNotFound
-            | Self::MessageNotFound => 404,
+            | Self::MessageNotFound
+            | Self::ReactionNotFound
+            | Self::NoticeNotFound => 404,
         }
     }
 }

@@ -197,6 +197,47 @@ impl MessageBody {
     }
 }
 
+impl MessageBody {
+    /// Parse a body that may be empty (a message of attachments only): empty
+    /// or blank text is `None`, anything else must be a valid body. Whether
+    /// `None` is allowed is the room's rule, which knows the attachments.
+    pub fn parse_optional(s: &str) -> Result<Option<Self>, DomainError> {
+        if s.trim().is_empty() {
+            Ok(None)
+        } else {
+            Self::parse(s).map(Some)
+        }
+    }
+}
+
+/// How long after posting the author may still delete a message for
+/// everyone (`COTALK_DELETE_WINDOW_SECS`). The owner's right is not bounded
+/// by it. It travels with the delete command, so the rule reads no
+/// configuration and no clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeleteWindow(chrono::TimeDelta);
+
+impl DeleteWindow {
+    /// API.md's default: 24 hours.
+    pub const DEFAULT_SECS: u32 = 86_400;
+
+    /// A window of `secs` seconds.
+    pub fn from_secs(secs: u32) -> Self {
+        Self(chrono::TimeDelta::seconds(i64::from(secs)))
+    }
+
+    /// The window's length.
+    pub fn duration(&self) -> chrono::TimeDelta {
+        self.0
+    }
+}
+
+impl Default for DeleteWindow {
+    fn default() -> Self {
+        Self::from_secs(Self::DEFAULT_SECS)
+    }
+}
+
 /// A password as typed: 8–256 characters. Never serialised, never logged;
 /// it exists only long enough to be hashed or verified.
 #[derive(Clone)]
@@ -253,6 +294,21 @@ mod tests {
         assert!(MessageBody::parse(&"가".repeat(4001)).is_err());
         assert!(MessageBody::parse("   \n ").is_err());
         assert!(MessageBody::parse("line\nbreak").is_ok());
+    }
+
+    #[test]
+    fn a_body_may_be_absent_but_never_invisible() {
+        assert_eq!(MessageBody::parse_optional(""), Ok(None));
+        assert_eq!(MessageBody::parse_optional(" \n "), Ok(None));
+        assert_eq!(
+            MessageBody::parse_optional(" 사진 ")
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "사진"
+        );
+        assert!(MessageBody::parse_optional("\u{200B}").is_err());
+        assert!(MessageBody::parse_optional(&"가".repeat(4001)).is_err());
     }
 
     #[test]
