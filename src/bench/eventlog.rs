@@ -310,6 +310,8 @@ impl Gen {
                 author_id: member,
                 body,
                 reply_to,
+                attachments: vec![],
+                mentions: vec![],
                 at,
             })
         };

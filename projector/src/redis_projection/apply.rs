@@ -228,6 +228,14 @@ impl Overlay {
                     self.dirty_markers.insert((m.room_id, m.user_id));
                 }
             }
+            // projected in the messages phase (issue 15)
+            RoomEvent::AttachmentUploaded(_)
+            | RoomEvent::AttachmentDiscarded(_)
+            | RoomEvent::ReactionAdded(_)
+            | RoomEvent::ReactionRemoved(_)
+            | RoomEvent::MessageHidden(_)
+            | RoomEvent::NoticeSet(_)
+            | RoomEvent::NoticeCleared(_) => {}
         }
     }
 

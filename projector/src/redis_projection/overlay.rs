@@ -102,6 +102,14 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 RoomEvent::ReadMarkerMoved(c) => {
                     n.markers.insert((c.room_id, c.user_id));
                 }
+                // projected in the messages phase (issue 15)
+                RoomEvent::AttachmentUploaded(_)
+                | RoomEvent::AttachmentDiscarded(_)
+                | RoomEvent::ReactionAdded(_)
+                | RoomEvent::ReactionRemoved(_)
+                | RoomEvent::MessageHidden(_)
+                | RoomEvent::NoticeSet(_)
+                | RoomEvent::NoticeCleared(_) => {}
             },
             DomainEvent::User(UserEvent::Registered(_))
             | DomainEvent::Username(_)

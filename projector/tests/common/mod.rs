@@ -125,6 +125,8 @@ impl Cast {
             author_id: author,
             body: body.into(),
             reply_to: None,
+            attachments: vec![],
+            mentions: vec![],
             at: t(at),
         }))
     }
