@@ -6,7 +6,7 @@
 //! see the current shape.
 
 use crate::attachment::Attachment;
-use crate::ids::{EventId, MessageId, RoomId, StreamId, UserId};
+use crate::ids::{EventId, InviteId, MessageId, RoomId, StreamId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -16,6 +16,14 @@ mod messages;
 pub use messages::{
     AttachmentDiscarded, AttachmentUploaded, MessageHidden, NoticeCleared, NoticeSet,
     ReactionAdded, ReactionRemoved,
+};
+
+#[path = "event_people.rs"]
+mod people;
+pub use people::{
+    FriendRequestShadowed, InviteCreated, InviteRevoked, MemberRoleChanged,
+    PresenceVisibilityChanged, RoomMuted, RoomUnmuted, StatusMessageChanged, UserBlocked,
+    UserUnblocked,
 };
 
 /// The kind of aggregate a stream belongs to; stored beside each event.
@@ -115,6 +123,9 @@ pub enum FriendshipEndReason {
     Cancelled,
     /// One of two friends unfriended the other.
     Removed,
+    /// `by` blocked `other`: the friendship or pending request ends with it,
+    /// in the same commit as `user.blocked` (issue 16).
+    Blocked,
 }
 
 /// A request or a friendship between `by` and `other` ended.
@@ -153,13 +164,16 @@ pub struct RoomRenamed {
     pub at: DateTime<Utc>,
 }
 
-/// A member added `user_id` (or `user_id` rejoined a direct room).
+/// A member added `user_id` (or `user_id` rejoined a direct room, or joined
+/// through an invite link: then `by == user_id` and `via_invite` names it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberAdded {
     pub room_id: RoomId,
     pub user_id: UserId,
     pub by: UserId,
+    /// The invite link used (v2); each such join is one use of it.
+    pub via_invite: Option<InviteId>,
     pub at: DateTime<Utc>,
 }
 
@@ -241,6 +255,29 @@ pub struct ReadMarkerMoved {
 pub enum UserEvent {
     Registered(UserRegistered),
     DisplayNameChanged(DisplayNameChanged),
+    // The people phase (issue 16).
+    Blocked(UserBlocked),
+    Unblocked(UserUnblocked),
+    RoomMuted(RoomMuted),
+    RoomUnmuted(RoomUnmuted),
+    StatusMessageChanged(StatusMessageChanged),
+    PresenceVisibilityChanged(PresenceVisibilityChanged),
+}
+
+impl UserEvent {
+    /// The user whose stream the event belongs to.
+    pub fn user_id(&self) -> UserId {
+        match self {
+            Self::Registered(e) => e.user_id,
+            Self::DisplayNameChanged(e) => e.user_id,
+            Self::Blocked(e) => e.user_id,
+            Self::Unblocked(e) => e.user_id,
+            Self::RoomMuted(e) => e.user_id,
+            Self::RoomUnmuted(e) => e.user_id,
+            Self::StatusMessageChanged(e) => e.user_id,
+            Self::PresenceVisibilityChanged(e) => e.user_id,
+        }
+    }
 }
 
 /// Events of a username reservation stream.
@@ -255,6 +292,8 @@ pub enum FriendshipEvent {
     Requested(FriendRequested),
     Accepted(FriendRequestAccepted),
     Ended(FriendshipEnded),
+    /// The people phase (issue 16).
+    Shadowed(FriendRequestShadowed),
 }
 
 /// Events of a room stream.
@@ -276,6 +315,10 @@ pub enum RoomEvent {
     MessageHidden(MessageHidden),
     NoticeSet(NoticeSet),
     NoticeCleared(NoticeCleared),
+    // The people phase (issue 16).
+    MemberRoleChanged(MemberRoleChanged),
+    InviteCreated(InviteCreated),
+    InviteRevoked(InviteRevoked),
 }
 
 impl RoomEvent {
@@ -298,6 +341,9 @@ impl RoomEvent {
             Self::MessageHidden(e) => e.room_id,
             Self::NoticeSet(e) => e.room_id,
             Self::NoticeCleared(e) => e.room_id,
+            Self::MemberRoleChanged(e) => e.room_id,
+            Self::InviteCreated(e) => e.room_id,
+            Self::InviteRevoked(e) => e.room_id,
         }
     }
 }
@@ -360,7 +406,7 @@ macro_rules! event_table {
             Friendship, FriendshipEvent, Ended, FriendshipEnded, "friendship.ended", 1;
             Room, RoomEvent, Created, RoomCreated, "room.created", 1;
             Room, RoomEvent, Renamed, RoomRenamed, "room.renamed", 1;
-            Room, RoomEvent, MemberAdded, MemberAdded, "room.member_added", 1;
+            Room, RoomEvent, MemberAdded, MemberAdded, "room.member_added", 2;
             Room, RoomEvent, MemberLeft, MemberLeft, "room.member_left", 2;
             Room, RoomEvent, MemberKicked, MemberKicked, "room.member_kicked", 1;
             Room, RoomEvent, MessagePosted, MessagePosted, "room.message_posted", 2;
@@ -374,6 +420,17 @@ macro_rules! event_table {
             Room, RoomEvent, MessageHidden, MessageHidden, "room.message_hidden", 1;
             Room, RoomEvent, NoticeSet, NoticeSet, "room.notice_set", 1;
             Room, RoomEvent, NoticeCleared, NoticeCleared, "room.notice_cleared", 1;
+            // The people phase (issue 16).
+            Room, RoomEvent, MemberRoleChanged, MemberRoleChanged, "room.member_role_changed", 1;
+            Room, RoomEvent, InviteCreated, InviteCreated, "room.invite_created", 1;
+            Room, RoomEvent, InviteRevoked, InviteRevoked, "room.invite_revoked", 1;
+            User, UserEvent, Blocked, UserBlocked, "user.blocked", 1;
+            User, UserEvent, Unblocked, UserUnblocked, "user.unblocked", 1;
+            User, UserEvent, RoomMuted, RoomMuted, "user.room_muted", 1;
+            User, UserEvent, RoomUnmuted, RoomUnmuted, "user.room_unmuted", 1;
+            User, UserEvent, StatusMessageChanged, StatusMessageChanged, "user.status_message_changed", 1;
+            User, UserEvent, PresenceVisibilityChanged, PresenceVisibilityChanged, "user.presence_visibility_changed", 1;
+            Friendship, FriendshipEvent, Shadowed, FriendRequestShadowed, "friendship.request_shadowed", 1;
         }
     };
 }
@@ -438,8 +495,7 @@ impl DomainEvent {
     /// the pair's friendship or the room.
     pub fn stream_id(&self) -> StreamId {
         match self {
-            Self::User(UserEvent::Registered(e)) => e.user_id.into(),
-            Self::User(UserEvent::DisplayNameChanged(e)) => e.user_id.into(),
+            Self::User(e) => e.user_id().into(),
             Self::Username(UsernameEvent::Claimed(e)) => StreamId::for_username(&e.username),
             Self::Friendship(FriendshipEvent::Requested(e)) => {
                 StreamId::for_friendship(e.from, e.to)
@@ -448,6 +504,9 @@ impl DomainEvent {
                 StreamId::for_friendship(e.by, e.requester)
             }
             Self::Friendship(FriendshipEvent::Ended(e)) => StreamId::for_friendship(e.by, e.other),
+            Self::Friendship(FriendshipEvent::Shadowed(e)) => {
+                StreamId::for_friendship(e.from, e.to)
+            }
             Self::Room(e) => e.room_id().into(),
         }
     }
@@ -531,6 +590,8 @@ impl DomainEvent {
 ///   the owner left); v2 adds it, and a v1 event is read as `new_owner: null`.
 /// - `room.message_posted` v1 had neither attachments nor mentions; v2 adds
 ///   both, and a v1 event is read with empty lists of each.
+/// - `room.member_added` v1 had no `via_invite` (there were no invite
+///   links); v2 adds it, and a v1 event is read as `via_invite: null`.
 fn upcast(
     event_type: &str,
     version: u16,
@@ -553,6 +614,11 @@ fn upcast(
             ("room.member_left", 1) => {
                 if let Some(obj) = payload.as_object_mut() {
                     obj.entry("new_owner").or_insert(serde_json::Value::Null);
+                }
+            }
+            ("room.member_added", 1) => {
+                if let Some(obj) = payload.as_object_mut() {
+                    obj.entry("via_invite").or_insert(serde_json::Value::Null);
                 }
             }
             ("room.message_posted", 1) => {

@@ -193,6 +193,10 @@ impl Frame {
             | RoomEvent::MessageHidden(_)
             | RoomEvent::NoticeSet(_)
             | RoomEvent::NoticeCleared(_) => return None,
+            // projected in the people phase (issue 16)
+            RoomEvent::MemberRoleChanged(_)
+            | RoomEvent::InviteCreated(_)
+            | RoomEvent::InviteRevoked(_) => return None,
         };
         Some(Self {
             position: e.position,

@@ -61,6 +61,10 @@ typed_id!(
     AttachmentId
 );
 typed_id!(
+    /// An invite link of a room (its token is a secret; this id is not).
+    InviteId
+);
+typed_id!(
     /// One stored event; unique across the whole log.
     EventId
 );

@@ -7,7 +7,8 @@
 //! time, deleted), so a cached room stays small next to its history.
 //!
 //! The messenger features (attachments, mentions, reactions, hiding, notices,
-//! the delete window) are decided and folded in `room_messages.rs`.
+//! the delete window) are decided and folded in `room_messages.rs`; roles and
+//! invite links (issue 16) in `room_people.rs`.
 
 use crate::aggregate::Aggregate;
 use crate::attachment::Attachment;
@@ -16,11 +17,13 @@ use crate::event::{
     MemberAdded, MemberKicked, MemberLeft, MessageEdited, ReadMarkerMoved, RoomCreated, RoomEvent,
     RoomRenamed, StreamType,
 };
-use crate::ids::{AttachmentId, MessageId, RoomId, UserId};
+use crate::ids::{AttachmentId, InviteId, MessageId, RoomId, UserId};
+use crate::invite::{Invite, InviteCode, InviteExpiry, InviteToken, TokenHash};
 use crate::reaction::ReactionEmoji;
 use crate::unread::{unread_by, ReadingMember};
 use crate::values::{DeleteWindow, MessageBody, RoomName, MAX_ROOM_MEMBERS};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// What the room stream knows.
@@ -47,6 +50,10 @@ pub struct Room {
     pub hidden: HashMap<UserId, HashSet<MessageId>>,
     /// The room's notice: at most one, never a deleted message.
     pub notice: Option<MessageId>,
+    /// Members with the `admin` role (never the owner).
+    pub admins: BTreeSet<UserId>,
+    /// Every invite link ever created, revoked and expired ones included.
+    pub invites: HashMap<InviteId, Invite>,
     joins: u64,
 }
 
@@ -91,21 +98,33 @@ pub enum UploadState {
     Discarded,
 }
 
-/// A member's standing in the room. The roles issue adds `Admin` here and in
-/// [`RoomRole::moderates`]; every rule that lets the room's staff do more asks
-/// `moderates`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A member's standing in the room (`owner | admin | member` in views and in
+/// `room.member_role_changed`). Every rule that lets the room's staff do
+/// more asks [`RoomRole::moderates`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RoomRole {
     Owner,
+    Admin,
     Member,
 }
 
 impl RoomRole {
-    /// Whether this role may moderate: delete anyone's message at any time.
+    /// Whether this role may moderate: rename the room, kick members,
+    /// manage invite links and delete anyone's message at any time.
     pub fn moderates(self) -> bool {
         match self {
-            Self::Owner => true,
+            Self::Owner | Self::Admin => true,
             Self::Member => false,
+        }
+    }
+
+    /// The name in views and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
         }
     }
 }
@@ -223,6 +242,40 @@ pub enum RoomCommand {
     },
     /// Take the notice down.
     ClearNotice { actor: UserId, at: DateTime<Utc> },
+    /// The owner gives `user_id` a role; giving `owner` transfers ownership
+    /// and makes the old owner an admin.
+    ChangeRole {
+        actor: UserId,
+        user_id: UserId,
+        role: RoomRole,
+        at: DateTime<Utc>,
+    },
+    /// An owner or admin creates an invite link. The handler made the token
+    /// ([`InviteToken::from_random`]) and answers it; only its hash is here.
+    CreateInvite {
+        actor: UserId,
+        invite_id: InviteId,
+        token_hash: TokenHash,
+        expires_in: InviteExpiry,
+        /// `None`: unlimited; `Some(0)` is `invalid_invite`.
+        max_uses: Option<u32>,
+        code: Option<InviteCode>,
+        at: DateTime<Utc>,
+    },
+    /// An owner or admin revokes a usable invite link.
+    RevokeInvite {
+        actor: UserId,
+        invite_id: InviteId,
+        at: DateTime<Utc>,
+    },
+    /// Join through an invite link (the handler found the room by the
+    /// token's hash); `code` as the joiner typed it.
+    JoinByInvite {
+        actor: UserId,
+        token: InviteToken,
+        code: Option<String>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Room {
@@ -237,6 +290,8 @@ impl Room {
             None
         } else if self.owner == Some(user) {
             Some(RoomRole::Owner)
+        } else if self.admins.contains(&user) {
+            Some(RoomRole::Admin)
         } else {
             Some(RoomRole::Member)
         }
@@ -275,12 +330,18 @@ impl Room {
         }
     }
 
-    /// The member who has been in the room longest, other than `leaving`.
+    /// Whether `user` is a member who may moderate (owner or admin).
+    pub fn moderates(&self, user: UserId) -> bool {
+        self.role(user).is_some_and(RoomRole::moderates)
+    }
+
+    /// Who owns the room after `leaving` (the owner) leaves: the admin who
+    /// has been in the room longest, else the member who has.
     fn successor(&self, leaving: UserId) -> Option<UserId> {
         self.members
             .iter()
             .filter(|(u, _)| **u != leaving)
-            .min_by_key(|(_, m)| m.order)
+            .min_by_key(|(u, m)| (!self.admins.contains(u), m.order))
             .map(|(u, _)| *u)
     }
 
@@ -364,6 +425,7 @@ impl Aggregate for Room {
                         room_id: *room_id,
                         user_id: *actor,
                         by: *actor,
+                        via_invite: None,
                         at: *at,
                     })
                 }
@@ -373,7 +435,8 @@ impl Aggregate for Room {
                 if self.direct {
                     return Err(DomainError::DirectRoomFixed);
                 }
-                if self.owner != Some(*actor) {
+                // Admins rename too; the refusal keeps its v1 code.
+                if !self.moderates(*actor) {
                     return Err(DomainError::NotRoomOwner);
                 }
                 if self.name == name.as_str() {
@@ -401,6 +464,7 @@ impl Aggregate for Room {
                     room_id,
                     user_id: *user_id,
                     by: *actor,
+                    via_invite: None,
                     at: *at,
                 })
             }
@@ -419,11 +483,14 @@ impl Aggregate for Room {
                         at: *at,
                     })
                 } else {
-                    if self.direct || self.owner != Some(*actor) {
+                    // The owner kicks anyone, an admin only members; every
+                    // refusal keeps the v1 code `not_room_owner`.
+                    if self.direct || !self.moderates(*actor) {
                         return Err(DomainError::NotRoomOwner);
                     }
-                    if !self.is_member(*user_id) {
-                        return Err(DomainError::MemberNotFound);
+                    let target = self.role(*user_id).ok_or(DomainError::MemberNotFound)?;
+                    if self.owner != Some(*actor) && target != RoomRole::Member {
+                        return Err(DomainError::NotRoomOwner);
                     }
                     RoomEvent::MemberKicked(MemberKicked {
                         room_id,
@@ -525,6 +592,41 @@ impl Aggregate for Room {
                 at,
             } => return self.decide_set_notice(*actor, *message_id, *at),
             C::ClearNotice { actor, at } => return self.decide_clear_notice(*actor, *at),
+            C::ChangeRole {
+                actor,
+                user_id,
+                role,
+                at,
+            } => return self.decide_change_role(*actor, *user_id, *role, *at),
+            C::CreateInvite {
+                actor,
+                invite_id,
+                token_hash,
+                expires_in,
+                max_uses,
+                code,
+                at,
+            } => {
+                let invite = people::NewInvite {
+                    invite_id: *invite_id,
+                    token_hash,
+                    expires_in: *expires_in,
+                    max_uses: *max_uses,
+                    code: code.as_ref(),
+                };
+                return self.decide_create_invite(*actor, invite, *at);
+            }
+            C::RevokeInvite {
+                actor,
+                invite_id,
+                at,
+            } => return self.decide_revoke_invite(*actor, *invite_id, *at),
+            C::JoinByInvite {
+                actor,
+                token,
+                code,
+                at,
+            } => return self.decide_join_by_invite(*actor, token, code.as_deref(), *at),
         };
         Ok(vec![event])
     }
@@ -542,16 +644,27 @@ impl Aggregate for Room {
                 }
             }
             RoomEvent::Renamed(e) => self.name = e.name.clone(),
-            RoomEvent::MemberAdded(e) => self.add(e.user_id),
+            RoomEvent::MemberAdded(e) => {
+                self.add(e.user_id);
+                self.count_invite_use(e);
+            }
             RoomEvent::MemberLeft(e) => {
                 self.members.remove(&e.user_id);
+                self.admins.remove(&e.user_id);
                 if self.owner == Some(e.user_id) {
                     self.owner = e.new_owner;
+                    if let Some(new_owner) = e.new_owner {
+                        self.admins.remove(&new_owner);
+                    }
                 }
             }
             RoomEvent::MemberKicked(e) => {
                 self.members.remove(&e.user_id);
+                self.admins.remove(&e.user_id);
             }
+            RoomEvent::MemberRoleChanged(_)
+            | RoomEvent::InviteCreated(_)
+            | RoomEvent::InviteRevoked(_) => self.evolve_people(event),
             RoomEvent::MessageEdited(_) => {}
             RoomEvent::ReadMarkerMoved(e) => {
                 let marker = self.read_markers.entry(e.user_id).or_insert(0);
@@ -574,6 +687,9 @@ impl Aggregate for Room {
 #[path = "room_messages.rs"]
 mod messages;
 
+#[path = "room_people.rs"]
+mod people;
+
 #[cfg(test)]
 #[path = "room_tests.rs"]
 mod tests;
@@ -581,3 +697,7 @@ mod tests;
 #[cfg(test)]
 #[path = "room_messages_tests.rs"]
 mod messages_tests;
+
+#[cfg(test)]
+#[path = "room_people_tests.rs"]
+mod people_tests;

@@ -387,7 +387,10 @@ impl Room {
             | RoomEvent::MemberLeft(_)
             | RoomEvent::MemberKicked(_)
             | RoomEvent::MessageEdited(_)
-            | RoomEvent::ReadMarkerMoved(_) => {}
+            | RoomEvent::ReadMarkerMoved(_)
+            | RoomEvent::MemberRoleChanged(_)
+            | RoomEvent::InviteCreated(_)
+            | RoomEvent::InviteRevoked(_) => {}
         }
     }
 }

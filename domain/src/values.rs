@@ -67,6 +67,11 @@ string_value!(
     /// 1–4000 characters after trimming; stored trimmed.
     MessageBody
 );
+string_value!(
+    /// 0–60 characters after trimming (empty: no status message); visible
+    /// when not empty, like names.
+    StatusMessage
+);
 
 fn char_len_between(s: &str, min: usize, max: usize) -> bool {
     let n = s.chars().count();
@@ -82,7 +87,7 @@ fn is_invisible(c: char) -> bool {
 }
 
 /// At least one character of `s` is visible.
-fn has_visible(s: &str) -> bool {
+pub(crate) fn has_visible(s: &str) -> bool {
     s.chars().any(|c| !is_invisible(c))
 }
 
@@ -206,6 +211,20 @@ impl MessageBody {
             Ok(None)
         } else {
             Self::parse(s).map(Some)
+        }
+    }
+}
+
+impl StatusMessage {
+    /// Parse a status message: empty after trimming clears it; otherwise
+    /// 1–60 characters, no control characters, at least one visible.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let t = s.trim();
+        if t.is_empty() || (char_len_between(t, 1, 60) && !has_control(t, false) && has_visible(t))
+        {
+            Ok(Self(t.to_owned()))
+        } else {
+            Err(DomainError::InvalidStatusMessage)
         }
     }
 }
@@ -365,6 +384,28 @@ mod tests {
         assert!(MessageBody::parse("👍🏽").is_ok());
         assert!(MessageBody::parse("❤\u{FE0F}").is_ok());
         assert!(RoomName::parse("👨\u{200D}👩\u{200D}👧").is_ok());
+    }
+
+    #[test]
+    fn status_messages_are_empty_or_visible_and_short() {
+        assert_eq!(StatusMessage::parse("  ").unwrap().as_str(), "");
+        assert_eq!(
+            StatusMessage::parse(" 출근 중 ").unwrap().as_str(),
+            "출근 중"
+        );
+        assert!(StatusMessage::parse(&"가".repeat(60)).is_ok());
+        assert_eq!(
+            StatusMessage::parse(&"가".repeat(61)),
+            Err(DomainError::InvalidStatusMessage)
+        );
+        for s in INVISIBLE.iter().filter(|s| !s.trim().is_empty()) {
+            assert_eq!(
+                StatusMessage::parse(s),
+                Err(DomainError::InvalidStatusMessage),
+                "{s:?}"
+            );
+        }
+        assert!(StatusMessage::parse("a\u{7}b").is_err());
     }
 
     #[test]

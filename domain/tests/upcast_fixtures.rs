@@ -184,3 +184,10 @@ fn registrations_that_the_rules_now_refuse_still_decode() {
         assert_eq!(e.payload()["username"], "admin");
     }
 }
+
+#[test]
+fn member_added_v1_reads_as_no_invite() {
+    let f = read(&dir().join("room.member_added.v1.json"));
+    let e = DomainEvent::decode(&f.event_type, 1, f.payload).unwrap();
+    assert_eq!(e.payload()["via_invite"], serde_json::Value::Null);
+}
