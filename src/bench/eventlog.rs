@@ -278,6 +278,7 @@ impl Gen {
                 room_id: id,
                 user_id: user,
                 by: member,
+                via_invite: None,
                 at,
             })
         } else if roll < 0.096 {

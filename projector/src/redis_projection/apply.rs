@@ -66,6 +66,15 @@ impl Overlay {
             }
             DomainEvent::Friendship(f) => self.friendship(f),
             DomainEvent::Room(r) => self.room(r, e.position),
+            // projected in the people phase (issue 16)
+            DomainEvent::User(
+                UserEvent::Blocked(_)
+                | UserEvent::Unblocked(_)
+                | UserEvent::RoomMuted(_)
+                | UserEvent::RoomUnmuted(_)
+                | UserEvent::StatusMessageChanged(_)
+                | UserEvent::PresenceVisibilityChanged(_),
+            ) => {}
         }
     }
 
@@ -100,6 +109,8 @@ impl Overlay {
                 self.friends.insert((x.by, x.other), None);
                 self.friends.insert((x.other, x.by), None);
             }
+            // projected in the people phase (issue 16); it must never reach `to`
+            FriendshipEvent::Shadowed(_) => {}
         }
     }
 
@@ -236,6 +247,10 @@ impl Overlay {
             | RoomEvent::MessageHidden(_)
             | RoomEvent::NoticeSet(_)
             | RoomEvent::NoticeCleared(_) => {}
+            // projected in the people phase (issue 16)
+            RoomEvent::MemberRoleChanged(_)
+            | RoomEvent::InviteCreated(_)
+            | RoomEvent::InviteRevoked(_) => {}
         }
     }
 
