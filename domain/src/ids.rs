@@ -57,6 +57,14 @@ typed_id!(
     MessageId
 );
 typed_id!(
+    /// An uploaded file (its bytes live in the object store, never in the log).
+    AttachmentId
+);
+typed_id!(
+    /// An invite link of a room (its token is a secret; this id is not).
+    InviteId
+);
+typed_id!(
     /// One stored event; unique across the whole log.
     EventId
 );

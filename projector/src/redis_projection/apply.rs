@@ -62,6 +62,15 @@ impl Overlay {
             }
             DomainEvent::Friendship(f) => self.friendship(f),
             DomainEvent::Room(r) => self.room(r, e.position),
+            // projected in the people phase (issue 16)
+            DomainEvent::User(
+                UserEvent::Blocked(_)
+                | UserEvent::Unblocked(_)
+                | UserEvent::RoomMuted(_)
+                | UserEvent::RoomUnmuted(_)
+                | UserEvent::StatusMessageChanged(_)
+                | UserEvent::PresenceVisibilityChanged(_),
+            ) => {}
         }
     }
 
@@ -96,6 +105,8 @@ impl Overlay {
                 self.friends.insert((x.by, x.other), None);
                 self.friends.insert((x.other, x.by), None);
             }
+            // projected in the people phase (issue 16); it must never reach `to`
+            FriendshipEvent::Shadowed(_) => {}
         }
     }
 
@@ -219,6 +230,18 @@ impl Overlay {
                     self.dirty_markers.insert((m.room_id, m.user_id));
                 }
             }
+            // projected in the messages phase (issue 15)
+            RoomEvent::AttachmentUploaded(_)
+            | RoomEvent::AttachmentDiscarded(_)
+            | RoomEvent::ReactionAdded(_)
+            | RoomEvent::ReactionRemoved(_)
+            | RoomEvent::MessageHidden(_)
+            | RoomEvent::NoticeSet(_)
+            | RoomEvent::NoticeCleared(_) => {}
+            // projected in the people phase (issue 16)
+            RoomEvent::MemberRoleChanged(_)
+            | RoomEvent::InviteCreated(_)
+            | RoomEvent::InviteRevoked(_) => {}
         }
     }
 

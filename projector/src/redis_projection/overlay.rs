@@ -102,12 +102,26 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 RoomEvent::ReadMarkerMoved(c) => {
                     n.markers.insert((c.room_id, c.user_id));
                 }
+                // projected in the messages phase (issue 15)
+                RoomEvent::AttachmentUploaded(_)
+                | RoomEvent::AttachmentDiscarded(_)
+                | RoomEvent::ReactionAdded(_)
+                | RoomEvent::ReactionRemoved(_)
+                | RoomEvent::MessageHidden(_)
+                | RoomEvent::NoticeSet(_)
+                | RoomEvent::NoticeCleared(_) => {}
+                // projected in the people phase (issue 16)
+                RoomEvent::MemberRoleChanged(_)
+                | RoomEvent::InviteCreated(_)
+                | RoomEvent::InviteRevoked(_) => {}
             },
             DomainEvent::User(UserEvent::Registered(_))
             | DomainEvent::Username(_)
             | DomainEvent::Friendship(FriendshipEvent::Requested(_))
             | DomainEvent::Friendship(FriendshipEvent::Accepted(_))
             | DomainEvent::Friendship(FriendshipEvent::Ended(_)) => {}
+            // projected in the people phase (issue 16)
+            DomainEvent::User(_) | DomainEvent::Friendship(FriendshipEvent::Shadowed(_)) => {}
         }
     }
     n
