@@ -73,6 +73,37 @@ pub enum DomainError {
     ReactionNotFound,
     #[error("the room has no notice")]
     NoticeNotFound,
+    // ---- meet-ups (issue 17); every `invalid_meetup` has its own detail ----
+    #[error("meet-up title must be 1-100 characters, at least one of them visible")]
+    InvalidMeetupTitle,
+    /// Answered as `invalid_meetup`.
+    #[error("meet-up place must be at most 200 characters on one line")]
+    InvalidMeetupPlace,
+    /// Answered as `invalid_meetup`.
+    #[error("meet-up description must be at most 4000 characters")]
+    InvalidMeetupDescription,
+    /// Answered as `invalid_meetup`.
+    #[error("remind_before_minutes must be 0-10080")]
+    InvalidRemindBefore,
+    /// Answered as `invalid_meetup`.
+    #[error("a meet-up must end after it starts")]
+    MeetupEndsBeforeStart,
+    /// Answered as `invalid_meetup`.
+    #[error("a meet-up is planned with at most 100 invitees")]
+    TooManyInvitees,
+    /// Also for a meet-up the caller does not attend.
+    #[error("meet-up not found")]
+    MeetupNotFound,
+    #[error("meet-up already exists")]
+    MeetupAlreadyExists,
+    #[error("only the meet-up's organizer may do this")]
+    NotMeetupOrganizer,
+    #[error("user already attends this meet-up")]
+    AlreadyAttending,
+    #[error("answer must be going, maybe or declined")]
+    InvalidRsvp,
+    #[error("the meet-up was cancelled")]
+    MeetupCancelled,
 }
 
 impl DomainError {
@@ -107,6 +138,18 @@ impl DomainError {
             Self::InvalidReaction => "invalid_reaction",
             Self::ReactionNotFound => "reaction_not_found",
             Self::NoticeNotFound => "notice_not_found",
+            Self::InvalidMeetupTitle
+            | Self::InvalidMeetupPlace
+            | Self::InvalidMeetupDescription
+            | Self::InvalidRemindBefore
+            | Self::MeetupEndsBeforeStart
+            | Self::TooManyInvitees => "invalid_meetup",
+            Self::MeetupNotFound => "meetup_not_found",
+            Self::MeetupAlreadyExists => "meetup_already_exists",
+            Self::NotMeetupOrganizer => "not_meetup_organizer",
+            Self::AlreadyAttending => "already_attending",
+            Self::InvalidRsvp => "invalid_rsvp",
+            Self::MeetupCancelled => "meetup_cancelled",
         }
     }
 
@@ -126,14 +169,27 @@ impl DomainError {
             | Self::TooManyAttachments
             | Self::InvalidMention
             | Self::TooManyMentions
-            | Self::InvalidReaction => 422,
+            | Self::InvalidReaction
+            | Self::InvalidMeetupTitle
+            | Self::InvalidMeetupPlace
+            | Self::InvalidMeetupDescription
+            | Self::InvalidRemindBefore
+            | Self::MeetupEndsBeforeStart
+            | Self::TooManyInvitees
+            | Self::InvalidRsvp => 422,
             Self::UsernameTaken
             | Self::UserAlreadyExists
             | Self::AlreadyFriends
             | Self::RoomAlreadyExists
             | Self::AlreadyMember
-            | Self::MessageDeleted => 409,
-            Self::NotRoomOwner | Self::NotMessageAuthor | Self::DeleteWindowPassed => 403,
+            | Self::MessageDeleted
+            | Self::MeetupAlreadyExists
+            | Self::AlreadyAttending
+            | Self::MeetupCancelled => 409,
+            Self::NotRoomOwner
+            | Self::NotMessageAuthor
+            | Self::DeleteWindowPassed
+            | Self::NotMeetupOrganizer => 403,
             Self::UserNotFound
             | Self::FriendRequestNotFound
             | Self::FriendNotFound
@@ -141,7 +197,8 @@ impl DomainError {
             | Self::MemberNotFound
             | Self::MessageNotFound
             | Self::ReactionNotFound
-            | Self::NoticeNotFound => 404,
+            | Self::NoticeNotFound
+            | Self::MeetupNotFound => 404,
         }
     }
 }

@@ -8,6 +8,8 @@
 //! - [`error`]: [`DomainError`], each variant with a stable API `code`.
 //! - [`aggregate`]: the [`Aggregate`] trait (`decide` / `evolve`).
 //! - [`user`], [`username`], [`friendship`], [`room`]: the aggregates.
+//! - [`meetup`]: meet-ups (issue 17): the aggregate, its room's creation and
+//!   membership, and the reminder schedule with deterministic event ids.
 //! - [`reaction`], [`attachment`]: what a message carries beside its text
 //!   (one-emoji reactions, attachment metadata and the per-message limits).
 //! - [`unread`]: the unread "1" (`unread_by`) as a pure function of the
@@ -26,6 +28,7 @@ pub mod event;
 pub mod frame;
 pub mod friendship;
 pub mod ids;
+pub mod meetup;
 pub mod reaction;
 pub mod room;
 pub mod unread;
@@ -37,4 +40,4 @@ pub mod views;
 pub use aggregate::Aggregate;
 pub use error::DomainError;
 pub use event::{DecodeError, DomainEvent, EventMetadata, StoredEvent, StreamType};
-pub use ids::{AttachmentId, EventId, MessageId, RoomId, StreamId, UserId};
+pub use ids::{AttachmentId, EventId, MeetupId, MessageId, RoomId, StreamId, UserId};

@@ -68,7 +68,7 @@ string_value!(
     MessageBody
 );
 
-fn char_len_between(s: &str, min: usize, max: usize) -> bool {
+pub(crate) fn char_len_between(s: &str, min: usize, max: usize) -> bool {
     let n = s.chars().count();
     (min..=max).contains(&n)
 }
@@ -82,7 +82,7 @@ fn is_invisible(c: char) -> bool {
 }
 
 /// At least one character of `s` is visible.
-fn has_visible(s: &str) -> bool {
+pub(crate) fn has_visible(s: &str) -> bool {
     s.chars().any(|c| !is_invisible(c))
 }
 
@@ -128,7 +128,7 @@ pub const RESERVED_PREFIXES: &[&str] = &["admin", "cotalk"];
 
 /// Control characters (other than newline and tab in bodies) never belong in
 /// names shown to other people.
-fn has_control(s: &str, allow_newlines: bool) -> bool {
+pub(crate) fn has_control(s: &str, allow_newlines: bool) -> bool {
     s.chars()
         .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r')))
 }
