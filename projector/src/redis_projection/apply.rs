@@ -66,6 +66,8 @@ impl Overlay {
             }
             DomainEvent::Friendship(f) => self.friendship(f),
             DomainEvent::Room(r) => self.room(r, e.position),
+            // projected in the meet-ups phase (issue 17)
+            DomainEvent::Meetup(_) => {}
         }
     }
 

@@ -116,6 +116,8 @@ fn needs(events: &[&StoredEvent]) -> Needs {
             | DomainEvent::Friendship(FriendshipEvent::Requested(_))
             | DomainEvent::Friendship(FriendshipEvent::Accepted(_))
             | DomainEvent::Friendship(FriendshipEvent::Ended(_)) => {}
+            // projected in the meet-ups phase (issue 17)
+            DomainEvent::Meetup(_) => {}
         }
     }
     n
