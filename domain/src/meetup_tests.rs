@@ -479,3 +479,18 @@ fn meetup_events_go_to_the_meetup_stream_and_round_trip() {
     );
     assert_eq!(crate::StreamType::Meetup.as_str(), "meetup");
 }
+
+#[test]
+fn attendees_are_bounded_by_the_room_limit() {
+    let user = |n: u128| UserId(Uuid::from_u128(10_000 + n));
+    let invitees: Vec<UserId> = (0..MAX_INVITEES as u128).map(user).collect();
+    let mut state = planned(&plan_cmd(&invitees));
+    let mut n = MAX_INVITEES as u128;
+    while state.0.attendees.len() < crate::values::MAX_ROOM_MEMBERS {
+        let commit = state.0.invite(&state.1, &invite(ORG, user(n))).unwrap();
+        state = apply(state, &commit);
+        n += 1;
+    }
+    let err = state.0.invite(&state.1, &invite(ORG, user(n))).unwrap_err();
+    assert_eq!((err.code(), err.status()), ("too_many_members", 422));
+}
