@@ -102,6 +102,37 @@ pub enum DomainError {
     /// An added code (`invalid_status_message`).
     #[error("status message must be 0-60 characters, and visible if not empty")]
     InvalidStatusMessage,
+    // ---- meet-ups (issue 17); every `invalid_meetup` has its own detail ----
+    #[error("meet-up title must be 1-100 characters, at least one of them visible")]
+    InvalidMeetupTitle,
+    /// Answered as `invalid_meetup`.
+    #[error("meet-up place must be at most 200 characters on one line")]
+    InvalidMeetupPlace,
+    /// Answered as `invalid_meetup`.
+    #[error("meet-up description must be at most 4000 characters")]
+    InvalidMeetupDescription,
+    /// Answered as `invalid_meetup`.
+    #[error("remind_before_minutes must be 0-10080")]
+    InvalidRemindBefore,
+    /// Answered as `invalid_meetup`.
+    #[error("a meet-up must end after it starts")]
+    MeetupEndsBeforeStart,
+    /// Answered as `invalid_meetup`.
+    #[error("a meet-up is planned with at most 100 invitees")]
+    TooManyInvitees,
+    /// Also for a meet-up the caller does not attend.
+    #[error("meet-up not found")]
+    MeetupNotFound,
+    #[error("meet-up already exists")]
+    MeetupAlreadyExists,
+    #[error("only the meet-up's organizer may do this")]
+    NotMeetupOrganizer,
+    #[error("user already attends this meet-up")]
+    AlreadyAttending,
+    #[error("answer must be going, maybe or declined")]
+    InvalidRsvp,
+    #[error("the meet-up was cancelled")]
+    MeetupCancelled,
 }
 
 impl DomainError {
@@ -146,6 +177,18 @@ impl DomainError {
             Self::BlockNotFound => "block_not_found",
             Self::InvalidMuteUntil => "invalid_mute_until",
             Self::InvalidStatusMessage => "invalid_status_message",
+            Self::InvalidMeetupTitle
+            | Self::InvalidMeetupPlace
+            | Self::InvalidMeetupDescription
+            | Self::InvalidRemindBefore
+            | Self::MeetupEndsBeforeStart
+            | Self::TooManyInvitees => "invalid_meetup",
+            Self::MeetupNotFound => "meetup_not_found",
+            Self::MeetupAlreadyExists => "meetup_already_exists",
+            Self::NotMeetupOrganizer => "not_meetup_organizer",
+            Self::AlreadyAttending => "already_attending",
+            Self::InvalidRsvp => "invalid_rsvp",
+            Self::MeetupCancelled => "meetup_cancelled",
         }
     }
 
@@ -171,18 +214,29 @@ impl DomainError {
             | Self::OwnerRoleFixed
             | Self::CannotBlockSelf
             | Self::InvalidMuteUntil
-            | Self::InvalidStatusMessage => 422,
+            | Self::InvalidStatusMessage
+            | Self::InvalidMeetupTitle
+            | Self::InvalidMeetupPlace
+            | Self::InvalidMeetupDescription
+            | Self::InvalidRemindBefore
+            | Self::MeetupEndsBeforeStart
+            | Self::TooManyInvitees
+            | Self::InvalidRsvp => 422,
             Self::UsernameTaken
             | Self::UserAlreadyExists
             | Self::AlreadyFriends
             | Self::RoomAlreadyExists
             | Self::AlreadyMember
-            | Self::MessageDeleted => 409,
+            | Self::MessageDeleted
+            | Self::MeetupAlreadyExists
+            | Self::AlreadyAttending
+            | Self::MeetupCancelled => 409,
             Self::NotRoomOwner
             | Self::NotMessageAuthor
             | Self::DeleteWindowPassed
             | Self::NotRoomAdmin
-            | Self::InvalidInviteCode => 403,
+            | Self::InvalidInviteCode
+            | Self::NotMeetupOrganizer => 403,
             Self::UserNotFound
             | Self::FriendRequestNotFound
             | Self::FriendNotFound
@@ -192,7 +246,8 @@ impl DomainError {
             | Self::ReactionNotFound
             | Self::NoticeNotFound
             | Self::InviteNotFound
-            | Self::BlockNotFound => 404,
+            | Self::BlockNotFound
+            | Self::MeetupNotFound => 404,
         }
     }
 }

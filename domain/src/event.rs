@@ -26,6 +26,13 @@ pub use people::{
     UserUnblocked,
 };
 
+#[path = "event_meetups.rs"]
+mod meetups;
+pub use meetups::{
+    AttendeeInvited, MeetupCancelled, MeetupChanged, MeetupDetails, MeetupEvent, MeetupField,
+    MeetupPlanned, MeetupReminderDue, RsvpAnswer, RsvpGiven,
+};
+
 /// The kind of aggregate a stream belongs to; stored beside each event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,6 +41,7 @@ pub enum StreamType {
     Username,
     Friendship,
     Room,
+    Meetup,
 }
 
 impl StreamType {
@@ -44,6 +52,7 @@ impl StreamType {
             Self::Username => "username",
             Self::Friendship => "friendship",
             Self::Room => "room",
+            Self::Meetup => "meetup",
         }
     }
 
@@ -54,6 +63,7 @@ impl StreamType {
             "username" => Self::Username,
             "friendship" => Self::Friendship,
             "room" => Self::Room,
+            "meetup" => Self::Meetup,
             _ => return None,
         })
     }
@@ -355,6 +365,7 @@ pub enum DomainEvent {
     Username(UsernameEvent),
     Friendship(FriendshipEvent),
     Room(RoomEvent),
+    Meetup(MeetupEvent),
 }
 
 macro_rules! try_from_domain {
@@ -370,7 +381,7 @@ macro_rules! try_from_domain {
         }
     )*};
 }
-try_from_domain!(User => UserEvent, Username => UsernameEvent, Friendship => FriendshipEvent, Room => RoomEvent);
+try_from_domain!(User => UserEvent, Username => UsernameEvent, Friendship => FriendshipEvent, Room => RoomEvent, Meetup => MeetupEvent);
 
 impl From<UserEvent> for DomainEvent {
     fn from(e: UserEvent) -> Self {
@@ -390,6 +401,11 @@ impl From<FriendshipEvent> for DomainEvent {
 impl From<RoomEvent> for DomainEvent {
     fn from(e: RoomEvent) -> Self {
         Self::Room(e)
+    }
+}
+impl From<MeetupEvent> for DomainEvent {
+    fn from(e: MeetupEvent) -> Self {
+        Self::Meetup(e)
     }
 }
 
@@ -431,6 +447,12 @@ macro_rules! event_table {
             User, UserEvent, StatusMessageChanged, StatusMessageChanged, "user.status_message_changed", 1;
             User, UserEvent, PresenceVisibilityChanged, PresenceVisibilityChanged, "user.presence_visibility_changed", 1;
             Friendship, FriendshipEvent, Shadowed, FriendRequestShadowed, "friendship.request_shadowed", 1;
+            Meetup, MeetupEvent, Planned, MeetupPlanned, "meetup.planned", 1;
+            Meetup, MeetupEvent, Changed, MeetupChanged, "meetup.changed", 1;
+            Meetup, MeetupEvent, Cancelled, MeetupCancelled, "meetup.cancelled", 1;
+            Meetup, MeetupEvent, AttendeeInvited, AttendeeInvited, "meetup.attendee_invited", 1;
+            Meetup, MeetupEvent, RsvpGiven, RsvpGiven, "meetup.rsvp_given", 1;
+            Meetup, MeetupEvent, ReminderDue, MeetupReminderDue, "meetup.reminder_due", 1;
         }
     };
 }
@@ -488,11 +510,12 @@ impl DomainEvent {
             Self::Username(_) => StreamType::Username,
             Self::Friendship(_) => StreamType::Friendship,
             Self::Room(_) => StreamType::Room,
+            Self::Meetup(_) => StreamType::Meetup,
         }
     }
 
     /// The stream the event is appended to: the user, the username claim,
-    /// the pair's friendship or the room.
+    /// the pair's friendship, the room or the meet-up.
     pub fn stream_id(&self) -> StreamId {
         match self {
             Self::User(e) => e.user_id().into(),
@@ -508,6 +531,7 @@ impl DomainEvent {
                 StreamId::for_friendship(e.from, e.to)
             }
             Self::Room(e) => e.room_id().into(),
+            Self::Meetup(e) => e.meetup_id().into(),
         }
     }
 

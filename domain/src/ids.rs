@@ -69,6 +69,10 @@ typed_id!(
     EventId
 );
 typed_id!(
+    /// A meet-up (its own stream; its chat is a group room of its own).
+    MeetupId
+);
+typed_id!(
     /// The id of an event stream (one aggregate instance).
     StreamId
 );
@@ -111,6 +115,12 @@ impl RoomId {
 
 impl From<UserId> for StreamId {
     fn from(id: UserId) -> Self {
+        Self(id.0)
+    }
+}
+
+impl From<MeetupId> for StreamId {
+    fn from(id: MeetupId) -> Self {
         Self(id.0)
     }
 }

@@ -73,7 +73,7 @@ string_value!(
     StatusMessage
 );
 
-fn char_len_between(s: &str, min: usize, max: usize) -> bool {
+pub(crate) fn char_len_between(s: &str, min: usize, max: usize) -> bool {
     let n = s.chars().count();
     (min..=max).contains(&n)
 }
@@ -133,7 +133,7 @@ pub const RESERVED_PREFIXES: &[&str] = &["admin", "cotalk"];
 
 /// Control characters (other than newline and tab in bodies) never belong in
 /// names shown to other people.
-fn has_control(s: &str, allow_newlines: bool) -> bool {
+pub(crate) fn has_control(s: &str, allow_newlines: bool) -> bool {
     s.chars()
         .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r')))
 }
