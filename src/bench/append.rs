@@ -6,11 +6,19 @@
 //! - one transaction per event, N concurrent writers: what an event store
 //!   without group commit does per command;
 //! - the raw batched-insert ceiling: one writer inserting the same row shape
-//!   500 rows per transaction, with no HTTP, no domain and no checks.
+//!   500 rows per transaction, with no HTTP, no domain and no checks;
+//! - pgbench's one-row-transaction rate at the same client count
+//!   ([`super::pgbench`]), printed as the ratio posts/s ÷ pgbench tps.
+//!
+//! The CPU time per post of every process involved ([`super::cpu`]) is
+//! sampled at both ends of the measured window; `--profile` adds the
+//! server's CPU by stage ([`super::profile`]).
 
+use super::cpu::{self, Sampler};
 use super::harness::{self, BenchEnv, ChildServer};
 use super::report::{num, Table};
 use super::Common;
+use super::{pgbench, profile};
 use crate::config::Config;
 use anyhow::Result;
 use clap::Args;
@@ -38,6 +46,10 @@ pub struct AppendArgs {
     /// Seconds of measured load (after a warm-up of a tenth of it).
     #[arg(long)]
     pub seconds: Option<u64>,
+    /// Also break the server's CPU down by stage from a `perf record` of the
+    /// measured load (skipped, with the reason, where perf cannot sample).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// Latency summary in milliseconds.
@@ -68,7 +80,19 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
     let client = Client::with_http(http, server.base.clone());
     let users = harness::users(&client, env, args.users.max(1), 8).await?;
     let rooms = harness::rooms(&client, &users, args.rooms.max(1), users.len()).await?;
-    let http_figures = post_load(&client, &users, &rooms, args.clients, seconds).await?;
+    let sampler = Sampler::discover(
+        &env.config,
+        &[("command", server.pid())],
+        &env.config.database_url,
+        &env.database_names(),
+    )
+    .await;
+    let profiling = profile::usable(args.profile).await;
+    let probe = Probe {
+        sampler: &sampler,
+        profile_pid: profiling.then(|| server.pid()),
+    };
+    let http_figures = post_load(&client, &users, &rooms, args.clients, seconds, &probe).await?;
     let rss = server.peak_rss_mib();
     drop(server);
 
@@ -78,6 +102,8 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
     let pool = env.write_pool(writers as u32 + 2).await?;
     let per_event = per_event_transactions(&pool, writers, seconds.min(10)).await?;
     let ceiling = batched_ceiling(&pool, seconds.min(10)).await?;
+    drop(pool);
+    let pgbench = pgbench::run(env, writers, seconds.min(10)).await?;
 
     let posts_per_s = http_figures["posts_per_s"].as_f64().unwrap_or(0.0);
     let p99 = http_figures["latency"]["p99_ms"]
@@ -135,7 +161,42 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
         ratio(ceiling_rate),
         pct(ceiling_rate),
     ]);
+    if let Some(tps) = pgbench["tps"].as_f64() {
+        t.row(vec![
+            format!("pgbench one-row INSERT tx ({writers} clients)"),
+            num(tps),
+            "-".into(),
+            format!(
+                "avg {}",
+                num(pgbench["latency_avg_ms"].as_f64().unwrap_or(0.0))
+            ),
+            ratio(tps),
+            pct(tps),
+        ]);
+    }
     t.print();
+    let pgbench_ratio = pgbench["tps"].as_f64().map(|tps| posts_per_s / tps);
+    match pgbench_ratio {
+        Some(r) => println!(
+            "posts/s ÷ pgbench tps: {r:.2} ({} clients against {writers} pgbench clients)",
+            args.clients
+        ),
+        None => println!(
+            "posts/s ÷ pgbench tps: not measured ({})",
+            pgbench["skipped"].as_str().unwrap_or("pgbench failed")
+        ),
+    }
+    let mut cpu_rows = vec![("cotalk POST /messages".to_owned(), &http_figures["cpu"])];
+    if pgbench["cpu"].is_object() {
+        cpu_rows.push(("pgbench one-row INSERT".to_owned(), &pgbench["cpu"]));
+    }
+    cpu::print_table(
+        "append: CPU µs per post (per transaction for pgbench; load gen. = this bench or pgbench)",
+        &cpu_rows,
+    );
+    if http_figures["profile"].is_object() {
+        profile::print("cotalk command", &http_figures["profile"]);
+    }
     let met = posts_per_s >= 15_000.0 && p99 <= 50.0;
     println!(
         "target ≥ 15 000 posts/s with p99 ≤ 50 ms: {} ({} posts/s, p99 {} ms); server peak RSS {:.0} MiB",
@@ -149,18 +210,29 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
         "cotalk_http": http_figures,
         "one_tx_per_event": per_event,
         "raw_batched_ceiling": ceiling,
+        "pgbench": pgbench,
+        "posts_per_s_over_pgbench_tps": pgbench_ratio,
         "server_peak_rss_mib": rss,
         "target": { "posts_per_s": 15000, "p99_ms": 50, "met": met },
     }))
 }
 
-/// Closed-loop posting for `seconds` after a warm-up.
+/// What is measured beside the posts during the measured window.
+struct Probe<'a> {
+    sampler: &'a Sampler,
+    /// The server to profile, with `--profile`.
+    profile_pid: Option<u32>,
+}
+
+/// Closed-loop posting for `seconds` after a warm-up; the processes' CPU
+/// time is sampled at both ends of the measured window.
 async fn post_load(
     client: &Client,
     users: &[harness::BenchUser],
     rooms: &[(RoomId, Vec<usize>)],
     clients: usize,
     seconds: u64,
+    probe: &Probe<'_>,
 ) -> Result<Value> {
     let warmup = Duration::from_millis(seconds * 100).max(Duration::from_secs(1));
     let measure = Duration::from_secs(seconds);
@@ -199,11 +271,17 @@ async fn post_load(
         }));
     }
     tokio::time::sleep(warmup).await;
+    let cpu_before = probe.sampler.sample().await;
+    let perf = match probe.profile_pid {
+        Some(pid) => Some(profile::Recording::start(pid, "append")?),
+        None => None,
+    };
     recording.store(true, Ordering::Relaxed);
     let started = Instant::now();
     tokio::time::sleep(measure).await;
     recording.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = probe.sampler.sample().await;
     stop.store(true, Ordering::Relaxed);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut ok = 0;
@@ -212,7 +290,11 @@ async fn post_load(
         ok += n;
         hist.add(h)?;
     }
+    let cpu = probe.sampler.per_post(&cpu_before, &cpu_after, ok);
+    let profile = profile::finish(perf, cpu::group_us_per_post(&cpu, "cotalk command")).await;
     Ok(json!({
+        "cpu": cpu,
+        "profile": profile,
         "posts": ok,
         "errors": errors.load(Ordering::Relaxed),
         "posts_per_s": ok as f64 / elapsed,

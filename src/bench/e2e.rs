@@ -18,10 +18,17 @@
 //! `--members`. The server under test is one child `cotalk serve --role all`
 //! process (command side, relay, projections, queries and streams) on the
 //! same 2 cores as Postgres, Redis, NATS and this load generator.
+//!
+//! Each step also reports the CPU time per acknowledged post of every
+//! process ([`super::cpu`]), sampled before the step's first post and after
+//! its last frame arrived, and with `--profile` the server's CPU by stage
+//! ([`super::profile`]).
 
 use super::append::latency_json;
+use super::cpu::{self, Sampler};
 use super::e2e_load::{Ledger, Observer, Step, MAX_IN_FLIGHT};
 use super::harness::{self, BenchEnv, ChildServer};
+use super::profile;
 use super::report::{num, Table};
 use super::streams::{connect_all, Received};
 use super::Common;
@@ -51,6 +58,10 @@ pub struct E2eArgs {
     /// Members per room: each post reaches this many clients.
     #[arg(long, default_value_t = 10)]
     pub members: usize,
+    /// Also break the server's CPU down by stage from a `perf record` of
+    /// each step (skipped, with the reason, where perf cannot sample).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// The targets: visible p99 ≤ 100 ms at 5 000 posts/s (projection issue),
@@ -58,6 +69,8 @@ pub struct E2eArgs {
 const TARGET_P99_MS: f64 = 100.0;
 const TARGET_RATE: u32 = 5000;
 const TARGET_CLIENTS: usize = 1000;
+/// The one server under test runs every part.
+const SERVER_ROLE: &str = "all";
 
 /// Run the bench; returns its figures.
 pub async fn run(base: &Config, common: &Common, args: &E2eArgs) -> Result<Value> {
@@ -107,7 +120,7 @@ async fn measure(
     println!(
         "bench e2e: offered loads {rates:?} posts/s, {seconds} s each; {clients} WebSocket clients in rooms of {members} (server: child process, role all)"
     );
-    let server = ChildServer::start(env, "all", &[]).await?;
+    let server = ChildServer::start(env, SERVER_ROLE, &[]).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .build()?;
@@ -140,6 +153,14 @@ async fn measure(
         .connect(&env.config.read_database_url)
         .await?;
     let checkpoint_key = RedisKeys::new(&env.config.namespace, 1).checkpoint();
+    let sampler = Sampler::discover(
+        &env.config,
+        &[(SERVER_ROLE, server.pid())],
+        &env.config.database_url,
+        &env.database_names(),
+    )
+    .await;
+    let profiling = profile::usable(args.profile).await;
     let mut step = Step {
         client: &client,
         users: &users,
@@ -164,6 +185,15 @@ async fn measure(
             checkpoint_key.clone(),
         );
         let frames_before = received.frames.load(Ordering::Relaxed);
+        let cpu_before = sampler.sample().await;
+        let perf = if profiling && i > 0 {
+            Some(profile::Recording::start(
+                server.pid(),
+                &format!("e2e-{rate}"),
+            )?)
+        } else {
+            None
+        };
         let (load, frames_expected) = step.post(&ledger).await?;
         // Let what was posted become visible and arrive (bounded).
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -180,9 +210,16 @@ async fn measure(
             )
             .await;
         let (visible_redis, visible_history) = observer.finish().await;
+        let cpu_after = sampler.sample().await;
         if i == 0 {
             continue;
         }
+        // The step's CPU includes draining what it queued: the cost of
+        // every acknowledged post, whenever it was processed.
+        let acknowledged = load["acknowledged"].as_u64().unwrap_or(0);
+        let cpu = sampler.per_post(&cpu_before, &cpu_after, acknowledged);
+        let server_us = cpu::group_us_per_post(&cpu, &format!("cotalk {SERVER_ROLE}"));
+        let profile = profile::finish(perf, server_us).await;
         let push = received.step(i).map_or(json!(null), |h| latency_json(&h));
         steps.push(json!({
             "offered_per_s": rate,
@@ -192,6 +229,8 @@ async fn measure(
             "push": push,
             "frames_expected": frames_expected,
             "frames_received": push["count"],
+            "cpu": cpu,
+            "profile": profile,
         }));
     }
     stop.cancel();
@@ -260,6 +299,19 @@ fn summarise(
         ]);
     }
     table.print();
+    let cpu_rows: Vec<(String, &Value)> = steps
+        .iter()
+        .map(|s| (format!("{}/s", s["offered_per_s"]), &s["cpu"]))
+        .collect();
+    cpu::print_table(
+        "e2e: CPU µs per acknowledged post, by process (step = offered load; includes draining the step's backlog)",
+        &cpu_rows,
+    );
+    for s in steps {
+        if s["profile"].is_object() {
+            profile::print(&format!("{}/s", s["offered_per_s"]), &s["profile"]);
+        }
+    }
 
     // A step counts when the load was achieved, nothing dropped or failed,
     // and (for push) every expected frame arrived.
@@ -313,6 +365,12 @@ fn summarise(
     } else {
         println!("chart: {}", chart.display());
     }
+    let cpu_chart = out.join("e2e-cpu.svg");
+    if let Err(e) = super::chart::cpu_vs_load(&cpu_chart, steps) {
+        tracing::warn!(error = %e, "could not draw the cpu chart");
+    } else {
+        println!("cpu chart: {}", cpu_chart.display());
+    }
     Ok(json!({
         "params": { "clients": clients, "members_per_room": members, "rooms": rooms, "seconds_per_step": seconds, "max_in_flight": MAX_IN_FLIGHT },
         "steps": steps,
@@ -322,5 +380,6 @@ fn summarise(
         "server_peak_rss_mib": rss,
         "target": { "rate": TARGET_RATE, "p99_ms": TARGET_P99_MS, "clients": TARGET_CLIENTS, "visible": visible_met, "push": push_met },
         "chart": chart.display().to_string(),
+        "cpu_chart": cpu_chart.display().to_string(),
     }))
 }

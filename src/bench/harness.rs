@@ -50,6 +50,19 @@ impl BenchEnv {
         })
     }
 
+    /// `postgres://user@host:port` of the configured Postgres, no database.
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+
+    /// Names of the run's two databases (event log, read models).
+    pub fn database_names(&self) -> Vec<String> {
+        [&self.config.database_url, &self.config.read_database_url]
+            .iter()
+            .map(|url| url.rsplit('/').next().unwrap_or_default().to_owned())
+            .collect()
+    }
+
     /// Create and migrate the databases.
     pub async fn prepare(&self) -> Result<()> {
         crate::serve::migrate(&self.config).await
@@ -68,8 +81,7 @@ impl BenchEnv {
         let admin = format!("{}/postgres", self.server_url);
         if let Ok(opts) = PgConnectOptions::from_str(&admin) {
             if let Ok(mut conn) = opts.connect().await {
-                for url in [&self.config.database_url, &self.config.read_database_url] {
-                    let name = url.rsplit('/').next().unwrap_or_default();
+                for name in self.database_names() {
                     let _ = conn
                         .execute(
                             format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),

@@ -20,16 +20,25 @@
 //!   member's WebSocket) at fixed offered loads, open loop, with many
 //!   connected clients; [`e2e_load`] posts and observes, [`streams`] are the
 //!   WebSocket clients.
-//! - [`chart`]: the latency-vs-load SVG.
+//! - [`chart`]: the latency-vs-load and CPU-per-post SVGs.
+//! - [`cpu`]: CPU time per post of every process involved, from `/proc`
+//!   ([`procstat`] reads it, [`cpu_find`] finds the shared servers' pids);
+//!   [`profile`]: cotalk's own CPU by stage from `perf`; [`pgbench`]:
+//!   Postgres' one-row-transaction rate, the append bench's reference.
 //! - [`harness`]: the child server, fresh databases, users and rooms.
 //! - [`report`]: tables, JSON results, the machine description.
 
 pub mod append;
 pub mod chart;
+pub mod cpu;
+pub mod cpu_find;
 pub mod e2e;
 pub mod e2e_load;
 pub mod eventlog;
 pub mod harness;
+pub mod pgbench;
+pub mod procstat;
+pub mod profile;
 pub mod replay;
 pub mod report;
 pub mod search;
