@@ -15,7 +15,7 @@
 //!
 //! | model | key (under [`RedisKeys`]) | writer | reader | test |
 //! |-------|---------------------------|--------|--------|------|
-//! | profile | `user:{id}` | [`profiles::put`] | [`profiles::queue_get`], [`profiles::queue_many`] | `tests/roundtrip.rs` `profiles_and_usernames` |
+//! | profile | `user:{id}` | [`profiles::put`] | [`profiles::queue_get`], [`profiles::queue_many`] | `tests/roundtrip.rs`: `profiles_and_usernames` |
 //! | username | `username:{name}` | [`profiles::put_username`] | [`profiles::queue_owner`] | `profiles_and_usernames` |
 //! | friend list | `friends:{user}` | [`friends::write`] | [`friends::queue_list`] | `friends` |
 //! | room | `room:{room}` | [`rooms::put`] | [`rooms::queue_get`] | `rooms_members_and_lists` |
@@ -23,15 +23,16 @@
 //! | room list | `rooms:{user}` | [`rooms::write_list`] | [`rooms::queue_list`], [`rooms::queue_page`] | `rooms_members_and_lists` |
 //! | read markers | `read:{room}` | [`unread::write_markers`] | [`unread::queue_marker`] | `unread_counts` |
 //! | unread bookkeeping | `seqs:{room}`, `own:{room}:{user}` | [`unread::write_live`], [`unread::write_own`] | [`unread::queue_count`] (Lua) | `unread_counts` |
-//! | timeline | `timeline:{room}` | [`timeline::write`] | [`timeline::queue_at`], [`timeline::queue_slice`] | `timeline_keeps_the_newest` |
-//! | frame windows | `frames:{room}`, `uframes:{user}` | [`frames::add_to_room`], [`frames::add_to_user`], [`frames::redact`] | [`frames::queue_room_window`], [`frames::queue_user_window`] | `frame_windows_and_redaction` |
-//! | checkpoint, pointer | `checkpoint`, `{ns}:rm:generation` | [`generation::set_checkpoint`], [`generation::set_current`], [`generation::switch_if_caught_up`] | [`generation::checkpoint`], [`generation::queue_stand`], [`generation::current`] | `generations_and_checkpoints` |
+//! | timeline | `timeline:{room}` | [`timeline::write`] | [`timeline::queue_at`], [`timeline::queue_slice`] | `tests/windows.rs`: `timeline_keeps_the_newest` |
+//! | frame windows | `frames:{room}`, `uframes:{user}` | [`frames::add_to_room`], [`frames::add_to_user`], [`frames::redact`] | [`frames::queue_room_window`], [`frames::queue_user_window`] | `tests/windows.rs`: `frame_windows_and_redaction` |
+//! | checkpoint, pointer | `checkpoint`, `{ns}:rm:generation` | [`generation::set_checkpoint`], [`generation::set_current`], [`generation::switch_if_caught_up`] | [`generation::checkpoint`], [`generation::queue_stand`], [`generation::current`] | `tests/windows.rs`: `generations_and_checkpoints` |
 //! | history (read database) | [`sql::messages_table`], [`sql::CHECKPOINTS_TABLE`], [`sql::GENERATIONS_TABLE`] | `projector::history_projection` | `query::history` | `query/tests/it/messages.rs` |
 //! | live frames (NATS) | [`subjects::room_frames`], [`subjects::all_frames`] | `projector::frames` | `query::stream::fanout` | `tests/stream.rs` |
 //!
 //! Every projection is named by a [`ProjectionName`]. Unit tests of each
-//! encoding are in the modules; `tests/roundtrip.rs` writes each model to a
-//! real Redis with its writer and reads it back with its reader.
+//! encoding are in the modules; `tests/roundtrip.rs` and `tests/windows.rs`
+//! write each model to a real Redis with its writer and read it back with
+//! its reader.
 
 mod keys;
 mod ops;
