@@ -167,6 +167,34 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_read_timeout_secs: u64,
 
+    /// Where attachment bytes are kept: `s3://bucket[/prefix]` for an
+    /// S3-compatible bucket (credentials, region and endpoint from the
+    /// standard `AWS_*` variables); unset, the directory `{data_dir}/attachments`.
+    #[arg(long, env = "COTALK_OBJECT_STORE_URL")]
+    pub object_store_url: Option<String>,
+
+    /// Largest attachment, in bytes (`POST /v1/rooms/{id}/attachments`);
+    /// more is 413 `payload_too_large`, before or while the body is read.
+    #[arg(long, env = "COTALK_MAX_ATTACHMENT_BYTES", default_value_t = 25 * 1024 * 1024,
+        value_parser = clap::value_parser!(u64).range(1..=(4u64 << 30)))]
+    pub max_attachment_bytes: u64,
+
+    /// Seconds a client has to send a whole attachment once the server reads it.
+    #[arg(long, env = "COTALK_UPLOAD_READ_TIMEOUT_SECS", default_value_t = 600,
+        value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub upload_read_timeout_secs: u64,
+
+    /// Seconds after which an upload no message refers to is discarded
+    /// and its bytes deleted (the orphan sweeper).
+    #[arg(long, env = "COTALK_ORPHAN_UPLOAD_SECS", default_value_t = 86400,
+        value_parser = clap::value_parser!(u64).range(1..=(365 * 86400)))]
+    pub orphan_upload_secs: u64,
+
+    /// Seconds between two passes of the orphan sweeper.
+    #[arg(long, env = "COTALK_ORPHAN_SWEEP_INTERVAL_SECS", default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub orphan_sweep_interval_secs: u64,
+
     /// Seconds a keep-alive connection may wait for its next request.
     /// WebSockets (`/v1/stream`) are not cut by this or the read timeouts:
     /// they have their own heartbeat.

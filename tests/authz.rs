@@ -80,6 +80,10 @@ fn cases() -> Vec<Case> {
         case("post", "/v1/rooms/{room_id}/read", "", |_| {
             Some(json!({"seq": 1}))
         }),
+        // Refused before the body is read (any body will do).
+        case("post", "/v1/rooms/{room_id}/attachments", "", |_| {
+            Some(json!("%PDF-1.7 not for you"))
+        }),
         case("get", SEARCH, "?q=zebracorn&room_id={room_id}", none),
         case("get", SEARCH, "?q=zebracorn", none),
     ]

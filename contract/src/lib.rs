@@ -13,6 +13,7 @@
 //! - [`ops`]: answers of the operational routes (`/healthz`, `/readyz`).
 //! - [`problem`]: [`Problem`], the `application/problem+json` body of every error.
 
+pub mod attachments;
 pub mod commands;
 pub mod ops;
 pub mod positioned;

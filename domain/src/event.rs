@@ -5,10 +5,33 @@
 //! upcasts every older version explicitly (see `upcast`), so readers only ever
 //! see the current shape.
 
-use crate::ids::{EventId, MessageId, RoomId, StreamId, UserId};
+use crate::attachment::Attachment;
+use crate::ids::{EventId, InviteId, MessageId, RoomId, StreamId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+#[path = "event_messages.rs"]
+mod messages;
+pub use messages::{
+    AttachmentDiscarded, AttachmentUploaded, MessageHidden, NoticeCleared, NoticeSet,
+    ReactionAdded, ReactionRemoved,
+};
+
+#[path = "event_people.rs"]
+mod people;
+pub use people::{
+    FriendRequestShadowed, InviteCreated, InviteRevoked, MemberRoleChanged,
+    PresenceVisibilityChanged, RoomMuted, RoomUnmuted, StatusMessageChanged, UserBlocked,
+    UserUnblocked,
+};
+
+#[path = "event_meetups.rs"]
+mod meetups;
+pub use meetups::{
+    AttendeeInvited, MeetupCancelled, MeetupChanged, MeetupDetails, MeetupEvent, MeetupField,
+    MeetupPlanned, MeetupReminderDue, RsvpAnswer, RsvpGiven,
+};
 
 /// The kind of aggregate a stream belongs to; stored beside each event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -18,6 +41,7 @@ pub enum StreamType {
     Username,
     Friendship,
     Room,
+    Meetup,
 }
 
 impl StreamType {
@@ -28,6 +52,7 @@ impl StreamType {
             Self::Username => "username",
             Self::Friendship => "friendship",
             Self::Room => "room",
+            Self::Meetup => "meetup",
         }
     }
 
@@ -38,6 +63,7 @@ impl StreamType {
             "username" => Self::Username,
             "friendship" => Self::Friendship,
             "room" => Self::Room,
+            "meetup" => Self::Meetup,
             _ => return None,
         })
     }
@@ -107,6 +133,9 @@ pub enum FriendshipEndReason {
     Cancelled,
     /// One of two friends unfriended the other.
     Removed,
+    /// `by` blocked `other`: the friendship or pending request ends with it,
+    /// in the same commit as `user.blocked` (issue 16).
+    Blocked,
 }
 
 /// A request or a friendship between `by` and `other` ended.
@@ -145,13 +174,16 @@ pub struct RoomRenamed {
     pub at: DateTime<Utc>,
 }
 
-/// A member added `user_id` (or `user_id` rejoined a direct room).
+/// A member added `user_id` (or `user_id` rejoined a direct room, or joined
+/// through an invite link: then `by == user_id` and `via_invite` names it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberAdded {
     pub room_id: RoomId,
     pub user_id: UserId,
     pub by: UserId,
+    /// The invite link used (v2); each such join is one use of it.
+    pub via_invite: Option<InviteId>,
     pub at: DateTime<Utc>,
 }
 
@@ -185,8 +217,13 @@ pub struct MessagePosted {
     pub message_id: MessageId,
     pub seq: u64,
     pub author_id: UserId,
+    /// Empty only when `attachments` is not (v2).
     pub body: String,
     pub reply_to: Option<MessageId>,
+    /// The uploads the message sends, in the author's order (v2; metadata only).
+    pub attachments: Vec<Attachment>,
+    /// Members mentioned, deduplicated, each a member when posted (v2).
+    pub mentions: Vec<UserId>,
     pub at: DateTime<Utc>,
 }
 
@@ -228,6 +265,29 @@ pub struct ReadMarkerMoved {
 pub enum UserEvent {
     Registered(UserRegistered),
     DisplayNameChanged(DisplayNameChanged),
+    // The people phase (issue 16).
+    Blocked(UserBlocked),
+    Unblocked(UserUnblocked),
+    RoomMuted(RoomMuted),
+    RoomUnmuted(RoomUnmuted),
+    StatusMessageChanged(StatusMessageChanged),
+    PresenceVisibilityChanged(PresenceVisibilityChanged),
+}
+
+impl UserEvent {
+    /// The user whose stream the event belongs to.
+    pub fn user_id(&self) -> UserId {
+        match self {
+            Self::Registered(e) => e.user_id,
+            Self::DisplayNameChanged(e) => e.user_id,
+            Self::Blocked(e) => e.user_id,
+            Self::Unblocked(e) => e.user_id,
+            Self::RoomMuted(e) => e.user_id,
+            Self::RoomUnmuted(e) => e.user_id,
+            Self::StatusMessageChanged(e) => e.user_id,
+            Self::PresenceVisibilityChanged(e) => e.user_id,
+        }
+    }
 }
 
 /// Events of a username reservation stream.
@@ -242,6 +302,8 @@ pub enum FriendshipEvent {
     Requested(FriendRequested),
     Accepted(FriendRequestAccepted),
     Ended(FriendshipEnded),
+    /// The people phase (issue 16).
+    Shadowed(FriendRequestShadowed),
 }
 
 /// Events of a room stream.
@@ -256,6 +318,17 @@ pub enum RoomEvent {
     MessageEdited(MessageEdited),
     MessageDeleted(MessageDeleted),
     ReadMarkerMoved(ReadMarkerMoved),
+    AttachmentUploaded(AttachmentUploaded),
+    AttachmentDiscarded(AttachmentDiscarded),
+    ReactionAdded(ReactionAdded),
+    ReactionRemoved(ReactionRemoved),
+    MessageHidden(MessageHidden),
+    NoticeSet(NoticeSet),
+    NoticeCleared(NoticeCleared),
+    // The people phase (issue 16).
+    MemberRoleChanged(MemberRoleChanged),
+    InviteCreated(InviteCreated),
+    InviteRevoked(InviteRevoked),
 }
 
 impl RoomEvent {
@@ -271,6 +344,16 @@ impl RoomEvent {
             Self::MessageEdited(e) => e.room_id,
             Self::MessageDeleted(e) => e.room_id,
             Self::ReadMarkerMoved(e) => e.room_id,
+            Self::AttachmentUploaded(e) => e.room_id,
+            Self::AttachmentDiscarded(e) => e.room_id,
+            Self::ReactionAdded(e) => e.room_id,
+            Self::ReactionRemoved(e) => e.room_id,
+            Self::MessageHidden(e) => e.room_id,
+            Self::NoticeSet(e) => e.room_id,
+            Self::NoticeCleared(e) => e.room_id,
+            Self::MemberRoleChanged(e) => e.room_id,
+            Self::InviteCreated(e) => e.room_id,
+            Self::InviteRevoked(e) => e.room_id,
         }
     }
 }
@@ -282,6 +365,7 @@ pub enum DomainEvent {
     Username(UsernameEvent),
     Friendship(FriendshipEvent),
     Room(RoomEvent),
+    Meetup(MeetupEvent),
 }
 
 macro_rules! try_from_domain {
@@ -297,7 +381,7 @@ macro_rules! try_from_domain {
         }
     )*};
 }
-try_from_domain!(User => UserEvent, Username => UsernameEvent, Friendship => FriendshipEvent, Room => RoomEvent);
+try_from_domain!(User => UserEvent, Username => UsernameEvent, Friendship => FriendshipEvent, Room => RoomEvent, Meetup => MeetupEvent);
 
 impl From<UserEvent> for DomainEvent {
     fn from(e: UserEvent) -> Self {
@@ -319,6 +403,11 @@ impl From<RoomEvent> for DomainEvent {
         Self::Room(e)
     }
 }
+impl From<MeetupEvent> for DomainEvent {
+    fn from(e: MeetupEvent) -> Self {
+        Self::Meetup(e)
+    }
+}
 
 /// Each event type with its stored name and current schema version. The one
 /// table both encoding and decoding read.
@@ -333,13 +422,37 @@ macro_rules! event_table {
             Friendship, FriendshipEvent, Ended, FriendshipEnded, "friendship.ended", 1;
             Room, RoomEvent, Created, RoomCreated, "room.created", 1;
             Room, RoomEvent, Renamed, RoomRenamed, "room.renamed", 1;
-            Room, RoomEvent, MemberAdded, MemberAdded, "room.member_added", 1;
+            Room, RoomEvent, MemberAdded, MemberAdded, "room.member_added", 2;
             Room, RoomEvent, MemberLeft, MemberLeft, "room.member_left", 2;
             Room, RoomEvent, MemberKicked, MemberKicked, "room.member_kicked", 1;
-            Room, RoomEvent, MessagePosted, MessagePosted, "room.message_posted", 1;
+            Room, RoomEvent, MessagePosted, MessagePosted, "room.message_posted", 2;
             Room, RoomEvent, MessageEdited, MessageEdited, "room.message_edited", 1;
             Room, RoomEvent, MessageDeleted, MessageDeleted, "room.message_deleted", 1;
             Room, RoomEvent, ReadMarkerMoved, ReadMarkerMoved, "room.read_marker_moved", 1;
+            Room, RoomEvent, AttachmentUploaded, AttachmentUploaded, "room.attachment_uploaded", 1;
+            Room, RoomEvent, AttachmentDiscarded, AttachmentDiscarded, "room.attachment_discarded", 1;
+            Room, RoomEvent, ReactionAdded, ReactionAdded, "room.reaction_added", 1;
+            Room, RoomEvent, ReactionRemoved, ReactionRemoved, "room.reaction_removed", 1;
+            Room, RoomEvent, MessageHidden, MessageHidden, "room.message_hidden", 1;
+            Room, RoomEvent, NoticeSet, NoticeSet, "room.notice_set", 1;
+            Room, RoomEvent, NoticeCleared, NoticeCleared, "room.notice_cleared", 1;
+            // The people phase (issue 16).
+            Room, RoomEvent, MemberRoleChanged, MemberRoleChanged, "room.member_role_changed", 1;
+            Room, RoomEvent, InviteCreated, InviteCreated, "room.invite_created", 1;
+            Room, RoomEvent, InviteRevoked, InviteRevoked, "room.invite_revoked", 1;
+            User, UserEvent, Blocked, UserBlocked, "user.blocked", 1;
+            User, UserEvent, Unblocked, UserUnblocked, "user.unblocked", 1;
+            User, UserEvent, RoomMuted, RoomMuted, "user.room_muted", 1;
+            User, UserEvent, RoomUnmuted, RoomUnmuted, "user.room_unmuted", 1;
+            User, UserEvent, StatusMessageChanged, StatusMessageChanged, "user.status_message_changed", 1;
+            User, UserEvent, PresenceVisibilityChanged, PresenceVisibilityChanged, "user.presence_visibility_changed", 1;
+            Friendship, FriendshipEvent, Shadowed, FriendRequestShadowed, "friendship.request_shadowed", 1;
+            Meetup, MeetupEvent, Planned, MeetupPlanned, "meetup.planned", 1;
+            Meetup, MeetupEvent, Changed, MeetupChanged, "meetup.changed", 1;
+            Meetup, MeetupEvent, Cancelled, MeetupCancelled, "meetup.cancelled", 1;
+            Meetup, MeetupEvent, AttendeeInvited, AttendeeInvited, "meetup.attendee_invited", 1;
+            Meetup, MeetupEvent, RsvpGiven, RsvpGiven, "meetup.rsvp_given", 1;
+            Meetup, MeetupEvent, ReminderDue, MeetupReminderDue, "meetup.reminder_due", 1;
         }
     };
 }
@@ -397,15 +510,15 @@ impl DomainEvent {
             Self::Username(_) => StreamType::Username,
             Self::Friendship(_) => StreamType::Friendship,
             Self::Room(_) => StreamType::Room,
+            Self::Meetup(_) => StreamType::Meetup,
         }
     }
 
     /// The stream the event is appended to: the user, the username claim,
-    /// the pair's friendship or the room.
+    /// the pair's friendship, the room or the meet-up.
     pub fn stream_id(&self) -> StreamId {
         match self {
-            Self::User(UserEvent::Registered(e)) => e.user_id.into(),
-            Self::User(UserEvent::DisplayNameChanged(e)) => e.user_id.into(),
+            Self::User(e) => e.user_id().into(),
             Self::Username(UsernameEvent::Claimed(e)) => StreamId::for_username(&e.username),
             Self::Friendship(FriendshipEvent::Requested(e)) => {
                 StreamId::for_friendship(e.from, e.to)
@@ -414,7 +527,11 @@ impl DomainEvent {
                 StreamId::for_friendship(e.by, e.requester)
             }
             Self::Friendship(FriendshipEvent::Ended(e)) => StreamId::for_friendship(e.by, e.other),
+            Self::Friendship(FriendshipEvent::Shadowed(e)) => {
+                StreamId::for_friendship(e.from, e.to)
+            }
             Self::Room(e) => e.room_id().into(),
+            Self::Meetup(e) => e.meetup_id().into(),
         }
     }
 
@@ -495,6 +612,10 @@ impl DomainEvent {
 /// History:
 /// - `room.member_left` v1 had no `new_owner` (ownership did not pass on when
 ///   the owner left); v2 adds it, and a v1 event is read as `new_owner: null`.
+/// - `room.message_posted` v1 had neither attachments nor mentions; v2 adds
+///   both, and a v1 event is read with empty lists of each.
+/// - `room.member_added` v1 had no `via_invite` (there were no invite
+///   links); v2 adds it, and a v1 event is read as `via_invite: null`.
 fn upcast(
     event_type: &str,
     version: u16,
@@ -517,6 +638,17 @@ fn upcast(
             ("room.member_left", 1) => {
                 if let Some(obj) = payload.as_object_mut() {
                     obj.entry("new_owner").or_insert(serde_json::Value::Null);
+                }
+            }
+            ("room.member_added", 1) => {
+                if let Some(obj) = payload.as_object_mut() {
+                    obj.entry("via_invite").or_insert(serde_json::Value::Null);
+                }
+            }
+            ("room.message_posted", 1) => {
+                if let Some(obj) = payload.as_object_mut() {
+                    obj.entry("attachments").or_insert(serde_json::json!([]));
+                    obj.entry("mentions").or_insert(serde_json::json!([]));
                 }
             }
             _ => {
@@ -579,6 +711,16 @@ mod tests {
             author_id: UserId(Uuid::from_u128(3)),
             body: "회의는 3시에".into(),
             reply_to: None,
+            attachments: vec![Attachment {
+                attachment_id: crate::AttachmentId(Uuid::from_u128(5)),
+                content_type: "image/png".into(),
+                size: 2048,
+                sha256: "ab".repeat(32),
+                name: Some("회의실.png".into()),
+                width: Some(640),
+                height: Some(480),
+            }],
+            mentions: vec![UserId(Uuid::from_u128(6))],
             at: at(),
         }));
         assert_eq!(e.event_type(), "room.message_posted");
@@ -596,6 +738,28 @@ mod tests {
             DomainEvent::Room(RoomEvent::MemberLeft(m)) => assert_eq!(m.new_owner, None),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn message_posted_v1_is_upcast_to_no_attachments_and_no_mentions() {
+        let v1 = serde_json::json!({
+            "room_id": Uuid::from_u128(1), "message_id": Uuid::from_u128(2), "seq": 3,
+            "author_id": Uuid::from_u128(4), "body": "안녕", "reply_to": null, "at": at(),
+        });
+        for e in [
+            DomainEvent::decode("room.message_posted", 1, v1.clone()).unwrap(),
+            DomainEvent::decode_json("room.message_posted", 1, &v1.to_string()).unwrap(),
+        ] {
+            match e {
+                DomainEvent::Room(RoomEvent::MessagePosted(m)) => {
+                    assert!(m.attachments.is_empty() && m.mentions.is_empty());
+                    assert_eq!(m.body, "안녕");
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // A v2 payload must name both lists: only v1 is upcast.
+        assert!(DomainEvent::decode("room.message_posted", 2, v1).is_err());
     }
 
     #[test]
@@ -623,11 +787,13 @@ mod tests {
             author_id: UserId(Uuid::from_u128(3)),
             body: "회의는 \"3시\"에\n".into(),
             reply_to: Some(MessageId(Uuid::from_u128(4))),
+            attachments: vec![],
+            mentions: vec![],
             at: at(),
         }));
         let text = e.payload().to_string();
         assert_eq!(
-            DomainEvent::decode_json(e.event_type(), 1, &text).unwrap(),
+            DomainEvent::decode_json(e.event_type(), e.schema_version(), &text).unwrap(),
             e
         );
         // An old version still goes through the upcaster.

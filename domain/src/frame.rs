@@ -186,6 +186,18 @@ impl Frame {
                     at: c.at,
                 },
             ),
+            // projected in the messages phase (issue 15)
+            RoomEvent::AttachmentUploaded(_)
+            | RoomEvent::AttachmentDiscarded(_)
+            | RoomEvent::ReactionAdded(_)
+            | RoomEvent::ReactionRemoved(_)
+            | RoomEvent::MessageHidden(_)
+            | RoomEvent::NoticeSet(_)
+            | RoomEvent::NoticeCleared(_) => return None,
+            // projected in the people phase (issue 16)
+            RoomEvent::MemberRoleChanged(_)
+            | RoomEvent::InviteCreated(_)
+            | RoomEvent::InviteRevoked(_) => return None,
         };
         Some(Self {
             position: e.position,
@@ -258,6 +270,8 @@ mod tests {
                 author_id: UserId(Uuid::from_u128(3)),
                 body: "안녕".into(),
                 reply_to: None,
+                attachments: vec![],
+                mentions: vec![],
                 at: Utc::now(),
             }),
         );

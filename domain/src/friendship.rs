@@ -1,12 +1,19 @@
 //! The friendship aggregate of one unordered pair of users: request, accept,
 //! decline / cancel / remove. Its stream id is derived from the pair
 //! ([`crate::StreamId::for_friendship`]).
+//!
+//! Blocking (issue 16) reaches in two ways, both decided here from flags the
+//! command layer reads off the two users' aggregates: blocking ends whatever
+//! the pair had ([`Friendship::end_by_block`], appended in the same commit as
+//! `user.blocked`), and a request while either blocks the other is
+//! *shadowed*: the sender's answer and outgoing list look as usual, the
+//! receiver never learns of it, and it never turns into a friendship.
 
 use crate::aggregate::Aggregate;
 use crate::error::DomainError;
 use crate::event::{
-    FriendRequestAccepted, FriendRequested, FriendshipEndReason, FriendshipEnded, FriendshipEvent,
-    StreamType,
+    FriendRequestAccepted, FriendRequestShadowed, FriendRequested, FriendshipEndReason,
+    FriendshipEnded, FriendshipEvent, StreamType,
 };
 use crate::ids::UserId;
 use chrono::{DateTime, Utc};
@@ -21,6 +28,9 @@ pub enum Friendship {
     Requested { from: UserId, to: UserId },
     /// Friends.
     Friends,
+    /// `from` asked `to` while a block stood between them; only `from`
+    /// knows (see [`FriendRequestShadowed`]).
+    Shadowed { from: UserId, to: UserId },
 }
 
 /// Commands on a friendship; `actor` is the authenticated caller.
@@ -29,6 +39,14 @@ pub enum FriendshipCommand {
     /// `actor` asks `other` (the handler has checked that `other` exists).
     /// If `other` had already asked `actor`, this accepts instead.
     Request {
+        actor: UserId,
+        other: UserId,
+        at: DateTime<Utc>,
+    },
+    /// `actor` asks `other` while one of them blocks the other: answered
+    /// like a request, reaching nobody (`friendship.request_shadowed`), and
+    /// never accepting a request `other` sent.
+    RequestWhileBlocked {
         actor: UserId,
         other: UserId,
         at: DateTime<Utc>,
@@ -55,10 +73,40 @@ impl Aggregate for Friendship {
     fn decide(&self, command: &FriendshipCommand) -> Result<Vec<FriendshipEvent>, DomainError> {
         use FriendshipCommand as C;
         match (command, self) {
-            (C::Request { actor, other, .. }, _) if actor == other => {
+            (C::Request { actor, other, .. } | C::RequestWhileBlocked { actor, other, .. }, _)
+                if actor == other =>
+            {
                 Err(DomainError::CannotBefriendSelf)
             }
-            (C::Request { .. }, Self::Friends) => Err(DomainError::AlreadyFriends),
+            (C::Request { .. } | C::RequestWhileBlocked { .. }, Self::Friends) => {
+                Err(DomainError::AlreadyFriends)
+            }
+            (C::RequestWhileBlocked { actor, other, at }, Self::None) => {
+                Ok(vec![FriendshipEvent::Shadowed(FriendRequestShadowed {
+                    from: *actor,
+                    to: *other,
+                    at: *at,
+                })])
+            }
+            // Pending either way: the sender sees nothing new, and a request
+            // the other side sent is never accepted across a block.
+            (C::RequestWhileBlocked { .. }, Self::Requested { .. } | Self::Shadowed { .. }) => {
+                Ok(vec![])
+            }
+            // No block any more: the own shadowed request now reaches `other`;
+            // `other`'s shadowed request to `actor` meets this one and they
+            // become friends, as crossing requests do.
+            (C::Request { actor, other, at }, Self::Shadowed { from, .. }) => {
+                if from == actor {
+                    Ok(vec![FriendshipEvent::Requested(FriendRequested {
+                        from: *actor,
+                        to: *other,
+                        at: *at,
+                    })])
+                } else {
+                    Ok(vec![accepted(*actor, *other, *at)])
+                }
+            }
             (C::Request { actor, other, at }, Self::Requested { from, .. }) if from == other => {
                 Ok(vec![accepted(*actor, *other, *at)])
             }
@@ -91,7 +139,11 @@ impl Aggregate for Friendship {
                 };
                 Ok(vec![ended(*actor, *other, reason, *at)])
             }
-            (C::End { .. }, Self::None) => Err(DomainError::FriendNotFound),
+            (C::End { actor, other, at }, Self::Shadowed { from, .. }) if from == actor => Ok(
+                vec![ended(*actor, *other, FriendshipEndReason::Cancelled, *at)],
+            ),
+            // The receiver of a shadowed request has nothing with `other`.
+            (C::End { .. }, Self::None | Self::Shadowed { .. }) => Err(DomainError::FriendNotFound),
         }
     }
 
@@ -103,6 +155,30 @@ impl Aggregate for Friendship {
             },
             FriendshipEvent::Accepted(_) => Self::Friends,
             FriendshipEvent::Ended(_) => Self::None,
+            FriendshipEvent::Shadowed(e) => Self::Shadowed {
+                from: e.from,
+                to: e.to,
+            },
+        }
+    }
+}
+
+impl Friendship {
+    /// What `blocker` blocking `blocked` does to the pair: ends a
+    /// friendship or any pending request (reason `blocked`), nothing if
+    /// there is none. The command layer appends these to the friendship
+    /// stream in the same commit as `user.blocked`.
+    pub fn end_by_block(
+        &self,
+        blocker: UserId,
+        blocked: UserId,
+        at: DateTime<Utc>,
+    ) -> Vec<FriendshipEvent> {
+        match self {
+            Self::None => vec![],
+            Self::Requested { .. } | Self::Friends | Self::Shadowed { .. } => {
+                vec![ended(blocker, blocked, FriendshipEndReason::Blocked, at)]
+            }
         }
     }
 }
@@ -124,6 +200,10 @@ fn ended(
         at,
     })
 }
+
+#[cfg(test)]
+#[path = "friendship_block_tests.rs"]
+mod block_tests;
 
 #[cfg(test)]
 mod tests {

@@ -57,8 +57,20 @@ typed_id!(
     MessageId
 );
 typed_id!(
+    /// An uploaded file (its bytes live in the object store, never in the log).
+    AttachmentId
+);
+typed_id!(
+    /// An invite link of a room (its token is a secret; this id is not).
+    InviteId
+);
+typed_id!(
     /// One stored event; unique across the whole log.
     EventId
+);
+typed_id!(
+    /// A meet-up (its own stream; its chat is a group room of its own).
+    MeetupId
 );
 typed_id!(
     /// The id of an event stream (one aggregate instance).
@@ -103,6 +115,12 @@ impl RoomId {
 
 impl From<UserId> for StreamId {
     fn from(id: UserId) -> Self {
+        Self(id.0)
+    }
+}
+
+impl From<MeetupId> for StreamId {
+    fn from(id: MeetupId) -> Self {
         Self(id.0)
     }
 }

@@ -8,6 +8,12 @@
 //! - [`error`]: [`DomainError`], each variant with a stable API `code`.
 //! - [`aggregate`]: the [`Aggregate`] trait (`decide` / `evolve`).
 //! - [`user`], [`username`], [`friendship`], [`room`]: the aggregates.
+//! - [`meetup`]: meet-ups (issue 17): the aggregate, its room's creation and
+//!   membership, and the reminder schedule with deterministic event ids.
+//! - [`reaction`], [`attachment`]: what a message carries beside its text
+//!   (one-emoji reactions, attachment metadata and the per-message limits).
+//! - [`unread`]: the unread "1" (`unread_by`) as a pure function of the
+//!   members' join points and read markers.
 //! - [`event`]: the versioned event contract ([`DomainEvent`]), its stable type
 //!   names and explicit upcasting of older schema versions.
 //! - [`views`]: the shapes of read models, shared by the projector (which
@@ -17,12 +23,19 @@
 //!   their batch shape.
 
 pub mod aggregate;
+pub mod attachment;
 pub mod error;
 pub mod event;
 pub mod frame;
 pub mod friendship;
+pub mod hangul;
 pub mod ids;
+pub mod invite;
+pub mod meetup;
+pub mod notification;
+pub mod reaction;
 pub mod room;
+pub mod unread;
 pub mod user;
 pub mod username;
 pub mod values;
@@ -31,4 +44,4 @@ pub mod views;
 pub use aggregate::Aggregate;
 pub use error::DomainError;
 pub use event::{DecodeError, DomainEvent, EventMetadata, StoredEvent, StreamType};
-pub use ids::{EventId, MessageId, RoomId, StreamId, UserId};
+pub use ids::{AttachmentId, EventId, InviteId, MeetupId, MessageId, RoomId, StreamId, UserId};

@@ -5,18 +5,18 @@ use proptest::prelude::*;
 use uuid::Uuid;
 use RoomCommand as C;
 
-const OWNER: UserId = UserId(Uuid::from_u128(1));
-const BORA: UserId = UserId(Uuid::from_u128(2));
-const CHUL: UserId = UserId(Uuid::from_u128(3));
-const ROOM: RoomId = RoomId(Uuid::from_u128(100));
+pub(super) const OWNER: UserId = UserId(Uuid::from_u128(1));
+pub(super) const BORA: UserId = UserId(Uuid::from_u128(2));
+pub(super) const CHUL: UserId = UserId(Uuid::from_u128(3));
+pub(super) const ROOM: RoomId = RoomId(Uuid::from_u128(100));
 
-fn at() -> DateTime<Utc> {
+pub(super) fn at() -> DateTime<Utc> {
     DateTime::from_timestamp(1_790_000_000, 0).unwrap()
 }
-fn msg(n: u128) -> MessageId {
+pub(super) fn msg(n: u128) -> MessageId {
     MessageId(Uuid::from_u128(1000 + n))
 }
-fn create(members: &[UserId]) -> C {
+pub(super) fn create(members: &[UserId]) -> C {
     C::Create {
         room_id: ROOM,
         actor: OWNER,
@@ -25,12 +25,14 @@ fn create(members: &[UserId]) -> C {
         at: at(),
     }
 }
-fn post(actor: UserId, n: u128) -> C {
+pub(super) fn post(actor: UserId, n: u128) -> C {
     C::Post {
         actor,
         message_id: msg(n),
-        body: MessageBody::parse("회의는 3시에 시작합니다").unwrap(),
+        body: Some(MessageBody::parse("회의는 3시에 시작합니다").unwrap()),
         reply_to: None,
+        attachments: vec![],
+        mentions: vec![],
         at: at(),
     }
 }
@@ -42,28 +44,29 @@ fn edit(actor: UserId, n: u128) -> C {
         at: at(),
     }
 }
-fn delete(actor: UserId, n: u128) -> C {
+pub(super) fn delete(actor: UserId, n: u128) -> C {
     C::Delete {
         actor,
         message_id: msg(n),
+        window: DeleteWindow::default(),
         at: at(),
     }
 }
-fn remove(actor: UserId, user_id: UserId) -> C {
+pub(super) fn remove(actor: UserId, user_id: UserId) -> C {
     C::RemoveMember {
         actor,
         user_id,
         at: at(),
     }
 }
-fn add(actor: UserId, user_id: UserId) -> C {
+pub(super) fn add(actor: UserId, user_id: UserId) -> C {
     C::AddMember {
         actor,
         user_id,
         at: at(),
     }
 }
-fn read(actor: UserId, seq: u64) -> C {
+pub(super) fn read(actor: UserId, seq: u64) -> C {
     C::MarkRead {
         actor,
         seq,
@@ -72,7 +75,7 @@ fn read(actor: UserId, seq: u64) -> C {
 }
 
 /// Given these commands (each must succeed), the resulting state.
-fn given(commands: &[C]) -> Room {
+pub(super) fn given(commands: &[C]) -> Room {
     commands.iter().fold(Room::default(), |s, c| {
         let events = s
             .decide(c)
@@ -81,7 +84,7 @@ fn given(commands: &[C]) -> Room {
     })
 }
 
-fn when(given_cmds: &[C], cmd: C) -> Result<Vec<RoomEvent>, DomainError> {
+pub(super) fn when(given_cmds: &[C], cmd: C) -> Result<Vec<RoomEvent>, DomainError> {
     given(given_cmds).decide(&cmd)
 }
 
@@ -140,8 +143,10 @@ fn reply_to_must_exist_in_the_room() {
     let reply = C::Post {
         actor: OWNER,
         message_id: msg(2),
-        body: MessageBody::parse("네").unwrap(),
+        body: Some(MessageBody::parse("네").unwrap()),
         reply_to: Some(msg(9)),
+        attachments: vec![],
+        mentions: vec![],
         at: at(),
     };
     assert_eq!(

@@ -1,11 +1,22 @@
-//! The user aggregate: registration and display-name changes.
+//! The user aggregate: registration, profile (display name, status message,
+//! presence visibility) and the user's private controls: blocks and mutes.
+//!
+//! Why blocks and mutes live on the user's own stream rather than streams of
+//! their own: every rule about them reads only the user's own earlier
+//! choices (already blocked, not blocked), only the user changes them, and
+//! the user stream is never fanned out to anyone (frames are room events),
+//! so they stay private. The state they add is one small set each.
 
 use crate::aggregate::Aggregate;
 use crate::error::DomainError;
-use crate::event::{DisplayNameChanged, StreamType, UserEvent, UserRegistered};
-use crate::ids::UserId;
-use crate::values::{DisplayName, Username};
+use crate::event::{
+    DisplayNameChanged, PresenceVisibilityChanged, RoomMuted, RoomUnmuted, StatusMessageChanged,
+    StreamType, UserBlocked, UserEvent, UserRegistered, UserUnblocked,
+};
+use crate::ids::{RoomId, UserId};
+use crate::values::{DisplayName, StatusMessage, Username};
 use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the user stream knows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,6 +31,28 @@ pub struct Profile {
     pub user_id: UserId,
     pub username: String,
     pub display_name: String,
+    /// Empty: none.
+    pub status_message: String,
+    /// Whether friends see presence (default true).
+    pub show_presence: bool,
+    /// Users this user blocked.
+    pub blocks: BTreeSet<UserId>,
+    /// Rooms this user muted, each until a time or for ever (`None`).
+    pub mutes: BTreeMap<RoomId, Option<DateTime<Utc>>>,
+}
+
+impl Profile {
+    /// Whether this user blocked `other`.
+    pub fn blocks(&self, other: UserId) -> bool {
+        self.blocks.contains(&other)
+    }
+
+    /// Whether `room` is muted at `at`.
+    pub fn muted(&self, room: RoomId, at: DateTime<Utc>) -> bool {
+        self.mutes
+            .get(&room)
+            .is_some_and(|until| until.is_none_or(|u| at < u))
+    }
 }
 
 /// Commands on a user.
@@ -40,6 +73,31 @@ pub enum UserCommand {
         display_name: DisplayName,
         at: DateTime<Utc>,
     },
+    /// Set or clear the status message (a no-op when unchanged).
+    ChangeStatusMessage {
+        status_message: StatusMessage,
+        at: DateTime<Utc>,
+    },
+    /// Show or hide presence from friends (a no-op when unchanged).
+    SetPresenceVisibility {
+        show_presence: bool,
+        at: DateTime<Utc>,
+    },
+    /// Block `other` (the handler has checked they exist, and appends
+    /// [`crate::friendship::Friendship::end_by_block`]'s events in the same
+    /// commit). Blocking again is a no-op.
+    Block { other: UserId, at: DateTime<Utc> },
+    /// Unblock `other` (`block_not_found` if not blocked).
+    Unblock { other: UserId, at: DateTime<Utc> },
+    /// Mute a room (the handler has checked membership) until a time, or
+    /// for ever; muting again replaces `until`.
+    Mute {
+        room_id: RoomId,
+        until: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    },
+    /// Unmute a room (not muted: a no-op).
+    Unmute { room_id: RoomId, at: DateTime<Utc> },
 }
 
 impl Aggregate for User {
@@ -67,17 +125,8 @@ impl Aggregate for User {
                 display_name: display_name.to_string(),
                 at: *at,
             })]),
-            (UserCommand::ChangeDisplayName { .. }, None) => Err(DomainError::UserNotFound),
-            (UserCommand::ChangeDisplayName { display_name, at }, Some(p)) => {
-                if p.display_name == display_name.as_str() {
-                    return Ok(vec![]);
-                }
-                Ok(vec![UserEvent::DisplayNameChanged(DisplayNameChanged {
-                    user_id: p.user_id,
-                    display_name: display_name.to_string(),
-                    at: *at,
-                })])
-            }
+            (_, None) => Err(DomainError::UserNotFound),
+            (_, Some(p)) => p.decide_people(command),
         }
     }
 
@@ -88,17 +137,134 @@ impl Aggregate for User {
                     user_id: e.user_id,
                     username: e.username.clone(),
                     display_name: e.display_name.clone(),
+                    status_message: String::new(),
+                    show_presence: true,
+                    blocks: BTreeSet::new(),
+                    mutes: BTreeMap::new(),
                 });
             }
-            UserEvent::DisplayNameChanged(e) => {
+            other => {
                 if let Some(p) = &mut self.profile {
-                    p.display_name = e.display_name.clone();
+                    p.evolve(other);
                 }
             }
         }
         self
     }
 }
+
+impl Profile {
+    /// Decide a command on a registered user (every one but `Register`).
+    fn decide_people(&self, command: &UserCommand) -> Result<Vec<UserEvent>, DomainError> {
+        let user_id = self.user_id;
+        let event = match command {
+            UserCommand::Register { .. } => return Err(DomainError::UserAlreadyExists),
+            UserCommand::ChangeDisplayName { display_name, at } => {
+                if self.display_name == display_name.as_str() {
+                    return Ok(vec![]);
+                }
+                UserEvent::DisplayNameChanged(DisplayNameChanged {
+                    user_id,
+                    display_name: display_name.to_string(),
+                    at: *at,
+                })
+            }
+            UserCommand::ChangeStatusMessage { status_message, at } => {
+                if self.status_message == status_message.as_str() {
+                    return Ok(vec![]);
+                }
+                UserEvent::StatusMessageChanged(StatusMessageChanged {
+                    user_id,
+                    status_message: status_message.to_string(),
+                    at: *at,
+                })
+            }
+            UserCommand::SetPresenceVisibility { show_presence, at } => {
+                if self.show_presence == *show_presence {
+                    return Ok(vec![]);
+                }
+                UserEvent::PresenceVisibilityChanged(PresenceVisibilityChanged {
+                    user_id,
+                    show_presence: *show_presence,
+                    at: *at,
+                })
+            }
+            UserCommand::Block { other, at } => {
+                if *other == user_id {
+                    return Err(DomainError::CannotBlockSelf);
+                }
+                if self.blocks(*other) {
+                    return Ok(vec![]);
+                }
+                UserEvent::Blocked(UserBlocked {
+                    user_id,
+                    blocked: *other,
+                    at: *at,
+                })
+            }
+            UserCommand::Unblock { other, at } => {
+                if !self.blocks(*other) {
+                    return Err(DomainError::BlockNotFound);
+                }
+                UserEvent::Unblocked(UserUnblocked {
+                    user_id,
+                    blocked: *other,
+                    at: *at,
+                })
+            }
+            UserCommand::Mute { room_id, until, at } => {
+                if until.is_some_and(|u| u <= *at) {
+                    return Err(DomainError::InvalidMuteUntil);
+                }
+                if self.mutes.get(room_id) == Some(until) {
+                    return Ok(vec![]);
+                }
+                UserEvent::RoomMuted(RoomMuted {
+                    user_id,
+                    room_id: *room_id,
+                    until: *until,
+                    at: *at,
+                })
+            }
+            UserCommand::Unmute { room_id, at } => {
+                if !self.mutes.contains_key(room_id) {
+                    return Ok(vec![]);
+                }
+                UserEvent::RoomUnmuted(RoomUnmuted {
+                    user_id,
+                    room_id: *room_id,
+                    at: *at,
+                })
+            }
+        };
+        Ok(vec![event])
+    }
+
+    fn evolve(&mut self, event: &UserEvent) {
+        match event {
+            UserEvent::Registered(_) => {}
+            UserEvent::DisplayNameChanged(e) => self.display_name = e.display_name.clone(),
+            UserEvent::StatusMessageChanged(e) => self.status_message = e.status_message.clone(),
+            UserEvent::PresenceVisibilityChanged(e) => self.show_presence = e.show_presence,
+            UserEvent::Blocked(e) => {
+                self.blocks.insert(e.blocked);
+            }
+            UserEvent::Unblocked(e) => {
+                self.blocks.remove(&e.blocked);
+            }
+            UserEvent::RoomMuted(e) => {
+                self.mutes.insert(e.room_id, e.until);
+            }
+            UserEvent::RoomUnmuted(e) => {
+                self.mutes.remove(&e.room_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "user_people_tests.rs"]
+mod people_tests;
 
 #[cfg(test)]
 mod tests {

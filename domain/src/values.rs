@@ -67,8 +67,13 @@ string_value!(
     /// 1–4000 characters after trimming; stored trimmed.
     MessageBody
 );
+string_value!(
+    /// 0–60 characters after trimming (empty: no status message); visible
+    /// when not empty, like names.
+    StatusMessage
+);
 
-fn char_len_between(s: &str, min: usize, max: usize) -> bool {
+pub(crate) fn char_len_between(s: &str, min: usize, max: usize) -> bool {
     let n = s.chars().count();
     (min..=max).contains(&n)
 }
@@ -82,7 +87,7 @@ fn is_invisible(c: char) -> bool {
 }
 
 /// At least one character of `s` is visible.
-fn has_visible(s: &str) -> bool {
+pub(crate) fn has_visible(s: &str) -> bool {
     s.chars().any(|c| !is_invisible(c))
 }
 
@@ -128,7 +133,7 @@ pub const RESERVED_PREFIXES: &[&str] = &["admin", "cotalk"];
 
 /// Control characters (other than newline and tab in bodies) never belong in
 /// names shown to other people.
-fn has_control(s: &str, allow_newlines: bool) -> bool {
+pub(crate) fn has_control(s: &str, allow_newlines: bool) -> bool {
     s.chars()
         .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r')))
 }
@@ -197,6 +202,61 @@ impl MessageBody {
     }
 }
 
+impl MessageBody {
+    /// Parse a body that may be empty (a message of attachments only): empty
+    /// or blank text is `None`, anything else must be a valid body. Whether
+    /// `None` is allowed is the room's rule, which knows the attachments.
+    pub fn parse_optional(s: &str) -> Result<Option<Self>, DomainError> {
+        if s.trim().is_empty() {
+            Ok(None)
+        } else {
+            Self::parse(s).map(Some)
+        }
+    }
+}
+
+impl StatusMessage {
+    /// Parse a status message: empty after trimming clears it; otherwise
+    /// 1–60 characters, no control characters, at least one visible.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let t = s.trim();
+        if t.is_empty() || (char_len_between(t, 1, 60) && !has_control(t, false) && has_visible(t))
+        {
+            Ok(Self(t.to_owned()))
+        } else {
+            Err(DomainError::InvalidStatusMessage)
+        }
+    }
+}
+
+/// How long after posting the author may still delete a message for
+/// everyone (`COTALK_DELETE_WINDOW_SECS`). The owner's right is not bounded
+/// by it. It travels with the delete command, so the rule reads no
+/// configuration and no clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeleteWindow(chrono::TimeDelta);
+
+impl DeleteWindow {
+    /// API.md's default: 24 hours.
+    pub const DEFAULT_SECS: u32 = 86_400;
+
+    /// A window of `secs` seconds.
+    pub fn from_secs(secs: u32) -> Self {
+        Self(chrono::TimeDelta::seconds(i64::from(secs)))
+    }
+
+    /// The window's length.
+    pub fn duration(&self) -> chrono::TimeDelta {
+        self.0
+    }
+}
+
+impl Default for DeleteWindow {
+    fn default() -> Self {
+        Self::from_secs(Self::DEFAULT_SECS)
+    }
+}
+
 /// A password as typed: 8–256 characters. Never serialised, never logged;
 /// it exists only long enough to be hashed or verified.
 #[derive(Clone)]
@@ -256,6 +316,21 @@ mod tests {
     }
 
     #[test]
+    fn a_body_may_be_absent_but_never_invisible() {
+        assert_eq!(MessageBody::parse_optional(""), Ok(None));
+        assert_eq!(MessageBody::parse_optional(" \n "), Ok(None));
+        assert_eq!(
+            MessageBody::parse_optional(" 사진 ")
+                .unwrap()
+                .unwrap()
+                .as_str(),
+            "사진"
+        );
+        assert!(MessageBody::parse_optional("\u{200B}").is_err());
+        assert!(MessageBody::parse_optional(&"가".repeat(4001)).is_err());
+    }
+
+    #[test]
     fn names() {
         assert!(DisplayName::parse("김민수").is_ok());
         assert!(DisplayName::parse(" ").is_err());
@@ -309,6 +384,28 @@ mod tests {
         assert!(MessageBody::parse("👍🏽").is_ok());
         assert!(MessageBody::parse("❤\u{FE0F}").is_ok());
         assert!(RoomName::parse("👨\u{200D}👩\u{200D}👧").is_ok());
+    }
+
+    #[test]
+    fn status_messages_are_empty_or_visible_and_short() {
+        assert_eq!(StatusMessage::parse("  ").unwrap().as_str(), "");
+        assert_eq!(
+            StatusMessage::parse(" 출근 중 ").unwrap().as_str(),
+            "출근 중"
+        );
+        assert!(StatusMessage::parse(&"가".repeat(60)).is_ok());
+        assert_eq!(
+            StatusMessage::parse(&"가".repeat(61)),
+            Err(DomainError::InvalidStatusMessage)
+        );
+        for s in INVISIBLE.iter().filter(|s| !s.trim().is_empty()) {
+            assert_eq!(
+                StatusMessage::parse(s),
+                Err(DomainError::InvalidStatusMessage),
+                "{s:?}"
+            );
+        }
+        assert!(StatusMessage::parse("a\u{7}b").is_err());
     }
 
     #[test]

@@ -81,6 +81,14 @@ fn member_left_v1_reads_as_no_new_owner() {
 }
 
 #[test]
+fn message_posted_v1_reads_as_no_attachments_and_no_mentions() {
+    let f = read(&dir().join("room.message_posted.v1.json"));
+    let e = DomainEvent::decode(&f.event_type, 1, f.payload).unwrap();
+    assert_eq!(e.payload()["attachments"], serde_json::json!([]));
+    assert_eq!(e.payload()["mentions"], serde_json::json!([]));
+}
+
+#[test]
 fn newer_versions_are_refused() {
     let mut seen = 0;
     for entry in std::fs::read_dir(dir().join("newer")).unwrap() {
@@ -175,4 +183,11 @@ fn registrations_that_the_rules_now_refuse_still_decode() {
             .unwrap_or_else(|err| panic!("{event_type}: {err}"));
         assert_eq!(e.payload()["username"], "admin");
     }
+}
+
+#[test]
+fn member_added_v1_reads_as_no_invite() {
+    let f = read(&dir().join("room.member_added.v1.json"));
+    let e = DomainEvent::decode(&f.event_type, 1, f.payload).unwrap();
+    assert_eq!(e.payload()["via_invite"], serde_json::Value::Null);
 }

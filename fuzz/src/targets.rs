@@ -62,6 +62,8 @@ fn indexed() -> &'static SearchIndex {
                         author_id: UserId(Uuid::from_u128(0x3000 + (n % 2) as u128)),
                         body: (*body).to_owned(),
                         reply_to: None,
+                        attachments: vec![],
+                        mentions: vec![],
                         at,
                     })),
                 }

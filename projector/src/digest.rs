@@ -18,10 +18,12 @@ pub async fn redis_digest(redis_url: &str, namespace: &str, generation: i64) -> 
     let mut conn = client.get_multiplexed_async_connection().await?;
     let keys = RedisKeys::new(namespace, generation);
     let checkpoint = keys.checkpoint();
+    // The sweeper's work queue empties as it deletes bytes: not a view.
+    let work_queue = keys.discarded_uploads();
     let names: Vec<String> = scan_keys(&mut conn, keys.prefix())
         .await?
         .into_iter()
-        .filter(|k| *k != checkpoint)
+        .filter(|k| *k != checkpoint && *k != work_queue)
         .collect();
     let mut hasher = Sha256::new();
     for chunk in names.chunks(200) {

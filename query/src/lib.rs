@@ -37,6 +37,7 @@ mod window;
 
 pub use failure::Fail;
 pub use openapi::openapi;
+pub use routes::attachments::DownloadState;
 pub use state::{check_ready, QueryConfig, QueryState, QueryStateError};
 
 use axum::Router;
@@ -53,5 +54,13 @@ pub fn router(state: QueryState) -> Router {
 /// (mounted only with an index), from the document the router is built
 /// with; tests iterate over it.
 pub fn routes() -> Vec<(axum::http::Method, String)> {
-    api::openapi::operations(&openapi::table(true).into_openapi())
+    let mut doc = openapi::table(true).into_openapi();
+    doc.merge(openapi::download_table().into_openapi());
+    api::openapi::operations(&doc)
+}
+
+/// `GET /v1/attachments/{attachment_id}`: its own state, the object store beside the projections.
+pub fn download_router(state: DownloadState) -> Router {
+    let (router, _) = openapi::download_table().split_for_parts();
+    router.with_state(state)
 }

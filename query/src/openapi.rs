@@ -4,7 +4,7 @@
 //! path of its `#[utoipa::path]` and documents it, with the answer type the
 //! handler returns.
 
-use crate::routes::{messages, rooms, search, users};
+use crate::routes::{attachments, messages, rooms, search, users};
 use crate::state::QueryState;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -65,12 +65,18 @@ pub(crate) fn table(search: bool) -> OpenApiRouter<QueryState> {
     }
 }
 
+/// The download route, with its own state (the object store).
+pub(crate) fn download_table() -> OpenApiRouter<attachments::DownloadState> {
+    OpenApiRouter::new().routes(routes!(attachments::download))
+}
+
 /// The OpenAPI document of every query route and the stream, with the
 /// answers every query can give through the shared plumbing
 /// ([`api::openapi::complete`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = table(true).into_openapi();
     doc.merge(crate::stream::table().into_openapi());
+    doc.merge(download_table().into_openapi());
     api::openapi::complete(&mut doc);
     doc
 }

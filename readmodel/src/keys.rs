@@ -1,6 +1,6 @@
 //! The names of the `redis` projection's keys and the lengths of its windows.
 
-use domain::ids::{RoomId, UserId};
+use domain::ids::{AttachmentId, RoomId, UserId};
 
 /// How many recent messages the timeline keeps per room.
 pub const TIMELINE_LEN: usize = 200;
@@ -96,6 +96,19 @@ impl RedisKeys {
     /// leave a room, as JSON [`Frame`](domain::frame::Frame), score = position.
     pub fn user_frames(&self, id: UserId) -> String {
         format!("{}uframes:{id}", self.prefix)
+    }
+    /// STRING: JSON [`AttachmentEntry`](crate::attachments::AttachmentEntry).
+    pub fn attachment(&self, id: AttachmentId) -> String {
+        format!("{}attachment:{id}", self.prefix)
+    }
+    /// ZSET: unsent uploads `{room}:{id}`, score = upload time in milliseconds.
+    pub fn pending_uploads(&self) -> String {
+        format!("{}uploads:pending", self.prefix)
+    }
+    /// ZSET: discarded uploads whose bytes the sweeper has yet to delete
+    /// (a work queue the sweeper empties: left out of digests).
+    pub fn discarded_uploads(&self) -> String {
+        format!("{}uploads:discarded", self.prefix)
     }
 }
 

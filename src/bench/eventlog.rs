@@ -278,6 +278,7 @@ impl Gen {
                 room_id: id,
                 user_id: user,
                 by: member,
+                via_invite: None,
                 at,
             })
         } else if roll < 0.096 {
@@ -310,6 +311,8 @@ impl Gen {
                 author_id: member,
                 body,
                 reply_to,
+                attachments: vec![],
+                mentions: vec![],
                 at,
             })
         };

@@ -16,6 +16,7 @@ const TASK_WAIT: Duration = Duration::from_secs(10);
 pub struct App {
     /// Every route, with the layers.
     pub router: Router,
+    large_bodies: Router,
     tasks: Vec<JoinHandle<()>>,
     after_http: Vec<BoxFuture<'static, ()>>,
 }
@@ -31,21 +32,25 @@ impl App {
         built.push(ops);
         let mut app = Self {
             router: Router::new(),
+            large_bodies: Router::new(),
             tasks: Vec::new(),
             after_http: Vec::new(),
         };
         for Component {
             router,
+            large_bodies,
             tasks,
             after_http,
             ..
         } in built
         {
             app.router = app.router.merge(router);
+            app.large_bodies = app.large_bodies.merge(large_bodies);
             app.tasks.extend(tasks);
             app.after_http.extend(after_http);
         }
-        app.router = layered(app.router, shared);
+        let large = std::mem::take(&mut app.large_bodies);
+        app.router = layered(app.router, large, shared);
         Ok(app)
     }
 
@@ -63,13 +68,14 @@ impl App {
 
 /// The layers every answer goes through: body limits, the problem+json
 /// fallback, metrics, panics as 500, default headers, the request span.
-fn layered(router: Router, shared: &Shared) -> Router {
+fn layered(router: Router, large_bodies: Router, shared: &Shared) -> Router {
     let body_limits =
         api::limits::BodyLimits::api(Duration::from_secs(shared.args.body_read_timeout_secs));
     // A route group with other body limits (uploads) is merged after this
     // line with its own `BodyLimits::apply`.
     body_limits
         .apply(router)
+        .merge(large_bodies)
         .fallback(api::error::fallback)
         .layer(axum::middleware::from_fn(api::metrics::track))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(

@@ -29,8 +29,19 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         shared.keys.clone(),
         shared.limits.clone(),
     );
-    Ok(Component::new(command::router(state))
-        .check("postgres", checks::postgres(pool))
-        .document(command::openapi())
-        .after_http(Box::pin(async move { store.shutdown().await })))
+    let files = shared.attachment_store()?;
+    let uploads = command::routes::upload_router(command::routes::attachments::UploadState {
+        commands: state.clone(),
+        store: files.clone(),
+        max_bytes: shared.args.max_attachment_bytes,
+    });
+    let sweeper = super::sweeper::spawn(shared, state.repo.clone(), files);
+    Ok(Component {
+        large_bodies: shared.upload_limits().apply(uploads),
+        tasks: vec![sweeper],
+        ..Component::new(command::router(state))
+    }
+    .check("postgres", checks::postgres(pool))
+    .document(command::openapi())
+    .after_http(Box::pin(async move { store.shutdown().await })))
 }

@@ -103,6 +103,9 @@ impl Connections {
 pub struct Component {
     /// Its routes.
     pub router: Router,
+    /// Its routes with their own body limits (uploads), already applied:
+    /// merged after the API's limits wrap [`Component::router`].
+    pub large_bodies: Router,
     /// What `/readyz` asks of the dependencies it uses, by name. Parts that
     /// use the same dependency name the same check; it is asked once.
     pub checks: Vec<(&'static str, Check)>,

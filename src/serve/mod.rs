@@ -24,6 +24,7 @@ mod projectors;
 mod queries;
 pub mod shared;
 mod streams;
+mod sweeper;
 mod web;
 
 use crate::config::{Config, ServeArgs};

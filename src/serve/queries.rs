@@ -14,9 +14,13 @@ pub async fn component(shared: &Shared) -> Result<Component> {
     let state = shared.query().await?.with_searcher(search.searcher);
     let tasks = vec![search.task];
     let c = &shared.config;
+    let downloads = query::download_router(query::DownloadState {
+        query: state.clone(),
+        store: shared.attachment_store()?,
+    });
     Ok(Component {
         tasks,
-        ..Component::new(query::router(state.clone()))
+        ..Component::new(query::router(state.clone()).merge(downloads))
     }
     .check("redis", checks::redis(c.redis_url.clone()))
     .check("nats", checks::nats(shared.nats().await?))

@@ -95,6 +95,24 @@ impl Shared {
         })
     }
 
+    /// The attachments' object store (`COTALK_OBJECT_STORE_URL`, else the
+    /// data directory); a malformed URL stops start-up.
+    pub fn attachment_store(&self) -> Result<attachments::Store> {
+        attachments::Store::open(&attachments::StoreConfig {
+            url: self.args.object_store_url.clone(),
+            data_dir: self.config.data_dir.clone(),
+        })
+        .context("open the attachment store (COTALK_OBJECT_STORE_URL)")
+    }
+
+    /// The body limits of the upload route.
+    pub fn upload_limits(&self) -> api::limits::BodyLimits {
+        api::limits::BodyLimits {
+            max_bytes: usize::try_from(self.args.max_attachment_bytes).unwrap_or(usize::MAX),
+            read_timeout: Duration::from_secs(self.args.upload_read_timeout_secs),
+        }
+    }
+
     /// The NATS client the readiness check watches, connected on first use
     /// (retried in the background while NATS is down).
     pub async fn nats(&self) -> Result<async_nats::Client> {

@@ -489,6 +489,46 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/rooms/{room_id}/attachments`: upload `bytes` (named
+    /// `name`, percent-encoded into `X-File-Name`).
+    pub async fn upload_attachment(
+        &self,
+        room: RoomId,
+        bytes: Vec<u8>,
+        name: Option<&str>,
+    ) -> Result<contract::attachments::AttachmentStoredResponse> {
+        let path = format!("/v1/rooms/{room}/attachments");
+        let mut req = self
+            .raw(Method::POST, &path)
+            .header("content-type", "application/octet-stream")
+            .body(bytes);
+        if let Some(name) = name {
+            let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+            req = req.header("x-file-name", encoded.replace('+', "%20"));
+        }
+        let answer = req.send().await.map_err(|source| ClientError::Transport {
+            method: Method::POST,
+            path: path.clone(),
+            source,
+        })?;
+        if answer.status != StatusCode::CREATED {
+            return Err(ClientError::Refused(Box::new(Refusal {
+                method: Method::POST,
+                path,
+                status: answer.status,
+                problem: answer.problem(),
+                body: answer.text(),
+                headers: answer.headers,
+            })));
+        }
+        answer.json().map_err(|source| ClientError::Decode {
+            method: Method::POST,
+            path,
+            source,
+            body: answer.text(),
+        })
+    }
+
     /// `PATCH /v1/rooms/{room_id}/messages/{message_id}`: edit.
     pub async fn edit_message(
         &self,

@@ -142,6 +142,11 @@ pub fn serve_args(role: Role) -> ServeArgs {
         max_connections_per_address: 256,
         metrics_listen: None,
         max_streams_per_user: 20,
+        object_store_url: None,
+        max_attachment_bytes: 25 * 1024 * 1024,
+        upload_read_timeout_secs: 600,
+        orphan_upload_secs: 86400,
+        orphan_sweep_interval_secs: 60,
         stream_allowed_origins: Default::default(),
         rate: RateArgs {
             rate_exempt_loopback: true,

@@ -35,11 +35,14 @@ pub async fn post(
     let body = MessageBody::parse(&req.body.body)?;
     let ctx = Ctx::new(me, &req);
     let message_id = MessageId(uuid::Uuid::now_v7());
+    // attachments and mentions arrive in the messages phase (issue 15)
     let command = RoomCommand::Post {
         actor: me,
         message_id,
-        body,
+        body: Some(body),
         reply_to: req.body.reply_to,
+        attachments: vec![],
+        mentions: vec![],
         at: Utc::now(),
     };
     on_room(&state, &ctx, room, command, |events| {
@@ -92,9 +95,11 @@ pub async fn delete(
     req: CommandBody<NoBody>,
 ) -> Result<Answer<PositionResponse>, ApiError> {
     let ctx = Ctx::new(me, &req);
+    // the configured window (COTALK_DELETE_WINDOW_SECS) arrives in the messages phase (issue 15)
     let command = RoomCommand::Delete {
         actor: me,
         message_id,
+        window: domain::values::DeleteWindow::default(),
         at: Utc::now(),
     };
     on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await

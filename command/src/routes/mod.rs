@@ -3,6 +3,7 @@
 //! its documentation, and names the answer type the handler returns.
 
 pub mod accounts;
+pub mod attachments;
 pub mod friends;
 pub mod messages;
 pub mod rooms;
@@ -39,6 +40,18 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(messages::mark_read))
 }
 
+/// The upload route, whose body limit is the attachment limit: mounted
+/// with its own `BodyLimits` beside [`router`].
+fn upload_table() -> OpenApiRouter<attachments::UploadState> {
+    OpenApiRouter::new().routes(routes!(attachments::upload))
+}
+
+/// `POST /v1/rooms/{room_id}/attachments` (see [`attachments`]).
+pub fn upload_router(state: attachments::UploadState) -> Router {
+    let (router, _) = upload_table().split_for_parts();
+    router.with_state(state)
+}
+
 /// Every command route (POST, PATCH, DELETE) of API.md: [`routes`].
 pub fn router(state: CommandState) -> Router {
     let (router, _) = table().split_for_parts();
@@ -48,7 +61,9 @@ pub fn router(state: CommandState) -> Router {
 /// Every command route as (method, path template), from the document the
 /// router is built with; tests iterate over it (e.g. the authorization matrix).
 pub fn routes() -> Vec<(Method, String)> {
-    api::openapi::operations(&table().into_openapi())
+    let mut doc = table().into_openapi();
+    doc.merge(upload_table().into_openapi());
+    api::openapi::operations(&doc)
 }
 
 /// 404 `user_not_found` unless every user exists.
@@ -85,6 +100,7 @@ struct CommandApi;
 /// can give through the shared plumbing ([`api::openapi::complete`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = table().into_openapi();
+    doc.merge(upload_table().into_openapi());
     api::openapi::complete(&mut doc);
     doc
 }

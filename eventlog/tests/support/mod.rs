@@ -61,6 +61,8 @@ pub fn posted(room: RoomId, seq: u64) -> RoomEvent {
         author_id: UserId(Uuid::from_u128(7)),
         body: format!("메시지 {seq}"),
         reply_to: None,
+        attachments: vec![],
+        mentions: vec![],
         at: at(),
     })
 }

@@ -29,6 +29,7 @@ use domain::views::{
     preview, FriendEntryView, FriendState, LastMessageView, MemberView, MessageView, ProfileView,
     Role, RoomView,
 };
+use readmodel::attachments::AttachmentEntry;
 use tracing::warn;
 
 impl Overlay {
@@ -62,6 +63,17 @@ impl Overlay {
             }
             DomainEvent::Friendship(f) => self.friendship(f),
             DomainEvent::Room(r) => self.room(r, e.position),
+            // projected in the people phase (issue 16)
+            DomainEvent::User(
+                UserEvent::Blocked(_)
+                | UserEvent::Unblocked(_)
+                | UserEvent::RoomMuted(_)
+                | UserEvent::RoomUnmuted(_)
+                | UserEvent::StatusMessageChanged(_)
+                | UserEvent::PresenceVisibilityChanged(_),
+            ) => {}
+            // projected in the meet-ups phase (issue 17)
+            DomainEvent::Meetup(_) => {}
         }
     }
 
@@ -96,6 +108,8 @@ impl Overlay {
                 self.friends.insert((x.by, x.other), None);
                 self.friends.insert((x.other, x.by), None);
             }
+            // projected in the people phase (issue 16); it must never reach `to`
+            FriendshipEvent::Shadowed(_) => {}
         }
     }
 
@@ -186,6 +200,11 @@ impl Overlay {
                     room.last_message = Some(last);
                 }
                 self.touch(p.room_id, p.at);
+                // Sent: no longer the orphan sweeper's business.
+                for a in &p.attachments {
+                    self.pending_uploads
+                        .insert((p.room_id, a.attachment_id), None);
+                }
             }
             RoomEvent::MessageEdited(x) => {
                 // An edit never revives a deleted message (the command side
@@ -219,6 +238,32 @@ impl Overlay {
                     self.dirty_markers.insert((m.room_id, m.user_id));
                 }
             }
+            RoomEvent::AttachmentUploaded(u) => {
+                let id = u.attachment.attachment_id;
+                let entry = AttachmentEntry {
+                    room_id: u.room_id,
+                    attachment: u.attachment.clone(),
+                };
+                self.attachments.insert(id, Some(entry));
+                let at = u.at.timestamp_millis();
+                self.pending_uploads.insert((u.room_id, id), Some(at));
+            }
+            RoomEvent::AttachmentDiscarded(d) => {
+                let key = (d.room_id, d.attachment_id);
+                self.attachments.insert(d.attachment_id, None);
+                self.pending_uploads.insert(key, None);
+                self.discarded_uploads.insert(key, d.at.timestamp_millis());
+            }
+            // projected in the messages phase (issue 15)
+            RoomEvent::ReactionAdded(_)
+            | RoomEvent::ReactionRemoved(_)
+            | RoomEvent::MessageHidden(_)
+            | RoomEvent::NoticeSet(_)
+            | RoomEvent::NoticeCleared(_) => {}
+            // projected in the people phase (issue 16)
+            RoomEvent::MemberRoleChanged(_)
+            | RoomEvent::InviteCreated(_)
+            | RoomEvent::InviteRevoked(_) => {}
         }
     }
 

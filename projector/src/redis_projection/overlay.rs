@@ -9,8 +9,9 @@
 use crate::error::Result;
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
 use domain::frame::Frame;
-use domain::ids::{MessageId, RoomId, UserId};
+use domain::ids::{AttachmentId, MessageId, RoomId, UserId};
 use domain::views::{FriendEntryView, MemberView, MessageView, ProfileView, RoomView};
+use readmodel::attachments::AttachmentEntry;
 use readmodel::{profiles, rooms, timeline, unread, RedisKeys, Replies};
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -52,6 +53,12 @@ pub(super) struct Overlay {
     /// Messages edited or deleted in the batch, with their final body
     /// (`None` = deleted): their stored frames are rewritten (see `redact`).
     pub(super) redactions: BTreeMap<(RoomId, MessageId), Option<String>>,
+    /// Final entry of each attachment touched; `None` = discarded.
+    pub(super) attachments: BTreeMap<AttachmentId, Option<AttachmentEntry>>,
+    /// Final state of each upload touched: pending since (ms) or not.
+    pub(super) pending_uploads: BTreeMap<(RoomId, AttachmentId), Option<i64>>,
+    /// Uploads discarded in the batch, with the discard time (ms).
+    pub(super) discarded_uploads: BTreeMap<(RoomId, AttachmentId), i64>,
 }
 
 /// Which current values a batch needs before applying.
@@ -102,12 +109,28 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 RoomEvent::ReadMarkerMoved(c) => {
                     n.markers.insert((c.room_id, c.user_id));
                 }
+                // written whole, nothing read first
+                RoomEvent::AttachmentUploaded(_) | RoomEvent::AttachmentDiscarded(_) => {}
+                // projected in the messages phase (issue 15)
+                RoomEvent::ReactionAdded(_)
+                | RoomEvent::ReactionRemoved(_)
+                | RoomEvent::MessageHidden(_)
+                | RoomEvent::NoticeSet(_)
+                | RoomEvent::NoticeCleared(_) => {}
+                // projected in the people phase (issue 16)
+                RoomEvent::MemberRoleChanged(_)
+                | RoomEvent::InviteCreated(_)
+                | RoomEvent::InviteRevoked(_) => {}
             },
             DomainEvent::User(UserEvent::Registered(_))
             | DomainEvent::Username(_)
             | DomainEvent::Friendship(FriendshipEvent::Requested(_))
             | DomainEvent::Friendship(FriendshipEvent::Accepted(_))
             | DomainEvent::Friendship(FriendshipEvent::Ended(_)) => {}
+            // projected in the people phase (issue 16)
+            DomainEvent::User(_) | DomainEvent::Friendship(FriendshipEvent::Shadowed(_)) => {}
+            // projected in the meet-ups phase (issue 17)
+            DomainEvent::Meetup(_) => {}
         }
     }
     n

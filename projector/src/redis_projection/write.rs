@@ -14,7 +14,9 @@
 
 use super::overlay::Overlay;
 use domain::frame::Frame;
-use readmodel::{frames, friends, generation, profiles, rooms, timeline, unread, RedisKeys};
+use readmodel::{
+    attachments, frames, friends, generation, profiles, rooms, timeline, unread, RedisKeys,
+};
 use std::collections::BTreeMap;
 
 /// Group `(key part, member, value)` by key part, keeping order.
@@ -135,6 +137,19 @@ impl Overlay {
         for (user, items) in lists {
             rooms::write_list(&mut pipe, keys, user, items);
         }
+        for (id, entry) in &self.attachments {
+            attachments::write(&mut pipe, keys, *id, entry.as_ref());
+        }
+        attachments::write_pending(
+            &mut pipe,
+            keys,
+            self.pending_uploads.iter().map(|(k, v)| (*k, *v)),
+        );
+        attachments::add_discarded(
+            &mut pipe,
+            keys,
+            self.discarded_uploads.iter().map(|(k, v)| (*k, *v)),
+        );
         generation::set_checkpoint(&mut pipe, keys, checkpoint);
         let mut timeline = std::mem::take(&mut self.timeline);
         timeline.retain(|k, _| self.dirty_timeline.contains(k));

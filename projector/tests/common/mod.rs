@@ -125,6 +125,8 @@ impl Cast {
             author_id: author,
             body: body.into(),
             reply_to: None,
+            attachments: vec![],
+            mentions: vec![],
             at: t(at),
         }))
     }
@@ -235,6 +237,7 @@ impl Cast {
             room_id: g,
             user_id: d,
             by: b,
+            via_invite: None,
             at: t(20),
         })));
         ev.push(self.post(g, 5, d, "hi all", 21));

@@ -5,8 +5,10 @@
 //! - [`users`] answers `/v1/me`, `/v1/users/{user_id}`, `/v1/users?username=`, `/v1/me/friends`.
 //! - [`rooms`] answers `/v1/rooms/{room_id}`, `/v1/me/rooms`.
 //! - [`messages`] answers `/v1/rooms/{room_id}/messages`.
+//! - [`attachments`] answers `/v1/attachments/{attachment_id}` (its own state: the object store).
 //! - [`search`] answers `/v1/search/messages` (when this process keeps a search index).
 
+pub mod attachments;
 pub(crate) mod messages;
 pub(crate) mod rooms;
 pub(crate) mod search;

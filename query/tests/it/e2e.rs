@@ -107,6 +107,8 @@ async fn routes_answer_from_projections_built_from_events() {
             author_id: author,
             body: body.clone(),
             reply_to: None,
+            attachments: vec![],
+            mentions: vec![],
             at: t(10 + seq as i64),
         })));
         model.push((author, body, false));

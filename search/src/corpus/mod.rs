@@ -141,6 +141,8 @@ pub fn posted_events(
                     author_id: author,
                     body: m.body.to_owned(),
                     reply_to: None,
+                    attachments: vec![],
+                    mentions: vec![],
                     at,
                 })),
             }

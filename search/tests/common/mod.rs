@@ -75,6 +75,8 @@ impl Log {
                 author_id: author,
                 body: body.into(),
                 reply_to: None,
+                attachments: vec![],
+                mentions: vec![],
                 at,
             }),
         );

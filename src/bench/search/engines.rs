@@ -93,6 +93,8 @@ fn events(gen: &Generator, from: u64, to: u64, seqs: &mut [u64]) -> Vec<StoredEv
                     author_id: UserId(Uuid::from_u64_pair(USER_NS, m.author.into())),
                     body: m.body,
                     reply_to: None,
+                    attachments: vec![],
+                    mentions: vec![],
                     at,
                 })),
             }

@@ -1,0 +1,116 @@
+//! Given / when / then tests of blocks, mutes and profile settings.
+
+use super::*;
+use chrono::TimeDelta;
+use uuid::Uuid;
+use UserCommand as C;
+
+const ME: UserId = UserId(Uuid::from_u128(1));
+const OTHER: UserId = UserId(Uuid::from_u128(2));
+const ROOM: RoomId = RoomId(Uuid::from_u128(100));
+
+fn at() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000, 0).unwrap()
+}
+fn given(commands: &[C]) -> User {
+    let register = C::Register {
+        user_id: ME,
+        username: Username::parse("minsu").unwrap(),
+        display_name: DisplayName::parse("김민수").unwrap(),
+        at: at(),
+    };
+    std::iter::once(&register)
+        .chain(commands)
+        .fold(User::default(), |s, c| {
+            let events = s.decide(c).unwrap_or_else(|e| panic!("given {c:?}: {e}"));
+            s.evolve_all(&events)
+        })
+}
+fn when(given_cmds: &[C], cmd: C) -> Result<Vec<UserEvent>, DomainError> {
+    given(given_cmds).decide(&cmd)
+}
+fn block(other: UserId) -> C {
+    C::Block { other, at: at() }
+}
+fn unblock(other: UserId) -> C {
+    C::Unblock { other, at: at() }
+}
+fn mute(until: Option<DateTime<Utc>>) -> C {
+    C::Mute {
+        room_id: ROOM,
+        until,
+        at: at(),
+    }
+}
+
+#[test]
+fn block_and_unblock() {
+    assert!(matches!(
+        &when(&[], block(OTHER)).unwrap()[..],
+        [UserEvent::Blocked(e)] if e.user_id == ME && e.blocked == OTHER
+    ));
+    assert!(given(&[block(OTHER)]).profile.unwrap().blocks(OTHER));
+    assert_eq!(when(&[block(OTHER)], block(OTHER)), Ok(vec![]));
+    assert_eq!(when(&[], block(ME)), Err(DomainError::CannotBlockSelf));
+    assert!(matches!(
+        &when(&[block(OTHER)], unblock(OTHER)).unwrap()[..],
+        [UserEvent::Unblocked(_)]
+    ));
+    assert_eq!(when(&[], unblock(OTHER)), Err(DomainError::BlockNotFound));
+    assert_eq!(
+        when(&[block(OTHER), unblock(OTHER)], unblock(OTHER)),
+        Err(DomainError::BlockNotFound)
+    );
+    assert_eq!(
+        User::default().decide(&block(OTHER)),
+        Err(DomainError::UserNotFound)
+    );
+}
+
+#[test]
+fn mutes_until_a_time_or_for_ever() {
+    let hour = at() + TimeDelta::hours(1);
+    let p = given(&[mute(Some(hour))]).profile.unwrap();
+    assert!(p.muted(ROOM, at()));
+    assert!(!p.muted(ROOM, hour));
+    let forever = given(&[mute(None)]).profile.unwrap();
+    assert!(forever.muted(ROOM, hour + TimeDelta::days(3650)));
+    assert_eq!(when(&[mute(None)], mute(None)), Ok(vec![]));
+    assert_eq!(when(&[mute(None)], mute(Some(hour))).unwrap().len(), 1);
+    assert_eq!(
+        when(&[], mute(Some(at()))),
+        Err(DomainError::InvalidMuteUntil)
+    );
+    let unmute = || C::Unmute {
+        room_id: ROOM,
+        at: at(),
+    };
+    assert_eq!(when(&[], unmute()), Ok(vec![]));
+    let s = given(&[mute(None), unmute()]);
+    assert!(!s.profile.unwrap().muted(ROOM, at()));
+}
+
+#[test]
+fn status_message_and_presence_visibility() {
+    let status = |s: &str| C::ChangeStatusMessage {
+        status_message: StatusMessage::parse(s).unwrap(),
+        at: at(),
+    };
+    let presence = |show_presence| C::SetPresenceVisibility {
+        show_presence,
+        at: at(),
+    };
+    let s = given(&[status("회의 중"), presence(false)]);
+    let p = s.profile.clone().unwrap();
+    assert_eq!(
+        (p.status_message.as_str(), p.show_presence),
+        ("회의 중", false)
+    );
+    assert_eq!(s.decide(&status("회의 중")), Ok(vec![]));
+    assert_eq!(s.decide(&presence(false)), Ok(vec![]));
+    assert_eq!(s.decide(&status("")).unwrap().len(), 1);
+    // New accounts show presence and have no status message.
+    let fresh = given(&[]).profile.unwrap();
+    assert!(fresh.show_presence && fresh.status_message.is_empty());
+    assert_eq!(given(&[]).decide(&presence(true)), Ok(vec![]));
+}
