@@ -274,7 +274,8 @@ impl<'a> Load<'a> {
             } else if roll < 43 {
                 let name = format!("{} {i}", actor.id.to_string()[..8].to_uppercase());
                 let update = UpdateMeRequest {
-                    display_name: name.clone(),
+                    display_name: Some(name.clone()),
+                    ..UpdateMeRequest::default()
                 };
                 self.ack(self.server.as_user(actor).update_me(&update).await);
                 let id: Uuid = actor.id.0;

@@ -4,7 +4,9 @@
 
 pub mod accounts;
 pub mod friends;
+pub mod invites;
 pub mod messages;
+pub mod people;
 pub mod rooms;
 
 use crate::runner;
@@ -37,6 +39,13 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(messages::post))
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(messages::mark_read))
+        // people (issue 16)
+        .routes(routes!(people::change_role))
+        .routes(routes!(people::mute, people::unmute))
+        .routes(routes!(people::block, people::unblock))
+        .routes(routes!(invites::create))
+        .routes(routes!(invites::revoke))
+        .routes(routes!(invites::join))
 }
 
 /// Every command route (POST, PATCH, DELETE) of API.md: [`routes`].

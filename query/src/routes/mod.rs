@@ -5,9 +5,11 @@
 //! - [`users`] answers `/v1/me`, `/v1/users/{user_id}`, `/v1/users?username=`, `/v1/me/friends`.
 //! - [`rooms`] answers `/v1/rooms/{room_id}`, `/v1/me/rooms`.
 //! - [`messages`] answers `/v1/rooms/{room_id}/messages`.
+//! - [`people`] answers `/v1/rooms/{room_id}/invites`, `/v1/invites/{token}`, `/v1/me/blocks`, `/v1/users/search`.
 //! - [`search`] answers `/v1/search/messages` (when this process keeps a search index).
 
 pub(crate) mod messages;
+pub(crate) mod people;
 pub(crate) mod rooms;
 pub(crate) mod search;
 pub(crate) mod users;

@@ -14,7 +14,7 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use domain::{RoomId, UserId};
-use readmodel::{rooms, unread};
+use readmodel::{people, rooms, unread};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -149,6 +149,8 @@ async fn room_list(
             // Inside the transaction, so the script exists for the calls
             // after it even right after a Redis restart.
             unread::queue_script(pipe);
+            people::queue_mutes(pipe, keys, me);
+            people::queue_blocks(pipe, keys, me);
             for room in &ids {
                 rooms::queue_get(pipe, keys, *room);
                 rooms::queue_member_count(pipe, keys, *room);
@@ -156,14 +158,31 @@ async fn room_list(
             }
         })
         .await?;
+    let mutes = people::take_mutes(&mut values)?;
+    let blocked: Vec<UserId> = people::take_blocks(&mut values)?
+        .into_iter()
+        .map(|b| b.user_id)
+        .collect();
+    let now = chrono::Utc::now();
     let mut out = Vec::with_capacity(ids.len());
     for _ in &ids {
         let view = rooms::take(&mut values)?;
         let members = rooms::take_count(&mut values)?;
         let unread = unread::take_count(&mut values)?;
         // A listed room without its view would be a projection bug; skip it.
-        if let Some(view) = view {
-            out.push(RoomSummaryResponse::new(view, members, unread));
+        if let Some(mut view) = view {
+            // A blocked user's message is never the caller's preview.
+            if view
+                .last_message
+                .as_ref()
+                .is_some_and(|m| blocked.contains(&m.author_id))
+            {
+                view.last_message = None;
+            }
+            let muted = mutes.get(&view.room_id).is_some_and(|m| m.holds(now));
+            let mut summary = RoomSummaryResponse::new(view, members, unread);
+            summary.muted = muted;
+            out.push(summary);
         }
     }
     Ok(MyRoomsResponse {
