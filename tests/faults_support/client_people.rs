@@ -37,7 +37,7 @@ impl HttpLoad {
             }
             (5, _) if w == 0 => {
                 // i = 5, 15, 25 …: admin, member, admin …
-                let role = if (i / 10) % 2 == 0 {
+                let role = if (i / 10).is_multiple_of(2) {
                     RoleName::Admin
                 } else {
                     RoleName::Member
