@@ -138,11 +138,21 @@ async fn blocked_messages_leave_the_timeline_and_room_list_of_the_blocker_only()
     }
     let list = s.as_user(&a).at(last.position).my_rooms(&[]).await.unwrap();
     assert!(list.rooms[0].last_message.is_none(), "{:?}", list.rooms[0]);
+    // Unread counts leave the blocked user's messages out, for the blocker only.
+    assert_eq!(list.rooms[0].unread_count, 0, "{:?}", list.rooms[0]);
     let list = s.as_user(&c).at(last.position).my_rooms(&[]).await.unwrap();
     assert_eq!(
         list.rooms[0].last_message.as_ref().unwrap().body_preview,
         "from bob"
     );
+    assert_eq!(list.rooms[0].unread_count, 2);
+    // Search: the blocker finds only her own message, the others both.
+    let hits = |u| {
+        let api = s.as_user(u).at(last.position);
+        async move { api.search(&[("q", "from")]).await.unwrap().hits.len() }
+    };
+    assert_eq!(hits(&a).await, 1);
+    assert_eq!(hits(&c).await, 2);
 }
 
 #[tokio::test]

@@ -22,8 +22,9 @@ use crate::reply::{decode, encode, parse_id, ReadError, Replies};
 use crate::RedisKeys;
 use domain::ids::{InviteId, RoomId, UserId};
 use domain::views_people::{BlockView, InviteView, MuteView};
-use redis::Pipeline;
+use redis::{Pipeline, Script};
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// HASH: blocked id → JSON [`BlockView`].
 pub fn blocks_key(keys: &RedisKeys, user: UserId) -> String {
@@ -193,6 +194,48 @@ pub fn take_invite_token(replies: &mut Replies) -> Result<Option<(RoomId, Invite
         parse_id("invite token room", room)?,
         parse_id("invite token invite", invite)?,
     )))
+}
+
+// ---- unread counts without blocked authors ----------------------------------
+
+/// The unread count of `unread::queue_count`, also leaving out the live
+/// seqs of the authors whose `own:` sets are `KEYS[4..]` (each seq has one
+/// author, so the subtractions are exact).
+static UNREAD_WITHOUT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local m = redis.call('HGET', KEYS[1], ARGV[1]) or '0'
+          local lo = '(' .. m
+          local n = redis.call('ZCOUNT', KEYS[2], lo, '+inf')
+          for i = 3, #KEYS do
+            n = n - redis.call('ZCOUNT', KEYS[i], lo, '+inf')
+          end
+          return n",
+    )
+});
+
+/// Queue the loading of the script of [`queue_unread_without`] (first in
+/// the `MULTI`, like `unread::queue_script`); its reply is ignored.
+pub fn queue_unread_script(pipe: &mut Pipeline) {
+    pipe.load_script(&UNREAD_WITHOUT).ignore();
+}
+
+/// Queue `user`'s unread count in `room` leaving out messages by `blocked`
+/// (the users `user` blocked: never unread for them); take it with
+/// `unread::take_count`.
+pub fn queue_unread_without(
+    pipe: &mut Pipeline,
+    keys: &RedisKeys,
+    room: RoomId,
+    user: UserId,
+    blocked: &[UserId],
+) {
+    let mut call = UNREAD_WITHOUT.key(keys.read_markers(room));
+    call.key(keys.live_seqs(room))
+        .key(keys.own_seqs(room, user));
+    for b in blocked {
+        call.key(keys.own_seqs(room, *b));
+    }
+    pipe.invoke_script(call.arg(user.to_string()));
 }
 
 // ---- user search --------------------------------------------------------------

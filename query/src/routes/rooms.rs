@@ -131,9 +131,16 @@ async fn room_list(
 ) -> Result<MyRoomsResponse, Interrupt> {
     let after = cursor.map(|c| &c.0);
     let mut values = snap
-        .exec(|keys, pipe| rooms::queue_page(pipe, keys, me, after, limit + 1))
+        .exec(|keys, pipe| {
+            rooms::queue_page(pipe, keys, me, after, limit + 1);
+            people::queue_blocks(pipe, keys, me);
+        })
         .await?;
     let mut page = rooms::take_page(&mut values, after)?;
+    let blocked: Vec<UserId> = people::take_blocks(&mut values)?
+        .into_iter()
+        .map(|b| b.user_id)
+        .collect();
     page.truncate(limit + 1);
     let next_cursor = (page.len() > limit).then(|| Cursor(page[limit - 1].clone()).encode());
     page.truncate(limit);
@@ -149,20 +156,22 @@ async fn room_list(
             // Inside the transaction, so the script exists for the calls
             // after it even right after a Redis restart.
             unread::queue_script(pipe);
+            people::queue_unread_script(pipe);
             people::queue_mutes(pipe, keys, me);
-            people::queue_blocks(pipe, keys, me);
             for room in &ids {
                 rooms::queue_get(pipe, keys, *room);
                 rooms::queue_member_count(pipe, keys, *room);
-                unread::queue_count(pipe, keys, *room, me);
+                if blocked.is_empty() {
+                    unread::queue_count(pipe, keys, *room, me);
+                } else {
+                    // Messages of users the caller blocked are never unread
+                    // for them.
+                    people::queue_unread_without(pipe, keys, *room, me, &blocked);
+                }
             }
         })
         .await?;
     let mutes = people::take_mutes(&mut values)?;
-    let blocked: Vec<UserId> = people::take_blocks(&mut values)?
-        .into_iter()
-        .map(|b| b.user_id)
-        .collect();
     let now = chrono::Utc::now();
     let mut out = Vec::with_capacity(ids.len());
     for _ in &ids {
