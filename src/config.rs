@@ -298,6 +298,18 @@ pub struct RateArgs {
         value_parser = positive)]
     pub rate_user_lookup_burst: f64,
 
+    /// Invite token uses (previews and joins) per user per second.
+    #[arg(long, env = "COTALK_RATE_INVITE_PER_SEC",
+        default_value_t = RateLimitConfig::DEFAULT.invite_per_user.per_second,
+        value_parser = positive)]
+    pub rate_invite_per_sec: f64,
+
+    /// Invite token uses a user may make at once after being idle.
+    #[arg(long, env = "COTALK_RATE_INVITE_BURST",
+        default_value_t = RateLimitConfig::DEFAULT.invite_per_user.burst,
+        value_parser = positive)]
+    pub rate_invite_burst: f64,
+
     /// Take the client address from the first `X-Forwarded-For` entry (only
     /// behind a proxy that overwrites that header).
     #[arg(long, env = "COTALK_RATE_TRUST_FORWARDED_FOR",
@@ -343,6 +355,10 @@ impl RateArgs {
                 per_second: self.rate_user_lookup_per_sec,
                 burst: self.rate_user_lookup_burst,
             },
+            invite_per_user: Rate {
+                per_second: self.rate_invite_per_sec,
+                burst: self.rate_invite_burst,
+            },
             trust_forwarded_for: self.rate_trust_forwarded_for,
             exempt_loopback: self.rate_exempt_loopback,
         }
@@ -363,6 +379,8 @@ impl Default for RateArgs {
             rate_search_burst: d.search_per_user.burst,
             rate_user_lookup_per_sec: d.user_lookup_per_user.per_second,
             rate_user_lookup_burst: d.user_lookup_per_user.burst,
+            rate_invite_per_sec: d.invite_per_user.per_second,
+            rate_invite_burst: d.invite_per_user.burst,
             rate_trust_forwarded_for: d.trust_forwarded_for,
             rate_exempt_loopback: d.exempt_loopback,
         }

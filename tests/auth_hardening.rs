@@ -44,6 +44,8 @@ fn small_limits() -> RateArgs {
         rate_search_burst: 3.0,
         rate_user_lookup_per_sec: 0.01,
         rate_user_lookup_burst: 3.0,
+        rate_invite_per_sec: 0.01,
+        rate_invite_burst: 3.0,
     }
 }
 

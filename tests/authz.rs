@@ -6,6 +6,10 @@
 //! from the room; 401 `unauthenticated`) and no data. A member who rejoins sees
 //! the history again.
 //!
+//! The role dimension (issue 16): every room-scoped route called by a plain
+//! member, an admin and the owner of a fresh room, acting on another plain
+//! member and their message, gets the answer its case names for that role.
+//!
 //! The cases are checked against the route tables the routers are built from,
 //! so adding a room-scoped route without a case here fails this test.
 
@@ -15,7 +19,7 @@ use base64::Engine as _;
 use chrono::{Duration, Utc};
 use contract::commands::AddMemberRequest;
 use contract::queries::SearchResponse;
-use domain::{MessageId, RoomId, UserId};
+use domain::{InviteId, MessageId, RoomId, UserId};
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::{start, Answer, Server, User};
@@ -30,6 +34,7 @@ struct Ids {
     message: MessageId,
     owner: UserId,
     outsider: UserId,
+    invite: InviteId,
 }
 
 /// One call: method, path template (as in the route table), query, body.
@@ -38,6 +43,9 @@ struct Case {
     path: &'static str,
     query: &'static str,
     body: fn(&Ids) -> Option<Value>,
+    /// The status a plain member, an admin and the owner get, acting on
+    /// another plain member (`{user_id}`) and that member's message.
+    by_role: [u16; 3],
 }
 
 fn none(_: &Ids) -> Option<Value> {
@@ -46,46 +54,116 @@ fn none(_: &Ids) -> Option<Value> {
 
 /// One case per room-scoped route (search twice); extend with a new route.
 fn cases() -> Vec<Case> {
-    let case = |method, path, query, body| Case {
+    let case = |method, path, query, body, by_role| Case {
         method,
         path,
         query,
         body,
+        by_role,
     };
+    const ALL: [u16; 3] = [200, 200, 200];
+    const CREATED: [u16; 3] = [201, 201, 201];
+    const STAFF: [u16; 3] = [403, 200, 200];
     vec![
-        case("get", "/v1/rooms/{room_id}", "", none),
-        case("get", "/v1/rooms/{room_id}/messages", "?limit=50", none),
-        case("patch", "/v1/rooms/{room_id}", "", |_| {
-            Some(json!({"name": "taken over"}))
-        }),
-        case("post", "/v1/rooms/{room_id}/members", "", |ids| {
-            Some(json!({"user_id": ids.outsider}))
-        }),
-        case("delete", "/v1/rooms/{room_id}/members/{user_id}", "", none),
-        case("post", "/v1/rooms/{room_id}/messages", "", |_| {
-            Some(json!({"body": "let me in"}))
-        }),
+        case("get", "/v1/rooms/{room_id}", "", none, ALL),
+        case(
+            "get",
+            "/v1/rooms/{room_id}/messages",
+            "?limit=50",
+            none,
+            ALL,
+        ),
+        case(
+            "patch",
+            "/v1/rooms/{room_id}",
+            "",
+            |_| Some(json!({"name": "taken over"})),
+            STAFF,
+        ),
+        case(
+            "post",
+            "/v1/rooms/{room_id}/members",
+            "",
+            |ids| Some(json!({"user_id": ids.outsider})),
+            CREATED,
+        ),
+        case(
+            "delete",
+            "/v1/rooms/{room_id}/members/{user_id}",
+            "",
+            none,
+            STAFF,
+        ),
+        case(
+            "post",
+            "/v1/rooms/{room_id}/messages",
+            "",
+            |_| Some(json!({"body": "let me in"})),
+            CREATED,
+        ),
         case(
             "patch",
             "/v1/rooms/{room_id}/messages/{message_id}",
             "",
             |_| Some(json!({"body": "rewritten"})),
+            [403, 403, 403],
         ),
         case(
             "delete",
             "/v1/rooms/{room_id}/messages/{message_id}",
             "",
             none,
+            STAFF,
         ),
-        case("post", "/v1/rooms/{room_id}/read", "", |_| {
-            Some(json!({"seq": 1}))
-        }),
-        // Refused before the body is read (any body will do).
-        case("post", "/v1/rooms/{room_id}/attachments", "", |_| {
-            Some(json!("%PDF-1.7 not for you"))
-        }),
-        case("get", SEARCH, "?q=zebracorn&room_id={room_id}", none),
-        case("get", SEARCH, "?q=zebracorn", none),
+        case(
+            "post",
+            "/v1/rooms/{room_id}/read",
+            "",
+            |_| Some(json!({"seq": 1})),
+            ALL,
+        ),
+        // Refused before the body is read (any body will do); members get
+        // 415: a JSON string is no file type.
+        case(
+            "post",
+            "/v1/rooms/{room_id}/attachments",
+            "",
+            |_| Some(json!("%PDF-1.7 not for you")),
+            [415, 415, 415],
+        ),
+        case("get", SEARCH, "?q=zebracorn&room_id={room_id}", none, ALL),
+        case("get", SEARCH, "?q=zebracorn", none, ALL),
+        // people (issue 16)
+        case(
+            "put",
+            "/v1/rooms/{room_id}/members/{user_id}/role",
+            "",
+            |_| Some(json!({"role": "admin"})),
+            [403, 403, 200],
+        ),
+        case(
+            "post",
+            "/v1/rooms/{room_id}/invites",
+            "",
+            |_| Some(json!({})),
+            [403, 201, 201],
+        ),
+        case("get", "/v1/rooms/{room_id}/invites", "", none, STAFF),
+        case(
+            "delete",
+            "/v1/rooms/{room_id}/invites/{invite_id}",
+            "",
+            none,
+            STAFF,
+        ),
+        case(
+            "put",
+            "/v1/rooms/{room_id}/mute",
+            "",
+            |_| Some(json!({})),
+            ALL,
+        ),
+        case("delete", "/v1/rooms/{room_id}/mute", "", none, ALL),
     ]
 }
 
@@ -93,6 +171,7 @@ fn fill(template: &str, ids: &Ids) -> String {
     template
         .replace("{room_id}", &ids.room.to_string())
         .replace("{message_id}", &ids.message.to_string())
+        .replace("{invite_id}", &ids.invite.to_string())
         .replace("{user_id}", &ids.owner.to_string())
 }
 
@@ -214,6 +293,12 @@ async fn outsiders_and_bad_tokens_get_nothing() {
         .post(&member, room, &format!("{SECRET_WORD} launch plan"))
         .await
         .message_id;
+    let invite = s
+        .as_user(&owner)
+        .create_invite(room, &Default::default())
+        .await
+        .expect("an invite")
+        .invite_id;
     remove(&s, &leaver, room, &leaver).await;
     remove(&s, &owner, room, &kicked).await;
     let at = remove(&s, &rejoiner, room, &rejoiner).await;
@@ -222,6 +307,7 @@ async fn outsiders_and_bad_tokens_get_nothing() {
         message,
         owner: owner.id,
         outsider: outsider.id,
+        invite,
     };
     let members = [&owner, &member];
 
@@ -306,4 +392,66 @@ async fn outsiders_and_bad_tokens_get_nothing() {
         .await;
     a.expect(200, None);
     assert_eq!(search_hits_from(&a, room), 1, "{}", a.body);
+}
+
+/// The role dimension: each case as a plain member, an admin and the owner
+/// of a fresh room (so no call sees another's effect), on a plain member
+/// (`{user_id}`) and their message.
+#[tokio::test]
+async fn each_role_gets_its_answer() {
+    let s = start().await;
+    let owner = s.user("owner").await;
+    let admin = s.user("staffer").await;
+    let member = s.user("member").await;
+    let target = s.user("target").await;
+    let outsider = s.user("outsider").await;
+    for c in cases() {
+        for (k, (who, actor)) in [("member", &member), ("admin", &admin), ("owner", &owner)]
+            .into_iter()
+            .enumerate()
+        {
+            let room = s
+                .room(&owner, "roles", &[&admin, &member, &target])
+                .await
+                .room_id;
+            let o = s.as_user(&owner);
+            o.change_role(
+                room,
+                admin.id,
+                &contract::people::ChangeRoleRequest {
+                    role: contract::people::RoleName::Admin,
+                },
+            )
+            .await
+            .expect("make an admin");
+            let message = s.post(&target, room, "target's message").await.message_id;
+            let made = o
+                .create_invite(room, &Default::default())
+                .await
+                .expect("an invite");
+            let ids = Ids {
+                room,
+                message,
+                owner: target.id,
+                outsider: outsider.id,
+                invite: made.invite_id,
+            };
+            let a = call(&s, &c, &ids, &actor.token, made.position).await;
+            assert_eq!(
+                a.status.as_u16(),
+                c.by_role[k],
+                "{who}: {}: {}",
+                label(&c),
+                a.body
+            );
+            if a.status.as_u16() == 403 {
+                assert!(
+                    ["not_room_owner", "not_room_admin", "not_message_author"].contains(&a.code()),
+                    "{who}: {}: {}",
+                    label(&c),
+                    a.body
+                );
+            }
+        }
+    }
 }

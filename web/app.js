@@ -6,6 +6,7 @@
 import { Stream } from './api.js';
 import { el, formatTime, onEnter } from './dom.js';
 import { renderMembers } from './members.js';
+import { initPeople, showInvite, showMute } from './people.js';
 import { initSearch } from './search.js';
 import { $, api, nameOf, state, titleOf, toast, users } from './session.js';
 import { Timeline } from './timeline.js';
@@ -41,6 +42,7 @@ async function enter() {
     if (s === 'live') scheduleRooms(api.position);
   });
   stream.start(api.position);
+  if (await showInvite()) return;
   const hash = new URLSearchParams(location.hash.slice(1));
   const want = hash.get('room');
   if (want && state.rooms.some((r) => r.room_id === want)) openRoom(want, Number(hash.get('seq')) || 0);
@@ -138,6 +140,7 @@ function renderRooms() {
     const bottom = el('div', 'line');
     const preview = r.last_message ? r.last_message.body_preview : r.direct ? 'Direct chat' : `${r.member_count} members`;
     bottom.append(el('span', 'preview', preview));
+    if (r.muted) bottom.append(el('span', 'muted', '🔕'));
     if (r.unread_count > 0 && r.room_id !== state.current) {
       bottom.append(el('span', 'badge', String(r.unread_count)));
     }
@@ -217,6 +220,7 @@ async function openRoom(roomId, focusSeq) {
   $('composer').hidden = false;
   $('members-toggle').hidden = room.direct;
   $('leave').hidden = room.direct;
+  showMute(room);
   if (!$('members-panel').hidden) renderMembers(true);
   try {
     await timeline.open(roomId, focusSeq);
@@ -235,6 +239,7 @@ function closeRoom() {
   $('composer').hidden = true;
   $('members-toggle').hidden = true;
   $('leave').hidden = true;
+  showMute(null);
   $('members-panel').hidden = true;
 }
 
@@ -347,3 +352,5 @@ if (api.token) {
 } else {
   showAuth();
 }
+
+initPeople({ loadRooms, openRoom, refreshMembers: () => renderMembers(true) });

@@ -2,6 +2,7 @@
 // username, and (for the owner) removing a member.
 
 import { el } from './dom.js';
+import { decorateMember, mayKick } from './people.js';
 import { $, api, nameOf, roomDetail, state, toast } from './session.js';
 
 $('members-toggle').addEventListener('click', () => {
@@ -24,7 +25,6 @@ export async function renderMembers(fresh) {
     return;
   }
   if (state.current !== roomId) return;
-  const owner = d.owner_id === api.userId;
   const items = d.members.map((m) => {
     const li = el('li', 'member');
     li.dataset.userId = m.user_id;
@@ -32,8 +32,9 @@ export async function renderMembers(fresh) {
     nameOf(m.user_id).then((n) => {
       name.textContent = n;
     });
-    li.append(name, el('span', 'role', m.role === 'owner' ? 'owner' : ''));
-    if (owner && m.user_id !== api.userId) {
+    li.append(name, el('span', 'role', m.role === 'member' ? '' : m.role));
+    decorateMember(li, m, d);
+    if (mayKick(m, d)) {
       const kick = el('button', 'ghost danger kick', 'Remove');
       kick.type = 'button';
       kick.addEventListener('click', async () => {

@@ -78,6 +78,9 @@ pub struct RateLimitConfig {
     pub search_per_user: Rate,
     /// `GET /v1/users?username=` lookups per user.
     pub user_lookup_per_user: Rate,
+    /// Invite token uses (previews and joins) per user: bounds guessing of
+    /// tokens and join codes (issue 16).
+    pub invite_per_user: Rate,
     /// Use the first `X-Forwarded-For` address.
     pub trust_forwarded_for: bool,
     /// Loopback peers skip the per-address limits.
@@ -104,6 +107,12 @@ impl RateLimitConfig {
         // A person adds a few people at a time; enumerating usernames at
         // one a second takes a day for 86 400 guesses.
         user_lookup_per_user: Rate {
+            per_second: 1.0,
+            burst: 20.0,
+        },
+        // Opening a link is rare; guessing a 4-digit code at one a
+        // second takes hours, a 256-bit token never ends.
+        invite_per_user: Rate {
             per_second: 1.0,
             burst: 20.0,
         },
@@ -236,6 +245,8 @@ pub struct RateLimits {
     pub search: Limiter<uuid::Uuid>,
     /// Username lookups per user.
     pub user_lookup: Limiter<uuid::Uuid>,
+    /// Invite token uses per user.
+    pub invite: Limiter<uuid::Uuid>,
 }
 
 impl RateLimits {
@@ -248,6 +259,7 @@ impl RateLimits {
             post: Limiter::new(config.post_per_user),
             search: Limiter::new(config.search_per_user),
             user_lookup: Limiter::new(config.user_lookup_per_user),
+            invite: Limiter::new(config.invite_per_user),
             config,
         }
     }
@@ -334,6 +346,11 @@ impl Limits {
     /// One username lookup by `user`.
     pub fn user_lookup(&self, user: uuid::Uuid) -> Result<(), ApiError> {
         self.limits.user_lookup.take(&user)
+    }
+
+    /// One use of an invite token (preview or join) by `user`.
+    pub fn invite(&self, user: uuid::Uuid) -> Result<(), ApiError> {
+        self.limits.invite.take(&user)
     }
 }
 

@@ -60,12 +60,20 @@ pub struct LoginResponse {
 }
 
 /// `PATCH /v1/me` body.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     /// 1-64 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 64)]
-    pub display_name: String,
+    pub display_name: Option<String>,
+    /// 0-60 characters; empty clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 60)]
+    pub status_message: Option<String>,
+    /// Whether friends see the caller's presence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub show_presence: Option<bool>,
 }
 
 /// `{position}` answer of most commands.

@@ -10,12 +10,14 @@
 //! - [`positioned`]: [`Positioned`], a command answer with the log position
 //!   of its last event.
 //! - [`queries`]: answers of the query routes.
+//! - [`people`]: bodies of the people routes (roles, invites, blocks, mutes, user search).
 //! - [`ops`]: answers of the operational routes (`/healthz`, `/readyz`).
 //! - [`problem`]: [`Problem`], the `application/problem+json` body of every error.
 
 pub mod attachments;
 pub mod commands;
 pub mod ops;
+pub mod people;
 pub mod positioned;
 pub mod problem;
 pub mod queries;

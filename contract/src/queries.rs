@@ -17,6 +17,12 @@ pub struct MeResponse {
     pub username: String,
     pub display_name: String,
     pub created_at: DateTime<Utc>,
+    /// 0-60 characters; empty: none.
+    #[serde(default)]
+    pub status_message: String,
+    /// Whether friends see the caller's presence.
+    #[serde(default)]
+    pub show_presence: bool,
 }
 
 impl From<ProfileView> for MeResponse {
@@ -26,6 +32,8 @@ impl From<ProfileView> for MeResponse {
             username: p.username,
             display_name: p.display_name,
             created_at: p.created_at,
+            status_message: p.status_message,
+            show_presence: p.show_presence,
         }
     }
 }
@@ -36,6 +44,9 @@ pub struct UserResponse {
     pub user_id: Uuid,
     pub username: String,
     pub display_name: String,
+    /// 0-60 characters; empty: none.
+    #[serde(default)]
+    pub status_message: String,
 }
 
 impl From<ProfileView> for UserResponse {
@@ -44,6 +55,7 @@ impl From<ProfileView> for UserResponse {
             user_id: p.user_id.0,
             username: p.username,
             display_name: p.display_name,
+            status_message: p.status_message,
         }
     }
 }
@@ -85,6 +97,7 @@ pub struct FriendsResponse {
 #[serde(rename_all = "snake_case")]
 pub enum RoleResponse {
     Owner,
+    Admin,
     Member,
 }
 
@@ -92,6 +105,7 @@ impl From<Role> for RoleResponse {
     fn from(r: Role) -> Self {
         match r {
             Role::Owner => Self::Owner,
+            Role::Admin => Self::Admin,
             Role::Member => Self::Member,
         }
     }
@@ -162,6 +176,9 @@ pub struct RoomSummaryResponse {
     /// Messages by other members, not deleted, above the caller's read marker.
     pub unread_count: u64,
     pub last_activity_at: DateTime<Utc>,
+    /// The caller muted the room (and the mute has not run out).
+    #[serde(default)]
+    pub muted: bool,
 }
 
 impl RoomSummaryResponse {
@@ -177,6 +194,7 @@ impl RoomSummaryResponse {
             last_message: room.last_message.map(Into::into),
             unread_count,
             last_activity_at: room.last_activity_at,
+            muted: false,
         }
     }
 }

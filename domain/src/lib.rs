@@ -40,6 +40,7 @@ pub mod user;
 pub mod username;
 pub mod values;
 pub mod views;
+pub mod views_people;
 
 pub use aggregate::Aggregate;
 pub use error::DomainError;

@@ -19,6 +19,16 @@ pub struct ProfileView {
     pub username: String,
     pub display_name: String,
     pub created_at: DateTime<Utc>,
+    /// Empty: none (issue 16). Absent in profiles stored before it.
+    #[serde(default)]
+    pub status_message: String,
+    /// Whether friends see presence (issue 16); not part of any answer.
+    #[serde(default = "shown")]
+    pub show_presence: bool,
+}
+
+fn shown() -> bool {
+    true
 }
 
 /// Where a relation between the owner of a friend list and another user stands.
@@ -46,6 +56,7 @@ pub struct FriendEntryView {
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Owner,
+    Admin,
     Member,
 }
 

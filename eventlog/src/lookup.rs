@@ -79,3 +79,20 @@ pub(crate) async fn credential(
         registered_at: position.unwrap_or(0),
     }))
 }
+
+/// The room whose `room.invite_created` carries `token_hash` (hex SHA-256
+/// of an invite token), if any: one lookup in the partial index
+/// `events_invite_token_idx`.
+pub(crate) async fn invite_room(
+    pool: &PgPool,
+    token_hash: &str,
+) -> Result<Option<domain::RoomId>, StoreError> {
+    let row: Option<(Uuid,)> = sqlx::query_as(
+        "SELECT stream_id FROM events \
+         WHERE event_type = 'room.invite_created' AND payload->>'token_hash' = $1 LIMIT 1",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id,)| domain::RoomId(id)))
+}

@@ -207,6 +207,14 @@ impl EventStore {
         lookup::credential(&self.inner.pool, username).await
     }
 
+    /// The room an invite token's hash belongs to, if any (issue 16).
+    pub async fn invite_room(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<domain::RoomId>, StoreError> {
+        lookup::invite_room(&self.inner.pool, token_hash).await
+    }
+
     /// Position of the last committed event (0 for an empty log).
     pub async fn head(&self) -> Result<i64, StoreError> {
         read::head(&self.inner.pool).await

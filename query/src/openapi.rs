@@ -4,7 +4,7 @@
 //! path of its `#[utoipa::path]` and documents it, with the answer type the
 //! handler returns.
 
-use crate::routes::{attachments, messages, rooms, search, users};
+use crate::routes::{attachments, messages, people, rooms, search, users};
 use crate::state::QueryState;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -57,7 +57,12 @@ pub(crate) fn table(search: bool) -> OpenApiRouter<QueryState> {
         .routes(routes!(users::find_user))
         .routes(routes!(users::user))
         .routes(routes!(rooms::room))
-        .routes(routes!(messages::messages));
+        .routes(routes!(messages::messages))
+        // people (issue 16)
+        .routes(routes!(people::invites))
+        .routes(routes!(people::invite_preview))
+        .routes(routes!(people::blocks))
+        .routes(routes!(people::search_users));
     if search {
         router.routes(routes!(search::search))
     } else {

@@ -28,6 +28,7 @@
 //! | checkpoint, pointer | `checkpoint`, `{ns}:rm:generation` | [`generation::set_checkpoint`], [`generation::set_current`], [`generation::switch_if_caught_up`] | [`generation::checkpoint`], [`generation::queue_stand`], [`generation::current`] | `tests/windows.rs`: `generations_and_checkpoints` |
 //! | history (read database) | [`sql::messages_table`], [`sql::CHECKPOINTS_TABLE`], [`sql::GENERATIONS_TABLE`] | `projector::history_projection` | `query::history` | `query/tests/it/messages.rs` |
 //! | attachments | `attachment:{id}`, `uploads:pending`, `uploads:discarded` | [`attachments::write`], [`attachments::write_pending`], [`attachments::add_discarded`] | [`attachments::queue_get`], [`attachments::pending_before`], [`attachments::discarded`] | `tests/attachments.rs` (cotalk) |
+//! | people (blocks, mutes, invites, invite tokens, user search) | see [`people`] | [`people`]'s `write_*`, `put_invite_token` | [`people`]'s `queue_*` | `tests/people_rebuild.rs` (cotalk) |
 //! | live frames (NATS) | [`subjects::room_frames`], [`subjects::all_frames`] | `projector::frames` | `query::stream::fanout` | `tests/stream.rs` |
 //!
 //! Every projection is named by a [`ProjectionName`]. Unit tests of each
@@ -44,6 +45,7 @@ pub mod attachments;
 pub mod frames;
 pub mod friends;
 pub mod generation;
+pub mod people;
 pub mod profiles;
 pub mod rooms;
 pub mod sql;

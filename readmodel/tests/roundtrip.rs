@@ -20,6 +20,8 @@ async fn profiles_and_usernames() {
         username: "alice".into(),
         display_name: "Alice \"A\"".into(),
         created_at: at(0),
+        status_message: String::new(),
+        show_presence: true,
     };
     fx.write(|k, pipe| {
         profiles::put(pipe, k, &p);

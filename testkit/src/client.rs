@@ -30,6 +30,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::ops::Deref;
 
+mod people;
+
 /// `X-Position`, the position a query answer reflects.
 pub const X_POSITION: &str = "x-position";
 

@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 use testkit::client::{Client, ClientError};
 use uuid::Uuid;
 
+#[path = "client_people.rs"]
+mod people;
+
 /// Workers (one user each) sending commands concurrently.
 pub const WORKERS: usize = 4;
 /// How long one request may take before the client counts the server as hung.
@@ -200,6 +203,9 @@ impl HttpLoad {
         let mut i = 0;
         while i < self.ops || !self.finished.load(Ordering::SeqCst) {
             i += 1;
+            if self.people_step(w, i).await {
+                continue;
+            }
             if rng.gen_range(0..5) == 0 && !mine.is_empty() {
                 let (room, msg) = *mine.choose(&mut rng).unwrap();
                 // Unique, so that no edit is a no-op without events.

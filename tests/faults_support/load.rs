@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use uuid::Uuid;
 
+#[path = "load_people.rs"]
+mod people;
+
 /// Workers driving the load concurrently.
 pub const WORKERS: usize = 4;
 const WORDS: [&str; 8] = [
@@ -55,6 +58,8 @@ pub struct RoomRec {
     /// Expected read marker of every current member.
     pub markers: BTreeMap<Uuid, u64>,
     pub posts: BTreeMap<u64, PostRec>,
+    /// Members with the `admin` role.
+    pub admins: BTreeSet<Uuid>,
 }
 
 /// Everything acknowledged, built only from command answers.
@@ -83,6 +88,7 @@ impl Ledger {
         let r = self.rooms.get_mut(&room).expect("known room");
         r.members.remove(&user);
         r.markers.remove(&user);
+        r.admins.remove(&user);
     }
 }
 
@@ -207,6 +213,9 @@ impl<'a> Load<'a> {
         // Live messages of each actor: (room, message id, seq).
         let mut mine: [Vec<(Uuid, Uuid, u64)>; 2] = [Vec::new(), Vec::new()];
         for i in 0..self.ops {
+            if self.people_step(w, i).await {
+                continue;
+            }
             if i == self.ops / 3 {
                 let kicked = &self.users[w + WORKERS];
                 self.remove(owner, side, kicked).await;
@@ -274,7 +283,8 @@ impl<'a> Load<'a> {
             } else if roll < 43 {
                 let name = format!("{} {i}", actor.id.to_string()[..8].to_uppercase());
                 let update = UpdateMeRequest {
-                    display_name: name.clone(),
+                    display_name: Some(name.clone()),
+                    ..UpdateMeRequest::default()
                 };
                 self.ack(self.server.as_user(actor).update_me(&update).await);
                 let id: Uuid = actor.id.0;

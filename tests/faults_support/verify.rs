@@ -247,6 +247,8 @@ async fn assert_room(
         .map(|u| {
             let role = if *u == rec.owner {
                 Role::Owner
+            } else if rec.admins.contains(u) {
+                Role::Admin
             } else {
                 Role::Member
             };

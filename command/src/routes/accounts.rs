@@ -17,7 +17,7 @@ use contract::Positioned;
 use domain::event::{UserEvent, UsernameEvent};
 use domain::user::{User, UserCommand};
 use domain::username::{ClaimUsername, UsernameClaim};
-use domain::values::{DisplayName, Password, Username};
+use domain::values::{DisplayName, Password, StatusMessage, Username};
 use domain::{Aggregate, DomainError, StreamId, StreamType, UserId};
 use eventlog::{Commit, SideWrite, StreamAppend};
 
@@ -176,27 +176,50 @@ pub async fn login(
     }
 }
 
-/// Change the caller's display name.
+/// Change the caller's display name, status message and presence
+/// visibility (each optional; all in one commit).
 #[utoipa::path(patch, path = "/v1/me", tag = "accounts", request_body = UpdateMeRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = PositionResponse), (status = 422, description = "invalid_display_name")))]
+    responses((status = 200, body = PositionResponse),
+        (status = 422, description = "invalid_display_name, invalid_status_message")))]
 pub async fn update_me(
     State(state): State<CommandState>,
     AuthUser(me): AuthUser,
     req: CommandBody<UpdateMeRequest>,
 ) -> Result<Answer<PositionResponse>, ApiError> {
-    let display_name = DisplayName::parse(&req.body.display_name)?;
+    let at = Utc::now();
+    let mut commands = Vec::new();
+    if let Some(name) = &req.body.display_name {
+        let display_name = DisplayName::parse(name)?;
+        commands.push(UserCommand::ChangeDisplayName { display_name, at });
+    }
+    if let Some(text) = &req.body.status_message {
+        let status_message = StatusMessage::parse(text)?;
+        commands.push(UserCommand::ChangeStatusMessage { status_message, at });
+    }
+    if let Some(show_presence) = req.body.show_presence {
+        commands.push(UserCommand::SetPresenceVisibility { show_presence, at });
+    }
     let ctx = Ctx::new(me, &req);
-    let command = UserCommand::ChangeDisplayName {
-        display_name,
-        at: Utc::now(),
-    };
     runner::run::<User, _, _, _>(
         &state,
         &ctx,
         me.into(),
-        |user| user.decide(&command),
+        |user| decide_all(user, &commands),
         |_| (StatusCode::OK, Empty {}),
     )
     .await
+}
+
+/// Decide `commands` one after the other, each seeing the events of those
+/// before it: one commit for the whole request.
+fn decide_all(user: &User, commands: &[UserCommand]) -> Result<Vec<UserEvent>, DomainError> {
+    let mut state = user.clone();
+    let mut events = Vec::new();
+    for c in commands {
+        let decided = state.decide(c)?;
+        state = state.evolve_all(&decided);
+        events.extend(decided);
+    }
+    Ok(events)
 }

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use contract::commands::{Empty, FriendRequest, PositionResponse};
 use domain::friendship::{Friendship, FriendshipCommand};
+use domain::user::User;
 use domain::{Aggregate, StreamId, UserId};
 
 async fn friendship(
@@ -45,12 +46,38 @@ pub async fn request(
         ensure_users_exist(&state, &[other]).await?;
     }
     let ctx = Ctx::new(me, &req);
-    let command = FriendshipCommand::Request {
-        actor: me,
-        other,
-        at: Utc::now(),
+    let at = Utc::now();
+    // Across a block the request is shadowed: the same 201, reaching nobody.
+    let command = if other != me && blocked_between(&state, me, other).await? {
+        FriendshipCommand::RequestWhileBlocked {
+            actor: me,
+            other,
+            at,
+        }
+    } else {
+        FriendshipCommand::Request {
+            actor: me,
+            other,
+            at,
+        }
     };
     friendship(&state, &ctx, other, command, StatusCode::CREATED).await
+}
+
+/// Whether either of `a` and `b` blocks the other (issue 16).
+async fn blocked_between(state: &CommandState, a: UserId, b: UserId) -> Result<bool, ApiError> {
+    let blocks = |user: &User, other| user.profile.as_ref().is_some_and(|p| p.blocks(other));
+    let (ua, _) = state
+        .repo
+        .load::<User>(a.into())
+        .await
+        .map_err(runner::repo_error)?;
+    let (ub, _) = state
+        .repo
+        .load::<User>(b.into())
+        .await
+        .map_err(runner::repo_error)?;
+    Ok(blocks(&ua, b) || blocks(&ub, a))
 }
 
 /// Accept the request `user_id` sent.

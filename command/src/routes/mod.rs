@@ -5,7 +5,9 @@
 pub mod accounts;
 pub mod attachments;
 pub mod friends;
+pub mod invites;
 pub mod messages;
+pub mod people;
 pub mod rooms;
 
 use crate::runner;
@@ -38,6 +40,13 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(messages::post))
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(messages::mark_read))
+        // people (issue 16)
+        .routes(routes!(people::change_role))
+        .routes(routes!(people::mute, people::unmute))
+        .routes(routes!(people::block, people::unblock))
+        .routes(routes!(invites::create))
+        .routes(routes!(invites::revoke))
+        .routes(routes!(invites::join))
 }
 
 /// The upload route, whose body limit is the attachment limit: mounted

@@ -45,15 +45,22 @@ impl Overlay {
                     username: r.username.clone(),
                     display_name: r.display_name.clone(),
                     created_at: r.at,
+                    status_message: String::new(),
+                    show_presence: true,
                 };
+                let terms = readmodel::people::search_terms(&r.username, &r.display_name);
+                self.search_terms(r.user_id, Vec::new(), terms);
                 self.profiles.insert(r.user_id, Some(p));
                 self.dirty_profiles.insert(r.user_id);
                 self.usernames.insert(r.username.clone(), r.user_id);
             }
             DomainEvent::User(UserEvent::DisplayNameChanged(c)) => {
                 if let Some(Some(p)) = self.profiles.get_mut(&c.user_id) {
+                    let before = readmodel::people::search_terms(&p.username, &p.display_name);
                     p.display_name = c.display_name.clone();
+                    let after = readmodel::people::search_terms(&p.username, &p.display_name);
                     self.dirty_profiles.insert(c.user_id);
+                    self.search_terms(c.user_id, before, after);
                 } else {
                     warn!(user_id = %c.user_id, position = e.position, "display name change for unknown user");
                 }
@@ -63,15 +70,7 @@ impl Overlay {
             }
             DomainEvent::Friendship(f) => self.friendship(f),
             DomainEvent::Room(r) => self.room(r, e.position),
-            // projected in the people phase (issue 16)
-            DomainEvent::User(
-                UserEvent::Blocked(_)
-                | UserEvent::Unblocked(_)
-                | UserEvent::RoomMuted(_)
-                | UserEvent::RoomUnmuted(_)
-                | UserEvent::StatusMessageChanged(_)
-                | UserEvent::PresenceVisibilityChanged(_),
-            ) => {}
+            DomainEvent::User(u) => self.user_people(u, e.position),
             // projected in the meet-ups phase (issue 17)
             DomainEvent::Meetup(_) => {}
         }
@@ -108,8 +107,8 @@ impl Overlay {
                 self.friends.insert((x.by, x.other), None);
                 self.friends.insert((x.other, x.by), None);
             }
-            // projected in the people phase (issue 16); it must never reach `to`
-            FriendshipEvent::Shadowed(_) => {}
+            // Only the sender sees it: it must never reach `to`.
+            FriendshipEvent::Shadowed(s) => self.shadowed(s),
         }
     }
 
@@ -151,6 +150,7 @@ impl Overlay {
                     .unwrap_or(0);
                 self.join(c.room_id, c.user_id, Role::Member, c.at, last_seq);
                 self.touch(c.room_id, c.at);
+                self.room_people(r, position);
             }
             RoomEvent::MemberLeft(c) => {
                 self.leave(c.room_id, c.user_id);
@@ -260,10 +260,9 @@ impl Overlay {
             | RoomEvent::MessageHidden(_)
             | RoomEvent::NoticeSet(_)
             | RoomEvent::NoticeCleared(_) => {}
-            // projected in the people phase (issue 16)
             RoomEvent::MemberRoleChanged(_)
             | RoomEvent::InviteCreated(_)
-            | RoomEvent::InviteRevoked(_) => {}
+            | RoomEvent::InviteRevoked(_) => self.room_people(r, position),
         }
     }
 

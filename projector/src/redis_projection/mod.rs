@@ -24,6 +24,7 @@
 //! deletion or an edit removed stays in them.
 
 mod apply;
+mod apply_people;
 mod bulk;
 mod overlay;
 mod write;

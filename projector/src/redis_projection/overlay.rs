@@ -9,10 +9,11 @@
 use crate::error::Result;
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
 use domain::frame::Frame;
-use domain::ids::{AttachmentId, MessageId, RoomId, UserId};
+use domain::ids::{AttachmentId, InviteId, MessageId, RoomId, UserId};
 use domain::views::{FriendEntryView, MemberView, MessageView, ProfileView, RoomView};
+use domain::views_people::{BlockView, InviteView, MuteView};
 use readmodel::attachments::AttachmentEntry;
-use readmodel::{profiles, rooms, timeline, unread, RedisKeys, Replies};
+use readmodel::{people, profiles, rooms, timeline, unread, RedisKeys, Replies};
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -59,6 +60,18 @@ pub(super) struct Overlay {
     pub(super) pending_uploads: BTreeMap<(RoomId, AttachmentId), Option<i64>>,
     /// Uploads discarded in the batch, with the discard time (ms).
     pub(super) discarded_uploads: BTreeMap<(RoomId, AttachmentId), i64>,
+    /// Final block of (blocker, blocked); `None` = unblocked (issue 16).
+    pub(super) blocks: BTreeMap<(UserId, UserId), Option<BlockView>>,
+    /// Final mute of (user, room); `None` = unmuted.
+    pub(super) mutes: BTreeMap<(UserId, RoomId), Option<MuteView>>,
+    /// Invites read or changed; `None` = revoked (or never projected).
+    pub(super) invites: HashMap<(RoomId, InviteId), Option<InviteView>>,
+    pub(super) dirty_invites: BTreeSet<(RoomId, InviteId)>,
+    /// Token hash → the invite it opens, for invites created in the batch.
+    pub(super) invite_tokens: BTreeMap<String, (RoomId, InviteId)>,
+    /// Per user whose name changed in the batch, their search terms before
+    /// the batch and after it.
+    pub(super) search_terms: BTreeMap<UserId, (Vec<String>, Vec<String>)>,
 }
 
 /// Which current values a batch needs before applying.
@@ -69,6 +82,7 @@ struct Needs {
     profiles: BTreeSet<UserId>,
     markers: BTreeSet<(RoomId, UserId)>,
     timeline: BTreeSet<(RoomId, u64)>,
+    invites: BTreeSet<(RoomId, InviteId)>,
 }
 
 fn needs(events: &[&StoredEvent]) -> Needs {
@@ -86,6 +100,9 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 RoomEvent::MemberAdded(c) => {
                     n.rooms.insert(c.room_id);
                     n.members.insert(c.room_id);
+                    if let Some(invite) = c.via_invite {
+                        n.invites.insert((c.room_id, invite));
+                    }
                 }
                 RoomEvent::MemberLeft(c) => {
                     n.rooms.insert(c.room_id);
@@ -117,18 +134,30 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 | RoomEvent::MessageHidden(_)
                 | RoomEvent::NoticeSet(_)
                 | RoomEvent::NoticeCleared(_) => {}
-                // projected in the people phase (issue 16)
-                RoomEvent::MemberRoleChanged(_)
-                | RoomEvent::InviteCreated(_)
-                | RoomEvent::InviteRevoked(_) => {}
+                RoomEvent::MemberRoleChanged(c) => {
+                    n.rooms.insert(c.room_id);
+                    n.members.insert(c.room_id);
+                }
+                RoomEvent::InviteCreated(_) | RoomEvent::InviteRevoked(_) => {}
             },
+            DomainEvent::User(UserEvent::StatusMessageChanged(c)) => {
+                n.profiles.insert(c.user_id);
+            }
+            DomainEvent::User(UserEvent::PresenceVisibilityChanged(c)) => {
+                n.profiles.insert(c.user_id);
+            }
             DomainEvent::User(UserEvent::Registered(_))
             | DomainEvent::Username(_)
             | DomainEvent::Friendship(FriendshipEvent::Requested(_))
             | DomainEvent::Friendship(FriendshipEvent::Accepted(_))
             | DomainEvent::Friendship(FriendshipEvent::Ended(_)) => {}
-            // projected in the people phase (issue 16)
-            DomainEvent::User(_) | DomainEvent::Friendship(FriendshipEvent::Shadowed(_)) => {}
+            DomainEvent::User(
+                UserEvent::Blocked(_)
+                | UserEvent::Unblocked(_)
+                | UserEvent::RoomMuted(_)
+                | UserEvent::RoomUnmuted(_),
+            )
+            | DomainEvent::Friendship(FriendshipEvent::Shadowed(_)) => {}
             // projected in the meet-ups phase (issue 17)
             DomainEvent::Meetup(_) => {}
         }
@@ -160,6 +189,7 @@ impl Overlay {
         n.profiles.retain(|id| !known.profiles.contains_key(id));
         n.markers.retain(|k| !known.markers.contains_key(k));
         n.timeline.retain(|k| !known.timeline.contains_key(k));
+        n.invites.retain(|k| !known.invites.contains_key(k));
         let mut pipe = redis::pipe();
         for id in &n.rooms {
             rooms::queue_get(&mut pipe, keys, *id);
@@ -175,6 +205,9 @@ impl Overlay {
         }
         for (room, seq) in &n.timeline {
             timeline::queue_at(&mut pipe, keys, *room, *seq);
+        }
+        for (room, invite) in &n.invites {
+            people::queue_invite(&mut pipe, keys, *room, *invite);
         }
         let mut replies = Replies::new(if pipe.is_empty() {
             Vec::new()
@@ -196,6 +229,9 @@ impl Overlay {
         }
         for k in n.timeline {
             o.timeline.insert(k, timeline::take_at(&mut replies)?);
+        }
+        for k in n.invites {
+            o.invites.insert(k, people::take_invite(&mut replies)?);
         }
         Ok(o)
     }

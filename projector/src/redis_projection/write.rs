@@ -15,7 +15,7 @@
 use super::overlay::Overlay;
 use domain::frame::Frame;
 use readmodel::{
-    attachments, frames, friends, generation, profiles, rooms, timeline, unread, RedisKeys,
+    attachments, frames, friends, generation, people, profiles, rooms, timeline, unread, RedisKeys,
 };
 use std::collections::BTreeMap;
 
@@ -150,6 +150,7 @@ impl Overlay {
             keys,
             self.discarded_uploads.iter().map(|(k, v)| (*k, *v)),
         );
+        self.write_people(&mut pipe, keys);
         generation::set_checkpoint(&mut pipe, keys, checkpoint);
         let mut timeline = std::mem::take(&mut self.timeline);
         timeline.retain(|k, _| self.dirty_timeline.contains(k));
@@ -159,8 +160,35 @@ impl Overlay {
             profiles: self.profiles,
             markers: self.markers,
             timeline,
+            invites: self.invites,
             ..Overlay::default()
         };
         (pipe, self.frames, state)
+    }
+
+    /// The people models (issue 16): blocks, mutes, invites, invite tokens
+    /// and the user search index.
+    fn write_people(&self, pipe: &mut redis::Pipeline, keys: &RedisKeys) {
+        let blocks = grouped(self.blocks.iter().map(|((o, u), v)| (*o, *u, v.as_ref())));
+        for (owner, items) in blocks {
+            people::write_blocks(pipe, keys, owner, items);
+        }
+        let mutes = grouped(self.mutes.iter().map(|((u, r), v)| (*u, *r, v.as_ref())));
+        for (owner, items) in mutes {
+            people::write_mutes(pipe, keys, owner, items);
+        }
+        let invites = grouped(self.dirty_invites.iter().map(|(room, id)| {
+            let v = self.invites.get(&(*room, *id)).and_then(Option::as_ref);
+            (*room, *id, v)
+        }));
+        for (room, items) in invites {
+            people::write_invites(pipe, keys, room, items);
+        }
+        for (hash, (room, invite)) in &self.invite_tokens {
+            people::put_invite_token(pipe, keys, hash, *room, *invite);
+        }
+        for (user, (before, after)) in &self.search_terms {
+            people::write_search_terms(pipe, keys, *user, before, after);
+        }
     }
 }

@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::Json;
 use domain::views::MessageView;
 use domain::{RoomId, UserId};
-use readmodel::{rooms, timeline};
+use readmodel::{people, rooms, timeline};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -52,6 +52,8 @@ struct TimelineRead {
     len: i64,
     /// Up to `limit + 1` timeline messages inside the window, in window order.
     page: Vec<MessageView>,
+    /// Users the caller blocked: their messages are left out of the page.
+    blocked: Vec<UserId>,
 }
 
 async fn read_timeline(
@@ -72,12 +74,18 @@ async fn read_timeline(
             rooms::queue_is_member(pipe, keys, room, me);
             rooms::queue_get(pipe, keys, room);
             timeline::queue_slice(pipe, keys, room, &range);
+            people::queue_blocks(pipe, keys, me);
         })
         .await?;
     let member = rooms::take_is_member(&mut values)?;
     let view = rooms::take(&mut values)?;
     let slice = timeline::take_slice(&mut values, member)?;
+    let blocked = people::take_blocks(&mut values)?
+        .into_iter()
+        .map(|b| b.user_id)
+        .collect();
     Ok(TimelineRead {
+        blocked,
         member: member && view.is_some(),
         last_seq: view.map_or(0, |v| v.last_seq.min(i64::MAX as u64) as i64),
         extent: slice.extent,
@@ -108,10 +116,12 @@ fn from_timeline(read: TimelineRead, window: &Window) -> Option<Vec<MessageView>
     covered.then_some(read.page)
 }
 
-/// Turn up to `limit + 1` messages into the answer.
-fn answer(mut page: Vec<MessageView>, limit: usize) -> MessagesResponse {
+/// Turn up to `limit + 1` messages into the answer, leaving out those of
+/// users the caller blocked (so a page may hold fewer than `limit`).
+fn answer(mut page: Vec<MessageView>, limit: usize, blocked: &[UserId]) -> MessagesResponse {
     let has_more = page.len() > limit;
     page.truncate(limit);
+    page.retain(|m| !blocked.contains(&m.author_id));
     MessagesResponse {
         messages: page.into_iter().map(Into::into).collect(),
         has_more,
@@ -148,16 +158,18 @@ pub(crate) async fn messages(
     if !read.member {
         return Err(Fail::at(ApiError::room_not_found(), redis_position));
     }
+    let blocked = read.blocked.clone();
     if let Some(page) = from_timeline(read, &window) {
         metrics::counter!("cotalk_query_history_pages_total", "source" => "timeline").increment(1);
-        return Ok((Position(redis_position), Json(answer(page, window.limit))));
+        let body = answer(page, window.limit, &blocked);
+        return Ok((Position(redis_position), Json(body)));
     }
     metrics::counter!("cotalk_query_history_pages_total", "source" => "table").increment(1);
     let page = history::read_page(&state, room, &window, snap.bound()).await?;
     let position = redis_position.min(page.position);
     Ok((
         Position(position),
-        Json(answer(page.messages, window.limit)),
+        Json(answer(page.messages, window.limit, &blocked)),
     ))
 }
 
@@ -195,6 +207,7 @@ mod tests {
             extent: (t_lo <= last).then_some((t_lo, last)),
             len: (last - t_lo + 1).max(0),
             page: seqs.into_iter().map(msg).collect(),
+            blocked: Vec::new(),
         }
     }
 

@@ -6,10 +6,12 @@
 //! - [`rooms`] answers `/v1/rooms/{room_id}`, `/v1/me/rooms`.
 //! - [`messages`] answers `/v1/rooms/{room_id}/messages`.
 //! - [`attachments`] answers `/v1/attachments/{attachment_id}` (its own state: the object store).
+//! - [`people`] answers `/v1/rooms/{room_id}/invites`, `/v1/invites/{token}`, `/v1/me/blocks`, `/v1/users/search`.
 //! - [`search`] answers `/v1/search/messages` (when this process keeps a search index).
 
 pub mod attachments;
 pub(crate) mod messages;
+pub(crate) mod people;
 pub(crate) mod rooms;
 pub(crate) mod search;
 pub(crate) mod users;

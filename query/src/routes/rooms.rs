@@ -14,7 +14,7 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use domain::{RoomId, UserId};
-use readmodel::{rooms, unread};
+use readmodel::{people, rooms, unread};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -131,9 +131,16 @@ async fn room_list(
 ) -> Result<MyRoomsResponse, Interrupt> {
     let after = cursor.map(|c| &c.0);
     let mut values = snap
-        .exec(|keys, pipe| rooms::queue_page(pipe, keys, me, after, limit + 1))
+        .exec(|keys, pipe| {
+            rooms::queue_page(pipe, keys, me, after, limit + 1);
+            people::queue_blocks(pipe, keys, me);
+        })
         .await?;
     let mut page = rooms::take_page(&mut values, after)?;
+    let blocked: Vec<UserId> = people::take_blocks(&mut values)?
+        .into_iter()
+        .map(|b| b.user_id)
+        .collect();
     page.truncate(limit + 1);
     let next_cursor = (page.len() > limit).then(|| Cursor(page[limit - 1].clone()).encode());
     page.truncate(limit);
@@ -149,21 +156,42 @@ async fn room_list(
             // Inside the transaction, so the script exists for the calls
             // after it even right after a Redis restart.
             unread::queue_script(pipe);
+            people::queue_unread_script(pipe);
+            people::queue_mutes(pipe, keys, me);
             for room in &ids {
                 rooms::queue_get(pipe, keys, *room);
                 rooms::queue_member_count(pipe, keys, *room);
-                unread::queue_count(pipe, keys, *room, me);
+                if blocked.is_empty() {
+                    unread::queue_count(pipe, keys, *room, me);
+                } else {
+                    // Messages of users the caller blocked are never unread
+                    // for them.
+                    people::queue_unread_without(pipe, keys, *room, me, &blocked);
+                }
             }
         })
         .await?;
+    let mutes = people::take_mutes(&mut values)?;
+    let now = chrono::Utc::now();
     let mut out = Vec::with_capacity(ids.len());
     for _ in &ids {
         let view = rooms::take(&mut values)?;
         let members = rooms::take_count(&mut values)?;
         let unread = unread::take_count(&mut values)?;
         // A listed room without its view would be a projection bug; skip it.
-        if let Some(view) = view {
-            out.push(RoomSummaryResponse::new(view, members, unread));
+        if let Some(mut view) = view {
+            // A blocked user's message is never the caller's preview.
+            if view
+                .last_message
+                .as_ref()
+                .is_some_and(|m| blocked.contains(&m.author_id))
+            {
+                view.last_message = None;
+            }
+            let muted = mutes.get(&view.room_id).is_some_and(|m| m.holds(now));
+            let mut summary = RoomSummaryResponse::new(view, members, unread);
+            summary.muted = muted;
+            out.push(summary);
         }
     }
     Ok(MyRoomsResponse {

@@ -202,12 +202,24 @@ async fn indexed(source: &SearcherWatch, bound: Bound) -> Result<MessageSearcher
     }
 }
 
-/// The rooms `me` is a member of now, from the `redis` projection.
-async fn member_rooms(snap: &mut Snapshot<'_>, me: UserId) -> Result<Vec<RoomId>, Interrupt> {
+/// The rooms `me` is a member of now and the users `me` blocked (their
+/// messages are left out of the hits), from the `redis` projection.
+async fn member_rooms(
+    snap: &mut Snapshot<'_>,
+    me: UserId,
+) -> Result<(Vec<RoomId>, Vec<UserId>), Interrupt> {
     let mut values = snap
-        .exec(|keys, pipe| readmodel::rooms::queue_list(pipe, keys, me))
+        .exec(|keys, pipe| {
+            readmodel::rooms::queue_list(pipe, keys, me);
+            readmodel::people::queue_blocks(pipe, keys, me);
+        })
         .await?;
-    Ok(readmodel::rooms::take_list(&mut values)?)
+    let rooms = readmodel::rooms::take_list(&mut values)?;
+    let blocked = readmodel::people::take_blocks(&mut values)?
+        .into_iter()
+        .map(|b| b.user_id)
+        .collect();
+    Ok((rooms, blocked))
 }
 
 /// Search the messages of the caller's rooms.
@@ -239,7 +251,8 @@ pub(crate) async fn search(
     let searcher = indexed(&source, bound).await?;
     // Membership last, right before searching: "member now" as late as possible.
     let mut snap = Snapshot::begin(&state, bound);
-    req.member_rooms = consistent!(snap, member_rooms(&mut snap, me));
+    let (rooms, blocked) = consistent!(snap, member_rooms(&mut snap, me));
+    req.member_rooms = rooms;
     let redis_position = snap.position();
     let page = tokio::task::spawn_blocking(move || searcher.search(&req))
         .await
@@ -248,7 +261,13 @@ pub(crate) async fn search(
     Ok((
         Position(redis_position.min(page.position)),
         Json(SearchResponse {
-            hits: page.hits.into_iter().map(hit).collect(),
+            // A page may hold fewer hits than `limit`: the blocked users'.
+            hits: page
+                .hits
+                .into_iter()
+                .map(hit)
+                .filter(|h| !blocked.iter().any(|b| b.0 == h.author_id))
+                .collect(),
             next_cursor: page.next_cursor,
         }),
     ))

@@ -49,6 +49,8 @@ pub fn profile(id: UserId, name: &str) -> ProfileView {
         username: name.to_owned(),
         display_name: format!("{name} display"),
         created_at: at(0),
+        status_message: String::new(),
+        show_presence: true,
     }
 }
 

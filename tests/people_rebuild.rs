@@ -1,0 +1,170 @@
+//! The people read models (issue 16) rebuild from the log to the same
+//! contents as built live: roles and a transfer, invites created, used,
+//! used up and revoked, blocks and unblocks, a shadowed request, mutes,
+//! status messages and renames (the user search index). A witness
+//! generation built live (batch by batch) is compared by digest with a
+//! shadow rebuild (bulk), and the answers stay the same after the switch.
+
+mod support;
+
+use contract::commands::{FriendRequest, UpdateMeRequest};
+use contract::people::{
+    ChangeRoleRequest, CreateInviteRequest, JoinInviteRequest, MuteRequest, RoleName,
+};
+use projector::digest::redis_digest;
+use projector::rebuild::{self, RebuildOptions};
+use projector::{generations, source, ProjectorConfig};
+use readmodel::ProjectionName;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const DEADLINE: Duration = Duration::from_secs(120);
+
+async fn wait_checkpoint(cfg: &ProjectorConfig, g: i64, position: i64) {
+    let started = Instant::now();
+    loop {
+        let cp = generations::checkpoint_of(cfg, ProjectionName::Redis, g)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        if cp >= position {
+            return;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "g{g} stuck at {cp} < {position}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn people_models_rebuild_to_the_live_digest() {
+    let s = support::start().await;
+    let cfg = ProjectorConfig::new(
+        &s.env.namespace,
+        s.env.write_pool.clone(),
+        s.env.read_pool.clone(),
+        &s.env.redis_url,
+        &s.env.nats_url,
+        &s.config.data_dir,
+    );
+    let witness = CancellationToken::new();
+    let w = projector::spawn_generation(&cfg, ProjectionName::Redis, 99, witness.clone())
+        .await
+        .unwrap();
+
+    let (a, b, c, d) = (
+        s.user("minji").await,
+        s.user("bora").await,
+        s.user("chul").await,
+        s.user("dami").await,
+    );
+    let room = s.room(&a, "방", &[&b]).await.room_id;
+    let (ua, ub, uc, ud) = (s.as_user(&a), s.as_user(&b), s.as_user(&c), s.as_user(&d));
+    let role = |r| ChangeRoleRequest { role: r };
+    ua.change_role(room, b.id, &role(RoleName::Admin))
+        .await
+        .unwrap();
+    let once = ub
+        .create_invite(
+            room,
+            &CreateInviteRequest {
+                max_uses: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let open = ua
+        .create_invite(room, &CreateInviteRequest::default())
+        .await
+        .unwrap();
+    let gone = ua
+        .create_invite(room, &CreateInviteRequest::default())
+        .await
+        .unwrap();
+    uc.join_invite(&once.token, &JoinInviteRequest::default())
+        .await
+        .unwrap();
+    ud.join_invite(&open.token, &JoinInviteRequest::default())
+        .await
+        .unwrap();
+    ua.revoke_invite(room, gone.invite_id).await.unwrap();
+    ua.change_role(room, c.id, &role(RoleName::Owner))
+        .await
+        .unwrap();
+    s.post(&b, room, "안녕").await;
+    ua.block(b.id).await.unwrap();
+    ua.block(d.id).await.unwrap();
+    ua.unblock(d.id).await.unwrap();
+    ub.request_friend(&FriendRequest { user_id: a.id })
+        .await
+        .unwrap();
+    ua.mute(room, &MuteRequest::default()).await.unwrap();
+    ub.mute(room, &MuteRequest::default()).await.unwrap();
+    ub.unmute(room).await.unwrap();
+    let last = ud
+        .update_me(&UpdateMeRequest {
+            display_name: Some("김다미".into()),
+            status_message: Some("휴가".into()),
+            show_presence: Some(false),
+        })
+        .await
+        .unwrap();
+
+    let opts = RebuildOptions {
+        shadow: true,
+        page: 7,
+        handover_timeout: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let outcomes = tokio::time::timeout(
+        DEADLINE,
+        rebuild::rebuild(
+            &cfg,
+            &[ProjectionName::Redis],
+            &opts,
+            |_| {},
+            CancellationToken::new(),
+        ),
+    )
+    .await
+    .expect("rebuild in time")
+    .expect("rebuild");
+    assert_eq!(outcomes[0].generation, 2);
+    let head = source::head(&s.env.write_pool).await.unwrap();
+    wait_checkpoint(&cfg, 2, head).await;
+    wait_checkpoint(&cfg, 99, head).await;
+    let rebuilt = redis_digest(&cfg.redis_url, &cfg.namespace, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        rebuilt,
+        redis_digest(&cfg.redis_url, &cfg.namespace, 99)
+            .await
+            .unwrap()
+    );
+
+    // The rebuilt generation answers as the live one did.
+    let at = last.position;
+    let r = ua.at(at).room(room).await.unwrap();
+    assert_eq!(r.owner_id, c.id.0);
+    assert_eq!(ua.at(at).blocks().await.unwrap().blocks.len(), 1);
+    let list = uc.at(at).invites(room).await.unwrap();
+    assert_eq!(list.invites.len(), 1);
+    assert_eq!(list.invites[0].uses, 1);
+    assert!(ua.at(at).my_rooms(&[]).await.unwrap().rooms[0].muted);
+    let found = ub.at(at).search_users("ㄱㄷ").await.unwrap();
+    assert_eq!(found.users.len(), 1);
+    assert_eq!(ud.at(at).me().await.unwrap().status_message, "휴가");
+
+    witness.cancel();
+    let _ = w.task.await;
+    for g in [2, 99] {
+        generations::drop_generation(&cfg, ProjectionName::Redis, g)
+            .await
+            .unwrap();
+    }
+}
