@@ -18,6 +18,7 @@ pub mod ops;
 pub mod positioned;
 pub mod problem;
 pub mod queries;
+pub mod sessions;
 
 pub use positioned::{Positioned, PositionedBody};
 pub use problem::Problem;

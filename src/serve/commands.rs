@@ -28,8 +28,13 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         Repository::new(store.clone(), CACHED_AGGREGATES),
         shared.keys.clone(),
         shared.limits.clone(),
-    );
-    Ok(Component::new(command::router(state))
+    )
+    .with_sessions(shared.sessions().await?);
+    let mut component = Component::new(command::router(state));
+    if let Some(follower) = shared.follow_revocations().await? {
+        component = component.task(follower);
+    }
+    Ok(component
         .check("postgres", checks::postgres(pool))
         .document(command::openapi())
         .after_http(Box::pin(async move { store.shutdown().await })))

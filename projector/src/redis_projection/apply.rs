@@ -71,6 +71,8 @@ impl Overlay {
                 | UserEvent::StatusMessageChanged(_)
                 | UserEvent::PresenceVisibilityChanged(_),
             ) => {}
+            // Credentials are no read model (sessions, issue 18).
+            DomainEvent::User(UserEvent::PasswordChanged(_)) => {}
             // projected in the meet-ups phase (issue 17)
             DomainEvent::Meetup(_) => {}
         }
