@@ -7,7 +7,8 @@ import { Stream } from './api.js';
 import { el, formatTime, onEnter } from './dom.js';
 import { renderMembers } from './members.js';
 import { initSearch } from './search.js';
-import { $, api, nameOf, state, titleOf, toast, users } from './session.js';
+import { initSettings } from './settings.js';
+import { $, api, keepFresh, nameOf, state, stopRefreshing, titleOf, toast, users } from './session.js';
 import { Timeline } from './timeline.js';
 
 let stream = null;
@@ -46,9 +47,13 @@ async function enter() {
   if (want && state.rooms.some((r) => r.room_id === want)) openRoom(want, Number(hash.get('seq')) || 0);
 }
 
-function logout() {
+/** Log out: end the session on the server (its token stops working on
+ * every node), then forget it here. `ended`: the server already ended it. */
+async function logout(ended) {
   if (stream) stream.stop();
   stream = null;
+  stopRefreshing();
+  if (ended !== true && api.token) await api.del('/v1/sessions/current').catch(() => {});
   api.clearSession();
   closeRoom();
   state.rooms = [];
@@ -56,6 +61,7 @@ function logout() {
   state.read.clear();
   $('rooms').replaceChildren();
   $('search-panel').hidden = true;
+  $('settings-panel').hidden = true;
   $('search-results').replaceChildren();
   $('search-input').value = '';
   showAuth();
@@ -63,7 +69,7 @@ function logout() {
 
 api.onUnauthenticated = () => {
   if (api.token) {
-    logout();
+    logout(true);
     toast('Your session ended; please log in again');
   }
 };
@@ -73,7 +79,8 @@ $('login-form').addEventListener('submit', async (e) => {
   const f = new FormData(e.target);
   try {
     const s = await api.post('/v1/sessions', { username: f.get('username').trim(), password: f.get('password') });
-    api.saveSession(s.token, s.user_id);
+    api.saveSession(s);
+    keepFresh();
     e.target.reset();
     await enter();
   } catch (err) {
@@ -92,7 +99,8 @@ $('signup-form').addEventListener('submit', async (e) => {
       password: f.get('password'),
     });
     const s = await api.post('/v1/sessions', { username, password: f.get('password') });
-    api.saveSession(s.token, s.user_id);
+    api.saveSession(s);
+    keepFresh();
     e.target.reset();
     await enter();
   } catch (err) {
@@ -100,7 +108,7 @@ $('signup-form').addEventListener('submit', async (e) => {
   }
 });
 
-$('logout').addEventListener('click', logout);
+$('logout').addEventListener('click', () => logout());
 
 // ---- rooms ----
 
@@ -341,8 +349,10 @@ function onFrame(f) {
 // ---- start ----
 
 initSearch(openRoom);
+initSettings();
 
 if (api.token) {
+  keepFresh();
   enter();
 } else {
   showAuth();
