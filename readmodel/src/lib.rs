@@ -27,7 +27,7 @@
 //! | frame windows | `frames:{room}`, `uframes:{user}` | [`frames::add_to_room`], [`frames::add_to_user`], [`frames::redact`] | [`frames::queue_room_window`], [`frames::queue_user_window`] | `tests/windows.rs`: `frame_windows_and_redaction` |
 //! | checkpoint, pointer | `checkpoint`, `{ns}:rm:generation` | [`generation::set_checkpoint`], [`generation::set_current`], [`generation::switch_if_caught_up`] | [`generation::checkpoint`], [`generation::queue_stand`], [`generation::current`] | `tests/windows.rs`: `generations_and_checkpoints` |
 //! | history (read database) | [`sql::messages_table`], [`sql::CHECKPOINTS_TABLE`], [`sql::GENERATIONS_TABLE`] | `projector::history_projection` | `query::history` | `query/tests/it/messages.rs` |
-//! | revoked sessions (not a projection) | [`sessions::revoked_key`], [`sessions::revoked_subject`] | [`sessions::queue_revoke`] (command side) | [`sessions::queue_live`] | `tests/sessions.rs` (root) |
+//! | revoked sessions (not a projection) | [`sessions::revoked_key`], [`sessions::revoked_subject`] | [`sessions::queue_revoke`] (command side) | [`sessions::queue_live`] | `tests/sessions_nodes.rs` (root: a node started later catches up from it) |
 //! | live frames (NATS) | [`subjects::room_frames`], [`subjects::all_frames`] | `projector::frames` | `query::stream::fanout` | `tests/stream.rs` |
 //!
 //! Every projection is named by a [`ProjectionName`]. Unit tests of each
