@@ -142,9 +142,16 @@ pub struct ServeArgs {
     #[arg(long, env = "COTALK_ROLE", value_enum, default_value_t = Role::All)]
     pub role: Role,
 
-    /// Lifetime of session tokens, in hours.
-    #[arg(long, env = "COTALK_TOKEN_TTL_HOURS", default_value_t = 24)]
-    pub token_ttl_hours: i64,
+    /// Lifetime of access tokens, in seconds. A revoked session's entry in
+    /// every node's deny list is kept this long.
+    #[arg(long, env = "COTALK_ACCESS_TTL_SECS", default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(10..=86400))]
+    pub access_ttl_secs: u64,
+
+    /// Lifetime of refresh tokens, in days (each rotation starts a new one).
+    #[arg(long, env = "COTALK_REFRESH_TTL_DAYS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=365))]
+    pub refresh_ttl_days: u64,
 
     /// Most events one group commit appends.
     #[arg(long, env = "COTALK_BATCH_MAX_EVENTS", default_value_t = 512)]

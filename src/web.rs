@@ -67,6 +67,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/search.js"),
     },
     Asset {
+        path: "/settings.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/settings.js"),
+    },
+    Asset {
         path: "/timeline.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/timeline.js"),

@@ -11,27 +11,40 @@ export class ApiError extends Error {
   }
 }
 
+/** What a session keeps in localStorage (shared by the tabs). */
+const KEYS = ['cotalk.token', 'cotalk.user', 'cotalk.refresh', 'cotalk.expires', 'cotalk.session'];
+
 export class Api {
   constructor() {
-    this.token = localStorage.getItem('cotalk.token') || '';
-    this.userId = localStorage.getItem('cotalk.user') || '';
     /** Highest position this client has seen (answers, frames). */
     this.position = 0;
     this.onUnauthenticated = () => {};
+    /** Exchanges the refresh token for a new pair (set by session.js); true if it did. */
+    this.refresh = async () => false;
   }
 
-  saveSession(token, userId) {
-    this.token = token;
-    this.userId = userId;
-    localStorage.setItem('cotalk.token', token);
-    localStorage.setItem('cotalk.user', userId);
+  // Read from storage on each use: another tab may have refreshed the pair.
+  get token() {
+    return localStorage.getItem('cotalk.token') || '';
+  }
+  get userId() {
+    return localStorage.getItem('cotalk.user') || '';
+  }
+  get sessionId() {
+    return localStorage.getItem('cotalk.session') || '';
+  }
+
+  /** Keep a login's (or a refresh's) answer. */
+  saveSession(s) {
+    localStorage.setItem('cotalk.token', s.token);
+    localStorage.setItem('cotalk.user', s.user_id);
+    localStorage.setItem('cotalk.refresh', s.refresh_token || '');
+    localStorage.setItem('cotalk.expires', s.expires_at || '');
+    localStorage.setItem('cotalk.session', s.session_id || '');
   }
 
   clearSession() {
-    this.token = '';
-    this.userId = '';
-    localStorage.removeItem('cotalk.token');
-    localStorage.removeItem('cotalk.user');
+    for (const k of KEYS) localStorage.removeItem(k);
   }
 
   seen(position) {
@@ -43,6 +56,19 @@ export class Api {
    * have applied that position first.
    */
   async call(method, path, opts = {}) {
+    try {
+      return await this.once(method, path, opts);
+    } catch (err) {
+      // An expired access token: refresh silently and try once more.
+      if (err.status === 401 && !path.startsWith('/v1/sessions') && (await this.refresh())) {
+        return this.once(method, path, opts);
+      }
+      if (err.status === 401 && !path.startsWith('/v1/sessions')) this.onUnauthenticated();
+      throw err;
+    }
+  }
+
+  async once(method, path, opts) {
     const headers = { Accept: 'application/json' };
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
@@ -76,7 +102,6 @@ export class Api {
     if (pos) this.seen(pos);
     if (data && typeof data.position === 'number') this.seen(data.position);
     if (!res.ok) {
-      if (res.status === 401 && path !== '/v1/sessions') this.onUnauthenticated();
       throw new ApiError(res.status, data && data.code, data && (data.detail || data.title));
     }
     return data;
@@ -101,13 +126,15 @@ export class Api {
 
 /** Close codes of GET /v1/stream that change how the client reconnects. */
 const TOKEN_EXPIRED = 4001;
+const SESSION_REVOKED = 4003;
 const TOO_MANY_STREAMS = 4029;
 
 /**
  * The live stream of frames. Reconnects with `after` = the last position it
  * delivered, so nothing is missed across a drop; `onFrame` gets each frame.
  * An expired token (close 4001, or a handshake refused before it opened)
- * is not retried as is: the session is checked, which signs out on a 401.
+ * is not retried as is: the session is checked, which refreshes the token
+ * (or signs out when that fails). A revoked session (4003) signs out.
  * Over the per-user cap (4029: other tabs hold the streams) it retries
  * slowly, until one of them closes.
  */
@@ -163,6 +190,11 @@ export class Stream {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
+      if (ev.code === SESSION_REVOKED) {
+        // Logged out elsewhere: a refresh cannot bring this session back.
+        this.api.onUnauthenticated();
+        return;
+      }
       if (ev.code === TOKEN_EXPIRED || !opened) {
         // A browser does not see why a handshake failed: ask the API. A 401
         // signs out (and stops this stream); anything else, retry.

@@ -8,7 +8,8 @@ import { el, formatTime, onEnter } from './dom.js';
 import { renderMembers } from './members.js';
 import { initPeople, showInvite, showMute } from './people.js';
 import { initSearch } from './search.js';
-import { $, api, nameOf, state, titleOf, toast, users } from './session.js';
+import { initSettings } from './settings.js';
+import { $, api, keepFresh, nameOf, state, stopRefreshing, titleOf, toast, users } from './session.js';
 import { Timeline } from './timeline.js';
 
 let stream = null;
@@ -48,9 +49,13 @@ async function enter() {
   if (want && state.rooms.some((r) => r.room_id === want)) openRoom(want, Number(hash.get('seq')) || 0);
 }
 
-function logout() {
+/** Log out: end the session on the server (its token stops working on
+ * every node), then forget it here. `ended`: the server already ended it. */
+async function logout(ended) {
   if (stream) stream.stop();
   stream = null;
+  stopRefreshing();
+  if (ended !== true && api.token) await api.del('/v1/sessions/current').catch(() => {});
   api.clearSession();
   closeRoom();
   state.rooms = [];
@@ -58,6 +63,7 @@ function logout() {
   state.read.clear();
   $('rooms').replaceChildren();
   $('search-panel').hidden = true;
+  $('settings-panel').hidden = true;
   $('search-results').replaceChildren();
   $('search-input').value = '';
   showAuth();
@@ -65,7 +71,7 @@ function logout() {
 
 api.onUnauthenticated = () => {
   if (api.token) {
-    logout();
+    logout(true);
     toast('Your session ended; please log in again');
   }
 };
@@ -75,7 +81,8 @@ $('login-form').addEventListener('submit', async (e) => {
   const f = new FormData(e.target);
   try {
     const s = await api.post('/v1/sessions', { username: f.get('username').trim(), password: f.get('password') });
-    api.saveSession(s.token, s.user_id);
+    api.saveSession(s);
+    keepFresh();
     e.target.reset();
     await enter();
   } catch (err) {
@@ -94,7 +101,8 @@ $('signup-form').addEventListener('submit', async (e) => {
       password: f.get('password'),
     });
     const s = await api.post('/v1/sessions', { username, password: f.get('password') });
-    api.saveSession(s.token, s.user_id);
+    api.saveSession(s);
+    keepFresh();
     e.target.reset();
     await enter();
   } catch (err) {
@@ -102,7 +110,7 @@ $('signup-form').addEventListener('submit', async (e) => {
   }
 });
 
-$('logout').addEventListener('click', logout);
+$('logout').addEventListener('click', () => logout());
 
 // ---- rooms ----
 
@@ -346,8 +354,10 @@ function onFrame(f) {
 // ---- start ----
 
 initSearch(openRoom);
+initSettings();
 
 if (api.token) {
+  keepFresh();
   enter();
 } else {
   showAuth();

@@ -6,6 +6,61 @@ import { Api } from './api.js';
 export const api = new Api();
 export const $ = (id) => document.getElementById(id);
 
+// ---- silent refresh ----
+// Access tokens live 15 minutes; the refresh token gives a new pair, once
+// (presenting it twice ends the session). So one refresh at a time across
+// every tab (a Web Lock where the browser has them), and a tab that waited
+// adopts the pair another tab got instead of presenting a used token.
+
+/** Refresh this long before the access token expires. */
+const EARLY_MS = 60_000;
+let refreshTimer = null;
+let inflight = null;
+
+async function exchange() {
+  const before = localStorage.getItem('cotalk.refresh');
+  const run = async () => {
+    const now = localStorage.getItem('cotalk.refresh');
+    if (!now) return false;
+    if (now !== before) return true; // another tab refreshed meanwhile
+    try {
+      const s = await api.post('/v1/sessions/refresh', { refresh_token: now });
+      api.saveSession(s);
+      return true;
+    } catch (err) {
+      return err.status === 401 ? false : localStorage.getItem('cotalk.refresh') !== before;
+    }
+  };
+  return navigator.locks ? navigator.locks.request('cotalk.refresh', run) : run();
+}
+
+/** Exchange the refresh token now (one exchange at a time); whether it worked. */
+export function refreshNow() {
+  if (!inflight) {
+    inflight = exchange().finally(() => {
+      inflight = null;
+      keepFresh();
+    });
+  }
+  return inflight;
+}
+api.refresh = refreshNow;
+
+/** Schedule the next silent refresh before the stored token expires. */
+export function keepFresh() {
+  clearTimeout(refreshTimer);
+  const expires = Date.parse(localStorage.getItem('cotalk.expires') || '');
+  if (!api.token || !Number.isFinite(expires)) return;
+  const wait = Math.max(expires - Date.now() - EARLY_MS, 1_000);
+  refreshTimer = setTimeout(() => refreshNow(), wait);
+}
+
+/** Stop refreshing (logged out). */
+export function stopRefreshing() {
+  clearTimeout(refreshTimer);
+  refreshTimer = null;
+}
+
 export const state = {
   me: null,
   rooms: [],

@@ -105,12 +105,16 @@ impl TokenKeys {
     }
 }
 
-/// A verified token: the user, where the log registered them, and when the
-/// token expires.
+/// A verified token: the user, where the log registered them, when the
+/// token expires, and the session it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Session {
     /// The user (`sub`).
     pub user: UserId,
+    /// The session (`sid`): what a logout, a password change or a reused
+    /// refresh token revokes. `None` for tokens issued before sessions
+    /// existed (they live out their lifetime and cannot be revoked).
+    pub session_id: Option<uuid::Uuid>,
     /// Log position of the user's registration (`reg`; 0 when the token
     /// predates the claim).
     pub registered_at: i64,
@@ -126,23 +130,32 @@ struct SessionClaims {
     exp: i64,
     #[serde(default)]
     reg: i64,
+    #[serde(default)]
+    sid: Option<uuid::Uuid>,
 }
 
-/// [`Claims`] plus the registration position, as issued.
+/// [`Claims`] plus the registration position and the session, as issued.
 #[derive(Serialize)]
 struct IssuedClaims<'a> {
     #[serde(flatten)]
     claims: &'a Claims,
     reg: i64,
+    sid: uuid::Uuid,
 }
 
 impl TokenKeys {
-    /// Issue a token for `user`, registered at log position `registered_at`,
-    /// at `now`; returns it with its expiry.
+    /// How long an access token lives.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Issue a token of session `session_id` for `user`, registered at log
+    /// position `registered_at`, at `now`; returns it with its expiry.
     pub fn issue_session(
         &self,
         user: UserId,
         registered_at: i64,
+        session_id: uuid::Uuid,
         now: DateTime<Utc>,
     ) -> Result<(String, DateTime<Utc>), ApiError> {
         let exp = now + self.ttl;
@@ -156,6 +169,7 @@ impl TokenKeys {
         let issued = IssuedClaims {
             claims: &claims,
             reg: registered_at,
+            sid: session_id,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &issued, &self.encoding)
             .map_err(|e| ApiError::internal("sign token", e))?;
@@ -170,6 +184,7 @@ impl TokenKeys {
                 user: UserId(data.claims.sub),
                 registered_at: data.claims.reg.max(0),
                 expires_at: data.claims.exp,
+                session_id: data.claims.sid,
             })
             .map_err(|_| ApiError::unauthenticated())
     }
@@ -221,6 +236,20 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
+}
+
+/// The authenticated caller of a route with their session (routes that act
+/// on "this session": logout, the session list's `current`).
+#[derive(Debug, Clone, Copy)]
+pub struct AuthSession(pub Session);
+
+impl<S: Authenticate> FromRequestParts<S> for AuthSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthenticated)?;
+        state.authenticate(token).await.map(AuthSession)
+    }
 }
 
 impl<S: Authenticate> FromRequestParts<S> for AuthUser {
@@ -279,17 +308,20 @@ mod tests {
     fn sessions_carry_the_registration_position() {
         let user = UserId(uuid::Uuid::from_u128(7));
         let now = Utc::now();
-        let (token, exp) = keys().issue_session(user, 42, now).unwrap();
+        let sid = uuid::Uuid::from_u128(9);
+        let (token, exp) = keys().issue_session(user, 42, sid, now).unwrap();
         let session = keys().session(&token).unwrap();
         assert_eq!(session.user, user);
+        assert_eq!(session.session_id, Some(sid));
         assert_eq!(session.registered_at, 42);
         assert_eq!(session.expires_at, exp.timestamp());
         // Both readers accept both kinds of token.
         assert_eq!(keys().verify(&token).unwrap(), user);
         let (old, _) = keys().issue(user, now).unwrap();
         assert_eq!(keys().session(&old).unwrap().registered_at, 0);
+        assert_eq!(keys().session(&old).unwrap().session_id, None);
         let (expired, _) = keys()
-            .issue_session(user, 42, now - Duration::hours(2))
+            .issue_session(user, 42, sid, now - Duration::hours(2))
             .unwrap();
         assert!(keys().session(&expired).is_err());
     }

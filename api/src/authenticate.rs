@@ -11,6 +11,10 @@
 //! (logins warm the command side's cache). Users are never deleted today; the
 //! planned account deletion must evict them from every node's cache.
 //!
+//! **The session must not be revoked.** A token naming a session in the
+//! node's deny list ([`RevokedSessions`]) is refused before anything else is
+//! asked; the list is in memory, so this costs no round trip either.
+//!
 //! **Read-your-writes.** A user who has just registered and logged in may
 //! reach a query node before the projection has applied their registration.
 //! The token carries the registration's log position (`reg`), and the query
@@ -23,6 +27,7 @@
 
 use crate::auth::{Session, TokenKeys};
 use crate::error::ApiError;
+use crate::revoked::RevokedSessions;
 use domain::UserId;
 use std::collections::HashSet;
 use std::future::Future;
@@ -93,6 +98,9 @@ pub trait Authenticate: Send + Sync {
     /// This node's cache of users known to exist.
     fn known_users(&self) -> &KnownUsers;
 
+    /// This node's deny list of revoked sessions.
+    fn revoked(&self) -> &RevokedSessions;
+
     /// Whether the session's user exists, asked of the side's source of
     /// truth (uncached; an unavailable store is a 503, not a 401).
     fn user_exists(&self, session: &Session)
@@ -103,6 +111,12 @@ pub trait Authenticate: Send + Sync {
     fn authenticate(&self, token: &str) -> impl Future<Output = Result<Session, ApiError>> + Send {
         async move {
             let session = self.token_keys().session(token)?;
+            if session
+                .session_id
+                .is_some_and(|sid| self.revoked().contains(sid))
+            {
+                return Err(ApiError::unauthenticated());
+            }
             if self.known_users().contains(session.user) {
                 return Ok(session);
             }
@@ -125,6 +139,7 @@ mod tests {
     struct Side {
         keys: TokenKeys,
         known: KnownUsers,
+        revoked: RevokedSessions,
         registered: HashSet<UserId>,
         lookups: AtomicUsize,
     }
@@ -135,6 +150,9 @@ mod tests {
         }
         fn known_users(&self) -> &KnownUsers {
             &self.known
+        }
+        fn revoked(&self) -> &RevokedSessions {
+            &self.revoked
         }
         async fn user_exists(&self, session: &Session) -> Result<bool, ApiError> {
             self.lookups.fetch_add(1, Ordering::Relaxed);
@@ -154,12 +172,14 @@ mod tests {
                 chrono::Duration::hours(1),
             ),
             known: KnownUsers::default(),
+            revoked: RevokedSessions::default(),
             registered: [user(1)].into(),
             lookups: AtomicUsize::new(0),
         };
         let now = chrono::Utc::now();
-        let (real, _) = side.keys.issue_session(user(1), 5, now).unwrap();
-        let (forged, _) = side.keys.issue_session(user(2), 5, now).unwrap();
+        let sid = uuid::Uuid::from_u128(11);
+        let (real, _) = side.keys.issue_session(user(1), 5, sid, now).unwrap();
+        let (forged, _) = side.keys.issue_session(user(2), 5, sid, now).unwrap();
         for _ in 0..3 {
             let session = side.authenticate(&real).await.unwrap();
             assert_eq!((session.user, session.registered_at), (user(1), 5));
@@ -178,6 +198,10 @@ mod tests {
             3,
             "absence is never cached"
         );
+        let now_ms = now.timestamp_millis();
+        side.revoked.extend([(sid, now_ms + 60_000)], now_ms);
+        let refused = side.authenticate(&real).await.unwrap_err();
+        assert_eq!(refused.code, "unauthenticated", "a revoked session's token");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`auth`]: signed bearer tokens ([`TokenKeys`]) and the [`AuthUser`] extractor.
 //! - [`authenticate`]: the token's user must exist ([`Authenticate`], with a
 //!   positive cache, [`authenticate::KnownUsers`]).
+//! - [`revoked`]: the node's deny list of revoked sessions ([`revoked::RevokedSessions`]).
 //! - [`extract`]: JSON, path and query extractors whose rejections are problem+json.
 //! - [`position`]: `X-Min-Position` / `X-Max-Wait-Ms` parsing and the `X-Position` header.
 //! - [`limits`]: request body limits (413 before the body is read, 408 for a body
@@ -28,8 +29,9 @@ pub mod metrics;
 pub mod openapi;
 pub mod position;
 pub mod ratelimit;
+pub mod revoked;
 
-pub use auth::{AuthUser, Claims, Session, TokenKeys};
+pub use auth::{AuthSession, AuthUser, Claims, Session, TokenKeys};
 pub use authenticate::Authenticate;
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery};

@@ -17,6 +17,7 @@ pub mod repository;
 pub mod request;
 pub mod routes;
 pub mod runner;
+pub mod sessions;
 pub mod state;
 
 pub use routes::{openapi, router, routes};

@@ -4,8 +4,10 @@
 
 use crate::password::Passwords;
 use crate::repository::Repository;
+use crate::sessions::{Revoker, Sessions, DEFAULT_REFRESH_TTL};
 use api::authenticate::KnownUsers;
 use api::ratelimit::RateLimits;
+use api::revoked::RevokedSessions;
 use api::{ApiError, Authenticate, Session, TokenKeys};
 use axum::extract::FromRef;
 use domain::{StreamId, StreamType};
@@ -27,11 +29,16 @@ pub struct CommandState {
     /// Users whose stream is known to exist (registrations and logins on
     /// this node put them here).
     pub known_users: Arc<KnownUsers>,
+    /// Refresh tokens and revocations.
+    pub sessions: Sessions,
 }
 
 impl CommandState {
-    /// The state over `repo`, with fresh hashing threads and caches.
+    /// The state over `repo`, with fresh hashing threads and caches; its
+    /// revocations reach this node only until [`CommandState::with_sessions`]
+    /// says how to tell the others.
     pub fn new(repo: Repository, keys: Arc<TokenKeys>, limits: Arc<RateLimits>) -> Self {
+        let revoker = Revoker::new("", None, None, Arc::default(), keys.ttl());
         Self {
             repo,
             keys,
@@ -39,7 +46,17 @@ impl CommandState {
             inflight: Default::default(),
             limits,
             known_users: Default::default(),
+            sessions: Sessions {
+                revoker,
+                refresh_ttl: DEFAULT_REFRESH_TTL,
+            },
         }
+    }
+
+    /// Use `sessions` (the process's revocation publisher and deny list).
+    pub fn with_sessions(mut self, sessions: Sessions) -> Self {
+        self.sessions = sessions;
+        self
     }
 }
 
@@ -62,6 +79,10 @@ impl Authenticate for CommandState {
 
     fn known_users(&self) -> &KnownUsers {
         &self.known_users
+    }
+
+    fn revoked(&self) -> &RevokedSessions {
+        self.sessions.revoker.local()
     }
 
     /// The user's stream exists in the log (the registration's position does

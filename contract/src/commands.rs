@@ -48,15 +48,21 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-/// `POST /v1/sessions` answer.
+/// `POST /v1/sessions` and `POST /v1/sessions/refresh` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
-    /// The bearer token.
+    /// The bearer (access) token; lives `COTALK_ACCESS_TTL_SECS` (15 min).
     pub token: String,
     /// Whose it is.
     pub user_id: UserId,
-    /// When it stops being accepted.
+    /// When `token` stops being accepted.
     pub expires_at: DateTime<Utc>,
+    /// Exchanges for a new pair at `POST /v1/sessions/refresh`, once.
+    pub refresh_token: String,
+    /// The session both tokens belong to.
+    pub session_id: uuid::Uuid,
+    /// When `refresh_token` stops being accepted (30 days after it was issued).
+    pub refresh_expires_at: DateTime<Utc>,
 }
 
 /// `PATCH /v1/me` body.

@@ -21,6 +21,7 @@ pub mod people;
 pub mod positioned;
 pub mod problem;
 pub mod queries;
+pub mod sessions;
 
 pub use positioned::{Positioned, PositionedBody};
 pub use problem::Problem;

@@ -26,6 +26,10 @@ pub use people::{
     UserUnblocked,
 };
 
+#[path = "event_accounts.rs"]
+mod accounts;
+pub use accounts::PasswordChanged;
+
 #[path = "event_meetups.rs"]
 mod meetups;
 pub use meetups::{
@@ -272,6 +276,8 @@ pub enum UserEvent {
     RoomUnmuted(RoomUnmuted),
     StatusMessageChanged(StatusMessageChanged),
     PresenceVisibilityChanged(PresenceVisibilityChanged),
+    // Sessions (issue 18).
+    PasswordChanged(PasswordChanged),
 }
 
 impl UserEvent {
@@ -286,6 +292,7 @@ impl UserEvent {
             Self::RoomUnmuted(e) => e.user_id,
             Self::StatusMessageChanged(e) => e.user_id,
             Self::PresenceVisibilityChanged(e) => e.user_id,
+            Self::PasswordChanged(e) => e.user_id,
         }
     }
 }
@@ -453,6 +460,7 @@ macro_rules! event_table {
             Meetup, MeetupEvent, AttendeeInvited, AttendeeInvited, "meetup.attendee_invited", 1;
             Meetup, MeetupEvent, RsvpGiven, RsvpGiven, "meetup.rsvp_given", 1;
             Meetup, MeetupEvent, ReminderDue, MeetupReminderDue, "meetup.reminder_due", 1;
+            User, UserEvent, PasswordChanged, PasswordChanged, "user.password_changed", 1;
         }
     };
 }

@@ -10,8 +10,8 @@
 use crate::aggregate::Aggregate;
 use crate::error::DomainError;
 use crate::event::{
-    DisplayNameChanged, PresenceVisibilityChanged, RoomMuted, RoomUnmuted, StatusMessageChanged,
-    StreamType, UserBlocked, UserEvent, UserRegistered, UserUnblocked,
+    DisplayNameChanged, PasswordChanged, PresenceVisibilityChanged, RoomMuted, RoomUnmuted,
+    StatusMessageChanged, StreamType, UserBlocked, UserEvent, UserRegistered, UserUnblocked,
 };
 use crate::ids::{RoomId, UserId};
 use crate::values::{DisplayName, StatusMessage, Username};
@@ -98,6 +98,9 @@ pub enum UserCommand {
     },
     /// Unmute a room (not muted: a no-op).
     Unmute { room_id: RoomId, at: DateTime<Utc> },
+    /// Record a password change (the handler has checked the current
+    /// password and writes the new hash in the same commit).
+    ChangePassword { at: DateTime<Utc> },
 }
 
 impl Aggregate for User {
@@ -236,6 +239,9 @@ impl Profile {
                     at: *at,
                 })
             }
+            UserCommand::ChangePassword { at } => {
+                UserEvent::PasswordChanged(PasswordChanged { user_id, at: *at })
+            }
         };
         Ok(vec![event])
     }
@@ -258,6 +264,8 @@ impl Profile {
             UserEvent::RoomUnmuted(e) => {
                 self.mutes.remove(&e.room_id);
             }
+            // Credentials are not aggregate state.
+            UserEvent::PasswordChanged(_) => {}
         }
     }
 }

@@ -34,6 +34,17 @@ pub enum SideWrite {
         /// The password hash (never logged).
         password_hash: String,
     },
+    /// A new password hash for an existing credentials row, same
+    /// transaction as `user.password_changed`; every session of the user
+    /// but `keep_session` is revoked with it (`sessions` table).
+    PasswordChanged {
+        /// Whose.
+        user_id: UserId,
+        /// The new hash (never logged).
+        password_hash: String,
+        /// The session that changed it, which stays.
+        keep_session: Option<uuid::Uuid>,
+    },
     /// The answer to an Idempotency-Key; the store sets `body["position"]` (when
     /// the body is a JSON object) to the commit's position before storing.
     Idempotency {
@@ -60,6 +71,15 @@ impl fmt::Debug for SideWrite {
                 .debug_struct("Credential")
                 .field("user_id", user_id)
                 .field("username", username)
+                .finish_non_exhaustive(),
+            Self::PasswordChanged {
+                user_id,
+                keep_session,
+                ..
+            } => f
+                .debug_struct("PasswordChanged")
+                .field("user_id", user_id)
+                .field("keep_session", keep_session)
                 .finish_non_exhaustive(),
             Self::Idempotency {
                 user_id,

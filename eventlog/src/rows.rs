@@ -26,7 +26,16 @@ pub(crate) struct Rows {
     /// as an upsert may not touch a row twice.
     streams: HashMap<StreamId, (StreamType, i64, i64)>,
     credentials: CredentialRows,
+    passwords: PasswordRows,
     answers: AnswerRows,
+}
+
+/// New password hashes, in commit order (the last one of a user wins).
+#[derive(Default)]
+struct PasswordRows {
+    user_ids: Vec<Uuid>,
+    hashes: Vec<String>,
+    keep: Vec<Option<Uuid>>,
 }
 
 /// Columns of `credentials`.
@@ -101,6 +110,15 @@ impl Rows {
                     self.credentials.user_ids.push(user_id.0);
                     self.credentials.usernames.push(username.clone());
                     self.credentials.hashes.push(password_hash.clone());
+                }
+                SideWrite::PasswordChanged {
+                    user_id,
+                    password_hash,
+                    keep_session,
+                } => {
+                    self.passwords.user_ids.push(user_id.0);
+                    self.passwords.hashes.push(password_hash.clone());
+                    self.passwords.keep.push(*keep_session);
                 }
                 SideWrite::Idempotency {
                     user_id,
@@ -187,6 +205,25 @@ impl Rows {
             .bind(&credentials.user_ids)
             .bind(&credentials.usernames)
             .bind(&credentials.hashes)
+            .execute(&mut *conn)
+            .await?;
+        }
+        let passwords = &self.passwords;
+        if !passwords.user_ids.is_empty() {
+            sqlx::query(
+                "WITH latest AS (SELECT DISTINCT ON (id) id, h, keep \
+                   FROM UNNEST($1::uuid[], $2::text[], $3::uuid[]) WITH ORDINALITY AS t(id, h, keep, n) \
+                   ORDER BY id, n DESC), \
+                 pw AS (UPDATE credentials c SET password_hash = latest.h FROM latest \
+                   WHERE c.user_id = latest.id) \
+                 UPDATE sessions s SET revoked_at = $4 FROM latest \
+                 WHERE s.user_id = latest.id AND s.revoked_at IS NULL \
+                   AND s.session_id IS DISTINCT FROM latest.keep",
+            )
+            .bind(&passwords.user_ids)
+            .bind(&passwords.hashes)
+            .bind(&passwords.keep)
+            .bind(recorded_at)
             .execute(&mut *conn)
             .await?;
         }

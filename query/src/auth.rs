@@ -18,6 +18,7 @@ use crate::state::QueryState;
 use crate::wait::Bound;
 use api::authenticate::KnownUsers;
 use api::position::DEFAULT_WAIT;
+use api::revoked::RevokedSessions;
 use api::{ApiError, Authenticate, Session, TokenKeys};
 use tokio::time::Instant;
 
@@ -39,6 +40,10 @@ impl Authenticate for QueryState {
 
     fn known_users(&self) -> &KnownUsers {
         QueryState::known_users(self)
+    }
+
+    fn revoked(&self) -> &RevokedSessions {
+        QueryState::revoked(self)
     }
 
     async fn user_exists(&self, session: &Session) -> Result<bool, ApiError> {

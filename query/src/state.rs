@@ -10,6 +10,7 @@
 use crate::failure::dependency;
 use api::authenticate::KnownUsers;
 use api::ratelimit::{RateLimitConfig, RateLimits};
+use api::revoked::RevokedSessions;
 use api::{ApiError, TokenKeys};
 use axum::extract::FromRef;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -37,6 +38,9 @@ pub struct QueryConfig {
     pub max_connections: u32,
     /// Search and username-lookup limits (the defaults unless set).
     pub rate_limits: Arc<RateLimits>,
+    /// The process's deny list of revoked sessions (a fresh one unless set;
+    /// the process's revocation follower fills the one it shares).
+    pub revoked: Arc<RevokedSessions>,
 }
 
 impl QueryConfig {
@@ -54,6 +58,7 @@ impl QueryConfig {
             token_keys,
             max_connections: 8,
             rate_limits: Arc::new(RateLimits::new(RateLimitConfig::DEFAULT)),
+            revoked: Arc::default(),
         }
     }
 }
@@ -100,6 +105,8 @@ struct Inner {
     rate_limits: Arc<RateLimits>,
     /// Users whose profile this node has seen (see `crate::auth`).
     known_users: KnownUsers,
+    /// Sessions revoked recently (see `api::revoked`).
+    revoked: Arc<RevokedSessions>,
     /// Last seen generation of the `redis` projection. Reads are issued for
     /// it and check the pointer in the same transaction, so a stale value
     /// costs one retry, never a mixed answer.
@@ -148,6 +155,7 @@ impl QueryState {
             config.namespace,
             config.token_keys,
             config.rate_limits,
+            config.revoked,
         );
         // Connect now when we can, so the first request does not pay for it.
         if let Err(e) = state.inner.redis.get().await {
@@ -165,7 +173,14 @@ impl QueryState {
         token_keys: Arc<TokenKeys>,
     ) -> Self {
         let limits = Arc::new(RateLimits::new(RateLimitConfig::DEFAULT));
-        Self::build(redis, pool, namespace.into(), token_keys, limits)
+        Self::build(
+            redis,
+            pool,
+            namespace.into(),
+            token_keys,
+            limits,
+            Arc::default(),
+        )
     }
 
     fn build(
@@ -174,6 +189,7 @@ impl QueryState {
         namespace: String,
         token_keys: Arc<TokenKeys>,
         rate_limits: Arc<RateLimits>,
+        revoked: Arc<RevokedSessions>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -186,6 +202,7 @@ impl QueryState {
                 token_keys,
                 rate_limits,
                 known_users: KnownUsers::default(),
+                revoked,
                 redis_generation: AtomicI64::new(1),
                 history_generation: AtomicI64::new(1),
             }),
@@ -224,6 +241,11 @@ impl QueryState {
     /// router with users whose profile they did not write can say so.
     pub fn known_users(&self) -> &KnownUsers {
         &self.inner.known_users
+    }
+
+    /// This process's deny list of revoked sessions.
+    pub fn revoked(&self) -> &RevokedSessions {
+        &self.inner.revoked
     }
 
     /// A Redis connection, or 503 when Redis cannot be reached.

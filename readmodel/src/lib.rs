@@ -29,6 +29,7 @@
 //! | history (read database) | [`sql::messages_table`], [`sql::CHECKPOINTS_TABLE`], [`sql::GENERATIONS_TABLE`] | `projector::history_projection` | `query::history` | `query/tests/it/messages.rs` |
 //! | attachments | `attachment:{id}`, `uploads:pending`, `uploads:discarded` | [`attachments::write`], [`attachments::write_pending`], [`attachments::add_discarded`] | [`attachments::queue_get`], [`attachments::pending_before`], [`attachments::discarded`] | `tests/attachments.rs` (cotalk) |
 //! | people (blocks, mutes, invites, invite tokens, user search) | see [`people`] | [`people`]'s `write_*`, `put_invite_token` | [`people`]'s `queue_*` | `tests/people_rebuild.rs` (cotalk) |
+//! | revoked sessions (not a projection) | [`sessions::revoked_key`], [`sessions::revoked_subject`] | [`sessions::queue_revoke`] (command side) | [`sessions::queue_live`] | `tests/sessions_nodes.rs` (root: a node started later catches up from it) |
 //! | live frames (NATS) | [`subjects::room_frames`], [`subjects::all_frames`] | `projector::frames` | `query::stream::fanout` | `tests/stream.rs` |
 //!
 //! Every projection is named by a [`ProjectionName`]. Unit tests of each
@@ -48,6 +49,7 @@ pub mod generation;
 pub mod people;
 pub mod profiles;
 pub mod rooms;
+pub mod sessions;
 pub mod sql;
 pub mod subjects;
 pub mod timeline;

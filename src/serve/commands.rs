@@ -28,7 +28,8 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         Repository::new(store.clone(), CACHED_AGGREGATES),
         shared.keys.clone(),
         shared.limits.clone(),
-    );
+    )
+    .with_sessions(shared.sessions().await?);
     let files = shared.attachment_store()?;
     let uploads = command::routes::upload_router(command::routes::attachments::UploadState {
         commands: state.clone(),
@@ -36,12 +37,16 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         max_bytes: shared.args.max_attachment_bytes,
     });
     let sweeper = super::sweeper::spawn(shared, state.repo.clone(), files);
-    Ok(Component {
+    let mut component = Component {
         large_bodies: shared.upload_limits().apply(uploads),
         tasks: vec![sweeper],
         ..Component::new(command::router(state))
+    };
+    if let Some(follower) = shared.follow_revocations().await? {
+        component = component.task(follower);
     }
-    .check("postgres", checks::postgres(pool))
-    .document(command::openapi())
-    .after_http(Box::pin(async move { store.shutdown().await })))
+    Ok(component
+        .check("postgres", checks::postgres(pool))
+        .document(command::openapi())
+        .after_http(Box::pin(async move { store.shutdown().await })))
 }

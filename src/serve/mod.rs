@@ -12,7 +12,8 @@
 //! - [`shared`]: what the parts of a process share (one pool per database,
 //!   one NATS client, token keys, limiters, the query state).
 //! - `commands`, `projectors`, `queries`, `streams`, `web`, `ops`: one part
-//!   each; `checks`: the readiness probes; `app`: the parts in one router
+//!   each; `revocations`: the deny-list follower every part that
+//!   authenticates shares; `checks`: the readiness probes; `app`: the parts in one router
 //!   and the shutdown that drains them.
 
 mod app;
@@ -22,6 +23,7 @@ pub mod component;
 mod ops;
 mod projectors;
 mod queries;
+mod revocations;
 pub mod shared;
 mod streams;
 mod sweeper;

@@ -12,7 +12,8 @@ pub async fn component(shared: &Shared) -> Result<Component> {
     let cancel = shared.cancel.clone();
     let search = start_projection(&shared.projector(), ProjectionName::Search, cancel).await?;
     let state = shared.query().await?.with_searcher(search.searcher);
-    let tasks = vec![search.task];
+    let mut tasks = vec![search.task];
+    tasks.extend(shared.follow_revocations().await?);
     let c = &shared.config;
     let downloads = query::download_router(query::DownloadState {
         query: state.clone(),

@@ -7,6 +7,7 @@ use super::component::Connections;
 use crate::config::{Config, ServeArgs};
 use anyhow::{Context, Result};
 use api::ratelimit::RateLimits;
+use api::revoked::RevokedSessions;
 use api::TokenKeys;
 use metrics_exporter_prometheus::PrometheusHandle;
 use projector::ProjectorConfig;
@@ -54,6 +55,10 @@ pub struct Shared {
     pub admin_token: String,
     /// One pool per database.
     pub pools: Pools,
+    /// The process's deny list of revoked sessions (command and query
+    /// routes, streams), kept current by [`Shared::follow_revocations`].
+    pub revoked: Arc<RevokedSessions>,
+    follower: std::sync::Mutex<bool>,
     nats: OnceCell<async_nats::Client>,
     query: OnceCell<QueryState>,
 }
@@ -73,7 +78,7 @@ impl Shared {
                 .context("load or create the token secret")?;
         let keys = Arc::new(TokenKeys::new(
             &secret,
-            chrono::Duration::hours(args.token_ttl_hours),
+            chrono::Duration::seconds(args.access_ttl_secs as i64),
         ));
         let limits = Arc::new(RateLimits::new(args.rate.limits()));
         // A pool no part uses never connects; one connection keeps it valid.
@@ -90,6 +95,8 @@ impl Shared {
             limits,
             admin_token,
             pools,
+            revoked: Arc::default(),
+            follower: std::sync::Mutex::new(false),
             nats: OnceCell::new(),
             query: OnceCell::new(),
         })
@@ -136,6 +143,7 @@ impl Shared {
             .get_or_try_init(|| {
                 QueryState::connect(query::QueryConfig {
                     rate_limits: self.limits.clone(),
+                    revoked: self.revoked.clone(),
                     ..query::QueryConfig::new(
                         self.config.redis_url.clone(),
                         self.config.replica_url().to_owned(),
@@ -147,6 +155,46 @@ impl Shared {
             .await
             .context("connect the query side")?;
         Ok(state.clone())
+    }
+
+    /// Start the process's revocation follower (the first part that
+    /// authenticates asks; it runs the task): `None` when already started.
+    pub async fn follow_revocations(&self) -> Result<Option<tokio::task::JoinHandle<()>>> {
+        {
+            let mut started = self.follower.lock().unwrap_or_else(|e| e.into_inner());
+            if *started {
+                return Ok(None);
+            }
+            *started = true;
+        }
+        let c = &self.config;
+        let sources = super::revocations::Sources {
+            namespace: c.namespace.clone(),
+            redis_url: c.redis_url.clone(),
+            nats_url: c.nats_url.clone(),
+        };
+        let task = super::revocations::start(sources, self.revoked.clone(), self.cancel.clone())
+            .await
+            .context("start the revocation follower")?;
+        Ok(Some(task))
+    }
+
+    /// The command side's sessions: revocations go to this node's deny
+    /// list, Redis and NATS.
+    pub async fn sessions(&self) -> Result<command::sessions::Sessions> {
+        let c = &self.config;
+        let redis = redis::Client::open(c.redis_url.as_str()).context("redis url")?;
+        let revoker = command::sessions::Revoker::new(
+            c.namespace.clone(),
+            Some(redis),
+            Some(self.nats().await?),
+            self.revoked.clone(),
+            self.keys.ttl(),
+        );
+        Ok(command::sessions::Sessions {
+            revoker,
+            refresh_ttl: chrono::Duration::days(self.args.refresh_ttl_days as i64),
+        })
     }
 
     /// A projector configuration on the process's pools, publishing no

@@ -30,5 +30,9 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         stop.cancelled().await;
         drain.drained(CLOSE_WAIT).await;
     });
-    Ok(Component::new(query::stream::router(hub)).task(closing))
+    let mut component = Component::new(query::stream::router(hub)).task(closing);
+    if let Some(follower) = shared.follow_revocations().await? {
+        component = component.task(follower);
+    }
+    Ok(component)
 }

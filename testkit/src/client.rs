@@ -407,6 +407,55 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/sessions/refresh`: exchange a refresh token for a new pair.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<LoginResponse> {
+        let req = contract::sessions::RefreshRequest {
+            refresh_token: refresh_token.to_owned(),
+        };
+        self.command(
+            Method::POST,
+            "/v1/sessions/refresh",
+            Some(&req),
+            StatusCode::CREATED,
+        )
+        .await
+    }
+
+    /// `DELETE /v1/sessions/current`: log out.
+    pub async fn logout(&self) -> Result<contract::sessions::Ended> {
+        self.command::<(), _>(Method::DELETE, "/v1/sessions/current", None, StatusCode::OK)
+            .await
+    }
+
+    /// `GET /v1/me/sessions`: the caller's live sessions.
+    pub async fn sessions(&self) -> Result<contract::sessions::SessionsResponse> {
+        let (_, body, _) = self
+            .call::<(), _>(Method::GET, "/v1/me/sessions", None)
+            .await?;
+        Ok(body)
+    }
+
+    /// `DELETE /v1/me/sessions/{session_id}`: end one of the caller's sessions.
+    pub async fn end_session(&self, session: uuid::Uuid) -> Result<contract::sessions::Ended> {
+        let path = format!("/v1/me/sessions/{session}");
+        self.command::<(), _>(Method::DELETE, &path, None, StatusCode::OK)
+            .await
+    }
+
+    /// `POST /v1/me/password`: change the password (other sessions end).
+    pub async fn change_password(
+        &self,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<PositionResponse> {
+        let req = contract::sessions::ChangePasswordRequest {
+            current_password: current_password.to_owned(),
+            new_password: new_password.to_owned(),
+        };
+        self.command(Method::POST, "/v1/me/password", Some(&req), StatusCode::OK)
+            .await
+    }
+
     /// `PATCH /v1/me`: change the display name.
     pub async fn update_me(&self, req: &UpdateMeRequest) -> Result<PositionResponse> {
         self.command(Method::PATCH, "/v1/me", Some(req), StatusCode::OK)

@@ -11,7 +11,8 @@ use reqwest::Method;
 use serde_json::json;
 
 /// Public routes: no token needed.
-const PUBLIC: &[&str] = &["/v1/users", "/v1/sessions"];
+/// (`POST /v1/sessions/refresh` takes a refresh token, not a bearer.)
+const PUBLIC: &[&str] = &["/v1/users", "/v1/sessions", "/v1/sessions/refresh"];
 
 /// `template` with its `{…}` parameters filled from real ids.
 fn fill(template: &str, room: RoomId, user: &User, message: MessageId) -> String {

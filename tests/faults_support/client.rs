@@ -196,7 +196,9 @@ impl HttpLoad {
         futures::future::join_all((0..WORKERS).map(|w| self.worker(w))).await;
     }
 
-    /// Posts (four in five) and edits of the worker's own messages.
+    /// Posts (about three in four), edits of the worker's own messages,
+    /// sign-ups (2 %) and other sessions of the worker's user logging in,
+    /// refreshing and logging out (4 %).
     async fn worker(&self, w: usize) {
         let mut rng = StdRng::seed_from_u64(self.seed.wrapping_add(w as u64 * 104_729));
         let mut mine: Vec<(RoomId, MessageId)> = Vec::new();
@@ -206,7 +208,12 @@ impl HttpLoad {
             if self.people_step(w, i).await {
                 continue;
             }
-            if rng.gen_range(0..5) == 0 && !mine.is_empty() {
+            let roll = rng.gen_range(0..100);
+            if roll < 2 {
+                self.sign_up(w, i).await;
+            } else if roll < 6 {
+                self.session_churn(w).await;
+            } else if roll < 25 && !mine.is_empty() {
                 let (room, msg) = *mine.choose(&mut rng).unwrap();
                 // Unique, so that no edit is a no-op without events.
                 let edit = EditMessageRequest {
@@ -229,6 +236,82 @@ impl HttpLoad {
                 mine.push((room, posted.message_id));
             }
         }
+    }
+
+    /// A new user signs up (a command: acknowledged with its key) and logs in.
+    async fn sign_up(&self, w: usize, i: usize) {
+        let username = format!("chaos{w}n{i}");
+        let register = RegisterRequest {
+            username: username.clone(),
+            display_name: format!("새 사용자 {w}-{i}"),
+            password: "password-1".into(),
+        };
+        self.command("sign up", None, |c| {
+            let register = register.clone();
+            async move { c.register(&register).await }
+        })
+        .await;
+        let login = LoginRequest {
+            username,
+            password: "password-1".into(),
+        };
+        self.request("log in a new user", None, |c| {
+            let login = login.clone();
+            async move { c.login(&login).await }
+        })
+        .await;
+    }
+
+    /// Another session of worker `w`'s user: log in, refresh, log out. The
+    /// worker's own session is untouched. Refresh and logout are not
+    /// idempotent: an attempt whose answer was lost (a killed process) may
+    /// have rotated or revoked, and the retry then gets 401, which is
+    /// accepted after a first attempt only.
+    async fn session_churn(&self, w: usize) {
+        let login = LoginRequest {
+            username: format!("chaos{w}"),
+            password: "password-1".into(),
+        };
+        let first = self
+            .request("log in again", None, |c| {
+                let login = login.clone();
+                async move { c.login(&login).await }
+            })
+            .await;
+        let refresh = first.refresh_token.clone();
+        let refreshed = self
+            .request_after_retry_401("refresh", move |c| {
+                let refresh = refresh.clone();
+                async move { c.refresh(&refresh).await }
+            })
+            .await;
+        let token = refreshed.map_or(first.token, |r| r.token);
+        self.request_after_retry_401("log out", move |c| {
+            let token = token.clone();
+            async move { c.auth(token).logout().await }
+        })
+        .await;
+    }
+
+    /// [`HttpLoad::request`], taking a 401 after an earlier attempt as the
+    /// sign that that attempt did happen (`None`).
+    async fn request_after_retry_401<T, F, Fut>(&self, what: &str, call: F) -> Option<T>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = testkit::client::Result<T>>,
+    {
+        let tried = AtomicUsize::new(0);
+        self.request(what, None, |c| {
+            let earlier = tried.fetch_add(1, Ordering::SeqCst) > 0;
+            let attempt = call(c);
+            async move {
+                match attempt.await {
+                    Err(e) if earlier && e.status() == Some(StatusCode::UNAUTHORIZED) => Ok(None),
+                    other => other.map(Some),
+                }
+            }
+        })
+        .await
     }
 
     /// A command under a new `Idempotency-Key` as the worker `actor` (none:

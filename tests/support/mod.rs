@@ -133,7 +133,8 @@ pub fn serve_args(role: Role) -> ServeArgs {
     ServeArgs {
         listen: "127.0.0.1:0".into(),
         role,
-        token_ttl_hours: 1,
+        access_ttl_secs: 900,
+        refresh_ttl_days: 30,
         batch_max_events: 512,
         batch_max_wait_us: 1000,
         header_read_timeout_secs: 10,

@@ -6,7 +6,7 @@ use crate::state::CommandState;
 use api::ratelimit::Limits;
 use api::{ApiError, AuthUser};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::Utc;
 use contract::commands::{
@@ -122,12 +122,14 @@ pub async fn register(
 /// Log in. Unknown user and wrong password get the same answer and cost the
 /// same (the unknown user is checked against a dummy hash).
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = LoginRequest,
-    responses((status = 201, body = LoginResponse), (status = 401, description = "invalid_credentials"),
+    responses((status = 201, body = LoginResponse, description = "a session: an access token (15 min) \
+            and its refresh token (30 days)"), (status = 401, description = "invalid_credentials"),
         (status = 429, description = "rate_limited: too many failed logins from this address, \
             or from this address against this account")))]
 pub async fn login(
     State(state): State<CommandState>,
     limits: Limits,
+    headers: HeaderMap,
     req: CommandBody<LoginRequest>,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
     // Known and unknown usernames are limited alike (no enumeration), and
@@ -157,21 +159,13 @@ pub async fn login(
             // The credential was committed with the user's stream: the user
             // exists, and their first request here needs no lookup.
             state.known_users.insert(user);
-            let (token, expires_at) = state.keys.issue_session(user, registered_at, Utc::now())?;
-            let answer = LoginResponse {
-                token,
-                user_id: user,
-                expires_at,
-            };
+            let agent = super::sessions::user_agent(&headers);
+            let answer = super::sessions::start(&state, user, registered_at, agent).await?;
             Ok((StatusCode::CREATED, Json(answer)))
         }
         _ => {
             attempt.failed();
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "unknown username or wrong password",
-            ))
+            Err(super::sessions::invalid_credentials())
         }
     }
 }

@@ -12,6 +12,7 @@
 use crate::runner::{self, Answer, Ctx};
 use crate::state::CommandState;
 use api::authenticate::KnownUsers;
+use api::revoked::RevokedSessions;
 use api::{ApiError, ApiPath, AuthUser, Authenticate, Session, TokenKeys};
 use attachments::{Store, UploadError};
 use axum::body::Body;
@@ -44,6 +45,10 @@ pub struct UploadState {
 impl Authenticate for UploadState {
     fn token_keys(&self) -> &TokenKeys {
         self.commands.token_keys()
+    }
+
+    fn revoked(&self) -> &RevokedSessions {
+        self.commands.revoked()
     }
 
     fn known_users(&self) -> &KnownUsers {

@@ -9,6 +9,7 @@ pub mod invites;
 pub mod messages;
 pub mod people;
 pub mod rooms;
+pub mod sessions;
 
 use crate::runner;
 use crate::state::CommandState;
@@ -29,6 +30,11 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(accounts::register))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::update_me))
+        .routes(routes!(sessions::refresh))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::end))
+        .routes(routes!(sessions::change_password))
         .routes(routes!(friends::request))
         .routes(routes!(friends::accept))
         .routes(routes!(friends::end))

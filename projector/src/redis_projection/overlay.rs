@@ -155,7 +155,8 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 UserEvent::Blocked(_)
                 | UserEvent::Unblocked(_)
                 | UserEvent::RoomMuted(_)
-                | UserEvent::RoomUnmuted(_),
+                | UserEvent::RoomUnmuted(_)
+                | UserEvent::PasswordChanged(_),
             )
             | DomainEvent::Friendship(FriendshipEvent::Shadowed(_)) => {}
             // projected in the meet-ups phase (issue 17)

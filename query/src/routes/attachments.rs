@@ -20,6 +20,7 @@ use crate::state::QueryState;
 use crate::wait::Bound;
 use crate::window::optional;
 use api::authenticate::KnownUsers;
+use api::revoked::RevokedSessions;
 use api::{
     ApiError, ApiPath, ApiQuery, AuthUser, Authenticate, MinPosition, Position, Session, TokenKeys,
 };
@@ -48,6 +49,10 @@ pub struct DownloadState {
 impl Authenticate for DownloadState {
     fn token_keys(&self) -> &TokenKeys {
         Authenticate::token_keys(&self.query)
+    }
+
+    fn revoked(&self) -> &RevokedSessions {
+        Authenticate::revoked(&self.query)
     }
 
     fn known_users(&self) -> &KnownUsers {

@@ -56,6 +56,10 @@ const EXPIRED: Close = Close {
     code: close::TOKEN_EXPIRED,
     reason: "token expired",
 };
+const REVOKED: Close = Close {
+    code: close::SESSION_REVOKED,
+    reason: "session revoked",
+};
 /// Sent to a connection over the user's cap.
 pub(crate) const TOO_MANY: Close = Close {
     code: close::TOO_MANY_STREAMS,
@@ -88,7 +92,7 @@ enum End {
 }
 
 /// Serve one upgraded connection of `me` until it ends, at the latest at
-/// `expires` (the token's expiry).
+/// `expires` (the token's expiry) or when `session` is revoked.
 pub(crate) async fn run(
     socket: Socket,
     hub: StreamHub,
@@ -96,6 +100,7 @@ pub(crate) async fn run(
     after: Option<i64>,
     loaded: Loaded,
     expires: Instant,
+    session: Option<uuid::Uuid>,
 ) {
     let (mut sink, mut incoming) = socket.split();
     let opts = hub.opts().clone();
@@ -119,11 +124,24 @@ pub(crate) async fn run(
     let mut heard = Instant::now();
     let expiry = tokio::time::sleep_until(expires);
     tokio::pin!(expiry);
+    // Woken by every revocation the node learns of; checked for ours.
+    let revoked = || session.is_some_and(|s| hub.state().revoked().contains(s));
+    let mut revocations = hub.state().revoked().watch();
+    if revoked() {
+        drop(registration);
+        return finish(sink, incoming, End::Close(REVOKED)).await;
+    }
     let end = loop {
         tokio::select! {
             biased;
             _ = hub.cancel().cancelled() => break End::Close(GOING_AWAY),
             _ = &mut expiry => break End::Close(EXPIRED),
+            changed = revocations.changed(), if session.is_some() => match changed {
+                Ok(()) if revoked() => break End::Close(REVOKED),
+                Ok(()) => {}
+                // The list is gone only with the process.
+                Err(_) => break End::Close(GOING_AWAY),
+            },
             out = rx.recv() => match out {
                 Some(first) if closed.get().is_none() => {
                     if write(&mut sink, first, &mut rx, opts.write_timeout).await.is_err() {

@@ -43,7 +43,9 @@
 //!
 //! Limits: a connection ends at its session token's expiry (close code
 //! [`close::TOKEN_EXPIRED`]; the client reconnects with a fresh token and
-//! `after=`). A user holds at most [`StreamOptions::max_per_user`]
+//! `after=`), and as soon as the node's deny list learns that its session
+//! was revoked ([`close::SESSION_REVOKED`]; within 1 s of the revocation
+//! anywhere, see `api::revoked`). A user holds at most [`StreamOptions::max_per_user`]
 //! connections per node; one more is refused with
 //! [`close::TOO_MANY_STREAMS`]. The newest is refused rather than the
 //! oldest closed: a refusal is stable (the client over the cap backs off and
@@ -103,6 +105,9 @@ pub mod close {
     pub const TRY_AGAIN: u16 = 1013;
     /// The session token expired: reconnect with a fresh one and `after=`.
     pub const TOKEN_EXPIRED: u16 = 4001;
+    /// The session was revoked (logout, password change, a reused refresh
+    /// token): reconnecting needs a new login, a refresh will not do.
+    pub const SESSION_REVOKED: u16 = 4003;
     /// The user already holds as many streams on this node as allowed.
     pub const TOO_MANY_STREAMS: u16 = 4029;
 }

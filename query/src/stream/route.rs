@@ -72,7 +72,8 @@ fn header_token(headers: &HeaderMap) -> Option<&str> {
             shutdown; 1002, 1007 or 1009 (message too big: over 4 KiB) when the client breaks \
             the protocol; 1008 when the client is too slow or silent; 1012 when frames may \
             have been lost (reconnect with `after` = last position); 1013 to retry later; \
-            4001 when the token expires (reconnect with a fresh token and `after`); 4029 when \
+            4001 when the token expires (reconnect with a fresh token and `after`); 4003 when the \
+            session is revoked (logout, password change, reused refresh token: log in again); 4029 when \
             the user already holds the most streams allowed on the node \
             (`--max-streams-per-user`, default 20)."),
         (status = 400, description = "invalid_request: bad `after`", body = Problem, content_type = "application/problem+json"),
@@ -132,8 +133,9 @@ pub(crate) async fn stream(
     let expires = expiry(session.expires_at);
     let loaded = load(hub.state(), me, params.after).await?;
     let after = params.after;
+    let sid = session.session_id;
     Ok(upgrade.accept(config, move |socket| {
-        conn::run(socket, hub, me, after, loaded, expires)
+        conn::run(socket, hub, me, after, loaded, expires, sid)
     }))
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 fn session(fx: &Fx, user: UserId, registered_at: i64) -> String {
     fx.tokens
-        .issue_session(user, registered_at, Utc::now())
+        .issue_session(user, registered_at, uuid::Uuid::now_v7(), Utc::now())
         .unwrap()
         .0
 }
