@@ -76,6 +76,7 @@ async fn room_list_counts_unread_and_shows_last_message() {
             // a read up to 5 (own post); 6 and 7 are b's, 7 is deleted.
             "unread_count": 1,
             "last_activity_at": "2024-05-01T09:00:07Z",
+            "muted": false,
         })
     );
     assert_eq!(rooms[0]["last_message"], json!(null));

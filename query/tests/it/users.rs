@@ -14,14 +14,16 @@ async fn profiles_and_lookups() {
     assert_eq!(
         me.ok(),
         &serde_json::json!({"user_id": alice.to_string(), "username": "alice",
-            "display_name": "alice display", "created_at": "2024-05-01T09:00:00Z"})
+            "display_name": "alice display", "created_at": "2024-05-01T09:00:00Z",
+            "status_message": "", "show_presence": true})
     );
     assert_eq!(me.position(), 7);
 
     let u = fx.get(&format!("/v1/users/{bob}"), Some(alice), &[]).await;
     assert_eq!(
         u.ok(),
-        &serde_json::json!({"user_id": bob.to_string(), "username": "bob.kim", "display_name": "bob.kim display"})
+        &serde_json::json!({"user_id": bob.to_string(), "username": "bob.kim", "display_name": "bob.kim display",
+            "status_message": ""})
     );
     assert_eq!(u.position(), 7);
 
