@@ -27,6 +27,8 @@ pub struct CommandState {
     /// Users whose stream is known to exist (registrations and logins on
     /// this node put them here).
     pub known_users: Arc<KnownUsers>,
+    /// How long an author may delete a message for everyone (`COTALK_DELETE_WINDOW_SECS`).
+    pub delete_window: domain::values::DeleteWindow,
 }
 
 impl CommandState {
@@ -39,6 +41,15 @@ impl CommandState {
             inflight: Default::default(),
             limits,
             known_users: Default::default(),
+            delete_window: Default::default(),
+        }
+    }
+
+    /// The same state with another delete window.
+    pub fn with_delete_window(self, delete_window: domain::values::DeleteWindow) -> Self {
+        Self {
+            delete_window,
+            ..self
         }
     }
 }

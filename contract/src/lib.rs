@@ -9,11 +9,12 @@
 //! - [`commands`]: request bodies of the command routes and their answers.
 //! - [`positioned`]: [`Positioned`], a command answer with the log position
 //!   of its last event.
-//! - [`queries`]: answers of the query routes.
+//! - [`queries`]: answers of the query routes ([`messenger`]: their parts of issue 15).
 //! - [`ops`]: answers of the operational routes (`/healthz`, `/readyz`).
 //! - [`problem`]: [`Problem`], the `application/problem+json` body of every error.
 
 pub mod commands;
+pub mod messenger;
 pub mod ops;
 pub mod positioned;
 pub mod problem;

@@ -28,7 +28,10 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         Repository::new(store.clone(), CACHED_AGGREGATES),
         shared.keys.clone(),
         shared.limits.clone(),
-    );
+    )
+    .with_delete_window(domain::values::DeleteWindow::from_secs(
+        shared.args.delete_window_secs,
+    ));
     Ok(Component::new(command::router(state))
         .check("postgres", checks::postgres(pool))
         .document(command::openapi())

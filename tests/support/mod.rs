@@ -143,6 +143,7 @@ pub fn serve_args(role: Role) -> ServeArgs {
         metrics_listen: None,
         max_streams_per_user: 20,
         stream_allowed_origins: Default::default(),
+        delete_window_secs: domain::values::DeleteWindow::DEFAULT_SECS,
         rate: RateArgs {
             rate_exempt_loopback: true,
             ..RateArgs::default()

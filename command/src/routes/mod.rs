@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod friends;
 pub mod messages;
+pub mod messenger;
 pub mod rooms;
 
 use crate::runner;
@@ -37,6 +38,9 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(messages::post))
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(messages::mark_read))
+        .routes(routes!(messenger::react, messenger::unreact))
+        .routes(routes!(messenger::hide))
+        .routes(routes!(messenger::set_notice, messenger::clear_notice))
 }
 
 /// Every command route (POST, PATCH, DELETE) of API.md: [`routes`].

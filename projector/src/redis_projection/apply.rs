@@ -26,17 +26,24 @@ use domain::event::{
 use domain::frame::Frame;
 use domain::ids::{RoomId, UserId};
 use domain::views::{
-    preview, FriendEntryView, FriendState, LastMessageView, MemberView, MessageView, ProfileView,
-    Role, RoomView,
+    preview, AttachmentView, FriendEntryView, FriendState, LastMessageView, MemberView,
+    MessageView, ProfileView, Role, RoomView,
 };
 use tracing::warn;
 
 impl Overlay {
     /// Apply one event (known to be above the checkpoint).
     pub(super) fn apply(&mut self, e: &StoredEvent) {
-        if let Some(frame) = Frame::from_event(e) {
+        let frame = Frame::from_event(e);
+        self.apply_event(e);
+        if let Some(frame) = frame {
+            // After the event: the frame shows the state it leaves.
+            let frame = self.fill(frame);
             self.frame(frame);
         }
+    }
+
+    fn apply_event(&mut self, e: &StoredEvent) {
         match &e.event {
             DomainEvent::User(UserEvent::Registered(r)) => {
                 let p = ProfileView {
@@ -179,6 +186,8 @@ impl Overlay {
                     created_at: p.at,
                     edited_at: None,
                     deleted: false,
+                    attachments: p.attachments.iter().map(AttachmentView::of).collect(),
+                    mentions: p.mentions.clone(),
                 };
                 let last = LastMessageView::of(&view);
                 self.timeline.insert((p.room_id, p.seq), Some(view));
@@ -209,6 +218,7 @@ impl Overlay {
                 if !deleted {
                     self.redactions.insert(key, Some(x.body.clone()));
                 }
+                self.notice_edited(x.room_id, x.seq, &x.body);
                 self.rewrite(x.room_id, x.seq, position, &x.body, |v| {
                     if !v.deleted {
                         v.body = x.body.clone();
@@ -232,14 +242,13 @@ impl Overlay {
                     self.dirty_markers.insert((m.room_id, m.user_id));
                 }
             }
-            // projected in the messages phase (issue 15)
-            RoomEvent::AttachmentUploaded(_)
-            | RoomEvent::AttachmentDiscarded(_)
-            | RoomEvent::ReactionAdded(_)
+            RoomEvent::ReactionAdded(_)
             | RoomEvent::ReactionRemoved(_)
             | RoomEvent::MessageHidden(_)
             | RoomEvent::NoticeSet(_)
-            | RoomEvent::NoticeCleared(_) => {}
+            | RoomEvent::NoticeCleared(_) => self.messenger(r),
+            // Uploads are not shown until a message carries them.
+            RoomEvent::AttachmentUploaded(_) | RoomEvent::AttachmentDiscarded(_) => {}
             // projected in the people phase (issue 16)
             RoomEvent::MemberRoleChanged(_)
             | RoomEvent::InviteCreated(_)
@@ -263,6 +272,8 @@ impl Overlay {
     }
 
     fn join(&mut self, room: RoomId, user: UserId, role: Role, at: DateTime<Utc>, marker: u64) {
+        // The first seq posted while this membership lasts (domain::unread).
+        self.joined.insert((room, user), Some(marker + 1));
         let view = MemberView {
             user_id: user,
             role,
@@ -275,6 +286,7 @@ impl Overlay {
     }
 
     fn leave(&mut self, room: RoomId, user: UserId) {
+        self.joined.insert((room, user), None);
         if let Some(m) = self.members.get_mut(&room) {
             m.remove(&user);
         }

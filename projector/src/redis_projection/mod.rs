@@ -25,6 +25,7 @@
 
 mod apply;
 mod bulk;
+mod messenger;
 mod overlay;
 mod write;
 

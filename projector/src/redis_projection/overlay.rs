@@ -10,8 +10,10 @@ use crate::error::Result;
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
 use domain::frame::Frame;
 use domain::ids::{MessageId, RoomId, UserId};
-use domain::views::{FriendEntryView, MemberView, MessageView, ProfileView, RoomView};
-use readmodel::{profiles, rooms, timeline, unread, RedisKeys, Replies};
+use domain::views::{
+    FriendEntryView, MemberView, MessageView, NoticeView, ProfileView, ReactionSet, RoomView,
+};
+use readmodel::{notice, profiles, reactions, rooms, timeline, unread, RedisKeys, Replies};
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -52,6 +54,16 @@ pub(super) struct Overlay {
     /// Messages edited or deleted in the batch, with their final body
     /// (`None` = deleted): their stored frames are rewritten (see `redact`).
     pub(super) redactions: BTreeMap<(RoomId, MessageId), Option<String>>,
+    /// Who reacted to (room, seq) with what (see `messenger`).
+    pub(super) reactions: HashMap<(RoomId, u64), Vec<ReactionSet>>,
+    pub(super) dirty_reactions: BTreeSet<(RoomId, u64)>,
+    /// Each room's notice; `None` = none.
+    pub(super) notices: HashMap<RoomId, Option<NoticeView>>,
+    pub(super) dirty_notices: BTreeSet<RoomId>,
+    /// Seqs hidden in this batch, per (room, user).
+    pub(super) hidden: BTreeMap<(RoomId, UserId), Vec<u64>>,
+    /// Final `joined_seq` of (room, member); `None` = left.
+    pub(super) joined: BTreeMap<(RoomId, UserId), Option<u64>>,
 }
 
 /// Which current values a batch needs before applying.
@@ -62,6 +74,8 @@ struct Needs {
     profiles: BTreeSet<UserId>,
     markers: BTreeSet<(RoomId, UserId)>,
     timeline: BTreeSet<(RoomId, u64)>,
+    reactions: BTreeSet<(RoomId, u64)>,
+    notices: BTreeSet<RoomId>,
 }
 
 fn needs(events: &[&StoredEvent]) -> Needs {
@@ -94,6 +108,8 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 RoomEvent::MessageEdited(c) => {
                     n.rooms.insert(c.room_id);
                     n.timeline.insert((c.room_id, c.seq));
+                    // The notice shows the message's current text.
+                    n.notices.insert(c.room_id);
                 }
                 RoomEvent::MessageDeleted(c) => {
                     n.rooms.insert(c.room_id);
@@ -102,14 +118,23 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 RoomEvent::ReadMarkerMoved(c) => {
                     n.markers.insert((c.room_id, c.user_id));
                 }
-                // projected in the messages phase (issue 15)
-                RoomEvent::AttachmentUploaded(_)
-                | RoomEvent::AttachmentDiscarded(_)
-                | RoomEvent::ReactionAdded(_)
-                | RoomEvent::ReactionRemoved(_)
-                | RoomEvent::MessageHidden(_)
-                | RoomEvent::NoticeSet(_)
-                | RoomEvent::NoticeCleared(_) => {}
+                RoomEvent::ReactionAdded(c) => {
+                    n.reactions.insert((c.room_id, c.seq));
+                }
+                RoomEvent::ReactionRemoved(c) => {
+                    n.reactions.insert((c.room_id, c.seq));
+                }
+                RoomEvent::NoticeSet(c) => {
+                    n.notices.insert(c.room_id);
+                    n.timeline.insert((c.room_id, c.seq));
+                }
+                RoomEvent::NoticeCleared(c) => {
+                    n.notices.insert(c.room_id);
+                }
+                // A hide only adds to a set; uploads are not shown until sent.
+                RoomEvent::MessageHidden(_)
+                | RoomEvent::AttachmentUploaded(_)
+                | RoomEvent::AttachmentDiscarded(_) => {}
                 // projected in the people phase (issue 16)
                 RoomEvent::MemberRoleChanged(_)
                 | RoomEvent::InviteCreated(_)
@@ -153,6 +178,8 @@ impl Overlay {
         n.profiles.retain(|id| !known.profiles.contains_key(id));
         n.markers.retain(|k| !known.markers.contains_key(k));
         n.timeline.retain(|k| !known.timeline.contains_key(k));
+        n.reactions.retain(|k| !known.reactions.contains_key(k));
+        n.notices.retain(|k| !known.notices.contains_key(k));
         let mut pipe = redis::pipe();
         for id in &n.rooms {
             rooms::queue_get(&mut pipe, keys, *id);
@@ -168,6 +195,12 @@ impl Overlay {
         }
         for (room, seq) in &n.timeline {
             timeline::queue_at(&mut pipe, keys, *room, *seq);
+        }
+        for (room, seq) in &n.reactions {
+            reactions::queue_many(&mut pipe, keys, *room, &[*seq]);
+        }
+        for room in &n.notices {
+            notice::queue_get(&mut pipe, keys, *room);
         }
         let mut replies = Replies::new(if pipe.is_empty() {
             Vec::new()
@@ -189,6 +222,15 @@ impl Overlay {
         }
         for k in n.timeline {
             o.timeline.insert(k, timeline::take_at(&mut replies)?);
+        }
+        for k in n.reactions {
+            let sets = reactions::take_many(&mut replies, 1)?
+                .pop()
+                .unwrap_or_default();
+            o.reactions.insert(k, sets);
+        }
+        for room in n.notices {
+            o.notices.insert(room, notice::take(&mut replies)?);
         }
         Ok(o)
     }

@@ -135,6 +135,7 @@ impl Overlay {
         for (user, items) in lists {
             rooms::write_list(&mut pipe, keys, user, items);
         }
+        self.write_messenger(&mut pipe, keys);
         generation::set_checkpoint(&mut pipe, keys, checkpoint);
         let mut timeline = std::mem::take(&mut self.timeline);
         timeline.retain(|k, _| self.dirty_timeline.contains(k));
@@ -144,6 +145,8 @@ impl Overlay {
             profiles: self.profiles,
             markers: self.markers,
             timeline,
+            reactions: self.reactions,
+            notices: self.notices,
             ..Overlay::default()
         };
         (pipe, self.frames, state)

@@ -245,11 +245,39 @@ pub(crate) async fn search(
         .await
         .map_err(|e| Fail::at(ApiError::internal("search task", e), redis_position))?
         .map_err(|e| Fail::at(search_error(e), redis_position))?;
+    let hits = consistent!(snap, not_hidden(&mut snap, me, page.hits.clone()));
     Ok((
-        Position(redis_position.min(page.position)),
+        Position(snap.position().min(page.position)),
         Json(SearchResponse {
-            hits: page.hits.into_iter().map(hit).collect(),
+            hits: hits.into_iter().map(hit).collect(),
             next_cursor: page.next_cursor,
         }),
     ))
+}
+
+/// The hits `me` did not hide ("delete for me" hides a message from the
+/// hider's search too), checked in one transaction. A page may so come out
+/// shorter than `limit`; `next_cursor` still continues after it.
+async fn not_hidden(
+    snap: &mut Snapshot<'_>,
+    me: UserId,
+    hits: Vec<SearchHit>,
+) -> Result<Vec<SearchHit>, Interrupt> {
+    if hits.is_empty() {
+        return Ok(hits);
+    }
+    let mut values = snap
+        .exec(|keys, pipe| {
+            for h in &hits {
+                readmodel::hidden::queue_is_hidden(pipe, keys, h.room_id, me, h.seq);
+            }
+        })
+        .await?;
+    let mut out = Vec::with_capacity(hits.len());
+    for h in hits {
+        if !readmodel::hidden::take_is_hidden(&mut values)? {
+            out.push(h);
+        }
+    }
+    Ok(out)
 }
