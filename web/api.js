@@ -91,6 +91,9 @@ export class Api {
   patch(path, body) {
     return this.call('PATCH', path, { body });
   }
+  put(path, body) {
+    return this.call('PUT', path, body === undefined ? {} : { body });
+  }
   del(path) {
     return this.call('DELETE', path);
   }
