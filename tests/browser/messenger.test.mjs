@@ -90,7 +90,8 @@ test('the unread 1, reactions, the notice, delete for me and @ mentions with an 
   // They open it and read it: the "1" disappears live.
   await roomItem(other, roomName).click();
   await message(other, '회의는 3시에 시작합니다').waitFor();
-  await posted.locator('.unread-by', { hasText: /^$/ }).waitFor();
+  await posted.locator('.unread-by', { hasText: '1' }).waitFor({ state: 'detached' });
+  assert.equal(await posted.locator('.unread-by').textContent(), '');
 
   // A reaction, seen live on both sides; the reactor's own is marked.
   const theirs = message(other, '회의는 3시에 시작합니다');

@@ -14,7 +14,7 @@ use domain::event::RoomEvent;
 use domain::frame::{Frame, FrameBody};
 use domain::ids::RoomId;
 use domain::views::{preview, react, NoticeView};
-use readmodel::{hidden, notice, reactions, readers, RedisKeys};
+use readmodel::{hidden, notice, reactions, readers, RedisKeys, TIMELINE_LEN};
 use std::collections::BTreeMap;
 
 impl Overlay {
@@ -38,8 +38,13 @@ impl Overlay {
                     .push(x.seq);
             }
             RoomEvent::NoticeSet(x) => {
+                // Only a message among the room's newest TIMELINE_LEN is read
+                // from the timeline: whether one older was trimmed yet differs
+                // between a live and a bulk run, and the two must be equal.
+                let recent = matches!(self.rooms.get(&x.room_id),
+                    Some(Some(r)) if r.last_seq.saturating_sub(x.seq) < TIMELINE_LEN as u64);
                 let body_preview = match self.timeline.get(&(x.room_id, x.seq)) {
-                    Some(Some(v)) if v.message_id == x.message_id => preview(&v.body),
+                    Some(Some(v)) if recent && v.message_id == x.message_id => preview(&v.body),
                     _ => String::new(),
                 };
                 let n = NoticeView {

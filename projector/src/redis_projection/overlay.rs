@@ -125,6 +125,7 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                     n.reactions.insert((c.room_id, c.seq));
                 }
                 RoomEvent::NoticeSet(c) => {
+                    n.rooms.insert(c.room_id);
                     n.notices.insert(c.room_id);
                     n.timeline.insert((c.room_id, c.seq));
                 }
