@@ -80,6 +80,28 @@ fn cases() -> Vec<Case> {
         case("post", "/v1/rooms/{room_id}/read", "", |_| {
             Some(json!({"seq": 1}))
         }),
+        case(
+            "put",
+            "/v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
+            "",
+            none,
+        ),
+        case(
+            "delete",
+            "/v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
+            "",
+            none,
+        ),
+        case(
+            "post",
+            "/v1/rooms/{room_id}/messages/{message_id}/hide",
+            "",
+            none,
+        ),
+        case("put", "/v1/rooms/{room_id}/notice", "", |ids| {
+            Some(json!({"message_id": ids.message}))
+        }),
+        case("delete", "/v1/rooms/{room_id}/notice", "", none),
         case("get", SEARCH, "?q=zebracorn&room_id={room_id}", none),
         case("get", SEARCH, "?q=zebracorn", none),
     ]
@@ -90,6 +112,7 @@ fn fill(template: &str, ids: &Ids) -> String {
         .replace("{room_id}", &ids.room.to_string())
         .replace("{message_id}", &ids.message.to_string())
         .replace("{user_id}", &ids.owner.to_string())
+        .replace("{emoji}", "%F0%9F%91%8D")
 }
 
 async fn call(s: &Server, c: &Case, ids: &Ids, token: &str, at: i64) -> Answer {
