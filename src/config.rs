@@ -238,6 +238,14 @@ pub struct ServeArgs {
     #[arg(long, env = "COTALK_STREAM_ALLOWED_ORIGINS", default_value = "")]
     pub stream_allowed_origins: query::stream::AllowedOrigins,
 
+    /// Seconds after posting during which an author may delete a message for
+    /// everyone (room owners and admins: any time); later 403
+    /// `delete_window_passed`. 0 to 10 years.
+    #[arg(long, env = "COTALK_DELETE_WINDOW_SECS",
+        default_value_t = domain::values::DeleteWindow::DEFAULT_SECS,
+        value_parser = clap::value_parser!(u32).range(0..=315_360_000))]
+    pub delete_window_secs: u32,
+
     /// Rate limits.
     #[command(flatten)]
     pub rate: RateArgs,

@@ -62,6 +62,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/people.js"),
     },
     Asset {
+        path: "/messenger.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/messenger.js"),
+    },
+    Asset {
         path: "/search.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/search.js"),

@@ -164,6 +164,42 @@ fn cases() -> Vec<Case> {
             ALL,
         ),
         case("delete", "/v1/rooms/{room_id}/mute", "", none, ALL),
+        // messages like a messenger (issue 15)
+        case(
+            "put",
+            "/v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
+            "",
+            none,
+            ALL,
+        ),
+        case(
+            "delete",
+            "/v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}",
+            "",
+            none,
+            [404, 404, 404],
+        ),
+        case(
+            "post",
+            "/v1/rooms/{room_id}/messages/{message_id}/hide",
+            "",
+            none,
+            ALL,
+        ),
+        case(
+            "put",
+            "/v1/rooms/{room_id}/notice",
+            "",
+            |ids| Some(json!({"message_id": ids.message})),
+            ALL,
+        ),
+        case(
+            "delete",
+            "/v1/rooms/{room_id}/notice",
+            "",
+            none,
+            [404, 404, 404],
+        ),
     ]
 }
 
@@ -173,6 +209,7 @@ fn fill(template: &str, ids: &Ids) -> String {
         .replace("{message_id}", &ids.message.to_string())
         .replace("{invite_id}", &ids.invite.to_string())
         .replace("{user_id}", &ids.owner.to_string())
+        .replace("{emoji}", "%F0%9F%91%8D")
 }
 
 async fn call(s: &Server, c: &Case, ids: &Ids, token: &str, at: i64) -> Answer {

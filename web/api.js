@@ -117,7 +117,7 @@ export class Api {
     return this.call('PATCH', path, { body });
   }
   put(path, body) {
-    return this.call('PUT', path, { body: body ?? {} });
+    return this.call('PUT', path, body === undefined ? {} : { body });
   }
   del(path) {
     return this.call('DELETE', path);

@@ -7,6 +7,7 @@ import { Stream } from './api.js';
 import { el, formatTime, onEnter } from './dom.js';
 import { renderMembers } from './members.js';
 import { initPeople, showInvite, showMute } from './people.js';
+import { Mentions, loadNotice, showNotice } from './messenger.js';
 import { initSearch } from './search.js';
 import { initSettings } from './settings.js';
 import { $, api, keepFresh, nameOf, state, stopRefreshing, titleOf, toast, users } from './session.js';
@@ -230,6 +231,8 @@ async function openRoom(roomId, focusSeq) {
   $('leave').hidden = room.direct;
   showMute(room);
   if (!$('members-panel').hidden) renderMembers(true);
+  showNotice(null);
+  loadNotice(roomId);
   try {
     await timeline.open(roomId, focusSeq);
   } catch (e) {
@@ -240,6 +243,7 @@ async function openRoom(roomId, focusSeq) {
 
 function closeRoom() {
   state.current = null;
+  showNotice(null);
   timeline.clear();
   history.replaceState(null, '', '#');
   $('room-title').textContent = 'Pick a room';
@@ -257,8 +261,9 @@ async function send() {
   const roomId = state.current;
   if (!body || !roomId) return;
   input.value = '';
+  const mentioned = mentions.take(body);
   try {
-    const r = await api.post(`/v1/rooms/${roomId}/messages`, { body });
+    const r = await api.post(`/v1/rooms/${roomId}/messages`, { body, mentions: mentioned });
     if (state.current === roomId) {
       timeline.live({
         message_id: r.message_id,
@@ -269,7 +274,10 @@ async function send() {
         created_at: new Date().toISOString(),
         edited_at: null,
         deleted: false,
+        mentions: mentioned,
+        reactions: [],
       });
+      timeline.refreshCounts(r.position);
     }
   } catch (e) {
     input.value = body;
@@ -277,6 +285,8 @@ async function send() {
   }
 }
 
+// Registered before Enter sends, so Enter picks a suggested member first.
+const mentions = new Mentions($('composer-input'), $('mention-list'));
 onEnter($('composer-input'), send);
 $('composer').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -311,8 +321,25 @@ function onFrame(f) {
           created_at: f.at,
           edited_at: null,
           deleted: false,
+          mentions: f.mentions || [],
+          reactions: f.reactions || [],
+          unread_by: f.unread_by,
         });
+        // Posting moves the poster's marker: earlier counts may drop.
+        if (f.author_id !== api.userId) timeline.refreshCounts(f.position);
       }
+      break;
+    case 'reactions_changed':
+      if (here) timeline.setReactions(f.seq, f.reactions);
+      break;
+    case 'message_hidden':
+      if (here) timeline.drop(f.seq);
+      break;
+    case 'notice_changed':
+      if (here) showNotice(f.notice);
+      break;
+    case 'read_marker':
+      if (here) timeline.refreshCounts(f.position);
       break;
     case 'message_edited':
       if (here) timeline.update(f.seq, { body: f.body, edited_at: f.at, deleted: false });
@@ -333,6 +360,7 @@ function onFrame(f) {
       } else {
         state.details.delete(f.room_id);
         if (here && !$('members-panel').hidden) renderMembers(true);
+        if (here) timeline.refreshCounts(f.position);
       }
       break;
     case 'member_joined':

@@ -4,6 +4,7 @@
 // ever reaches the page through textContent.
 
 import { el, formatTime, onEnter } from './dom.js';
+import { paint, tools } from './messenger.js';
 
 const PAGE = 40;
 
@@ -167,6 +168,7 @@ export class Timeline {
     const row = el('div', mine ? 'msg mine' : 'msg');
     row.dataset.seq = String(m.seq);
     row.dataset.messageId = m.message_id;
+    row.dataset.roomId = m.room_id || this.roomId;
     const meta = el('div', 'meta');
     meta.append(author, el('time', 'time', formatTime(m.created_at)), el('span', 'edited', ''));
     const body = el('div', 'body');
@@ -176,14 +178,57 @@ export class Timeline {
       const edit = el('button', 'edit', 'Edit');
       edit.type = 'button';
       edit.addEventListener('click', () => this.startEdit(row));
-      const del = el('button', 'delete', 'Delete');
+      const del = el('button', 'delete', 'Delete for everyone');
       del.type = 'button';
       del.addEventListener('click', () => this.remove(row, del));
       actions.append(edit, del);
       row.append(actions);
     }
+    if (!m.deleted) row.append(tools(row, (seq) => this.drop(seq)));
     this.fill(row, m);
     return row;
+  }
+
+  /** A message the user hid: gone from this timeline. */
+  drop(seq) {
+    const row = this.bySeq.get(seq);
+    if (!row) return;
+    row.remove();
+    this.bySeq.delete(seq);
+  }
+
+  /** A message's reactions changed (as this user sees them). */
+  setReactions(seq, reactions) {
+    const row = this.bySeq.get(seq);
+    if (row) paint(row, { reactions });
+  }
+
+  /**
+   * Read markers moved or a member left: read the shown messages' counts
+   * again (at most once per half second, and only the newest page).
+   */
+  refreshCounts(position) {
+    this.countsAt = Math.max(this.countsAt || 0, position || 0);
+    if (this.countsTimer) return;
+    this.countsTimer = setTimeout(async () => {
+      this.countsTimer = null;
+      if (!this.roomId || this.bySeq.size === 0) return;
+      const gen = this.generation;
+      const limit = Math.min(200, this.bySeq.size);
+      try {
+        const page = await this.ctx.api.get(
+          `/v1/rooms/${this.roomId}/messages?before=${this.maxSeq + 1}&limit=${limit}`,
+          { min: this.countsAt },
+        );
+        if (gen !== this.generation) return;
+        for (const m of page.messages) {
+          const row = this.bySeq.get(m.seq);
+          if (row) paint(row, { unread_by: m.unread_by, reactions: m.reactions });
+        }
+      } catch {
+        // The next frame tries again.
+      }
+    }, 500);
   }
 
   fill(row, m) {
@@ -196,6 +241,7 @@ export class Timeline {
       body.textContent = m.body;
     }
     row.querySelector('.edited').textContent = m.edited_at && !m.deleted ? '(edited)' : '';
+    paint(row, m);
   }
 
   /** Apply an edit or a deletion to a shown message. */
@@ -255,7 +301,7 @@ export class Timeline {
       button.textContent = 'Delete?';
       setTimeout(() => {
         button.dataset.armed = '';
-        button.textContent = 'Delete';
+        button.textContent = 'Delete for everyone';
       }, 4000);
       return;
     }
@@ -263,6 +309,10 @@ export class Timeline {
       await this.ctx.api.del(`/v1/rooms/${this.roomId}/messages/${row.dataset.messageId}`);
       this.fill(row, { deleted: true });
     } catch (e) {
+      if (e.code === 'delete_window_passed') {
+        this.ctx.toast('Too late to delete for everyone; delete for me instead');
+        return;
+      }
       this.ctx.toast(e.message);
     }
   }

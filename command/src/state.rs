@@ -31,6 +31,8 @@ pub struct CommandState {
     pub known_users: Arc<KnownUsers>,
     /// Refresh tokens and revocations.
     pub sessions: Sessions,
+    /// How long an author may delete a message for everyone (`COTALK_DELETE_WINDOW_SECS`).
+    pub delete_window: domain::values::DeleteWindow,
 }
 
 impl CommandState {
@@ -50,6 +52,15 @@ impl CommandState {
                 revoker,
                 refresh_ttl: DEFAULT_REFRESH_TTL,
             },
+            delete_window: Default::default(),
+        }
+    }
+
+    /// The same state with another delete window.
+    pub fn with_delete_window(self, delete_window: domain::values::DeleteWindow) -> Self {
+        Self {
+            delete_window,
+            ..self
         }
     }
 

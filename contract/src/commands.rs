@@ -5,7 +5,7 @@
 
 use crate::positioned::{Positioned, PositionedBody};
 use chrono::{DateTime, Utc};
-use domain::{MessageId, RoomId, UserId};
+use domain::{AttachmentId, MessageId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -157,12 +157,28 @@ pub struct AddMemberRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessageRequest {
-    /// 1-4000 characters after trimming.
-    #[schema(min_length = 1, max_length = 4000)]
+    /// 1-4000 characters after trimming; may be empty when `attachments` is not.
+    #[schema(max_length = 4000)]
     pub body: String,
     /// The message this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<MessageId>,
+    /// Uploads of the caller's in this room, not yet sent (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 10)]
+    pub attachments: Vec<AttachmentId>,
+    /// Current members the message mentions (at most 50).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 50)]
+    pub mentions: Vec<UserId>,
+}
+
+/// `PUT /v1/rooms/{room_id}/notice` body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetNoticeRequest {
+    /// The message to pin as the room's notice.
+    pub message_id: MessageId,
 }
 
 impl PostMessageRequest {
@@ -171,6 +187,8 @@ impl PostMessageRequest {
         Self {
             body: body.into(),
             reply_to: None,
+            attachments: Vec::new(),
+            mentions: Vec::new(),
         }
     }
 }

@@ -9,13 +9,14 @@
 //! - [`commands`]: request bodies of the command routes and their answers.
 //! - [`positioned`]: [`Positioned`], a command answer with the log position
 //!   of its last event.
-//! - [`queries`]: answers of the query routes.
+//! - [`queries`]: answers of the query routes ([`messenger`]: their parts of issue 15).
 //! - [`people`]: bodies of the people routes (roles, invites, blocks, mutes, user search).
 //! - [`ops`]: answers of the operational routes (`/healthz`, `/readyz`).
 //! - [`problem`]: [`Problem`], the `application/problem+json` body of every error.
 
 pub mod attachments;
 pub mod commands;
+pub mod messenger;
 pub mod ops;
 pub mod people;
 pub mod positioned;

@@ -2,9 +2,11 @@
 //! views of `domain::views` (the conversions live here, next to the
 //! answers); the views stay free of HTTP and schema concerns.
 
+use crate::messenger::{MessageAttachmentResponse, NoticeResponse, ReactionResponse};
 use chrono::{DateTime, Utc};
 use domain::views::{
-    FriendEntryView, LastMessageView, MemberView, MessageView, ProfileView, Role, RoomView,
+    FriendEntryView, LastMessageView, MemberView, MessageView, ProfileView, ReactionView, Role,
+    RoomView,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -138,6 +140,9 @@ pub struct RoomResponse {
     pub direct: bool,
     pub members: Vec<MemberResponse>,
     pub created_at: DateTime<Utc>,
+    /// The message pinned as the room's notice, if any.
+    #[serde(default)]
+    pub notice: Option<NoticeResponse>,
 }
 
 /// The last message of a room in the room list.
@@ -221,6 +226,31 @@ pub struct MessageResponse {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
+    #[serde(default)]
+    pub attachments: Vec<MessageAttachmentResponse>,
+    /// Members the message mentions.
+    #[serde(default)]
+    pub mentions: Vec<Uuid>,
+    /// Reactions as the caller sees them.
+    #[serde(default)]
+    pub reactions: Vec<ReactionResponse>,
+    /// How many members, other than the author, who were members when it
+    /// was posted and still are, have not read it yet (KakaoTalk's "1").
+    #[serde(default)]
+    pub unread_by: u32,
+}
+
+impl MessageResponse {
+    /// The answer for a message with the caller's view of its reactions
+    /// and its `unread_by`.
+    pub fn of(m: MessageView, reactions: Vec<ReactionView>, unread_by: u32) -> Self {
+        let mut r = Self::from(m);
+        if !r.deleted {
+            r.reactions = reactions.into_iter().map(Into::into).collect();
+        }
+        r.unread_by = unread_by;
+        r
+    }
 }
 
 impl From<MessageView> for MessageResponse {
@@ -235,6 +265,19 @@ impl From<MessageView> for MessageResponse {
             created_at: m.created_at,
             edited_at: m.edited_at,
             deleted: m.deleted,
+            // A deleted message shows nothing of what it carried.
+            attachments: if m.deleted {
+                Vec::new()
+            } else {
+                m.attachments.into_iter().map(Into::into).collect()
+            },
+            mentions: if m.deleted {
+                Vec::new()
+            } else {
+                m.mentions.into_iter().map(|u| u.0).collect()
+            },
+            reactions: Vec::new(),
+            unread_by: 0,
         }
     }
 }

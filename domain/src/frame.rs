@@ -15,6 +15,7 @@
 
 use crate::event::{DomainEvent, RoomEvent, StoredEvent};
 use crate::ids::{MessageId, RoomId, UserId};
+use crate::views::{AttachmentView, NoticeView, ReactionSet, ReactionView};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +76,19 @@ pub enum FrameBody {
         body: String,
         reply_to: Option<MessageId>,
         at: DateTime<Utc>,
+        /// The files it carries (issue 15).
+        #[serde(default)]
+        attachments: Vec<AttachmentView>,
+        /// The members it mentions (issue 15).
+        #[serde(default)]
+        mentions: Vec<UserId>,
+        /// Always empty: nobody has reacted to a new message yet.
+        #[serde(default)]
+        reactions: Vec<ReactionView>,
+        /// The members it waits for when posted (filled by the projection,
+        /// which knows the members; see [`crate::unread`]).
+        #[serde(default)]
+        unread_by: u32,
     },
     /// A message's new text.
     MessageEdited {
@@ -96,6 +110,25 @@ pub enum FrameBody {
         user_id: UserId,
         seq: u64,
         at: DateTime<Utc>,
+    },
+    /// A message's reactions changed. `reactions` is per viewer: the stored
+    /// frame keeps who reacted in `by`, and each connection is sent
+    /// [`Frame::for_viewer`], with `me` set and `by` left out.
+    ReactionsChanged {
+        message_id: MessageId,
+        seq: u64,
+        reactions: Vec<ReactionView>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        by: Vec<ReactionSet>,
+    },
+    /// The room's notice changed (`null`: taken down).
+    NoticeChanged { notice: Option<NoticeView> },
+    /// `user_id` hid a message for themselves: sent to them only (see
+    /// [`Frame::only_for`]).
+    MessageHidden {
+        message_id: MessageId,
+        seq: u64,
+        user_id: UserId,
     },
 }
 
@@ -157,6 +190,10 @@ impl Frame {
                     body: c.body,
                     reply_to: c.reply_to,
                     at: c.at,
+                    attachments: c.attachments.iter().map(AttachmentView::of).collect(),
+                    mentions: c.mentions,
+                    reactions: Vec::new(),
+                    unread_by: 0,
                 },
             ),
             RoomEvent::MessageEdited(c) => (
@@ -186,14 +223,32 @@ impl Frame {
                     at: c.at,
                 },
             ),
-            // projected in the messages phase (issue 15)
-            RoomEvent::AttachmentUploaded(_)
-            | RoomEvent::AttachmentDiscarded(_)
-            | RoomEvent::ReactionAdded(_)
-            | RoomEvent::ReactionRemoved(_)
-            | RoomEvent::MessageHidden(_)
-            | RoomEvent::NoticeSet(_)
-            | RoomEvent::NoticeCleared(_) => return None,
+            // The projection fills reactions and the notice's text from its state.
+            RoomEvent::ReactionAdded(c) => (c.room_id, reactions_frame(c.message_id, c.seq)),
+            RoomEvent::ReactionRemoved(c) => (c.room_id, reactions_frame(c.message_id, c.seq)),
+            RoomEvent::NoticeSet(c) => (
+                c.room_id,
+                FrameBody::NoticeChanged {
+                    notice: Some(NoticeView {
+                        message_id: c.message_id,
+                        seq: c.seq,
+                        body_preview: String::new(),
+                        set_by: c.set_by,
+                        set_at: c.at,
+                    }),
+                },
+            ),
+            RoomEvent::NoticeCleared(c) => (c.room_id, FrameBody::NoticeChanged { notice: None }),
+            RoomEvent::MessageHidden(c) => (
+                c.room_id,
+                FrameBody::MessageHidden {
+                    message_id: c.message_id,
+                    seq: c.seq,
+                    user_id: c.user_id,
+                },
+            ),
+            // Uploads are not shown until a message carries them.
+            RoomEvent::AttachmentUploaded(_) | RoomEvent::AttachmentDiscarded(_) => return None,
             // projected in the people phase (issue 16)
             RoomEvent::MemberRoleChanged(_)
             | RoomEvent::InviteCreated(_)
@@ -204,6 +259,29 @@ impl Frame {
             room_id,
             body,
         })
+    }
+
+    /// The only user this frame is for (a hide is nobody else's business).
+    pub fn only_for(&self) -> Option<UserId> {
+        match &self.body {
+            FrameBody::MessageHidden { user_id, .. } => Some(*user_id),
+            _ => None,
+        }
+    }
+
+    /// Whether the frame reads differently for each viewer ([`Self::for_viewer`]).
+    pub fn is_personal(&self) -> bool {
+        matches!(self.body, FrameBody::ReactionsChanged { .. })
+    }
+
+    /// The frame as `viewer` sees it: reactions with `me`, without who reacted.
+    pub fn for_viewer(&self, viewer: UserId) -> Self {
+        let mut f = self.clone();
+        if let FrameBody::ReactionsChanged { reactions, by, .. } = &mut f.body {
+            *reactions = ReactionView::for_viewer(by, viewer);
+            by.clear();
+        }
+        f
     }
 
     /// Users this frame makes members of the room (creation, a join).
@@ -223,6 +301,16 @@ impl Frame {
             }
             _ => None,
         }
+    }
+}
+
+/// A reactions frame before the projection fills in who reacted.
+fn reactions_frame(message_id: MessageId, seq: u64) -> FrameBody {
+    FrameBody::ReactionsChanged {
+        message_id,
+        seq,
+        reactions: Vec::new(),
+        by: Vec::new(),
     }
 }
 

@@ -5,7 +5,8 @@
 //!
 //! The projections and their stores are listed at `readmodel::ProjectionName`.
 
-use crate::ids::{MessageId, RoomId, UserId};
+use crate::attachment::Attachment;
+use crate::ids::{AttachmentId, MessageId, RoomId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +105,103 @@ pub struct MessageView {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
+    /// The files the message carries (issue 15; absent in views stored before it).
+    #[serde(default)]
+    pub attachments: Vec<AttachmentView>,
+    /// Members the message mentions (issue 15; absent in views stored before it).
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+}
+
+/// One attachment as message views show it (the event's metadata without
+/// `sha256`, which is the download's `ETag`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentView {
+    pub attachment_id: AttachmentId,
+    pub content_type: String,
+    pub size: u64,
+    pub name: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+impl AttachmentView {
+    /// The view of an attachment recorded in a `MessagePosted`.
+    pub fn of(a: &Attachment) -> Self {
+        Self {
+            attachment_id: a.attachment_id,
+            content_type: a.content_type.clone(),
+            size: a.size,
+            name: a.name.clone(),
+            width: a.width,
+            height: a.height,
+        }
+    }
+}
+
+/// Who reacted to one message with one emoji, as the read model stores it
+/// (in the order the emoji was first used, users in the order they reacted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionSet {
+    pub emoji: String,
+    pub users: Vec<UserId>,
+}
+
+/// One emoji under a message as one viewer sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionView {
+    pub emoji: String,
+    pub count: u32,
+    /// Whether the viewer is among those who reacted with it.
+    pub me: bool,
+}
+
+impl ReactionView {
+    /// What `viewer` sees of a message's reactions.
+    pub fn for_viewer(sets: &[ReactionSet], viewer: UserId) -> Vec<Self> {
+        sets.iter()
+            .filter(|s| !s.users.is_empty())
+            .map(|s| Self {
+                emoji: s.emoji.clone(),
+                count: u32::try_from(s.users.len()).unwrap_or(u32::MAX),
+                me: s.users.contains(&viewer),
+            })
+            .collect()
+    }
+}
+
+/// Add (`on`) or take back one user's reaction in a message's sets.
+pub fn react(sets: &mut Vec<ReactionSet>, emoji: &str, user: UserId, on: bool) {
+    match sets.iter_mut().position(|s| s.emoji == emoji) {
+        Some(i) => {
+            let users = &mut sets[i].users;
+            if on {
+                if !users.contains(&user) {
+                    users.push(user);
+                }
+            } else {
+                users.retain(|u| *u != user);
+                if users.is_empty() {
+                    sets.remove(i);
+                }
+            }
+        }
+        None if on => sets.push(ReactionSet {
+            emoji: emoji.to_owned(),
+            users: vec![user],
+        }),
+        None => {}
+    }
+}
+
+/// A room's notice (`GET /v1/rooms/{room_id}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeView {
+    pub message_id: MessageId,
+    pub seq: u64,
+    pub body_preview: String,
+    pub set_by: UserId,
+    pub set_at: DateTime<Utc>,
 }
 
 impl LastMessageView {
@@ -131,5 +229,31 @@ mod tests {
     #[test]
     fn preview_counts_characters() {
         assert_eq!(preview(&"가".repeat(150)).chars().count(), PREVIEW_CHARS);
+    }
+
+    #[test]
+    fn reactions_count_per_emoji_and_know_the_viewer() {
+        let (a, b) = (
+            UserId(uuid::Uuid::from_u128(1)),
+            UserId(uuid::Uuid::from_u128(2)),
+        );
+        let mut sets = Vec::new();
+        react(&mut sets, "👍", a, true);
+        react(&mut sets, "👍", a, true);
+        react(&mut sets, "❤️", b, true);
+        react(&mut sets, "👍", b, true);
+        let seen = ReactionView::for_viewer(&sets, a);
+        assert_eq!(seen.len(), 2);
+        assert_eq!(
+            (seen[0].emoji.as_str(), seen[0].count, seen[0].me),
+            ("👍", 2, true)
+        );
+        assert_eq!(
+            (seen[1].emoji.as_str(), seen[1].count, seen[1].me),
+            ("❤️", 1, false)
+        );
+        react(&mut sets, "❤️", b, false);
+        react(&mut sets, "❤️", b, false);
+        assert_eq!(sets.len(), 1);
     }
 }

@@ -95,14 +95,14 @@ pub async fn history_digest(pool: &PgPool, generation: i64) -> Result<String> {
                 coalesce(reply_to::text, ''),
                 to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),
                 coalesce(to_char(edited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), ''),
-                deleted
+                deleted, attachments::text, mentions::text
            FROM {} ORDER BY room_id, seq",
         messages_table(generation)
     );
     let mut hasher = Sha256::new();
     let mut rows = sqlx::query(&sql).fetch(pool);
     while let Some(row) = rows.try_next().await? {
-        for i in 0..9 {
+        for i in 0..11 {
             let field = match i {
                 1 => row.try_get::<i64, _>(i)?.to_string(),
                 8 => row.try_get::<bool, _>(i)?.to_string(),

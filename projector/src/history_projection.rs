@@ -101,9 +101,14 @@ impl HistoryProjection {
         }
         if !posts.room.is_empty() {
             sqlx::query(&format!(
-                "INSERT INTO {} (room_id, seq, message_id, author_id, body, reply_to, created_at)
-                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[],
-                                      $6::uuid[], $7::timestamptz[])
+                "INSERT INTO {} (room_id, seq, message_id, author_id, body, reply_to, created_at,
+                                 attachments, mentions)
+                 SELECT room_id, seq, message_id, author_id, body, reply_to, created_at,
+                        attachments, ARRAY(SELECT jsonb_array_elements_text(mentions)::uuid)
+                 FROM UNNEST($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::text[],
+                             $6::uuid[], $7::timestamptz[], $8::jsonb[], $9::jsonb[])
+                      AS u(room_id, seq, message_id, author_id, body, reply_to, created_at,
+                           attachments, mentions)
                  ON CONFLICT DO NOTHING",
                 self.table
             ))
@@ -114,6 +119,8 @@ impl HistoryProjection {
             .bind(&posts.body)
             .bind(&posts.reply_to)
             .bind(&posts.at)
+            .bind(&posts.attachments)
+            .bind(&posts.mentions)
             .execute(&mut **tx)
             .await?;
         }
@@ -223,6 +230,10 @@ struct Posts {
     body: Vec<String>,
     reply_to: Vec<Option<Uuid>>,
     at: Vec<DateTime<Utc>>,
+    /// JSON list of [`domain::views::AttachmentView`] per message.
+    attachments: Vec<serde_json::Value>,
+    /// JSON list of user ids per message (an array of arrays cannot be ragged).
+    mentions: Vec<serde_json::Value>,
 }
 
 impl Posts {
@@ -234,7 +245,19 @@ impl Posts {
         self.body.push(p.body.clone());
         self.reply_to.push(p.reply_to.map(|r| r.0));
         self.at.push(p.at);
+        self.attachments.push(attachments_json(p));
+        self.mentions.push(serde_json::json!(p.mentions));
     }
+}
+
+/// The `attachments` column of a message: its views as JSON.
+pub(crate) fn attachments_json(p: &domain::event::MessagePosted) -> serde_json::Value {
+    let views: Vec<_> = p
+        .attachments
+        .iter()
+        .map(domain::views::AttachmentView::of)
+        .collect();
+    serde_json::json!(views)
 }
 
 impl Projection for HistoryProjection {

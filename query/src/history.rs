@@ -15,7 +15,7 @@ use crate::state::QueryState;
 use crate::wait::{Backoff, Bound};
 use crate::window::Window;
 use chrono::{DateTime, Utc};
-use domain::views::MessageView;
+use domain::views::{AttachmentView, MessageView};
 use domain::{MessageId, RoomId, UserId};
 use readmodel::sql::{messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE};
 use readmodel::ProjectionName;
@@ -44,9 +44,11 @@ fn page_sql(generation: i64, window: &Window) -> String {
     format!(
         "{head}
          SELECT c.generation, c.position,
-                m.message_id, m.seq, m.author_id, m.body, m.reply_to, m.created_at, m.edited_at, m.deleted
+                m.message_id, m.seq, m.author_id, m.body, m.reply_to, m.created_at, m.edited_at, m.deleted,
+                m.attachments, m.mentions
          FROM c LEFT JOIN LATERAL (
-           SELECT message_id, seq, author_id, body, reply_to, created_at, edited_at, deleted
+           SELECT message_id, seq, author_id, body, reply_to, created_at, edited_at, deleted,
+                  attachments, mentions
            FROM {table}
            WHERE room_id = $2 AND seq > $3 AND seq < $4
            ORDER BY seq {order}
@@ -133,6 +135,23 @@ pub(crate) async fn read_page(
     }
 }
 
+/// The message `seq` of `room` (a page of at most one), within `bound`.
+pub(crate) async fn read_one(
+    state: &QueryState,
+    room: RoomId,
+    seq: u64,
+    bound: Bound,
+) -> Result<HistoryPage, Fail> {
+    let seq = i64::try_from(seq).unwrap_or(i64::MAX - 1);
+    let window = Window {
+        after: seq - 1,
+        before: seq + 1,
+        ascending: true,
+        limit: 1,
+    };
+    read_page(state, room, &window, bound).await
+}
+
 /// The current generation and its checkpoint.
 async fn read_head(state: &QueryState) -> Result<(i64, i64), Fail> {
     let sql = format!("{} SELECT generation, position FROM c", head_sql());
@@ -170,5 +189,15 @@ fn decode_row(
             .unwrap_or_default(),
         edited_at: row.try_get::<Option<DateTime<Utc>>, _>(8)?,
         deleted,
+        attachments: row
+            .try_get::<Option<sqlx::types::Json<Vec<AttachmentView>>>, _>(10)?
+            .map(|j| j.0)
+            .unwrap_or_default(),
+        mentions: row
+            .try_get::<Option<Vec<Uuid>>, _>(11)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(UserId)
+            .collect(),
     }))
 }

@@ -83,6 +83,23 @@ impl RedisKeys {
     pub fn timeline(&self, id: RoomId) -> String {
         format!("{}timeline:{{{id}}}", self.prefix)
     }
+    /// HASH: `seq` → JSON list of [`ReactionSet`](domain::views::ReactionSet):
+    /// who reacted to each message with what.
+    pub fn reactions(&self, id: RoomId) -> String {
+        format!("{}reactions:{{{id}}}", self.prefix)
+    }
+    /// STRING: JSON [`NoticeView`](domain::views::NoticeView), absent without a notice.
+    pub fn notice(&self, id: RoomId) -> String {
+        format!("{}notice:{{{id}}}", self.prefix)
+    }
+    /// ZSET: the `seq`s a member hid for themselves (member and score).
+    pub fn hidden(&self, id: RoomId, user: UserId) -> String {
+        format!("{}hidden:{{{id}}}:{user}", self.prefix)
+    }
+    /// HASH: current member id → `joined_seq` (see [`domain::unread`]).
+    pub fn joined(&self, id: RoomId) -> String {
+        format!("{}joined:{{{id}}}", self.prefix)
+    }
     /// ZSET: a user's rooms, score = last activity in milliseconds since the epoch.
     pub fn rooms_of(&self, id: UserId) -> String {
         format!("{}rooms:{id}", self.prefix)

@@ -23,6 +23,10 @@
 //! | room list | `rooms:{user}` | [`rooms::write_list`] | [`rooms::queue_list`], [`rooms::queue_page`] | `rooms_members_and_lists` |
 //! | read markers | `read:{room}` | [`unread::write_markers`] | [`unread::queue_marker`] | `unread_counts` |
 //! | unread bookkeeping | `seqs:{room}`, `own:{room}:{user}` | [`unread::write_live`], [`unread::write_own`] | [`unread::queue_count`] (Lua) | `unread_counts` |
+//! | reactions | `reactions:{room}` | [`reactions::write`] | [`reactions::queue_many`] | `tests/messenger.rs` |
+//! | notice | `notice:{room}` | [`notice::write`] | [`notice::queue_get`] | `tests/messenger.rs` |
+//! | hidden messages | `hidden:{room}:{user}` | [`hidden::write`] | [`hidden::queue_range`] | `tests/messenger.rs` |
+//! | joined seqs (unread_by) | `joined:{room}` | [`readers::write_joined`] | [`readers::queue`] | `tests/messenger.rs` |
 //! | timeline | `timeline:{room}` | [`timeline::write`] | [`timeline::queue_at`], [`timeline::queue_slice`] | `tests/windows.rs`: `timeline_keeps_the_newest` |
 //! | frame windows | `frames:{room}`, `uframes:{user}` | [`frames::add_to_room`], [`frames::add_to_user`], [`frames::redact`] | [`frames::queue_room_window`], [`frames::queue_user_window`] | `tests/windows.rs`: `frame_windows_and_redaction` |
 //! | checkpoint, pointer | `checkpoint`, `{ns}:rm:generation` | [`generation::set_checkpoint`], [`generation::set_current`], [`generation::switch_if_caught_up`] | [`generation::checkpoint`], [`generation::queue_stand`], [`generation::current`] | `tests/windows.rs`: `generations_and_checkpoints` |
@@ -46,8 +50,12 @@ pub mod attachments;
 pub mod frames;
 pub mod friends;
 pub mod generation;
+pub mod hidden;
+pub mod notice;
 pub mod people;
 pub mod profiles;
+pub mod reactions;
+pub mod readers;
 pub mod rooms;
 pub mod sessions;
 pub mod sql;

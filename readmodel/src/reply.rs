@@ -121,6 +121,8 @@ mod tests {
             created_at: at,
             edited_at: Some(at),
             deleted: false,
+            attachments: Vec::new(),
+            mentions: Vec::new(),
         });
         round_trip(Frame {
             position: 9,

@@ -37,6 +37,13 @@ pub fn history_table_ddl(table: &str, reader: &str) -> Vec<String> {
             PRIMARY KEY (room_id, seq)
          ) PARTITION BY HASH (room_id)"
     )];
+    // Issue 15: what a message carries beside its text. Added to tables made
+    // before it too (rows posted then carry none of either).
+    stmts.push(format!(
+        "ALTER TABLE {table}
+           ADD COLUMN IF NOT EXISTS attachments jsonb  NOT NULL DEFAULT '[]',
+           ADD COLUMN IF NOT EXISTS mentions    uuid[] NOT NULL DEFAULT '{{}}'"
+    ));
     for i in 0..HISTORY_PARTITIONS {
         stmts.push(format!(
             "CREATE TABLE IF NOT EXISTS {table}_p{i} PARTITION OF {table}

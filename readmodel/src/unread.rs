@@ -5,7 +5,8 @@
 //! - `own:{room}:{author}`: the non-deleted `seq`s one author wrote.
 //!
 //! A member's unread count is the live seqs above their marker minus their
-//! own (your own messages are never unread), counted by one script so the
+//! own (your own messages are never unread) and minus those they hid
+//! (`hidden:{room}:{user}`, see [`crate::hidden`]), counted by one script so the
 //! marker needs no round trip of its own; all three keys share the room's
 //! hash tag.
 
@@ -20,7 +21,13 @@ static UNREAD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"local m = redis.call('HGET', KEYS[1], ARGV[1]) or '0'
           local lo = '(' .. m
-          return redis.call('ZCOUNT', KEYS[2], lo, '+inf') - redis.call('ZCOUNT', KEYS[3], lo, '+inf')",
+          local n = redis.call('ZCOUNT', KEYS[2], lo, '+inf') - redis.call('ZCOUNT', KEYS[3], lo, '+inf')
+          for _, s in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], lo, '+inf')) do
+            if redis.call('ZSCORE', KEYS[2], s) and not redis.call('ZSCORE', KEYS[3], s) then
+              n = n - 1
+            end
+          end
+          return n",
     )
 });
 
@@ -89,6 +96,7 @@ pub fn queue_count(pipe: &mut Pipeline, keys: &RedisKeys, room: RoomId, user: Us
             .key(keys.read_markers(room))
             .key(keys.live_seqs(room))
             .key(keys.own_seqs(room, user))
+            .key(keys.hidden(room, user))
             .arg(user.to_string()),
     );
 }

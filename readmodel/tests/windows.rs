@@ -68,6 +68,10 @@ fn posted(position: i64, r: RoomId, id: u128, body: &str) -> Frame {
             body: body.into(),
             reply_to: None,
             at: at(position),
+            attachments: Vec::new(),
+            mentions: Vec::new(),
+            reactions: Vec::new(),
+            unread_by: 0,
         },
     }
 }

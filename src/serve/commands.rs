@@ -29,7 +29,10 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         shared.keys.clone(),
         shared.limits.clone(),
     )
-    .with_sessions(shared.sessions().await?);
+    .with_sessions(shared.sessions().await?)
+    .with_delete_window(domain::values::DeleteWindow::from_secs(
+        shared.args.delete_window_secs,
+    ));
     let files = shared.attachment_store()?;
     let uploads = command::routes::upload_router(command::routes::attachments::UploadState {
         commands: state.clone(),

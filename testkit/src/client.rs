@@ -15,7 +15,7 @@ use contract::commands::{
     AddMemberRequest, CreateRoomRequest, DirectRoomRequest, EditMessageRequest, FriendRequest,
     LoginRequest, LoginResponse, MessagePostedResponse, PositionResponse, PostMessageRequest,
     ReadMarkerRequest, RegisterRequest, RegisterResponse, RenameRoomRequest, RoomCreatedResponse,
-    UpdateMeRequest,
+    SetNoticeRequest, UpdateMeRequest,
 };
 use contract::ops::{Health, Readiness};
 use contract::queries::{
@@ -603,6 +603,62 @@ impl Client {
             .await
     }
 
+    /// `PUT /v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}`
+    /// (`emoji` is percent-encoded here).
+    pub async fn react(
+        &self,
+        room: RoomId,
+        message: MessageId,
+        emoji: &str,
+    ) -> Result<PositionResponse> {
+        let path = format!(
+            "/v1/rooms/{room}/messages/{message}/reactions/{}",
+            percent_encode(emoji)
+        );
+        self.command::<(), _>(Method::PUT, &path, None, StatusCode::OK)
+            .await
+    }
+
+    /// `DELETE /v1/rooms/{room_id}/messages/{message_id}/reactions/{emoji}`.
+    pub async fn unreact(
+        &self,
+        room: RoomId,
+        message: MessageId,
+        emoji: &str,
+    ) -> Result<PositionResponse> {
+        let path = format!(
+            "/v1/rooms/{room}/messages/{message}/reactions/{}",
+            percent_encode(emoji)
+        );
+        self.command::<(), _>(Method::DELETE, &path, None, StatusCode::OK)
+            .await
+    }
+
+    /// `POST /v1/rooms/{room_id}/messages/{message_id}/hide`: delete for me.
+    pub async fn hide_message(&self, room: RoomId, message: MessageId) -> Result<PositionResponse> {
+        let path = format!("/v1/rooms/{room}/messages/{message}/hide");
+        self.command::<(), _>(Method::POST, &path, None, StatusCode::OK)
+            .await
+    }
+
+    /// `PUT /v1/rooms/{room_id}/notice`.
+    pub async fn set_notice(
+        &self,
+        room: RoomId,
+        req: &SetNoticeRequest,
+    ) -> Result<PositionResponse> {
+        let path = format!("/v1/rooms/{room}/notice");
+        self.command(Method::PUT, &path, Some(req), StatusCode::OK)
+            .await
+    }
+
+    /// `DELETE /v1/rooms/{room_id}/notice`.
+    pub async fn clear_notice(&self, room: RoomId) -> Result<PositionResponse> {
+        let path = format!("/v1/rooms/{room}/notice");
+        self.command::<(), _>(Method::DELETE, &path, None, StatusCode::OK)
+            .await
+    }
+
     /// `POST /v1/rooms/{room_id}/read`: move the read marker.
     pub async fn mark_read(
         &self,
@@ -742,4 +798,17 @@ impl Client {
     pub fn of(&self, session: &Session) -> Self {
         self.auth(session.token.clone())
     }
+}
+
+/// A path segment with every byte but the unreserved ones percent-encoded.
+pub fn percent_encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len() * 3);
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

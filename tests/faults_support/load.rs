@@ -5,14 +5,15 @@
 //! commands is known), two halls everyone is in, and one side room per
 //! worker in which its owner kicks a member, adds one and sees another leave.
 //! Workers post, edit and delete their own messages, move read markers,
-//! change display names; every command must succeed (the command side is
+//! change display names, react to, hide and pin their own messages (and
+//! mention the halls' owner); every command must succeed (the command side is
 //! not what the faults hit), and each acknowledgement is written to the
 //! [`Ledger`] the read models are later checked against.
 
 use crate::support::{Server, User};
 use contract::commands::{
     AddMemberRequest, CreateRoomRequest, EditMessageRequest, FriendRequest, PostMessageRequest,
-    ReadMarkerRequest, UpdateMeRequest,
+    ReadMarkerRequest, SetNoticeRequest, UpdateMeRequest,
 };
 use contract::Positioned;
 use domain::{MessageId, RoomId, UserId};
@@ -60,6 +61,29 @@ pub struct RoomRec {
     pub posts: BTreeMap<u64, PostRec>,
     /// Members with the `admin` role.
     pub admins: BTreeSet<Uuid>,
+    /// seq → emoji → who reacted (only to their own messages: one worker each).
+    pub reactions: BTreeMap<u64, BTreeMap<String, BTreeSet<Uuid>>>,
+    /// Who hid which seqs.
+    pub hidden: BTreeMap<Uuid, BTreeSet<u64>>,
+    /// Notice changes by position: `Some(seq)` pinned, `None(seq)` its
+    /// message deleted (workers race on a hall's notice: the log orders them).
+    pub notice_log: BTreeMap<i64, (bool, u64)>,
+}
+
+impl RoomRec {
+    /// The notice the log's order leaves: the newest pin, unless its
+    /// message was deleted after it.
+    pub fn notice(&self) -> Option<u64> {
+        let mut current = None;
+        for (pinned, seq) in self.notice_log.values() {
+            if *pinned {
+                current = Some(*seq);
+            } else if current == Some(*seq) {
+                current = None;
+            }
+        }
+        current
+    }
 }
 
 /// Everything acknowledged, built only from command answers.
@@ -242,7 +266,10 @@ impl<'a> Load<'a> {
             let a = rng.gen_range(0..2);
             let actor = &actors[a];
             let roll = rng.gen_range(0..100);
-            if roll < 15 && !mine[a].is_empty() {
+            if (43..55).contains(&roll) && !mine[a].is_empty() {
+                let k = rng.gen_range(0..mine[a].len());
+                self.messenger(actor, mine[a][k], roll, &mut rng).await;
+            } else if roll < 15 && !mine[a].is_empty() {
                 let k = rng.gen_range(0..mine[a].len());
                 let (room, msg, seq) = mine[a][k];
                 let body = format!("edited {w}-{i} {}", WORDS.choose(&mut rng).unwrap());
@@ -259,9 +286,13 @@ impl<'a> Load<'a> {
                 let (room, msg, seq) = mine[a].swap_remove(k);
                 let as_actor = self.server.as_user(actor);
                 let (room_id, msg) = (RoomId(room), MessageId(msg));
-                self.ack(as_actor.delete_message(room_id, msg).await);
+                let at = self
+                    .ack(as_actor.delete_message(room_id, msg).await)
+                    .position;
                 let mut l = self.ledger.lock().unwrap();
-                let p = l.rooms.get_mut(&room).unwrap().posts.get_mut(&seq).unwrap();
+                let r = l.rooms.get_mut(&room).unwrap();
+                r.notice_log.insert(at, (false, seq));
+                let p = r.posts.get_mut(&seq).unwrap();
                 p.body.clear();
                 p.deleted = true;
             } else if let Some((hall, last)) =
@@ -298,7 +329,11 @@ impl<'a> Load<'a> {
                     *self.halls.choose(&mut rng).unwrap()
                 };
                 let body = format!("w{w} m{i} {}", WORDS.choose(&mut rng).unwrap());
-                let post = PostMessageRequest::text(body.clone());
+                let mut post = PostMessageRequest::text(body.clone());
+                if room != side {
+                    // The halls' owner never leaves them.
+                    post.mentions = vec![self.users[0].id];
+                }
                 let as_actor = self.server.as_user(actor);
                 let posted = self.ack(as_actor.post_message(RoomId(room), &post).await);
                 let (msg, seq) = (posted.message_id.0, posted.seq);
@@ -313,6 +348,72 @@ impl<'a> Load<'a> {
                 self.ledger.lock().unwrap().post(room, seq, rec);
                 mine[a].push((room, msg, seq));
             }
+        }
+    }
+
+    /// React to (or take back), hide, or pin one of `actor`'s own live
+    /// messages, by `roll` (43–54).
+    async fn messenger(
+        &self,
+        actor: &User,
+        (room, msg, seq): (Uuid, Uuid, u64),
+        roll: u32,
+        rng: &mut StdRng,
+    ) {
+        let api = self.server.as_user(actor);
+        let (room_id, msg) = (RoomId(room), MessageId(msg));
+        let me: Uuid = actor.id.0;
+        if roll < 50 {
+            let emoji = *["👍", "❤️", "😂"].choose(rng).unwrap();
+            let had = {
+                let l = self.ledger.lock().unwrap();
+                l.rooms[&room]
+                    .reactions
+                    .get(&seq)
+                    .and_then(|e| e.get(emoji))
+                    .is_some_and(|u| u.contains(&me))
+            };
+            if had {
+                self.ack(api.unreact(room_id, msg, emoji).await);
+            } else {
+                self.ack(api.react(room_id, msg, emoji).await);
+            }
+            let mut l = self.ledger.lock().unwrap();
+            let by_emoji = l
+                .rooms
+                .get_mut(&room)
+                .unwrap()
+                .reactions
+                .entry(seq)
+                .or_default();
+            let users = by_emoji.entry(emoji.to_owned()).or_default();
+            if had {
+                users.remove(&me);
+                if users.is_empty() {
+                    by_emoji.remove(emoji);
+                }
+            } else {
+                users.insert(me);
+            }
+        } else if roll < 52 {
+            self.ack(api.hide_message(room_id, msg).await);
+            let mut l = self.ledger.lock().unwrap();
+            l.rooms
+                .get_mut(&room)
+                .unwrap()
+                .hidden
+                .entry(me)
+                .or_default()
+                .insert(seq);
+        } else {
+            let pin = SetNoticeRequest { message_id: msg };
+            let at = self.ack(api.set_notice(room_id, &pin).await).position;
+            let mut l = self.ledger.lock().unwrap();
+            l.rooms
+                .get_mut(&room)
+                .unwrap()
+                .notice_log
+                .insert(at, (true, seq));
         }
     }
 

@@ -17,6 +17,7 @@ pub mod chaos;
 pub mod client;
 pub mod load;
 pub mod log;
+pub mod messenger_verify;
 pub mod procs;
 #[path = "../support/standby.rs"]
 pub mod standby;

@@ -282,6 +282,8 @@ async fn assert_room(
         assert_eq!(got, want, "own seqs of {a} in room {room}");
     }
 
+    super::messenger_verify::assert_room(c, k, room, rec).await;
+
     let entries: Vec<(String, f64)> = c.zrange_withscores(k.timeline(rid), 0, -1).await.unwrap();
     let keep = (n as usize).min(TIMELINE_LEN) as u64;
     let seqs: Vec<u64> = entries.iter().map(|(_, s)| *s as u64).collect();

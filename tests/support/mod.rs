@@ -149,6 +149,7 @@ pub fn serve_args(role: Role) -> ServeArgs {
         orphan_upload_secs: 86400,
         orphan_sweep_interval_secs: 60,
         stream_allowed_origins: Default::default(),
+        delete_window_secs: domain::values::DeleteWindow::DEFAULT_SECS,
         rate: RateArgs {
             rate_exempt_loopback: true,
             ..RateArgs::default()

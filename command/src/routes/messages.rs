@@ -22,7 +22,7 @@ use domain::{MessageId, RoomId};
 #[utoipa::path(post, path = "/v1/rooms/{room_id}/messages", tag = "messages", request_body = PostMessageRequest,
     security(("bearer" = [])), params(("room_id" = uuid::Uuid, Path)),
     responses((status = 201, body = MessagePostedResponse), (status = 404, description = "room_not_found"),
-        (status = 422, description = "invalid_message_body"),
+        (status = 422, description = "invalid_message_body, invalid_attachment (unknown, another room's, already sent, more than 10), invalid_mention (not a member, more than 50)"),
         (status = 429, description = "rate_limited: too many posts by this user")))]
 pub async fn post(
     State(state): State<CommandState>,
@@ -32,17 +32,21 @@ pub async fn post(
     req: CommandBody<PostMessageRequest>,
 ) -> Result<Answer<MessagePostedResponse>, ApiError> {
     limits.post(me.0)?;
-    let body = MessageBody::parse(&req.body.body)?;
+    // The body may be empty only beside attachments.
+    let body = if req.body.body.trim().is_empty() && !req.body.attachments.is_empty() {
+        None
+    } else {
+        Some(MessageBody::parse(&req.body.body)?)
+    };
     let ctx = Ctx::new(me, &req);
     let message_id = MessageId(uuid::Uuid::now_v7());
-    // attachments and mentions arrive in the messages phase (issue 15)
     let command = RoomCommand::Post {
         actor: me,
         message_id,
-        body: Some(body),
+        body,
         reply_to: req.body.reply_to,
-        attachments: vec![],
-        mentions: vec![],
+        attachments: req.body.attachments.clone(),
+        mentions: req.body.mentions.clone(),
         at: Utc::now(),
     };
     on_room(&state, &ctx, room, command, |events| {
@@ -83,10 +87,11 @@ pub async fn edit(
     on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
 }
 
-/// Delete an own message, or any as the room owner.
+/// Delete a message for everyone: an own one within the delete window
+/// (`COTALK_DELETE_WINDOW_SECS`), any as the room's owner or an admin.
 #[utoipa::path(delete, path = "/v1/rooms/{room_id}/messages/{message_id}", tag = "messages",
     security(("bearer" = [])), params(("room_id" = uuid::Uuid, Path), ("message_id" = uuid::Uuid, Path)),
-    responses((status = 200, body = PositionResponse), (status = 403, description = "not_message_author"),
+    responses((status = 200, body = PositionResponse), (status = 403, description = "not_message_author, delete_window_passed"),
         (status = 404, description = "room_not_found, message_not_found")))]
 pub async fn delete(
     State(state): State<CommandState>,
@@ -95,11 +100,10 @@ pub async fn delete(
     req: CommandBody<NoBody>,
 ) -> Result<Answer<PositionResponse>, ApiError> {
     let ctx = Ctx::new(me, &req);
-    // the configured window (COTALK_DELETE_WINDOW_SECS) arrives in the messages phase (issue 15)
     let command = RoomCommand::Delete {
         actor: me,
         message_id,
-        window: domain::values::DeleteWindow::default(),
+        window: state.delete_window,
         at: Utc::now(),
     };
     on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await

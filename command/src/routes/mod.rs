@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod friends;
 pub mod invites;
 pub mod messages;
+pub mod messenger;
 pub mod people;
 pub mod rooms;
 pub mod sessions;
@@ -53,6 +54,10 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(invites::create))
         .routes(routes!(invites::revoke))
         .routes(routes!(invites::join))
+        // messages like a messenger (issue 15)
+        .routes(routes!(messenger::react, messenger::unreact))
+        .routes(routes!(messenger::hide))
+        .routes(routes!(messenger::set_notice, messenger::clear_notice))
 }
 
 /// The upload route, whose body limit is the attachment limit: mounted

@@ -80,7 +80,16 @@ impl Row<'_> {
             Some(at) => timestamp(out, at),
             None => out.push_str("\\N"),
         }
-        out.push_str(if self.deleted { "\tt\n" } else { "\tf\n" });
+        out.push_str(if self.deleted { "\tt\t" } else { "\tf\t" });
+        text(out, &super::attachments_json(p).to_string());
+        out.push_str("\t{");
+        for (i, m) in p.mentions.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{m}");
+        }
+        out.push_str("}\n");
     }
 }
 
@@ -161,7 +170,7 @@ impl HistoryProjection {
             }
             let mut copy = tx
                 .copy_in_raw(&format!(
-                    "COPY {} (room_id, seq, message_id, author_id, body, reply_to, created_at, edited_at, deleted)
+                    "COPY {} (room_id, seq, message_id, author_id, body, reply_to, created_at, edited_at, deleted, attachments, mentions)
                      FROM STDIN",
                     self.table
                 ))

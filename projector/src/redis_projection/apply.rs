@@ -26,8 +26,8 @@ use domain::event::{
 use domain::frame::Frame;
 use domain::ids::{RoomId, UserId};
 use domain::views::{
-    preview, FriendEntryView, FriendState, LastMessageView, MemberView, MessageView, ProfileView,
-    Role, RoomView,
+    preview, AttachmentView, FriendEntryView, FriendState, LastMessageView, MemberView,
+    MessageView, ProfileView, Role, RoomView,
 };
 use readmodel::attachments::AttachmentEntry;
 use tracing::warn;
@@ -35,9 +35,16 @@ use tracing::warn;
 impl Overlay {
     /// Apply one event (known to be above the checkpoint).
     pub(super) fn apply(&mut self, e: &StoredEvent) {
-        if let Some(frame) = Frame::from_event(e) {
+        let frame = Frame::from_event(e);
+        self.apply_event(e);
+        if let Some(frame) = frame {
+            // After the event: the frame shows the state it leaves.
+            let frame = self.fill(frame);
             self.frame(frame);
         }
+    }
+
+    fn apply_event(&mut self, e: &StoredEvent) {
         match &e.event {
             DomainEvent::User(UserEvent::Registered(r)) => {
                 let p = ProfileView {
@@ -180,6 +187,8 @@ impl Overlay {
                     created_at: p.at,
                     edited_at: None,
                     deleted: false,
+                    attachments: p.attachments.iter().map(AttachmentView::of).collect(),
+                    mentions: p.mentions.clone(),
                 };
                 let last = LastMessageView::of(&view);
                 self.timeline.insert((p.room_id, p.seq), Some(view));
@@ -215,6 +224,7 @@ impl Overlay {
                 if !deleted {
                     self.redactions.insert(key, Some(x.body.clone()));
                 }
+                self.notice_edited(x.room_id, x.seq, &x.body);
                 self.rewrite(x.room_id, x.seq, position, &x.body, |v| {
                     if !v.deleted {
                         v.body = x.body.clone();
@@ -254,12 +264,11 @@ impl Overlay {
                 self.pending_uploads.insert(key, None);
                 self.discarded_uploads.insert(key, d.at.timestamp_millis());
             }
-            // projected in the messages phase (issue 15)
             RoomEvent::ReactionAdded(_)
             | RoomEvent::ReactionRemoved(_)
             | RoomEvent::MessageHidden(_)
             | RoomEvent::NoticeSet(_)
-            | RoomEvent::NoticeCleared(_) => {}
+            | RoomEvent::NoticeCleared(_) => self.messenger(r),
             RoomEvent::MemberRoleChanged(_)
             | RoomEvent::InviteCreated(_)
             | RoomEvent::InviteRevoked(_) => self.room_people(r, position),
@@ -282,6 +291,8 @@ impl Overlay {
     }
 
     fn join(&mut self, room: RoomId, user: UserId, role: Role, at: DateTime<Utc>, marker: u64) {
+        // The first seq posted while this membership lasts (domain::unread).
+        self.joined.insert((room, user), Some(marker + 1));
         let view = MemberView {
             user_id: user,
             role,
@@ -294,6 +305,7 @@ impl Overlay {
     }
 
     fn leave(&mut self, room: RoomId, user: UserId) {
+        self.joined.insert((room, user), None);
         if let Some(m) = self.members.get_mut(&room) {
             m.remove(&user);
         }

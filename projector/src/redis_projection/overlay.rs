@@ -10,10 +10,12 @@ use crate::error::Result;
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
 use domain::frame::Frame;
 use domain::ids::{AttachmentId, InviteId, MessageId, RoomId, UserId};
-use domain::views::{FriendEntryView, MemberView, MessageView, ProfileView, RoomView};
+use domain::views::{
+    FriendEntryView, MemberView, MessageView, NoticeView, ProfileView, ReactionSet, RoomView,
+};
 use domain::views_people::{BlockView, InviteView, MuteView};
 use readmodel::attachments::AttachmentEntry;
-use readmodel::{people, profiles, rooms, timeline, unread, RedisKeys, Replies};
+use readmodel::{notice, people, profiles, reactions, rooms, timeline, unread, RedisKeys, Replies};
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -72,6 +74,16 @@ pub(super) struct Overlay {
     /// Per user whose name changed in the batch, their search terms before
     /// the batch and after it.
     pub(super) search_terms: BTreeMap<UserId, (Vec<String>, Vec<String>)>,
+    /// Who reacted to (room, seq) with what (see `messenger`).
+    pub(super) reactions: HashMap<(RoomId, u64), Vec<ReactionSet>>,
+    pub(super) dirty_reactions: BTreeSet<(RoomId, u64)>,
+    /// Each room's notice; `None` = none.
+    pub(super) notices: HashMap<RoomId, Option<NoticeView>>,
+    pub(super) dirty_notices: BTreeSet<RoomId>,
+    /// Seqs hidden in this batch, per (room, user).
+    pub(super) hidden: BTreeMap<(RoomId, UserId), Vec<u64>>,
+    /// Final `joined_seq` of (room, member); `None` = left.
+    pub(super) joined: BTreeMap<(RoomId, UserId), Option<u64>>,
 }
 
 /// Which current values a batch needs before applying.
@@ -83,6 +95,8 @@ struct Needs {
     markers: BTreeSet<(RoomId, UserId)>,
     timeline: BTreeSet<(RoomId, u64)>,
     invites: BTreeSet<(RoomId, InviteId)>,
+    reactions: BTreeSet<(RoomId, u64)>,
+    notices: BTreeSet<RoomId>,
 }
 
 fn needs(events: &[&StoredEvent]) -> Needs {
@@ -118,6 +132,8 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 RoomEvent::MessageEdited(c) => {
                     n.rooms.insert(c.room_id);
                     n.timeline.insert((c.room_id, c.seq));
+                    // The notice shows the message's current text.
+                    n.notices.insert(c.room_id);
                 }
                 RoomEvent::MessageDeleted(c) => {
                     n.rooms.insert(c.room_id);
@@ -126,14 +142,25 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 RoomEvent::ReadMarkerMoved(c) => {
                     n.markers.insert((c.room_id, c.user_id));
                 }
-                // written whole, nothing read first
-                RoomEvent::AttachmentUploaded(_) | RoomEvent::AttachmentDiscarded(_) => {}
-                // projected in the messages phase (issue 15)
-                RoomEvent::ReactionAdded(_)
-                | RoomEvent::ReactionRemoved(_)
-                | RoomEvent::MessageHidden(_)
-                | RoomEvent::NoticeSet(_)
-                | RoomEvent::NoticeCleared(_) => {}
+                RoomEvent::ReactionAdded(c) => {
+                    n.reactions.insert((c.room_id, c.seq));
+                }
+                RoomEvent::ReactionRemoved(c) => {
+                    n.reactions.insert((c.room_id, c.seq));
+                }
+                RoomEvent::NoticeSet(c) => {
+                    n.rooms.insert(c.room_id);
+                    n.notices.insert(c.room_id);
+                    n.timeline.insert((c.room_id, c.seq));
+                }
+                RoomEvent::NoticeCleared(c) => {
+                    n.notices.insert(c.room_id);
+                }
+                // A hide only adds to a set; uploads are written whole,
+                // nothing read first.
+                RoomEvent::MessageHidden(_)
+                | RoomEvent::AttachmentUploaded(_)
+                | RoomEvent::AttachmentDiscarded(_) => {}
                 RoomEvent::MemberRoleChanged(c) => {
                     n.rooms.insert(c.room_id);
                     n.members.insert(c.room_id);
@@ -191,6 +218,8 @@ impl Overlay {
         n.markers.retain(|k| !known.markers.contains_key(k));
         n.timeline.retain(|k| !known.timeline.contains_key(k));
         n.invites.retain(|k| !known.invites.contains_key(k));
+        n.reactions.retain(|k| !known.reactions.contains_key(k));
+        n.notices.retain(|k| !known.notices.contains_key(k));
         let mut pipe = redis::pipe();
         for id in &n.rooms {
             rooms::queue_get(&mut pipe, keys, *id);
@@ -209,6 +238,12 @@ impl Overlay {
         }
         for (room, invite) in &n.invites {
             people::queue_invite(&mut pipe, keys, *room, *invite);
+        }
+        for (room, seq) in &n.reactions {
+            reactions::queue_many(&mut pipe, keys, *room, &[*seq]);
+        }
+        for room in &n.notices {
+            notice::queue_get(&mut pipe, keys, *room);
         }
         let mut replies = Replies::new(if pipe.is_empty() {
             Vec::new()
@@ -233,6 +268,15 @@ impl Overlay {
         }
         for k in n.invites {
             o.invites.insert(k, people::take_invite(&mut replies)?);
+        }
+        for k in n.reactions {
+            let sets = reactions::take_many(&mut replies, 1)?
+                .pop()
+                .unwrap_or_default();
+            o.reactions.insert(k, sets);
+        }
+        for room in n.notices {
+            o.notices.insert(room, notice::take(&mut replies)?);
         }
         Ok(o)
     }

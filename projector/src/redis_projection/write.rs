@@ -151,6 +151,7 @@ impl Overlay {
             self.discarded_uploads.iter().map(|(k, v)| (*k, *v)),
         );
         self.write_people(&mut pipe, keys);
+        self.write_messenger(&mut pipe, keys);
         generation::set_checkpoint(&mut pipe, keys, checkpoint);
         let mut timeline = std::mem::take(&mut self.timeline);
         timeline.retain(|k, _| self.dirty_timeline.contains(k));
@@ -161,6 +162,8 @@ impl Overlay {
             markers: self.markers,
             timeline,
             invites: self.invites,
+            reactions: self.reactions,
+            notices: self.notices,
             ..Overlay::default()
         };
         (pipe, self.frames, state)

@@ -6,9 +6,10 @@
 //! the timeline is used only when it provably holds every message the table
 //! query would return (see [`from_timeline`]), otherwise the table is read.
 
-use crate::dto::{MessagesResponse, Problem};
+use crate::dto::{MessageResponse, MessagesResponse, Problem};
 use crate::failure::Fail;
 use crate::history;
+use crate::messenger::{decorate, Decorated};
 use crate::routes::{room_id, ConsistencyHeaders};
 use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::state::QueryState;
@@ -19,7 +20,7 @@ use axum::extract::State;
 use axum::Json;
 use domain::views::MessageView;
 use domain::{RoomId, UserId};
-use readmodel::{people, rooms, timeline};
+use readmodel::{hidden, people, rooms, timeline};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -42,18 +43,26 @@ pub(crate) struct MessagesParams {
     limit: Option<String>,
 }
 
+/// How many more timeline messages a page reads than it shows, so that up
+/// to this many messages the caller hid in the window still leave a full
+/// page; a caller who hid more in one window is served from the table.
+const HIDE_SLACK: usize = 32;
+
 /// What one transaction reads for a history page: membership, the room's
-/// last seq, the timeline's extent and its part of the window.
+/// last seq, the timeline's extent and its part of the window, and the seqs
+/// the caller hid in the window.
 struct TimelineRead {
     member: bool,
     last_seq: i64,
     /// Lowest and highest seq in the timeline, and how many it holds.
     extent: Option<(i64, i64)>,
     len: i64,
-    /// Up to `limit + 1` timeline messages inside the window, in window order.
+    /// Up to `limit + 1 + HIDE_SLACK` timeline messages inside the window, in window order.
     page: Vec<MessageView>,
     /// Users the caller blocked: their messages are left out of the page.
     blocked: Vec<UserId>,
+    /// What the caller hid inside the window, ascending.
+    hidden: Vec<u64>,
 }
 
 async fn read_timeline(
@@ -67,7 +76,7 @@ async fn read_timeline(
         min,
         max,
         ascending: window.ascending,
-        count: window.limit + 1,
+        count: window.limit + 1 + HIDE_SLACK,
     };
     let mut values = snap
         .exec(|keys, pipe| {
@@ -75,6 +84,7 @@ async fn read_timeline(
             rooms::queue_get(pipe, keys, room);
             timeline::queue_slice(pipe, keys, room, &range);
             people::queue_blocks(pipe, keys, me);
+            hidden::queue_range(pipe, keys, room, me, &range.min, &range.max);
         })
         .await?;
     let member = rooms::take_is_member(&mut values)?;
@@ -84,6 +94,7 @@ async fn read_timeline(
         .into_iter()
         .map(|b| b.user_id)
         .collect();
+    let hidden = hidden::take(&mut values)?;
     Ok(TimelineRead {
         blocked,
         member: member && view.is_some(),
@@ -91,6 +102,7 @@ async fn read_timeline(
         extent: slice.extent,
         len: slice.len,
         page: slice.page,
+        hidden,
     })
 }
 
@@ -116,14 +128,27 @@ fn from_timeline(read: TimelineRead, window: &Window) -> Option<Vec<MessageView>
     covered.then_some(read.page)
 }
 
-/// Turn up to `limit + 1` messages into the answer, leaving out those of
-/// users the caller blocked (so a page may hold fewer than `limit`).
-fn answer(mut page: Vec<MessageView>, limit: usize, blocked: &[UserId]) -> MessagesResponse {
+/// Drop what the caller hid, and keep up to `limit + 1` messages.
+fn visible(mut page: Vec<MessageView>, hidden: &[u64], limit: usize) -> Vec<MessageView> {
+    page.retain(|m| hidden.binary_search(&m.seq).is_err());
+    page.truncate(limit + 1);
+    page
+}
+
+/// Turn up to `limit + 1` messages, with each one's reactions (as the
+/// caller sees them) and `unread_by`, into the answer.
+///
+/// Messages of users the caller blocked are left out after `has_more` is
+/// decided, so a page may hold fewer than `limit`.
+fn answer(page: Vec<Decorated>, limit: usize, blocked: &[UserId]) -> MessagesResponse {
     let has_more = page.len() > limit;
-    page.truncate(limit);
-    page.retain(|m| !blocked.contains(&m.author_id));
     MessagesResponse {
-        messages: page.into_iter().map(Into::into).collect(),
+        messages: page
+            .into_iter()
+            .take(limit)
+            .filter(|d| !blocked.contains(&d.view.author_id))
+            .map(|d| MessageResponse::of(d.view, d.reactions, d.unread_by))
+            .collect(),
         has_more,
     }
 }
@@ -153,23 +178,39 @@ pub(crate) async fn messages(
         params.limit.as_deref(),
     )?;
     let mut snap = Snapshot::begin(&state, Bound::of(min));
-    let read = consistent!(snap, read_timeline(&mut snap, room, me, &window));
+    let mut read = consistent!(snap, read_timeline(&mut snap, room, me, &window));
     let redis_position = snap.position();
     if !read.member {
         return Err(Fail::at(ApiError::room_not_found(), redis_position));
     }
-    let blocked = read.blocked.clone();
-    if let Some(page) = from_timeline(read, &window) {
-        metrics::counter!("cotalk_query_history_pages_total", "source" => "timeline").increment(1);
-        let body = answer(page, window.limit, &blocked);
-        return Ok((Position(redis_position), Json(body)));
-    }
-    metrics::counter!("cotalk_query_history_pages_total", "source" => "table").increment(1);
-    let page = history::read_page(&state, room, &window, snap.bound()).await?;
-    let position = redis_position.min(page.position);
+    let blocked = std::mem::take(&mut read.blocked);
+    // The window as wide as it must be for `limit + 1` messages not hidden.
+    let hidden = std::mem::take(&mut read.hidden);
+    let wide = Window {
+        limit: window.limit + hidden.len(),
+        ..window.clone()
+    };
+    read.page.truncate(wide.limit + 1);
+    let (page, position) = match (hidden.len() <= HIDE_SLACK)
+        .then(|| from_timeline(read, &wide))
+        .flatten()
+    {
+        Some(page) => {
+            metrics::counter!("cotalk_query_history_pages_total", "source" => "timeline")
+                .increment(1);
+            (page, redis_position)
+        }
+        None => {
+            metrics::counter!("cotalk_query_history_pages_total", "source" => "table").increment(1);
+            let page = history::read_page(&state, room, &wide, snap.bound()).await?;
+            (page.messages, redis_position.min(page.position))
+        }
+    };
+    let page = visible(page, &hidden, window.limit);
+    let page = consistent!(snap, decorate(&mut snap, room, me, &page));
     Ok((
-        Position(position),
-        Json(answer(page.messages, window.limit, &blocked)),
+        Position(position.min(snap.position())),
+        Json(answer(page, window.limit, &blocked)),
     ))
 }
 
@@ -190,6 +231,8 @@ mod tests {
             created_at: Utc::now(),
             edited_at: None,
             deleted: false,
+            attachments: Vec::new(),
+            mentions: Vec::new(),
         }
     }
 
@@ -208,6 +251,7 @@ mod tests {
             len: (last - t_lo + 1).max(0),
             page: seqs.into_iter().map(msg).collect(),
             blocked: Vec::new(),
+            hidden: Vec::new(),
         }
     }
 

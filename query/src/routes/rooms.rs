@@ -2,6 +2,7 @@
 
 use crate::dto::{MemberResponse, MyRoomsResponse, Problem, RoomResponse, RoomSummaryResponse};
 use crate::failure::Fail;
+use crate::history;
 use crate::routes::{room_id, ConsistencyHeaders};
 use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::state::QueryState;
@@ -13,8 +14,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use domain::views::preview;
+use domain::views::{LastMessageView, RoomView};
 use domain::{RoomId, UserId};
-use readmodel::{people, rooms, unread};
+use readmodel::{hidden, notice, people, rooms, timeline, unread};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -29,10 +32,12 @@ async fn room_detail(
         .exec(|keys, pipe| {
             rooms::queue_get(pipe, keys, room);
             rooms::queue_members(pipe, keys, room);
+            notice::queue_get(pipe, keys, room);
         })
         .await?;
     let view = rooms::take(&mut values)?;
     let members = rooms::take_members(&mut values)?;
+    let notice = notice::take(&mut values)?;
     let Some(view) = view.filter(|_| members.contains_key(&me)) else {
         return Ok(None);
     };
@@ -50,6 +55,7 @@ async fn room_detail(
         direct: view.direct,
         members,
         created_at: view.created_at,
+        notice: notice.map(Into::into),
     }))
 }
 
@@ -71,7 +77,21 @@ pub(crate) async fn room(
     let room = room_id(&raw)?;
     let mut snap = Snapshot::begin(&state, Bound::of(min));
     match consistent!(snap, room_detail(&mut snap, room, me)) {
-        Some(r) => Ok((Position(snap.position()), Json(r))),
+        Some(mut r) => {
+            let mut position = snap.position();
+            // The projection knows a notice's text only while its message is
+            // in the timeline; an older one's is read from the history.
+            if let Some(n) = r.notice.as_mut().filter(|n| n.body_preview.is_empty()) {
+                let page = history::read_one(&state, room, n.seq, snap.bound()).await?;
+                n.body_preview = page
+                    .messages
+                    .first()
+                    .map(|m| preview(&m.body))
+                    .unwrap_or_default();
+                position = position.min(page.position);
+            }
+            Ok((Position(position), Json(r)))
+        }
         None => Err(Fail::at(ApiError::room_not_found(), snap.position())),
     }
 }
@@ -168,16 +188,20 @@ async fn room_list(
                     // for them.
                     people::queue_unread_without(pipe, keys, *room, me, &blocked);
                 }
+                hidden::queue_newest(pipe, keys, *room, me, 1);
             }
         })
         .await?;
     let mutes = people::take_mutes(&mut values)?;
     let now = chrono::Utc::now();
     let mut out = Vec::with_capacity(ids.len());
+    let mut views = Vec::with_capacity(ids.len());
+    let mut muted = Vec::with_capacity(ids.len());
     for _ in &ids {
         let view = rooms::take(&mut values)?;
         let members = rooms::take_count(&mut values)?;
         let unread = unread::take_count(&mut values)?;
+        let newest_hidden = hidden::take(&mut values)?.first().copied();
         // A listed room without its view would be a projection bug; skip it.
         if let Some(mut view) = view {
             // A blocked user's message is never the caller's preview.
@@ -188,16 +212,66 @@ async fn room_list(
             {
                 view.last_message = None;
             }
-            let muted = mutes.get(&view.room_id).is_some_and(|m| m.holds(now));
-            let mut summary = RoomSummaryResponse::new(view, members, unread);
-            summary.muted = muted;
-            out.push(summary);
+            let hides_last = view
+                .last_message
+                .as_ref()
+                .is_some_and(|l| Some(l.seq) == newest_hidden);
+            muted.push(mutes.get(&view.room_id).is_some_and(|m| m.holds(now)));
+            views.push((view, members, unread, hides_last));
         }
+    }
+    if views.iter().any(|v| v.3) {
+        previews_without_hidden(snap, me, &blocked, &mut views).await?;
+    }
+    for ((view, members, unread, _), muted) in views.into_iter().zip(muted) {
+        let mut summary = RoomSummaryResponse::new(view, members, unread);
+        summary.muted = muted;
+        out.push(summary);
     }
     Ok(MyRoomsResponse {
         rooms: out,
         next_cursor,
     })
+}
+
+/// How far back the room list looks for a message the caller did not hide
+/// when they hid the last one (none found: no preview).
+const PREVIEW_LOOKBACK: usize = 64;
+
+/// Give the rooms whose last message the caller hid (`.3`) the newest
+/// message they did not hide (and not of a user they blocked) as their
+/// preview, in one transaction.
+async fn previews_without_hidden(
+    snap: &mut Snapshot<'_>,
+    me: UserId,
+    blocked: &[UserId],
+    views: &mut [(RoomView, u64, u64, bool)],
+) -> Result<(), Interrupt> {
+    let range = timeline::Range {
+        min: "-inf".to_owned(),
+        max: "+inf".to_owned(),
+        ascending: false,
+        count: PREVIEW_LOOKBACK,
+    };
+    let rooms: Vec<RoomId> = views.iter().filter(|v| v.3).map(|v| v.0.room_id).collect();
+    let mut values = snap
+        .exec(|keys, pipe| {
+            for room in &rooms {
+                timeline::queue_slice(pipe, keys, *room, &range);
+                hidden::queue_newest(pipe, keys, *room, me, PREVIEW_LOOKBACK);
+            }
+        })
+        .await?;
+    for v in views.iter_mut().filter(|v| v.3) {
+        let slice = timeline::take_slice(&mut values, true)?;
+        let hidden = hidden::take(&mut values)?;
+        v.0.last_message = slice
+            .page
+            .iter()
+            .find(|m| !hidden.contains(&m.seq) && !blocked.contains(&m.author_id))
+            .map(LastMessageView::of);
+    }
+    Ok(())
 }
 
 /// The caller's rooms, most recent activity first.

@@ -258,12 +258,13 @@ pub(crate) async fn search(
         .await
         .map_err(|e| Fail::at(ApiError::internal("search task", e), redis_position))?
         .map_err(|e| Fail::at(search_error(e), redis_position))?;
+    let hits = consistent!(snap, not_hidden(&mut snap, me, page.hits.clone()));
     Ok((
-        Position(redis_position.min(page.position)),
+        Position(snap.position().min(page.position)),
         Json(SearchResponse {
-            // A page may hold fewer hits than `limit`: the blocked users'.
-            hits: page
-                .hits
+            // A page may hold fewer hits than `limit`: the blocked users'
+            // and the hidden ones.
+            hits: hits
                 .into_iter()
                 .map(hit)
                 .filter(|h| !blocked.iter().any(|b| b.0 == h.author_id))
@@ -271,4 +272,31 @@ pub(crate) async fn search(
             next_cursor: page.next_cursor,
         }),
     ))
+}
+
+/// The hits `me` did not hide ("delete for me" hides a message from the
+/// hider's search too), checked in one transaction. A page may so come out
+/// shorter than `limit`; `next_cursor` still continues after it.
+async fn not_hidden(
+    snap: &mut Snapshot<'_>,
+    me: UserId,
+    hits: Vec<SearchHit>,
+) -> Result<Vec<SearchHit>, Interrupt> {
+    if hits.is_empty() {
+        return Ok(hits);
+    }
+    let mut values = snap
+        .exec(|keys, pipe| {
+            for h in &hits {
+                readmodel::hidden::queue_is_hidden(pipe, keys, h.room_id, me, h.seq);
+            }
+        })
+        .await?;
+    let mut out = Vec::with_capacity(hits.len());
+    for h in hits {
+        if !readmodel::hidden::take_is_hidden(&mut values)? {
+            out.push(h);
+        }
+    }
+    Ok(out)
 }

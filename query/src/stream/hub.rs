@@ -322,7 +322,7 @@ impl Table {
             let Some(conn) = self.conns.get_mut(&id) else {
                 continue;
             };
-            if frame.position <= conn.baseline {
+            if frame.position <= conn.baseline || frame.only_for().is_some_and(|u| u != conn.user) {
                 continue;
             }
             match admit(&mut conn.rooms, conn.user, frame) {
@@ -340,7 +340,8 @@ impl Table {
                     }
                 }
             }
-            match conn.out.tx.try_send(live.text.clone()) {
+            let text = super::view::personal(conn.user, frame, live.text.clone());
+            match conn.out.tx.try_send(text) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => slow.push(id),
                 // The connection is ending; its registration removes it.

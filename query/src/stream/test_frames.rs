@@ -52,6 +52,10 @@ pub(crate) fn posted(seq: u64, body: &str) -> FrameBody {
         body: body.into(),
         reply_to: None,
         at: at(),
+        attachments: Vec::new(),
+        mentions: Vec::new(),
+        reactions: Vec::new(),
+        unread_by: 0,
     }
 }
 

@@ -86,9 +86,22 @@ impl Current {
     }
 }
 
-/// Whether `frame` belongs in the view of `me`, member of `rooms` now.
+/// Whether `frame` belongs in the view of `me`, member of `rooms` now
+/// (a hide only in the hider's).
 pub(crate) fn visible(me: UserId, rooms: &HashSet<RoomId>, frame: &Frame) -> bool {
-    rooms.contains(&frame.room_id) || frame.left() == Some(me)
+    (rooms.contains(&frame.room_id) || frame.left() == Some(me))
+        && frame.only_for().is_none_or(|u| u == me)
+}
+
+/// The text `me` gets for `frame` (serialised as `text`): its own for a
+/// frame that reads differently per viewer (reactions' `me`).
+pub(crate) fn personal(me: UserId, frame: &Frame, text: Text) -> Text {
+    if frame.is_personal() {
+        // Frames are plain data: serialising cannot fail.
+        Text::from(serde_json::to_string(&frame.for_viewer(me)).unwrap_or_default())
+    } else {
+        text
+    }
 }
 
 /// The replay of `me`, member of `rooms` now, from `frames` (each room's
@@ -106,7 +119,7 @@ pub(crate) fn replay(
     let current = Current::of(frames.iter().map(|(f, _)| f));
     frames
         .into_iter()
-        .map(|(frame, text)| current.text(&frame, text))
+        .map(|(frame, text)| personal(me, &frame, current.text(&frame, text)))
         .collect()
 }
 
@@ -128,7 +141,7 @@ pub(crate) fn catch_up(
     let mut sent = Vec::new();
     for (frame, text) in missed {
         if admit(rooms, me, frame) != Admit::Skip && visible(me, &now, frame) {
-            sent.push(current.text(frame, (*text).clone()));
+            sent.push(personal(me, frame, current.text(frame, (*text).clone())));
         }
     }
     sent

@@ -67,6 +67,8 @@ pub fn message(room: RoomId, seq: u64, author: UserId) -> MessageView {
         created_at: at(seq as i64),
         edited_at: (seq % 5 == 0).then(|| at(seq as i64 + 30)),
         deleted: false,
+        attachments: Vec::new(),
+        mentions: Vec::new(),
     }
 }
 

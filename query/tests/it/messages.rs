@@ -70,7 +70,8 @@ async fn history_pages_have_the_documented_shape() {
         body["messages"][0],
         json!({"message_id": m.message_id.to_string(), "room_id": room.to_string(), "seq": 300,
                "author_id": uid(1).to_string(), "body": "message 300 안녕하세요", "reply_to": null,
-               "created_at": "2024-05-01T09:05:00Z", "edited_at": "2024-05-01T09:05:30Z", "deleted": false})
+               "created_at": "2024-05-01T09:05:00Z", "edited_at": "2024-05-01T09:05:30Z", "deleted": false,
+               "attachments": [], "mentions": [], "reactions": [], "unread_by": 0})
     );
 
     let around = fx

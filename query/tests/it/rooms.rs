@@ -20,6 +20,7 @@ async fn room_details_are_for_members_only() {
                 {"user_id": b.to_string(), "role": "member", "joined_at": "2024-05-01T09:00:11Z"},
             ],
             "created_at": "2024-05-01T09:00:10Z",
+            "notice": null,
         })
     );
     assert_eq!(r.position(), 4);

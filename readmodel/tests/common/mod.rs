@@ -90,5 +90,7 @@ pub fn message(room: RoomId, seq: u64) -> MessageView {
         created_at: at(seq as i64),
         edited_at: None,
         deleted: false,
+        attachments: Vec::new(),
+        mentions: Vec::new(),
     }
 }

@@ -1,0 +1,129 @@
+//! The messenger read models (reactions, hides, notices, joined seqs,
+//! mentions in the history) are rebuildable: projections built live from a
+//! log holding every new event equal, digest for digest, the same log
+//! applied event by event and in bulk into fresh generations.
+
+mod support;
+
+use contract::commands::{PostMessageRequest, ReadMarkerRequest, SetNoticeRequest};
+use projector::digest::{history_digest, redis_digest};
+use projector::{
+    generations, source, HistoryProjection, Projection, ProjectorConfig, RedisProjection,
+};
+use readmodel::ProjectionName;
+use std::time::{Duration, Instant};
+
+/// Wait until generation `g` of `name` has applied `position`.
+async fn caught_up(cfg: &ProjectorConfig, name: ProjectionName, g: i64, position: i64) {
+    let started = Instant::now();
+    while generations::checkpoint_of(cfg, name, g)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0)
+        < position
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{name:?} g{g} never reached {position}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn messenger_read_models_rebuild_to_the_same_digests() {
+    let s = support::start().await;
+    let (a, b, c) = (
+        s.user("mina").await,
+        s.user("jun").await,
+        s.user("seo").await,
+    );
+    let room = s.room(&a, "팀", &[&b, &c]).await.room_id;
+    let (ua, ub, uc) = (s.as_user(&a), s.as_user(&b), s.as_user(&c));
+    let req = PostMessageRequest {
+        mentions: vec![b.id, c.id],
+        ..PostMessageRequest::text("@jun @seo 공지 확인")
+    };
+    let m1 = ua.post_message(room, &req).await.unwrap().message_id;
+    let m2 = s.post(&b, room, "넵").await.message_id;
+    let m3 = s.post(&c, room, "oops").await.message_id;
+    ua.react(room, m1, "👍").await.unwrap();
+    ub.react(room, m1, "👍").await.unwrap();
+    ub.react(room, m1, "❤️").await.unwrap();
+    ub.unreact(room, m1, "❤️").await.unwrap();
+    uc.react(room, m2, "😂").await.unwrap();
+    ub.hide_message(room, m3).await.unwrap();
+    ub.set_notice(room, &SetNoticeRequest { message_id: m1 })
+        .await
+        .unwrap();
+    ua.set_notice(room, &SetNoticeRequest { message_id: m3 })
+        .await
+        .unwrap();
+    uc.delete_message(room, m3).await.unwrap();
+    ua.set_notice(room, &SetNoticeRequest { message_id: m2 })
+        .await
+        .unwrap();
+    uc.mark_read(room, &ReadMarkerRequest { seq: 2 })
+        .await
+        .unwrap();
+    let last = uc.remove_member(room, c.id).await.unwrap().position;
+
+    let dir = std::env::temp_dir().join(format!("cotalk-test-{}", s.env.namespace));
+    let cfg = ProjectorConfig::new(
+        &s.env.namespace,
+        s.env.write_pool.clone(),
+        s.env.read_pool.clone(),
+        &s.env.redis_url,
+        &s.env.nats_url,
+        &dir,
+    );
+    let live_redis = generations::current(&cfg, ProjectionName::Redis)
+        .await
+        .unwrap();
+    let live_history = generations::current(&cfg, ProjectionName::History)
+        .await
+        .unwrap();
+    caught_up(&cfg, ProjectionName::Redis, live_redis, last).await;
+    caught_up(&cfg, ProjectionName::History, live_history, last).await;
+
+    let events = source::read_after(&s.env.write_pool, 0, 10_000)
+        .await
+        .unwrap();
+    let mut one_by_one = RedisProjection::new(&s.env.redis_url, &s.env.namespace, 50).unwrap();
+    let mut history = HistoryProjection::open(s.env.read_pool.clone(), 50)
+        .await
+        .unwrap();
+    for e in &events {
+        one_by_one
+            .apply_batch(std::slice::from_ref(e))
+            .await
+            .unwrap();
+        history.apply_batch(std::slice::from_ref(e)).await.unwrap();
+    }
+    let mut bulk = RedisProjection::new(&s.env.redis_url, &s.env.namespace, 60).unwrap();
+    bulk.apply_bulk(&events, 4).await.unwrap();
+    bulk.finish_bulk().await.unwrap();
+    let mut bulk_history = HistoryProjection::open(s.env.read_pool.clone(), 60)
+        .await
+        .unwrap();
+    bulk_history.apply_bulk(&events).await.unwrap();
+
+    let redis = |g| redis_digest(&s.env.redis_url, &s.env.namespace, g);
+    let live = redis(live_redis).await.unwrap();
+    assert_eq!(redis(50).await.unwrap(), live, "event by event = live");
+    assert_eq!(redis(60).await.unwrap(), live, "bulk = live");
+    let live = history_digest(&s.env.read_pool, live_history)
+        .await
+        .unwrap();
+    assert_eq!(history_digest(&s.env.read_pool, 50).await.unwrap(), live);
+    assert_eq!(history_digest(&s.env.read_pool, 60).await.unwrap(), live);
+    for g in [50, 60] {
+        generations::drop_generation(&cfg, ProjectionName::Redis, g)
+            .await
+            .unwrap();
+        generations::drop_generation(&cfg, ProjectionName::History, g)
+            .await
+            .unwrap();
+    }
+}
