@@ -121,6 +121,12 @@ impl Room {
         let (invite_id, invite) = self
             .usable_invite(token, at)
             .ok_or(DomainError::InviteNotFound)?;
+        // A room everyone has left has no owner; an invite does not reopen
+        // it (a joiner would be a member of a room without an owner), and
+        // the answer is the one for any unusable invite.
+        if self.members.is_empty() {
+            return Err(DomainError::InviteNotFound);
+        }
         let room_id = self.id()?;
         // The code before membership: without it, nothing about the room
         // is confirmed.
