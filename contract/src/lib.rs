@@ -7,6 +7,7 @@
 //! `/openapi.json` documents.
 //!
 //! - [`commands`]: request bodies of the command routes and their answers.
+//! - [`meetups`]: meet-up command bodies and answers, and query answers.
 //! - [`positioned`]: [`Positioned`], a command answer with the log position
 //!   of its last event.
 //! - [`queries`]: answers of the query routes.
@@ -14,6 +15,7 @@
 //! - [`problem`]: [`Problem`], the `application/problem+json` body of every error.
 
 pub mod commands;
+pub mod meetups;
 pub mod ops;
 pub mod positioned;
 pub mod problem;

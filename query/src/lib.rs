@@ -27,6 +27,7 @@ mod auth;
 pub mod dto;
 pub mod failure;
 mod history;
+mod meetups;
 pub mod openapi;
 mod routes;
 mod snapshot;

@@ -4,7 +4,7 @@
 //! path of its `#[utoipa::path]` and documents it, with the answer type the
 //! handler returns.
 
-use crate::routes::{messages, rooms, search, users};
+use crate::routes::{meetups, messages, rooms, search, users};
 use crate::state::QueryState;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -41,6 +41,7 @@ impl Modify for BearerAuth {
         (name = "rooms", description = "rooms and room lists"),
         (name = "messages", description = "message history"),
         (name = "search", description = "message search"),
+        (name = "meetups", description = "meet-ups and the calendar feed"),
         (name = "stream", description = "live frames over a WebSocket"),
     )
 )]
@@ -57,7 +58,9 @@ pub(crate) fn table(search: bool) -> OpenApiRouter<QueryState> {
         .routes(routes!(users::find_user))
         .routes(routes!(users::user))
         .routes(routes!(rooms::room))
-        .routes(routes!(messages::messages));
+        .routes(routes!(messages::messages))
+        .routes(routes!(meetups::meetup))
+        .routes(routes!(meetups::my_meetups));
     if search {
         router.routes(routes!(search::search))
     } else {

@@ -30,6 +30,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::ops::Deref;
 
+#[path = "client_meetups.rs"]
+mod meetups;
+
 /// `X-Position`, the position a query answer reflects.
 pub const X_POSITION: &str = "x-position";
 

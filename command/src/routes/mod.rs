@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod friends;
+pub mod meetups;
 pub mod messages;
 pub mod rooms;
 
@@ -37,6 +38,10 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(messages::post))
         .routes(routes!(messages::edit, messages::delete))
         .routes(routes!(messages::mark_read))
+        .routes(routes!(meetups::create))
+        .routes(routes!(meetups::change, meetups::cancel))
+        .routes(routes!(meetups::invite))
+        .routes(routes!(meetups::rsvp))
 }
 
 /// Every command route (POST, PATCH, DELETE) of API.md: [`routes`].
@@ -78,7 +83,7 @@ pub(crate) async fn ensure_users_exist(
 
 /// The command document's frame: its tags (the operations come from [`table`]).
 #[derive(OpenApi)]
-#[openapi(tags((name = "accounts"), (name = "friends"), (name = "rooms"), (name = "messages")))]
+#[openapi(tags((name = "accounts"), (name = "friends"), (name = "rooms"), (name = "messages"), (name = "meetups")))]
 struct CommandApi;
 
 /// The command routes' OpenAPI document, with the answers every command

@@ -170,6 +170,11 @@ impl HistoryProjection {
             copy.finish().await?;
         }
         changes.write(tx, &self.table).await?;
+        for e in fresh {
+            if let DomainEvent::Meetup(m) = &e.event {
+                self.meetups.apply(tx, m).await?;
+            }
+        }
         self.move_checkpoint(tx, last).await?;
         Ok(last)
     }

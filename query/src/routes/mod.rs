@@ -5,8 +5,10 @@
 //! - [`users`] answers `/v1/me`, `/v1/users/{user_id}`, `/v1/users?username=`, `/v1/me/friends`.
 //! - [`rooms`] answers `/v1/rooms/{room_id}`, `/v1/me/rooms`.
 //! - [`messages`] answers `/v1/rooms/{room_id}/messages`.
+//! - [`meetups`] answers `/v1/meetups/{meetup_id}`, `/v1/me/meetups`.
 //! - [`search`] answers `/v1/search/messages` (when this process keeps a search index).
 
+pub(crate) mod meetups;
 pub(crate) mod messages;
 pub(crate) mod rooms;
 pub(crate) mod search;
