@@ -156,11 +156,18 @@ pub struct MyMeetupsResponse {
 /// `POST /v1/me/calendar-token` answer: the calendar feed's read-only token
 /// (creating one revokes the previous one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct CalendarTokenResponse {
+pub struct CalendarToken {
     /// Goes in the feed URL's `token` query parameter; reads only the feed.
     pub token: String,
     /// The feed's path with the token, to give to a calendar app.
     pub url: String,
+}
+
+/// `POST /v1/me/calendar-token` answer, with its position.
+pub type CalendarTokenResponse = Positioned<CalendarToken>;
+
+impl PositionedBody for CalendarToken {
+    const NAME: &'static str = "CalendarTokenResponse";
 }
 
 #[cfg(test)]

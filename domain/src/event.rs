@@ -29,8 +29,8 @@ pub use people::{
 #[path = "event_meetups.rs"]
 mod meetups;
 pub use meetups::{
-    AttendeeInvited, MeetupCancelled, MeetupChanged, MeetupDetails, MeetupEvent, MeetupField,
-    MeetupPlanned, MeetupReminderDue, RsvpAnswer, RsvpGiven,
+    AttendeeInvited, CalendarFeedRotated, MeetupCancelled, MeetupChanged, MeetupDetails,
+    MeetupEvent, MeetupField, MeetupPlanned, MeetupReminderDue, RsvpAnswer, RsvpGiven,
 };
 
 /// The kind of aggregate a stream belongs to; stored beside each event.
@@ -272,6 +272,8 @@ pub enum UserEvent {
     RoomUnmuted(RoomUnmuted),
     StatusMessageChanged(StatusMessageChanged),
     PresenceVisibilityChanged(PresenceVisibilityChanged),
+    // The meet-ups phase (issue 17).
+    CalendarFeedRotated(CalendarFeedRotated),
 }
 
 impl UserEvent {
@@ -286,6 +288,7 @@ impl UserEvent {
             Self::RoomUnmuted(e) => e.user_id,
             Self::StatusMessageChanged(e) => e.user_id,
             Self::PresenceVisibilityChanged(e) => e.user_id,
+            Self::CalendarFeedRotated(e) => e.user_id,
         }
     }
 }
@@ -453,6 +456,7 @@ macro_rules! event_table {
             Meetup, MeetupEvent, AttendeeInvited, AttendeeInvited, "meetup.attendee_invited", 1;
             Meetup, MeetupEvent, RsvpGiven, RsvpGiven, "meetup.rsvp_given", 1;
             Meetup, MeetupEvent, ReminderDue, MeetupReminderDue, "meetup.reminder_due", 1;
+            User, UserEvent, CalendarFeedRotated, CalendarFeedRotated, "user.calendar_feed_rotated", 1;
         }
     };
 }

@@ -6,7 +6,7 @@
 use crate::error::Result;
 use futures::TryStreamExt;
 use readmodel::generation::scan_keys;
-use readmodel::sql::{meetup_attendees_table, meetups_table, messages_table};
+use readmodel::sql::{calendar_feeds_table, meetup_attendees_table, meetups_table, messages_table};
 use readmodel::RedisKeys;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
@@ -134,6 +134,10 @@ async fn meetups_digest(pool: &PgPool, generation: i64, hasher: &mut Sha256) -> 
             "SELECT concat_ws('|', meetup_id, user_id, coalesce(rsvp, '<null>'))
                FROM {} ORDER BY meetup_id, user_id",
             meetup_attendees_table(generation)
+        ),
+        format!(
+            "SELECT concat_ws('|', user_id, token_hash) FROM {} ORDER BY user_id",
+            calendar_feeds_table(generation)
         ),
     ];
     for sql in statements {

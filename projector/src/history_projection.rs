@@ -12,11 +12,11 @@ use crate::generations::Lifecycle;
 use crate::runtime::Projection;
 use crate::ProjectorConfig;
 use chrono::{DateTime, Utc};
-use domain::event::{DomainEvent, RoomEvent, StoredEvent};
+use domain::event::{DomainEvent, RoomEvent, StoredEvent, UserEvent};
 use meetups::MeetupTables;
 use readmodel::sql::{
-    history_table_ddl, meetup_attendees_table, meetups_table, meetups_table_ddl, messages_table,
-    CHECKPOINTS_TABLE, GENERATIONS_TABLE,
+    calendar_feeds_table, history_table_ddl, meetup_attendees_table, meetups_table,
+    meetups_table_ddl, messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE,
 };
 use readmodel::ProjectionName;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -108,8 +108,12 @@ impl HistoryProjection {
             }
         }
         for e in &fresh {
-            if let DomainEvent::Meetup(m) = &e.event {
-                self.meetups.apply(tx, m).await?;
+            match &e.event {
+                DomainEvent::Meetup(m) => self.meetups.apply(tx, m).await?,
+                DomainEvent::User(UserEvent::CalendarFeedRotated(f)) => {
+                    self.meetups.apply_feed(tx, f).await?
+                }
+                _ => {}
             }
         }
         if !posts.room.is_empty() {
@@ -354,6 +358,7 @@ pub async fn drop_generation(pool: &PgPool, generation: i64) -> Result<()> {
     for table in [
         meetups_table(generation),
         meetup_attendees_table(generation),
+        calendar_feeds_table(generation),
     ] {
         sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
             .execute(pool)

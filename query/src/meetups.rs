@@ -11,7 +11,7 @@ use crate::wait::{Backoff, Bound};
 use chrono::{DateTime, Utc};
 use contract::meetups::{AttendeeResponse, MeetupResponse};
 use domain::{MeetupId, RoomId, UserId};
-use readmodel::sql::{meetup_attendees_table, meetups_table};
+use readmodel::sql::{calendar_feeds_table, meetup_attendees_table, meetups_table};
 use readmodel::ProjectionName;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -33,7 +33,6 @@ pub(crate) struct Filter {
 
 /// One meet-up as read, with what the calendar feed needs besides the answer.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // the calendar feed reads the rest
 pub(crate) struct MeetupRow {
     pub meetup: MeetupResponse,
     /// iCalendar's `SEQUENCE`.
@@ -185,4 +184,30 @@ fn decode(row: &PgRow) -> Result<Option<MeetupRow>, sqlx::Error> {
         planned_at: at(13)?,
         updated_at: at(14)?,
     }))
+}
+
+/// The user whose calendar feed token hashes to `token_hash`, if any.
+pub(crate) async fn feed_owner(
+    state: &QueryState,
+    token_hash: &str,
+) -> Result<Option<UserId>, Fail> {
+    for _ in 0..2 {
+        let generation = state.history_generation();
+        let found = sqlx::query_scalar::<_, Uuid>(&format!(
+            "SELECT user_id FROM {} WHERE token_hash = $1",
+            calendar_feeds_table(generation)
+        ))
+        .bind(token_hash)
+        .fetch_optional(state.pool())
+        .await;
+        match found {
+            Ok(user) => return Ok(user.map(UserId)),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
+                let (current, _) = read_head(state).await?;
+                state.set_history_generation(current);
+            }
+            Err(e) => return Err(dependency("calendar feed read", e).into()),
+        }
+    }
+    Err(unavailable("calendar feed read", "generation pointer keeps moving").into())
 }

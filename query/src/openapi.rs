@@ -4,7 +4,7 @@
 //! path of its `#[utoipa::path]` and documents it, with the answer type the
 //! handler returns.
 
-use crate::routes::{meetups, messages, rooms, search, users};
+use crate::routes::{calendar, meetups, messages, rooms, search, users};
 use crate::state::QueryState;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -60,7 +60,8 @@ pub(crate) fn table(search: bool) -> OpenApiRouter<QueryState> {
         .routes(routes!(rooms::room))
         .routes(routes!(messages::messages))
         .routes(routes!(meetups::meetup))
-        .routes(routes!(meetups::my_meetups));
+        .routes(routes!(meetups::my_meetups))
+        .routes(routes!(calendar::feed));
     if search {
         router.routes(routes!(search::search))
     } else {

@@ -52,4 +52,4 @@ pub fn history_table_ddl(table: &str, reader: &str) -> Vec<String> {
 
 #[path = "sql_meetups.rs"]
 mod meetups;
-pub use meetups::{meetup_attendees_table, meetups_table, meetups_table_ddl};
+pub use meetups::{calendar_feeds_table, meetup_attendees_table, meetups_table, meetups_table_ddl};

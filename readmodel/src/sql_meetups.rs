@@ -15,13 +15,27 @@ pub fn meetup_attendees_table(generation: i64) -> String {
     format!("meetup_attendees_g{generation}")
 }
 
+/// The calendar feed tokens of one generation: one row per user who has
+/// one, the hex SHA-256 of the current token.
+pub fn calendar_feeds_table(generation: i64) -> String {
+    format!("calendar_feeds_g{generation}")
+}
+
 /// The statements creating generation `generation`'s meet-up tables and
 /// granting `reader` (the query role) read access, in order. Each is
 /// idempotent.
 pub fn meetups_table_ddl(generation: i64, reader: &str) -> Vec<String> {
     let meetups = meetups_table(generation);
     let attendees = meetup_attendees_table(generation);
+    let feeds = calendar_feeds_table(generation);
     vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS {feeds} (
+                user_id    uuid PRIMARY KEY,
+                token_hash text NOT NULL UNIQUE
+             )"
+        ),
+        format!("GRANT SELECT ON {feeds} TO {reader}"),
         format!(
             "CREATE TABLE IF NOT EXISTS {meetups} (
                 meetup_id    uuid        PRIMARY KEY,

@@ -3,6 +3,7 @@
 //! its documentation, and names the answer type the handler returns.
 
 pub mod accounts;
+pub mod calendar;
 pub mod friends;
 pub mod meetups;
 pub mod messages;
@@ -42,6 +43,7 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(meetups::change, meetups::cancel))
         .routes(routes!(meetups::invite))
         .routes(routes!(meetups::rsvp))
+        .routes(routes!(calendar::rotate))
 }
 
 /// Every command route (POST, PATCH, DELETE) of API.md: [`routes`].

@@ -4,14 +4,16 @@
 //! to messages, so batching them is not worth the code.
 
 use crate::error::Result;
+use domain::event::CalendarFeedRotated;
 use domain::event::{MeetupDetails, MeetupEvent};
-use readmodel::sql::{meetup_attendees_table, meetups_table};
+use readmodel::sql::{calendar_feeds_table, meetup_attendees_table, meetups_table};
 use sqlx::{Postgres, Transaction};
 
 /// The two tables of one generation.
 pub(super) struct MeetupTables {
     meetups: String,
     attendees: String,
+    feeds: String,
 }
 
 impl MeetupTables {
@@ -20,7 +22,26 @@ impl MeetupTables {
         Self {
             meetups: meetups_table(generation),
             attendees: meetup_attendees_table(generation),
+            feeds: calendar_feeds_table(generation),
         }
+    }
+
+    /// Replace a user's calendar feed token hash.
+    pub(super) async fn apply_feed(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        e: &CalendarFeedRotated,
+    ) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO {} (user_id, token_hash) VALUES ($1, $2)
+             ON CONFLICT (user_id) DO UPDATE SET token_hash = EXCLUDED.token_hash",
+            self.feeds
+        ))
+        .bind(e.user_id.0)
+        .bind(&e.token_hash)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     /// Apply one meet-up event (the caller holds the checkpoint lock and

@@ -71,8 +71,9 @@ impl Overlay {
                 | UserEvent::StatusMessageChanged(_)
                 | UserEvent::PresenceVisibilityChanged(_),
             ) => {}
-            // projected in the meet-ups phase (issue 17)
-            DomainEvent::Meetup(_) => {}
+            // The history projection keeps meet-ups and calendar feeds in the
+            // read database (issue 17).
+            DomainEvent::Meetup(_) | DomainEvent::User(UserEvent::CalendarFeedRotated(_)) => {}
         }
     }
 

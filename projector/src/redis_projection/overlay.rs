@@ -122,7 +122,7 @@ fn needs(events: &[&StoredEvent]) -> Needs {
             | DomainEvent::Friendship(FriendshipEvent::Ended(_)) => {}
             // projected in the people phase (issue 16)
             DomainEvent::User(_) | DomainEvent::Friendship(FriendshipEvent::Shadowed(_)) => {}
-            // projected in the meet-ups phase (issue 17)
+            // In the read database, by the history projection (issue 17).
             DomainEvent::Meetup(_) => {}
         }
     }

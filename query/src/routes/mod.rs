@@ -6,8 +6,10 @@
 //! - [`rooms`] answers `/v1/rooms/{room_id}`, `/v1/me/rooms`.
 //! - [`messages`] answers `/v1/rooms/{room_id}/messages`.
 //! - [`meetups`] answers `/v1/meetups/{meetup_id}`, `/v1/me/meetups`.
+//! - [`calendar`] answers `/v1/me/calendar.ics` (with the feed's own token).
 //! - [`search`] answers `/v1/search/messages` (when this process keeps a search index).
 
+pub(crate) mod calendar;
 pub(crate) mod meetups;
 pub(crate) mod messages;
 pub(crate) mod rooms;
