@@ -42,6 +42,7 @@ mod reply;
 pub mod frames;
 pub mod friends;
 pub mod generation;
+pub mod meetup_rooms;
 pub mod profiles;
 pub mod rooms;
 pub mod sql;

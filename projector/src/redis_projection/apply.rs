@@ -71,9 +71,11 @@ impl Overlay {
                 | UserEvent::StatusMessageChanged(_)
                 | UserEvent::PresenceVisibilityChanged(_),
             ) => {}
-            // The history projection keeps meet-ups and calendar feeds in the
-            // read database (issue 17).
-            DomainEvent::Meetup(_) | DomainEvent::User(UserEvent::CalendarFeedRotated(_)) => {}
+            // Frames in the meet-up's room (`meetups`); the history
+            // projection keeps meet-ups and calendar feeds in the read
+            // database (issue 17).
+            DomainEvent::Meetup(m) => self.meetup(m, e),
+            DomainEvent::User(UserEvent::CalendarFeedRotated(_)) => {}
         }
     }
 
@@ -81,7 +83,7 @@ impl Overlay {
     /// the window of each user it concerns), for resuming streams.
     /// Frames are serialised when the transaction is built, and only those
     /// that survive the windows' trimming.
-    fn frame(&mut self, frame: Frame) {
+    pub(super) fn frame(&mut self, frame: Frame) {
         let k = self.frames.len();
         self.room_frames.entry(frame.room_id).or_default().push(k);
         for user in frame.joined().iter().copied().chain(frame.left()) {

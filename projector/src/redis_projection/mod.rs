@@ -25,6 +25,7 @@
 
 mod apply;
 mod bulk;
+mod meetups;
 mod overlay;
 mod write;
 

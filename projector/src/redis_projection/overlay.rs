@@ -9,9 +9,9 @@
 use crate::error::Result;
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
 use domain::frame::Frame;
-use domain::ids::{MessageId, RoomId, UserId};
+use domain::ids::{MeetupId, MessageId, RoomId, UserId};
 use domain::views::{FriendEntryView, MemberView, MessageView, ProfileView, RoomView};
-use readmodel::{profiles, rooms, timeline, unread, RedisKeys, Replies};
+use readmodel::{meetup_rooms, profiles, rooms, timeline, unread, RedisKeys, Replies};
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -52,6 +52,9 @@ pub(super) struct Overlay {
     /// Messages edited or deleted in the batch, with their final body
     /// (`None` = deleted): their stored frames are rewritten (see `redact`).
     pub(super) redactions: BTreeMap<(RoomId, MessageId), Option<String>>,
+    /// The room of each meet-up the batch needs or planned (issue 17).
+    pub(super) meetup_rooms: HashMap<MeetupId, Option<RoomId>>,
+    pub(super) dirty_meetup_rooms: BTreeSet<MeetupId>,
 }
 
 /// Which current values a batch needs before applying.
@@ -62,6 +65,7 @@ struct Needs {
     profiles: BTreeSet<UserId>,
     markers: BTreeSet<(RoomId, UserId)>,
     timeline: BTreeSet<(RoomId, u64)>,
+    meetups: BTreeSet<MeetupId>,
 }
 
 fn needs(events: &[&StoredEvent]) -> Needs {
@@ -122,8 +126,11 @@ fn needs(events: &[&StoredEvent]) -> Needs {
             | DomainEvent::Friendship(FriendshipEvent::Ended(_)) => {}
             // projected in the people phase (issue 16)
             DomainEvent::User(_) | DomainEvent::Friendship(FriendshipEvent::Shadowed(_)) => {}
-            // In the read database, by the history projection (issue 17).
-            DomainEvent::Meetup(_) => {}
+            // Its frames go to its room (issue 17); the rest of the meet-up
+            // is in the read database, kept by the history projection.
+            DomainEvent::Meetup(m) => {
+                n.meetups.insert(m.meetup_id());
+            }
         }
     }
     n
@@ -153,6 +160,7 @@ impl Overlay {
         n.profiles.retain(|id| !known.profiles.contains_key(id));
         n.markers.retain(|k| !known.markers.contains_key(k));
         n.timeline.retain(|k| !known.timeline.contains_key(k));
+        n.meetups.retain(|k| !known.meetup_rooms.contains_key(k));
         let mut pipe = redis::pipe();
         for id in &n.rooms {
             rooms::queue_get(&mut pipe, keys, *id);
@@ -168,6 +176,9 @@ impl Overlay {
         }
         for (room, seq) in &n.timeline {
             timeline::queue_at(&mut pipe, keys, *room, *seq);
+        }
+        for id in &n.meetups {
+            meetup_rooms::queue_get(&mut pipe, keys, *id);
         }
         let mut replies = Replies::new(if pipe.is_empty() {
             Vec::new()
@@ -189,6 +200,9 @@ impl Overlay {
         }
         for k in n.timeline {
             o.timeline.insert(k, timeline::take_at(&mut replies)?);
+        }
+        for id in n.meetups {
+            o.meetup_rooms.insert(id, meetup_rooms::take(&mut replies)?);
         }
         Ok(o)
     }

@@ -14,7 +14,9 @@
 
 use super::overlay::Overlay;
 use domain::frame::Frame;
-use readmodel::{frames, friends, generation, profiles, rooms, timeline, unread, RedisKeys};
+use readmodel::{
+    frames, friends, generation, meetup_rooms, profiles, rooms, timeline, unread, RedisKeys,
+};
 use std::collections::BTreeMap;
 
 /// Group `(key part, member, value)` by key part, keeping order.
@@ -135,6 +137,11 @@ impl Overlay {
         for (user, items) in lists {
             rooms::write_list(&mut pipe, keys, user, items);
         }
+        for id in &self.dirty_meetup_rooms {
+            if let Some(Some(room)) = self.meetup_rooms.get(id) {
+                meetup_rooms::put(&mut pipe, keys, *id, *room);
+            }
+        }
         generation::set_checkpoint(&mut pipe, keys, checkpoint);
         let mut timeline = std::mem::take(&mut self.timeline);
         timeline.retain(|k, _| self.dirty_timeline.contains(k));
@@ -144,6 +151,7 @@ impl Overlay {
             profiles: self.profiles,
             markers: self.markers,
             timeline,
+            meetup_rooms: self.meetup_rooms,
             ..Overlay::default()
         };
         (pipe, self.frames, state)
