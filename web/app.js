@@ -5,6 +5,7 @@
 
 import { Stream } from './api.js';
 import { el, formatTime, onEnter } from './dom.js';
+import { initMeetups } from './meetups.js';
 import { renderMembers } from './members.js';
 import { initSearch } from './search.js';
 import { $, api, nameOf, state, titleOf, toast, users } from './session.js';
@@ -286,6 +287,7 @@ $('leave').addEventListener('click', async () => {
 
 function onFrame(f) {
   const here = f.room_id === state.current;
+  meetups.onFrame(f);
   switch (f.type) {
     case 'message_posted':
       if (here) {
@@ -341,6 +343,7 @@ function onFrame(f) {
 // ---- start ----
 
 initSearch(openRoom);
+const meetups = initMeetups(openRoom);
 
 if (api.token) {
   enter();
