@@ -143,7 +143,9 @@ async fn scenario(kills: usize) {
     };
 
     // Due while no scheduler runs: fires once the first one starts, late.
-    let early_at = at_ms(300);
+    // Nanoseconds in the start (JSON keeps them, Postgres' timestamptz does
+    // not): the reminder must still be found and fired.
+    let early_at = Utc::now() + TimeDelta::milliseconds(300);
     let early = plan(&s, &org, &guest, early_at).await;
     both(early, early_at, &mut owed);
     tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -21,7 +21,9 @@ const PAGE: i64 = 1000;
 /// Stream events read per query when loading a meet-up.
 const STREAM_PAGE: i64 = 1000;
 
-/// One row of the due table.
+/// One row of the due table. `starts_at` and `due_at` are as Postgres keeps
+/// them (to the microsecond); `reminder_event_id` identifies the reminder
+/// exactly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DueRow {
     pub reminder_event_id: Uuid,

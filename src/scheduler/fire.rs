@@ -5,6 +5,7 @@ use super::due::{self, DueRow};
 use super::SchedulerError;
 use chrono::{DateTime, Utc};
 use domain::event::MeetupEvent;
+use domain::meetup::reminder::{due_reminders, reminder_event_id};
 use domain::meetup::MeetupCommand;
 use domain::{Aggregate, EventId, EventMetadata, StreamId, StreamType};
 use eventlog::{AppendError, Commit, EventStore, StreamAppend};
@@ -31,9 +32,21 @@ pub async fn fire(
 ) -> Result<Outcome, SchedulerError> {
     let stream = StreamId(row.meetup_id);
     let (meetup, version) = due::load(store.pool(), stream).await?;
+    // The row's `starts_at` went through `timestamptz` (microseconds); the
+    // reminder's identity has the start to the nanosecond, so it is found
+    // again by its id among what the meet-up owes now.
+    let owed = meetup.plan.as_ref().and_then(|plan| {
+        due_reminders(&meetup).into_iter().find(|r| {
+            reminder_event_id(plan.meetup_id, r.starts_at, r.user_id).0 == row.reminder_event_id
+        })
+    });
+    let Some(owed) = owed else {
+        due::forget(store.pool(), row.reminder_event_id).await?;
+        return Ok(Outcome::Stale);
+    };
     let command = MeetupCommand::FireReminder {
-        user_id: row.user_id,
-        starts_at: row.starts_at,
+        user_id: owed.user_id,
+        starts_at: owed.starts_at,
         fired_at: now,
     };
     let events = meetup.decide(&command).unwrap_or_default();
