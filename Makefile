@@ -76,10 +76,12 @@ bench-quick: services
 	$(CARGO) build --release
 	$(RELEASE_BIN) bench all --quick
 
-# The long chaos form (tests/chaos.rs; the short form runs under make test), then fuzzing.
+# The long chaos forms (tests/chaos.rs, tests/meetups_reminders.rs: 20 kills of the
+# active scheduler; the short forms run under make test), then fuzzing.
 chaos:
 	$(SERVICES)
 	$(TEST_ENV) $(CARGO) test --release -p cotalk --test chaos -- --ignored --nocapture
+	$(TEST_ENV) $(CARGO) test --release -p cotalk --test meetups_reminders -- --ignored --nocapture
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	for t in query_parser event_decode; do \
 		mkdir -p "$(DATA_DIR)/fuzz-corpus/$$t" && \

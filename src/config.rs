@@ -127,8 +127,12 @@ pub enum Role {
     Command,
     /// Query routes, with this node's own search index replica.
     Query,
-    /// Relay and the Redis and history projections.
+    /// Relay and the Redis and history projections, and the meet-up
+    /// reminder scheduler.
     Projector,
+    /// Only the meet-up reminder scheduler (one of several nodes competing
+    /// for its lease).
+    Scheduler,
 }
 
 /// Options of `cotalk serve`.

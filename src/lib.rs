@@ -8,6 +8,8 @@
 //!   web, ops), each with its routes, readiness checks and tasks, served until
 //!   SIGTERM / Ctrl-C.
 //! - [`projections`]: `cotalk projections status|replay`.
+//! - [`scheduler`]: the meet-up reminder scheduler (durable timers derived
+//!   from the log; one active node at a time, by lease).
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
 //! - [`ops_status`]: `GET /ops/status`, the operator page's data (admin token).
 //! - [`admin`]: the admin token's check (`/ops/status`, `/metrics`).
@@ -25,6 +27,7 @@ pub mod config;
 pub mod ops;
 pub mod ops_status;
 pub mod projections;
+pub mod scheduler;
 pub mod seed;
 mod seed_bulk;
 pub mod serve;

@@ -52,6 +52,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/session.js"),
     },
     Asset {
+        path: "/meetups.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/meetups.js"),
+    },
+    Asset {
         path: "/members.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/members.js"),

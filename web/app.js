@@ -5,6 +5,7 @@
 
 import { Stream } from './api.js';
 import { el, formatTime, onEnter } from './dom.js';
+import { initMeetups } from './meetups.js';
 import { renderMembers } from './members.js';
 import { initPeople, showInvite, showMute } from './people.js';
 import { Mentions, loadNotice, showNotice } from './messenger.js';
@@ -309,6 +310,7 @@ $('leave').addEventListener('click', async () => {
 
 function onFrame(f) {
   const here = f.room_id === state.current;
+  meetups.onFrame(f);
   switch (f.type) {
     case 'message_posted':
       if (here) {
@@ -383,6 +385,7 @@ function onFrame(f) {
 
 initSearch(openRoom);
 initSettings();
+const meetups = initMeetups(openRoom);
 
 if (api.token) {
   keepFresh();

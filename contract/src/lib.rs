@@ -7,6 +7,7 @@
 //! `/openapi.json` documents.
 //!
 //! - [`commands`]: request bodies of the command routes and their answers.
+//! - [`meetups`]: meet-up command bodies and answers, and query answers.
 //! - [`positioned`]: [`Positioned`], a command answer with the log position
 //!   of its last event.
 //! - [`queries`]: answers of the query routes ([`messenger`]: their parts of issue 15).
@@ -16,6 +17,7 @@
 
 pub mod attachments;
 pub mod commands;
+pub mod meetups;
 pub mod messenger;
 pub mod ops;
 pub mod people;

@@ -33,8 +33,8 @@ pub use accounts::PasswordChanged;
 #[path = "event_meetups.rs"]
 mod meetups;
 pub use meetups::{
-    AttendeeInvited, MeetupCancelled, MeetupChanged, MeetupDetails, MeetupEvent, MeetupField,
-    MeetupPlanned, MeetupReminderDue, RsvpAnswer, RsvpGiven,
+    AttendeeInvited, CalendarFeedRotated, MeetupCancelled, MeetupChanged, MeetupDetails,
+    MeetupEvent, MeetupField, MeetupPlanned, MeetupReminderDue, RsvpAnswer, RsvpGiven,
 };
 
 /// The kind of aggregate a stream belongs to; stored beside each event.
@@ -278,6 +278,8 @@ pub enum UserEvent {
     PresenceVisibilityChanged(PresenceVisibilityChanged),
     // Sessions (issue 18).
     PasswordChanged(PasswordChanged),
+    // The meet-ups phase (issue 17).
+    CalendarFeedRotated(CalendarFeedRotated),
 }
 
 impl UserEvent {
@@ -293,6 +295,7 @@ impl UserEvent {
             Self::StatusMessageChanged(e) => e.user_id,
             Self::PresenceVisibilityChanged(e) => e.user_id,
             Self::PasswordChanged(e) => e.user_id,
+            Self::CalendarFeedRotated(e) => e.user_id,
         }
     }
 }
@@ -461,6 +464,7 @@ macro_rules! event_table {
             Meetup, MeetupEvent, RsvpGiven, RsvpGiven, "meetup.rsvp_given", 1;
             Meetup, MeetupEvent, ReminderDue, MeetupReminderDue, "meetup.reminder_due", 1;
             User, UserEvent, PasswordChanged, PasswordChanged, "user.password_changed", 1;
+            User, UserEvent, CalendarFeedRotated, CalendarFeedRotated, "user.calendar_feed_rotated", 1;
         }
     };
 }

@@ -169,6 +169,18 @@ impl MeetupReminderDue {
     }
 }
 
+/// A user's calendar feed got a new token (issue 17): the feed
+/// (`GET /v1/me/calendar.ics?token=`) answers to the token whose SHA-256 is
+/// `token_hash` (hex) and to no earlier one. Only the hash is logged; the
+/// token itself is shown once, to its owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarFeedRotated {
+    pub user_id: UserId,
+    pub token_hash: String,
+    pub at: DateTime<Utc>,
+}
+
 /// Events of a meet-up stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MeetupEvent {

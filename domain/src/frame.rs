@@ -13,8 +13,8 @@
 //! Every message of one publisher carries the next `seq`, so a subscriber that
 //! sees a hole knows it lost frames (NATS core delivers at most once).
 
-use crate::event::{DomainEvent, RoomEvent, StoredEvent};
-use crate::ids::{MessageId, RoomId, UserId};
+use crate::event::{DomainEvent, MeetupEvent, MeetupField, RoomEvent, StoredEvent};
+use crate::ids::{MeetupId, MessageId, RoomId, UserId};
 use crate::views::{AttachmentView, NoticeView, ReactionSet, ReactionView};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -129,6 +129,39 @@ pub enum FrameBody {
         message_id: MessageId,
         seq: u64,
         user_id: UserId,
+    },
+    /// The meet-up whose room this is changed (issue 17): its details now,
+    /// which fields changed, and its iCalendar `sequence`. Every attendee is
+    /// a member of the room, so every attendee gets it.
+    MeetupChanged {
+        meetup_id: MeetupId,
+        title: String,
+        starts_at: DateTime<Utc>,
+        ends_at: Option<DateTime<Utc>>,
+        place: Option<String>,
+        remind_before_minutes: u32,
+        changed: Vec<MeetupField>,
+        sequence: u32,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
+    /// The meet-up whose room this is was cancelled by its organizer.
+    MeetupCancelled {
+        meetup_id: MeetupId,
+        sequence: u32,
+        by: UserId,
+        at: DateTime<Utc>,
+    },
+    /// The reminder of `user_id` (only they show it; the frame goes to the
+    /// meet-up's room like the others) for the start `starts_at` fired at
+    /// `at`, `late_by_ms` after it was due.
+    MeetupReminder {
+        meetup_id: MeetupId,
+        user_id: UserId,
+        starts_at: DateTime<Utc>,
+        due_at: DateTime<Utc>,
+        late_by_ms: u64,
+        at: DateTime<Utc>,
     },
 }
 
@@ -282,6 +315,52 @@ impl Frame {
             by.clear();
         }
         f
+    }
+
+    /// The frame of a meet-up event, given the meet-up's room; `None` for
+    /// events of other streams and meet-up events without a frame (the
+    /// plan's frame is its room's creation, invitations and answers show as
+    /// the room's joins and in `GET /v1/meetups/{id}`).
+    pub fn of_meetup(e: &StoredEvent, room_id: RoomId) -> Option<Self> {
+        let DomainEvent::Meetup(m) = &e.event else {
+            return None;
+        };
+        let body = match m {
+            MeetupEvent::Changed(c) => FrameBody::MeetupChanged {
+                meetup_id: c.meetup_id,
+                title: c.details.title.clone(),
+                starts_at: c.details.starts_at,
+                ends_at: c.details.ends_at,
+                place: c.details.place.clone(),
+                remind_before_minutes: c.details.remind_before_minutes,
+                changed: c.changed.clone(),
+                sequence: c.sequence,
+                by: c.by,
+                at: c.at,
+            },
+            MeetupEvent::Cancelled(c) => FrameBody::MeetupCancelled {
+                meetup_id: c.meetup_id,
+                sequence: c.sequence,
+                by: c.by,
+                at: c.at,
+            },
+            MeetupEvent::ReminderDue(r) => FrameBody::MeetupReminder {
+                meetup_id: r.meetup_id,
+                user_id: r.user_id,
+                starts_at: r.starts_at,
+                due_at: r.due_at,
+                late_by_ms: r.late_by_ms,
+                at: r.fired_at,
+            },
+            MeetupEvent::Planned(_)
+            | MeetupEvent::AttendeeInvited(_)
+            | MeetupEvent::RsvpGiven(_) => return None,
+        };
+        Some(Self {
+            position: e.position,
+            room_id,
+            body,
+        })
     }
 
     /// Users this frame makes members of the room (creation, a join).

@@ -83,6 +83,12 @@ pub enum UserCommand {
         show_presence: bool,
         at: DateTime<Utc>,
     },
+    /// Give the calendar feed a new token (`token_hash`: hex SHA-256 of
+    /// it, made by the handler); every earlier token stops working.
+    RotateCalendarFeed {
+        token_hash: String,
+        at: DateTime<Utc>,
+    },
     /// Block `other` (the handler has checked they exist, and appends
     /// [`crate::friendship::Friendship::end_by_block`]'s events in the same
     /// commit). Blocking again is a no-op.
@@ -192,6 +198,13 @@ impl Profile {
                     at: *at,
                 })
             }
+            UserCommand::RotateCalendarFeed { token_hash, at } => {
+                UserEvent::CalendarFeedRotated(crate::event::CalendarFeedRotated {
+                    user_id,
+                    token_hash: token_hash.clone(),
+                    at: *at,
+                })
+            }
             UserCommand::Block { other, at } => {
                 if *other == user_id {
                     return Err(DomainError::CannotBlockSelf);
@@ -248,7 +261,7 @@ impl Profile {
 
     fn evolve(&mut self, event: &UserEvent) {
         match event {
-            UserEvent::Registered(_) => {}
+            UserEvent::Registered(_) | UserEvent::CalendarFeedRotated(_) => {}
             UserEvent::DisplayNameChanged(e) => self.display_name = e.display_name.clone(),
             UserEvent::StatusMessageChanged(e) => self.status_message = e.status_message.clone(),
             UserEvent::PresenceVisibilityChanged(e) => self.show_presence = e.show_presence,

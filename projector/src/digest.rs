@@ -6,7 +6,7 @@
 use crate::error::Result;
 use futures::TryStreamExt;
 use readmodel::generation::scan_keys;
-use readmodel::sql::messages_table;
+use readmodel::sql::{calendar_feeds_table, meetup_attendees_table, meetups_table, messages_table};
 use readmodel::RedisKeys;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
@@ -88,7 +88,7 @@ fn canonical(kind: &str, v: redis::Value) -> Result<Vec<String>> {
 }
 
 /// Digest of one generation of the `history` projection, row by row in
-/// `(room_id, seq)` order.
+/// `(room_id, seq)` order, then its meet-up tables.
 pub async fn history_digest(pool: &PgPool, generation: i64) -> Result<String> {
     let sql = format!(
         "SELECT room_id::text, seq, message_id::text, author_id::text, body,
@@ -113,5 +113,42 @@ pub async fn history_digest(pool: &PgPool, generation: i64) -> Result<String> {
         }
         hasher.update([2]);
     }
+    meetups_digest(pool, generation, &mut hasher).await?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// The meet-up tables of the same generation, in key order, every column
+/// as text (`<null>` for NULL), added to the history digest.
+async fn meetups_digest(pool: &PgPool, generation: i64, hasher: &mut Sha256) -> Result<()> {
+    let statements = [
+        format!(
+            "SELECT concat_ws('|', meetup_id, room_id, organizer_id, title,
+                    to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),
+                    coalesce(to_char(ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '<null>'),
+                    coalesce(place, '<null>'), coalesce(description, '<null>'),
+                    remind_before_minutes, cancelled, sequence,
+                    to_char(planned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),
+                    to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'))
+               FROM {} ORDER BY meetup_id",
+            meetups_table(generation)
+        ),
+        format!(
+            "SELECT concat_ws('|', meetup_id, user_id, coalesce(rsvp, '<null>'))
+               FROM {} ORDER BY meetup_id, user_id",
+            meetup_attendees_table(generation)
+        ),
+        format!(
+            "SELECT concat_ws('|', user_id, token_hash) FROM {} ORDER BY user_id",
+            calendar_feeds_table(generation)
+        ),
+    ];
+    for sql in statements {
+        let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(pool);
+        while let Some(row) = rows.try_next().await? {
+            hasher.update(row.as_bytes());
+            hasher.update([2]);
+        }
+        hasher.update([3]);
+    }
+    Ok(())
 }

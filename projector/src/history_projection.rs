@@ -12,20 +12,26 @@ use crate::generations::Lifecycle;
 use crate::runtime::Projection;
 use crate::ProjectorConfig;
 use chrono::{DateTime, Utc};
-use domain::event::{DomainEvent, RoomEvent, StoredEvent};
-use readmodel::sql::{history_table_ddl, messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE};
+use domain::event::{DomainEvent, RoomEvent, StoredEvent, UserEvent};
+use meetups::MeetupTables;
+use readmodel::sql::{
+    calendar_feeds_table, history_table_ddl, meetup_attendees_table, meetups_table,
+    meetups_table_ddl, messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE,
+};
 use readmodel::ProjectionName;
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
 mod bulk;
+mod meetups;
 
 /// One generation of the message history.
 pub struct HistoryProjection {
     pool: PgPool,
     generation: i64,
     table: String,
+    meetups: MeetupTables,
 }
 
 impl HistoryProjection {
@@ -33,6 +39,7 @@ impl HistoryProjection {
     pub async fn open(pool: PgPool, generation: i64) -> Result<Self> {
         let table = messages_table(generation);
         create_table(&pool, &table).await?;
+        run_ddl(&pool, meetups_table_ddl(generation, migrations::QUERY_ROLE)).await?;
         sqlx::query(&format!(
             "INSERT INTO {CHECKPOINTS_TABLE} (projection, generation, position)
              VALUES ($1, $2, 0) ON CONFLICT DO NOTHING"
@@ -45,6 +52,7 @@ impl HistoryProjection {
             pool,
             generation,
             table,
+            meetups: MeetupTables::of(generation),
         })
     }
 
@@ -96,6 +104,15 @@ impl HistoryProjection {
             match &e.event {
                 DomainEvent::Room(RoomEvent::MessagePosted(p)) => posts.push(p),
                 DomainEvent::Room(r) => changes.add(r),
+                _ => {}
+            }
+        }
+        for e in &fresh {
+            match &e.event {
+                DomainEvent::Meetup(m) => self.meetups.apply(tx, m).await?,
+                DomainEvent::User(UserEvent::CalendarFeedRotated(f)) => {
+                    self.meetups.apply_feed(tx, f).await?
+                }
                 _ => {}
             }
         }
@@ -300,7 +317,11 @@ pub async fn checkpoint(pool: &PgPool, projection: ProjectionName, generation: i
 /// Create a messages table with its partitions and the query role's grants.
 /// Safe to run concurrently with itself: a lost creation race is ignored.
 async fn create_table(pool: &PgPool, table: &str) -> Result<()> {
-    let stmts = history_table_ddl(table, migrations::QUERY_ROLE);
+    run_ddl(pool, history_table_ddl(table, migrations::QUERY_ROLE)).await
+}
+
+/// Run idempotent DDL statements, tolerating a concurrent creator.
+async fn run_ddl(pool: &PgPool, stmts: Vec<String>) -> Result<()> {
     for s in stmts {
         match sqlx::query(&s).execute(pool).await {
             Ok(_) => {}
@@ -357,6 +378,15 @@ pub async fn drop_generation(pool: &PgPool, generation: i64) -> Result<()> {
     ))
     .execute(pool)
     .await?;
+    for table in [
+        meetups_table(generation),
+        meetup_attendees_table(generation),
+        calendar_feeds_table(generation),
+    ] {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(pool)
+            .await?;
+    }
     sqlx::query(&format!(
         "DELETE FROM {CHECKPOINTS_TABLE} WHERE projection = $1 AND generation = $2"
     ))

@@ -23,7 +23,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 /// The pointer and checkpoint of the history projection, as one row `c`.
-fn head_sql() -> String {
+pub(crate) fn head_sql() -> String {
     format!(
         "WITH g AS (
            SELECT COALESCE((SELECT generation FROM {GENERATIONS_TABLE} WHERE projection = $1), 1) AS generation
@@ -153,7 +153,7 @@ pub(crate) async fn read_one(
 }
 
 /// The current generation and its checkpoint.
-async fn read_head(state: &QueryState) -> Result<(i64, i64), Fail> {
+pub(crate) async fn read_head(state: &QueryState) -> Result<(i64, i64), Fail> {
     let sql = format!("{} SELECT generation, position FROM c", head_sql());
     sqlx::query_as::<_, (i64, i64)>(&sql)
         .bind(ProjectionName::History.as_str())

@@ -27,6 +27,7 @@ mod auth;
 pub mod dto;
 pub mod failure;
 mod history;
+mod meetups;
 mod messenger;
 pub mod openapi;
 mod routes;

@@ -4,7 +4,7 @@
 //! path of its `#[utoipa::path]` and documents it, with the answer type the
 //! handler returns.
 
-use crate::routes::{attachments, messages, people, rooms, search, users};
+use crate::routes::{attachments, calendar, meetups, messages, people, rooms, search, users};
 use crate::state::QueryState;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -41,6 +41,7 @@ impl Modify for BearerAuth {
         (name = "rooms", description = "rooms and room lists"),
         (name = "messages", description = "message history"),
         (name = "search", description = "message search"),
+        (name = "meetups", description = "meet-ups and the calendar feed"),
         (name = "stream", description = "live frames over a WebSocket"),
     )
 )]
@@ -62,7 +63,11 @@ pub(crate) fn table(search: bool) -> OpenApiRouter<QueryState> {
         .routes(routes!(people::invites))
         .routes(routes!(people::invite_preview))
         .routes(routes!(people::blocks))
-        .routes(routes!(people::search_users));
+        .routes(routes!(people::search_users))
+        // meet-ups (issue 17)
+        .routes(routes!(meetups::meetup))
+        .routes(routes!(meetups::my_meetups))
+        .routes(routes!(calendar::feed));
     if search {
         router.routes(routes!(search::search))
     } else {

@@ -1,6 +1,6 @@
 //! The names of the `redis` projection's keys and the lengths of its windows.
 
-use domain::ids::{AttachmentId, RoomId, UserId};
+use domain::ids::{AttachmentId, MeetupId, RoomId, UserId};
 
 /// How many recent messages the timeline keeps per room.
 pub const TIMELINE_LEN: usize = 200;
@@ -56,6 +56,10 @@ impl RedisKeys {
     /// HASH: other user id → JSON [`FriendEntryView`](domain::views::FriendEntryView).
     pub fn friends(&self, id: UserId) -> String {
         format!("{}friends:{id}", self.prefix)
+    }
+    /// STRING: the room id of a meet-up (its live frames go there).
+    pub fn meetup_room(&self, id: MeetupId) -> String {
+        format!("{}meetup_room:{id}", self.prefix)
     }
     /// STRING: JSON [`RoomView`](domain::views::RoomView).
     pub fn room(&self, id: RoomId) -> String {

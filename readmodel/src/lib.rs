@@ -51,6 +51,7 @@ pub mod frames;
 pub mod friends;
 pub mod generation;
 pub mod hidden;
+pub mod meetup_rooms;
 pub mod notice;
 pub mod people;
 pub mod profiles;

@@ -56,3 +56,7 @@ pub fn history_table_ddl(table: &str, reader: &str) -> Vec<String> {
     }
     stmts
 }
+
+#[path = "sql_meetups.rs"]
+mod meetups;
+pub use meetups::{calendar_feeds_table, meetup_attendees_table, meetups_table, meetups_table_ddl};

@@ -32,6 +32,9 @@ pub enum Part {
     /// The browser pages: the chat client (`/`), the operator page (`/ops`)
     /// and its data (`GET /ops/status`).
     Web,
+    /// The meet-up reminder scheduler (`crate::scheduler`): every node
+    /// running it competes for one lease; the holder fires.
+    Scheduler,
 }
 
 impl Part {
@@ -40,9 +43,10 @@ impl Part {
     pub fn of(role: Role) -> &'static [Part] {
         use Part::*;
         match role {
-            Role::All => &[Commands, Projectors, Queries, Streams, Web],
+            Role::All => &[Commands, Projectors, Queries, Streams, Web, Scheduler],
             Role::Command => &[Commands],
-            Role::Projector => &[Projectors],
+            Role::Projector => &[Projectors, Scheduler],
+            Role::Scheduler => &[Scheduler],
             Role::Query => &[Queries, Streams, Web],
         }
     }
@@ -61,6 +65,9 @@ impl Part {
             Part::Streams => Connections { log: 0, read: 0 },
             // `GET /ops/status` reads the log head and every checkpoint.
             Part::Web => Connections { log: 2, read: 2 },
+            // The follower, the due table and the reminder appends (the
+            // lease holds a connection of its own, outside the pool).
+            Part::Scheduler => Connections { log: 3, read: 0 },
         }
     }
 
@@ -72,6 +79,7 @@ impl Part {
             Part::Queries => super::queries::component(shared).await,
             Part::Streams => super::streams::component(shared).await,
             Part::Web => Ok(super::web::component(shared)),
+            Part::Scheduler => super::scheduler::component(shared).await,
         }
     }
 }
@@ -160,7 +168,13 @@ mod tests {
 
     #[test]
     fn every_role_runs_each_part_once_and_all_runs_every_part() {
-        let every = [Role::All, Role::Command, Role::Query, Role::Projector];
+        let every = [
+            Role::All,
+            Role::Command,
+            Role::Query,
+            Role::Projector,
+            Role::Scheduler,
+        ];
         for role in every {
             let parts = Part::of(role);
             assert!(!parts.is_empty(), "{role:?}");
@@ -169,18 +183,21 @@ mod tests {
                 assert!(Part::of(Role::All).contains(part), "{part:?}");
             }
         }
-        // Each part runs in `all` and in exactly one split role.
+        // Each part runs in `all` and in exactly one of the split roles
+        // `command`, `query`, `projector` (`scheduler` runs only the
+        // scheduler, which `projector` runs too).
         for part in Part::of(Role::All) {
-            let split = every[1..].iter().filter(|r| Part::of(**r).contains(part));
+            let split = every[1..4].iter().filter(|r| Part::of(**r).contains(part));
             assert_eq!(split.count(), 1, "{part:?}");
         }
+        assert_eq!(Part::of(Role::Scheduler), &[Part::Scheduler]);
     }
 
     #[test]
     fn pools_are_sized_by_the_parts_they_serve() {
         assert_eq!(
             Connections::sum(Part::of(Role::All)),
-            Connections { log: 24, read: 8 }
+            Connections { log: 27, read: 8 }
         );
         assert_eq!(
             Connections::sum(Part::of(Role::Command)),

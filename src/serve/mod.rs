@@ -11,7 +11,7 @@
 //!   what a built part hands back ([`Component`]).
 //! - [`shared`]: what the parts of a process share (one pool per database,
 //!   one NATS client, token keys, limiters, the query state).
-//! - `commands`, `projectors`, `queries`, `streams`, `web`, `ops`: one part
+//! - `commands`, `projectors`, `queries`, `streams`, `web`, `ops`, `scheduler`: one part
 //!   each; `revocations`: the deny-list follower every part that
 //!   authenticates shares; `checks`: the readiness probes; `app`: the parts in one router
 //!   and the shutdown that drains them.
@@ -24,6 +24,7 @@ mod ops;
 mod projectors;
 mod queries;
 mod revocations;
+mod scheduler;
 pub mod shared;
 mod streams;
 mod sweeper;

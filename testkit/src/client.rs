@@ -30,6 +30,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::ops::Deref;
 
+#[path = "client_meetups.rs"]
+mod meetups;
 mod people;
 
 /// `X-Position`, the position a query answer reflects.

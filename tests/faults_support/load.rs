@@ -6,7 +6,8 @@
 //! worker in which its owner kicks a member, adds one and sees another leave.
 //! Workers post, edit and delete their own messages, move read markers,
 //! change display names, react to, hide and pin their own messages (and
-//! mention the halls' owner); every command must succeed (the command side is
+//! mention the halls' owner), plan a meet-up (whose reminder the scheduler
+//! fires during the load); every command must succeed (the command side is
 //! not what the faults hit), and each acknowledgement is written to the
 //! [`Ledger`] the read models are later checked against.
 
@@ -15,6 +16,7 @@ use contract::commands::{
     AddMemberRequest, CreateRoomRequest, EditMessageRequest, FriendRequest, PostMessageRequest,
     ReadMarkerRequest, SetNoticeRequest, UpdateMeRequest,
 };
+use contract::meetups::CreateMeetupRequest;
 use contract::Positioned;
 use domain::{MessageId, RoomId, UserId};
 use rand::rngs::StdRng;
@@ -96,6 +98,9 @@ pub struct Ledger {
     pub friends: BTreeSet<(Uuid, Uuid)>,
     /// Highest position any command answered.
     pub max_position: i64,
+    /// Meet-up reminders owed by acknowledged commands (the scheduler of
+    /// the projector child appends them, unacknowledged by any command).
+    pub reminders_owed: usize,
     pub commands: usize,
 }
 
@@ -258,6 +263,10 @@ impl<'a> Load<'a> {
                 r.markers.insert(id, last);
                 continue;
             }
+            if i == self.ops / 4 {
+                self.plan_meetup(w, owner, &actors[1]).await;
+                continue;
+            }
             if i == 2 * self.ops / 3 {
                 let leaver = &self.users[(w + 1) % WORKERS + WORKERS];
                 self.remove(leaver, side, leaver).await;
@@ -415,6 +424,32 @@ impl<'a> Load<'a> {
                 .notice_log
                 .insert(at, (true, seq));
         }
+    }
+
+    /// `owner` plans a meet-up with `guest` (a room of the two): its start a
+    /// day away and the largest lead time, so the organizer's reminder is
+    /// due at once and the scheduler fires it during the load.
+    async fn plan_meetup(&self, w: usize, owner: &User, guest: &User) {
+        let plan = CreateMeetupRequest {
+            title: format!("모임 {w}"),
+            starts_at: chrono::Utc::now() + chrono::Duration::days(1),
+            ends_at: None,
+            place: None,
+            description: None,
+            invitees: vec![guest.id],
+            remind_before_minutes: Some(10_080),
+        };
+        let created = self.ack(self.server.as_user(owner).create_meetup(&plan).await);
+        let room = created.room_id.0;
+        let mut rec = RoomRec {
+            owner: owner.id.0,
+            ..Default::default()
+        };
+        rec.members.extend([owner.id.0, guest.id.0]);
+        rec.markers = rec.members.iter().map(|m| (*m, 0)).collect();
+        let mut l = self.ledger.lock().unwrap();
+        l.rooms.insert(room, rec);
+        l.reminders_owed += 1;
     }
 
     /// A hall with messages and its last acknowledged seq.

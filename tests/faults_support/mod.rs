@@ -214,10 +214,22 @@ pub async fn scenario(fault: Fault, times: usize) {
     tokio::join!(load.run(), injector);
     let ledger = load.ledger.into_inner().unwrap();
 
+    // The scheduler (in the projector child) appends the owed reminders;
+    // once they are all in, the log stops moving.
+    let reminders = reminders_fired(&cl.cfg, ledger.reminders_owed).await;
+    assert_eq!(
+        reminders.len(),
+        ledger.reminders_owed,
+        "reminders fired once each"
+    );
     let head = source::head(&cl.cfg.write_pool).await.unwrap();
     assert_eq!(
-        head, ledger.max_position,
-        "log head vs last acknowledged position"
+        head,
+        reminders
+            .iter()
+            .copied()
+            .fold(ledger.max_position, i64::max),
+        "log head vs last acknowledged position (or reminder)"
     );
     let live = generations(&cl.cfg).await;
     wait_caught_up(&cl.cfg, &mut cl.projector, &mut cl.query, live, head).await;
@@ -236,6 +248,26 @@ pub async fn scenario(fault: Fault, times: usize) {
     verify::assert_redis_exact(&cl.cfg, live[0], &ledger).await;
     verify::assert_search_exact(docs, &ledger);
     cleanup(&cl, live[0]).await;
+}
+
+/// Positions of the `meetup.reminder_due` events in the log, once there are
+/// `owed` of them (or after 60 s): no more, one per reminder.
+async fn reminders_fired(cfg: &ProjectorConfig, owed: usize) -> Vec<i64> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = eventlog::read_between(&cfg.write_pool, 0, i64::MAX)
+            .await
+            .unwrap();
+        let fired: Vec<i64> = log
+            .iter()
+            .filter(|e| e.event.event_type() == "meetup.reminder_due")
+            .map(|e| e.position)
+            .collect();
+        if fired.len() >= owed || Instant::now() > deadline {
+            return fired;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Wait until the redis projection has applied something beyond `cp` (or

@@ -4,8 +4,10 @@
 
 pub mod accounts;
 pub mod attachments;
+pub mod calendar;
 pub mod friends;
 pub mod invites;
+pub mod meetups;
 pub mod messages;
 pub mod messenger;
 pub mod people;
@@ -58,6 +60,12 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(messenger::react, messenger::unreact))
         .routes(routes!(messenger::hide))
         .routes(routes!(messenger::set_notice, messenger::clear_notice))
+        // meet-ups (issue 17)
+        .routes(routes!(meetups::create))
+        .routes(routes!(meetups::change, meetups::cancel))
+        .routes(routes!(meetups::invite))
+        .routes(routes!(meetups::rsvp))
+        .routes(routes!(calendar::rotate))
 }
 
 /// The upload route, whose body limit is the attachment limit: mounted
@@ -113,7 +121,7 @@ pub(crate) async fn ensure_users_exist(
 
 /// The command document's frame: its tags (the operations come from [`table`]).
 #[derive(OpenApi)]
-#[openapi(tags((name = "accounts"), (name = "friends"), (name = "rooms"), (name = "messages")))]
+#[openapi(tags((name = "accounts"), (name = "friends"), (name = "rooms"), (name = "messages"), (name = "meetups")))]
 struct CommandApi;
 
 /// The command routes' OpenAPI document, with the answers every command

@@ -22,7 +22,7 @@ use super::{Changes, HistoryProjection};
 use crate::error::{ProjectorError, Result};
 use crate::runtime::Projection;
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::event::{DomainEvent, MessagePosted, RoomEvent, StoredEvent};
+use domain::event::{DomainEvent, MessagePosted, RoomEvent, StoredEvent, UserEvent};
 use sqlx::{Postgres, Transaction};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -179,6 +179,15 @@ impl HistoryProjection {
             copy.finish().await?;
         }
         changes.write(tx, &self.table).await?;
+        for e in fresh {
+            match &e.event {
+                DomainEvent::Meetup(m) => self.meetups.apply(tx, m).await?,
+                DomainEvent::User(UserEvent::CalendarFeedRotated(f)) => {
+                    self.meetups.apply_feed(tx, f).await?
+                }
+                _ => {}
+            }
+        }
         self.move_checkpoint(tx, last).await?;
         Ok(last)
     }

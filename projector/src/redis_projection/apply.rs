@@ -78,8 +78,10 @@ impl Overlay {
             DomainEvent::Friendship(f) => self.friendship(f),
             DomainEvent::Room(r) => self.room(r, e.position),
             DomainEvent::User(u) => self.user_people(u, e.position),
-            // projected in the meet-ups phase (issue 17)
-            DomainEvent::Meetup(_) => {}
+            // Frames in the meet-up's room (`meetups`); the history
+            // projection keeps meet-ups and calendar feeds in the read
+            // database (issue 17).
+            DomainEvent::Meetup(m) => self.meetup(m, e),
         }
     }
 
@@ -87,7 +89,7 @@ impl Overlay {
     /// the window of each user it concerns), for resuming streams.
     /// Frames are serialised when the transaction is built, and only those
     /// that survive the windows' trimming.
-    fn frame(&mut self, frame: Frame) {
+    pub(super) fn frame(&mut self, frame: Frame) {
         let k = self.frames.len();
         self.room_frames.entry(frame.room_id).or_default().push(k);
         for user in frame.joined().iter().copied().chain(frame.left()) {

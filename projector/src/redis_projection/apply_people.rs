@@ -22,8 +22,9 @@ impl Overlay {
     /// A people event of the user stream.
     pub(super) fn user_people(&mut self, e: &UserEvent, position: i64) {
         match e {
-            // Credentials are no read model (sessions, issue 18).
-            UserEvent::PasswordChanged(_) => {}
+            // Credentials are no read model (sessions, issue 18); the
+            // calendar feed's token is the history projection's (issue 17).
+            UserEvent::PasswordChanged(_) | UserEvent::CalendarFeedRotated(_) => {}
             UserEvent::Blocked(b) => {
                 let v = BlockView {
                     user_id: b.blocked,

@@ -26,6 +26,7 @@
 mod apply;
 mod apply_people;
 mod bulk;
+mod meetups;
 mod messenger;
 mod overlay;
 mod write;

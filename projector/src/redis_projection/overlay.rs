@@ -9,13 +9,15 @@
 use crate::error::Result;
 use domain::event::{DomainEvent, FriendshipEvent, RoomEvent, StoredEvent, UserEvent};
 use domain::frame::Frame;
-use domain::ids::{AttachmentId, InviteId, MessageId, RoomId, UserId};
+use domain::ids::{AttachmentId, InviteId, MeetupId, MessageId, RoomId, UserId};
 use domain::views::{
     FriendEntryView, MemberView, MessageView, NoticeView, ProfileView, ReactionSet, RoomView,
 };
 use domain::views_people::{BlockView, InviteView, MuteView};
 use readmodel::attachments::AttachmentEntry;
-use readmodel::{notice, people, profiles, reactions, rooms, timeline, unread, RedisKeys, Replies};
+use readmodel::{
+    meetup_rooms, notice, people, profiles, reactions, rooms, timeline, unread, RedisKeys, Replies,
+};
 use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -84,6 +86,9 @@ pub(super) struct Overlay {
     pub(super) hidden: BTreeMap<(RoomId, UserId), Vec<u64>>,
     /// Final `joined_seq` of (room, member); `None` = left.
     pub(super) joined: BTreeMap<(RoomId, UserId), Option<u64>>,
+    /// The room of each meet-up the batch needs or planned (issue 17).
+    pub(super) meetup_rooms: HashMap<MeetupId, Option<RoomId>>,
+    pub(super) dirty_meetup_rooms: BTreeSet<MeetupId>,
 }
 
 /// Which current values a batch needs before applying.
@@ -97,6 +102,7 @@ struct Needs {
     invites: BTreeSet<(RoomId, InviteId)>,
     reactions: BTreeSet<(RoomId, u64)>,
     notices: BTreeSet<RoomId>,
+    meetups: BTreeSet<MeetupId>,
 }
 
 fn needs(events: &[&StoredEvent]) -> Needs {
@@ -183,11 +189,15 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 | UserEvent::Unblocked(_)
                 | UserEvent::RoomMuted(_)
                 | UserEvent::RoomUnmuted(_)
-                | UserEvent::PasswordChanged(_),
+                | UserEvent::PasswordChanged(_)
+                | UserEvent::CalendarFeedRotated(_),
             )
             | DomainEvent::Friendship(FriendshipEvent::Shadowed(_)) => {}
-            // projected in the meet-ups phase (issue 17)
-            DomainEvent::Meetup(_) => {}
+            // Its frames go to its room (issue 17); the rest of the meet-up
+            // is in the read database, kept by the history projection.
+            DomainEvent::Meetup(m) => {
+                n.meetups.insert(m.meetup_id());
+            }
         }
     }
     n
@@ -220,6 +230,7 @@ impl Overlay {
         n.invites.retain(|k| !known.invites.contains_key(k));
         n.reactions.retain(|k| !known.reactions.contains_key(k));
         n.notices.retain(|k| !known.notices.contains_key(k));
+        n.meetups.retain(|k| !known.meetup_rooms.contains_key(k));
         let mut pipe = redis::pipe();
         for id in &n.rooms {
             rooms::queue_get(&mut pipe, keys, *id);
@@ -244,6 +255,9 @@ impl Overlay {
         }
         for room in &n.notices {
             notice::queue_get(&mut pipe, keys, *room);
+        }
+        for id in &n.meetups {
+            meetup_rooms::queue_get(&mut pipe, keys, *id);
         }
         let mut replies = Replies::new(if pipe.is_empty() {
             Vec::new()
@@ -277,6 +291,9 @@ impl Overlay {
         }
         for room in n.notices {
             o.notices.insert(room, notice::take(&mut replies)?);
+        }
+        for id in n.meetups {
+            o.meetup_rooms.insert(id, meetup_rooms::take(&mut replies)?);
         }
         Ok(o)
     }

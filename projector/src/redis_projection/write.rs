@@ -15,7 +15,8 @@
 use super::overlay::Overlay;
 use domain::frame::Frame;
 use readmodel::{
-    attachments, frames, friends, generation, people, profiles, rooms, timeline, unread, RedisKeys,
+    attachments, frames, friends, generation, meetup_rooms, people, profiles, rooms, timeline,
+    unread, RedisKeys,
 };
 use std::collections::BTreeMap;
 
@@ -152,6 +153,11 @@ impl Overlay {
         );
         self.write_people(&mut pipe, keys);
         self.write_messenger(&mut pipe, keys);
+        for id in &self.dirty_meetup_rooms {
+            if let Some(Some(room)) = self.meetup_rooms.get(id) {
+                meetup_rooms::put(&mut pipe, keys, *id, *room);
+            }
+        }
         generation::set_checkpoint(&mut pipe, keys, checkpoint);
         let mut timeline = std::mem::take(&mut self.timeline);
         timeline.retain(|k, _| self.dirty_timeline.contains(k));
@@ -164,6 +170,7 @@ impl Overlay {
             invites: self.invites,
             reactions: self.reactions,
             notices: self.notices,
+            meetup_rooms: self.meetup_rooms,
             ..Overlay::default()
         };
         (pipe, self.frames, state)
