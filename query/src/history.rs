@@ -19,6 +19,7 @@ use domain::views::{AttachmentView, MessageView};
 use domain::{MessageId, RoomId, UserId};
 use readmodel::sql::{messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE};
 use readmodel::ProjectionName;
+use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -75,20 +76,55 @@ pub(crate) async fn read_page(
     window: &Window,
     bound: Bound,
 ) -> Result<HistoryPage, Fail> {
+    let pool = state.pool();
+    let at = bound.position;
+    let (rows, position) =
+        read_consistent(state, bound, "history read", messages_table, |generation| {
+            let sql = page_sql(generation, window);
+            async move {
+                sqlx::query(&sql)
+                    .bind(ProjectionName::History.as_str())
+                    .bind(room.0)
+                    .bind(window.after)
+                    .bind(window.before)
+                    .bind(window.limit as i64 + 1)
+                    .bind(at)
+                    .fetch_all(pool)
+                    .await
+            }
+        })
+        .await?;
+    let messages = rows
+        .iter()
+        .filter_map(|row| decode_row(room, row).transpose())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| dependency("history row", e))?;
+    Ok(HistoryPage { messages, position })
+}
+
+/// Run `query` (the rows of one generation of the history projection's
+/// tables, the first two columns of the first row being the generation
+/// pointer and the checkpoint, as [`head_sql`] gives them) until it answers
+/// at the current generation with a checkpoint at or past `bound.position`:
+/// a generation that was switched or dropped under the query is learned and
+/// read again, a checkpoint behind is waited for (within `bound`). `what`
+/// names the read in errors; `table_of` names the generation's table.
+pub(crate) async fn read_consistent<F, Fut>(
+    state: &QueryState,
+    bound: Bound,
+    what: &'static str,
+    table_of: fn(i64) -> String,
+    query: F,
+) -> Result<(Vec<PgRow>, i64), Fail>
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<PgRow>, sqlx::Error>>,
+{
     let mut restarts = 0;
     let mut backoff = Backoff::until(bound.deadline);
     loop {
         let generation = state.history_generation();
-        let rows = sqlx::query(&page_sql(generation, window))
-            .bind(ProjectionName::History.as_str())
-            .bind(room.0)
-            .bind(window.after)
-            .bind(window.before)
-            .bind(window.limit as i64 + 1)
-            .bind(bound.position)
-            .fetch_all(state.pool())
-            .await;
-        let rows = match rows {
+        let rows = match query(generation).await {
             Ok(rows) => rows,
             // The table of the generation we knew is gone (or not made yet):
             // learn the current generation and try once more.
@@ -96,26 +132,24 @@ pub(crate) async fn read_page(
                 let (current, _) = read_head(state).await?;
                 restarts += 1;
                 if current == generation || restarts > 5 {
-                    return Err(unavailable(
-                        "history read",
-                        format!("table {} missing", messages_table(current)),
-                    )
-                    .into());
+                    return Err(
+                        unavailable(what, format!("table {} missing", table_of(current))).into(),
+                    );
                 }
                 state.set_history_generation(current);
                 continue;
             }
-            Err(e) => return Err(dependency("history read", e).into()),
+            Err(e) => return Err(dependency(what, e).into()),
         };
         let Some(first) = rows.first() else {
-            return Err(api::ApiError::internal("history read", "no head row").into());
+            return Err(api::ApiError::internal(what, "no head row").into());
         };
-        let current: i64 = first.try_get(0).map_err(|e| dependency("history row", e))?;
-        let position: i64 = first.try_get(1).map_err(|e| dependency("history row", e))?;
+        let current: i64 = first.try_get(0).map_err(|e| dependency(what, e))?;
+        let position: i64 = first.try_get(1).map_err(|e| dependency(what, e))?;
         if current != generation {
             restarts += 1;
             if restarts > 5 {
-                return Err(unavailable("history read", "generation pointer keeps moving").into());
+                return Err(unavailable(what, "generation pointer keeps moving").into());
             }
             state.set_history_generation(current);
             continue;
@@ -126,12 +160,7 @@ pub(crate) async fn read_page(
             }
             continue;
         }
-        let messages = rows
-            .iter()
-            .filter_map(|row| decode_row(room, row).transpose())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| dependency("history row", e))?;
-        return Ok(HistoryPage { messages, position });
+        return Ok((rows, position));
     }
 }
 

@@ -5,9 +5,9 @@
 //! rows are read only once the checkpoint reaches the caller's bound.
 
 use crate::failure::{dependency, unavailable, Fail};
-use crate::history::{head_sql, read_head};
+use crate::history::{head_sql, read_consistent, read_head};
 use crate::state::QueryState;
-use crate::wait::{Backoff, Bound};
+use crate::wait::Bound;
 use chrono::{DateTime, Utc};
 use contract::meetups::{AttendeeResponse, MeetupResponse};
 use domain::{MeetupId, RoomId, UserId};
@@ -76,65 +76,31 @@ pub(crate) async fn read(
     filter: Filter,
     bound: Bound,
 ) -> Result<(Vec<MeetupRow>, i64), Fail> {
-    let mut restarts = 0;
-    let mut backoff = Backoff::until(bound.deadline);
-    loop {
-        let generation = state.history_generation();
-        let rows = sqlx::query(&sql(generation))
-            .bind(ProjectionName::History.as_str())
-            .bind(me.0)
-            .bind(filter.meetup.map(|m| m.0))
-            .bind(filter.from)
-            .bind(filter.to)
-            .bind(MAX_MEETUPS)
-            .bind(bound.position)
-            .fetch_all(state.pool())
-            .await;
-        let rows = match rows {
-            Ok(rows) => rows,
-            // The tables of the generation we knew are gone (or not made
-            // yet): learn the current generation and try again.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => {
-                let (current, _) = read_head(state).await?;
-                restarts += 1;
-                if current == generation || restarts > 5 {
-                    return Err(unavailable(
-                        "meetups read",
-                        format!("table {} missing", meetups_table(current)),
-                    )
-                    .into());
-                }
-                state.set_history_generation(current);
-                continue;
+    let pool = state.pool();
+    let at = bound.position;
+    let (rows, position) =
+        read_consistent(state, bound, "meetups read", meetups_table, |generation| {
+            let sql = sql(generation);
+            async move {
+                sqlx::query(&sql)
+                    .bind(ProjectionName::History.as_str())
+                    .bind(me.0)
+                    .bind(filter.meetup.map(|m| m.0))
+                    .bind(filter.from)
+                    .bind(filter.to)
+                    .bind(MAX_MEETUPS)
+                    .bind(at)
+                    .fetch_all(pool)
+                    .await
             }
-            Err(e) => return Err(dependency("meetups read", e).into()),
-        };
-        let Some(first) = rows.first() else {
-            return Err(api::ApiError::internal("meetups read", "no head row").into());
-        };
-        let current: i64 = first.try_get(0).map_err(|e| dependency("meetups row", e))?;
-        let position: i64 = first.try_get(1).map_err(|e| dependency("meetups row", e))?;
-        if current != generation {
-            restarts += 1;
-            if restarts > 5 {
-                return Err(unavailable("meetups read", "generation pointer keeps moving").into());
-            }
-            state.set_history_generation(current);
-            continue;
-        }
-        if position < bound.position {
-            if !backoff.sleep().await {
-                return Err(api::position::lagging(bound.position, position).into());
-            }
-            continue;
-        }
-        let meetups = rows
-            .iter()
-            .filter_map(|row| decode(row).transpose())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| dependency("meetups row", e))?;
-        return Ok((meetups, position));
-    }
+        })
+        .await?;
+    let meetups = rows
+        .iter()
+        .filter_map(|row| decode(row).transpose())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| dependency("meetups row", e))?;
+    Ok((meetups, position))
 }
 
 /// One meet-up of a row; `None` for the head-only row of an empty answer.
