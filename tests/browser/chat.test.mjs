@@ -7,53 +7,20 @@
 //
 // Waits are Playwright's auto-waiting locators with deadlines; no fixed sleeps.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { base, demoPassword, useBrowser, newPage } from './support.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 
-const base = process.env.COTALK_BASE_URL;
 const adminToken = process.env.COTALK_ADMIN_TOKEN;
 const shots = process.env.COTALK_SCREENSHOTS || '';
-const demoPassword = process.env.COTALK_DEMO_PASSWORD || 'cotalk-demo';
 // Generous: a debug server and chromium share two cores with other tests.
-const WAIT = 30_000;
 
-let browser;
 
-before(async () => {
-  assert.ok(base, 'COTALK_BASE_URL is not set (run through tests/browser.rs)');
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: 60_000,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  if (shots) mkdirSync(shots, { recursive: true });
-});
+useBrowser(() => { if (shots) mkdirSync(shots, { recursive: true }); });
 
-after(async () => {
-  if (browser) await browser.close();
-});
 
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'ko-KR' });
-  context.setDefaultTimeout(WAIT);
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.errors = errors;
-  return page;
-}
 
 async function shot(page, name) {
   if (shots) await page.screenshot({ path: join(shots, `${name}.png`) });

@@ -4,36 +4,17 @@
 // upcoming list, answers 참석, opens its room, and copies the calendar URL.
 // Started by tests/browser.rs with the demo seeded; no fixed sleeps.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { base, demoPassword, useBrowser, newPage } from './support.mjs';
 
-const base = process.env.COTALK_BASE_URL;
-const demoPassword = process.env.COTALK_DEMO_PASSWORD || 'cotalk-demo';
-const WAIT = 30_000;
 
-let browser;
 
-before(async () => {
-  assert.ok(base, 'COTALK_BASE_URL is not set (run through tests/browser.rs)');
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: 60_000,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-  });
-});
+useBrowser();
 
-after(async () => {
-  if (browser) await browser.close();
-});
 
 async function loggedIn(username) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'ko-KR' });
-  context.setDefaultTimeout(WAIT);
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
+  const page = await newPage();
   await page.goto(base + '/');
   const form = page.locator('#login-form');
   await form.locator('input[name=username]').fill(username);

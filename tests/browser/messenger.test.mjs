@@ -6,38 +6,15 @@
 // Started by tests/browser.rs like chat.test.mjs; waits are Playwright's
 // auto-waiting locators with deadlines, no fixed sleeps.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { base, demoPassword, useBrowser, newPage } from './support.mjs';
 
-const base = process.env.COTALK_BASE_URL;
-const demoPassword = process.env.COTALK_DEMO_PASSWORD || 'cotalk-demo';
-const WAIT = 30_000;
 
-let browser;
 
-before(async () => {
-  assert.ok(base, 'COTALK_BASE_URL is not set (run through tests/browser.rs)');
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: 60_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
+useBrowser();
 
-after(async () => {
-  if (browser) await browser.close();
-});
 
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'ko-KR' });
-  context.setDefaultTimeout(WAIT);
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  return page;
-}
 
 async function login(page, username, password) {
   await page.goto(base + '/');

@@ -7,36 +7,14 @@
 //
 // Waits are Playwright's auto-waiting locators with deadlines; no fixed sleeps.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { base, useBrowser, newPage } from './support.mjs';
 
-const base = process.env.COTALK_BASE_URL;
-const WAIT = 30_000;
-let browser;
 
-before(async () => {
-  assert.ok(base, 'COTALK_BASE_URL is not set (run through tests/browser.rs)');
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    timeout: 60_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'],
-  });
-});
+useBrowser();
 
-after(async () => {
-  if (browser) await browser.close();
-});
 
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  context.setDefaultTimeout(WAIT);
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(String(e)));
-  return page;
-}
 
 async function submit(page, formId, fields) {
   const form = page.locator(formId);
@@ -57,7 +35,7 @@ async function accepted(page, token) {
 
 test('silent refresh, sessions in settings, log out this device, password change, real logout', async () => {
   const username = `sess_${Date.now().toString(36).slice(-6)}`;
-  const laptop = await newPage();
+  const laptop = await newPage({ locale: undefined });
   await laptop.goto(base + '/');
   await submit(laptop, '#signup-form', { username, display_name: 'Session Tester', password: 'password-1' });
   await laptop.locator('#main').waitFor({ state: 'visible' });
@@ -71,7 +49,7 @@ test('silent refresh, sessions in settings, log out this device, password change
   assert.notEqual(await laptop.evaluate(() => localStorage.getItem('cotalk.refresh')), before, 'rotated');
 
   // A second device; the laptop logs it out from the session list.
-  const phone = await newPage();
+  const phone = await newPage({ locale: undefined });
   await login(phone, username, 'password-1');
   await phone.locator('#conn.live').waitFor();
   await laptop.locator('#settings-close').click();

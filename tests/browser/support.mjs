@@ -1,0 +1,52 @@
+// What every browser test file shares: one headless chromium per file
+// (Debian's, driven by playwright-core; tests/browser.rs sets
+// COTALK_BASE_URL) and pages in fresh browser contexts.
+
+import { before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chromium } from 'playwright-core';
+
+export const base = process.env.COTALK_BASE_URL;
+export const demoPassword = process.env.COTALK_DEMO_PASSWORD || 'cotalk-demo';
+/** Every locator's deadline. */
+export const WAIT = 30_000;
+
+let browser;
+
+/** Launch chromium before the file's tests (then run `setup`) and close it after them. */
+export function useBrowser(setup) {
+  before(async () => {
+    assert.ok(base, 'COTALK_BASE_URL is not set (run through tests/browser.rs)');
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      timeout: 60_000,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    if (setup) await setup();
+  });
+  after(async () => {
+    if (browser) await browser.close();
+  });
+}
+
+/**
+ * A page in a fresh context (1280×800, Korean locale unless `locale` says
+ * otherwise), collecting the page's errors in `page.errors`.
+ */
+export async function newPage({ locale = 'ko-KR' } = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  return page;
+}
