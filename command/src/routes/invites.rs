@@ -6,7 +6,7 @@
 //! `migrations/write/0016_invite_token_lookup.sql` and ARCHITECTURE.md), then
 //! decides on the room aggregate like any other join.
 
-use super::rooms::on_room;
+use super::rooms::{on_room, on_room_ok};
 use crate::request::{CommandBody, NoBody};
 use crate::runner::{self, Answer, Ctx};
 use crate::state::CommandState;
@@ -15,7 +15,7 @@ use api::{ApiError, ApiPath, AuthUser};
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
-use contract::commands::{Empty, PositionResponse};
+use contract::commands::PositionResponse;
 use contract::people::{
     CreateInviteRequest, InviteCreated, InviteCreatedResponse, JoinInviteRequest, Joined,
     JoinedResponse,
@@ -96,7 +96,7 @@ pub async fn revoke(
         invite_id,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
 
 /// Join a room through an invite link. Every attempt counts against the

@@ -1,6 +1,6 @@
 //! Messages: post, edit, delete, and the read marker.
 
-use super::rooms::on_room;
+use super::rooms::{on_room, on_room_ok};
 use crate::request::{CommandBody, NoBody};
 use crate::runner::{Answer, Ctx};
 use crate::state::CommandState;
@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
 use contract::commands::{
-    EditMessageRequest, Empty, MessagePosted, MessagePostedResponse, PositionResponse,
-    PostMessageRequest, ReadMarkerRequest,
+    EditMessageRequest, MessagePosted, MessagePostedResponse, PositionResponse, PostMessageRequest,
+    ReadMarkerRequest,
 };
 use domain::event::RoomEvent;
 use domain::room::RoomCommand;
@@ -84,7 +84,7 @@ pub async fn edit(
         body,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
 
 /// Delete a message for everyone: an own one within the delete window
@@ -106,7 +106,7 @@ pub async fn delete(
         window: state.delete_window,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
 
 /// Move the caller's read marker forward (never back).
@@ -125,5 +125,5 @@ pub async fn mark_read(
         seq: req.body.seq,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }

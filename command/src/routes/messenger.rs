@@ -3,15 +3,14 @@
 //! (`domain::room_messages`); each handler parses its input and runs one
 //! room command.
 
-use super::rooms::on_room;
+use super::rooms::on_room_ok;
 use crate::request::{CommandBody, NoBody};
 use crate::runner::{Answer, Ctx};
 use crate::state::CommandState;
 use api::{ApiError, ApiPath, AuthUser};
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::Utc;
-use contract::commands::{Empty, PositionResponse, SetNoticeRequest};
+use contract::commands::{PositionResponse, SetNoticeRequest};
 use domain::reaction::ReactionEmoji;
 use domain::room::RoomCommand;
 use domain::{MessageId, RoomId};
@@ -39,7 +38,7 @@ pub async fn react(
         emoji,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
 
 /// Take back the caller's reaction.
@@ -65,7 +64,7 @@ pub async fn unreact(
         emoji,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
 
 /// Hide a message from the caller's own view ("delete for me").
@@ -86,7 +85,7 @@ pub async fn hide(
         message_id,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
 
 /// Make a message the room's notice (any member; the newest wins).
@@ -107,7 +106,7 @@ pub async fn set_notice(
         message_id: req.body.message_id,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
 
 /// Take the room's notice down.
@@ -126,5 +125,5 @@ pub async fn clear_notice(
         actor: me,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }

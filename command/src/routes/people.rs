@@ -1,7 +1,7 @@
 //! People (issue 16): room roles, blocks and mutes.
 
 use super::ensure_users_exist;
-use super::rooms::on_room;
+use super::rooms::on_room_ok;
 use crate::request::{CommandBody, NoBody};
 use crate::runner::{self, append_error, previous_answer, Answer, Ctx};
 use crate::state::CommandState;
@@ -45,7 +45,7 @@ pub async fn change_role(
         role,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
 
 /// Run a command on the caller's own user stream.

@@ -30,6 +30,16 @@ pub(super) async fn on_room<T: PositionedBody + Serialize>(
     runner::run::<Room, _, _, _>(state, ctx, room.into(), |r| r.decide(&command), respond).await
 }
 
+/// [`on_room`] for the routes that answer 200 with only the position.
+pub(super) async fn on_room_ok(
+    state: &CommandState,
+    ctx: &Ctx,
+    room: RoomId,
+    command: RoomCommand,
+) -> Result<Answer<PositionResponse>, ApiError> {
+    on_room(state, ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+}
+
 /// Create a group room; the caller becomes its owner.
 #[utoipa::path(post, path = "/v1/rooms", tag = "rooms", request_body = CreateRoomRequest,
     security(("bearer" = [])),
@@ -121,7 +131,7 @@ pub async fn rename(
         name,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
 
 /// Add a member (any member may).
@@ -175,5 +185,5 @@ pub async fn remove_member(
         user_id,
         at: Utc::now(),
     };
-    on_room(&state, &ctx, room, command, |_| (StatusCode::OK, Empty {})).await
+    on_room_ok(&state, &ctx, room, command).await
 }
