@@ -83,9 +83,43 @@ pub struct Config {
         global = true
     )]
     pub admin_token: Option<String>,
+
+    /// Master key of personal data (issue 18): wraps every user's data key
+    /// and keys the username hashes. At least 32 characters; generated
+    /// into the data directory (`master_key`) when unset. Every process of
+    /// a deployment needs the same one, and it must never change (data keys
+    /// and username hashes made under another do not open). Never logged.
+    #[arg(
+        long,
+        env = "COTALK_MASTER_KEY",
+        hide_env_values = true,
+        global = true,
+        value_parser = master_key
+    )]
+    pub master_key: Option<String>,
+}
+
+/// A master key: at least 32 characters.
+fn master_key(s: &str) -> Result<String, String> {
+    if s.chars().count() >= 32 {
+        Ok(s.to_owned())
+    } else {
+        Err("the master key must be at least 32 characters".into())
+    }
 }
 
 impl Config {
+    /// The personal-data keys of this deployment: the configured master
+    /// key, else the one generated into the data directory.
+    pub fn pii(&self) -> std::io::Result<eventlog::pii::Pii> {
+        let secret = api::auth::load_or_create_named_secret(
+            self.master_key.as_deref(),
+            &self.data_dir,
+            "master_key",
+        )?;
+        Ok(eventlog::pii::Pii::new(&secret))
+    }
+
     /// The URL queries read the read tables from.
     pub fn replica_url(&self) -> &str {
         self.read_replica_url
@@ -249,6 +283,13 @@ pub struct ServeArgs {
         default_value_t = domain::values::DeleteWindow::DEFAULT_SECS,
         value_parser = clap::value_parser!(u32).range(0..=315_360_000))]
     pub delete_window_secs: u32,
+
+    /// Days a deleted account's username cannot be registered again
+    /// (issue 18); 0 to 3650.
+    #[arg(long, env = "COTALK_USERNAME_QUARANTINE_DAYS",
+        default_value_t = command::state::DEFAULT_QUARANTINE_DAYS,
+        value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub username_quarantine_days: u32,
 
     /// Rate limits.
     #[command(flatten)]

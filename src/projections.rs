@@ -10,7 +10,7 @@
 use crate::bench::report::Table;
 use crate::config::Config;
 use crate::serve::lazy_pool;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use projector::rebuild::{self, Progress, RebuildEvent, RebuildOptions};
@@ -73,7 +73,8 @@ async fn projector_config(config: &Config, write_connections: u32) -> Result<Pro
         &config.redis_url,
         &config.nats_url,
         &config.data_dir,
-    ))
+    )
+    .with_pii(config.pii().context("load or create the master key")?))
 }
 
 /// Run a `projections` subcommand.

@@ -122,7 +122,8 @@ pub async fn run(config: &Config, args: &SeedArgs) -> Result<Outcome> {
         exempt_loopback: true,
         ..RateLimitConfig::DEFAULT
     }));
-    let state = CommandState::new(Repository::new(store.clone(), 10_000), keys, limits);
+    let pii = config.pii().context("load or create the master key")?;
+    let state = CommandState::new(Repository::new(store.clone(), 10_000), keys, limits, pii);
     // The routes on a loopback port, without connect info: as before, when
     // they were called in process, no per-address limit applies.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

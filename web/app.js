@@ -384,7 +384,7 @@ function onFrame(f) {
 // ---- start ----
 
 initSearch(openRoom);
-initSettings();
+initSettings(() => logout(true));
 const meetups = initMeetups(openRoom);
 
 if (api.token) {

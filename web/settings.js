@@ -1,5 +1,6 @@
-// Settings: change the password (every other session ends) and the list of
-// this account's sessions, each with "Log out this device".
+// Settings: change the password (every other session ends), the list of
+// this account's sessions, each with "Log out this device", and deleting
+// the account (password and an explicit "I understand").
 
 import { el, formatTime } from './dom.js';
 import { $, api, toast } from './session.js';
@@ -37,8 +38,8 @@ async function renderSessions() {
   $('sessions').replaceChildren(...items);
 }
 
-/** Wire the settings panel. */
-export function initSettings() {
+/** Wire the settings panel; `onDeleted` runs once the account is deleted. */
+export function initSettings(onDeleted) {
   $('settings-open').addEventListener('click', () => {
     $('members-panel').hidden = true;
     $('search-panel').hidden = true;
@@ -65,6 +66,18 @@ export function initSettings() {
         weak_password: 'The new password needs 8 to 256 characters',
       };
       toast(why[err.code] || err.message);
+    }
+  });
+  $('delete-account-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    try {
+      await api.call('DELETE', '/v1/me', { body: { password: f.get('password') } });
+      e.target.reset();
+      toast('Your account is deleted');
+      onDeleted();
+    } catch (err) {
+      toast(err.code === 'invalid_credentials' ? 'The password is wrong' : err.message);
     }
   });
 }

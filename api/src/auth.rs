@@ -196,17 +196,27 @@ pub fn load_or_create_secret(
     configured: Option<&str>,
     data_dir: &Path,
 ) -> std::io::Result<Vec<u8>> {
+    load_or_create_named_secret(configured, data_dir, "token_secret")
+}
+
+/// [`load_or_create_secret`] kept in the data directory's file `name`
+/// (the master key of personal data is `master_key`).
+pub fn load_or_create_named_secret(
+    configured: Option<&str>,
+    data_dir: &Path,
+    name: &str,
+) -> std::io::Result<Vec<u8>> {
     if let Some(s) = configured.filter(|s| !s.is_empty()) {
         return Ok(s.as_bytes().to_vec());
     }
-    let path = data_dir.join("token_secret");
+    let path = data_dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().len() >= 32 => return Ok(s.trim().as_bytes().to_vec()),
         Ok(_) | Err(_) => {}
     }
     std::fs::create_dir_all(data_dir)?;
     let secret = hex::encode(rand::random::<[u8; 32]>());
-    let tmp = data_dir.join(format!("token_secret.{}.tmp", std::process::id()));
+    let tmp = data_dir.join(format!("{name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, &secret)?;
     #[cfg(unix)]
     {

@@ -33,13 +33,26 @@ pub struct CommandState {
     pub sessions: Sessions,
     /// How long an author may delete a message for everyone (`COTALK_DELETE_WINDOW_SECS`).
     pub delete_window: domain::values::DeleteWindow,
+    /// Personal data: data keys, sealing, name keys (issue 18).
+    pub pii: eventlog::pii::Pii,
+    /// How long a deleted account's username stays unclaimable
+    /// (`COTALK_USERNAME_QUARANTINE_DAYS`).
+    pub quarantine: chrono::Duration,
 }
+
+/// The default username quarantine after an account is deleted (API.md).
+pub const DEFAULT_QUARANTINE_DAYS: u32 = 30;
 
 impl CommandState {
     /// The state over `repo`, with fresh hashing threads and caches; its
     /// revocations reach this node only until [`CommandState::with_sessions`]
     /// says how to tell the others.
-    pub fn new(repo: Repository, keys: Arc<TokenKeys>, limits: Arc<RateLimits>) -> Self {
+    pub fn new(
+        repo: Repository,
+        keys: Arc<TokenKeys>,
+        limits: Arc<RateLimits>,
+        pii: eventlog::pii::Pii,
+    ) -> Self {
         let revoker = Revoker::new("", None, None, Arc::default(), keys.ttl());
         Self {
             repo,
@@ -53,7 +66,14 @@ impl CommandState {
                 refresh_ttl: DEFAULT_REFRESH_TTL,
             },
             delete_window: Default::default(),
+            pii,
+            quarantine: chrono::Duration::days(DEFAULT_QUARANTINE_DAYS.into()),
         }
+    }
+
+    /// The same state with another username quarantine.
+    pub fn with_quarantine(self, quarantine: chrono::Duration) -> Self {
+        Self { quarantine, ..self }
     }
 
     /// The same state with another delete window.

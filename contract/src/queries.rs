@@ -49,6 +49,10 @@ pub struct UserResponse {
     /// 0-60 characters; empty: none.
     #[serde(default)]
     pub status_message: String,
+    /// The account is deleted (issue 18): username, display name and
+    /// status message are empty. Absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted_user: bool,
 }
 
 impl From<ProfileView> for UserResponse {
@@ -58,6 +62,7 @@ impl From<ProfileView> for UserResponse {
             username: p.username,
             display_name: p.display_name,
             status_message: p.status_message,
+            deleted_user: p.deleted_user,
         }
     }
 }
@@ -238,6 +243,11 @@ pub struct MessageResponse {
     /// was posted and still are, have not read it yet (KakaoTalk's "1").
     #[serde(default)]
     pub unread_by: u32,
+    /// The author deleted their account (issue 18): the message stays,
+    /// with `author_id`; nothing else of the author is shown. Absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted_user: bool,
 }
 
 impl MessageResponse {
@@ -256,6 +266,7 @@ impl MessageResponse {
 impl From<MessageView> for MessageResponse {
     fn from(m: MessageView) -> Self {
         Self {
+            deleted_user: false,
             message_id: m.message_id.0,
             room_id: m.room_id.0,
             seq: m.seq,

@@ -50,3 +50,11 @@ pub struct SessionsResponse {
 /// The answer of routes that end sessions: nothing but success.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Ended {}
+
+/// `DELETE /v1/me` body (issue 18).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    /// The password now: deleting cannot be undone.
+    pub password: String,
+}

@@ -7,6 +7,7 @@
 
 use crate::attachment::Attachment;
 use crate::ids::{EventId, InviteId, MessageId, RoomId, StreamId, UserId};
+pub use crate::pii::Personal;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -28,7 +29,7 @@ pub use people::{
 
 #[path = "event_accounts.rs"]
 mod accounts;
-pub use accounts::PasswordChanged;
+pub use accounts::{AccountDeleted, PasswordChanged};
 
 #[path = "event_meetups.rs"]
 mod meetups;
@@ -76,22 +77,24 @@ impl StreamType {
 // ---- user stream -------------------------------------------------------------
 
 /// A user signed up. Never carries the password or its hash: credentials live
-/// in a command-side table written in the same transaction.
+/// in a command-side table written in the same transaction. Since v2 the
+/// username and display name are sealed under the user's data key
+/// ([`crate::pii`]); v1 carried them in the clear.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserRegistered {
     pub user_id: UserId,
-    pub username: String,
-    pub display_name: String,
+    pub username: Personal,
+    pub display_name: Personal,
     pub at: DateTime<Utc>,
 }
 
-/// A user changed their display name.
+/// A user changed their display name (sealed since v2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisplayNameChanged {
     pub user_id: UserId,
-    pub display_name: String,
+    pub display_name: Personal,
     pub at: DateTime<Utc>,
 }
 
@@ -99,10 +102,18 @@ pub struct DisplayNameChanged {
 
 /// A username was reserved for a user. Its stream id is derived from the
 /// username, so the log's (stream, version) uniqueness makes usernames unique.
+///
+/// v1 carried the username itself (stream [`StreamId::for_username`]); v2
+/// carries only `name_key`, the keyed hash of the username the command side
+/// makes with a server secret (stream [`StreamId::for_name_key`]), so the log
+/// never holds the name in the clear. Exactly one of the two is set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsernameClaimed {
-    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_key: Option<String>,
     pub user_id: UserId,
     pub at: DateTime<Utc>,
 }
@@ -280,6 +291,8 @@ pub enum UserEvent {
     PasswordChanged(PasswordChanged),
     // The meet-ups phase (issue 17).
     CalendarFeedRotated(CalendarFeedRotated),
+    // Crypto-shredding (issue 18).
+    AccountDeleted(AccountDeleted),
 }
 
 impl UserEvent {
@@ -296,6 +309,7 @@ impl UserEvent {
             Self::PresenceVisibilityChanged(e) => e.user_id,
             Self::PasswordChanged(e) => e.user_id,
             Self::CalendarFeedRotated(e) => e.user_id,
+            Self::AccountDeleted(e) => e.user_id,
         }
     }
 }
@@ -424,9 +438,9 @@ impl From<MeetupEvent> for DomainEvent {
 macro_rules! event_table {
     ($m:ident) => {
         $m! {
-            User, UserEvent, Registered, UserRegistered, "user.registered", 1;
-            User, UserEvent, DisplayNameChanged, DisplayNameChanged, "user.display_name_changed", 1;
-            Username, UsernameEvent, Claimed, UsernameClaimed, "username.claimed", 1;
+            User, UserEvent, Registered, UserRegistered, "user.registered", 2;
+            User, UserEvent, DisplayNameChanged, DisplayNameChanged, "user.display_name_changed", 2;
+            Username, UsernameEvent, Claimed, UsernameClaimed, "username.claimed", 2;
             Friendship, FriendshipEvent, Requested, FriendRequested, "friendship.requested", 1;
             Friendship, FriendshipEvent, Accepted, FriendRequestAccepted, "friendship.accepted", 1;
             Friendship, FriendshipEvent, Ended, FriendshipEnded, "friendship.ended", 1;
@@ -454,7 +468,7 @@ macro_rules! event_table {
             User, UserEvent, Unblocked, UserUnblocked, "user.unblocked", 1;
             User, UserEvent, RoomMuted, RoomMuted, "user.room_muted", 1;
             User, UserEvent, RoomUnmuted, RoomUnmuted, "user.room_unmuted", 1;
-            User, UserEvent, StatusMessageChanged, StatusMessageChanged, "user.status_message_changed", 1;
+            User, UserEvent, StatusMessageChanged, StatusMessageChanged, "user.status_message_changed", 2;
             User, UserEvent, PresenceVisibilityChanged, PresenceVisibilityChanged, "user.presence_visibility_changed", 1;
             Friendship, FriendshipEvent, Shadowed, FriendRequestShadowed, "friendship.request_shadowed", 1;
             Meetup, MeetupEvent, Planned, MeetupPlanned, "meetup.planned", 1;
@@ -465,6 +479,7 @@ macro_rules! event_table {
             Meetup, MeetupEvent, ReminderDue, MeetupReminderDue, "meetup.reminder_due", 1;
             User, UserEvent, PasswordChanged, PasswordChanged, "user.password_changed", 1;
             User, UserEvent, CalendarFeedRotated, CalendarFeedRotated, "user.calendar_feed_rotated", 1;
+            User, UserEvent, AccountDeleted, AccountDeleted, "user.account_deleted", 1;
         }
     };
 }
@@ -531,7 +546,11 @@ impl DomainEvent {
     pub fn stream_id(&self) -> StreamId {
         match self {
             Self::User(e) => e.user_id().into(),
-            Self::Username(UsernameEvent::Claimed(e)) => StreamId::for_username(&e.username),
+            Self::Username(UsernameEvent::Claimed(e)) => match (&e.name_key, &e.username) {
+                (Some(key), _) => StreamId::for_name_key(key),
+                (None, Some(name)) => StreamId::for_username(name),
+                (None, None) => StreamId::for_name_key(""),
+            },
             Self::Friendship(FriendshipEvent::Requested(e)) => {
                 StreamId::for_friendship(e.from, e.to)
             }
@@ -628,6 +647,12 @@ impl DomainEvent {
 ///   both, and a v1 event is read with empty lists of each.
 /// - `room.member_added` v1 had no `via_invite` (there were no invite
 ///   links); v2 adds it, and a v1 event is read as `via_invite: null`.
+/// - `user.registered`, `user.display_name_changed` and
+///   `user.status_message_changed` v1 carried personal fields as plain
+///   strings; v2 seals them ([`crate::pii`]). [`Personal`] reads both, so
+///   the step changes nothing: a v1 field is [`Personal::Plain`].
+/// - `username.claimed` v1 carried `username`; v2 carries `name_key`
+///   instead. The v1 shape is read as is (`username` set, no `name_key`).
 fn upcast(
     event_type: &str,
     version: u16,
@@ -657,6 +682,13 @@ fn upcast(
                     obj.entry("via_invite").or_insert(serde_json::Value::Null);
                 }
             }
+            (
+                "user.registered"
+                | "user.display_name_changed"
+                | "user.status_message_changed"
+                | "username.claimed",
+                1,
+            ) => {}
             ("room.message_posted", 1) => {
                 if let Some(obj) = payload.as_object_mut() {
                     obj.entry("attachments").or_insert(serde_json::json!([]));

@@ -98,12 +98,12 @@ pub struct RoomUnmuted {
     pub at: DateTime<Utc>,
 }
 
-/// `user_id` set their status message (empty: none).
+/// `user_id` set their status message (empty: none; sealed since v2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusMessageChanged {
     pub user_id: UserId,
-    pub status_message: String,
+    pub status_message: crate::pii::Personal,
     pub at: DateTime<Utc>,
 }
 

@@ -82,6 +82,7 @@ typed_id!(
 mod namespace {
     use uuid::Uuid;
     pub const USERNAME: Uuid = Uuid::from_u128(0x5c1b_9a2e_7f3d_4c61_9e0a_1b2c_3d4e_5f60);
+    pub const NAME_KEY: Uuid = Uuid::from_u128(0x3e1f_7a20_5b6c_4d8e_9f01_a2b3_c4d5_e6f7);
     pub const FRIENDSHIP: Uuid = Uuid::from_u128(0x7a2c_0b3f_8e4d_4d72_8f1b_2c3d_4e5f_6071);
     pub const DIRECT_ROOM: Uuid = Uuid::from_u128(0x9b3d_1c4a_9f5e_4e83_a02c_3d4e_5f60_7182);
 }
@@ -98,6 +99,19 @@ impl StreamId {
     /// The stream that reserves a username (one per distinct username).
     pub fn for_username(username: &str) -> Self {
         Self(Uuid::new_v5(&namespace::USERNAME, username.as_bytes()))
+    }
+
+    /// The stream that reserves a username by its keyed hash (`name_key`,
+    /// hex; see `username.claimed` v2): the hash's first 16 bytes. A key
+    /// that is not hex still gets a stream of its own (the name-based v5 id
+    /// of the text), so nothing panics on a malformed event.
+    pub fn for_name_key(name_key: &str) -> Self {
+        let mut bytes = [0u8; 16];
+        match hex::decode(name_key.get(..32).unwrap_or(name_key)) {
+            Ok(decoded) if decoded.len() == 16 => bytes.copy_from_slice(&decoded),
+            _ => return Self(Uuid::new_v5(&namespace::NAME_KEY, name_key.as_bytes())),
+        }
+        Self(Uuid::from_bytes(bytes))
     }
 
     /// The friendship stream of an unordered pair of users.

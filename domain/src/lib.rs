@@ -33,6 +33,7 @@ pub mod ids;
 pub mod invite;
 pub mod meetup;
 pub mod notification;
+pub mod pii;
 pub mod reaction;
 pub mod room;
 pub mod unread;

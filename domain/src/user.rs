@@ -10,29 +10,35 @@
 use crate::aggregate::Aggregate;
 use crate::error::DomainError;
 use crate::event::{
-    DisplayNameChanged, PasswordChanged, PresenceVisibilityChanged, RoomMuted, RoomUnmuted,
-    StatusMessageChanged, StreamType, UserBlocked, UserEvent, UserRegistered, UserUnblocked,
+    AccountDeleted, DisplayNameChanged, PasswordChanged, PresenceVisibilityChanged, RoomMuted,
+    RoomUnmuted, StatusMessageChanged, StreamType, UserBlocked, UserEvent, UserRegistered,
+    UserUnblocked,
 };
 use crate::ids::{RoomId, UserId};
-use crate::values::{DisplayName, StatusMessage, Username};
+use crate::pii::Personal;
+use crate::values::Username;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the user stream knows.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct User {
-    /// Set once registered.
+    /// Set once registered; `None` again once the account is deleted.
     pub profile: Option<Profile>,
+    /// When the account was deleted (issue 18): nothing can be done as the
+    /// user any more, and their username is free after the quarantine.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A registered user's current profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Profile {
     pub user_id: UserId,
-    pub username: String,
-    pub display_name: String,
+    /// Sealed (see [`crate::pii`]): the aggregate never needs the text.
+    pub username: Personal,
+    pub display_name: Personal,
     /// Empty: none.
-    pub status_message: String,
+    pub status_message: Personal,
     /// Whether friends see presence (default true).
     pub show_presence: bool,
     /// Users this user blocked.
@@ -61,21 +67,26 @@ pub enum UserCommand {
     /// Sign up (the handler reserves the username in the same commit).
     /// Reserved usernames ([`Username::is_reserved`]) are refused here, for
     /// new accounts only: stored registrations with such a name (from before
-    /// the rule) still decode and evolve.
+    /// the rule) still decode and evolve. The handler has validated the
+    /// display name and sealed both fields under the new user's data key;
+    /// `username` is the plain name, for the reserved-name rule only.
     Register {
         user_id: UserId,
         username: Username,
-        display_name: DisplayName,
+        sealed_username: Personal,
+        display_name: Personal,
         at: DateTime<Utc>,
     },
-    /// Change the display name (a no-op when unchanged).
+    /// Change the display name (validated and sealed by the handler; a
+    /// no-op when unchanged, which sealing preserves: equal texts seal
+    /// equal under one key).
     ChangeDisplayName {
-        display_name: DisplayName,
+        display_name: Personal,
         at: DateTime<Utc>,
     },
     /// Set or clear the status message (a no-op when unchanged).
     ChangeStatusMessage {
-        status_message: StatusMessage,
+        status_message: Personal,
         at: DateTime<Utc>,
     },
     /// Show or hide presence from friends (a no-op when unchanged).
@@ -107,6 +118,9 @@ pub enum UserCommand {
     /// Record a password change (the handler has checked the current
     /// password and writes the new hash in the same commit).
     ChangePassword { at: DateTime<Utc> },
+    /// Delete the account (the handler has checked the password, and
+    /// deletes the data key and the credentials in the same commit).
+    DeleteAccount { at: DateTime<Utc> },
 }
 
 impl Aggregate for User {
@@ -120,18 +134,22 @@ impl Aggregate for User {
             (UserCommand::Register { username, .. }, None) if username.is_reserved() => {
                 Err(DomainError::ReservedUsername)
             }
+            (UserCommand::Register { .. }, None) if self.deleted_at.is_some() => {
+                Err(DomainError::UserAlreadyExists)
+            }
             (
                 UserCommand::Register {
                     user_id,
-                    username,
+                    sealed_username,
                     display_name,
                     at,
+                    ..
                 },
                 None,
             ) => Ok(vec![UserEvent::Registered(UserRegistered {
                 user_id: *user_id,
-                username: username.to_string(),
-                display_name: display_name.to_string(),
+                username: sealed_username.clone(),
+                display_name: display_name.clone(),
                 at: *at,
             })]),
             (_, None) => Err(DomainError::UserNotFound),
@@ -146,11 +164,15 @@ impl Aggregate for User {
                     user_id: e.user_id,
                     username: e.username.clone(),
                     display_name: e.display_name.clone(),
-                    status_message: String::new(),
+                    status_message: Personal::empty(),
                     show_presence: true,
                     blocks: BTreeSet::new(),
                     mutes: BTreeMap::new(),
                 });
+            }
+            UserEvent::AccountDeleted(e) => {
+                self.profile = None;
+                self.deleted_at = Some(e.at);
             }
             other => {
                 if let Some(p) = &mut self.profile {
@@ -169,22 +191,22 @@ impl Profile {
         let event = match command {
             UserCommand::Register { .. } => return Err(DomainError::UserAlreadyExists),
             UserCommand::ChangeDisplayName { display_name, at } => {
-                if self.display_name == display_name.as_str() {
+                if self.display_name == *display_name {
                     return Ok(vec![]);
                 }
                 UserEvent::DisplayNameChanged(DisplayNameChanged {
                     user_id,
-                    display_name: display_name.to_string(),
+                    display_name: display_name.clone(),
                     at: *at,
                 })
             }
             UserCommand::ChangeStatusMessage { status_message, at } => {
-                if self.status_message == status_message.as_str() {
+                if self.status_message == *status_message {
                     return Ok(vec![]);
                 }
                 UserEvent::StatusMessageChanged(StatusMessageChanged {
                     user_id,
-                    status_message: status_message.to_string(),
+                    status_message: status_message.clone(),
                     at: *at,
                 })
             }
@@ -255,6 +277,9 @@ impl Profile {
             UserCommand::ChangePassword { at } => {
                 UserEvent::PasswordChanged(PasswordChanged { user_id, at: *at })
             }
+            UserCommand::DeleteAccount { at } => {
+                UserEvent::AccountDeleted(AccountDeleted { user_id, at: *at })
+            }
         };
         Ok(vec![event])
     }
@@ -277,8 +302,9 @@ impl Profile {
             UserEvent::RoomUnmuted(e) => {
                 self.mutes.remove(&e.room_id);
             }
-            // Credentials are not aggregate state.
-            UserEvent::PasswordChanged(_) => {}
+            // Credentials are not aggregate state; a deletion is handled
+            // by `User::evolve`.
+            UserEvent::PasswordChanged(_) | UserEvent::AccountDeleted(_) => {}
         }
     }
 }
@@ -299,7 +325,8 @@ mod tests {
         UserCommand::Register {
             user_id: UserId(Uuid::from_u128(1)),
             username: Username::parse("minsu").unwrap(),
-            display_name: DisplayName::parse("김민수").unwrap(),
+            sealed_username: Personal::Plain("minsu".into()),
+            display_name: Personal::Plain("김민수".into()),
             at: at(),
         }
     }
@@ -313,7 +340,10 @@ mod tests {
     #[test]
     fn register_once() {
         let s = given(&[register()]);
-        assert_eq!(s.profile.as_ref().unwrap().display_name, "김민수");
+        assert_eq!(
+            s.profile.as_ref().unwrap().display_name,
+            Personal::Plain("김민수".into())
+        );
         assert_eq!(s.decide(&register()), Err(DomainError::UserAlreadyExists));
     }
 
@@ -322,7 +352,8 @@ mod tests {
         let register_as = |name: &str| UserCommand::Register {
             user_id: UserId(Uuid::from_u128(2)),
             username: Username::parse(name).unwrap(),
-            display_name: DisplayName::parse("Admin").unwrap(),
+            sealed_username: Personal::Plain(name.into()),
+            display_name: Personal::Plain("Admin".into()),
             at: at(),
         };
         for name in ["admin", "cotalk.support", "s_y_s_t_e_m"] {
@@ -335,14 +366,17 @@ mod tests {
         // Given a registration stored before the rule, the account works.
         let stored = UserEvent::Registered(UserRegistered {
             user_id: UserId(Uuid::from_u128(3)),
-            username: "admin".into(),
-            display_name: "Old Admin".into(),
+            username: Personal::Plain("admin".into()),
+            display_name: Personal::Plain("Old Admin".into()),
             at: at(),
         });
         let s = User::default().evolve(&stored);
-        assert_eq!(s.profile.as_ref().unwrap().username, "admin");
+        assert_eq!(
+            s.profile.as_ref().unwrap().username,
+            Personal::Plain("admin".into())
+        );
         let rename = UserCommand::ChangeDisplayName {
-            display_name: DisplayName::parse("Still Here").unwrap(),
+            display_name: Personal::Plain("Still Here".into()),
             at: at(),
         };
         assert_eq!(s.decide(&rename).unwrap().len(), 1);
@@ -352,12 +386,12 @@ mod tests {
     fn rename_changes_only_when_different() {
         let s = given(&[register()]);
         let same = UserCommand::ChangeDisplayName {
-            display_name: DisplayName::parse("김민수").unwrap(),
+            display_name: Personal::Plain("김민수".into()),
             at: at(),
         };
         assert_eq!(s.decide(&same), Ok(vec![]));
         let other = UserCommand::ChangeDisplayName {
-            display_name: DisplayName::parse("Minsu").unwrap(),
+            display_name: Personal::Plain("Minsu".into()),
             at: at(),
         };
         assert_eq!(s.decide(&other).unwrap().len(), 1);

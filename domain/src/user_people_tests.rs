@@ -16,7 +16,8 @@ fn given(commands: &[C]) -> User {
     let register = C::Register {
         user_id: ME,
         username: Username::parse("minsu").unwrap(),
-        display_name: DisplayName::parse("김민수").unwrap(),
+        sealed_username: Personal::Plain("minsu".into()),
+        display_name: Personal::Plain("김민수".into()),
         at: at(),
     };
     std::iter::once(&register)
@@ -93,7 +94,7 @@ fn mutes_until_a_time_or_for_ever() {
 #[test]
 fn status_message_and_presence_visibility() {
     let status = |s: &str| C::ChangeStatusMessage {
-        status_message: StatusMessage::parse(s).unwrap(),
+        status_message: Personal::Plain(s.into()),
         at: at(),
     };
     let presence = |show_presence| C::SetPresenceVisibility {
@@ -103,8 +104,8 @@ fn status_message_and_presence_visibility() {
     let s = given(&[status("회의 중"), presence(false)]);
     let p = s.profile.clone().unwrap();
     assert_eq!(
-        (p.status_message.as_str(), p.show_presence),
-        ("회의 중", false)
+        (p.status_message, p.show_presence),
+        (Personal::Plain("회의 중".into()), false)
     );
     assert_eq!(s.decide(&status("회의 중")), Ok(vec![]));
     assert_eq!(s.decide(&presence(false)), Ok(vec![]));
@@ -113,4 +114,55 @@ fn status_message_and_presence_visibility() {
     let fresh = given(&[]).profile.unwrap();
     assert!(fresh.show_presence && fresh.status_message.is_empty());
     assert_eq!(given(&[]).decide(&presence(true)), Ok(vec![]));
+}
+
+#[test]
+fn a_deleted_account_can_do_nothing_more() {
+    let delete = C::DeleteAccount { at: at() };
+    // Given a registered user, when they delete the account, then one
+    // `user.account_deleted` carrying nothing personal.
+    let events = when(&[], delete.clone()).unwrap();
+    assert_eq!(
+        events,
+        vec![UserEvent::AccountDeleted(AccountDeleted {
+            user_id: ME,
+            at: at()
+        })]
+    );
+    // Given a deleted account, every command is refused as for no user,
+    // deleting again too, and the stream cannot be registered again.
+    let s = given(std::slice::from_ref(&delete));
+    assert!(s.profile.is_none());
+    assert_eq!(s.deleted_at, Some(at()));
+    assert_eq!(s.decide(&delete), Err(DomainError::UserNotFound));
+    let rename = C::ChangeDisplayName {
+        display_name: Personal::Plain("다시".into()),
+        at: at(),
+    };
+    assert_eq!(s.decide(&rename), Err(DomainError::UserNotFound));
+    let again = C::Register {
+        user_id: ME,
+        username: Username::parse("minsu").unwrap(),
+        sealed_username: Personal::Plain("minsu".into()),
+        display_name: Personal::Plain("김민수".into()),
+        at: at(),
+    };
+    assert_eq!(s.decide(&again), Err(DomainError::UserAlreadyExists));
+    // Given no registration, deleting is refused.
+    assert_eq!(
+        User::default().decide(&delete),
+        Err(DomainError::UserNotFound)
+    );
+}
+
+#[test]
+fn sealed_fields_compare_by_their_seal() {
+    let sealed = |s: &str| Personal::Sealed { sealed: s.into() };
+    let rename = |s: &str| C::ChangeDisplayName {
+        display_name: sealed(s),
+        at: at(),
+    };
+    let s = given(&[rename("AAAA")]);
+    assert_eq!(s.decide(&rename("AAAA")), Ok(vec![]));
+    assert_eq!(s.decide(&rename("BBBB")).unwrap().len(), 1);
 }

@@ -26,6 +26,26 @@ pub struct ProfileView {
     /// Whether friends see presence (issue 16); not part of any answer.
     #[serde(default = "shown")]
     pub show_presence: bool,
+    /// The account is deleted (issue 18): every personal field is empty
+    /// and stays so. Absent (false) in profiles of users who exist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted_user: bool,
+}
+
+impl ProfileView {
+    /// What is left of a deleted user's profile: the id, the registration
+    /// time and the marker; nothing personal.
+    pub fn deleted(user_id: UserId, created_at: DateTime<Utc>) -> Self {
+        Self {
+            user_id,
+            username: String::new(),
+            display_name: String::new(),
+            created_at,
+            status_message: String::new(),
+            show_presence: false,
+            deleted_user: true,
+        }
+    }
 }
 
 fn shown() -> bool {

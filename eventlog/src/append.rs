@@ -41,7 +41,10 @@ impl Request {
     fn idempotency_keys(&self) -> impl Iterator<Item = (UserId, &str)> {
         self.commit.side_writes.iter().filter_map(|w| match w {
             SideWrite::Idempotency { user_id, key, .. } => Some((*user_id, key.as_str())),
-            SideWrite::Credential { .. } | SideWrite::PasswordChanged { .. } => None,
+            SideWrite::Credential { .. }
+            | SideWrite::PasswordChanged { .. }
+            | SideWrite::DataKey { .. }
+            | SideWrite::AccountDeleted { .. } => None,
         })
     }
 }

@@ -29,7 +29,8 @@ pub enum SideWrite {
     Credential {
         /// The new user.
         user_id: UserId,
-        /// Their username (unique).
+        /// Their username's name key ([`crate::pii::Pii::name_key`]; unique),
+        /// never the name itself.
         username: String,
         /// The password hash (never logged).
         password_hash: String,
@@ -44,6 +45,21 @@ pub enum SideWrite {
         password_hash: String,
         /// The session that changed it, which stays.
         keep_session: Option<uuid::Uuid>,
+    },
+    /// A new user's wrapped data key (`pii_keys`), same transaction as
+    /// `user.registered`, whose personal fields are sealed under it.
+    DataKey {
+        /// Whose.
+        user_id: UserId,
+        /// The key wrapped under the master key ([`crate::pii`]).
+        wrapped: Vec<u8>,
+    },
+    /// The account is deleted, same transaction as `user.account_deleted`:
+    /// the data key and the credentials are deleted (crypto-shredding) and
+    /// every session of the user is revoked.
+    AccountDeleted {
+        /// Whose.
+        user_id: UserId,
     },
     /// The answer to an Idempotency-Key; the store sets `body["position"]` (when
     /// the body is a JSON object) to the commit's position before storing.
@@ -81,6 +97,14 @@ impl fmt::Debug for SideWrite {
                 .field("user_id", user_id)
                 .field("keep_session", keep_session)
                 .finish_non_exhaustive(),
+            Self::DataKey { user_id, .. } => f
+                .debug_struct("DataKey")
+                .field("user_id", user_id)
+                .finish_non_exhaustive(),
+            Self::AccountDeleted { user_id } => f
+                .debug_struct("AccountDeleted")
+                .field("user_id", user_id)
+                .finish(),
             Self::Idempotency {
                 user_id,
                 key,

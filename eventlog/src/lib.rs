@@ -53,6 +53,7 @@ mod commit;
 mod decode;
 pub mod error;
 mod lookup;
+pub mod pii;
 pub mod read;
 mod rows;
 pub mod scan;

@@ -58,18 +58,23 @@ pub(crate) async fn idempotent_answer(
     .transpose()
 }
 
-/// The credential registered under `username`, if any, with the position
-/// of the user's registration (the first event of their stream, committed
-/// with the credential; one index lookup in one partition).
+/// The credential registered under `name_key` (the username's keyed hash),
+/// or under the plain `username` for a row from before issue 18, if any,
+/// with the position of the user's registration (the first event of their
+/// stream, committed with the credential; one index lookup in one
+/// partition). A name key is 64 hex digits and a username at most 32
+/// characters, so the two can never match each other's rows.
 pub(crate) async fn credential(
     pool: &PgPool,
+    name_key: &str,
     username: &str,
 ) -> Result<Option<Credential>, StoreError> {
     let row: Option<(Uuid, String, Option<i64>)> = sqlx::query_as(
         "SELECT c.user_id, c.password_hash, e.position FROM credentials c \
          LEFT JOIN events e ON e.stream_id = c.user_id AND e.version = 1 \
-         WHERE c.username = $1",
+         WHERE c.username = $1 OR c.username = $2 LIMIT 1",
     )
+    .bind(name_key)
     .bind(username)
     .fetch_optional(pool)
     .await?;

@@ -28,6 +28,10 @@ pub(crate) struct Rows {
     credentials: CredentialRows,
     passwords: PasswordRows,
     answers: AnswerRows,
+    /// New data keys: (user, wrapped key).
+    data_keys: (Vec<Uuid>, Vec<Vec<u8>>),
+    /// Users whose accounts are deleted.
+    deleted: Vec<Uuid>,
 }
 
 /// New password hashes, in commit order (the last one of a user wins).
@@ -120,6 +124,11 @@ impl Rows {
                     self.passwords.hashes.push(password_hash.clone());
                     self.passwords.keep.push(*keep_session);
                 }
+                SideWrite::DataKey { user_id, wrapped } => {
+                    self.data_keys.0.push(user_id.0);
+                    self.data_keys.1.push(wrapped.clone());
+                }
+                SideWrite::AccountDeleted { user_id } => self.deleted.push(user_id.0),
                 SideWrite::Idempotency {
                     user_id,
                     key,
@@ -223,6 +232,27 @@ impl Rows {
             .bind(&passwords.user_ids)
             .bind(&passwords.hashes)
             .bind(&passwords.keep)
+            .bind(recorded_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.data_keys.0.is_empty() {
+            sqlx::query(
+                "INSERT INTO pii_keys (user_id, wrapped) SELECT * FROM UNNEST($1::uuid[], $2::bytea[])",
+            )
+            .bind(&self.data_keys.0)
+            .bind(&self.data_keys.1)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.deleted.is_empty() {
+            // Crypto-shredding: without the key row nothing opens the
+            // user's sealed fields any more; the credentials (name key and
+            // password hash) go with it.
+            sqlx::query(
+                "WITH keys AS (DELETE FROM pii_keys WHERE user_id = ANY($1)),                  creds AS (DELETE FROM credentials WHERE user_id = ANY($1))                  UPDATE sessions SET revoked_at = $2                  WHERE user_id = ANY($1) AND revoked_at IS NULL",
+            )
+            .bind(&self.deleted)
             .bind(recorded_at)
             .execute(&mut *conn)
             .await?;

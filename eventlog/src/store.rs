@@ -202,9 +202,15 @@ impl EventStore {
         lookup::idempotent_answer(&self.inner.pool, user, key).await
     }
 
-    /// The credential registered under `username`, if any.
-    pub async fn credential(&self, username: &str) -> Result<Option<Credential>, StoreError> {
-        lookup::credential(&self.inner.pool, username).await
+    /// The credential registered under `name_key` (the username's keyed
+    /// hash), or under the plain `username` for accounts from before issue
+    /// 18 (see `cotalk pii encrypt-legacy`), if any.
+    pub async fn credential(
+        &self,
+        name_key: &str,
+        username: &str,
+    ) -> Result<Option<Credential>, StoreError> {
+        lookup::credential(&self.inner.pool, name_key, username).await
     }
 
     /// The room an invite token's hash belongs to, if any (issue 16).

@@ -361,12 +361,18 @@ async fn credentials_side_writes_and_lookups() {
         }],
     };
     let done = s.store.append(commit).await.expect("register");
-    let credential = s.store.credential("minji").await.expect("lookup");
+    let credential = s.store.credential("minji", "minji").await.expect("lookup");
     assert_eq!(
         credential.map(|c| (c.user_id, c.password_hash, c.registered_at)),
         Some((user, "$argon2id$test".into(), done.position))
     );
-    assert_eq!(s.store.credential("nobody").await.expect("lookup"), None);
+    assert_eq!(
+        s.store
+            .credential("nobody", "nobody")
+            .await
+            .expect("lookup"),
+        None
+    );
 
     let all = read_all(&s.pool, 0, 10).await.expect("read all");
     assert_eq!(

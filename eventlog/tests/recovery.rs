@@ -181,7 +181,7 @@ async fn an_unforeseen_constraint_violation_fails_only_its_commit() {
         .is_empty());
     assert_eq!(
         s.store
-            .credential("jiwoo")
+            .credential("jiwoo", "jiwoo")
             .await
             .expect("lookup")
             .map(|c| c.user_id),

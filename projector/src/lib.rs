@@ -87,6 +87,9 @@ pub struct ProjectorConfig {
     /// Where the `redis` projection publishes live frames (`None`: nowhere,
     /// as in tests and rebuild tools).
     pub frames: Option<FramePublisher>,
+    /// The master key that opens personal fields with the data keys in
+    /// `write_pool` (issue 18); `None`: sealed fields read as deleted.
+    pub pii: Option<eventlog::pii::Pii>,
 }
 
 impl ProjectorConfig {
@@ -110,7 +113,14 @@ impl ProjectorConfig {
             runtime: RuntimeOptions::default(),
             search: SearchOptions::default(),
             frames: None,
+            pii: None,
         }
+    }
+
+    /// The same configuration opening personal fields with `pii`.
+    pub fn with_pii(mut self, pii: eventlog::pii::Pii) -> Self {
+        self.pii = Some(pii);
+        self
     }
 }
 
@@ -219,7 +229,8 @@ pub async fn spawn_generation(
     let (position, task) = match name {
         ProjectionName::Redis => {
             let p = RedisProjection::new(&config.redis_url, &config.namespace, generation)?
-                .with_publisher(config.frames.clone());
+                .with_publisher(config.frames.clone())
+                .with_pii_of(config);
             spawn_runtime(config, p, nats, cancel)
         }
         ProjectionName::History => {

@@ -4,19 +4,22 @@
 //!
 //! One pipeline per page, whatever its size: the room's current members with
 //! their `joined_seq` and read markers (two hash reads) and the reactions of
-//! the page's seqs (one `HMGET`). Never a read per message.
+//! the page's seqs (one `HMGET`), and which of the page's authors deleted
+//! their accounts (one `SMISMEMBER`, issue 18). Never a read per message.
 
 use crate::snapshot::{Interrupt, Snapshot};
 use domain::unread::unread_by;
 use domain::views::{MessageView, ReactionView};
 use domain::{RoomId, UserId};
-use readmodel::{reactions, readers};
+use readmodel::{profiles, reactions, readers};
 
 /// A message with what the viewer sees of it.
 pub(crate) struct Decorated {
     pub view: MessageView,
     pub reactions: Vec<ReactionView>,
     pub unread_by: u32,
+    /// The author deleted their account.
+    pub deleted_user: bool,
 }
 
 /// Decorate `page` (messages of `room`) for `me`.
@@ -30,14 +33,23 @@ pub(crate) async fn decorate(
         return Ok(Vec::new());
     }
     let seqs: Vec<u64> = page.iter().map(|m| m.seq).collect();
+    let mut authors: Vec<UserId> = page.iter().map(|m| m.author_id).collect();
+    authors.sort_unstable();
+    authors.dedup();
     let mut values = snap
         .exec(|keys, pipe| {
             readers::queue(pipe, keys, room);
             reactions::queue_many(pipe, keys, room, &seqs);
+            profiles::queue_deleted(pipe, keys, &authors);
         })
         .await?;
     let members = readers::take(&mut values)?;
     let sets = reactions::take_many(&mut values, seqs.len())?;
+    let deleted: Vec<UserId> = authors
+        .iter()
+        .zip(profiles::take_deleted(&mut values)?)
+        .filter_map(|(a, d)| d.then_some(*a))
+        .collect();
     Ok(page
         .iter()
         .cloned()
@@ -49,6 +61,7 @@ pub(crate) async fn decorate(
                 unread_by(view.seq, view.author_id, &members)
             },
             reactions: ReactionView::for_viewer(&sets, me),
+            deleted_user: deleted.binary_search(&view.author_id).is_ok(),
             view,
         })
         .collect())

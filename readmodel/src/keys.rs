@@ -49,6 +49,11 @@ impl RedisKeys {
     pub fn user(&self, id: UserId) -> String {
         format!("{}user:{id}", self.prefix)
     }
+    /// SET: ids of deleted users (issue 18), for the `deleted_user` marker
+    /// of their messages.
+    pub fn deleted_users(&self) -> String {
+        format!("{}users:deleted", self.prefix)
+    }
     /// STRING: the user id owning a username.
     pub fn username(&self, name: &str) -> String {
         format!("{}username:{name}", self.prefix)

@@ -20,6 +20,32 @@ pub fn put_username(pipe: &mut Pipeline, keys: &RedisKeys, name: &str, user: Use
     pipe.set(keys.username(name), user.to_string()).ignore();
 }
 
+/// Forget the owner of username `name` (its owner deleted the account).
+pub fn del_username(pipe: &mut Pipeline, keys: &RedisKeys, name: &str) {
+    pipe.del(keys.username(name)).ignore();
+}
+
+/// Record `user` as deleted (issue 18).
+pub fn mark_deleted(pipe: &mut Pipeline, keys: &RedisKeys, user: UserId) {
+    pipe.sadd(keys.deleted_users(), user.to_string()).ignore();
+}
+
+/// Queue the question which of `users` (at least one) are deleted; take
+/// the answer with [`take_deleted`].
+pub fn queue_deleted(pipe: &mut Pipeline, keys: &RedisKeys, users: &[UserId]) {
+    let mut cmd = redis::cmd("SMISMEMBER");
+    cmd.arg(keys.deleted_users());
+    for u in users {
+        cmd.arg(u.to_string());
+    }
+    pipe.add_command(cmd);
+}
+
+/// Per user queued by [`queue_deleted`], in order: whether they are deleted.
+pub fn take_deleted(replies: &mut Replies) -> Result<Vec<bool>, ReadError> {
+    replies.take()
+}
+
 /// Queue the read of one profile; take it with [`take`].
 pub fn queue_get(pipe: &mut Pipeline, keys: &RedisKeys, user: UserId) {
     pipe.get(keys.user(user));

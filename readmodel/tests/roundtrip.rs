@@ -22,6 +22,7 @@ async fn profiles_and_usernames() {
         created_at: at(0),
         status_message: String::new(),
         show_presence: true,
+        deleted_user: false,
     };
     fx.write(|k, pipe| {
         profiles::put(pipe, k, &p);

@@ -116,7 +116,9 @@ impl Gen {
         self.push(
             StreamId::for_username(&username),
             DomainEvent::Username(UsernameEvent::Claimed(UsernameClaimed {
-                username: username.clone(),
+                // A synthetic log: names in the clear, as before issue 18.
+                username: Some(username.clone()),
+                name_key: None,
                 user_id,
                 at,
             })),
@@ -124,8 +126,8 @@ impl Gen {
         );
         let registered = UserRegistered {
             user_id,
-            username,
-            display_name: format!("사용자 {i}"),
+            username: username.into(),
+            display_name: format!("사용자 {i}").into(),
             at,
         };
         self.push(

@@ -28,7 +28,11 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         Repository::new(store.clone(), CACHED_AGGREGATES),
         shared.keys.clone(),
         shared.limits.clone(),
+        shared.pii.clone(),
     )
+    .with_quarantine(chrono::Duration::days(
+        shared.args.username_quarantine_days.into(),
+    ))
     .with_sessions(shared.sessions().await?)
     .with_delete_window(domain::values::DeleteWindow::from_secs(
         shared.args.delete_window_secs,

@@ -53,6 +53,8 @@ pub struct Shared {
     pub limits: Arc<RateLimits>,
     /// The admin token of `/metrics` and `GET /ops/status`.
     pub admin_token: String,
+    /// The personal-data master key (issue 18).
+    pub pii: eventlog::pii::Pii,
     /// One pool per database.
     pub pools: Pools,
     /// The process's deny list of revoked sessions (command and query
@@ -81,6 +83,7 @@ impl Shared {
             chrono::Duration::seconds(args.access_ttl_secs as i64),
         ));
         let limits = Arc::new(RateLimits::new(args.rate.limits()));
+        let pii = config.pii().context("load or create the master key")?;
         // A pool no part uses never connects; one connection keeps it valid.
         let pools = Pools {
             log: lazy_pool(&config.database_url, connections.log.max(1))?,
@@ -94,6 +97,7 @@ impl Shared {
             keys,
             limits,
             admin_token,
+            pii,
             pools,
             revoked: Arc::default(),
             follower: std::sync::Mutex::new(false),
@@ -209,6 +213,7 @@ impl Shared {
             &c.nats_url,
             &c.data_dir,
         )
+        .with_pii(self.pii.clone())
     }
 }
 

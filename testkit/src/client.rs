@@ -458,6 +458,15 @@ impl Client {
             .await
     }
 
+    /// `DELETE /v1/me`: delete the caller's account (issue 18).
+    pub async fn delete_me(&self, password: &str) -> Result<PositionResponse> {
+        let req = contract::sessions::DeleteAccountRequest {
+            password: password.to_owned(),
+        };
+        self.command(Method::DELETE, "/v1/me", Some(&req), StatusCode::OK)
+            .await
+    }
+
     /// `PATCH /v1/me`: change the display name.
     pub async fn update_me(&self, req: &UpdateMeRequest) -> Result<PositionResponse> {
         self.command(Method::PATCH, "/v1/me", Some(req), StatusCode::OK)

@@ -42,6 +42,9 @@ impl Drop for Server {
 /// The admin token of every test server (`/ops/status`, `/metrics`).
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
+/// The personal-data master key of every test server (issue 18).
+pub const MASTER_KEY: &str = "test-master-key-test-master-key-0123";
+
 /// The configuration of a test process on `env`.
 pub fn config(env: &TestEnv, data_dir: &std::path::Path) -> Config {
     Config {
@@ -54,6 +57,7 @@ pub fn config(env: &TestEnv, data_dir: &std::path::Path) -> Config {
         data_dir: data_dir.to_owned(),
         token_secret: Some("test-secret-test-secret-test-secret".into()),
         admin_token: Some(ADMIN_TOKEN.into()),
+        master_key: Some(MASTER_KEY.into()),
     }
 }
 
@@ -70,6 +74,7 @@ pub fn child_env(config: &Config) -> Vec<(String, String)> {
     let secrets = [
         ("COTALK_TOKEN_SECRET", &config.token_secret),
         ("COTALK_ADMIN_TOKEN", &config.admin_token),
+        ("COTALK_MASTER_KEY", &config.master_key),
     ];
     for (name, value) in secrets {
         if let Some(value) = value {
@@ -150,6 +155,7 @@ pub fn serve_args(role: Role) -> ServeArgs {
         orphan_sweep_interval_secs: 60,
         stream_allowed_origins: Default::default(),
         delete_window_secs: domain::values::DeleteWindow::DEFAULT_SECS,
+        username_quarantine_days: command::state::DEFAULT_QUARANTINE_DAYS,
         rate: RateArgs {
             rate_exempt_loopback: true,
             ..RateArgs::default()

@@ -15,6 +15,7 @@ use contract::commands::{
 };
 use contract::Positioned;
 use domain::event::{UserEvent, UsernameEvent};
+use domain::pii::Field;
 use domain::user::{User, UserCommand};
 use domain::username::{ClaimUsername, UsernameClaim};
 use domain::values::{DisplayName, Password, StatusMessage, Username};
@@ -38,55 +39,85 @@ pub async fn register(
     let display_name = DisplayName::parse(&req.body.display_name)?;
     let password = Password::parse(&req.body.password)?;
     // Decided before any lookup or hashing: a refused name (reserved, say)
-    // costs nothing.
+    // costs nothing. The personal fields are sealed under the new user's
+    // data key, stored in the same commit (crypto-shredding, issue 18).
     let user_id = UserId(uuid::Uuid::now_v7());
     let at = Utc::now();
+    let (key, wrapped_key) = state.pii.new_key(user_id);
     let user_events = User::default().decide(&UserCommand::Register {
         user_id,
         username: username.clone(),
-        display_name,
+        sealed_username: key.seal(Field::Username, username.as_str()),
+        display_name: key.seal(Field::DisplayName, display_name.as_str()),
         at,
     })?;
-    let claim_events = UsernameClaim::default().decide(&ClaimUsername {
-        username: username.clone(),
-        user_id,
-        at,
-    })?;
-    // Nobody is logged in yet: idempotency keys are scoped by the username.
-    let scope = UserId(StreamId::for_username(username.as_str()).0);
+    // The log and the credentials know the name only by its keyed hash.
+    let name_key = state.pii.name_key(username.as_str());
+    let name_stream = StreamId::for_name_key(&name_key);
+    // Nobody is logged in yet: idempotency keys are scoped by the name.
+    let scope = UserId(name_stream.0);
     let ctx = Ctx::new(scope, &req);
     let _key = runner::hold_key(&state, &ctx).await;
     if let Some(previous) = previous_answer(&state, &ctx).await? {
         return Ok(previous);
     }
-    let name_stream = StreamId::for_username(username.as_str());
-    // Check before spending ~50 ms on argon2; the commit checks again for real.
-    match state.repo.store().stream_versions(&[name_stream]).await {
-        Ok(found) if found.contains_key(&name_stream) => {
-            return Err(DomainError::UsernameTaken.into())
-        }
-        Ok(_) => {}
-        Err(e) => return Err(runner::unavailable(e)),
-    }
+    // Check before spending ~50 ms on argon2; the commit checks again for
+    // real (the name stream's version, and the stream of names claimed
+    // before issue 18, which nothing appends to any more).
+    let legacy_stream = StreamId::for_username(username.as_str());
+    let (claim, claim_version) = match claim_state(&state, name_stream, legacy_stream).await? {
+        Some(found) => found,
+        None => return Err(DomainError::UsernameTaken.into()),
+    };
+    let free_from = match claim.owner {
+        Some(owner) => state
+            .repo
+            .load::<User>(owner.into())
+            .await
+            .map_err(|e| ApiError::internal("load the name's owner", e))?
+            .0
+            .deleted_at
+            .map(|deleted| deleted + state.quarantine),
+        None => None,
+    };
+    let claim_events = claim.decide(&ClaimUsername {
+        name_key: name_key.clone(),
+        user_id,
+        at,
+        free_from,
+    })?;
     let hash = state
         .passwords
         .hash(password.expose().to_owned())
         .await
         .map_err(|e| ApiError::internal("hash password", e))?;
     let body = Registered { user_id };
-    let mut side_writes = vec![SideWrite::Credential {
-        user_id,
-        username: username.to_string(),
-        password_hash: hash,
-    }];
+    let mut side_writes = vec![
+        SideWrite::Credential {
+            user_id,
+            username: name_key,
+            password_hash: hash,
+        },
+        SideWrite::DataKey {
+            user_id,
+            wrapped: wrapped_key,
+        },
+    ];
     side_writes.extend(ctx.answer(StatusCode::CREATED, &body));
     let commit = Commit {
         streams: vec![
             StreamAppend {
                 stream_id: name_stream,
                 stream_type: StreamType::Username,
-                expected_version: 0,
+                expected_version: claim_version,
                 events: claim_events.into_iter().map(UsernameEvent::into).collect(),
+                epoch: None,
+            },
+            StreamAppend {
+                stream_id: legacy_stream,
+                stream_type: StreamType::Username,
+                expected_version: 0,
+                events: Vec::new(),
                 epoch: None,
             },
             StreamAppend {
@@ -103,7 +134,7 @@ pub async fn register(
         },
         side_writes,
     };
-    match state.repo.store().append(commit).await {
+    match state.repo.append(commit).await {
         Ok(committed) => {
             state.known_users.insert(user_id);
             Ok(Answer::Fresh(
@@ -135,11 +166,12 @@ pub async fn login(
     // Known and unknown usernames are limited alike (no enumeration), and
     // before the store or argon2 is touched; a refusal costs nothing.
     let attempt = limits.login(&req.body.username).await?;
-    let found = if Username::parse(&req.body.username).is_ok() {
+    let found = if let Ok(username) = Username::parse(&req.body.username) {
+        let name_key = state.pii.name_key(username.as_str());
         state
             .repo
             .store()
-            .credential(&req.body.username)
+            .credential(&name_key, username.as_str())
             .await
             .map_err(runner::unavailable)?
     } else {
@@ -182,14 +214,35 @@ pub async fn update_me(
     req: CommandBody<UpdateMeRequest>,
 ) -> Result<Answer<PositionResponse>, ApiError> {
     let at = Utc::now();
+    let display_name = req
+        .body
+        .display_name
+        .as_deref()
+        .map(DisplayName::parse)
+        .transpose()?;
+    let status_message = req
+        .body
+        .status_message
+        .as_deref()
+        .map(StatusMessage::parse)
+        .transpose()?;
     let mut commands = Vec::new();
-    if let Some(name) = &req.body.display_name {
-        let display_name = DisplayName::parse(name)?;
-        commands.push(UserCommand::ChangeDisplayName { display_name, at });
-    }
-    if let Some(text) = &req.body.status_message {
-        let status_message = StatusMessage::parse(text)?;
-        commands.push(UserCommand::ChangeStatusMessage { status_message, at });
+    if display_name.is_some() || status_message.is_some() {
+        // Sealed under the user's data key; none: the account is deleted.
+        let key = state
+            .pii
+            .key(state.repo.store().pool(), me)
+            .await
+            .map_err(runner::unavailable)?
+            .ok_or(DomainError::UserNotFound)?;
+        if let Some(name) = &display_name {
+            let display_name = key.seal(Field::DisplayName, name.as_str());
+            commands.push(UserCommand::ChangeDisplayName { display_name, at });
+        }
+        if let Some(text) = &status_message {
+            let status_message = key.seal(Field::StatusMessage, text.as_str());
+            commands.push(UserCommand::ChangeStatusMessage { status_message, at });
+        }
     }
     if let Some(show_presence) = req.body.show_presence {
         commands.push(UserCommand::SetPresenceVisibility { show_presence, at });
@@ -216,4 +269,30 @@ fn decide_all(user: &User, commands: &[UserCommand]) -> Result<Vec<UserEvent>, D
         events.extend(decided);
     }
     Ok(events)
+}
+
+/// The claim on a username and its stream's version, or `None` when the
+/// name was claimed before issue 18 (its stream is named after the name
+/// itself, and such names are never released; see `cotalk pii
+/// encrypt-legacy`).
+async fn claim_state(
+    state: &CommandState,
+    name_stream: StreamId,
+    legacy_stream: StreamId,
+) -> Result<Option<(UsernameClaim, i64)>, ApiError> {
+    let found = state
+        .repo
+        .store()
+        .stream_versions(&[legacy_stream])
+        .await
+        .map_err(runner::unavailable)?;
+    if found.contains_key(&legacy_stream) {
+        return Ok(None);
+    }
+    state
+        .repo
+        .load::<UsernameClaim>(name_stream)
+        .await
+        .map(Some)
+        .map_err(|e| ApiError::internal("load the name's claim", e))
 }

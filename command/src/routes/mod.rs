@@ -2,6 +2,7 @@
 //! ([`utoipa_axum`]): each handler's `#[utoipa::path]` is both its route and
 //! its documentation, and names the answer type the handler returns.
 
+pub mod account_delete;
 pub mod accounts;
 pub mod attachments;
 pub mod calendar;
@@ -38,6 +39,7 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::end))
         .routes(routes!(sessions::change_password))
+        .routes(routes!(account_delete::delete_me))
         .routes(routes!(friends::request))
         .routes(routes!(friends::accept))
         .routes(routes!(friends::end))

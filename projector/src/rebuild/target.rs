@@ -157,11 +157,10 @@ impl Target {
         plan: &ApplyPlan,
     ) -> Result<Self> {
         Ok(match name {
-            ProjectionName::Redis => Self::Redis(RedisProjection::new(
-                &config.redis_url,
-                &config.namespace,
-                generation,
-            )?),
+            ProjectionName::Redis => Self::Redis(
+                RedisProjection::new(&config.redis_url, &config.namespace, generation)?
+                    .with_pii_of(config),
+            ),
             ProjectionName::History => {
                 Self::History(HistoryProjection::open(config.read_pool.clone(), generation).await?)
             }

@@ -27,7 +27,7 @@ use domain::frame::Frame;
 use domain::ids::{RoomId, UserId};
 use domain::views::{
     preview, AttachmentView, FriendEntryView, FriendState, LastMessageView, MemberView,
-    MessageView, ProfileView, Role, RoomView,
+    MessageView, Role, RoomView,
 };
 use readmodel::attachments::AttachmentEntry;
 use tracing::warn;
@@ -46,34 +46,20 @@ impl Overlay {
 
     fn apply_event(&mut self, e: &StoredEvent) {
         match &e.event {
-            DomainEvent::User(UserEvent::Registered(r)) => {
-                let p = ProfileView {
-                    user_id: r.user_id,
-                    username: r.username.clone(),
-                    display_name: r.display_name.clone(),
-                    created_at: r.at,
-                    status_message: String::new(),
-                    show_presence: true,
-                };
-                let terms = readmodel::people::search_terms(&r.username, &r.display_name);
-                self.search_terms(r.user_id, Vec::new(), terms);
-                self.profiles.insert(r.user_id, Some(p));
-                self.dirty_profiles.insert(r.user_id);
-                self.usernames.insert(r.username.clone(), r.user_id);
-            }
+            // Personal fields: see `apply_pii`.
+            DomainEvent::User(UserEvent::Registered(r)) => self.registered(r),
             DomainEvent::User(UserEvent::DisplayNameChanged(c)) => {
-                if let Some(Some(p)) = self.profiles.get_mut(&c.user_id) {
-                    let before = readmodel::people::search_terms(&p.username, &p.display_name);
-                    p.display_name = c.display_name.clone();
-                    let after = readmodel::people::search_terms(&p.username, &p.display_name);
-                    self.dirty_profiles.insert(c.user_id);
-                    self.search_terms(c.user_id, before, after);
-                } else {
-                    warn!(user_id = %c.user_id, position = e.position, "display name change for unknown user");
-                }
+                self.display_name_changed(c, e.position)
             }
+            DomainEvent::User(UserEvent::StatusMessageChanged(c)) => {
+                self.status_message_changed(c, e.position)
+            }
+            DomainEvent::User(UserEvent::AccountDeleted(d)) => self.account_deleted(d),
+            // Since v2 a claim names no username (the registration does).
             DomainEvent::Username(UsernameEvent::Claimed(c)) => {
-                self.usernames.insert(c.username.clone(), c.user_id);
+                if let Some(name) = &c.username {
+                    self.usernames.insert(name.clone(), Some(c.user_id));
+                }
             }
             DomainEvent::Friendship(f) => self.friendship(f),
             DomainEvent::Room(r) => self.room(r, e.position),

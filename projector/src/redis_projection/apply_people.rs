@@ -45,15 +45,14 @@ impl Overlay {
             UserEvent::RoomUnmuted(m) => {
                 self.mutes.insert((m.user_id, m.room_id), None);
             }
-            UserEvent::StatusMessageChanged(c) => {
-                self.profile_change(c.user_id, position, |p| {
-                    p.status_message = c.status_message.clone();
-                });
-            }
             UserEvent::PresenceVisibilityChanged(c) => {
                 self.profile_change(c.user_id, position, |p| p.show_presence = c.show_presence);
             }
-            UserEvent::Registered(_) | UserEvent::DisplayNameChanged(_) => {}
+            // Personal fields and deletion: `apply_pii`.
+            UserEvent::Registered(_)
+            | UserEvent::DisplayNameChanged(_)
+            | UserEvent::StatusMessageChanged(_)
+            | UserEvent::AccountDeleted(_) => {}
         }
     }
 

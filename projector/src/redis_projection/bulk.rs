@@ -96,6 +96,13 @@ impl RedisProjection {
                 continue;
             };
             let refs: Vec<&StoredEvent> = part.iter().collect();
+            let pii_keys = match self.data_keys(&refs).await {
+                Ok(k) => k,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             let reads = bulk
                 .reads
                 .as_mut()
@@ -108,6 +115,7 @@ impl RedisProjection {
                     break;
                 }
             };
+            overlay.pii_keys = pii_keys;
             for e in part {
                 overlay.apply(e);
             }

@@ -25,6 +25,7 @@
 
 mod apply;
 mod apply_people;
+mod apply_pii;
 mod bulk;
 mod meetups;
 mod messenger;
@@ -60,6 +61,9 @@ pub struct RedisProjection {
     bulk: Option<Box<bulk::Bulk>>,
     /// Last position handed to a bulk run (at or above `stored`).
     applied: i64,
+    /// Where the data keys are, to open personal fields (issue 18); none:
+    /// sealed fields read as deleted.
+    pii: Option<(eventlog::pii::Pii, sqlx::PgPool)>,
 }
 
 impl RedisProjection {
@@ -74,7 +78,38 @@ impl RedisProjection {
             publisher: None,
             bulk: None,
             applied: 0,
+            pii: None,
         })
+    }
+
+    /// Open sealed personal fields with the data keys in `pool` (the
+    /// event-log database), under the master key of `pii`.
+    pub fn with_pii(mut self, pii: eventlog::pii::Pii, pool: sqlx::PgPool) -> Self {
+        self.pii = Some((pii, pool));
+        self
+    }
+
+    /// [`RedisProjection::with_pii`] with the master key and event-log
+    /// pool of `config`, if it has a master key.
+    pub fn with_pii_of(self, config: &ProjectorConfig) -> Self {
+        match &config.pii {
+            Some(pii) => self.with_pii(pii.clone(), config.write_pool.clone()),
+            None => self,
+        }
+    }
+
+    /// The data keys a batch of `events` needs (one query, and none for
+    /// the many batches without sealed fields). Read per batch, never
+    /// cached: a key deleted a moment ago must not open anything.
+    async fn data_keys(
+        &self,
+        events: &[&StoredEvent],
+    ) -> Result<std::collections::HashMap<domain::UserId, eventlog::pii::DataKey>> {
+        let users = apply_pii::sealed_users(events);
+        match &self.pii {
+            Some((pii, pool)) if !users.is_empty() => Ok(pii.keys(pool, &users).await?),
+            _ => Ok(Default::default()),
+        }
     }
 
     /// Publish the frames of every applied batch through `publisher`.
@@ -144,7 +179,15 @@ impl RedisProjection {
             redis::cmd("UNWATCH").exec_async(&mut conn).await?;
             return Ok(Some((cp, Vec::new())));
         };
+        let pii_keys = match self.data_keys(&fresh).await {
+            Ok(k) => k,
+            Err(e) => {
+                redis::cmd("UNWATCH").exec_async(&mut conn).await?;
+                return Err(e);
+            }
+        };
         let mut overlay = Overlay::load(&self.keys, &mut conn, &fresh).await?;
+        overlay.pii_keys = pii_keys;
         for e in &fresh {
             overlay.apply(e);
         }

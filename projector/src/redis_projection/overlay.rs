@@ -39,8 +39,14 @@ pub(super) struct Overlay {
     /// Rooms whose activity moved, with the score of their last move: every
     /// member at the end of the batch gets it in their room list.
     pub(super) touched: HashMap<RoomId, i64>,
-    /// Final owner of each username claimed in the batch.
-    pub(super) usernames: BTreeMap<String, UserId>,
+    /// Final owner of each username claimed in the batch; `None` = the
+    /// owner deleted their account (issue 18).
+    pub(super) usernames: BTreeMap<String, Option<UserId>>,
+    /// The data keys of the batch's users with sealed fields (issue 18;
+    /// absent: deleted, see `apply_pii`).
+    pub(super) pii_keys: HashMap<UserId, eventlog::pii::DataKey>,
+    /// Users whose accounts were deleted in the batch.
+    pub(super) deleted_users: BTreeSet<UserId>,
     /// Final friend entry of (owner, other); `None` = removed.
     pub(super) friends: BTreeMap<(UserId, UserId), Option<FriendEntryView>>,
     /// Final presence of (room, seq) in the room's live seqs.
@@ -174,6 +180,9 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 RoomEvent::InviteCreated(_) | RoomEvent::InviteRevoked(_) => {}
             },
             DomainEvent::User(UserEvent::StatusMessageChanged(c)) => {
+                n.profiles.insert(c.user_id);
+            }
+            DomainEvent::User(UserEvent::AccountDeleted(c)) => {
                 n.profiles.insert(c.user_id);
             }
             DomainEvent::User(UserEvent::PresenceVisibilityChanged(c)) => {

@@ -66,7 +66,13 @@ impl Overlay {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (name, user) in &self.usernames {
-            profiles::put_username(&mut pipe, keys, name, *user);
+            match user {
+                Some(user) => profiles::put_username(&mut pipe, keys, name, *user),
+                None => profiles::del_username(&mut pipe, keys, name),
+            }
+        }
+        for user in &self.deleted_users {
+            profiles::mark_deleted(&mut pipe, keys, *user);
         }
         let friend_entries = grouped(self.friends.iter().map(|((o, u), v)| (*o, *u, v.as_ref())));
         for (owner, items) in friend_entries {

@@ -95,14 +95,15 @@ impl Cast {
     pub fn register(&self, u: UserId, name: &str, at: i64) -> Vec<DomainEvent> {
         vec![
             DomainEvent::Username(UsernameEvent::Claimed(UsernameClaimed {
-                username: name.into(),
+                username: Some(name.into()),
+                name_key: None,
                 user_id: u,
                 at: t(at),
             })),
             DomainEvent::User(UserEvent::Registered(UserRegistered {
                 user_id: u,
                 username: name.into(),
-                display_name: name.to_uppercase(),
+                display_name: name.to_uppercase().into(),
                 at: t(at),
             })),
         ]

@@ -147,7 +147,13 @@ fn answer(page: Vec<Decorated>, limit: usize, blocked: &[UserId]) -> MessagesRes
             .into_iter()
             .take(limit)
             .filter(|d| !blocked.contains(&d.view.author_id))
-            .map(|d| MessageResponse::of(d.view, d.reactions, d.unread_by))
+            .map(|d| {
+                let deleted_user = d.deleted_user;
+                MessageResponse {
+                    deleted_user,
+                    ..MessageResponse::of(d.view, d.reactions, d.unread_by)
+                }
+            })
             .collect(),
         has_more,
     }

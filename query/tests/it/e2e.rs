@@ -49,14 +49,15 @@ async fn append(pool: &sqlx::PgPool, events: &[DomainEvent]) -> i64 {
 fn register(u: UserId, name: &str) -> [DomainEvent; 2] {
     [
         DomainEvent::Username(UsernameEvent::Claimed(UsernameClaimed {
-            username: name.into(),
+            username: Some(name.into()),
+            name_key: None,
             user_id: u,
             at: t(0),
         })),
         DomainEvent::User(UserEvent::Registered(UserRegistered {
             user_id: u,
             username: name.into(),
-            display_name: name.to_uppercase(),
+            display_name: name.to_uppercase().into(),
             at: t(0),
         })),
     ]

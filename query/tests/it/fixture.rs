@@ -51,6 +51,7 @@ pub fn profile(id: UserId, name: &str) -> ProfileView {
         created_at: at(0),
         status_message: String::new(),
         show_presence: true,
+        deleted_user: false,
     }
 }
 
