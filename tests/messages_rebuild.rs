@@ -77,7 +77,8 @@ async fn messenger_read_models_rebuild_to_the_same_digests() {
         &s.env.redis_url,
         &s.env.nats_url,
         &dir,
-    );
+    )
+    .with_pii(eventlog::pii::Pii::new(support::MASTER_KEY.as_bytes()));
     let live_redis = generations::current(&cfg, ProjectionName::Redis)
         .await
         .unwrap();
@@ -90,7 +91,9 @@ async fn messenger_read_models_rebuild_to_the_same_digests() {
     let events = source::read_after(&s.env.write_pool, 0, 10_000)
         .await
         .unwrap();
-    let mut one_by_one = RedisProjection::new(&s.env.redis_url, &s.env.namespace, 50).unwrap();
+    let mut one_by_one = RedisProjection::new(&s.env.redis_url, &s.env.namespace, 50)
+        .unwrap()
+        .with_pii_of(&cfg);
     let mut history = HistoryProjection::open(s.env.read_pool.clone(), 50)
         .await
         .unwrap();
@@ -101,7 +104,9 @@ async fn messenger_read_models_rebuild_to_the_same_digests() {
             .unwrap();
         history.apply_batch(std::slice::from_ref(e)).await.unwrap();
     }
-    let mut bulk = RedisProjection::new(&s.env.redis_url, &s.env.namespace, 60).unwrap();
+    let mut bulk = RedisProjection::new(&s.env.redis_url, &s.env.namespace, 60)
+        .unwrap()
+        .with_pii_of(&cfg);
     bulk.apply_bulk(&events, 4).await.unwrap();
     bulk.finish_bulk().await.unwrap();
     let mut bulk_history = HistoryProjection::open(s.env.read_pool.clone(), 60)

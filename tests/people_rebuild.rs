@@ -49,7 +49,8 @@ async fn people_models_rebuild_to_the_live_digest() {
         &s.env.redis_url,
         &s.env.nats_url,
         &s.config.data_dir,
-    );
+    )
+    .with_pii(eventlog::pii::Pii::new(support::MASTER_KEY.as_bytes()));
     let witness = CancellationToken::new();
     let w = projector::spawn_generation(&cfg, ProjectionName::Redis, 99, witness.clone())
         .await

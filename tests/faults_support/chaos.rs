@@ -102,7 +102,10 @@ impl Chaos {
             &redis.url(),
             &nats.url(),
             &data_dir,
-        );
+        )
+        .with_pii(eventlog::pii::Pii::new(
+            crate::support::MASTER_KEY.as_bytes(),
+        ));
         let vars = child_env(&env, &redis.url(), &nats.url(), &data_dir);
         let (command, projector, query) = tokio::join!(
             Cotalk::start("command", vars.clone(), &dir.path),

@@ -92,7 +92,8 @@ impl Cluster {
             &redis_url,
             &nats_url,
             &data_dir,
-        );
+        )
+        .with_pii(eventlog::pii::Pii::new(support::MASTER_KEY.as_bytes()));
         let vars = child_env(&env, &redis_url, &nats_url, &data_dir);
         let server = support::start_with(env, Role::Command, None).await;
         let projector = Cotalk::start("projector", vars.clone(), &dir.path).await;

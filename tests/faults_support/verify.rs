@@ -48,7 +48,9 @@ pub async fn compare_to_rebuild(
     let cancel = CancellationToken::new();
     let [redis_live, history_live, search_live] = live;
 
-    let mut r = RedisProjection::new(&cfg.redis_url, &cfg.namespace, FRESH).unwrap();
+    let mut r = RedisProjection::new(&cfg.redis_url, &cfg.namespace, FRESH)
+        .unwrap()
+        .with_pii_of(cfg);
     let cp = replay::catch_up(&mut r, &cfg.write_pool, 1000, &cancel, |_| {})
         .await
         .unwrap();
