@@ -156,3 +156,57 @@ async fn the_name_is_free_again_after_the_quarantine() {
         "unauthenticated",
     );
 }
+
+/// A deleted account is no one: every command that names a user answers 404
+/// `user_not_found` for it, as for an id that never registered, and
+/// changes nothing.
+#[tokio::test]
+async fn a_deleted_account_cannot_be_befriended_added_invited_or_blocked() {
+    let s = start().await;
+    let gone = s.user("gone_target").await;
+    let me = s.user("still_here").await;
+    let room = s.room(&me, "빈 방", &[]).await.room_id;
+    let gone_id = gone.id;
+    s.as_user(&gone).delete_me("password-1").await.unwrap();
+
+    let id = gone_id.to_string();
+    let attempts: Vec<(Method, String, serde_json::Value)> = vec![
+        (Method::POST, "/v1/friends".into(), json!({"user_id": id})),
+        (
+            Method::POST,
+            "/v1/rooms".into(),
+            json!({"name": "새 방", "members": [id]}),
+        ),
+        (
+            Method::POST,
+            "/v1/rooms/direct".into(),
+            json!({"user_id": id}),
+        ),
+        (
+            Method::POST,
+            format!("/v1/rooms/{room}/members"),
+            json!({"user_id": id}),
+        ),
+        (
+            Method::POST,
+            "/v1/meetups".into(),
+            json!({"title": "모임", "starts_at": "2099-01-01T10:00:00Z", "invitees": [id]}),
+        ),
+        (Method::PUT, format!("/v1/me/blocks/{id}"), json!({})),
+    ];
+    for (method, path, body) in attempts {
+        let call = s.call(method.clone(), &path).auth(&me);
+        let call = if method == Method::PUT {
+            call
+        } else {
+            call.json(body)
+        };
+        let answer = call.send().await;
+        assert_eq!(
+            (answer.status.as_u16(), answer.code()),
+            (404, "user_not_found"),
+            "{method} {path}: {}",
+            answer.body
+        );
+    }
+}

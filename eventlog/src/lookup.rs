@@ -5,7 +5,7 @@
 use crate::{Credential, StoreError, StoredAnswer};
 use domain::{StreamId, StreamType, UserId};
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Type and current version of each of `ids` that exists.
@@ -29,6 +29,27 @@ pub(crate) async fn stream_versions(
             Ok((StreamId(id), (parsed, version)))
         })
         .collect()
+}
+
+/// Which of `users` are users still: their stream exists, and holds no
+/// `user.account_deleted` (a deleted account cannot be befriended, added,
+/// invited or blocked). One query: the streams rows, and an index probe of
+/// each user's own (short) stream in its partition.
+pub(crate) async fn live_users(
+    pool: &PgPool,
+    users: &[UserId],
+) -> Result<HashSet<UserId>, StoreError> {
+    let uuids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT s.stream_id FROM streams s \
+         WHERE s.stream_id = ANY($1) AND s.stream_type = 'user' AND s.version > 0 \
+         AND NOT EXISTS (SELECT 1 FROM events e WHERE e.stream_id = s.stream_id \
+                         AND e.event_type = 'user.account_deleted')",
+    )
+    .bind(&uuids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| UserId(id)).collect())
 }
 
 /// The stored answer to `key` sent by `user`, if any.

@@ -193,6 +193,14 @@ impl EventStore {
         lookup::stream_versions(&self.inner.pool, ids).await
     }
 
+    /// Which of `users` exist and have not deleted their account.
+    pub async fn live_users(
+        &self,
+        users: &[UserId],
+    ) -> Result<std::collections::HashSet<UserId>, StoreError> {
+        lookup::live_users(&self.inner.pool, users).await
+    }
+
     /// The stored answer to `key` sent by `user`, if any.
     pub async fn idempotent_answer(
         &self,

@@ -20,7 +20,7 @@ use crate::state::CommandState;
 use api::ApiError;
 use axum::http::Method;
 use axum::Router;
-use domain::{DomainError, StreamId, StreamType, UserId};
+use domain::{DomainError, UserId};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -96,7 +96,9 @@ pub fn routes() -> Vec<(Method, String)> {
     api::openapi::operations(&doc)
 }
 
-/// 404 `user_not_found` unless every user exists.
+/// 404 `user_not_found` unless every user exists and has not deleted their
+/// account (decided on the log: a deleted account is no one to befriend,
+/// add, invite or block).
 pub(crate) async fn ensure_users_exist(
     state: &CommandState,
     users: &[UserId],
@@ -104,17 +106,13 @@ pub(crate) async fn ensure_users_exist(
     if users.is_empty() {
         return Ok(());
     }
-    let ids: Vec<StreamId> = users.iter().map(|u| StreamId::from(*u)).collect();
-    let found = state
+    let live = state
         .repo
         .store()
-        .stream_versions(&ids)
+        .live_users(users)
         .await
         .map_err(runner::unavailable)?;
-    let all = ids
-        .iter()
-        .all(|id| matches!(found.get(id), Some((StreamType::User, v)) if *v > 0));
-    if all {
+    if users.iter().all(|u| live.contains(u)) {
         Ok(())
     } else {
         Err(DomainError::UserNotFound.into())
