@@ -33,6 +33,12 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::projections::ProjectionsCommand,
     },
+    /// Personal-data maintenance (`encrypt-legacy`).
+    Pii {
+        /// What to do.
+        #[command(subcommand)]
+        command: crate::pii::PiiCommand,
+    },
     /// Write a demo (users, rooms, Korean and English conversations) once;
     /// running it again writes nothing.
     Seed(crate::seed::SeedArgs),
@@ -55,6 +61,7 @@ impl Cli {
             Command::Serve(args) => crate::serve::run(config, args).await,
             Command::Migrate => crate::serve::migrate(&config).await,
             Command::Projections { command } => crate::projections::run(&config, command).await,
+            Command::Pii { command } => crate::pii::run(&config, command).await,
             Command::Seed(args) => {
                 let outcome = crate::seed::run(&config, &args).await?;
                 println!("{}", crate::seed::describe(&outcome));

@@ -26,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod ops;
 pub mod ops_status;
+pub mod pii;
 pub mod projections;
 pub mod scheduler;
 pub mod seed;

@@ -54,6 +54,7 @@ mod decode;
 pub mod error;
 mod lookup;
 pub mod pii;
+pub mod pii_legacy;
 pub mod read;
 mod rows;
 pub mod scan;
