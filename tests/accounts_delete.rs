@@ -166,6 +166,7 @@ async fn a_deleted_account_cannot_be_befriended_added_invited_or_blocked() {
     let gone = s.user("gone_target").await;
     let me = s.user("still_here").await;
     let room = s.room(&me, "빈 방", &[]).await.room_id;
+    let shared = s.room(&me, "함께 쓴 방", &[&gone]).await.room_id;
     let gone_id = gone.id;
     s.as_user(&gone).delete_me("password-1").await.unwrap();
 
@@ -194,6 +195,19 @@ async fn a_deleted_account_cannot_be_befriended_added_invited_or_blocked() {
         ),
         (Method::PUT, format!("/v1/me/blocks/{id}"), json!({})),
     ];
+    // Still a member of the room they wrote in, but no one to mention.
+    let mention = s
+        .call(Method::POST, &format!("/v1/rooms/{shared}/messages"))
+        .auth(&me)
+        .json(json!({"body": "안녕", "mentions": [id]}))
+        .send()
+        .await;
+    assert_eq!(
+        (mention.status.as_u16(), mention.code()),
+        (422, "invalid_mention"),
+        "{}",
+        mention.body
+    );
     for (method, path, body) in attempts {
         let call = s.call(method.clone(), &path).auth(&me);
         let call = if method == Method::PUT {

@@ -16,7 +16,7 @@ use contract::commands::{
 use domain::event::RoomEvent;
 use domain::room::RoomCommand;
 use domain::values::MessageBody;
-use domain::{MessageId, RoomId};
+use domain::{DomainError, MessageId, RoomId};
 
 /// Post a message; it gets the room's next `seq`.
 #[utoipa::path(post, path = "/v1/rooms/{room_id}/messages", tag = "messages", request_body = PostMessageRequest,
@@ -38,6 +38,20 @@ pub async fn post(
     } else {
         Some(MessageBody::parse(&req.body.body)?)
     };
+    // A deleted account stays a member (its messages stay) but is no one to
+    // mention: decided on the log, like every other user a request names.
+    let mentions = &req.body.mentions;
+    if !mentions.is_empty() && mentions.len() <= domain::attachment::MAX_MENTIONS {
+        let live = state
+            .repo
+            .store()
+            .live_users(mentions)
+            .await
+            .map_err(crate::runner::unavailable)?;
+        if !mentions.iter().all(|u| live.contains(u)) {
+            return Err(DomainError::InvalidMention.into());
+        }
+    }
     let ctx = Ctx::new(me, &req);
     let message_id = MessageId(uuid::Uuid::now_v7());
     let command = RoomCommand::Post {
