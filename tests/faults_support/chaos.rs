@@ -248,6 +248,7 @@ pub async fn run(plan: Plan) {
         injected
     };
     let ((), injected) = tokio::join!(load.run(), injector);
+    let fired = reminders_fired(&cl.cfg, load.reminders_owed()).await;
     let acks = load.acks.lock().unwrap().clone();
     let seen = std::mem::take(&mut *load.seen.lock().unwrap());
 
@@ -261,9 +262,11 @@ pub async fn run(plan: Plan) {
     assert_stream_holds_the_log_once(&cl.cfg).await;
     let (_, diverged) = verify::compare_to_rebuild(&cl.cfg, live, head).await;
 
+    let owed = load.reminders_owed();
     let summary = Summary {
         injected,
         acknowledged: acks.len(),
+        reminders: (owed, &fired),
         lost: logged.lost.len(),
         duplicated: logged.duplicated.len(),
         diverged: diverged.len(),
@@ -284,7 +287,15 @@ pub async fn run(plan: Plan) {
         logged.unkeyed
     );
     let max_ack = acks.iter().map(|a| a.position).max().unwrap_or(0);
-    assert_eq!(head, max_ack, "log head vs last acknowledged position");
+    assert_eq!(
+        logged.last_keyed, max_ack,
+        "last keyed event vs last acknowledged position"
+    );
+    assert_eq!(
+        (fired.fired, fired.distinct),
+        (owed as i64, owed as i64),
+        "reminders fired (all, distinct) vs owed: each exactly once"
+    );
     assert!(
         seen.server_errors.is_empty(),
         "5xx other than 503: {:?}",
@@ -297,6 +308,19 @@ pub async fn run(plan: Plan) {
     assert_eq!(seen.timeouts, 0, "requests the command side never answered");
 }
 
+/// The log's reminders once it holds `owed` of them (or after 60 s: a
+/// missing one fails the run, and so does one more than owed).
+async fn reminders_fired(cfg: &ProjectorConfig, owed: usize) -> log::Reminders {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = log::reminders(&cfg.write_pool).await;
+        if seen.fired >= owed as i64 || Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The table `make chaos` prints.
 struct Summary<'a> {
     injected: BTreeMap<ChaosFault, usize>,
@@ -304,6 +328,8 @@ struct Summary<'a> {
     lost: usize,
     duplicated: usize,
     diverged: usize,
+    /// Reminders owed, and what the log holds.
+    reminders: (usize, &'a log::Reminders),
     seen: &'a Seen,
 }
 
@@ -330,6 +356,17 @@ impl Summary<'_> {
             ("lost".into(), self.lost.to_string()),
             ("duplicated".into(), self.duplicated.to_string()),
             ("diverged".into(), self.diverged.to_string()),
+            (
+                "reminders owed / fired / distinct".into(),
+                format!(
+                    "{} / {} / {}",
+                    self.reminders.0, self.reminders.1.fired, self.reminders.1.distinct
+                ),
+            ),
+            (
+                "latest reminder late by (ms)".into(),
+                self.reminders.1.worst_late_ms.to_string(),
+            ),
             (
                 "503 answers (all with Retry-After)".into(),
                 format!(

@@ -16,7 +16,7 @@ use contract::commands::{
     CreateRoomRequest, EditMessageRequest, LoginRequest, PostMessageRequest, RegisterRequest,
 };
 use contract::Positioned;
-use domain::{MessageId, RoomId, UserId};
+use domain::{MeetupId, MessageId, RoomId, UserId};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use testkit::client::{Client, ClientError};
 use uuid::Uuid;
 
+#[path = "client_meetups.rs"]
+mod meetups;
 #[path = "client_people.rs"]
 mod people;
 
@@ -80,6 +82,10 @@ pub struct HttpLoad {
     finished: AtomicBool,
     actors: Vec<Actor>,
     rooms: Vec<RoomId>,
+    /// Each worker's latest meet-up with a reminder due (see `meetup_step`).
+    meetups: Mutex<Vec<Option<MeetupId>>>,
+    /// Reminders the scheduler owes: one per meet-up planned due at once.
+    reminders_owed: AtomicUsize,
     ops: usize,
     seed: u64,
     deadline: Instant,
@@ -109,6 +115,8 @@ impl HttpLoad {
             finished: AtomicBool::new(false),
             actors: Vec::new(),
             rooms: Vec::new(),
+            meetups: Mutex::new(vec![None; WORKERS]),
+            reminders_owed: AtomicUsize::new(0),
             ops,
             seed,
             deadline: Instant::now() + limit,
@@ -185,6 +193,11 @@ impl HttpLoad {
         self.finished.store(true, Ordering::SeqCst);
     }
 
+    /// Reminders the scheduler must have fired once the load is over.
+    pub fn reminders_owed(&self) -> usize {
+        self.reminders_owed.load(Ordering::SeqCst)
+    }
+
     /// How many 503 answers the load has had.
     pub fn unavailable_answers(&self) -> usize {
         let seen = self.seen.lock().unwrap();
@@ -198,14 +211,15 @@ impl HttpLoad {
 
     /// Posts (about three in four), edits of the worker's own messages,
     /// sign-ups (2 %) and other sessions of the worker's user logging in,
-    /// refreshing and logging out (4 %).
+    /// refreshing and logging out (4 %); every tenth step a people command
+    /// or a meet-up command.
     async fn worker(&self, w: usize) {
         let mut rng = StdRng::seed_from_u64(self.seed.wrapping_add(w as u64 * 104_729));
         let mut mine: Vec<(RoomId, MessageId)> = Vec::new();
         let mut i = 0;
         while i < self.ops || !self.finished.load(Ordering::SeqCst) {
             i += 1;
-            if self.people_step(w, i).await {
+            if self.people_step(w, i).await || self.meetup_step(w, i).await {
                 continue;
             }
             let roll = rng.gen_range(0..100);

@@ -2,7 +2,9 @@
 //! events are in the log exactly once. Each event carries the command's
 //! `Idempotency-Key` and `command_id` in its metadata (one `command_id` per
 //! execution), so the events of one key grouped together must come from one
-//! execution and end at the position the answer named.
+//! execution and end at the position the answer named. The scheduler's
+//! `meetup.reminder_due` events carry no key (no client asked for them):
+//! [`reminders`] counts them instead, and that no reminder fired twice.
 
 use super::client::Ack;
 use sqlx::PgPool;
@@ -21,8 +23,41 @@ pub struct LogCheck {
     /// command until acknowledged, so there must be none).
     pub unacknowledged: Vec<String>,
     /// Events in the log without an idempotency key (every command of the
-    /// load sends one).
+    /// load sends one), the scheduler's reminders aside.
     pub unkeyed: i64,
+    /// The position of the last keyed event (the last acknowledged command's).
+    pub last_keyed: i64,
+}
+
+/// The scheduler's reminders in the log.
+#[derive(Debug, Default)]
+pub struct Reminders {
+    /// `meetup.reminder_due` events.
+    pub fired: i64,
+    /// Distinct (meet-up, user, start) among them: equal to `fired` when
+    /// none fired twice.
+    pub distinct: i64,
+    /// The largest `late_by_ms` (how late the latest one fired).
+    pub worst_late_ms: i64,
+}
+
+/// Count the reminders of `pool`'s log.
+pub async fn reminders(pool: &PgPool) -> Reminders {
+    let (fired, distinct, worst): (i64, i64, Option<i64>) = sqlx::query_as(
+        "SELECT count(*)::bigint,
+                count(DISTINCT (payload->>'meetup_id', payload->>'user_id',
+                                (payload->>'starts_at')::timestamptz))::bigint,
+                max((payload->>'late_by_ms')::bigint)
+           FROM events WHERE event_type = 'meetup.reminder_due'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("count the reminders");
+    Reminders {
+        fired,
+        distinct,
+        worst_late_ms: worst.unwrap_or(0),
+    }
 }
 
 /// Compare the log of `pool` with `acks`.
@@ -30,7 +65,7 @@ pub async fn check(pool: &PgPool, acks: &[Ack]) -> LogCheck {
     let rows: Vec<(Option<String>, i64, i64, i64)> = sqlx::query_as(
         "SELECT metadata->>'idempotency_key', count(*)::bigint,
                 count(DISTINCT metadata->>'command_id')::bigint, max(position)
-           FROM events GROUP BY 1",
+           FROM events WHERE event_type <> 'meetup.reminder_due' GROUP BY 1",
     )
     .fetch_all(pool)
     .await
@@ -40,6 +75,7 @@ pub async fn check(pool: &PgPool, acks: &[Ack]) -> LogCheck {
     for (key, events, executions, last) in rows {
         match key {
             Some(k) => {
+                out.last_keyed = out.last_keyed.max(last);
                 by_key.insert(k, (events, executions, last));
             }
             None => out.unkeyed += events,
