@@ -76,7 +76,7 @@ pub struct ProjectorConfig {
     pub redis_url: String,
     /// NATS with JetStream.
     pub nats_url: String,
-    /// Search indexes live under `{data_dir}/search/{namespace}/g{generation}`.
+    /// Search indexes live under `{data_dir}/search/{namespace}/g{generation}-v{schema version}`.
     pub data_dir: PathBuf,
     /// Relay pacing and stream limits.
     pub relay: RelayOptions,
