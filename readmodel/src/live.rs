@@ -121,6 +121,9 @@ pub fn queue_arrive(
     now_ms: i64,
     ttl_ms: u64,
 ) {
+    // Loaded first (as `people::queue_unread_script` does): a pipeline
+    // sends `EVALSHA`, which fails on a server that has not seen the script.
+    pipe.load_script(&ARRIVE).ignore();
     pipe.invoke_script(
         ARRIVE
             .key(presence_key(namespace, user))
@@ -135,6 +138,7 @@ pub fn queue_arrive(
 /// Queue removing stream `stream` of `user`; take with [`take_transition`]
 /// (true: went offline).
 pub fn queue_leave(pipe: &mut Pipeline, namespace: &str, user: UserId, stream: &str, now_ms: i64) {
+    pipe.load_script(&LEAVE).ignore();
     pipe.invoke_script(
         LEAVE
             .key(presence_key(namespace, user))

@@ -31,7 +31,7 @@ use readmodel::live::{self, PresenceNotice};
 use readmodel::{friends, profiles, Replies};
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// How long a read for presence may wait.
 const READ_WAIT: Duration = Duration::from_secs(2);
@@ -75,7 +75,7 @@ pub(crate) async fn arrive(hub: &StreamHub, user: UserId, stream: &str) {
             tokio::spawn(async move { announce(&hub, user, true).await });
         }
         Ok(false) => {}
-        Err(e) => debug!(error = ?e, "presence not recorded"),
+        Err(e) => warn!(error = ?e, "presence not recorded"),
     }
 }
 
@@ -88,7 +88,7 @@ pub(crate) async fn leave(hub: &StreamHub, user: UserId, stream: &str) {
     match changed {
         Ok(true) => announce(hub, user, false).await,
         Ok(false) => {}
-        Err(e) => debug!(error = ?e, "presence not recorded"),
+        Err(e) => warn!(error = ?e, "presence not recorded"),
     }
 }
 
