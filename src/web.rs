@@ -72,6 +72,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/people.js"),
     },
     Asset {
+        path: "/presence.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/presence.js"),
+    },
+    Asset {
         path: "/messenger.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/messenger.js"),

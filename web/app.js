@@ -8,6 +8,7 @@ import { el, formatTime, onEnter } from './dom.js';
 import { initMeetups } from './meetups.js';
 import { renderMembers } from './members.js';
 import { initPeople, showInvite, showMute } from './people.js';
+import { initPresence, onLiveFrame, renderFriends, roomChanged } from './presence.js';
 import { Mentions, loadNotice, showNotice } from './messenger.js';
 import { initSearch } from './search.js';
 import { initSettings } from './settings.js';
@@ -38,6 +39,7 @@ async function enter() {
   $('auth').hidden = true;
   $('main').hidden = false;
   await loadRooms();
+  renderFriends();
   stream = new Stream(api, onFrame, (s) => {
     $('conn').className = `conn ${s}`;
     $('conn').title =
@@ -220,6 +222,7 @@ async function openRoom(roomId, focusSeq) {
   const room = state.rooms.find((r) => r.room_id === roomId);
   if (!room) return;
   state.current = roomId;
+  roomChanged();
   history.replaceState(null, '', `#room=${roomId}${focusSeq ? `&seq=${focusSeq}` : ''}`);
   renderRooms();
   $('room-title').textContent = room.name;
@@ -244,6 +247,7 @@ async function openRoom(roomId, focusSeq) {
 
 function closeRoom() {
   state.current = null;
+  roomChanged();
   showNotice(null);
   timeline.clear();
   history.replaceState(null, '', '#');
@@ -309,6 +313,11 @@ $('leave').addEventListener('click', async () => {
 // ---- live frames ----
 
 function onFrame(f) {
+  // Typing and presence frames are ephemeral: no position, nothing to reload.
+  if (f.type === 'typing' || f.type === 'presence') {
+    onLiveFrame(f);
+    return;
+  }
   const here = f.room_id === state.current;
   meetups.onFrame(f);
   switch (f.type) {
@@ -385,6 +394,7 @@ function onFrame(f) {
 
 initSearch(openRoom);
 initSettings();
+initPresence();
 const meetups = initMeetups(openRoom);
 
 if (api.token) {

@@ -15,8 +15,10 @@
 
 use crate::bus;
 use crate::error::Result;
+use domain::event::{DomainEvent, StoredEvent, UserEvent};
 use domain::frame::{Frame, FrameBatch};
 use domain::RoomId;
+use readmodel::live::BlocksNotice;
 use readmodel::subjects;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -85,6 +87,39 @@ impl FramePublisher {
     /// Everything at or below `position` is already applied: never publish it.
     pub fn observe(&self, position: i64) {
         self.inner.published.fetch_max(position, Ordering::SeqCst);
+    }
+
+    /// Tell query nodes about the blocks an applied batch changed
+    /// (`readmodel::live::BlocksNotice`, issue 16), so that connections of
+    /// those users re-read them. Call before [`Self::publish`] (which moves
+    /// the floor): only events not published before count. Never waits.
+    pub fn publish_blocks(&self, events: &[StoredEvent]) {
+        let floor = self.inner.published.load(Ordering::SeqCst);
+        let mut users = Vec::new();
+        let mut position = 0;
+        for e in events.iter().filter(|e| e.position > floor) {
+            if let DomainEvent::User(UserEvent::Blocked(b)) = &e.event {
+                users.extend([b.user_id, b.blocked]);
+            } else if let DomainEvent::User(UserEvent::Unblocked(b)) = &e.event {
+                users.extend([b.user_id, b.blocked]);
+            } else {
+                continue;
+            }
+            position = e.position;
+        }
+        if users.is_empty() {
+            return;
+        }
+        users.sort();
+        users.dedup();
+        let notice = BlocksNotice { users, position };
+        let Ok(payload) = serde_json::to_vec(&notice) else {
+            return;
+        };
+        let subject = readmodel::live::blocks_subject(&self.inner.namespace);
+        if let Ok(queue) = self.inner.queue.lock() {
+            let _ = queue.1.try_send((subject, payload.into()));
+        }
     }
 
     /// Publish the frames of one applied batch (in position order), one

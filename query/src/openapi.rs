@@ -122,6 +122,11 @@ mod tests {
         assert_eq!(stream["security"][0]["bearer"], serde_json::json!([]));
         assert!(stream["responses"]["101"].is_object());
         assert!(stream["responses"]["403"].is_object(), "origin_not_allowed");
+        let typing = &json["paths"]["/v1/rooms/{room_id}/typing"]["post"];
+        assert!(typing["responses"]["204"].is_object(), "typing (issue 16)");
+        assert!(typing["responses"]["404"].is_object());
+        let friend = &json["components"]["schemas"]["FriendResponse"]["properties"];
+        assert!(friend["presence"].is_object() && friend["last_seen_at"].is_object());
         assert!(json["components"]["securitySchemes"]["bearer"].is_object());
         assert!(json["components"]["schemas"]["MessagesResponse"].is_object());
     }

@@ -20,6 +20,8 @@
 //!   member's WebSocket) at fixed offered loads, open loop, with many
 //!   connected clients; [`e2e_load`] posts and observes, [`streams`] are the
 //!   WebSocket clients.
+//! - [`users`]: user search latency (Latin, Hangul and 초성 prefixes) at
+//!   1M users, through HTTP.
 //! - [`chart`]: the latency-vs-load and CPU-per-post SVGs.
 //! - [`cpu`]: CPU time per post of every process involved, from `/proc`
 //!   ([`procstat`] reads it, [`cpu_find`] finds the shared servers' pids);
@@ -43,6 +45,7 @@ pub mod replay;
 pub mod report;
 pub mod search;
 pub mod streams;
+pub mod users;
 
 use clap::{Args, Subcommand};
 
@@ -58,6 +61,8 @@ pub enum BenchCommand {
     Replay(replay::ReplayArgs),
     /// Search latency, Korean recall and indexing rate vs. Postgres FTS and pg_trgm.
     Search(search::SearchArgs),
+    /// User search latency (`GET /v1/users/search`) at 1M users.
+    Users(users::UsersArgs),
     /// Every part in turn, each with its defaults (`--quick`: under 3 minutes
     /// of measuring on the 2-core machine).
     All,
@@ -71,7 +76,7 @@ struct Defaults {
 }
 
 /// The parts `bench all` runs, in order.
-const ALL_PARTS: [&str; 4] = ["append", "e2e", "search", "replay"];
+const ALL_PARTS: [&str; 5] = ["append", "e2e", "search", "replay", "users"];
 
 /// Options every part shares.
 #[derive(Debug, Clone, Args)]
@@ -137,6 +142,10 @@ async fn run_one(
         BenchCommand::Search(args) => {
             let result = search::run(config, common, &args).await?;
             report::save(common, "search", &result)?;
+        }
+        BenchCommand::Users(args) => {
+            let result = users::run(config, common, &args).await?;
+            report::save(common, "users", &result)?;
         }
     }
     Ok(())

@@ -344,6 +344,9 @@ impl<'a> Load<'a> {
                     post.mentions = vec![self.users[0].id];
                 }
                 let as_actor = self.server.as_user(actor);
+                // Typing first (issue 16): ephemeral, nothing to check
+                // afterwards; faults may refuse it (503), never the post.
+                let _ = as_actor.typing(RoomId(room)).await;
                 let posted = self.ack(as_actor.post_message(RoomId(room), &post).await);
                 let (msg, seq) = (posted.message_id.0, posted.seq);
                 let author: Uuid = actor.id.0;

@@ -16,6 +16,7 @@ pub(crate) mod calendar;
 pub(crate) mod meetups;
 pub(crate) mod messages;
 pub(crate) mod people;
+mod presence;
 pub(crate) mod rooms;
 pub(crate) mod search;
 pub(crate) mod users;

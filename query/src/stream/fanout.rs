@@ -50,6 +50,10 @@ pub(super) async fn start(hub: StreamHub, nats_url: &str) -> Result<(), StreamEr
         .subscribe(subject)
         .await
         .map_err(|e| StreamError::Nats(e.to_string()))?;
+    hub.set_nats(client.clone());
+    super::live::start(hub.clone(), client.clone())
+        .await
+        .map_err(|e| StreamError::Nats(e.to_string()))?;
     tokio::spawn(run(hub, client, subscriber, events));
     Ok(())
 }
