@@ -6,6 +6,7 @@
 import { Stream } from './api.js';
 import { el, formatTime, onEnter } from './dom.js';
 import { initMeetups } from './meetups.js';
+import { initNotifications } from './notifications.js';
 import { renderMembers } from './members.js';
 import { initPeople, showInvite, showMute } from './people.js';
 import { Mentions, loadNotice, showNotice } from './messenger.js';
@@ -42,7 +43,10 @@ async function enter() {
     $('conn').className = `conn ${s}`;
     $('conn').title =
       s === 'live' ? 'live' : s === 'refused' ? 'too many open tabs: live updates paused' : 'reconnecting…';
-    if (s === 'live') scheduleRooms(api.position);
+    if (s === 'live') {
+      scheduleRooms(api.position);
+      notifications.load(api.position);
+    }
   });
   stream.start(api.position);
   if (await showInvite()) return;
@@ -68,6 +72,7 @@ async function logout(ended) {
   $('settings-panel').hidden = true;
   $('search-results').replaceChildren();
   $('search-input').value = '';
+  notifications.reset();
   showAuth();
 }
 
@@ -311,6 +316,10 @@ $('leave').addEventListener('click', async () => {
 function onFrame(f) {
   const here = f.room_id === state.current;
   meetups.onFrame(f);
+  if (f.type === 'notification') {
+    notifications.onFrame(f);
+    return;
+  }
   switch (f.type) {
     case 'message_posted':
       if (here) {
@@ -386,6 +395,7 @@ function onFrame(f) {
 initSearch(openRoom);
 initSettings();
 const meetups = initMeetups(openRoom);
+const notifications = initNotifications(openRoom);
 
 if (api.token) {
   keepFresh();
