@@ -102,8 +102,8 @@ async fn the_feed_rebuilds_to_the_same_digest_event_by_event_and_in_bulk() {
         ..Default::default()
     };
     ua.change_meetup(m.meetup_id, &change).await.unwrap();
-    ua.cancel_meetup(m.meetup_id).await.unwrap();
-    let page = ub.at(0).notifications(&[]).await.unwrap();
+    let cancelled = ua.cancel_meetup(m.meetup_id).await.unwrap().position;
+    let page = ub.at(cancelled).notifications(&[]).await.unwrap();
     let newest = page.notifications[0].notification_id;
     let third = page.notifications[2].notification_id;
     ub.mark_notifications_read(third.0).await.unwrap();
