@@ -62,6 +62,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/meetups_calendar.js"),
     },
     Asset {
+        path: "/notifications.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/notifications.js"),
+    },
+    Asset {
         path: "/members.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/members.js"),

@@ -6,6 +6,7 @@
 import { Stream } from './api.js';
 import { el, formatTime, onEnter } from './dom.js';
 import { initMeetups } from './meetups.js';
+import { initNotifications } from './notifications.js';
 import { renderMembers } from './members.js';
 import { initPeople, showInvite, showMute } from './people.js';
 import { initPresence, onLiveFrame, renderFriends, roomChanged } from './presence.js';
@@ -44,7 +45,10 @@ async function enter() {
     $('conn').className = `conn ${s}`;
     $('conn').title =
       s === 'live' ? 'live' : s === 'refused' ? 'too many open tabs: live updates paused' : 'reconnecting…';
-    if (s === 'live') scheduleRooms(api.position);
+    if (s === 'live') {
+      scheduleRooms(api.position);
+      notifications.load(api.position);
+    }
   });
   stream.start(api.position);
   if (await showInvite()) return;
@@ -70,6 +74,7 @@ async function logout(ended) {
   $('settings-panel').hidden = true;
   $('search-results').replaceChildren();
   $('search-input').value = '';
+  notifications.reset();
   showAuth();
 }
 
@@ -320,6 +325,10 @@ function onFrame(f) {
   }
   const here = f.room_id === state.current;
   meetups.onFrame(f);
+  if (f.type === 'notification') {
+    notifications.onFrame(f);
+    return;
+  }
   switch (f.type) {
     case 'message_posted':
       if (here) {
@@ -396,6 +405,7 @@ initSearch(openRoom);
 initSettings();
 initPresence();
 const meetups = initMeetups(openRoom);
+const notifications = initNotifications(openRoom);
 
 if (api.token) {
   keepFresh();

@@ -84,8 +84,9 @@ pub struct ProjectorConfig {
     pub runtime: RuntimeOptions,
     /// Search index commit batching and writer settings.
     pub search: SearchOptions,
-    /// Where the `redis` projection publishes live frames (`None`: nowhere,
-    /// as in tests and rebuild tools).
+    /// Where the `redis` projection publishes live frames and the `history`
+    /// projection `notification` frames (`None`: nowhere, as in tests and
+    /// rebuild tools).
     pub frames: Option<FramePublisher>,
 }
 
@@ -223,7 +224,10 @@ pub async fn spawn_generation(
             spawn_runtime(config, p, nats, cancel)
         }
         ProjectionName::History => {
-            let p = HistoryProjection::open(config.read_pool.clone(), generation).await?;
+            let p = HistoryProjection::open(config.read_pool.clone(), generation)
+                .await?
+                .with_publisher(config.frames.clone())
+                .await?;
             spawn_runtime(config, p, nats, cancel)
         }
         ProjectionName::Search => {

@@ -29,6 +29,7 @@ pub mod failure;
 mod history;
 mod meetups;
 mod messenger;
+mod notifications;
 pub mod openapi;
 mod routes;
 mod snapshot;

@@ -6,8 +6,8 @@
 //! worker in which its owner kicks a member, adds one and sees another leave.
 //! Workers post, edit and delete their own messages, move read markers,
 //! change display names, react to, hide and pin their own messages (and
-//! mention the halls' owner), plan a meet-up (whose reminder the scheduler
-//! fires during the load); every command must succeed (the command side is
+//! mention the halls' owner, who marks their notifications read once), plan
+//! a meet-up (whose reminder the scheduler fires during the load); every command must succeed (the command side is
 //! not what the faults hit), and each acknowledgement is written to the
 //! [`Ledger`] the read models are later checked against.
 
@@ -241,6 +241,9 @@ impl<'a> Load<'a> {
         let side = self.sides[w];
         // Live messages of each actor: (room, message id, seq).
         let mut mine: [Vec<(Uuid, Uuid, u64)>; 2] = [Vec::new(), Vec::new()];
+        // Position of the last hall post of actor 1 (mentions the halls' owner).
+        let mut mentioned: Option<i64> = None;
+        let mut marked = false;
         for i in 0..self.ops {
             if self.people_step(w, i).await {
                 continue;
@@ -271,6 +274,18 @@ impl<'a> Load<'a> {
                 let leaver = &self.users[(w + 1) % WORKERS + WORKERS];
                 self.remove(leaver, side, leaver).await;
                 continue;
+            }
+            if w == 0 && !marked && i >= 7 * self.ops / 10 {
+                if let Some(at) = mentioned {
+                    // The halls' owner (this worker's actor 0) reads their
+                    // notifications up to actor 1's last mention of them,
+                    // made before any block between the two.
+                    marked = true;
+                    let up_to = domain::notification::NotificationId::of(at, owner.id);
+                    let as_owner = self.server.as_user(owner);
+                    self.ack(as_owner.mark_notifications_read(up_to.0).await);
+                    continue;
+                }
             }
             let a = rng.gen_range(0..2);
             let actor = &actors[a];
@@ -348,6 +363,9 @@ impl<'a> Load<'a> {
                 // afterwards; faults may refuse it (503), never the post.
                 let _ = as_actor.typing(RoomId(room)).await;
                 let posted = self.ack(as_actor.post_message(RoomId(room), &post).await);
+                if a == 1 && room != side && i < 7 * self.ops / 10 {
+                    mentioned = Some(posted.position);
+                }
                 let (msg, seq) = (posted.message_id.0, posted.seq);
                 let author: Uuid = actor.id.0;
                 let rec = PostRec {

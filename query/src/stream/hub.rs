@@ -231,13 +231,7 @@ impl StreamHub {
     pub(crate) fn dispatch(&self, publisher: uuid::Uuid, seq: u64, frames: Vec<Arc<Live>>) {
         let now = Instant::now();
         let mut t = self.table();
-        match t.publishers.insert(publisher, seq) {
-            Some(last) if seq != last + 1 && seq > last => {
-                warn!(%publisher, last, seq, "hole in the frame sequence");
-                t.close_all(RESUME);
-            }
-            _ => {}
-        }
+        t.sequence(publisher, seq);
         for live in frames {
             if !t.seen.insert(live.frame.position) {
                 continue;
@@ -319,6 +313,17 @@ const TOO_SLOW: Close = Close {
 };
 
 impl Table {
+    /// Note message `seq` of `publisher`; a hole closes every connection.
+    fn sequence(&mut self, publisher: uuid::Uuid, seq: u64) {
+        match self.publishers.insert(publisher, seq) {
+            Some(last) if seq != last + 1 && seq > last => {
+                warn!(%publisher, last, seq, "hole in the frame sequence");
+                self.close_all(RESUME);
+            }
+            _ => {}
+        }
+    }
+
     /// Connections `user` holds.
     fn held(&self, user: UserId) -> usize {
         self.by_user.get(&user).map_or(0, HashSet::len)
@@ -431,6 +436,8 @@ impl Table {
 
 #[path = "hub_live.rs"]
 mod live;
+#[path = "hub_user.rs"]
+mod user;
 
 #[cfg(test)]
 #[path = "hub_tests.rs"]
