@@ -87,6 +87,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/messenger.js"),
     },
     Asset {
+        path: "/attachments.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/attachments.js"),
+    },
+    Asset {
         path: "/search.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/search.js"),
@@ -162,10 +167,12 @@ async fn serve(index: usize, headers: HeaderMap) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     // Everything the pages load comes from this origin; no inline script.
+    // `blob:` images are attachments the page fetched itself with the
+    // session token (an <img> cannot send it).
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; \
              style-src 'self'; script-src 'self'; frame-ancestors 'none'",
         ),
     );

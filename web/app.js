@@ -4,6 +4,7 @@
 // asking for at least that frame's position (X-Min-Position).
 
 import { Stream } from './api.js';
+import { Uploads, initAttachments } from './attachments.js';
 import { el, formatTime, onEnter } from './dom.js';
 import { initMeetups } from './meetups.js';
 import { initNotifications } from './notifications.js';
@@ -241,6 +242,7 @@ async function openRoom(roomId, focusSeq) {
   showMute(room);
   if (!$('members-panel').hidden) renderMembers(true);
   showNotice(null);
+  uploads.clear();
   loadNotice(roomId);
   try {
     await timeline.open(roomId, focusSeq);
@@ -254,6 +256,7 @@ function closeRoom() {
   state.current = null;
   roomChanged();
   showNotice(null);
+  uploads.clear();
   timeline.clear();
   history.replaceState(null, '', '#');
   $('room-title').textContent = 'Pick a room';
@@ -269,11 +272,19 @@ async function send() {
   const input = $('composer-input');
   const body = input.value.trim();
   const roomId = state.current;
-  if (!body || !roomId) return;
+  if (uploads.busy()) {
+    toast('파일을 올리는 중이에요. 다 올라가면 보내 주세요.');
+    return;
+  }
+  const files = uploads.ready();
+  if ((!body && !files.length) || !roomId) return;
   input.value = '';
   const mentioned = mentions.take(body);
+  const request = { body, mentions: mentioned };
+  if (files.length) request.attachments = files.map((f) => f.attachment_id);
   try {
-    const r = await api.post(`/v1/rooms/${roomId}/messages`, { body, mentions: mentioned });
+    const r = await api.post(`/v1/rooms/${roomId}/messages`, request);
+    if (files.length) uploads.clear();
     if (state.current === roomId) {
       timeline.live({
         message_id: r.message_id,
@@ -286,6 +297,7 @@ async function send() {
         deleted: false,
         mentions: mentioned,
         reactions: [],
+        attachments: files,
       });
       timeline.refreshCounts(r.position);
     }
@@ -297,6 +309,8 @@ async function send() {
 
 // Registered before Enter sends, so Enter picks a suggested member first.
 const mentions = new Mentions($('composer-input'), $('mention-list'));
+const uploads = new Uploads($('upload-tray'), () => state.current);
+initAttachments(uploads, { button: $('attach-button'), input: $('attach-input'), composer: $('composer-input'), room: $('room') });
 onEnter($('composer-input'), send);
 $('composer').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -343,6 +357,7 @@ function onFrame(f) {
           deleted: false,
           mentions: f.mentions || [],
           reactions: f.reactions || [],
+          attachments: f.attachments || [],
           unread_by: f.unread_by,
         });
         // Posting moves the poster's marker: earlier counts may drop.

@@ -14,6 +14,8 @@
 //!   full-text search and `pg_trgm` on the same generated corpus.
 //! - [`replay`]: rebuilding projections from a generated log of 1M events
 //!   vs. the raw read speed of the same log.
+//! - [`messages`]: a page of a 1 000-member room's history with every
+//!   message's `unread_by`, latency and CPU per request.
 //! - [`eventlog`]: a realistic synthetic event log written straight into the
 //!   events table.
 //! - [`e2e`]: post-to-visible lag and push latency (post → frame on every
@@ -38,6 +40,7 @@ pub mod e2e;
 pub mod e2e_load;
 pub mod eventlog;
 pub mod harness;
+pub mod messages;
 pub mod pgbench;
 pub mod procstat;
 pub mod profile;
@@ -63,6 +66,8 @@ pub enum BenchCommand {
     Search(search::SearchArgs),
     /// User search latency (`GET /v1/users/search`) at 1M users.
     Users(users::UsersArgs),
+    /// A page of messages with `unread_by` in a 1 000-member room: latency and CPU per request.
+    Messages(messages::MessagesArgs),
     /// Every part in turn, each with its defaults (`--quick`: under 3 minutes
     /// of measuring on the 2-core machine).
     All,
@@ -76,7 +81,7 @@ struct Defaults {
 }
 
 /// The parts `bench all` runs, in order.
-const ALL_PARTS: [&str; 5] = ["append", "e2e", "search", "replay", "users"];
+const ALL_PARTS: [&str; 6] = ["append", "e2e", "search", "replay", "users", "messages"];
 
 /// Options every part shares.
 #[derive(Debug, Clone, Args)]
@@ -146,6 +151,10 @@ async fn run_one(
         BenchCommand::Users(args) => {
             let result = users::run(config, common, &args).await?;
             report::save(common, "users", &result)?;
+        }
+        BenchCommand::Messages(args) => {
+            let result = messages::run(config, common, &args).await?;
+            report::save(common, "messages", &result)?;
         }
     }
     Ok(())

@@ -250,10 +250,16 @@ pub async fn run(plan: Plan) {
     let ((), injected) = tokio::join!(load.run(), injector);
     let fired = reminders_fired(&cl.cfg, load.reminders_owed()).await;
     let acks = load.acks.lock().unwrap().clone();
+    let uploads = load.uploads.lock().unwrap().clone();
     let seen = std::mem::take(&mut *load.seen.lock().unwrap());
 
     let head = source::head(&cl.cfg.write_pool).await.unwrap();
     let logged = log::check(&cl.cfg.write_pool, &acks).await;
+    let (uploads_lost, orphans) = log::check_uploads(&cl.cfg.write_pool, &uploads).await;
+    eprintln!(
+        "uploads: {} acknowledged, {orphans} retried copies (orphans)",
+        uploads.len()
+    );
     let live = generations(&cl.cfg).await;
     super::wait_caught_up(&cl.cfg, &mut cl.projector, &mut cl.query, live, head).await;
     cl.query.terminate().await;
@@ -274,6 +280,8 @@ pub async fn run(plan: Plan) {
     };
     summary.print(seed, started.elapsed());
     assert!(logged.lost.is_empty(), "lost: {:?}", logged.lost);
+    assert!(uploads_lost.is_empty(), "uploads lost: {uploads_lost:?}");
+    assert!(!uploads.is_empty(), "the load uploaded no file");
     assert!(
         logged.duplicated.is_empty(),
         "duplicated: {:?}",

@@ -29,10 +29,14 @@ use std::time::{Duration, Instant};
 use testkit::client::{Client, ClientError};
 use uuid::Uuid;
 
+#[path = "client_attach.rs"]
+mod attach;
 #[path = "client_meetups.rs"]
 mod meetups;
 #[path = "client_people.rs"]
 mod people;
+
+pub use attach::UploadAck;
 
 /// Workers (one user each) sending commands concurrently.
 pub const WORKERS: usize = 4;
@@ -76,6 +80,8 @@ pub struct HttpLoad {
     /// The client of the command process (its address changes on restart).
     client: RwLock<Client>,
     pub acks: Mutex<Vec<Ack>>,
+    /// Acknowledged uploads (they take no `Idempotency-Key`).
+    pub uploads: Mutex<Vec<UploadAck>>,
     pub seen: Mutex<Seen>,
     inflight: AtomicUsize,
     acked: AtomicUsize,
@@ -109,6 +115,7 @@ impl HttpLoad {
         let mut load = HttpLoad {
             client: RwLock::new(Client::with_http(http, base)),
             acks: Mutex::new(Vec::new()),
+            uploads: Mutex::new(Vec::new()),
             seen: Mutex::new(Seen::default()),
             inflight: AtomicUsize::new(0),
             acked: AtomicUsize::new(0),
@@ -209,10 +216,10 @@ impl HttpLoad {
         futures::future::join_all((0..WORKERS).map(|w| self.worker(w))).await;
     }
 
-    /// Posts (about three in four), edits of the worker's own messages,
-    /// sign-ups (2 %) and other sessions of the worker's user logging in,
-    /// refreshing and logging out (4 %); every tenth step a people command
-    /// or a meet-up command.
+    /// Posts (about three in four, one in fifteen of them with a file),
+    /// edits of the worker's own messages, sign-ups (2 %) and other sessions
+    /// of the worker's user logging in, refreshing and logging out (4 %);
+    /// every tenth step a people command or a meet-up command.
     async fn worker(&self, w: usize) {
         let mut rng = StdRng::seed_from_u64(self.seed.wrapping_add(w as u64 * 104_729));
         let mut mine: Vec<(RoomId, MessageId)> = Vec::new();
@@ -227,6 +234,9 @@ impl HttpLoad {
                 self.sign_up(w, i).await;
             } else if roll < 6 {
                 self.session_churn(w).await;
+            } else if roll < 11 {
+                let room = *self.rooms.choose(&mut rng).unwrap();
+                self.post_with_file(w, i, room).await;
             } else if roll < 25 && !mine.is_empty() {
                 let (room, msg) = *mine.choose(&mut rng).unwrap();
                 // Unique, so that no edit is a no-op without events.

@@ -6,10 +6,11 @@
 //! worker in which its owner kicks a member, adds one and sees another leave.
 //! Workers post, edit and delete their own messages, move read markers,
 //! change display names, react to, hide and pin their own messages (and
-//! mention the halls' owner, who marks their notifications read once), plan
-//! a meet-up (whose reminder the scheduler fires during the load); every command must succeed (the command side is
-//! not what the faults hit), and each acknowledgement is written to the
-//! [`Ledger`] the read models are later checked against.
+//! mention the halls' owner, who marks their notifications read once), send
+//! a file with one post in eight, plan a meet-up (whose reminder the
+//! scheduler fires during the load); every command must succeed (the command
+//! side is not what the faults hit), and each acknowledgement is written to
+//! the [`Ledger`] the read models are later checked against.
 
 use crate::support::{Server, User};
 use contract::commands::{
@@ -27,6 +28,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use uuid::Uuid;
 
+#[path = "load_attach.rs"]
+mod attach;
 #[path = "load_people.rs"]
 mod people;
 
@@ -51,6 +54,8 @@ pub struct PostRec {
     pub body: String,
     pub edited: bool,
     pub deleted: bool,
+    /// The attachment sent with it (uploaded just before).
+    pub attachment: Option<Uuid>,
 }
 
 /// What the command side acknowledged about one room.
@@ -358,6 +363,12 @@ impl<'a> Load<'a> {
                     // The halls' owner never leaves them.
                     post.mentions = vec![self.users[0].id];
                 }
+                // One post in eight carries a file.
+                let attachment = if rng.gen_ratio(1, 8) {
+                    Some(self.attach(actor, room, &mut post).await)
+                } else {
+                    None
+                };
                 let as_actor = self.server.as_user(actor);
                 // Typing first (issue 16): ephemeral, nothing to check
                 // afterwards; faults may refuse it (503), never the post.
@@ -374,6 +385,7 @@ impl<'a> Load<'a> {
                     body,
                     edited: false,
                     deleted: false,
+                    attachment,
                 };
                 self.ledger.lock().unwrap().post(room, seq, rec);
                 mine[a].push((room, msg, seq));

@@ -6,7 +6,7 @@
 //! `meetup.reminder_due` events carry no key (no client asked for them):
 //! [`reminders`] counts them instead, and that no reminder fired twice.
 
-use super::client::Ack;
+use super::client::{Ack, UploadAck};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 
@@ -23,7 +23,8 @@ pub struct LogCheck {
     /// command until acknowledged, so there must be none).
     pub unacknowledged: Vec<String>,
     /// Events in the log without an idempotency key (every command of the
-    /// load sends one), the scheduler's reminders aside.
+    /// load sends one), the scheduler's reminders aside; uploads take none
+    /// and are checked by [`check_uploads`].
     pub unkeyed: i64,
     /// The position of the last keyed event (the last acknowledged command's).
     pub last_keyed: i64,
@@ -65,7 +66,11 @@ pub async fn check(pool: &PgPool, acks: &[Ack]) -> LogCheck {
     let rows: Vec<(Option<String>, i64, i64, i64)> = sqlx::query_as(
         "SELECT metadata->>'idempotency_key', count(*)::bigint,
                 count(DISTINCT metadata->>'command_id')::bigint, max(position)
-           FROM events WHERE event_type <> 'meetup.reminder_due' GROUP BY 1",
+           FROM events
+          WHERE event_type <> 'meetup.reminder_due'
+            AND (metadata->>'idempotency_key' IS NOT NULL
+                 OR event_type <> 'room.attachment_uploaded')
+          GROUP BY 1",
     )
     .fetch_all(pool)
     .await
@@ -101,4 +106,34 @@ pub async fn check(pool: &PgPool, acks: &[Ack]) -> LogCheck {
     }
     out.unacknowledged = by_key.into_keys().collect();
     out
+}
+
+/// Acknowledged uploads missing from the log or recorded at another
+/// position than their answer named. Uploads the load retried after losing
+/// the answer may be in the log unacknowledged (the contract's orphans);
+/// returns those too, as a count.
+pub async fn check_uploads(pool: &PgPool, uploads: &[UploadAck]) -> (Vec<String>, usize) {
+    let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT payload->'attachment'->>'attachment_id', position
+           FROM events WHERE event_type = 'room.attachment_uploaded'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("read the uploads in the log");
+    let mut logged: BTreeMap<String, i64> = rows
+        .into_iter()
+        .map(|(id, p)| (id.unwrap_or_default(), p))
+        .collect();
+    let mut lost = Vec::new();
+    for u in uploads {
+        match logged.remove(&u.attachment_id.to_string()) {
+            Some(p) if p == u.position => {}
+            Some(p) => lost.push(format!(
+                "upload {}: acknowledged at {} but logged at {p}",
+                u.attachment_id, u.position
+            )),
+            None => lost.push(format!("upload {}: not in the log", u.attachment_id)),
+        }
+    }
+    (lost, logged.len())
 }
