@@ -195,8 +195,10 @@ pub struct ServeArgs {
     #[arg(long, env = "COTALK_BATCH_MAX_EVENTS", default_value_t = 512)]
     pub batch_max_events: usize,
 
-    /// How long the group commit waits for more commands, in microseconds.
-    #[arg(long, env = "COTALK_BATCH_MAX_WAIT_US", default_value_t = 2000)]
+    /// How long the group commit waits for more commands when none is
+    /// queued, in microseconds (0: a batch leaves as soon as the previous
+    /// commit is done, with whatever queued meanwhile).
+    #[arg(long, env = "COTALK_BATCH_MAX_WAIT_US", default_value_t = 0)]
     pub batch_max_wait_us: u64,
 
     /// Seconds a client has to send a whole request head (request line and

@@ -57,6 +57,16 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/meetups.js"),
     },
     Asset {
+        path: "/meetups_calendar.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/meetups_calendar.js"),
+    },
+    Asset {
+        path: "/notifications.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/notifications.js"),
+    },
+    Asset {
         path: "/members.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/members.js"),
@@ -67,9 +77,19 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../web/people.js"),
     },
     Asset {
+        path: "/presence.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/presence.js"),
+    },
+    Asset {
         path: "/messenger.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/messenger.js"),
+    },
+    Asset {
+        path: "/attachments.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/attachments.js"),
     },
     Asset {
         path: "/search.js",
@@ -147,10 +167,12 @@ async fn serve(index: usize, headers: HeaderMap) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     // Everything the pages load comes from this origin; no inline script.
+    // `blob:` images are attachments the page fetched itself with the
+    // session token (an <img> cannot send it).
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
+            "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; \
              style-src 'self'; script-src 'self'; frame-ancestors 'none'",
         ),
     );

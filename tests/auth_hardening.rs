@@ -341,3 +341,57 @@ async fn request_size_page_size_and_query_length_are_limited() {
         .await
         .expect(200, None);
 }
+
+/// `POST /v1/sessions/refresh` with `token` from the address `from`.
+async fn refresh_from(s: &Server, token: &str, from: &str) -> Answer {
+    s.call(Method::POST, "/v1/sessions/refresh")
+        .header("x-forwarded-for", from)
+        .json(json!({"refresh_token": token}))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn failed_refreshes_spend_the_address_budget_and_good_ones_do_not() {
+    let s = start().await;
+    let _ = s.user("refresher").await;
+    let first = s
+        .api
+        .login(&contract::commands::LoginRequest {
+            username: "refresher".into(),
+            password: "password-1".into(),
+        })
+        .await
+        .expect("log in");
+    // Twice the budget (5 a minute) of good refreshes from one
+    // address: each is given back.
+    let mut token = first.refresh_token;
+    for _ in 0..10 {
+        let a = refresh_from(&s, &token, "10.9.0.2").await;
+        a.expect(201, None);
+        token = a.json::<contract::commands::LoginResponse>().refresh_token;
+    }
+    // Guessing from another address is refused before the store is read.
+    let mut refused = None;
+    for i in 0..10 {
+        let a = refresh_from(&s, &format!("guess-{i}"), "10.9.0.1").await;
+        if a.status == 429 {
+            refused = Some(a);
+            break;
+        }
+        a.expect(401, Some("invalid_refresh_token"));
+    }
+    let refused = refused.expect("the guessing address was never refused");
+    refused.expect(429, Some("rate_limited"));
+    let retry: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "retry-after {retry}");
+    // A real token from the refused address waits too; elsewhere it works.
+    refresh_from(&s, &token, "10.9.0.1")
+        .await
+        .expect(429, Some("rate_limited"));
+    refresh_from(&s, &token, "10.9.0.3").await.expect(201, None);
+}

@@ -164,6 +164,13 @@ fn cases() -> Vec<Case> {
             ALL,
         ),
         case("delete", "/v1/rooms/{room_id}/mute", "", none, ALL),
+        case(
+            "post",
+            "/v1/rooms/{room_id}/typing",
+            "",
+            none,
+            [204, 204, 204],
+        ),
         // messages like a messenger (issue 15)
         case(
             "put",

@@ -286,6 +286,55 @@ async fn change_cancel_and_answer() {
 }
 
 #[tokio::test]
+async fn a_new_title_renames_the_room_unless_renamed_by_hand() {
+    let s = start().await;
+    let (minsu, bora) = (s.user("minsu").await, s.user("bora").await);
+    let c = plan(&s, &minsu, "점심", 2, &[&bora]).await;
+    let path = format!("/v1/meetups/{}", c.meetup_id);
+    let room_path = format!("/v1/rooms/{}", c.room_id);
+    let room_name = |at: i64| {
+        let room_path = room_path.clone();
+        let s = &s;
+        let bora = &bora;
+        async move {
+            let a = s.call(GET, &room_path).auth(bora).at(at).send().await;
+            a.expect(200, None);
+            a.json::<serde_json::Value>()["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let retitled = s
+        .call(PATCH, &path)
+        .auth(&minsu)
+        .json(json!({"title": "늦은 점심"}))
+        .send()
+        .await;
+    retitled.expect(200, None);
+    assert_eq!(room_name(retitled.position()).await, "늦은 점심");
+
+    // Renamed by hand: a later title leaves the room's name alone.
+    let by_hand = s
+        .call(PATCH, &room_path)
+        .auth(&minsu)
+        .json(json!({"name": "우리 방"}))
+        .send()
+        .await;
+    by_hand.expect(200, None);
+    let again = s
+        .call(PATCH, &path)
+        .auth(&minsu)
+        .json(json!({"title": "저녁"}))
+        .send()
+        .await;
+    again.expect(200, None);
+    assert_eq!(room_name(again.position()).await, "우리 방");
+    let m: MeetupResponse = get(&s, &bora, c.meetup_id, again.position()).await.json();
+    assert_eq!(m.title, "저녁");
+}
+
+#[tokio::test]
 async fn invite_joins_the_room() {
     let s = start().await;
     let (minsu, bora, jin, stranger) = (

@@ -125,6 +125,54 @@ async fn refresh_refuses_what_is_not_a_live_refresh_token() {
 }
 
 #[tokio::test]
+async fn ended_sessions_are_swept_after_a_day_and_live_ones_stay() {
+    use command::sessions::store;
+    let s = start().await;
+    let _ = s.user("sweepme").await;
+    let (live, _) = login(&s, "sweepme", "password-1").await;
+    let (revoked, _) = login(&s, "sweepme", "password-1").await;
+    let (expired, _) = login(&s, "sweepme", "password-1").await;
+    let (recent, _) = login(&s, "sweepme", "password-1").await;
+    let pool = &s.env.write_pool;
+    let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE session_id = $1")
+        .bind(revoked.session_id)
+        .bind(two_days_ago)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE sessions SET refresh_expires_at = $2 WHERE session_id = $1")
+        .bind(expired.session_id)
+        .bind(two_days_ago)
+        .execute(pool)
+        .await
+        .unwrap();
+    // Revoked an hour ago: kept (a node catching up may still need it).
+    sqlx::query("UPDATE sessions SET revoked_at = now() - interval '1 hour' WHERE session_id = $1")
+        .bind(recent.session_id)
+        .execute(pool)
+        .await
+        .unwrap();
+    let swept = store::sweep(pool, chrono::Utc::now()).await.unwrap();
+    assert_eq!(swept, 2);
+    let left: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT session_id FROM sessions ORDER BY session_id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert!(left.contains(&live.session_id) && left.contains(&recent.session_id));
+    assert!(!left.contains(&revoked.session_id) && !left.contains(&expired.session_id));
+    let tokens: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE session_id = ANY($1)")
+            .bind(vec![revoked.session_id, expired.session_id])
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(tokens, 0, "their refresh tokens went with them");
+    assert_eq!(store::sweep(pool, chrono::Utc::now()).await.unwrap(), 0);
+}
+
+#[tokio::test]
 async fn logout_ends_the_session_and_only_it() {
     let s = start().await;
     let _ = s.user("leaver").await;

@@ -180,7 +180,9 @@ export class Stream {
       } catch {
         return;
       }
-      if (typeof frame.position === 'number' && frame.position > this.after) {
+      // A notification frame's position is not a resume point (it is
+      // published by another projection than room frames).
+      if (typeof frame.position === 'number' && frame.position > this.after && frame.type !== 'notification') {
         this.after = frame.position;
       }
       this.api.seen(frame.position);

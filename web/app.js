@@ -4,10 +4,13 @@
 // asking for at least that frame's position (X-Min-Position).
 
 import { Stream } from './api.js';
+import { Uploads, initAttachments } from './attachments.js';
 import { el, formatTime, onEnter } from './dom.js';
 import { initMeetups } from './meetups.js';
+import { initNotifications } from './notifications.js';
 import { renderMembers } from './members.js';
 import { initPeople, showInvite, showMute } from './people.js';
+import { initPresence, onLiveFrame, renderFriends, roomChanged } from './presence.js';
 import { Mentions, loadNotice, showNotice } from './messenger.js';
 import { initSearch } from './search.js';
 import { initSettings } from './settings.js';
@@ -38,11 +41,15 @@ async function enter() {
   $('auth').hidden = true;
   $('main').hidden = false;
   await loadRooms();
+  renderFriends();
   stream = new Stream(api, onFrame, (s) => {
     $('conn').className = `conn ${s}`;
     $('conn').title =
       s === 'live' ? 'live' : s === 'refused' ? 'too many open tabs: live updates paused' : 'reconnecting…';
-    if (s === 'live') scheduleRooms(api.position);
+    if (s === 'live') {
+      scheduleRooms(api.position);
+      notifications.load(api.position);
+    }
   });
   stream.start(api.position);
   if (await showInvite()) return;
@@ -68,6 +75,7 @@ async function logout(ended) {
   $('settings-panel').hidden = true;
   $('search-results').replaceChildren();
   $('search-input').value = '';
+  notifications.reset();
   showAuth();
 }
 
@@ -220,6 +228,7 @@ async function openRoom(roomId, focusSeq) {
   const room = state.rooms.find((r) => r.room_id === roomId);
   if (!room) return;
   state.current = roomId;
+  roomChanged();
   history.replaceState(null, '', `#room=${roomId}${focusSeq ? `&seq=${focusSeq}` : ''}`);
   renderRooms();
   $('room-title').textContent = room.name;
@@ -233,6 +242,7 @@ async function openRoom(roomId, focusSeq) {
   showMute(room);
   if (!$('members-panel').hidden) renderMembers(true);
   showNotice(null);
+  uploads.clear();
   loadNotice(roomId);
   try {
     await timeline.open(roomId, focusSeq);
@@ -244,7 +254,9 @@ async function openRoom(roomId, focusSeq) {
 
 function closeRoom() {
   state.current = null;
+  roomChanged();
   showNotice(null);
+  uploads.clear();
   timeline.clear();
   history.replaceState(null, '', '#');
   $('room-title').textContent = 'Pick a room';
@@ -260,11 +272,19 @@ async function send() {
   const input = $('composer-input');
   const body = input.value.trim();
   const roomId = state.current;
-  if (!body || !roomId) return;
+  if (uploads.busy()) {
+    toast('파일을 올리는 중이에요. 다 올라가면 보내 주세요.');
+    return;
+  }
+  const files = uploads.ready();
+  if ((!body && !files.length) || !roomId) return;
   input.value = '';
   const mentioned = mentions.take(body);
+  const request = { body, mentions: mentioned };
+  if (files.length) request.attachments = files.map((f) => f.attachment_id);
   try {
-    const r = await api.post(`/v1/rooms/${roomId}/messages`, { body, mentions: mentioned });
+    const r = await api.post(`/v1/rooms/${roomId}/messages`, request);
+    if (files.length) uploads.clear();
     if (state.current === roomId) {
       timeline.live({
         message_id: r.message_id,
@@ -277,6 +297,7 @@ async function send() {
         deleted: false,
         mentions: mentioned,
         reactions: [],
+        attachments: files,
       });
       timeline.refreshCounts(r.position);
     }
@@ -288,6 +309,8 @@ async function send() {
 
 // Registered before Enter sends, so Enter picks a suggested member first.
 const mentions = new Mentions($('composer-input'), $('mention-list'));
+const uploads = new Uploads($('upload-tray'), () => state.current);
+initAttachments(uploads, { button: $('attach-button'), input: $('attach-input'), composer: $('composer-input'), room: $('room') });
 onEnter($('composer-input'), send);
 $('composer').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -309,8 +332,17 @@ $('leave').addEventListener('click', async () => {
 // ---- live frames ----
 
 function onFrame(f) {
+  // Typing and presence frames are ephemeral: no position, nothing to reload.
+  if (f.type === 'typing' || f.type === 'presence') {
+    onLiveFrame(f);
+    return;
+  }
   const here = f.room_id === state.current;
   meetups.onFrame(f);
+  if (f.type === 'notification') {
+    notifications.onFrame(f);
+    return;
+  }
   switch (f.type) {
     case 'message_posted':
       if (here) {
@@ -325,6 +357,7 @@ function onFrame(f) {
           deleted: false,
           mentions: f.mentions || [],
           reactions: f.reactions || [],
+          attachments: f.attachments || [],
           unread_by: f.unread_by,
         });
         // Posting moves the poster's marker: earlier counts may drop.
@@ -385,7 +418,9 @@ function onFrame(f) {
 
 initSearch(openRoom);
 initSettings(() => logout(true));
+initPresence();
 const meetups = initMeetups(openRoom);
+const notifications = initNotifications(openRoom);
 
 if (api.token) {
   keepFresh();

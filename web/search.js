@@ -10,6 +10,9 @@ export function initSearch(openRoom) {
     const q = $('search-input').value.trim();
     if (!q) return;
     const params = new URLSearchParams({ q, limit: '50' });
+    // Days of before:/after:/on: are the viewer's own days.
+    const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (tz) params.set('tz', tz);
     const room = $('search-room').value;
     if (room) params.set('room_id', room);
     $('members-panel').hidden = true;
@@ -19,7 +22,8 @@ export function initSearch(openRoom) {
     try {
       data = await api.get(`/v1/search/messages?${params}`, { min: api.position });
     } catch (e) {
-      $('search-summary').textContent = e.code === 'invalid_query' ? 'That query cannot be searched' : e.message;
+      // An operator the server refuses is named in the detail (e.message).
+      $('search-summary').textContent = e.code === 'invalid_query' ? `That query cannot be searched: ${e.message}` : e.message;
       $('search-results').replaceChildren();
       return;
     }

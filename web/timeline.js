@@ -4,6 +4,7 @@
 // ever reaches the page through textContent.
 
 import { el, formatTime, onEnter } from './dom.js';
+import { renderAttachments } from './attachments.js';
 import { paint, tools } from './messenger.js';
 
 const PAGE = 40;
@@ -173,6 +174,7 @@ export class Timeline {
     meta.append(author, el('time', 'time', formatTime(m.created_at)), el('span', 'edited', ''));
     const body = el('div', 'body');
     row.append(meta, body);
+    if (m.attachments?.length && !m.deleted) body.before(renderAttachments(m.attachments));
     if (mine) {
       const actions = el('div', 'actions');
       const edit = el('button', 'edit', 'Edit');
@@ -237,6 +239,7 @@ export class Timeline {
       row.classList.add('deleted');
       body.textContent = 'This message was deleted';
       row.querySelector('.actions')?.remove();
+      row.querySelector('.attachments')?.remove();
     } else {
       body.textContent = m.body;
     }

@@ -333,6 +333,20 @@ impl Limits {
         Ok(attempt)
     }
 
+    /// Start a refresh from this address, before the store is read: 429
+    /// once the address has spent its failure budget (the one logins and
+    /// sign-ups share). Only failures count: report the outcome.
+    pub fn refresh(&self) -> Result<RefreshAttempt, ApiError> {
+        let address = self.limits.limited_address(self.address);
+        if let Some(ip) = address {
+            self.limits.login_address.take(&ip)?;
+        }
+        Ok(RefreshAttempt {
+            limits: self.limits.clone(),
+            address,
+        })
+    }
+
     /// One post by `user`.
     pub fn post(&self, user: uuid::Uuid) -> Result<(), ApiError> {
         self.limits.post.take(&user)
@@ -351,6 +365,31 @@ impl Limits {
     /// One use of an invite token (preview or join) by `user`.
     pub fn invite(&self, user: uuid::Uuid) -> Result<(), ApiError> {
         self.limits.invite.take(&user)
+    }
+}
+
+/// A refresh's reservation on its address's failure budget. Refresh tokens
+/// are 256 random bits, so nobody guesses one; the budget stops a client
+/// from making the store look up token after token. A refresh that fails
+/// (unknown, expired, reused) keeps its token taken; anything else gives it
+/// back.
+#[derive(Debug)]
+#[must_use = "report the outcome with failed() or give it back with release()"]
+pub struct RefreshAttempt {
+    limits: Arc<RateLimits>,
+    address: Option<IpAddr>,
+}
+
+impl RefreshAttempt {
+    /// The token was refused: the reservation counts.
+    pub fn failed(self) {}
+
+    /// It worked, or no verdict was reached (the store was down): give the
+    /// reservation back.
+    pub fn release(self) {
+        if let Some(ip) = self.address {
+            self.limits.login_address.refund_at(&ip, Instant::now());
+        }
     }
 }
 

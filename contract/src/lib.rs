@@ -12,6 +12,7 @@
 //!   of its last event.
 //! - [`queries`]: answers of the query routes ([`messenger`]: their parts of issue 15).
 //! - [`people`]: bodies of the people routes (roles, invites, blocks, mutes, user search).
+//! - [`notifications`]: the notification feed and marking it read.
 //! - [`ops`]: answers of the operational routes (`/healthz`, `/readyz`).
 //! - [`problem`]: [`Problem`], the `application/problem+json` body of every error.
 
@@ -19,6 +20,7 @@ pub mod attachments;
 pub mod commands;
 pub mod meetups;
 pub mod messenger;
+pub mod notifications;
 pub mod ops;
 pub mod people;
 pub mod positioned;

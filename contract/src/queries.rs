@@ -53,6 +53,12 @@ pub struct UserResponse {
     /// status message are empty. Absent otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted_user: bool,
+    /// Only for the caller's friends who show it (`GET /v1/users/{user_id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceResponse>,
+    /// With `presence`: their last stream activity, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
 }
 
 impl From<ProfileView> for UserResponse {
@@ -63,8 +69,18 @@ impl From<ProfileView> for UserResponse {
             display_name: p.display_name,
             status_message: p.status_message,
             deleted_user: p.deleted_user,
+            presence: None,
+            last_seen_at: None,
         }
     }
+}
+
+/// Whether a user has an open stream (issue 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceResponse {
+    Online,
+    Offline,
 }
 
 /// One friend, or one pending request, of `GET /v1/me/friends`.
@@ -75,6 +91,15 @@ pub struct FriendResponse {
     pub display_name: String,
     /// When the friendship began, or the request was made.
     pub since: DateTime<Utc>,
+    /// 0-60 characters; empty: none.
+    #[serde(default)]
+    pub status_message: String,
+    /// Only for friends who show it (not for requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceResponse>,
+    /// With `presence`: their last stream activity, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
 }
 
 impl FriendResponse {
@@ -85,6 +110,9 @@ impl FriendResponse {
             username: profile.username,
             display_name: profile.display_name,
             since: entry.since,
+            status_message: profile.status_message,
+            presence: None,
+            last_seen_at: None,
         }
     }
 }

@@ -133,6 +133,11 @@ pub enum DomainError {
     InvalidRsvp,
     #[error("the meet-up was cancelled")]
     MeetupCancelled,
+    // ---- notifications (issue 16) ----
+    /// An added code (`notification_not_found`): not the id of one of the
+    /// caller's notifications.
+    #[error("notification not found")]
+    NotificationNotFound,
 }
 
 impl DomainError {
@@ -189,6 +194,7 @@ impl DomainError {
             Self::AlreadyAttending => "already_attending",
             Self::InvalidRsvp => "invalid_rsvp",
             Self::MeetupCancelled => "meetup_cancelled",
+            Self::NotificationNotFound => "notification_not_found",
         }
     }
 
@@ -247,7 +253,8 @@ impl DomainError {
             | Self::NoticeNotFound
             | Self::InviteNotFound
             | Self::BlockNotFound
-            | Self::MeetupNotFound => 404,
+            | Self::MeetupNotFound
+            | Self::NotificationNotFound => 404,
         }
     }
 }

@@ -22,7 +22,7 @@ pub use messages::{
 #[path = "event_people.rs"]
 mod people;
 pub use people::{
-    FriendRequestShadowed, InviteCreated, InviteRevoked, MemberRoleChanged,
+    FriendRequestShadowed, InviteCreated, InviteRevoked, MemberRoleChanged, NotificationsRead,
     PresenceVisibilityChanged, RoomMuted, RoomUnmuted, StatusMessageChanged, UserBlocked,
     UserUnblocked,
 };
@@ -291,6 +291,8 @@ pub enum UserEvent {
     PasswordChanged(PasswordChanged),
     // The meet-ups phase (issue 17).
     CalendarFeedRotated(CalendarFeedRotated),
+    // Notifications (issue 16).
+    NotificationsRead(NotificationsRead),
     // Crypto-shredding (issue 18).
     AccountDeleted(AccountDeleted),
 }
@@ -309,6 +311,7 @@ impl UserEvent {
             Self::PresenceVisibilityChanged(e) => e.user_id,
             Self::PasswordChanged(e) => e.user_id,
             Self::CalendarFeedRotated(e) => e.user_id,
+            Self::NotificationsRead(e) => e.user_id,
             Self::AccountDeleted(e) => e.user_id,
         }
     }
@@ -479,6 +482,7 @@ macro_rules! event_table {
             Meetup, MeetupEvent, ReminderDue, MeetupReminderDue, "meetup.reminder_due", 1;
             User, UserEvent, PasswordChanged, PasswordChanged, "user.password_changed", 1;
             User, UserEvent, CalendarFeedRotated, CalendarFeedRotated, "user.calendar_feed_rotated", 1;
+            User, UserEvent, NotificationsRead, NotificationsRead, "user.notifications_read", 1;
             User, UserEvent, AccountDeleted, AccountDeleted, "user.account_deleted", 1;
         }
     };

@@ -116,6 +116,18 @@ pub struct PresenceVisibilityChanged {
     pub at: DateTime<Utc>,
 }
 
+/// `user_id` read their notifications up to `up_to` (the notification
+/// created by the event at `position`) and everything older. Only moves
+/// forward: marking an older one read again records nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationsRead {
+    pub user_id: UserId,
+    pub up_to: crate::notification::NotificationId,
+    pub position: i64,
+    pub at: DateTime<Utc>,
+}
+
 // ---- friendship stream -------------------------------------------------------
 
 /// `from` asked `to` to be friends while one of them blocked the other. The

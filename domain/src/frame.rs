@@ -120,6 +120,10 @@ pub enum FrameBody {
         reactions: Vec<ReactionView>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         by: Vec<ReactionSet>,
+        /// Who reacted or took a reaction back (issue 16: not sent to
+        /// someone who blocked them); left out like `by`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        actor: Option<UserId>,
     },
     /// The room's notice changed (`null`: taken down).
     NoticeChanged { notice: Option<NoticeView> },
@@ -257,8 +261,12 @@ impl Frame {
                 },
             ),
             // The projection fills reactions and the notice's text from its state.
-            RoomEvent::ReactionAdded(c) => (c.room_id, reactions_frame(c.message_id, c.seq)),
-            RoomEvent::ReactionRemoved(c) => (c.room_id, reactions_frame(c.message_id, c.seq)),
+            RoomEvent::ReactionAdded(c) => {
+                (c.room_id, reactions_frame(c.message_id, c.seq, c.user_id))
+            }
+            RoomEvent::ReactionRemoved(c) => {
+                (c.room_id, reactions_frame(c.message_id, c.seq, c.user_id))
+            }
             RoomEvent::NoticeSet(c) => (
                 c.room_id,
                 FrameBody::NoticeChanged {
@@ -310,11 +318,44 @@ impl Frame {
     /// The frame as `viewer` sees it: reactions with `me`, without who reacted.
     pub fn for_viewer(&self, viewer: UserId) -> Self {
         let mut f = self.clone();
-        if let FrameBody::ReactionsChanged { reactions, by, .. } = &mut f.body {
+        if let FrameBody::ReactionsChanged {
+            reactions,
+            by,
+            actor,
+            ..
+        } = &mut f.body
+        {
             *reactions = ReactionView::for_viewer(by, viewer);
             by.clear();
+            *actor = None;
         }
         f
+    }
+
+    /// The user whose doing or content this frame shows, when a viewer who
+    /// blocked them must not get it (issue 16): a message's author (posted,
+    /// deleted), who reacted, whose read marker moved. Membership frames
+    /// name nobody: a room's members are everyone's to know.
+    pub fn actor(&self) -> Option<UserId> {
+        match &self.body {
+            FrameBody::MessagePosted { author_id, .. }
+            | FrameBody::MessageDeleted { author_id, .. } => Some(*author_id),
+            FrameBody::ReactionsChanged { actor, .. } => *actor,
+            FrameBody::ReadMarker { user_id, .. } => Some(*user_id),
+            _ => None,
+        }
+    }
+
+    /// The message this frame is about, if any.
+    pub fn message_id(&self) -> Option<MessageId> {
+        match &self.body {
+            FrameBody::MessagePosted { message_id, .. }
+            | FrameBody::MessageEdited { message_id, .. }
+            | FrameBody::MessageDeleted { message_id, .. }
+            | FrameBody::ReactionsChanged { message_id, .. }
+            | FrameBody::MessageHidden { message_id, .. } => Some(*message_id),
+            _ => None,
+        }
     }
 
     /// The frame of a meet-up event, given the meet-up's room; `None` for
@@ -384,12 +425,13 @@ impl Frame {
 }
 
 /// A reactions frame before the projection fills in who reacted.
-fn reactions_frame(message_id: MessageId, seq: u64) -> FrameBody {
+fn reactions_frame(message_id: MessageId, seq: u64, actor: UserId) -> FrameBody {
     FrameBody::ReactionsChanged {
         message_id,
         seq,
         reactions: Vec::new(),
         by: Vec::new(),
+        actor: Some(actor),
     }
 }
 

@@ -1,15 +1,17 @@
 //! The decisions that write both a meet-up's stream and its room's: planning
-//! (the meet-up and its room are created in one commit) and inviting (the
-//! new attendee becomes a member of the room). Each returns a
+//! (the meet-up and its room are created in one commit), inviting (the
+//! new attendee becomes a member of the room) and changing the title (the
+//! room is renamed with it). Each returns a
 //! [`MeetupCommit`] that the command layer appends in one transaction, with
 //! each stream's expected version, so neither stream ever holds half of it.
 
 use super::values::{MeetupDescription, MeetupPlace, MeetupTitle, RemindBefore, MAX_INVITEES};
+use super::MeetupChanges;
 use super::{check_span, Meetup};
 use crate::aggregate::Aggregate;
 use crate::error::DomainError;
 use crate::event::{
-    AttendeeInvited, MeetupDetails, MeetupEvent, MeetupPlanned, MemberAdded, RoomEvent,
+    AttendeeInvited, MeetupDetails, MeetupEvent, MeetupPlanned, MemberAdded, RoomEvent, RoomRenamed,
 };
 use crate::ids::{MeetupId, RoomId, UserId};
 use crate::room::{Room, RoomCommand};
@@ -143,6 +145,41 @@ impl Meetup {
                 by: cmd.actor,
                 at: cmd.at,
             })],
+            room: room_events,
+        })
+    }
+
+    /// Change the details (organizer only, see [`MeetupCommand::Change`]).
+    /// `room` is the state of the meet-up's room: when the title changes and
+    /// the room still carries the old one (nobody renamed it by hand), the
+    /// room takes the new title in the same commit, renamed by the
+    /// organizer, so the room list and the meet-up never disagree.
+    ///
+    /// [`MeetupCommand::Change`]: super::MeetupCommand::Change
+    pub fn change(
+        &self,
+        room: &Room,
+        actor: UserId,
+        changes: &MeetupChanges,
+        at: DateTime<Utc>,
+    ) -> Result<MeetupCommit, DomainError> {
+        let meetup = self.decide_change(actor, changes, at)?;
+        let mut room_events = vec![];
+        if let (Some(plan), Some(MeetupEvent::Changed(changed))) = (&self.plan, meetup.first()) {
+            let follows_title = room.room_id == Some(plan.room_id)
+                && !room.direct
+                && room.name == plan.details.title;
+            if follows_title && changed.details.title != plan.details.title {
+                room_events.push(RoomEvent::Renamed(RoomRenamed {
+                    room_id: plan.room_id,
+                    name: changed.details.title.clone(),
+                    by: actor,
+                    at,
+                }));
+            }
+        }
+        Ok(MeetupCommit {
+            meetup,
             room: room_events,
         })
     }

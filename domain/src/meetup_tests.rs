@@ -425,6 +425,76 @@ fn the_room_is_named_like_the_meetup() {
     assert_eq!(details.title, room.name);
 }
 
+fn title_changes(title: &str) -> MeetupChanges {
+    MeetupChanges {
+        title: Some(MeetupTitle::parse(title).unwrap()),
+        ..MeetupChanges::default()
+    }
+}
+
+#[test]
+fn a_new_title_renames_the_room_in_the_same_commit() {
+    let (meetup, room) = planned(&plan_cmd(&[BORA]));
+    let commit = meetup
+        .change(&room, ORG, &title_changes("북한산 등산"), at())
+        .unwrap();
+    assert!(
+        matches!(&commit.meetup[..], [MeetupEvent::Changed(c)] if c.details.title == "북한산 등산")
+    );
+    match &commit.room[..] {
+        [RoomEvent::Renamed(r)] => {
+            assert_eq!(
+                (r.room_id, r.name.as_str(), r.by),
+                (ROOM, "북한산 등산", ORG)
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let (meetup, room) = apply((meetup, room), &commit);
+    assert_eq!(room.name, "북한산 등산");
+    // Other details leave the room alone.
+    let place = MeetupChanges {
+        place: Some(MeetupPlace::parse_optional("도봉산역").unwrap()),
+        ..MeetupChanges::default()
+    };
+    let commit = meetup.change(&room, ORG, &place, at()).unwrap();
+    assert_eq!((commit.meetup.len(), commit.room.len()), (1, 0));
+}
+
+#[test]
+fn a_room_renamed_by_hand_keeps_its_name() {
+    let (meetup, room) = planned(&plan_cmd(&[BORA]));
+    let rename = RoomCommand::Rename {
+        actor: ORG,
+        name: RoomName::parse("우리끼리").unwrap(),
+        at: at(),
+    };
+    let room = after(room, &rename);
+    let commit = meetup
+        .change(&room, ORG, &title_changes("북한산 등산"), at())
+        .unwrap();
+    assert_eq!((commit.meetup.len(), commit.room.len()), (1, 0));
+}
+
+#[test]
+fn only_the_organizer_renames_through_the_meetup() {
+    let (meetup, room) = planned(&plan_cmd(&[BORA]));
+    assert_eq!(
+        meetup.change(&room, BORA, &title_changes("북한산 등산"), at()),
+        Err(DomainError::NotMeetupOrganizer)
+    );
+    let same = meetup
+        .change(&room, ORG, &title_changes("한강 피크닉"), at())
+        .unwrap();
+    assert_eq!(
+        same,
+        MeetupCommit {
+            meetup: vec![],
+            room: vec![]
+        }
+    );
+}
+
 #[test]
 fn every_meetup_error_has_its_code_and_status() {
     let table = [

@@ -51,6 +51,7 @@ fn recipients(
         room_members: &members,
         muted: &muted,
         blocks: &blocks,
+        meetup: None,
     };
     notifications(event, &ctx)
         .into_iter()
@@ -235,7 +236,7 @@ proptest! {
         let muted: HashSet<UserId> = muted.into_iter().map(u).collect();
         let blocks: HashSet<(UserId, UserId)> = blocks.into_iter().map(|(a, b)| (u(a), u(b))).collect();
         let members = members();
-        let ctx = NotificationContext { target_author: target.map(u), room_members: &members, muted: &muted, blocks: &blocks };
+        let ctx = NotificationContext { target_author: target.map(u), room_members: &members, muted: &muted, blocks: &blocks, meetup: None };
         let out = notifications(&event, &ctx);
         let mut seen = HashSet::new();
         for n in &out {
@@ -244,5 +245,169 @@ proptest! {
             prop_assert!(!blocks.contains(&(n.recipient, n.actor)));
             prop_assert!(seen.insert(n.recipient));
         }
+    }
+}
+
+mod meetups {
+    use super::*;
+    use crate::event::{
+        AttendeeInvited, MeetupCancelled, MeetupChanged, MeetupDetails, MeetupField, MeetupPlanned,
+        MeetupReminderDue,
+    };
+    use crate::ids::MeetupId;
+
+    const MEETUP: MeetupId = MeetupId(Uuid::from_u128(200));
+
+    fn details() -> MeetupDetails {
+        MeetupDetails {
+            title: "저녁".into(),
+            starts_at: at(),
+            ends_at: None,
+            place: None,
+            description: None,
+            remind_before_minutes: 30,
+        }
+    }
+
+    /// Given a meet-up organized by u(0) with `attendees`, when `event`
+    /// happens, then these are notified (with `muted` members of its room
+    /// and `blocks`).
+    fn then(
+        event: MeetupEvent,
+        attendees: &[UserId],
+        muted: &[UserId],
+        blocks: &[(UserId, UserId)],
+    ) -> Vec<(UserId, NotificationKind, UserId)> {
+        let (members, muted, blocks): (HashSet<_>, HashSet<_>, HashSet<_>) = (
+            HashSet::new(),
+            muted.iter().copied().collect(),
+            blocks.iter().copied().collect(),
+        );
+        let ctx = NotificationContext {
+            target_author: None,
+            room_members: &members,
+            muted: &muted,
+            blocks: &blocks,
+            meetup: Some(MeetupContext {
+                room_id: ROOM,
+                organizer: u(0),
+                attendees,
+            }),
+        };
+        notifications(&DomainEvent::Meetup(event), &ctx)
+            .into_iter()
+            .inspect(|n| assert_eq!(n.room_id, Some(ROOM)))
+            .map(|n| (n.recipient, n.kind, n.actor))
+            .collect()
+    }
+
+    #[test]
+    fn invitations_changes_and_cancellations_reach_attendees_but_the_actor() {
+        use NotificationKind as K;
+        let planned = MeetupEvent::Planned(MeetupPlanned {
+            meetup_id: MEETUP,
+            room_id: ROOM,
+            organizer: u(0),
+            details: details(),
+            invitees: vec![u(1), u(2)],
+            at: at(),
+        });
+        assert_eq!(
+            then(planned, &[u(0), u(1), u(2)], &[], &[]),
+            vec![
+                (u(1), K::MeetupInvited, u(0)),
+                (u(2), K::MeetupInvited, u(0))
+            ]
+        );
+        let invited = MeetupEvent::AttendeeInvited(AttendeeInvited {
+            meetup_id: MEETUP,
+            user_id: u(3),
+            by: u(1),
+            at: at(),
+        });
+        let all = [u(0), u(1), u(2), u(3)];
+        assert_eq!(
+            then(invited, &all, &[], &[]),
+            vec![(u(3), K::MeetupInvited, u(1))]
+        );
+        let changed = MeetupEvent::Changed(MeetupChanged {
+            meetup_id: MEETUP,
+            details: details(),
+            changed: vec![MeetupField::Place],
+            sequence: 1,
+            by: u(0),
+            at: at(),
+        });
+        // u(2) muted the meet-up's room, u(3) blocked the organizer.
+        assert_eq!(
+            then(changed, &all, &[u(2)], &[(u(3), u(0))]),
+            vec![(u(1), K::MeetupChanged, u(0))]
+        );
+        let cancelled = MeetupEvent::Cancelled(MeetupCancelled {
+            meetup_id: MEETUP,
+            sequence: 2,
+            by: u(0),
+            at: at(),
+        });
+        assert_eq!(
+            then(cancelled, &all, &[], &[]),
+            vec![
+                (u(1), K::MeetupCancelled, u(0)),
+                (u(2), K::MeetupCancelled, u(0)),
+                (u(3), K::MeetupCancelled, u(0))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reminder_reaches_its_attendee_whatever_else_holds() {
+        let due = |user| {
+            MeetupEvent::ReminderDue(MeetupReminderDue {
+                meetup_id: MEETUP,
+                user_id: user,
+                starts_at: at(),
+                due_at: at(),
+                fired_at: at(),
+                late_by_ms: 0,
+            })
+        };
+        let all = [u(0), u(1)];
+        // The organizer too, and through a mute or a block: nobody acted.
+        for user in all {
+            assert_eq!(
+                then(due(user), &all, &all, &[(user, u(0))]),
+                vec![(user, NotificationKind::MeetupReminder, u(0))]
+            );
+        }
+    }
+
+    #[test]
+    fn joining_a_meetups_room_is_told_as_the_invitation_only() {
+        let added = DomainEvent::Room(RoomEvent::MemberAdded(MemberAdded {
+            room_id: ROOM,
+            user_id: u(3),
+            by: u(1),
+            via_invite: None,
+            at: at(),
+        }));
+        let (members, none, blocks) = (members(), HashSet::new(), HashSet::new());
+        let attendees = [u(0), u(3)];
+        let ctx = |attendees| NotificationContext {
+            target_author: None,
+            room_members: &members,
+            muted: &none,
+            blocks: &blocks,
+            meetup: Some(MeetupContext {
+                room_id: ROOM,
+                organizer: u(0),
+                attendees,
+            }),
+        };
+        assert!(notifications(&added, &ctx(&attendees)).is_empty());
+        // Added to the room by hand without attending: an ordinary addition.
+        assert_eq!(
+            notifications(&added, &ctx(&[u(0)]))[0].kind,
+            NotificationKind::AddedToRoom
+        );
     }
 }

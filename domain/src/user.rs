@@ -45,6 +45,8 @@ pub struct Profile {
     pub blocks: BTreeSet<UserId>,
     /// Rooms this user muted, each until a time or for ever (`None`).
     pub mutes: BTreeMap<RoomId, Option<DateTime<Utc>>>,
+    /// Notifications created at or below this position are read.
+    pub notifications_read: i64,
 }
 
 impl Profile {
@@ -121,6 +123,12 @@ pub enum UserCommand {
     /// Delete the account (the handler has checked the password, and
     /// deletes the data key and the credentials in the same commit).
     DeleteAccount { at: DateTime<Utc> },
+    /// Mark the notifications up to `up_to` read (`notification_not_found`
+    /// unless it is the id of one of this user's; already read: a no-op).
+    MarkNotificationsRead {
+        up_to: crate::notification::NotificationId,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Aggregate for User {
@@ -168,6 +176,7 @@ impl Aggregate for User {
                     show_presence: true,
                     blocks: BTreeSet::new(),
                     mutes: BTreeMap::new(),
+                    notifications_read: 0,
                 });
             }
             UserEvent::AccountDeleted(e) => {
@@ -280,6 +289,20 @@ impl Profile {
             UserCommand::DeleteAccount { at } => {
                 UserEvent::AccountDeleted(AccountDeleted { user_id, at: *at })
             }
+            UserCommand::MarkNotificationsRead { up_to, at } => {
+                let position = up_to
+                    .position_for(user_id)
+                    .ok_or(DomainError::NotificationNotFound)?;
+                if position <= self.notifications_read {
+                    return Ok(vec![]);
+                }
+                UserEvent::NotificationsRead(crate::event::NotificationsRead {
+                    user_id,
+                    up_to: *up_to,
+                    position,
+                    at: *at,
+                })
+            }
         };
         Ok(vec![event])
     }
@@ -301,6 +324,9 @@ impl Profile {
             }
             UserEvent::RoomUnmuted(e) => {
                 self.mutes.remove(&e.room_id);
+            }
+            UserEvent::NotificationsRead(e) => {
+                self.notifications_read = self.notifications_read.max(e.position);
             }
             // Credentials are not aggregate state; a deletion is handled
             // by `User::evolve`.

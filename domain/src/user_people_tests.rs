@@ -166,3 +166,31 @@ fn sealed_fields_compare_by_their_seal() {
     assert_eq!(s.decide(&rename("AAAA")), Ok(vec![]));
     assert_eq!(s.decide(&rename("BBBB")).unwrap().len(), 1);
 }
+
+#[test]
+fn notifications_are_read_forward_only_and_only_ones_own() {
+    use crate::notification::NotificationId;
+    let read = |position: i64, of: UserId| C::MarkNotificationsRead {
+        up_to: NotificationId::of(position, of),
+        at: at(),
+    };
+    assert!(matches!(
+        &when(&[], read(7, ME)).unwrap()[..],
+        [UserEvent::NotificationsRead(e)] if e.user_id == ME && e.position == 7
+    ));
+    assert_eq!(given(&[read(7, ME)]).profile.unwrap().notifications_read, 7);
+    // An older or the same one again: nothing to record.
+    assert_eq!(when(&[read(7, ME)], read(5, ME)), Ok(vec![]));
+    assert_eq!(when(&[read(7, ME)], read(7, ME)), Ok(vec![]));
+    assert_eq!(when(&[read(7, ME)], read(9, ME)).unwrap().len(), 1);
+    // Someone else's id, or a made-up one, names none of mine.
+    assert_eq!(
+        when(&[], read(7, OTHER)),
+        Err(DomainError::NotificationNotFound)
+    );
+    let made_up = C::MarkNotificationsRead {
+        up_to: NotificationId(Uuid::from_u128(99)),
+        at: at(),
+    };
+    assert_eq!(when(&[], made_up), Err(DomainError::NotificationNotFound));
+}

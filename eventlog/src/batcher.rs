@@ -1,6 +1,9 @@
 //! Group commit: one task takes whatever commits are queued (up to
-//! `max_events` events, waiting at most `max_wait` for more once the first
-//! arrives) and writes them in one transaction, answering each caller with its
+//! `max_events` events) and writes them in one transaction. Commits that
+//! arrive while a transaction is in flight queue up and leave together as
+//! soon as it is done, so batches grow with the load by themselves; by
+//! default (`max_wait` zero) nothing waits for company on top of that. It
+//! answers answering each caller with its
 //! own outcome. A failed batch fails only its own callers; the task keeps
 //! running and the next batch gets a fresh connection from the pool.
 
@@ -144,8 +147,9 @@ pub(crate) async fn run(
     tracing::info!("event store batcher stopped");
 }
 
-/// Gather a batch starting with `first`. With a `cancel` token it waits up to
-/// `max_wait` for more; without one (draining) it takes only what is queued.
+/// Gather a batch starting with `first`: what is queued, and with a `cancel`
+/// token and a non-zero `max_wait`, what arrives within it; without a token
+/// (draining) only what is queued.
 async fn collect(
     first: Message,
     receiver: &mut mpsc::Receiver<Message>,
@@ -164,7 +168,9 @@ async fn collect(
             Ok(message) => message,
             Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {
-                let Some(cancel) = cancel else { break };
+                let Some(cancel) = cancel.filter(|_| !config.max_wait.is_zero()) else {
+                    break;
+                };
                 let next = tokio::select! {
                     _ = cancel.cancelled() => None,
                     next = timeout_at(deadline, receiver.recv()) => next.ok().flatten(),

@@ -19,7 +19,9 @@ pub struct BatchConfig {
     /// Most events in one batch transaction (a single larger commit still
     /// goes through, alone).
     pub max_events: usize,
-    /// How long to wait for more commits once the first of a batch arrived.
+    /// How long to wait for more commits once the first of a batch arrived
+    /// and the queue is empty (zero: leave at once with what is queued; the
+    /// commits that arrive meanwhile form the next batch).
     pub max_wait: Duration,
     /// Commits that may wait in the queue before `append` waits for room.
     pub queue: usize,
@@ -35,7 +37,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         Self {
             max_events: 512,
-            max_wait: Duration::from_millis(2),
+            max_wait: Duration::ZERO,
             queue: 4096,
             lock_timeout: Duration::from_secs(5),
             batch_timeout: Duration::from_secs(15),

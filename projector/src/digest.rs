@@ -6,7 +6,11 @@
 use crate::error::Result;
 use futures::TryStreamExt;
 use readmodel::generation::scan_keys;
-use readmodel::sql::{calendar_feeds_table, meetup_attendees_table, meetups_table, messages_table};
+use readmodel::sql::{
+    calendar_feeds_table, meetup_attendees_table, meetups_table, messages_table,
+    notification_reads_table, notifications_table, notify_blocks_table, notify_members_table,
+    notify_mutes_table,
+};
 use readmodel::RedisKeys;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
@@ -88,7 +92,8 @@ fn canonical(kind: &str, v: redis::Value) -> Result<Vec<String>> {
 }
 
 /// Digest of one generation of the `history` projection, row by row in
-/// `(room_id, seq)` order, then its meet-up tables.
+/// `(room_id, seq)` order, then its meet-up tables, then the notification
+/// feed and the state it is computed from.
 pub async fn history_digest(pool: &PgPool, generation: i64) -> Result<String> {
     let sql = format!(
         "SELECT room_id::text, seq, message_id::text, author_id::text, body,
@@ -140,6 +145,31 @@ async fn meetups_digest(pool: &PgPool, generation: i64, hasher: &mut Sha256) -> 
         format!(
             "SELECT concat_ws('|', user_id, token_hash) FROM {} ORDER BY user_id",
             calendar_feeds_table(generation)
+        ),
+        format!(
+            "SELECT concat_ws('|', user_id, position, kind, coalesce(room_id::text, '<null>'),
+                    coalesce(message_id::text, '<null>'), actor_id,
+                    to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'))
+               FROM {} ORDER BY user_id, position",
+            notifications_table(generation)
+        ),
+        format!(
+            "SELECT concat_ws('|', user_id, position) FROM {} ORDER BY user_id",
+            notification_reads_table(generation)
+        ),
+        format!(
+            "SELECT concat_ws('|', room_id, user_id) FROM {} ORDER BY room_id, user_id",
+            notify_members_table(generation)
+        ),
+        format!(
+            "SELECT concat_ws('|', room_id, user_id,
+                    coalesce(to_char(until AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), '<null>'))
+               FROM {} ORDER BY room_id, user_id",
+            notify_mutes_table(generation)
+        ),
+        format!(
+            "SELECT concat_ws('|', blocker, blocked) FROM {} ORDER BY blocker, blocked",
+            notify_blocks_table(generation)
         ),
     ];
     for sql in statements {

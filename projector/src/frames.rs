@@ -1,5 +1,7 @@
 //! Publishing live frames (see [`domain::frame`]) once the `redis`
-//! projection has applied them, for `GET /v1/stream`.
+//! projection has applied them, for `GET /v1/stream`; and the
+//! `notification` frames of the `history` projection, on each recipient's
+//! own subject, once it has committed them.
 //!
 //! The projection calls [`FramePublisher::publish`] after each successful
 //! `MULTI`/`EXEC`, so a frame is never seen before a read at its position can
@@ -15,8 +17,11 @@
 
 use crate::bus;
 use crate::error::Result;
+use domain::event::{DomainEvent, StoredEvent, UserEvent};
 use domain::frame::{Frame, FrameBatch};
-use domain::RoomId;
+use domain::notification::{NotificationBatch, NotificationFrame};
+use domain::{RoomId, UserId};
+use readmodel::live::BlocksNotice;
 use readmodel::subjects;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -43,6 +48,9 @@ struct Inner {
     queue: Mutex<(u64, mpsc::Sender<(String, bytes::Bytes)>)>,
     /// Highest position published (or shown as already applied).
     published: AtomicI64,
+    /// The same for `notification` frames (another projection publishes
+    /// them, at the same positions as room frames).
+    notified: AtomicI64,
 }
 
 impl std::fmt::Debug for FramePublisher {
@@ -72,6 +80,7 @@ impl FramePublisher {
                 id: uuid::Uuid::now_v7(),
                 queue: Mutex::new((0, tx)),
                 published: AtomicI64::new(0),
+                notified: AtomicI64::new(0),
             }),
         }
     }
@@ -85,6 +94,100 @@ impl FramePublisher {
     /// Everything at or below `position` is already applied: never publish it.
     pub fn observe(&self, position: i64) {
         self.inner.published.fetch_max(position, Ordering::SeqCst);
+    }
+
+    /// Notifications at or below `position` are already applied: never
+    /// publish them.
+    pub fn observe_notified(&self, position: i64) {
+        self.inner.notified.fetch_max(position, Ordering::SeqCst);
+    }
+
+    /// Publish the `notification` frames of one applied batch (checkpoint
+    /// `last`), one message per recipient on their own subject, skipping what
+    /// was already published; like [`Self::publish`], never waits or fails.
+    pub fn publish_notifications(
+        &self,
+        last: i64,
+        created: Vec<crate::history_projection::Created>,
+    ) {
+        let floor = self.inner.notified.fetch_max(last, Ordering::SeqCst);
+        let mut by_user: BTreeMap<UserId, Vec<NotificationFrame>> = BTreeMap::new();
+        for c in created.into_iter().filter(|c| c.frame.position > floor) {
+            by_user.entry(c.user).or_default().push(c.frame);
+        }
+        self.send(by_user, |publisher, seq, (user_id, frames)| {
+            let batch = NotificationBatch {
+                publisher,
+                seq,
+                user_id,
+                frames,
+            };
+            (
+                subjects::user_frames(&self.inner.namespace, user_id),
+                serde_json::to_vec(&batch),
+            )
+        });
+    }
+
+    /// Queue one message per item, each with the next `seq`.
+    fn send<K, V>(
+        &self,
+        items: BTreeMap<K, V>,
+        encode: impl Fn(uuid::Uuid, u64, (K, V)) -> (String, serde_json::Result<Vec<u8>>),
+    ) {
+        let Ok(mut queue) = self.inner.queue.lock() else {
+            return;
+        };
+        let (seq, tx) = &mut *queue;
+        for item in items {
+            *seq += 1;
+            let (subject, payload) = encode(self.inner.id, *seq, item);
+            let payload = match payload {
+                Ok(p) => p,
+                Err(e) => {
+                    warn!(error = %e, "cannot encode frames");
+                    continue;
+                }
+            };
+            if tx.try_send((subject, payload.into())).is_err() {
+                metrics::counter!("cotalk_frames_dropped_total").increment(1);
+            } else {
+                metrics::counter!("cotalk_frames_published_total").increment(1);
+            }
+        }
+    }
+
+    /// Tell query nodes about the blocks an applied batch changed
+    /// (`readmodel::live::BlocksNotice`, issue 16), so that connections of
+    /// those users re-read them. Call before [`Self::publish`] (which moves
+    /// the floor): only events not published before count. Never waits.
+    pub fn publish_blocks(&self, events: &[StoredEvent]) {
+        let floor = self.inner.published.load(Ordering::SeqCst);
+        let mut users = Vec::new();
+        let mut position = 0;
+        for e in events.iter().filter(|e| e.position > floor) {
+            if let DomainEvent::User(UserEvent::Blocked(b)) = &e.event {
+                users.extend([b.user_id, b.blocked]);
+            } else if let DomainEvent::User(UserEvent::Unblocked(b)) = &e.event {
+                users.extend([b.user_id, b.blocked]);
+            } else {
+                continue;
+            }
+            position = e.position;
+        }
+        if users.is_empty() {
+            return;
+        }
+        users.sort();
+        users.dedup();
+        let notice = BlocksNotice { users, position };
+        let Ok(payload) = serde_json::to_vec(&notice) else {
+            return;
+        };
+        let subject = readmodel::live::blocks_subject(&self.inner.namespace);
+        if let Ok(queue) = self.inner.queue.lock() {
+            let _ = queue.1.try_send((subject, payload.into()));
+        }
     }
 
     /// Publish the frames of one applied batch (in position order), one
@@ -101,30 +204,16 @@ impl FramePublisher {
         for f in frames.into_iter().filter(|f| f.position > floor) {
             by_room.entry(f.room_id).or_default().push(f);
         }
-        let Ok(mut queue) = self.inner.queue.lock() else {
-            return;
-        };
-        let (seq, tx) = &mut *queue;
-        for (room, frames) in by_room {
-            *seq += 1;
+        self.send(by_room, |publisher, seq, (room, frames)| {
             let batch = FrameBatch {
-                publisher: self.inner.id,
-                seq: *seq,
+                publisher,
+                seq,
                 frames,
             };
-            let payload = match serde_json::to_vec(&batch) {
-                Ok(p) => p,
-                Err(e) => {
-                    warn!(error = %e, "cannot encode frames");
-                    continue;
-                }
-            };
-            let subject = subjects::room_frames(&self.inner.namespace, room);
-            if tx.try_send((subject, payload.into())).is_err() {
-                metrics::counter!("cotalk_frames_dropped_total").increment(1);
-            } else {
-                metrics::counter!("cotalk_frames_published_total").increment(1);
-            }
-        }
+            (
+                subjects::room_frames(&self.inner.namespace, room),
+                serde_json::to_vec(&batch),
+            )
+        });
     }
 }

@@ -14,9 +14,13 @@ use crate::ProjectorConfig;
 use chrono::{DateTime, Utc};
 use domain::event::{DomainEvent, RoomEvent, StoredEvent, UserEvent};
 use meetups::MeetupTables;
+pub use notify::Created;
+use notify::NotifyTables;
 use readmodel::sql::{
     calendar_feeds_table, history_table_ddl, meetup_attendees_table, meetups_table,
-    meetups_table_ddl, messages_table, CHECKPOINTS_TABLE, GENERATIONS_TABLE,
+    meetups_table_ddl, messages_table, notification_reads_table, notifications_table,
+    notifications_table_ddl, notify_blocks_table, notify_members_table, notify_mutes_table,
+    CHECKPOINTS_TABLE, GENERATIONS_TABLE,
 };
 use readmodel::ProjectionName;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -25,6 +29,7 @@ use uuid::Uuid;
 
 mod bulk;
 mod meetups;
+mod notify;
 
 /// One generation of the message history.
 pub struct HistoryProjection {
@@ -32,6 +37,10 @@ pub struct HistoryProjection {
     generation: i64,
     table: String,
     meetups: MeetupTables,
+    notify: NotifyTables,
+    /// Where `notification` frames go once a batch is committed (`None`:
+    /// nowhere, as in tests and rebuilds).
+    frames: Option<crate::FramePublisher>,
 }
 
 impl HistoryProjection {
@@ -40,6 +49,11 @@ impl HistoryProjection {
         let table = messages_table(generation);
         create_table(&pool, &table).await?;
         run_ddl(&pool, meetups_table_ddl(generation, migrations::QUERY_ROLE)).await?;
+        run_ddl(
+            &pool,
+            notifications_table_ddl(generation, migrations::QUERY_ROLE),
+        )
+        .await?;
         sqlx::query(&format!(
             "INSERT INTO {CHECKPOINTS_TABLE} (projection, generation, position)
              VALUES ($1, $2, 0) ON CONFLICT DO NOTHING"
@@ -53,7 +67,20 @@ impl HistoryProjection {
             generation,
             table,
             meetups: MeetupTables::of(generation),
+            notify: NotifyTables::of(generation),
+            frames: None,
         })
+    }
+
+    /// Publish each notification a live batch creates as a `notification`
+    /// frame (nothing at or below the checkpoint it opened at: a replay
+    /// never publishes again).
+    pub async fn with_publisher(mut self, frames: Option<crate::FramePublisher>) -> Result<Self> {
+        if let Some(p) = &frames {
+            p.observe_notified(self.checkpoint().await?);
+        }
+        self.frames = frames;
+        Ok(self)
     }
 
     /// The table this generation writes.
@@ -92,12 +119,14 @@ impl HistoryProjection {
         &self,
         tx: &mut Transaction<'_, Postgres>,
         events: &[StoredEvent],
-    ) -> Result<i64> {
+    ) -> Result<(i64, Vec<Created>)> {
         let cp = self.lock_checkpoint(tx).await?;
         let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > cp).collect();
         let Some(last) = fresh.last().map(|e| e.position) else {
-            return Ok(cp);
+            return Ok((cp, Vec::new()));
         };
+        // First: it reads the state as of the batch's start.
+        let created = self.notify.apply(tx, &fresh).await?;
         let mut posts = Posts::default();
         let mut changes = Changes::default();
         for e in &fresh {
@@ -143,7 +172,7 @@ impl HistoryProjection {
         }
         changes.write(tx, &self.table).await?;
         self.move_checkpoint(tx, last).await?;
-        Ok(last)
+        Ok((last, created))
     }
 }
 
@@ -224,13 +253,13 @@ impl HistoryProjection {
         .fetch_optional(&mut *tx)
         .await?;
         let old_cp = old_cp.unwrap_or(0);
-        let mut cp = self.apply_in(&mut tx, &[]).await?;
+        let mut cp = self.apply_in(&mut tx, &[]).await?.0;
         while cp < old_cp {
             let page = crate::source::read_after(write_pool, cp, 5_000).await?;
             if page.is_empty() {
                 break;
             }
-            cp = self.apply_in(&mut tx, &page).await?;
+            cp = self.apply_in(&mut tx, &page).await?.0;
         }
         set_generation(&mut *tx, ProjectionName::History, self.generation).await?;
         tx.commit().await?;
@@ -292,8 +321,11 @@ impl Projection for HistoryProjection {
 
     async fn apply_batch(&mut self, events: &[StoredEvent]) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let cp = self.apply_in(&mut tx, events).await?;
+        let (cp, created) = self.apply_in(&mut tx, events).await?;
         tx.commit().await?;
+        if let Some(frames) = &self.frames {
+            frames.publish_notifications(cp, created);
+        }
         Ok(cp)
     }
 
@@ -382,6 +414,11 @@ pub async fn drop_generation(pool: &PgPool, generation: i64) -> Result<()> {
         meetups_table(generation),
         meetup_attendees_table(generation),
         calendar_feeds_table(generation),
+        notifications_table(generation),
+        notification_reads_table(generation),
+        notify_members_table(generation),
+        notify_mutes_table(generation),
+        notify_blocks_table(generation),
     ] {
         sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
             .execute(pool)

@@ -76,7 +76,7 @@ pub struct ProjectorConfig {
     pub redis_url: String,
     /// NATS with JetStream.
     pub nats_url: String,
-    /// Search indexes live under `{data_dir}/search/{namespace}/g{generation}`.
+    /// Search indexes live under `{data_dir}/search/{namespace}/g{generation}-v{schema version}`.
     pub data_dir: PathBuf,
     /// Relay pacing and stream limits.
     pub relay: RelayOptions,
@@ -84,8 +84,9 @@ pub struct ProjectorConfig {
     pub runtime: RuntimeOptions,
     /// Search index commit batching and writer settings.
     pub search: SearchOptions,
-    /// Where the `redis` projection publishes live frames (`None`: nowhere,
-    /// as in tests and rebuild tools).
+    /// Where the `redis` projection publishes live frames and the `history`
+    /// projection `notification` frames (`None`: nowhere, as in tests and
+    /// rebuild tools).
     pub frames: Option<FramePublisher>,
     /// The master key that opens personal fields with the data keys in
     /// `write_pool` (issue 18); `None`: sealed fields read as deleted.
@@ -234,7 +235,10 @@ pub async fn spawn_generation(
             spawn_runtime(config, p, nats, cancel)
         }
         ProjectionName::History => {
-            let p = HistoryProjection::open(config.read_pool.clone(), generation).await?;
+            let p = HistoryProjection::open(config.read_pool.clone(), generation)
+                .await?
+                .with_publisher(config.frames.clone())
+                .await?;
             spawn_runtime(config, p, nats, cancel)
         }
         ProjectionName::Search => {

@@ -1,6 +1,9 @@
 //! The `search` projection: an adapter from the runtime to
-//! [`search::SearchIndex`], one index directory per generation
-//! (`{data_dir}/search/{namespace}/g{generation}`).
+//! [`search::SearchIndex`], one index directory per generation and schema
+//! version (`{data_dir}/search/{namespace}/g{generation}-v{version}`). A build
+//! with a new [`search::schema::VERSION`] finds no index of its version, so
+//! it builds one from the log (from position 0) instead of misreading the
+//! old one; dropping a generation removes its directories of every version.
 //!
 //! Exactly-once effect: the index keeps its checkpoint in the tantivy commit
 //! payload, which tantivy replaces atomically with the segment list, so the
@@ -42,12 +45,24 @@ impl Default for SearchOptions {
     }
 }
 
-/// The index directory of one generation.
+/// The index directory of one generation, for this build's schema version.
 pub fn index_dir(data_dir: &Path, namespace: &str, generation: i64) -> PathBuf {
     data_dir
         .join("search")
         .join(namespace)
-        .join(format!("g{generation}"))
+        .join(format!("g{generation}-v{}", search::schema::VERSION))
+}
+
+/// Whether `name` is a directory of `generation` of any schema version
+/// (`g3` before versions were named, `g3-v2`).
+fn of_generation(name: &str, generation: i64) -> bool {
+    let Some(rest) = name.strip_prefix(&format!("g{generation}")) else {
+        return false;
+    };
+    rest.is_empty()
+        || rest
+            .strip_prefix("-v")
+            .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The checkpoint of the last commit of the index in `dir`, read without
@@ -246,12 +261,23 @@ impl Lifecycle for SearchProjection {
     }
 
     async fn drop_data(config: &ProjectorConfig, generation: i64) -> Result<()> {
-        let dir = index_dir(&config.data_dir, &config.namespace, generation);
-        match tokio::fs::remove_dir_all(&dir).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e.into()),
+        let parent = config.data_dir.join("search").join(&config.namespace);
+        let mut entries = match tokio::fs::read_dir(&parent).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            if !of_generation(&entry.file_name().to_string_lossy(), generation) {
+                continue;
+            }
+            match tokio::fs::remove_dir_all(entry.path()).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        Ok(())
     }
 
     async fn checkpoint_of(config: &ProjectorConfig, generation: i64) -> Result<Option<i64>> {
@@ -259,5 +285,24 @@ impl Lifecycle for SearchProjection {
         tokio::task::spawn_blocking(move || committed_checkpoint(&dir))
             .await
             .map_err(|e| ProjectorError::Search(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_of_a_generation_of_any_version() {
+        assert!(of_generation("g3", 3));
+        assert!(of_generation("g3-v1", 3));
+        assert!(of_generation("g3-v12", 3));
+        assert!(!of_generation("g30", 3));
+        assert!(!of_generation("g30-v2", 3));
+        assert!(!of_generation("g3-v", 3));
+        assert!(!of_generation("g3-vx", 3));
+        let dir = index_dir(Path::new("/d"), "ns", 3);
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(of_generation(&name, 3), "{name}");
     }
 }

@@ -29,6 +29,7 @@ pub mod failure;
 mod history;
 mod meetups;
 mod messenger;
+mod notifications;
 pub mod openapi;
 mod routes;
 mod snapshot;
@@ -58,6 +59,7 @@ pub fn router(state: QueryState) -> Router {
 pub fn routes() -> Vec<(axum::http::Method, String)> {
     let mut doc = openapi::table(true).into_openapi();
     doc.merge(openapi::download_table().into_openapi());
+    doc.merge(stream::table().into_openapi());
     api::openapi::operations(&doc)
 }
 

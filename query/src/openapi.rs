@@ -4,7 +4,9 @@
 //! path of its `#[utoipa::path]` and documents it, with the answer type the
 //! handler returns.
 
-use crate::routes::{attachments, calendar, meetups, messages, people, rooms, search, users};
+use crate::routes::{
+    attachments, calendar, meetups, messages, notifications, people, rooms, search, users,
+};
 use crate::state::QueryState;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -67,7 +69,9 @@ pub(crate) fn table(search: bool) -> OpenApiRouter<QueryState> {
         // meet-ups (issue 17)
         .routes(routes!(meetups::meetup))
         .routes(routes!(meetups::my_meetups))
-        .routes(routes!(calendar::feed));
+        .routes(routes!(calendar::feed))
+        // notifications (issue 16)
+        .routes(routes!(notifications::my_notifications));
     if search {
         router.routes(routes!(search::search))
     } else {
@@ -106,6 +110,7 @@ mod tests {
             "/v1/rooms/{room_id}",
             "/v1/rooms/{room_id}/messages",
             "/v1/search/messages",
+            "/v1/me/notifications",
         ] {
             let op = &json["paths"][path]["get"];
             assert!(op.is_object(), "{path} missing");
@@ -122,6 +127,11 @@ mod tests {
         assert_eq!(stream["security"][0]["bearer"], serde_json::json!([]));
         assert!(stream["responses"]["101"].is_object());
         assert!(stream["responses"]["403"].is_object(), "origin_not_allowed");
+        let typing = &json["paths"]["/v1/rooms/{room_id}/typing"]["post"];
+        assert!(typing["responses"]["204"].is_object(), "typing (issue 16)");
+        assert!(typing["responses"]["404"].is_object());
+        let friend = &json["components"]["schemas"]["FriendResponse"]["properties"];
+        assert!(friend["presence"].is_object() && friend["last_seen_at"].is_object());
         assert!(json["components"]["securitySchemes"]["bearer"].is_object());
         assert!(json["components"]["schemas"]["MessagesResponse"].is_object());
     }

@@ -90,6 +90,12 @@ impl<'a> Snapshot<'a> {
         self.position.unwrap_or(0)
     }
 
+    /// The namespace (for keys outside the projection, read in the same
+    /// transaction).
+    pub fn namespace(&self) -> &str {
+        self.state.namespace()
+    }
+
     /// The request's bound (shared with the other projections it reads).
     pub fn bound(&self) -> Bound {
         self.bound

@@ -35,6 +35,7 @@
 //! | people (blocks, mutes, invites, invite tokens, user search) | see [`people`] | [`people`]'s `write_*`, `put_invite_token` | [`people`]'s `queue_*` | `tests/people_rebuild.rs` (cotalk) |
 //! | revoked sessions (not a projection) | [`sessions::revoked_key`], [`sessions::revoked_subject`] | [`sessions::queue_revoke`] (command side) | [`sessions::queue_live`] | `tests/sessions_nodes.rs` (root: a node started later catches up from it) |
 //! | live frames (NATS) | [`subjects::room_frames`], [`subjects::all_frames`] | `projector::frames` | `query::stream::fanout` | `tests/stream.rs` |
+//! | presence, typing throttle, live notices (not a projection: ephemeral) | see [`live`] | `query::stream::presence`, `query::stream::typing`, `projector::frames` (block notices) | `query::stream` | `tests/people_presence.rs`, `tests/people_typing.rs` (cotalk) |
 //!
 //! Every projection is named by a [`ProjectionName`]. Unit tests of each
 //! encoding are in the modules; `tests/roundtrip.rs` and `tests/windows.rs`
@@ -51,6 +52,7 @@ pub mod frames;
 pub mod friends;
 pub mod generation;
 pub mod hidden;
+pub mod live;
 pub mod meetup_rooms;
 pub mod notice;
 pub mod people;

@@ -60,3 +60,10 @@ pub fn history_table_ddl(table: &str, reader: &str) -> Vec<String> {
 #[path = "sql_meetups.rs"]
 mod meetups;
 pub use meetups::{calendar_feeds_table, meetup_attendees_table, meetups_table, meetups_table_ddl};
+
+#[path = "sql_notifications.rs"]
+mod notifications;
+pub use notifications::{
+    notification_reads_table, notifications_table, notifications_table_ddl, notify_blocks_table,
+    notify_members_table, notify_mutes_table,
+};

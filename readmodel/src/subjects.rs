@@ -1,11 +1,24 @@
 //! NATS subjects of live frames: the projector publishes each room's frames
 //! on its own subject, query nodes subscribe to all of a namespace's.
 
-use domain::ids::RoomId;
+use domain::ids::{RoomId, UserId};
 
 /// The subject the frames of `room` are published on: `{ns}.frames.room.{room}`.
 pub fn room_frames(namespace: &str, room: RoomId) -> String {
     format!("{namespace}.frames.room.{room}")
+}
+
+/// The subject one user's own frames (notifications) are published on:
+/// `{ns}.frames.user.{user}`.
+pub fn user_frames(namespace: &str, user: UserId) -> String {
+    format!("{namespace}.frames.user.{user}")
+}
+
+/// Whether `subject` is a [`user_frames`] subject of `namespace`.
+pub fn is_user_frames(namespace: &str, subject: &str) -> bool {
+    subject
+        .strip_prefix(namespace)
+        .is_some_and(|rest| rest.starts_with(".frames.user."))
 }
 
 /// Every frame subject of a namespace: `{ns}.frames.>`.
@@ -23,5 +36,10 @@ mod tests {
         let s = room_frames("ns1", RoomId(Uuid::from_u128(7)));
         let all = all_frames("ns1");
         assert!(s.starts_with(all.trim_end_matches('>')));
+        let u = user_frames("ns1", UserId(Uuid::from_u128(7)));
+        assert!(u.starts_with(all.trim_end_matches('>')));
+        assert!(is_user_frames("ns1", &u));
+        assert!(!is_user_frames("ns1", &s));
+        assert!(!is_user_frames("ns2", &u));
     }
 }

@@ -9,6 +9,19 @@ pub enum SearchError {
     /// an unbalanced quote. The reason is safe to show to the client.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
+    /// An operator of the query cannot be used: an unknown name, a missing
+    /// or bad value, an exclusion. Names the operator (`has:`), so the
+    /// client can say which word to fix.
+    #[error("invalid query: operator `{operator}` {reason}")]
+    InvalidOperator {
+        /// The operator as written before its value, lowercased (`from:`).
+        operator: String,
+        /// What is wrong with it, safe to show.
+        reason: String,
+    },
+    /// The `tz` of the request is not an IANA time zone name.
+    #[error("invalid query: unknown time zone {0:?} (tz takes an IANA name such as Asia/Seoul)")]
+    InvalidTimeZone(String),
     /// The pagination cursor was not produced by this search (or was altered).
     #[error("invalid cursor")]
     InvalidCursor,
@@ -35,7 +48,9 @@ impl SearchError {
     /// else is `internal` (answered as a plain 500 and logged).
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidQuery(_) => "invalid_query",
+            Self::InvalidQuery(_) | Self::InvalidOperator { .. } | Self::InvalidTimeZone(_) => {
+                "invalid_query"
+            }
             Self::InvalidCursor => "invalid_cursor",
             Self::Index(_) | Self::Directory { .. } | Self::Corrupt(_) => "internal",
         }
@@ -43,7 +58,13 @@ impl SearchError {
 
     /// True when the request, not the server, is at fault (HTTP 422).
     pub fn is_client_error(&self) -> bool {
-        matches!(self, Self::InvalidQuery(_) | Self::InvalidCursor)
+        matches!(
+            self,
+            Self::InvalidQuery(_)
+                | Self::InvalidOperator { .. }
+                | Self::InvalidTimeZone(_)
+                | Self::InvalidCursor
+        )
     }
 }
 

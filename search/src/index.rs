@@ -188,6 +188,10 @@ impl SearchIndex {
                 seq: p.seq,
                 created_at_us: p.at.timestamp_micros(),
                 body: p.body.clone(),
+                mentions: p.mentions.clone(),
+                has_file: !p.attachments.is_empty(),
+                has_image: p.attachments.iter().any(|a| a.is_image()),
+                hidden_by: Vec::new(),
             }),
             RoomEvent::MessageEdited(ed) => match self.current(ed.message_id)? {
                 Some(mut m) => {
@@ -198,6 +202,17 @@ impl SearchIndex {
                     tracing::debug!(message_id = %ed.message_id, "edit of a message not in the index");
                     Ok(())
                 }
+            },
+            RoomEvent::MessageHidden(h) => match self.current(h.message_id)? {
+                // Hiding twice is no change; a deleted message has no document.
+                Some(mut m) => match m.hidden_by.binary_search(&h.user_id) {
+                    Ok(_) => Ok(()),
+                    Err(at) => {
+                        m.hidden_by.insert(at, h.user_id);
+                        self.put(m)
+                    }
+                },
+                None => Ok(()),
             },
             RoomEvent::MessageDeleted(d) => {
                 let term = self.id_term(d.message_id);
@@ -315,6 +330,20 @@ impl SearchIndex {
                 m.body.len()
             ));
             hash.update(m.body.as_bytes());
+            let users = |v: &[domain::UserId]| {
+                v.iter()
+                    .map(|u| u.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            hash.update(format!(
+                "\t{}\t{}\t{}\t{}\t{}",
+                users(&m.mentions),
+                m.has_file,
+                m.has_image,
+                crate::links::has_link(&m.body),
+                users(&m.hidden_by)
+            ));
             hash.update(b"\n");
         }
         Ok(hex::encode(hash.finalize()))

@@ -10,8 +10,13 @@
 //! - [`schema`]: fields of the index and how a message is stored.
 //! - [`index`]: [`SearchIndex`], the writer: applies events, commits with the
 //!   checkpoint in the commit payload, digests the content.
-//! - [`query`]: the user query syntax (words, "phrases", -exclusions) and its
-//!   translation to tantivy queries.
+//! - [`query`]: the user query syntax (words, "phrases", -exclusions,
+//!   operators) and its translation to tantivy queries.
+//! - [`operators`]: `from:`, `in:`, `has:`, `mentions:`, `before:`,
+//!   `after:`, `on:` and the time zone of days.
+//! - `filters` (private): request parameters, operators, hidden and blocked
+//!   as clauses of the query.
+//! - `links` (private): what `has:link` counts as a link.
 //! - [`searcher`]: [`MessageSearcher`] and the request/response types.
 //! - `room_docs` (private): the caller's readable documents, the permission
 //!   filter and the population of the statistics.
@@ -26,8 +31,11 @@ pub mod analyzer;
 mod collector;
 pub mod corpus;
 pub mod error;
+mod filters;
 pub mod index;
 mod korean;
+mod links;
+pub mod operators;
 pub mod query;
 mod room_docs;
 pub mod schema;
@@ -36,6 +44,7 @@ mod segment;
 mod snippet;
 mod stats;
 
+pub use chrono_tz::Tz;
 pub use collector::SortOrder;
 pub use error::SearchError;
 pub use index::{IndexOptions, SearchIndex};

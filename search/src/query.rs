@@ -1,9 +1,11 @@
 //! The user query language and its translation into tantivy queries.
 //!
 //! Syntax: words, `"quoted phrases"`, `-excluded` words and `-"excluded
-//! phrases"`; every positive part must match. Nothing else is special:
-//! `field:value`, `AND`, `*` are plain text (punctuation separates words like
-//! anywhere else), so tantivy's own query language is never reachable.
+//! phrases"`, and operators (`from:alice`, `has:image`…, see
+//! [`crate::operators`]); every positive part must match. A query may be
+//! operators only (then it needs no word). Nothing else is special: `AND`,
+//! `*` are plain text (punctuation separates words like anywhere else), so
+//! tantivy's own query language is never reachable.
 //!
 //! Translation, per word (a script run, see [`crate::analyzer`]):
 //!
@@ -25,6 +27,7 @@
 use crate::analyzer::{self, Run, Script};
 use crate::error::SearchError;
 use crate::korean;
+use crate::operators::{self, Author, Operator};
 use crate::schema::Fields;
 use std::collections::BTreeSet;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
@@ -36,8 +39,11 @@ pub const MAX_QUERY_CHARS: usize = 256;
 
 /// A query translated for tantivy, with what its snippets should highlight.
 pub(crate) struct Compiled {
-    /// The text part of the search (filters are added by the searcher).
-    pub query: Box<dyn Query>,
+    /// The text part of the search (filters are added by the searcher);
+    /// `None` when the query is operators only.
+    pub query: Option<Box<dyn Query>>,
+    /// The operators, in the order written.
+    pub operators: Vec<Operator>,
     /// Terms (as the highlight analyzer emits them) to mark in snippets.
     pub highlight_terms: BTreeSet<String>,
     /// Hangul/CJK forms searched for; a marked range of Korean text must
@@ -57,8 +63,14 @@ fn invalid(reason: &str) -> SearchError {
     SearchError::InvalidQuery(reason.to_owned())
 }
 
-/// Split the query text into parts.
-fn parse(q: &str) -> Result<Vec<Part>, SearchError> {
+/// A query split into its text parts and its operators.
+struct Parsed {
+    parts: Vec<Part>,
+    operators: Vec<Operator>,
+}
+
+/// Split the query text into parts and operators.
+fn parse(q: &str) -> Result<Parsed, SearchError> {
     let len = q.chars().count();
     if len == 0 {
         return Err(invalid("query is empty"));
@@ -70,6 +82,7 @@ fn parse(q: &str) -> Result<Vec<Part>, SearchError> {
         return Err(invalid("unbalanced quote"));
     }
     let mut parts = Vec::new();
+    let mut ops = Vec::new();
     let mut rest = q;
     loop {
         rest = rest.trim_start();
@@ -92,6 +105,16 @@ fn parse(q: &str) -> Result<Vec<Part>, SearchError> {
                 .unwrap_or(rest.len());
             let text = &rest[..end];
             rest = &rest[end..];
+            if let Some((name, value)) = operators::split(text) {
+                if negated {
+                    return Err(SearchError::InvalidOperator {
+                        operator: format!("{}:", name.to_ascii_lowercase()),
+                        reason: "cannot be excluded (only words and phrases can)".into(),
+                    });
+                }
+                ops.push(operators::parse(name, value)?);
+                continue;
+            }
             (text, false)
         };
         let atoms = analyzer::runs(text);
@@ -103,13 +126,36 @@ fn parse(q: &str) -> Result<Vec<Part>, SearchError> {
             });
         }
     }
-    if parts.is_empty() {
-        return Err(invalid("query has no searchable words"));
+    if ops.is_empty() {
+        if parts.is_empty() {
+            return Err(invalid("query has no searchable words"));
+        }
+        if parts.iter().all(|p| p.negated) {
+            return Err(invalid("query has only excluded words"));
+        }
     }
-    if parts.iter().all(|p| p.negated) {
-        return Err(invalid("query has only excluded words"));
-    }
-    Ok(parts)
+    Ok(Parsed {
+        parts,
+        operators: ops,
+    })
+}
+
+/// The usernames a query's `from:` operators name (lowercased, without `@`),
+/// for the caller to resolve into user ids before searching
+/// ([`crate::SearchRequest::usernames`]). Fails like the search would on
+/// a query it cannot parse.
+pub fn usernames(q: &str) -> Result<Vec<String>, SearchError> {
+    let mut names: Vec<String> = parse(q)?
+        .operators
+        .into_iter()
+        .filter_map(|op| match op {
+            Operator::From(Author::Username(name)) => Some(name),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 fn term(field: Field, text: &str) -> Term {
@@ -244,7 +290,7 @@ impl Builder<'_> {
 
 /// Parse and translate a user query.
 pub(crate) fn compile(fields: &Fields, q: &str) -> Result<Compiled, SearchError> {
-    let parts = parse(q)?;
+    let Parsed { parts, operators } = parse(q)?;
     let mut b = Builder {
         fields,
         terms: BTreeSet::new(),
@@ -271,11 +317,30 @@ pub(crate) fn compile(fields: &Fields, q: &str) -> Result<Compiled, SearchError>
             }
         }
     }
-    if !clauses.iter().any(|(o, _)| *o == Occur::Must) {
+    let has_words = clauses.iter().any(|(o, _)| *o == Occur::Must);
+    if !has_words && operators.is_empty() {
         return Err(invalid("query has no searchable words"));
     }
+    // With operators only, the searcher's required filters select the
+    // documents; exclusions still apply.
+    let query: Option<Box<dyn Query>> = if clauses.is_empty() {
+        None
+    } else if has_words {
+        Some(Box::new(BooleanQuery::new(clauses)))
+    } else {
+        Some(Box::new(BooleanQuery::new(
+            clauses
+                .into_iter()
+                .chain([(
+                    Occur::Must,
+                    Box::new(tantivy::query::AllQuery) as Box<dyn Query>,
+                )])
+                .collect(),
+        )))
+    };
     Ok(Compiled {
-        query: Box::new(BooleanQuery::new(clauses)),
+        query,
+        operators,
         highlight_terms: b.terms,
         highlight_words: b.words,
     })
@@ -292,6 +357,73 @@ mod tests {
         }
     }
 
+    fn operator(q: &str) -> Option<String> {
+        match parse(q) {
+            Err(SearchError::InvalidOperator { operator, .. }) => Some(operator),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn operators_beside_words_or_alone() {
+        let p = parse("회의 from:alice -서버 has:image").unwrap();
+        assert_eq!(p.parts.len(), 2);
+        assert_eq!(
+            p.operators,
+            vec![
+                Operator::From(Author::Username("alice".into())),
+                Operator::Has(operators::Has::Image)
+            ]
+        );
+        assert!(parse("has:link").unwrap().parts.is_empty());
+        assert!(parse("from:alice -lunch").is_ok());
+        assert!(parse("on:2026-01-01 !!!").is_ok());
+        // Quoted, a would-be operator is text.
+        let p = parse("\"title:foo\"").unwrap();
+        assert!(p.operators.is_empty());
+        assert_eq!(p.parts.len(), 1);
+        // Links and times stay text.
+        assert!(parse("https://example.com 12:30")
+            .unwrap()
+            .operators
+            .is_empty());
+    }
+
+    #[test]
+    fn bad_operators_are_named() {
+        assert_eq!(operator("회의 has:video"), Some("has:".into()));
+        assert_eq!(operator("-from:alice 회의"), Some("from:".into()));
+        assert_eq!(operator("title:foo"), Some("title:".into()));
+        assert_eq!(operator("on:tomorrow"), Some("on:".into()));
+        assert_eq!(operator("in:"), Some("in:".into()));
+    }
+
+    #[test]
+    fn usernames_of_from_operators() {
+        assert_eq!(
+            usernames("from:bob 회의 from:@alice from:me from:bob").unwrap(),
+            vec!["alice".to_owned(), "bob".to_owned()]
+        );
+        assert!(usernames("has:nothing").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(q in "\\PC{0,300}") {
+            let _ = parse(&q);
+            let _ = usernames(&q);
+        }
+
+        #[test]
+        fn operator_like_words_never_panic(
+            name in "[a-zA-Z]{1,10}",
+            value in "[ -~가-힣]{0,20}",
+            words in "[ a-z가-힣\"-]{0,20}",
+        ) {
+            let _ = parse(&format!("{words} {name}:{value} {words}"));
+        }
+    }
+
     #[test]
     fn rejects_what_it_cannot_search() {
         assert!(reason("").is_some());
@@ -305,7 +437,9 @@ mod tests {
 
     #[test]
     fn splits_words_phrases_and_exclusions() {
-        let parts = parse(r#"회의 -"주간 보고" -서버 title:foo* "a b""#).unwrap();
+        let parts = parse(r#"회의 -"주간 보고" -서버 title_foo* "a b""#)
+            .unwrap()
+            .parts;
         let summary: Vec<(bool, bool, Vec<String>)> = parts
             .iter()
             .map(|p| {

@@ -11,15 +11,27 @@
 //! | `body`       | text, `cotalk_bigram` | positions, stored | substring-like Korean matching; snippets come from the stored text |
 //! | `body_word`  | text, `cotalk_word` | positions | whole words and stems, phrases, one-syllable queries |
 //! | `body_join`  | text, `cotalk_join` | positions | Hangul forms of ≥ 3 syllables, whatever the spacing |
+//! | `mentions`   | raw strings | indexed, stored | `mentions:me` |
+//! | `has`        | raw strings `file`, `image`, `link` | indexed, stored | `has:` (file and image from the attachments, link from the current text) |
+//! | `hidden_by`  | raw strings | indexed, stored | users who hid the message for themselves: their searches exclude it |
+//!
+//! [`VERSION`] names this layout; an index directory holds one version (see
+//! the projector's `index_dir`), so a build with another layout rebuilds its
+//! index from the log instead of misreading an old one.
 
 use crate::analyzer::{BIGRAM_ANALYZER, JOIN_ANALYZER, WORD_ANALYZER};
 use crate::error::SearchError;
+use crate::operators::Has;
 use domain::{MessageId, RoomId, UserId};
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, Value, FAST,
     INDEXED, STORED, STRING,
 };
 use tantivy::TantivyDocument;
+
+/// The version of this schema; bump it with any change to the fields or to
+/// what they hold.
+pub const VERSION: u32 = 2;
 
 /// Field names, shared by the schema and the fast-field readers.
 pub mod names {
@@ -43,6 +55,12 @@ pub mod names {
     pub const BODY_WORD: &str = "body_word";
     /// Message text, Hangul bigrams across spaces.
     pub const BODY_JOIN: &str = "body_join";
+    /// Users mentioned, hyphenated UUIDs.
+    pub const MENTIONS: &str = "mentions";
+    /// `file`, `image`, `link`: what the message has.
+    pub const HAS: &str = "has";
+    /// Users who hid the message for themselves, hyphenated UUIDs.
+    pub const HIDDEN_BY: &str = "hidden_by";
 }
 
 /// Handles of every field of [`build`]'s schema.
@@ -68,6 +86,12 @@ pub struct Fields {
     pub body_word: Field,
     /// See [`names::BODY_JOIN`].
     pub body_join: Field,
+    /// See [`names::MENTIONS`].
+    pub mentions: Field,
+    /// See [`names::HAS`].
+    pub has: Field,
+    /// See [`names::HIDDEN_BY`].
+    pub hidden_by: Field,
 }
 
 fn text(analyzer: &str, stored: bool) -> TextOptions {
@@ -96,6 +120,9 @@ pub fn build() -> (Schema, Fields) {
         body: b.add_text_field(names::BODY, text(BIGRAM_ANALYZER, true)),
         body_word: b.add_text_field(names::BODY_WORD, text(WORD_ANALYZER, false)),
         body_join: b.add_text_field(names::BODY_JOIN, text(JOIN_ANALYZER, false)),
+        mentions: b.add_text_field(names::MENTIONS, STRING | STORED),
+        has: b.add_text_field(names::HAS, STRING | STORED),
+        hidden_by: b.add_text_field(names::HIDDEN_BY, STRING | STORED),
     };
     (b.build(), fields)
 }
@@ -109,6 +136,14 @@ pub(crate) struct StoredMessage {
     pub seq: u64,
     pub created_at_us: i64,
     pub body: String,
+    /// Mentioned users, as posted.
+    pub mentions: Vec<UserId>,
+    /// The message has an attachment.
+    pub has_file: bool,
+    /// The message has an image attachment.
+    pub has_image: bool,
+    /// Users who hid it, ascending, each once.
+    pub hidden_by: Vec<UserId>,
 }
 
 impl Fields {
@@ -126,6 +161,20 @@ impl Fields {
         doc.add_text(self.body, &m.body);
         doc.add_text(self.body_word, &m.body);
         doc.add_text(self.body_join, &m.body);
+        for user in &m.mentions {
+            doc.add_text(self.mentions, user.to_string());
+        }
+        let has = [
+            (m.has_file, Has::File),
+            (m.has_image, Has::Image),
+            (crate::links::has_link(&m.body), Has::Link),
+        ];
+        for (_, what) in has.iter().filter(|(yes, _)| *yes) {
+            doc.add_text(self.has, what.term());
+        }
+        for user in &m.hidden_by {
+            doc.add_text(self.hidden_by, user.to_string());
+        }
         doc
     }
 
@@ -140,6 +189,20 @@ impl Fields {
             let s = text(field, name)?;
             uuid::Uuid::parse_str(&s).map_err(|_| SearchError::Corrupt(format!("bad {name} {s:?}")))
         };
+        let users = |field: Field, name: &str| -> Result<Vec<UserId>, SearchError> {
+            doc.get_all(field)
+                .map(|v| {
+                    let s = v.as_str().unwrap_or_default();
+                    uuid::Uuid::parse_str(s)
+                        .map(UserId)
+                        .map_err(|_| SearchError::Corrupt(format!("bad {name} {s:?}")))
+                })
+                .collect()
+        };
+        let has = |what: Has| {
+            doc.get_all(self.has)
+                .any(|v| v.as_str() == Some(what.term()))
+        };
         Ok(StoredMessage {
             message_id: MessageId(uuid(self.message_id, names::MESSAGE_ID)?),
             room_id: RoomId(uuid(self.room_id, names::ROOM_ID)?),
@@ -153,6 +216,10 @@ impl Fields {
                 .and_then(|v| v.as_i64())
                 .ok_or_else(|| SearchError::Corrupt("document without created_at".into()))?,
             body: text(self.body, names::BODY)?,
+            mentions: users(self.mentions, names::MENTIONS)?,
+            has_file: has(Has::File),
+            has_image: has(Has::Image),
+            hidden_by: users(self.hidden_by, names::HIDDEN_BY)?,
         })
     }
 }

@@ -5,8 +5,11 @@
 //! documents are read once per search from the `room_id` postings
 //! (`room_docs`) and become a required clause, so a document of another room
 //! can never be scored, counted or returned, and paging cannot leak it
-//! either. Author and time filters are required clauses too. Filters score 0,
-//! so the score is the text's BM25 alone.
+//! either. Author, time and operator filters are required clauses too, and
+//! what the caller hid or the authors they blocked are excluded clauses
+//! (`filters`), so a page is always full when more hits exist. Filters score
+//! 0, so the score is the text's BM25 alone (0 for a query of operators
+//! only, which so lists the newest first).
 //!
 //! **Scores see only the caller's rooms.** BM25 weighs a term by how rare it
 //! is (document frequency against the document count) and a match by its
@@ -27,6 +30,8 @@
 
 use crate::collector::{AfterCollector, SortKey, SortOrder};
 use crate::error::SearchError;
+use crate::filters;
+use crate::operators::DEFAULT_TZ;
 use crate::query;
 use crate::room_docs::RoomDocs;
 use crate::schema::{join_id, Fields};
@@ -35,14 +40,14 @@ use crate::stats::RoomStatistics;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use domain::{MessageId, RoomId, UserId};
 use serde::Serialize;
-use std::ops::Bound;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
-use tantivy::schema::IndexRecordOption;
-use tantivy::{IndexReader, TantivyDocument, Term};
+use tantivy::query::{BooleanQuery, Occur, Query};
+use tantivy::{IndexReader, TantivyDocument};
 
 /// Page size when the request does not say.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -70,6 +75,18 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     /// Result order.
     pub sort: SortOrder,
+    /// The caller: whom `from:me` and `mentions:me` name, and whose hidden
+    /// messages ("delete for me") are never found.
+    pub viewer: Option<UserId>,
+    /// The time zone of `before:`, `after:` and `on:` days; `None`:
+    /// [`DEFAULT_TZ`] (Asia/Seoul).
+    pub tz: Option<Tz>,
+    /// Authors whose messages are never found (the users the caller blocked).
+    pub excluded_authors: Vec<UserId>,
+    /// The user ids of the usernames `from:` names (resolved by the caller,
+    /// see [`query::usernames`]); a name missing here belongs to nobody and
+    /// finds nothing.
+    pub usernames: HashMap<String, UserId>,
 }
 
 /// One matching message.
@@ -145,11 +162,11 @@ impl MessageSearcher {
             next_cursor: None,
             position,
         };
-        let outside = req.room_id.is_some_and(|r| !req.member_rooms.contains(&r));
-        if req.member_rooms.is_empty() || outside {
+        let f = &self.fields;
+        let filters = filters::build(f, req, &compiled.operators, req.tz.unwrap_or(DEFAULT_TZ));
+        if req.member_rooms.is_empty() || filters.nothing {
             return Ok(empty);
         }
-        let f = &self.fields;
         let searcher = self.reader.searcher();
         // Read once, used twice: the permission filter and the population of
         // the BM25 statistics (see the module doc).
@@ -157,17 +174,18 @@ impl MessageSearcher {
         if readable.total() == 0 {
             return Ok(empty);
         }
-        // A room filter narrows what is searched, not what the statistics
-        // count, so a hit scores the same with or without it.
-        let searched = match req.room_id {
-            Some(r) => RoomDocs::collect(&searcher, f.room_id, &[r])?,
+        // A room filter (`room_id`, `in:`) narrows what is searched, not
+        // what the statistics count, so a hit scores the same with or
+        // without it.
+        let searched = match &filters.scope {
+            Some(rooms) => RoomDocs::collect(&searcher, f.room_id, rooms)?,
             None => readable.clone(),
         };
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Must, compiled.query.box_clone()),
-            (Occur::Must, Box::new(searched)),
-        ];
-        clauses.extend(self.filters(req));
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, Box::new(searched))];
+        if let Some(text) = &compiled.query {
+            clauses.push((Occur::Must, text.box_clone()));
+        }
+        clauses.extend(filters.clauses);
         let limit = match req.limit {
             0 => DEFAULT_LIMIT,
             n => n.min(MAX_LIMIT),
@@ -210,34 +228,6 @@ impl MessageSearcher {
             next_cursor,
             position,
         })
-    }
-
-    /// The author and time filters, as required clauses that score 0.
-    fn filters(&self, req: &SearchRequest) -> Vec<(Occur, Box<dyn Query>)> {
-        let f = &self.fields;
-        let filter = |q: Box<dyn Query>| -> (Occur, Box<dyn Query>) {
-            (Occur::Must, Box::new(ConstScoreQuery::new(q, 0.0)))
-        };
-        let mut clauses = Vec::new();
-        if let Some(author) = req.author_id {
-            clauses.push(filter(Box::new(TermQuery::new(
-                Term::from_field_text(f.author_id, &author.to_string()),
-                IndexRecordOption::Basic,
-            ))));
-        }
-        if req.before.is_some() || req.after.is_some() {
-            let bound = |t: Option<DateTime<Utc>>| match t {
-                Some(t) => {
-                    Bound::Excluded(Term::from_field_i64(f.created_at, t.timestamp_micros()))
-                }
-                None => Bound::Unbounded,
-            };
-            clauses.push(filter(Box::new(RangeQuery::new(
-                bound(req.after),
-                bound(req.before),
-            ))));
-        }
-        clauses
     }
 }
 

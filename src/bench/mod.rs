@@ -14,12 +14,16 @@
 //!   full-text search and `pg_trgm` on the same generated corpus.
 //! - [`replay`]: rebuilding projections from a generated log of 1M events
 //!   vs. the raw read speed of the same log.
+//! - [`messages`]: a page of a 1 000-member room's history with every
+//!   message's `unread_by`, latency and CPU per request.
 //! - [`eventlog`]: a realistic synthetic event log written straight into the
 //!   events table.
 //! - [`e2e`]: post-to-visible lag and push latency (post → frame on every
 //!   member's WebSocket) at fixed offered loads, open loop, with many
 //!   connected clients; [`e2e_load`] posts and observes, [`streams`] are the
 //!   WebSocket clients.
+//! - [`users`]: user search latency (Latin, Hangul and 초성 prefixes) at
+//!   1M users, through HTTP.
 //! - [`chart`]: the latency-vs-load and CPU-per-post SVGs.
 //! - [`cpu`]: CPU time per post of every process involved, from `/proc`
 //!   ([`procstat`] reads it, [`cpu_find`] finds the shared servers' pids);
@@ -36,6 +40,7 @@ pub mod e2e;
 pub mod e2e_load;
 pub mod eventlog;
 pub mod harness;
+pub mod messages;
 pub mod pgbench;
 pub mod procstat;
 pub mod profile;
@@ -43,6 +48,7 @@ pub mod replay;
 pub mod report;
 pub mod search;
 pub mod streams;
+pub mod users;
 
 use clap::{Args, Subcommand};
 
@@ -58,6 +64,10 @@ pub enum BenchCommand {
     Replay(replay::ReplayArgs),
     /// Search latency, Korean recall and indexing rate vs. Postgres FTS and pg_trgm.
     Search(search::SearchArgs),
+    /// User search latency (`GET /v1/users/search`) at 1M users.
+    Users(users::UsersArgs),
+    /// A page of messages with `unread_by` in a 1 000-member room: latency and CPU per request.
+    Messages(messages::MessagesArgs),
     /// Every part in turn, each with its defaults (`--quick`: under 3 minutes
     /// of measuring on the 2-core machine).
     All,
@@ -71,7 +81,7 @@ struct Defaults {
 }
 
 /// The parts `bench all` runs, in order.
-const ALL_PARTS: [&str; 4] = ["append", "e2e", "search", "replay"];
+const ALL_PARTS: [&str; 6] = ["append", "e2e", "search", "replay", "users", "messages"];
 
 /// Options every part shares.
 #[derive(Debug, Clone, Args)]
@@ -137,6 +147,14 @@ async fn run_one(
         BenchCommand::Search(args) => {
             let result = search::run(config, common, &args).await?;
             report::save(common, "search", &result)?;
+        }
+        BenchCommand::Users(args) => {
+            let result = users::run(config, common, &args).await?;
+            report::save(common, "users", &result)?;
+        }
+        BenchCommand::Messages(args) => {
+            let result = messages::run(config, common, &args).await?;
+            report::save(common, "messages", &result)?;
         }
     }
     Ok(())

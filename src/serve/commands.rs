@@ -44,9 +44,10 @@ pub async fn component(shared: &Shared) -> Result<Component> {
         max_bytes: shared.args.max_attachment_bytes,
     });
     let sweeper = super::sweeper::spawn(shared, state.repo.clone(), files);
+    let sessions = super::session_sweeper::spawn(pool.clone(), shared.cancel.clone());
     let mut component = Component {
         large_bodies: shared.upload_limits().apply(uploads),
-        tasks: vec![sweeper],
+        tasks: vec![sweeper, sessions],
         ..Component::new(command::router(state))
     };
     if let Some(follower) = shared.follow_revocations().await? {

@@ -25,6 +25,7 @@ mod projectors;
 mod queries;
 mod revocations;
 mod scheduler;
+mod session_sweeper;
 pub mod shared;
 mod streams;
 mod sweeper;

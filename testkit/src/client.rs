@@ -32,6 +32,8 @@ use std::ops::Deref;
 
 #[path = "client_meetups.rs"]
 mod meetups;
+#[path = "client_notifications.rs"]
+mod notifications;
 mod people;
 
 /// `X-Position`, the position a query answer reflects.

@@ -40,10 +40,13 @@ export function useBrowser(setup) {
 
 /**
  * A page in a fresh context (1280×800, Korean locale unless `locale` says
- * otherwise), collecting the page's errors in `page.errors`.
+ * otherwise, the machine's time zone unless `timezoneId` names one),
+ * collecting the page's errors in `page.errors`.
  */
-export async function newPage({ locale = 'ko-KR' } = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale });
+export async function newPage({ locale = 'ko-KR', timezoneId } = {}) {
+  const options = { viewport: { width: 1280, height: 800 }, locale };
+  if (timezoneId) options.timezoneId = timezoneId;
+  const context = await browser.newContext(options);
   context.setDefaultTimeout(WAIT);
   const page = await context.newPage();
   page.errors = [];

@@ -251,11 +251,18 @@ pub async fn run(plan: Plan) {
         injected
     };
     let ((), injected) = tokio::join!(load.run(), injector);
+    let fired = reminders_fired(&cl.cfg, load.reminders_owed()).await;
     let acks = load.acks.lock().unwrap().clone();
+    let uploads = load.uploads.lock().unwrap().clone();
     let seen = std::mem::take(&mut *load.seen.lock().unwrap());
 
     let head = source::head(&cl.cfg.write_pool).await.unwrap();
     let logged = log::check(&cl.cfg.write_pool, &acks).await;
+    let (uploads_lost, orphans) = log::check_uploads(&cl.cfg.write_pool, &uploads).await;
+    eprintln!(
+        "uploads: {} acknowledged, {orphans} retried copies (orphans)",
+        uploads.len()
+    );
     let live = generations(&cl.cfg).await;
     super::wait_caught_up(&cl.cfg, &mut cl.projector, &mut cl.query, live, head).await;
     cl.query.terminate().await;
@@ -264,9 +271,11 @@ pub async fn run(plan: Plan) {
     assert_stream_holds_the_log_once(&cl.cfg).await;
     let (_, diverged) = verify::compare_to_rebuild(&cl.cfg, live, head).await;
 
+    let owed = load.reminders_owed();
     let summary = Summary {
         injected,
         acknowledged: acks.len(),
+        reminders: (owed, &fired),
         lost: logged.lost.len(),
         duplicated: logged.duplicated.len(),
         diverged: diverged.len(),
@@ -274,6 +283,8 @@ pub async fn run(plan: Plan) {
     };
     summary.print(seed, started.elapsed());
     assert!(logged.lost.is_empty(), "lost: {:?}", logged.lost);
+    assert!(uploads_lost.is_empty(), "uploads lost: {uploads_lost:?}");
+    assert!(!uploads.is_empty(), "the load uploaded no file");
     assert!(
         logged.duplicated.is_empty(),
         "duplicated: {:?}",
@@ -287,7 +298,15 @@ pub async fn run(plan: Plan) {
         logged.unkeyed
     );
     let max_ack = acks.iter().map(|a| a.position).max().unwrap_or(0);
-    assert_eq!(head, max_ack, "log head vs last acknowledged position");
+    assert_eq!(
+        logged.last_keyed, max_ack,
+        "last keyed event vs last acknowledged position"
+    );
+    assert_eq!(
+        (fired.fired, fired.distinct),
+        (owed as i64, owed as i64),
+        "reminders fired (all, distinct) vs owed: each exactly once"
+    );
     assert!(
         seen.server_errors.is_empty(),
         "5xx other than 503: {:?}",
@@ -300,6 +319,19 @@ pub async fn run(plan: Plan) {
     assert_eq!(seen.timeouts, 0, "requests the command side never answered");
 }
 
+/// The log's reminders once it holds `owed` of them (or after 60 s: a
+/// missing one fails the run, and so does one more than owed).
+async fn reminders_fired(cfg: &ProjectorConfig, owed: usize) -> log::Reminders {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen = log::reminders(&cfg.write_pool).await;
+        if seen.fired >= owed as i64 || Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The table `make chaos` prints.
 struct Summary<'a> {
     injected: BTreeMap<ChaosFault, usize>,
@@ -307,6 +339,8 @@ struct Summary<'a> {
     lost: usize,
     duplicated: usize,
     diverged: usize,
+    /// Reminders owed, and what the log holds.
+    reminders: (usize, &'a log::Reminders),
     seen: &'a Seen,
 }
 
@@ -333,6 +367,17 @@ impl Summary<'_> {
             ("lost".into(), self.lost.to_string()),
             ("duplicated".into(), self.duplicated.to_string()),
             ("diverged".into(), self.diverged.to_string()),
+            (
+                "reminders owed / fired / distinct".into(),
+                format!(
+                    "{} / {} / {}",
+                    self.reminders.0, self.reminders.1.fired, self.reminders.1.distinct
+                ),
+            ),
+            (
+                "latest reminder late by (ms)".into(),
+                self.reminders.1.worst_late_ms.to_string(),
+            ),
             (
                 "503 answers (all with Retry-After)".into(),
                 format!(

@@ -16,7 +16,7 @@ use contract::commands::{
     CreateRoomRequest, EditMessageRequest, LoginRequest, PostMessageRequest, RegisterRequest,
 };
 use contract::Positioned;
-use domain::{MessageId, RoomId, UserId};
+use domain::{MeetupId, MessageId, RoomId, UserId};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -29,8 +29,14 @@ use std::time::{Duration, Instant};
 use testkit::client::{Client, ClientError};
 use uuid::Uuid;
 
+#[path = "client_attach.rs"]
+mod attach;
+#[path = "client_meetups.rs"]
+mod meetups;
 #[path = "client_people.rs"]
 mod people;
+
+pub use attach::UploadAck;
 
 /// Workers (one user each) sending commands concurrently.
 pub const WORKERS: usize = 4;
@@ -74,12 +80,18 @@ pub struct HttpLoad {
     /// The client of the command process (its address changes on restart).
     client: RwLock<Client>,
     pub acks: Mutex<Vec<Ack>>,
+    /// Acknowledged uploads (they take no `Idempotency-Key`).
+    pub uploads: Mutex<Vec<UploadAck>>,
     pub seen: Mutex<Seen>,
     inflight: AtomicUsize,
     acked: AtomicUsize,
     finished: AtomicBool,
     actors: Vec<Actor>,
     rooms: Vec<RoomId>,
+    /// Each worker's latest meet-up with a reminder due (see `meetup_step`).
+    meetups: Mutex<Vec<Option<MeetupId>>>,
+    /// Reminders the scheduler owes: one per meet-up planned due at once.
+    reminders_owed: AtomicUsize,
     ops: usize,
     seed: u64,
     deadline: Instant,
@@ -103,12 +115,15 @@ impl HttpLoad {
         let mut load = HttpLoad {
             client: RwLock::new(Client::with_http(http, base)),
             acks: Mutex::new(Vec::new()),
+            uploads: Mutex::new(Vec::new()),
             seen: Mutex::new(Seen::default()),
             inflight: AtomicUsize::new(0),
             acked: AtomicUsize::new(0),
             finished: AtomicBool::new(false),
             actors: Vec::new(),
             rooms: Vec::new(),
+            meetups: Mutex::new(vec![None; WORKERS]),
+            reminders_owed: AtomicUsize::new(0),
             ops,
             seed,
             deadline: Instant::now() + limit,
@@ -185,6 +200,11 @@ impl HttpLoad {
         self.finished.store(true, Ordering::SeqCst);
     }
 
+    /// Reminders the scheduler must have fired once the load is over.
+    pub fn reminders_owed(&self) -> usize {
+        self.reminders_owed.load(Ordering::SeqCst)
+    }
+
     /// How many 503 answers the load has had.
     pub fn unavailable_answers(&self) -> usize {
         let seen = self.seen.lock().unwrap();
@@ -196,16 +216,17 @@ impl HttpLoad {
         futures::future::join_all((0..WORKERS).map(|w| self.worker(w))).await;
     }
 
-    /// Posts (about three in four), edits of the worker's own messages,
-    /// sign-ups (2 %) and other sessions of the worker's user logging in,
-    /// refreshing and logging out (4 %).
+    /// Posts (about three in four, one in fifteen of them with a file),
+    /// edits of the worker's own messages, sign-ups (2 %) and other sessions
+    /// of the worker's user logging in, refreshing and logging out (4 %);
+    /// every tenth step a people command or a meet-up command.
     async fn worker(&self, w: usize) {
         let mut rng = StdRng::seed_from_u64(self.seed.wrapping_add(w as u64 * 104_729));
         let mut mine: Vec<(RoomId, MessageId)> = Vec::new();
         let mut i = 0;
         while i < self.ops || !self.finished.load(Ordering::SeqCst) {
             i += 1;
-            if self.people_step(w, i).await {
+            if self.people_step(w, i).await || self.meetup_step(w, i).await {
                 continue;
             }
             let roll = rng.gen_range(0..100);
@@ -213,6 +234,9 @@ impl HttpLoad {
                 self.sign_up(w, i).await;
             } else if roll < 6 {
                 self.session_churn(w).await;
+            } else if roll < 11 {
+                let room = *self.rooms.choose(&mut rng).unwrap();
+                self.post_with_file(w, i, room).await;
             } else if roll < 25 && !mine.is_empty() {
                 let (room, msg) = *mine.choose(&mut rng).unwrap();
                 // Unique, so that no edit is a no-op without events.

@@ -6,10 +6,11 @@
 //! worker in which its owner kicks a member, adds one and sees another leave.
 //! Workers post, edit and delete their own messages, move read markers,
 //! change display names, react to, hide and pin their own messages (and
-//! mention the halls' owner), plan a meet-up (whose reminder the scheduler
-//! fires during the load); every command must succeed (the command side is
-//! not what the faults hit), and each acknowledgement is written to the
-//! [`Ledger`] the read models are later checked against.
+//! mention the halls' owner, who marks their notifications read once), send
+//! a file with one post in eight, plan a meet-up (whose reminder the
+//! scheduler fires during the load); every command must succeed (the command
+//! side is not what the faults hit), and each acknowledgement is written to
+//! the [`Ledger`] the read models are later checked against.
 
 use crate::support::{Server, User};
 use contract::commands::{
@@ -27,6 +28,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use uuid::Uuid;
 
+#[path = "load_attach.rs"]
+mod attach;
 #[path = "load_people.rs"]
 mod people;
 
@@ -51,6 +54,8 @@ pub struct PostRec {
     pub body: String,
     pub edited: bool,
     pub deleted: bool,
+    /// The attachment sent with it (uploaded just before).
+    pub attachment: Option<Uuid>,
 }
 
 /// What the command side acknowledged about one room.
@@ -241,6 +246,9 @@ impl<'a> Load<'a> {
         let side = self.sides[w];
         // Live messages of each actor: (room, message id, seq).
         let mut mine: [Vec<(Uuid, Uuid, u64)>; 2] = [Vec::new(), Vec::new()];
+        // Position of the last hall post of actor 1 (mentions the halls' owner).
+        let mut mentioned: Option<i64> = None;
+        let mut marked = false;
         for i in 0..self.ops {
             if self.people_step(w, i).await {
                 continue;
@@ -271,6 +279,18 @@ impl<'a> Load<'a> {
                 let leaver = &self.users[(w + 1) % WORKERS + WORKERS];
                 self.remove(leaver, side, leaver).await;
                 continue;
+            }
+            if w == 0 && !marked && i >= 7 * self.ops / 10 {
+                if let Some(at) = mentioned {
+                    // The halls' owner (this worker's actor 0) reads their
+                    // notifications up to actor 1's last mention of them,
+                    // made before any block between the two.
+                    marked = true;
+                    let up_to = domain::notification::NotificationId::of(at, owner.id);
+                    let as_owner = self.server.as_user(owner);
+                    self.ack(as_owner.mark_notifications_read(up_to.0).await);
+                    continue;
+                }
             }
             let a = rng.gen_range(0..2);
             let actor = &actors[a];
@@ -343,8 +363,20 @@ impl<'a> Load<'a> {
                     // The halls' owner never leaves them.
                     post.mentions = vec![self.users[0].id];
                 }
+                // One post in eight carries a file.
+                let attachment = if rng.gen_ratio(1, 8) {
+                    Some(self.attach(actor, room, &mut post).await)
+                } else {
+                    None
+                };
                 let as_actor = self.server.as_user(actor);
+                // Typing first (issue 16): ephemeral, nothing to check
+                // afterwards; faults may refuse it (503), never the post.
+                let _ = as_actor.typing(RoomId(room)).await;
                 let posted = self.ack(as_actor.post_message(RoomId(room), &post).await);
+                if a == 1 && room != side && i < 7 * self.ops / 10 {
+                    mentioned = Some(posted.position);
+                }
                 let (msg, seq) = (posted.message_id.0, posted.seq);
                 let author: Uuid = actor.id.0;
                 let rec = PostRec {
@@ -353,6 +385,7 @@ impl<'a> Load<'a> {
                     body,
                     edited: false,
                     deleted: false,
+                    attachment,
                 };
                 self.ledger.lock().unwrap().post(room, seq, rec);
                 mine[a].push((room, msg, seq));

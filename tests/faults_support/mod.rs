@@ -246,6 +246,7 @@ pub async fn scenario(fault: Fault, times: usize) {
     assert_stream_holds_the_log_once(&cl.cfg).await;
     let docs = verify::assert_equal_to_rebuild(&cl.cfg, live, head).await;
     verify::assert_history_exact(&cl.cfg, live[1], &ledger).await;
+    messenger_verify::assert_history_attachments(&cl.cfg, live[1], &ledger).await;
     verify::assert_redis_exact(&cl.cfg, live[0], &ledger).await;
     verify::assert_search_exact(docs, &ledger);
     cleanup(&cl, live[0]).await;

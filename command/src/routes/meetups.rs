@@ -1,7 +1,8 @@
 //! Meet-ups: plan, change, cancel, invite, answer.
 //!
-//! Planning and inviting write two streams (the meet-up's and its room's):
-//! the domain decides both ([`Meetup::plan`], [`Meetup::invite`]) and
+//! Planning, inviting and changing write two streams (the meet-up's and
+//! its room's, which a new title renames): the domain decides both
+//! ([`Meetup::plan`], [`Meetup::invite`], [`Meetup::change`]) and
 //! [`commit_pair`] appends them in one commit with each stream's expected
 //! version, so neither stream ever holds half a decision. The other
 //! commands touch the meet-up's stream alone and go through
@@ -87,6 +88,12 @@ enum PairCommand {
         meetup: MeetupId,
         cmd: InviteAttendee,
     },
+    Change {
+        meetup: MeetupId,
+        actor: UserId,
+        changes: MeetupChanges,
+        at: chrono::DateTime<Utc>,
+    },
 }
 
 /// Decide `command` on the current state of both streams.
@@ -105,6 +112,21 @@ async fn decide_pair(state: &CommandState, command: &PairCommand) -> Result<Deci
             let room_id = m.as_attendee(cmd.actor)?.room_id;
             let (room, room_version) = state.repo.load::<Room>(room_id.into()).await?;
             let commit = m.invite(&room, cmd)?;
+            Ok(Decided {
+                meetup: (*meetup, m_version, commit.meetup),
+                room: (room_id, room_version, commit.room),
+            })
+        }
+        PairCommand::Change {
+            meetup,
+            actor,
+            changes,
+            at,
+        } => {
+            let (m, m_version) = state.repo.load::<Meetup>((*meetup).into()).await?;
+            let room_id = m.as_attendee(*actor)?.room_id;
+            let (room, room_version) = state.repo.load::<Room>(room_id.into()).await?;
+            let commit = m.change(&room, *actor, changes, *at)?;
             Ok(Decided {
                 meetup: (*meetup, m_version, commit.meetup),
                 room: (room_id, room_version, commit.room),
@@ -251,6 +273,7 @@ fn changes(b: &ChangeMeetupRequest) -> Result<MeetupChanges, DomainError> {
 }
 
 /// Change a meet-up's details (organizer only; everyone attending is told).
+/// A new title renames the meet-up's room too, unless it was renamed by hand.
 #[utoipa::path(patch, path = "/v1/meetups/{meetup_id}", tag = "meetups", request_body = ChangeMeetupRequest,
     security(("bearer" = [])), params(("meetup_id" = uuid::Uuid, Path)),
     responses((status = 200, body = PositionResponse), (status = 403, description = "not_meetup_organizer"),
@@ -264,12 +287,13 @@ pub async fn change(
 ) -> Result<Answer<PositionResponse>, ApiError> {
     let changes = changes(&req.body)?;
     let ctx = Ctx::new(me, &req);
-    let command = MeetupCommand::Change {
+    let command = PairCommand::Change {
+        meetup,
         actor: me,
         changes,
         at: Utc::now(),
     };
-    on_meetup(&state, &ctx, meetup, command).await
+    run_pair(&state, &ctx, StatusCode::OK, Empty {}, &command).await
 }
 
 /// Cancel a meet-up (organizer only): it is kept, `cancelled: true`.

@@ -11,6 +11,7 @@ pub mod invites;
 pub mod meetups;
 pub mod messages;
 pub mod messenger;
+pub mod notifications;
 pub mod people;
 pub mod rooms;
 pub mod sessions;
@@ -68,6 +69,8 @@ fn table() -> OpenApiRouter<CommandState> {
         .routes(routes!(meetups::invite))
         .routes(routes!(meetups::rsvp))
         .routes(routes!(calendar::rotate))
+        // notifications (issue 16)
+        .routes(routes!(notifications::mark_read))
 }
 
 /// The upload route, whose body limit is the attachment limit: mounted

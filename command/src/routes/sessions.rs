@@ -82,21 +82,31 @@ pub(crate) async fn start(
 #[utoipa::path(post, path = "/v1/sessions/refresh", tag = "accounts", request_body = RefreshRequest,
     responses((status = 201, body = LoginResponse, description = "a new pair; the presented refresh token stops working"),
         (status = 401, description = "invalid_refresh_token: unknown, expired, of a revoked session, or already used \
-            (then the whole session is revoked: its access tokens answer 401 on every node within 1 s)")))]
+            (then the whole session is revoked: its access tokens answer 401 on every node within 1 s)"),
+        (status = 429, description = "rate_limited: this address's failure budget (shared with logins and sign-ups) is spent; \
+            Retry-After says when")))]
 pub async fn refresh(
     State(state): State<CommandState>,
+    limits: Limits,
     req: CommandBody<RefreshRequest>,
+) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
+    let attempt = limits.refresh()?;
+    let answer = rotate(&state, &req.body.refresh_token).await;
+    match &answer {
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => attempt.failed(),
+        _ => attempt.release(),
+    }
+    answer
+}
+
+/// Rotate `refresh_token`: a new pair, or 401 (a reuse revokes the session).
+async fn rotate(
+    state: &CommandState,
+    refresh_token: &str,
 ) -> Result<(StatusCode, Json<LoginResponse>), ApiError> {
     let now = Utc::now();
     let pool = state.repo.store().pool();
-    match store::rotate(
-        pool,
-        &req.body.refresh_token,
-        state.sessions.refresh_ttl,
-        now,
-    )
-    .await?
-    {
+    match store::rotate(pool, refresh_token, state.sessions.refresh_ttl, now).await? {
         Rotation::Rotated { user, issued } => {
             let (_, registered_at) = store::credential_of(pool, user)
                 .await?

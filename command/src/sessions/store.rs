@@ -272,6 +272,31 @@ pub async fn revoke(
     .map_err(db_error)
 }
 
+/// How long a revoked or expired session's row is kept: longer than any
+/// access token lives (at most a day, `COTALK_ACCESS_TTL_SECS`), so a node
+/// catching up on revocations ([`revoked_since`]) still finds it.
+pub const ENDED_KEPT: Duration = Duration::days(1);
+
+/// Rows one [`sweep`] statement deletes (a pass repeats it).
+const SWEEP_BATCH: i64 = 1000;
+
+/// Delete up to [`SWEEP_BATCH`] sessions (their refresh tokens go with them)
+/// that were revoked, or whose refresh token expired, more than
+/// [`ENDED_KEPT`] before `now`; how many went.
+pub async fn sweep(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, ApiError> {
+    let done = sqlx::query(
+        "DELETE FROM sessions WHERE session_id IN (\
+           SELECT session_id FROM sessions \
+            WHERE revoked_at < $1 OR refresh_expires_at < $1 LIMIT $2)",
+    )
+    .bind(now - ENDED_KEPT)
+    .bind(SWEEP_BATCH)
+    .execute(pool)
+    .await
+    .map_err(db_error)?;
+    Ok(done.rows_affected())
+}
+
 /// Sessions of `user` revoked at or after `since`, other than `already`.
 pub async fn revoked_since(
     pool: &PgPool,

@@ -126,6 +126,10 @@ impl HistoryProjection {
         let Some(last) = fresh.last().map(|e| e.position) else {
             return Ok(cp);
         };
+        // First (it reads the state as of the batch's start); a replay
+        // publishes no frames.
+        let fresh_refs: Vec<&StoredEvent> = fresh.iter().collect();
+        self.notify.apply(tx, &fresh_refs).await?;
         let mut rows: Vec<Row> = Vec::new();
         let mut index: HashMap<(Uuid, u64), usize> = HashMap::new();
         let mut changes = Changes::default();

@@ -24,7 +24,9 @@ impl Overlay {
         match e {
             // Credentials are no read model (sessions, issue 18); the
             // calendar feed's token is the history projection's (issue 17).
-            UserEvent::PasswordChanged(_) | UserEvent::CalendarFeedRotated(_) => {}
+            UserEvent::PasswordChanged(_)
+            | UserEvent::CalendarFeedRotated(_)
+            | UserEvent::NotificationsRead(_) => {}
             UserEvent::Blocked(b) => {
                 let v = BlockView {
                     user_id: b.blocked,

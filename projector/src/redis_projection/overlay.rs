@@ -199,7 +199,8 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 | UserEvent::RoomMuted(_)
                 | UserEvent::RoomUnmuted(_)
                 | UserEvent::PasswordChanged(_)
-                | UserEvent::CalendarFeedRotated(_),
+                | UserEvent::CalendarFeedRotated(_)
+                | UserEvent::NotificationsRead(_),
             )
             | DomainEvent::Friendship(FriendshipEvent::Shadowed(_)) => {}
             // Its frames go to its room (issue 17); the rest of the meet-up

@@ -8,6 +8,7 @@
 //! - [`attachments`] answers `/v1/attachments/{attachment_id}` (its own state: the object store).
 //! - [`people`] answers `/v1/rooms/{room_id}/invites`, `/v1/invites/{token}`, `/v1/me/blocks`, `/v1/users/search`.
 //! - [`meetups`] answers `/v1/meetups/{meetup_id}`, `/v1/me/meetups`.
+//! - [`notifications`] answers `/v1/me/notifications`.
 //! - [`calendar`] answers `/v1/me/calendar.ics` (with the feed's own token).
 //! - [`search`] answers `/v1/search/messages` (when this process keeps a search index).
 
@@ -15,7 +16,9 @@ pub mod attachments;
 pub(crate) mod calendar;
 pub(crate) mod meetups;
 pub(crate) mod messages;
+pub(crate) mod notifications;
 pub(crate) mod people;
+mod presence;
 pub(crate) mod rooms;
 pub(crate) mod search;
 pub(crate) mod users;

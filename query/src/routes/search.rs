@@ -14,6 +14,15 @@
 //! scope BM25's statistics, so scores and ranks reveal nothing of other rooms
 //! either (see [`search::searcher`]).
 //!
+//! **Operators, hidden, blocked.** `from:` names are resolved to user ids
+//! from the same `redis` snapshot as the rooms (an unknown name finds
+//! nothing, like `in:` a room the caller is not in); the caller's blocks
+//! and the caller's id (for `mentions:me`, `from:me` and the messages they
+//! hid) go to the searcher, which applies them inside the query, so a page
+//! is never short of hits that exist. `tz` (IANA name, default Asia/Seoul)
+//! sets the days of `before:`, `after:` and `on:`; a bad operator or `tz`
+//! is 422 `invalid_query` naming it.
+//!
 //! **Read-your-writes.** The answer depends on two projections: the index
 //! (message text) and `redis` (membership). `X-Min-Position` waits, with one
 //! shared deadline, until the index's visible commit *and* the `redis`
@@ -24,7 +33,7 @@
 //!
 //! **Replicas.** Every process that serves search (`--role query` or `all`)
 //! runs its own copy of the `search` projection: its own index directory
-//! (`{data_dir}/search/{namespace}/g{generation}`) fed by its own durable
+//! (`{data_dir}/search/{namespace}/g{generation}-v{schema version}`) fed by its own durable
 //! JetStream consumer (named per host and directory), falling back to the
 //! event log when the bus lacks events. Query nodes therefore scale out
 //! without sharing a disk or a writer lock; each answers from the commits it
@@ -51,16 +60,22 @@ use chrono::{DateTime, Utc};
 use domain::{RoomId, UserId};
 use search::{MessageSearcher, SearchError, SearchHit, SearchRequest, SortOrder};
 use serde::Deserialize;
+use std::collections::HashMap;
 use utoipa::IntoParams;
 
-/// `?q=&room_id=&author_id=&before=&after=&limit=&cursor=&sort=`.
+/// `?q=&room_id=&author_id=&before=&after=&limit=&cursor=&sort=&tz=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SearchParams {
-    /// Words, `"quoted phrases"` and `-excluded` words, 1–256 characters;
-    /// every word and phrase must match. Korean words match with any particle
-    /// attached and inside compounds; English words are stemmed.
+    /// Words, `"quoted phrases"`, `-excluded` words and operators, 1–256
+    /// characters; every word, phrase and operator must match. Korean words
+    /// match with any particle attached and inside compounds; English words
+    /// are stemmed. Operators: `from:USERNAME` (or `from:me`), `in:ROOM_ID`,
+    /// `has:file` (any attachment), `has:image`, `has:link`, `mentions:me`,
+    /// `before:YYYY-MM-DD`, `after:YYYY-MM-DD`, `on:YYYY-MM-DD` (days of
+    /// `tz`); several `from:` or `in:` are alternatives. A query may be
+    /// operators only (newest first).
     #[serde(default, deserialize_with = "optional")]
     #[param(required = true, min_length = 1, max_length = 256)]
     q: Option<String>,
@@ -91,6 +106,11 @@ pub(crate) struct SearchParams {
     #[serde(default, deserialize_with = "optional")]
     #[param(value_type = Option<String>, pattern = "^(relevance|recent)$")]
     sort: Option<String>,
+    /// The IANA time zone of the days of `before:`, `after:` and `on:`
+    /// (default `Asia/Seoul`); an unknown name is 422 `invalid_query`.
+    #[serde(default, deserialize_with = "optional")]
+    #[param(value_type = Option<String>, example = "Asia/Seoul")]
+    tz: Option<String>,
 }
 
 /// A hit of the index as answered.
@@ -149,6 +169,13 @@ impl SearchParams {
             limit: limit(self.limit.as_deref())?,
             cursor: self.cursor,
             sort,
+            tz: self
+                .tz
+                .as_deref()
+                .map(search::operators::parse_tz)
+                .transpose()
+                .map_err(search_error)?,
+            ..SearchRequest::default()
         })
     }
 }
@@ -202,16 +229,30 @@ async fn indexed(source: &SearcherWatch, bound: Bound) -> Result<MessageSearcher
     }
 }
 
-/// The rooms `me` is a member of now and the users `me` blocked (their
-/// messages are left out of the hits), from the `redis` projection.
-async fn member_rooms(
+/// What the searcher needs to know of the caller, from one `redis` snapshot.
+struct Caller {
+    /// The rooms `me` is a member of now.
+    rooms: Vec<RoomId>,
+    /// The users `me` blocked: their messages are never found.
+    blocked: Vec<UserId>,
+    /// The owners of the usernames `from:` names (absent: nobody's).
+    usernames: HashMap<String, UserId>,
+}
+
+/// The caller's rooms and blocks and the owners of `names`, from the
+/// `redis` projection.
+async fn caller(
     snap: &mut Snapshot<'_>,
     me: UserId,
-) -> Result<(Vec<RoomId>, Vec<UserId>), Interrupt> {
+    names: &[String],
+) -> Result<Caller, Interrupt> {
     let mut values = snap
         .exec(|keys, pipe| {
             readmodel::rooms::queue_list(pipe, keys, me);
             readmodel::people::queue_blocks(pipe, keys, me);
+            for name in names {
+                readmodel::profiles::queue_owner(pipe, keys, name);
+            }
         })
         .await?;
     let rooms = readmodel::rooms::take_list(&mut values)?;
@@ -219,7 +260,17 @@ async fn member_rooms(
         .into_iter()
         .map(|b| b.user_id)
         .collect();
-    Ok((rooms, blocked))
+    let mut usernames = HashMap::with_capacity(names.len());
+    for name in names {
+        if let Some(owner) = readmodel::profiles::take_owner(&mut values)? {
+            usernames.insert(name.clone(), owner);
+        }
+    }
+    Ok(Caller {
+        rooms,
+        blocked,
+        usernames,
+    })
 }
 
 /// Search the messages of the caller's rooms.
@@ -231,7 +282,7 @@ async fn member_rooms(
          headers(("X-Position" = i64, description = "position the answer reflects (the lower of the index and membership positions)"))),
         (status = 400, description = "invalid_request: a malformed id, timestamp or sort, an unknown parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_query (empty, over 256 characters, unbalanced quote, nothing searchable), invalid_cursor, invalid_limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_query (empty, over 256 characters, unbalanced quote, nothing searchable; an unknown, excluded or malformed operator or an unknown tz, the detail naming it), invalid_cursor, invalid_limit", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate_limited: too many searches by this user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "projection_lagging: the index or membership has not reached X-Min-Position in time; dependency_unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -247,56 +298,26 @@ pub(crate) async fn search(
     let mut req = params.into_request()?;
     let current = source.borrow().clone().ok_or_else(no_index)?;
     check(&current, &req)?;
+    let names = search::query::usernames(&req.q).map_err(search_error)?;
     let bound = Bound::of(min);
     let searcher = indexed(&source, bound).await?;
     // Membership last, right before searching: "member now" as late as possible.
     let mut snap = Snapshot::begin(&state, bound);
-    let (rooms, blocked) = consistent!(snap, member_rooms(&mut snap, me));
-    req.member_rooms = rooms;
+    let caller = consistent!(snap, caller(&mut snap, me, &names));
+    req.member_rooms = caller.rooms;
+    req.excluded_authors = caller.blocked;
+    req.usernames = caller.usernames;
+    req.viewer = Some(me);
     let redis_position = snap.position();
     let page = tokio::task::spawn_blocking(move || searcher.search(&req))
         .await
         .map_err(|e| Fail::at(ApiError::internal("search task", e), redis_position))?
         .map_err(|e| Fail::at(search_error(e), redis_position))?;
-    let hits = consistent!(snap, not_hidden(&mut snap, me, page.hits.clone()));
     Ok((
         Position(snap.position().min(page.position)),
         Json(SearchResponse {
-            // A page may hold fewer hits than `limit`: the blocked users'
-            // and the hidden ones.
-            hits: hits
-                .into_iter()
-                .map(hit)
-                .filter(|h| !blocked.iter().any(|b| b.0 == h.author_id))
-                .collect(),
+            hits: page.hits.into_iter().map(hit).collect(),
             next_cursor: page.next_cursor,
         }),
     ))
-}
-
-/// The hits `me` did not hide ("delete for me" hides a message from the
-/// hider's search too), checked in one transaction. A page may so come out
-/// shorter than `limit`; `next_cursor` still continues after it.
-async fn not_hidden(
-    snap: &mut Snapshot<'_>,
-    me: UserId,
-    hits: Vec<SearchHit>,
-) -> Result<Vec<SearchHit>, Interrupt> {
-    if hits.is_empty() {
-        return Ok(hits);
-    }
-    let mut values = snap
-        .exec(|keys, pipe| {
-            for h in &hits {
-                readmodel::hidden::queue_is_hidden(pipe, keys, h.room_id, me, h.seq);
-            }
-        })
-        .await?;
-    let mut out = Vec::with_capacity(hits.len());
-    for h in hits {
-        if !readmodel::hidden::take_is_hidden(&mut values)? {
-            out.push(h);
-        }
-    }
-    Ok(out)
 }

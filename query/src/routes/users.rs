@@ -2,6 +2,7 @@
 
 use crate::dto::{FriendResponse, FriendsResponse, MeResponse, Problem, UserResponse};
 use crate::failure::Fail;
+use crate::routes::presence;
 use crate::routes::{user_id, ConsistencyHeaders};
 use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::state::QueryState;
@@ -11,7 +12,7 @@ use api::ratelimit::Limits;
 use api::{ApiError, ApiPath, ApiQuery, AuthUser, MinPosition, Position};
 use axum::extract::State;
 use axum::Json;
-use domain::views::{FriendState, ProfileView};
+use domain::views::{FriendEntryView, FriendState, ProfileView};
 use domain::{DomainError, UserId};
 use readmodel::{friends, profiles};
 use serde::Deserialize;
@@ -59,16 +60,43 @@ pub(crate) async fn me(
     ))]
 pub(crate) async fn user(
     State(state): State<QueryState>,
-    _caller: AuthUser,
+    AuthUser(me): AuthUser,
     ApiPath(raw): ApiPath<String>,
     min: MinPosition,
 ) -> Result<(Position, Json<UserResponse>), Fail> {
     let user = user_id(&raw)?;
     let mut snap = Snapshot::begin(&state, Bound::of(min));
-    match consistent!(snap, profile(&mut snap, user)) {
-        Some(p) => Ok((Position(snap.position()), Json(p.into()))),
+    match consistent!(snap, seen_by(&mut snap, me, user)) {
+        Some(answer) => Ok((Position(snap.position()), Json(answer))),
         None => Err(Fail::at(DomainError::UserNotFound, snap.position())),
     }
+}
+
+/// `user`'s profile as `me` sees it: with presence when they are friends
+/// and `user` shows it (issue 16).
+async fn seen_by(
+    snap: &mut Snapshot<'_>,
+    me: UserId,
+    user: UserId,
+) -> Result<Option<UserResponse>, Interrupt> {
+    let ns = snap.namespace().to_owned();
+    let mut values = snap
+        .exec(|keys, pipe| {
+            profiles::queue_get(pipe, keys, user);
+            pipe.hget(keys.friends(me), user.to_string());
+            presence::queue(pipe, &ns, user);
+        })
+        .await?;
+    let Some(profile) = profiles::take(&mut values)? else {
+        return Ok(None);
+    };
+    let entry: Option<FriendEntryView> = values.json("friend entry")?;
+    let now = presence::take(&mut values)?;
+    let friend = entry.is_some_and(|e| e.state == FriendState::Friend);
+    let shown = friend && profile.show_presence;
+    let mut answer = UserResponse::from(profile);
+    (answer.presence, answer.last_seen_at) = presence::view(now, shown);
+    Ok(Some(answer))
 }
 
 /// `?username=NAME`.
@@ -142,16 +170,25 @@ async fn friend_list(snap: &mut Snapshot<'_>, me: UserId) -> Result<FriendsRespo
         return Ok(FriendsResponse::default());
     }
     let ids: Vec<UserId> = entries.iter().map(|(id, _)| *id).collect();
+    let ns = snap.namespace().to_owned();
     let mut values = snap
-        .exec(|keys, pipe| profiles::queue_many(pipe, keys, &ids))
+        .exec(|keys, pipe| {
+            profiles::queue_many(pipe, keys, &ids);
+            for id in &ids {
+                presence::queue(pipe, &ns, *id);
+            }
+        })
         .await?;
     let found = profiles::take_many(&mut values)?;
     let mut out = FriendsResponse::default();
     for ((_, entry), profile) in entries.iter().zip(found) {
+        let now = presence::take(&mut values)?;
         // An entry without a profile would be a projection bug; leave it out
         // rather than fail the whole list.
         let Some(profile) = profile else { continue };
-        let friend = FriendResponse::new(entry, profile);
+        let shown = entry.state == FriendState::Friend && profile.show_presence;
+        let mut friend = FriendResponse::new(entry, profile);
+        (friend.presence, friend.last_seen_at) = presence::view(now, shown);
         match entry.state {
             FriendState::Friend => out.friends.push(friend),
             FriendState::Incoming => out.incoming.push(friend),

@@ -10,6 +10,7 @@
 
 use super::hub::{Outbox, Refused, Registration, StreamHub};
 use super::load::{load, Loaded};
+use super::presence;
 use super::upgrade::Socket;
 use super::{close, Close, Text};
 use domain::UserId;
@@ -113,6 +114,8 @@ pub(crate) async fn run(
     // Only the hub sends from now on: when it drops this connection, the
     // queue ends after what it holds.
     drop(tx);
+    // Online while in the hub (issue 16); the entry goes when this drops.
+    let online = presence::Online::open(&hub, me).await;
     if write_all(&mut sink, replay, opts.write_timeout)
         .await
         .is_err()
@@ -174,6 +177,7 @@ pub(crate) async fn run(
                 if heard.elapsed() > opts.pong_timeout {
                     break End::Close(NO_PONG);
                 }
+                presence::heartbeat(&hub, me, &online.stream).await;
                 let ping = sink.send(Message::Ping(Default::default()));
                 if !matches!(tokio::time::timeout(opts.write_timeout, ping).await, Ok(Ok(()))) {
                     break End::Gone;
@@ -183,6 +187,7 @@ pub(crate) async fn run(
     };
     // Out of the hub (and of the user's count) before the closing handshake.
     drop(registration);
+    drop(online);
     finish(sink, incoming, end).await;
 }
 
@@ -216,6 +221,8 @@ async fn join(
         let out = Outbox {
             tx: tx.clone(),
             closed: closed.clone(),
+            blocks: loaded.blocks,
+            withheld: loaded.withheld,
         };
         match hub.activate(me, loaded.rooms, loaded.baseline, loaded.since, out) {
             Ok(r) => return Ok((r, loaded.replay)),

@@ -14,7 +14,7 @@ use super::Text;
 use async_nats::Event;
 use domain::frame::FrameBatch;
 use futures::StreamExt;
-use readmodel::subjects::all_frames;
+use readmodel::subjects::{all_frames, is_user_frames};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -50,6 +50,10 @@ pub(super) async fn start(hub: StreamHub, nats_url: &str) -> Result<(), StreamEr
         .subscribe(subject)
         .await
         .map_err(|e| StreamError::Nats(e.to_string()))?;
+    hub.set_nats(client.clone());
+    super::live::start(hub.clone(), client.clone())
+        .await
+        .map_err(|e| StreamError::Nats(e.to_string()))?;
     tokio::spawn(run(hub, client, subscriber, events));
     Ok(())
 }
@@ -67,7 +71,13 @@ async fn run(
         tokio::select! {
             _ = cancel.cancelled() => break,
             message = subscriber.next() => match message {
-                Some(m) => receive(&hub, &m.payload),
+                Some(m) => {
+                    if is_user_frames(hub.state().namespace(), m.subject.as_str()) {
+                        receive_user(&hub, &m.payload);
+                    } else {
+                        receive(&hub, &m.payload);
+                    }
+                }
                 None => {
                     // The client closed the subscription (it never does
                     // while the client lives); subscribe again.
@@ -133,4 +143,25 @@ fn receive(hub: &StreamHub, payload: &[u8]) {
     }
     metrics::counter!("cotalk_stream_frames_received_total").increment(lives.len() as u64);
     hub.dispatch(batch.publisher, batch.seq, lives);
+}
+
+/// Decode one message of a user's own frames (notifications) and hand it
+/// to the hub.
+fn receive_user(hub: &StreamHub, payload: &[u8]) {
+    let batch: domain::notification::NotificationBatch = match serde_json::from_slice(payload) {
+        Ok(b) => b,
+        Err(e) => {
+            warn!(error = %e, "undecodable user frame message");
+            return;
+        }
+    };
+    let mut texts = Vec::with_capacity(batch.frames.len());
+    for frame in &batch.frames {
+        match serde_json::to_string(frame) {
+            Ok(text) => texts.push(Text::from(text)),
+            Err(e) => warn!(error = %e, "cannot encode frame"),
+        }
+    }
+    metrics::counter!("cotalk_stream_frames_received_total").increment(texts.len() as u64);
+    hub.dispatch_user(batch.publisher, batch.seq, batch.user_id, texts);
 }

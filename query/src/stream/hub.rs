@@ -11,11 +11,12 @@
 //! afterwards. Frames at or below the connection's `C` are never delivered
 //! live. Together: no frame missed, none delivered twice.
 
+use super::blocks::Blocks;
 use super::view::catch_up;
 use super::{admit, close, Admit, Close, StreamOptions, Text};
 use crate::state::QueryState;
 use domain::frame::Frame;
-use domain::{RoomId, UserId};
+use domain::{MessageId, RoomId, UserId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -33,10 +34,14 @@ pub(crate) struct Live {
     pub text: Text,
 }
 
-/// Where a connection's frames go, and why it was closed by the hub.
+/// Where a connection's frames go, why it was closed by the hub, and what
+/// its user does not get (issue 16: [`Blocks`]).
 pub(crate) struct Outbox {
     pub tx: mpsc::Sender<Text>,
     pub closed: Arc<OnceLock<Close>>,
+    pub blocks: Blocks,
+    /// Messages withheld from this connection so far.
+    pub withheld: HashSet<MessageId>,
 }
 
 struct Conn {
@@ -70,6 +75,9 @@ struct Shared {
     opts: StreamOptions,
     cancel: CancellationToken,
     table: Mutex<Table>,
+    /// The fan-out's NATS client, once connected (typing and presence
+    /// notices are published on it).
+    nats: OnceLock<async_nats::Client>,
 }
 
 /// The node's live-delivery hub: NATS subscription, routing table and the
@@ -128,6 +136,7 @@ impl StreamHub {
                 opts,
                 cancel,
                 table: Mutex::new(Table::default()),
+                nats: OnceLock::new(),
             }),
         };
         super::fanout::start(hub.clone(), nats_url).await?;
@@ -167,6 +176,15 @@ impl StreamHub {
 
     pub(crate) fn cancel(&self) -> &CancellationToken {
         &self.shared.cancel
+    }
+
+    /// The fan-out's NATS client (set once when the hub starts).
+    pub(crate) fn nats(&self) -> Option<&async_nats::Client> {
+        self.shared.nats.get()
+    }
+
+    pub(super) fn set_nats(&self, client: async_nats::Client) {
+        let _ = self.shared.nats.set(client);
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -213,13 +231,7 @@ impl StreamHub {
     pub(crate) fn dispatch(&self, publisher: uuid::Uuid, seq: u64, frames: Vec<Arc<Live>>) {
         let now = Instant::now();
         let mut t = self.table();
-        match t.publishers.insert(publisher, seq) {
-            Some(last) if seq != last + 1 && seq > last => {
-                warn!(%publisher, last, seq, "hole in the frame sequence");
-                t.close_all(RESUME);
-            }
-            _ => {}
-        }
+        t.sequence(publisher, seq);
         for live in frames {
             if !t.seen.insert(live.frame.position) {
                 continue;
@@ -261,11 +273,15 @@ impl StreamHub {
             out,
         };
         let first = t.ring.partition_point(|(at, _)| *at < since);
+        let Outbox {
+            blocks, withheld, ..
+        } = &mut conn.out;
         let missed: Vec<(&Frame, &Text)> = t
             .ring
             .range(first..)
             .map(|(_, live)| (&live.frame, &live.text))
             .filter(|(frame, _)| frame.position > baseline)
+            .filter(|(frame, _)| !blocks.withholds(frame, withheld))
             .collect();
         for text in catch_up(user, &mut conn.rooms, &missed) {
             if conn.out.tx.try_send(text).is_err() {
@@ -297,6 +313,17 @@ const TOO_SLOW: Close = Close {
 };
 
 impl Table {
+    /// Note message `seq` of `publisher`; a hole closes every connection.
+    fn sequence(&mut self, publisher: uuid::Uuid, seq: u64) {
+        match self.publishers.insert(publisher, seq) {
+            Some(last) if seq != last + 1 && seq > last => {
+                warn!(%publisher, last, seq, "hole in the frame sequence");
+                self.close_all(RESUME);
+            }
+            _ => {}
+        }
+    }
+
     /// Connections `user` holds.
     fn held(&self, user: UserId) -> usize {
         self.by_user.get(&user).map_or(0, HashSet::len)
@@ -322,7 +349,10 @@ impl Table {
             let Some(conn) = self.conns.get_mut(&id) else {
                 continue;
             };
-            if frame.position <= conn.baseline || frame.only_for().is_some_and(|u| u != conn.user) {
+            if frame.position <= conn.baseline
+                || frame.only_for().is_some_and(|u| u != conn.user)
+                || conn.out.blocks.withholds(frame, &mut conn.out.withheld)
+            {
                 continue;
             }
             match admit(&mut conn.rooms, conn.user, frame) {
@@ -403,6 +433,11 @@ impl Table {
         }
     }
 }
+
+#[path = "hub_live.rs"]
+mod live;
+#[path = "hub_user.rs"]
+mod user;
 
 #[cfg(test)]
 #[path = "hub_tests.rs"]

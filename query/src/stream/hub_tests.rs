@@ -25,6 +25,7 @@ fn hub(queue: usize, ring_age: Duration) -> StreamHub {
             },
             cancel: CancellationToken::new(),
             table: Mutex::new(Table::default()),
+            nats: OnceLock::new(),
         }),
     };
     hub.set_ready(true, "test");
@@ -60,6 +61,8 @@ fn outbox(queue: usize) -> (Outbox, mpsc::Receiver<Text>, Arc<OnceLock<Close>>) 
     let out = Outbox {
         tx,
         closed: closed.clone(),
+        blocks: Blocks::default(),
+        withheld: HashSet::new(),
     };
     (out, rx, closed)
 }

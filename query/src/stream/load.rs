@@ -13,12 +13,13 @@
 //! whose membership window does not reach back gets one `resync_required`
 //! with `room_id: null` (a departure may be missing).
 
+use super::blocks::Blocks;
 use super::{view, Text};
 use crate::failure::{unavailable, Fail};
 use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::state::QueryState;
 use crate::wait::Bound;
-use domain::{RoomId, UserId};
+use domain::{MessageId, RoomId, UserId};
 use readmodel::frames::{self, Window};
 use readmodel::rooms;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -41,6 +42,10 @@ pub(crate) struct Loaded {
     /// Taken before the read: frames the hub received earlier are at or
     /// below `baseline`.
     pub since: Instant,
+    /// The user's blocks at `baseline` (issue 16).
+    pub blocks: Blocks,
+    /// Messages the replay withheld (a blocked user's).
+    pub withheld: HashSet<MessageId>,
 }
 
 /// Read the initial state of a connection of `me`, replaying from `after`.
@@ -62,6 +67,8 @@ pub(crate) async fn load(
             baseline: snap.position(),
             replay: Vec::new(),
             since,
+            blocks: first.blocks,
+            withheld: HashSet::new(),
         });
     };
     let mut rooms = first.concerned();
@@ -80,6 +87,7 @@ pub(crate) async fn load(
 
 struct Read {
     rooms: HashSet<RoomId>,
+    blocks: Blocks,
     user: Window,
     windows: HashMap<RoomId, Window>,
 }
@@ -100,6 +108,7 @@ async fn read(
     let mut values = snap
         .exec(|keys, pipe| {
             rooms::queue_list(pipe, keys, me);
+            Blocks::queue(pipe, keys, me);
             if let Some(after) = after {
                 frames::queue_user_window(pipe, keys, me, after);
                 for room in rooms {
@@ -110,6 +119,7 @@ async fn read(
         .await?;
     let mut read = Read {
         rooms: rooms::take_list(&mut values)?.into_iter().collect(),
+        blocks: Blocks::take(&mut values)?,
         user: Window::default(),
         windows: HashMap::new(),
     };
@@ -139,6 +149,8 @@ fn replay(me: UserId, after: i64, checkpoint: i64, read: Read, since: Instant) -
         baseline: checkpoint,
         replay: Vec::new(),
         since,
+        blocks: read.blocks,
+        withheld: HashSet::new(),
     };
     if read.user.full_from.is_some_and(|oldest| oldest > after + 1) {
         loaded.replay.push(resync(None, checkpoint));
@@ -160,6 +172,11 @@ fn replay(me: UserId, after: i64, checkpoint: i64, read: Read, since: Instant) -
     // A stale room is reloaded whole: none of its frames, not even the
     // user's own membership ones.
     frames.retain(|(f, _)| !stale.contains(&f.room_id));
+    // A blocked user's frames (position order: a message's posted frame
+    // before what follows it).
+    frames.sort_by_key(|(f, _)| f.position);
+    let (blocks, withheld) = (&loaded.blocks, &mut loaded.withheld);
+    frames.retain(|(f, _)| !blocks.withholds(f, withheld));
     loaded.replay = view::replay(me, &loaded.rooms, frames);
     stale.sort();
     for room in stale {

@@ -13,6 +13,7 @@ fn rooms_of_now_are_replayed_as_they_read_now_and_left_ones_give_the_departure()
     let me = user(3);
     let (stay, gone, busy) = (room(1), room(2), room(3));
     let read = Read {
+        blocks: Blocks::default(),
         rooms: [stay, busy].into(),
         user: window(
             vec![
@@ -67,6 +68,7 @@ fn a_membership_window_that_does_not_reach_back_asks_to_reload_everything() {
     let me = user(3);
     let r = room(1);
     let read = Read {
+        blocks: Blocks::default(),
         rooms: [r].into(),
         user: window(vec![framed(30, r, joined(me))], Some(30)),
         windows: [(r, window(vec![framed(31, r, posted(1, "hi"))], None))].into(),
@@ -75,4 +77,36 @@ fn a_membership_window_that_does_not_reach_back_asks_to_reload_everything() {
     assert_eq!(loaded.replay.len(), 1);
     let resync: serde_json::Value = serde_json::from_str(&loaded.replay[0]).unwrap();
     assert_eq!(resync["room_id"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_replay_withholds_what_a_blocked_user_posted_and_its_edits() {
+    let me = user(3);
+    let r = room(1);
+    let read = Read {
+        blocks: Blocks {
+            blocked: [user(1)].into(),
+            ..Blocks::default()
+        },
+        rooms: [r].into(),
+        user: window(Vec::new(), None),
+        windows: [(
+            r,
+            window(
+                vec![
+                    framed(11, r, created(&[user(1), me])),
+                    framed(12, r, posted(1, "FROMBLOCKED")),
+                    framed(13, r, edited(1, "EDITED")),
+                ],
+                None,
+            ),
+        )]
+        .into(),
+    };
+    let loaded = replay(me, 10, 20, read, Instant::now());
+    assert_eq!(
+        summary(&loaded.replay),
+        vec![("room_created".to_owned(), 11, "-".to_owned())]
+    );
+    assert!(loaded.withheld.contains(&message(1)));
 }

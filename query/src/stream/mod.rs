@@ -56,6 +56,11 @@
 //! have nothing to send but pongs) gets 1009 and an orderly close
 //! ([`upgrade`] says why that needs care).
 //!
+//! Blocking, typing and presence (issue 16): [`blocks`] (what a user who
+//! blocked someone does not get), [`typing`] (`POST
+//! /v1/rooms/{room_id}/typing`), [`presence`] (who is online, across
+//! nodes), [`live`] (their notices between nodes, on NATS core).
+//!
 //! Modules: [`hub`] (routing, membership, the recent-frames ring),
 //! [`fanout`] (the NATS subscription), [`load`] (initial state and replay),
 //! [`view`] (what a replay shows), [`conn`] (one socket), [`upgrade`] (the
@@ -71,6 +76,11 @@ pub(crate) mod route;
 mod test_frames;
 mod upgrade;
 mod view;
+// Issue 16: blocks on the stream, typing, presence and their notices.
+mod blocks;
+mod live;
+mod presence;
+pub mod typing;
 
 pub use hub::StreamHub;
 pub use origin::{AllowedOrigin, AllowedOrigins, InvalidOrigin};
@@ -162,7 +172,7 @@ pub(crate) struct Close {
     pub reason: &'static str,
 }
 
-/// The `GET /v1/stream` route with its hub.
+/// The `GET /v1/stream` and `POST /v1/rooms/{room_id}/typing` routes with their hub.
 pub fn router(hub: StreamHub) -> Router {
     let (router, _) = table().split_for_parts();
     router.with_state(hub)
@@ -170,7 +180,9 @@ pub fn router(hub: StreamHub) -> Router {
 
 /// The stream route and its documentation, from its `#[utoipa::path]`.
 pub(crate) fn table() -> OpenApiRouter<StreamHub> {
-    OpenApiRouter::new().routes(routes!(route::stream))
+    OpenApiRouter::new()
+        .routes(routes!(route::stream))
+        .routes(routes!(typing::typing))
 }
 
 /// What a frame does to a connection of `me` that is in `rooms`.

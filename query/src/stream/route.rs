@@ -49,7 +49,7 @@ pub(crate) struct StreamParams {
     after: Option<i64>,
 }
 
-fn header_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn header_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -65,7 +65,9 @@ fn header_token(headers: &HeaderMap) -> Option<&str> {
         (status = 101, description = "WebSocket: one JSON frame per text message, \
             `{type, room_id, position, …}` with `type` one of room_created, room_renamed, \
             member_joined, member_left, member_kicked, message_posted, message_edited, \
-            message_deleted, read_marker, resync_required. With `after`, the missed frames \
+            message_deleted, read_marker, resync_required; and, without position and never \
+            replayed, typing `{type, room_id, user_id}` and presence `{type, user_id, online}` \
+            (issue 16). With `after`, the missed frames \
             come first, as a view of the caller's rooms now: rooms they are a member of now, \
             whole; of rooms they left or were kicked from only that departure; each message as \
             it reads now (deleted: empty body; edited: current text). Closes with 1001 at \

@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, Utc};
-use domain::event::{MessageDeleted, MessageEdited, MessagePosted, RoomEvent, RoomRenamed};
+use domain::attachment::Attachment;
+use domain::event::{
+    MessageDeleted, MessageEdited, MessageHidden, MessagePosted, RoomEvent, RoomRenamed,
+};
 use domain::{
     DomainEvent, EventId, EventMetadata, MessageId, RoomId, StoredEvent, StreamId, StreamType,
     UserId,
@@ -31,6 +34,7 @@ pub struct Log {
     seqs: HashMap<RoomId, u64>,
     messages: HashMap<MessageId, (RoomId, u64, UserId)>,
     next_id: u128,
+    pause: Duration,
 }
 
 impl Log {
@@ -40,7 +44,7 @@ impl Log {
 
     /// The time of the next event.
     pub fn now(&self) -> DateTime<Utc> {
-        Self::t0() + Duration::minutes(self.events.len() as i64)
+        Self::t0() + Duration::minutes(self.events.len() as i64) + self.pause
     }
 
     fn push(&mut self, room: RoomId, e: RoomEvent) {
@@ -58,6 +62,18 @@ impl Log {
     }
 
     pub fn post(&mut self, room: RoomId, author: UserId, body: &str) -> MessageId {
+        self.post_with(room, author, body, vec![], vec![])
+    }
+
+    /// A message with attachments and mentions.
+    pub fn post_with(
+        &mut self,
+        room: RoomId,
+        author: UserId,
+        body: &str,
+        attachments: Vec<Attachment>,
+        mentions: Vec<UserId>,
+    ) -> MessageId {
         self.next_id += 1;
         // Time-ordered like UUIDv7: later messages have greater ids.
         let id = MessageId(Uuid::from_u128((0x0190_0000u128 << 96) + self.next_id));
@@ -75,12 +91,33 @@ impl Log {
                 author_id: author,
                 body: body.into(),
                 reply_to: None,
-                attachments: vec![],
-                mentions: vec![],
+                attachments,
+                mentions,
                 at,
             }),
         );
         id
+    }
+
+    /// `user` hides a message for themselves.
+    pub fn hide(&mut self, id: MessageId, user: UserId) {
+        let (room, seq, _) = self.messages[&id];
+        let at = self.now();
+        self.push(
+            room,
+            RoomEvent::MessageHidden(MessageHidden {
+                room_id: room,
+                message_id: id,
+                seq,
+                user_id: user,
+                at,
+            }),
+        );
+    }
+
+    /// Let `minutes` pass before the next event.
+    pub fn wait(&mut self, minutes: i64) {
+        self.pause += Duration::minutes(minutes);
     }
 
     pub fn edit(&mut self, id: MessageId, body: &str) {

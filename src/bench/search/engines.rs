@@ -40,6 +40,11 @@ pub fn message_number(id: Uuid) -> u64 {
     id.as_u64_pair().1
 }
 
+/// The id of user number `n`.
+pub fn user_uuid(n: u32) -> Uuid {
+    Uuid::from_u64_pair(USER_NS, n.into())
+}
+
 /// The id of room number `r`.
 pub fn room_uuid(r: u32) -> Uuid {
     Uuid::from_u64_pair(ROOM_NS, r.into())
@@ -78,6 +83,9 @@ fn events(gen: &Generator, from: u64, to: u64, seqs: &mut [u64]) -> Vec<StoredEv
             *seq += 1;
             let at = start + ChronoDuration::seconds(i as i64);
             let room = RoomId(room_uuid(m.room));
+            let extra = super::operators::extras(i, &gen.membership().members[m.room as usize]);
+            let mut body = m.body;
+            body.extend(extra.link);
             StoredEvent {
                 position: i as i64 + 1,
                 event_id: EventId(Uuid::from_u64_pair(MESSAGE_NS ^ 1, i)),
@@ -90,11 +98,15 @@ fn events(gen: &Generator, from: u64, to: u64, seqs: &mut [u64]) -> Vec<StoredEv
                     room_id: room,
                     message_id: MessageId(message_uuid(i)),
                     seq: *seq,
-                    author_id: UserId(Uuid::from_u64_pair(USER_NS, m.author.into())),
-                    body: m.body,
+                    author_id: UserId(user_uuid(m.author)),
+                    body,
                     reply_to: None,
-                    attachments: vec![],
-                    mentions: vec![],
+                    attachments: extra.attachments,
+                    mentions: extra
+                        .mentions
+                        .into_iter()
+                        .map(|u| UserId(user_uuid(u)))
+                        .collect(),
                     at,
                 })),
             }

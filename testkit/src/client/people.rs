@@ -1,6 +1,6 @@
 //! The typed calls of the people routes (issue 16).
 
-use super::{encode, Client, Read, Result};
+use super::{encode, Client, ClientError, Read, Refusal, Result};
 use contract::commands::PositionResponse;
 use contract::people::{
     BlocksResponse, ChangeRoleRequest, CreateInviteRequest, InviteCreatedResponse,
@@ -99,5 +99,38 @@ impl Client {
     pub async fn search_users(&self, q: &str) -> Result<Read<UserSearchResponse>> {
         self.query(&format!("/v1/users/search?{}", encode(&[("q", q)])))
             .await
+    }
+
+    /// `POST /v1/rooms/{room_id}/typing`: 204, no body (ephemeral).
+    pub async fn typing(&self, room: RoomId) -> Result<()> {
+        let path = format!("/v1/rooms/{room}/typing");
+        let answer = self
+            .raw(Method::POST, &path)
+            .send()
+            .await
+            .map_err(|source| ClientError::Transport {
+                method: Method::POST,
+                path: path.clone(),
+                source,
+            })?;
+        if !answer.status.is_success() {
+            return Err(ClientError::Refused(Box::new(Refusal {
+                method: Method::POST,
+                path,
+                status: answer.status,
+                problem: answer.problem(),
+                body: answer.text(),
+                headers: answer.headers,
+            })));
+        }
+        if answer.status != StatusCode::NO_CONTENT {
+            return Err(ClientError::UnexpectedStatus {
+                method: Method::POST,
+                path,
+                status: answer.status,
+                expected: StatusCode::NO_CONTENT,
+            });
+        }
+        Ok(())
     }
 }

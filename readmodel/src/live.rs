@@ -1,0 +1,225 @@
+//! Ephemeral state of live delivery (issue 16): presence and the typing
+//! throttle in Redis, and the NATS core subjects their notices travel on.
+//!
+//! None of it is an event or part of a projection generation: it is never
+//! rebuilt, never digested, and lives under `{ns}:live:` beside the
+//! generations (a rebuild's switch does not touch it).
+//!
+//! | key | type | what |
+//! |-----|------|------|
+//! | `{ns}:live:presence:{user}` | ZSET | one member per open stream (anywhere), score = expiry in ms |
+//! | `{ns}:live:seen:{user}` | STRING | ms of the user's last stream activity (open, heartbeat, close) |
+//! | `{ns}:live:typing:{room}:{user}` | STRING | set for 3 s after a `typing` frame went out (`SET NX PX`) |
+//!
+//! A stream's entry is refreshed by its heartbeat; a node that dies leaves
+//! entries that expire on their own, so a user is online exactly while some
+//! node holds a live stream of theirs.
+
+use crate::reply::{ReadError, Replies};
+use domain::ids::{RoomId, UserId};
+use redis::{Pipeline, Script};
+use serde::{Deserialize, Serialize};
+use std::sync::LazyLock;
+
+/// How long `last_seen` is kept after the last activity.
+const SEEN_TTL_MS: u64 = 90 * 24 * 3600 * 1000;
+
+/// ZSET of `user`'s open streams (member: a stream id; score: expiry ms).
+pub fn presence_key(namespace: &str, user: UserId) -> String {
+    format!("{namespace}:live:presence:{user}")
+}
+
+/// STRING: ms of `user`'s last stream activity.
+pub fn seen_key(namespace: &str, user: UserId) -> String {
+    format!("{namespace}:live:seen:{user}")
+}
+
+/// STRING set while `user`'s typing in `room` is throttled.
+pub fn typing_key(namespace: &str, room: RoomId, user: UserId) -> String {
+    format!("{namespace}:live:typing:{room}:{user}")
+}
+
+/// Subject of typing notices: `{ns}.live.typing`.
+pub fn typing_subject(namespace: &str) -> String {
+    format!("{namespace}.live.typing")
+}
+
+/// Subject of presence notices: `{ns}.live.presence`.
+pub fn presence_subject(namespace: &str) -> String {
+    format!("{namespace}.live.presence")
+}
+
+/// Subject of block changes: `{ns}.live.blocks`.
+pub fn blocks_subject(namespace: &str) -> String {
+    format!("{namespace}.live.blocks")
+}
+
+/// Every live subject of a namespace: `{ns}.live.>`.
+pub fn all_live(namespace: &str) -> String {
+    format!("{namespace}.live.>")
+}
+
+/// `user_id` is typing in `room_id` (already throttled).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypingNotice {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+}
+
+/// `user_id` came online or went offline; `to`: the friends to tell.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceNotice {
+    pub user_id: UserId,
+    pub online: bool,
+    pub to: Vec<UserId>,
+}
+
+/// Blocks between these users changed at `position` (already applied by
+/// the `redis` projection): nodes re-read their block sets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlocksNotice {
+    pub users: Vec<UserId>,
+    pub position: i64,
+}
+
+/// KEYS[1] presence, KEYS[2] seen; ARGV[1] the stream id, ARGV[2] now (ms),
+/// ARGV[3] the entry's lifetime (ms). Adds or refreshes the stream's entry
+/// and answers 0 exactly when the user had no live stream before it.
+static ARRIVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+          local had = redis.call('ZSCORE', KEYS[1], ARGV[1])
+          local before = redis.call('ZCARD', KEYS[1])
+          redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+          redis.call('PEXPIRE', KEYS[1], ARGV[3])
+          redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
+          if had then return 1 end
+          return before",
+    )
+});
+
+/// KEYS as [`ARRIVE`]; ARGV[1] the stream id, ARGV[2] now (ms). Removes the
+/// stream's entry and answers 0 exactly when that was the user's last live
+/// stream (-1 when the entry was gone already).
+static LEAVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+          redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+          redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+          if removed == 0 then return -1 end
+          return redis.call('ZCARD', KEYS[1])",
+    )
+});
+
+/// Queue adding (or refreshing) stream `stream` of `user`, alive for
+/// `ttl_ms` from `now_ms`; take with [`take_transition`] (true: came online).
+pub fn queue_arrive(
+    pipe: &mut Pipeline,
+    namespace: &str,
+    user: UserId,
+    stream: &str,
+    now_ms: i64,
+    ttl_ms: u64,
+) {
+    // Loaded first (as `people::queue_unread_script` does): a pipeline
+    // sends `EVALSHA`, which fails on a server that has not seen the script.
+    pipe.load_script(&ARRIVE).ignore();
+    pipe.invoke_script(
+        ARRIVE
+            .key(presence_key(namespace, user))
+            .key(seen_key(namespace, user))
+            .arg(stream)
+            .arg(now_ms)
+            .arg(ttl_ms)
+            .arg(SEEN_TTL_MS),
+    );
+}
+
+/// Queue removing stream `stream` of `user`; take with [`take_transition`]
+/// (true: went offline).
+pub fn queue_leave(pipe: &mut Pipeline, namespace: &str, user: UserId, stream: &str, now_ms: i64) {
+    pipe.load_script(&LEAVE).ignore();
+    pipe.invoke_script(
+        LEAVE
+            .key(presence_key(namespace, user))
+            .key(seen_key(namespace, user))
+            .arg(stream)
+            .arg(now_ms)
+            .arg(SEEN_TTL_MS),
+    );
+}
+
+/// Whether the call queued by [`queue_arrive`] or [`queue_leave`] changed
+/// the user's presence.
+pub fn take_transition(replies: &mut Replies) -> Result<bool, ReadError> {
+    Ok(replies.take::<i64>()? == 0)
+}
+
+/// A user's presence as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Presence {
+    /// Some stream of theirs is alive.
+    pub online: bool,
+    /// Ms of their last stream activity, if any is remembered.
+    pub last_seen_ms: Option<i64>,
+}
+
+/// Queue the read of `user`'s presence at `now_ms`; take with [`take_presence`].
+pub fn queue_presence(pipe: &mut Pipeline, namespace: &str, user: UserId, now_ms: i64) {
+    pipe.zcount(presence_key(namespace, user), format!("({now_ms}"), "+inf")
+        .get(seen_key(namespace, user));
+}
+
+/// The presence queued by [`queue_presence`].
+pub fn take_presence(replies: &mut Replies) -> Result<Presence, ReadError> {
+    let live: i64 = replies.take()?;
+    let seen: Option<i64> = replies.take()?;
+    Ok(Presence {
+        online: live > 0,
+        last_seen_ms: seen,
+    })
+}
+
+/// Queue the typing throttle of `user` in `room`: set for `window_ms`
+/// unless set; take with [`take_typing`] (true: not throttled, send).
+pub fn queue_typing(
+    pipe: &mut Pipeline,
+    namespace: &str,
+    room: RoomId,
+    user: UserId,
+    window_ms: u64,
+) {
+    pipe.cmd("SET")
+        .arg(typing_key(namespace, room, user))
+        .arg(1)
+        .arg("NX")
+        .arg("PX")
+        .arg(window_ms);
+}
+
+/// Whether the throttle queued by [`queue_typing`] let the frame through.
+pub fn take_typing(replies: &mut Replies) -> Result<bool, ReadError> {
+    Ok(replies.take::<Option<String>>()?.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn live_subjects_match_the_wildcard_and_not_the_frames_one() {
+        let all = all_live("ns1");
+        for s in [
+            typing_subject("ns1"),
+            presence_subject("ns1"),
+            blocks_subject("ns1"),
+        ] {
+            assert!(s.starts_with(all.trim_end_matches('>')));
+            assert!(!s.starts_with("ns1.frames."));
+        }
+        let user = UserId(Uuid::from_u128(1));
+        assert!(presence_key("ns1", user).starts_with("ns1:live:"));
+        assert!(!presence_key("ns1", user).starts_with("ns1:rm:"));
+    }
+}
