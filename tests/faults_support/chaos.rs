@@ -252,6 +252,9 @@ pub async fn run(plan: Plan) {
     };
     let ((), injected) = tokio::join!(load.run(), injector);
     let fired = reminders_fired(&cl.cfg, load.reminders_owed()).await;
+    load.resolve_deletions(&cl.cfg.write_pool)
+        .await
+        .expect("every deletion whose answer was lost is in the log");
     let acks = load.acks.lock().unwrap().clone();
     let uploads = load.uploads.lock().unwrap().clone();
     let seen = std::mem::take(&mut *load.seen.lock().unwrap());
@@ -276,6 +279,7 @@ pub async fn run(plan: Plan) {
         injected,
         acknowledged: acks.len(),
         reminders: (owed, &fired),
+        deletions: load.deletions(),
         lost: logged.lost.len(),
         duplicated: logged.duplicated.len(),
         diverged: diverged.len(),
@@ -341,6 +345,8 @@ struct Summary<'a> {
     diverged: usize,
     /// Reminders owed, and what the log holds.
     reminders: (usize, &'a log::Reminders),
+    /// Accounts the load deleted.
+    deletions: usize,
     seen: &'a Seen,
 }
 
@@ -374,6 +380,7 @@ impl Summary<'_> {
                     self.reminders.0, self.reminders.1.fired, self.reminders.1.distinct
                 ),
             ),
+            ("accounts deleted".into(), self.deletions.to_string()),
             (
                 "latest reminder late by (ms)".into(),
                 self.reminders.1.worst_late_ms.to_string(),

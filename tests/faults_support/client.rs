@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 use testkit::client::{Client, ClientError};
 use uuid::Uuid;
 
+#[path = "client_accounts.rs"]
+mod accounts;
 #[path = "client_attach.rs"]
 mod attach;
 #[path = "client_meetups.rs"]
@@ -92,6 +94,10 @@ pub struct HttpLoad {
     meetups: Mutex<Vec<Option<MeetupId>>>,
     /// Reminders the scheduler owes: one per meet-up planned due at once.
     reminders_owed: AtomicUsize,
+    /// Keys of account deletions that committed but whose answer was lost.
+    unanswered_deletions: Mutex<Vec<String>>,
+    /// Accounts deleted.
+    deletions: AtomicUsize,
     ops: usize,
     seed: u64,
     deadline: Instant,
@@ -124,6 +130,8 @@ impl HttpLoad {
             rooms: Vec::new(),
             meetups: Mutex::new(vec![None; WORKERS]),
             reminders_owed: AtomicUsize::new(0),
+            unanswered_deletions: Mutex::new(Vec::new()),
+            deletions: AtomicUsize::new(0),
             ops,
             seed,
             deadline: Instant::now() + limit,
@@ -262,7 +270,8 @@ impl HttpLoad {
         }
     }
 
-    /// A new user signs up (a command: acknowledged with its key) and logs in.
+    /// A new user signs up (a command: acknowledged with its key), logs in
+    /// and, on even steps, deletes the account.
     async fn sign_up(&self, w: usize, i: usize) {
         let username = format!("chaos{w}n{i}");
         let register = RegisterRequest {
@@ -276,14 +285,18 @@ impl HttpLoad {
         })
         .await;
         let login = LoginRequest {
-            username,
+            username: username.clone(),
             password: "password-1".into(),
         };
-        self.request("log in a new user", None, |c| {
-            let login = login.clone();
-            async move { c.login(&login).await }
-        })
-        .await;
+        let session = self
+            .request("log in a new user", None, |c| {
+                let login = login.clone();
+                async move { c.login(&login).await }
+            })
+            .await;
+        if i.is_multiple_of(2) {
+            self.delete_account(&username, session.token).await;
+        }
     }
 
     /// Another session of worker `w`'s user: log in, refresh, log out. The
