@@ -9,7 +9,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { base, demoPassword, useBrowser, newPage } from './support.mjs';
+import { base, demoPassword, useBrowser, newPage, login, signUp } from './support.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -18,25 +18,6 @@ const shots = process.env.COTALK_SCREENSHOTS || '';
 useBrowser(() => {
   if (shots) mkdirSync(shots, { recursive: true });
 });
-
-async function login(page, username, password) {
-  await page.goto(base + '/');
-  const form = page.locator('#login-form');
-  await form.locator('input[name=username]').fill(username);
-  await form.locator('input[name=password]').fill(password);
-  await form.locator('button[type=submit]').click();
-  await page.locator('#main').waitFor({ state: 'visible' });
-}
-
-async function signUp(page, username, displayName, password) {
-  await page.goto(base + '/');
-  const form = page.locator('#signup-form');
-  await form.locator('input[name=username]').fill(username);
-  await form.locator('input[name=display_name]').fill(displayName);
-  await form.locator('input[name=password]').fill(password);
-  await form.locator('button[type=submit]').click();
-  await page.locator('#main').waitFor({ state: 'visible' });
-}
 
 const message = (page, text) => page.locator('#timeline .msg', { hasText: text });
 const item = (page, name) => page.locator('#upload-tray .upload-item', { hasText: name });

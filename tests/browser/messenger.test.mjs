@@ -8,32 +8,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { base, demoPassword, useBrowser, newPage } from './support.mjs';
+import { base, demoPassword, useBrowser, newPage, login, signUp } from './support.mjs';
 
 
 
 useBrowser();
 
 
-
-async function login(page, username, password) {
-  await page.goto(base + '/');
-  const form = page.locator('#login-form');
-  await form.locator('input[name=username]').fill(username);
-  await form.locator('input[name=password]').fill(password);
-  await form.locator('button[type=submit]').click();
-  await page.locator('#main').waitFor({ state: 'visible' });
-}
-
-async function signUp(page, username, displayName, password) {
-  await page.goto(base + '/');
-  const form = page.locator('#signup-form');
-  await form.locator('input[name=username]').fill(username);
-  await form.locator('input[name=display_name]').fill(displayName);
-  await form.locator('input[name=password]').fill(password);
-  await form.locator('button[type=submit]').click();
-  await page.locator('#main').waitFor({ state: 'visible' });
-}
 
 const roomItem = (page, name) => page.locator('#rooms .room-item', { hasText: name });
 const message = (page, text) => page.locator('#timeline .msg', { hasText: text });

@@ -8,19 +8,9 @@
 // Waits are Playwright's auto-waiting locators with deadlines; no fixed sleeps.
 
 import { test } from 'node:test';
-import { base, useBrowser, newPage } from './support.mjs';
+import { base, useBrowser, newPage, signUp } from './support.mjs';
 
 useBrowser();
-
-async function signUp(page, username, displayName) {
-  await page.goto(base + '/');
-  const form = page.locator('#signup-form');
-  await form.locator('input[name=username]').fill(username);
-  await form.locator('input[name=display_name]').fill(displayName);
-  await form.locator('input[name=password]').fill('password-1234');
-  await form.locator('button[type=submit]').click();
-  await page.locator('#main').waitFor({ state: 'visible' });
-}
 
 /** Call the API from `page` with its session; the JSON answer. */
 function call(page, method, path, body) {

@@ -53,3 +53,24 @@ export async function newPage({ locale = 'ko-KR', timezoneId } = {}) {
   page.on('pageerror', (e) => page.errors.push(String(e)));
   return page;
 }
+
+/** Log in through the page's login form and wait for the main view. */
+export async function login(page, username, password) {
+  await page.goto(base + '/');
+  const form = page.locator('#login-form');
+  await form.locator('input[name=username]').fill(username);
+  await form.locator('input[name=password]').fill(password);
+  await form.locator('button[type=submit]').click();
+  await page.locator('#main').waitFor({ state: 'visible' });
+}
+
+/** Sign up through the page's form (a default password) and wait for the main view. */
+export async function signUp(page, username, displayName, password = 'password-1234') {
+  await page.goto(base + '/');
+  const form = page.locator('#signup-form');
+  await form.locator('input[name=username]').fill(username);
+  await form.locator('input[name=display_name]').fill(displayName);
+  await form.locator('input[name=password]').fill(password);
+  await form.locator('button[type=submit]').click();
+  await page.locator('#main').waitFor({ state: 'visible' });
+}
