@@ -2,10 +2,10 @@
 //! `max_events` events) and writes them in one transaction. Commits that
 //! arrive while a transaction is in flight queue up and leave together as
 //! soon as it is done, so batches grow with the load by themselves; by
-//! default (`max_wait` zero) nothing waits for company on top of that. It
-//! answers answering each caller with its
-//! own outcome. A failed batch fails only its own callers; the task keeps
-//! running and the next batch gets a fresh connection from the pool.
+//! default (`max_wait` zero) nothing waits for company on top of that. Each
+//! caller gets its own outcome. A failed batch fails only its own callers;
+//! the task keeps running and the next batch gets a fresh connection from
+//! the pool.
 
 use crate::append::{write_batch, Limits, Request};
 use crate::error::is_transient;
