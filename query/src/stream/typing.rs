@@ -66,10 +66,13 @@ pub(crate) async fn typing(
     State(hub): State<StreamHub>,
     headers: HeaderMap,
     ApiPath(raw): ApiPath<String>,
-    min: MinPosition,
+    min: Result<MinPosition, ApiError>,
 ) -> Result<StatusCode, Fail> {
     let token = header_token(&headers).ok_or_else(ApiError::unauthenticated)?;
     let me = hub.state().authenticate(token).await?.user;
+    // Who asks comes first: a stranger learns nothing, not even that a
+    // header was malformed.
+    let min = min?;
     let room = room_id(&raw)?;
     let mut snap = Snapshot::begin(hub.state(), Bound::of(min));
     if !consistent!(snap, is_member(&mut snap, room, me)) {
