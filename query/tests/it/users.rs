@@ -133,7 +133,8 @@ async fn friend_lists_group_and_order_entries() {
     assert_eq!(
         body["friends"][0],
         serde_json::json!({"user_id": uid(11).to_string(), "username": "ben",
-            "display_name": "ben display", "since": "2024-05-01T09:05:00Z"})
+            "display_name": "ben display", "since": "2024-05-01T09:05:00Z",
+            "status_message": "", "presence": "offline"})
     );
     assert_eq!(r.position(), 3);
 
