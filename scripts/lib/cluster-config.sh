@@ -116,7 +116,8 @@ nats_conf() {
 
 # cotalk's HTTP API is one address; the role of a node decides what it serves, so HAProxy
 # routes by request: reads (GET/HEAD, the /v1/stream WebSocket, typing) to the query nodes,
-# everything else to the command nodes (GET /v1/me/sessions is served by the command side).
+# everything else to the command nodes (GET /v1/me/sessions is served by the command side),
+# a room's commands always to the same one.
 haproxy_cotalk_section() {
 	local i
 	cat <<-EOF
@@ -133,16 +134,17 @@ haproxy_cotalk_section() {
 		  acl read_method method GET HEAD
 		  acl typing path_reg ^/v1/rooms/[^/]+/typing\$
 		  acl command_get path /v1/me/sessions
+		  acl room_path path_reg ^/v1/rooms/[^/]+(/.*)?\$
+		  acl room_direct path /v1/rooms/direct
 		  use_backend cotalk_command if command_get
 		  use_backend cotalk_query if read_method || typing
+		  use_backend cotalk_command_room if room_path !room_direct
 		  default_backend cotalk_command
 
-		# A room's commands go to one node (its hot-stream cache stays warm): hash of
-		# /v1/rooms/<id>, consistent so a node leaving moves only its share.
+		# Commands that name no room (sign-up, log-in, /v1/me, friends): round robin.
 		backend cotalk_command
 		  mode http
-		  balance uri depth 3
-		  hash-type consistent
+		  balance roundrobin
 		  timeout server 60s
 		  option httpchk
 		  http-check send meth GET uri /readyz
@@ -151,6 +153,21 @@ haproxy_cotalk_section() {
 	EOF
 	for i in "${!COTALK_COMMAND_PORTS[@]}"; do
 		echo "  server command$((i + 1)) $HOST:${COTALK_COMMAND_PORTS[$i]} check"
+	done
+	cat <<-EOF
+
+		# A room's commands go to one node, so its hot-stream cache stays warm: a hash of
+		# /v1/rooms/<id>, consistent so a node leaving moves only its share. The same
+		# servers, following cotalk_command's health checks.
+		backend cotalk_command_room
+		  mode http
+		  balance uri depth 3
+		  hash-type consistent
+		  timeout server 60s
+		  default-server on-marked-down shutdown-sessions
+	EOF
+	for i in "${!COTALK_COMMAND_PORTS[@]}"; do
+		echo "  server command$((i + 1)) $HOST:${COTALK_COMMAND_PORTS[$i]} track cotalk_command/command$((i + 1))"
 	done
 	cat <<-EOF
 
