@@ -20,7 +20,8 @@ export COTALK_DATA_DIR ?= $(DATA_DIR)
 
 TEST_ENV := RUST_BACKTRACE=1 COTALK_TEST=1
 
-.PHONY: all help services status run test lint bench bench-quick chaos clean-data
+.PHONY: all help services status run test lint bench bench-quick chaos clean-data \
+	cluster cluster-stop cluster-status cluster-check
 
 all: help
 
@@ -31,7 +32,10 @@ help:
 	@echo "make bench        release build, cotalk bench all (bench-quick: --quick)"
 	@echo "make chaos        fault-injection suite (tests/chaos.rs)"
 	@echo "make status       one line per service"
-	@echo "make clean-data   stop the services we started and delete .data"
+	@echo "make clean-data   stop the services and cluster we started and delete .data"
+	@echo "make cluster      HA engines on loopback: Patroni Postgres + HAProxy, Redis Cluster, NATS x3"
+	@echo "make cluster-stop / cluster-status   stop what make cluster started / one line per process"
+	@echo "make cluster-check  smoke test, then one timed kill -9 failover per engine (scripts/cluster-check)"
 
 services:
 	$(SERVICES)
@@ -88,9 +92,30 @@ chaos:
 		(cd fuzz && $(CARGO) +nightly fuzz run $$t "$(DATA_DIR)/fuzz-corpus/$$t" corpus/$$t -- -max_total_time=60) || exit 1; \
 	done
 
+# The production-shaped deployment of the engines (scripts/cluster; ports in
+# scripts/lib/cluster-common.sh, data under .data/cluster). `scripts/cluster env` prints the
+# COTALK_* variables that point cotalk at it.
+cluster:
+	scripts/cluster start
+
+cluster-stop:
+	scripts/cluster stop
+
+cluster-status:
+	scripts/cluster status
+
+cluster-check:
+	scripts/cluster start
+	scripts/cluster check
+
 # A cluster kept outside the repo (see scripts/services) is removed with it.
 clean-data:
 	$(SERVICES) stop
+	scripts/cluster stop
+	@if [ -L "$(DATA_DIR)/cluster/pg" ]; then \
+		alt="$$(readlink -f "$(DATA_DIR)/cluster/pg")"; \
+		case "$$alt" in /var/tmp/cotalk-cluster-*) echo "rm -rf $$alt"; rm -rf "$$alt";; esac; \
+	fi
 	@if [ -L "$(DATA_DIR)/pg" ]; then \
 		alt="$$(dirname "$$(readlink -f "$(DATA_DIR)/pg")")"; \
 		case "$$alt" in /var/tmp/cotalk-pg-*) echo "rm -rf $$alt"; rm -rf "$$alt";; esac; \
