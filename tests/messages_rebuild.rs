@@ -12,25 +12,6 @@ use projector::{
     SearchProjection,
 };
 use readmodel::ProjectionName;
-use std::time::{Duration, Instant};
-
-/// Wait until generation `g` of `name` has applied `position`.
-async fn caught_up(cfg: &ProjectorConfig, name: ProjectionName, g: i64, position: i64) {
-    let started = Instant::now();
-    while generations::checkpoint_of(cfg, name, g)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(0)
-        < position
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{name:?} g{g} never reached {position}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn messenger_read_models_rebuild_to_the_same_digests() {
@@ -87,8 +68,8 @@ async fn messenger_read_models_rebuild_to_the_same_digests() {
     let live_history = generations::current(&cfg, ProjectionName::History)
         .await
         .unwrap();
-    caught_up(&cfg, ProjectionName::Redis, live_redis, last).await;
-    caught_up(&cfg, ProjectionName::History, live_history, last).await;
+    support::caught_up(&cfg, ProjectionName::Redis, live_redis, last).await;
+    support::caught_up(&cfg, ProjectionName::History, live_history, last).await;
 
     let events = source::read_after(&s.env.write_pool, 0, 10_000)
         .await

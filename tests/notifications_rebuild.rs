@@ -14,25 +14,6 @@ use projector::digest::history_digest;
 use projector::{generations, source, HistoryProjection, Projection, ProjectorConfig};
 use readmodel::sql::{notification_reads_table, notifications_table};
 use readmodel::ProjectionName;
-use std::time::{Duration, Instant};
-
-/// Wait until generation `g` of the history projection has applied `position`.
-async fn caught_up(cfg: &ProjectorConfig, g: i64, position: i64) {
-    let started = Instant::now();
-    while generations::checkpoint_of(cfg, ProjectionName::History, g)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(0)
-        < position
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "g{g} never reached {position}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn count(pool: &sqlx::PgPool, table: String) -> i64 {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
@@ -121,7 +102,7 @@ async fn the_feed_rebuilds_to_the_same_digest_event_by_event_and_in_bulk() {
     let live = generations::current(&cfg, ProjectionName::History)
         .await
         .unwrap();
-    caught_up(&cfg, live, last).await;
+    support::caught_up(&cfg, ProjectionName::History, live, last).await;
     assert_eq!(
         ub.at(last).notifications(&[]).await.unwrap().unread_count,
         0

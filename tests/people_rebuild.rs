@@ -15,29 +15,10 @@ use projector::digest::redis_digest;
 use projector::rebuild::{self, RebuildOptions};
 use projector::{generations, source, ProjectorConfig};
 use readmodel::ProjectionName;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(120);
-
-async fn wait_checkpoint(cfg: &ProjectorConfig, g: i64, position: i64) {
-    let started = Instant::now();
-    loop {
-        let cp = generations::checkpoint_of(cfg, ProjectionName::Redis, g)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-        if cp >= position {
-            return;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "g{g} stuck at {cp} < {position}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn people_models_rebuild_to_the_live_digest() {
@@ -136,8 +117,8 @@ async fn people_models_rebuild_to_the_live_digest() {
     .expect("rebuild");
     assert_eq!(outcomes[0].generation, 2);
     let head = source::head(&s.env.write_pool).await.unwrap();
-    wait_checkpoint(&cfg, 2, head).await;
-    wait_checkpoint(&cfg, 99, head).await;
+    support::caught_up(&cfg, ProjectionName::Redis, 2, head).await;
+    support::caught_up(&cfg, ProjectionName::Redis, 99, head).await;
     let rebuilt = redis_digest(&cfg.redis_url, &cfg.namespace, 2)
         .await
         .unwrap();

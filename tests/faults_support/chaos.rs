@@ -16,7 +16,9 @@
 use super::client::{HttpLoad, Seen};
 use super::procs::{Cotalk, NatsServer, RedisServer, Scratch};
 use super::standby::Replication;
-use super::{assert_stream_holds_the_log_once, child_env, generations, log, verify};
+use super::{
+    assert_stream_holds_the_log_once, child_env, generations, log, reminders_fired, verify,
+};
 use projector::{source, ProjectorConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -321,19 +323,6 @@ pub async fn run(plan: Plan) {
         "503 answers without Retry-After"
     );
     assert_eq!(seen.timeouts, 0, "requests the command side never answered");
-}
-
-/// The log's reminders once it holds `owed` of them (or after 60 s: a
-/// missing one fails the run, and so does one more than owed).
-async fn reminders_fired(cfg: &ProjectorConfig, owed: usize) -> log::Reminders {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let seen = log::reminders(&cfg.write_pool).await;
-        if seen.fired >= owed as i64 || Instant::now() > deadline {
-            return seen;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The table `make chaos` prints.

@@ -40,15 +40,17 @@ pub struct Reminders {
     pub distinct: i64,
     /// The largest `late_by_ms` (how late the latest one fired).
     pub worst_late_ms: i64,
+    /// The position of the last of them (0: none).
+    pub last_position: i64,
 }
 
 /// Count the reminders of `pool`'s log.
 pub async fn reminders(pool: &PgPool) -> Reminders {
-    let (fired, distinct, worst): (i64, i64, Option<i64>) = sqlx::query_as(
+    let (fired, distinct, worst, last): (i64, i64, Option<i64>, Option<i64>) = sqlx::query_as(
         "SELECT count(*)::bigint,
                 count(DISTINCT (payload->>'meetup_id', payload->>'user_id',
                                 (payload->>'starts_at')::timestamptz))::bigint,
-                max((payload->>'late_by_ms')::bigint)
+                max((payload->>'late_by_ms')::bigint), max(position)
            FROM events WHERE event_type = 'meetup.reminder_due'",
     )
     .fetch_one(pool)
@@ -58,6 +60,7 @@ pub async fn reminders(pool: &PgPool) -> Reminders {
         fired,
         distinct,
         worst_late_ms: worst.unwrap_or(0),
+        last_position: last.unwrap_or(0),
     }
 }
 

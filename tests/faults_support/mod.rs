@@ -219,17 +219,13 @@ pub async fn scenario(fault: Fault, times: usize) {
     // once they are all in, the log stops moving.
     let reminders = reminders_fired(&cl.cfg, ledger.reminders_owed).await;
     assert_eq!(
-        reminders.len(),
-        ledger.reminders_owed,
+        reminders.fired as usize, ledger.reminders_owed,
         "reminders fired once each"
     );
     let head = source::head(&cl.cfg.write_pool).await.unwrap();
     assert_eq!(
         head,
-        reminders
-            .iter()
-            .copied()
-            .fold(ledger.max_position, i64::max),
+        reminders.last_position.max(ledger.max_position),
         "log head vs last acknowledged position (or reminder)"
     );
     let live = generations(&cl.cfg).await;
@@ -252,21 +248,14 @@ pub async fn scenario(fault: Fault, times: usize) {
     cleanup(&cl, live[0]).await;
 }
 
-/// Positions of the `meetup.reminder_due` events in the log, once there are
-/// `owed` of them (or after 60 s): no more, one per reminder.
-async fn reminders_fired(cfg: &ProjectorConfig, owed: usize) -> Vec<i64> {
+/// The log's reminders once it holds `owed` of them (or after 60 s: a
+/// missing one fails the caller's check, and so does one more than owed).
+pub async fn reminders_fired(cfg: &ProjectorConfig, owed: usize) -> log::Reminders {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let log = eventlog::read_between(&cfg.write_pool, 0, i64::MAX)
-            .await
-            .unwrap();
-        let fired: Vec<i64> = log
-            .iter()
-            .filter(|e| e.event.event_type() == "meetup.reminder_due")
-            .map(|e| e.position)
-            .collect();
-        if fired.len() >= owed || Instant::now() > deadline {
-            return fired;
+        let seen = log::reminders(&cfg.write_pool).await;
+        if seen.fired >= owed as i64 || Instant::now() > deadline {
+            return seen;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

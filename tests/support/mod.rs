@@ -347,3 +347,29 @@ impl Call {
         }
     }
 }
+
+/// Wait until generation `g` of the `name` projection has applied
+/// `position` (its checkpoint); fails after two minutes.
+pub async fn caught_up(
+    cfg: &projector::ProjectorConfig,
+    name: readmodel::ProjectionName,
+    g: i64,
+    position: i64,
+) {
+    let started = std::time::Instant::now();
+    loop {
+        let cp = projector::generations::checkpoint_of(cfg, name, g)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        if cp >= position {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "{name:?} g{g} stuck at {cp} < {position}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -9,19 +9,17 @@
 //! (ARCHITECTURE.md "Sessions"), and once more after it for a login that
 //! slipped in between.
 
+use super::sessions::{commit_ending_sessions, verify_password};
 use crate::request::CommandBody;
 use crate::runner::{self, previous_answer, Answer, Ctx};
-use crate::sessions::store;
 use crate::state::CommandState;
 use api::ratelimit::Limits;
 use api::{ApiError, AuthSession};
 use axum::extract::State;
-use axum::http::StatusCode;
 use chrono::Utc;
-use contract::commands::{Empty, PositionResponse};
+use contract::commands::PositionResponse;
 use contract::sessions::DeleteAccountRequest;
-use contract::Positioned;
-use domain::user::{User, UserCommand};
+use domain::user::UserCommand;
 use eventlog::SideWrite;
 
 /// Delete the caller's account.
@@ -44,50 +42,8 @@ pub async fn delete_me(
     if let Some(previous) = previous_answer(&state, &ctx).await? {
         return Ok(previous);
     }
-    let pool = state.repo.store().pool();
-    // Wrong passwords count like failed logins, against the account's id.
-    let attempt = limits.login(&me.0.to_string()).await?;
-    let stored = store::credential_of(pool, me).await?.map(|(hash, _)| hash);
-    // argon2 runs on the hashing threads, off the runtime.
-    let ok = state
-        .passwords
-        .verify(req.body.password.clone(), stored)
-        .await;
-    if !ok {
-        attempt.failed();
-        return Err(super::sessions::invalid_credentials());
-    }
-    attempt.succeeded();
-    let started = Utc::now();
-    let live = store::live_ids(pool, me, None, started).await?;
-    state.sessions.revoker.revoke(&live).await?;
+    verify_password(&state, &limits, me, &req.body.password).await?;
+    let side = SideWrite::AccountDeleted { user_id: me };
     let command = UserCommand::DeleteAccount { at: Utc::now() };
-    let result = state
-        .repo
-        .execute_with::<User, _, _>(
-            me.into(),
-            ctx.metadata(),
-            |user| domain::Aggregate::decide(user, &command),
-            |_| {
-                let mut writes = vec![SideWrite::AccountDeleted { user_id: me }];
-                writes.extend(ctx.answer(StatusCode::OK, &Empty {}));
-                writes
-            },
-        )
-        .await;
-    match result {
-        Ok(outcome) => {
-            let late = store::revoked_since(pool, me, started, &live)
-                .await
-                .unwrap_or_default();
-            if let Err(e) = state.sessions.revoker.revoke(&late).await {
-                tracing::warn!(code = e.code, "late sessions' revocation not published");
-            }
-            Ok(Answer::Fresh(
-                StatusCode::OK,
-                Positioned::new(Empty {}, outcome.committed.position),
-            ))
-        }
-        Err(e) => runner::command_error(&state, &ctx, e).await,
-    }
+    commit_ending_sessions(&state, &ctx, me, None, command, side).await
 }

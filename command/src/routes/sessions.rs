@@ -228,33 +228,63 @@ pub async fn change_password(
     if let Some(previous) = previous_answer(&state, &ctx).await? {
         return Ok(previous);
     }
-    let pool = state.repo.store().pool();
-    // Failed attempts count like failed logins, against the account's id
-    // (never a valid username, so never shared with a login's budget).
-    let attempt = limits.login(&me.0.to_string()).await?;
-    let stored = store::credential_of(pool, me).await?.map(|(hash, _)| hash);
-    let ok = state
-        .passwords
-        .verify(req.body.current_password.clone(), stored)
-        .await;
-    if !ok {
-        attempt.failed();
-        return Err(invalid_credentials());
-    }
-    attempt.succeeded();
+    verify_password(&state, &limits, me, &req.body.current_password).await?;
     let hash = state
         .passwords
         .hash(new_password.expose().to_owned())
         .await
         .map_err(|e| ApiError::internal("hash password", e))?;
-    // Denied everywhere before the commit revokes them in the table: a
-    // crash in between leaves them denied, and the commit still happens on
-    // the client's retry.
-    let started = Utc::now();
-    let others = store::live_ids(pool, me, session.session_id, started).await?;
-    state.sessions.revoker.revoke(&others).await?;
-    let command = UserCommand::ChangePassword { at: Utc::now() };
     let keep = session.session_id;
+    let side = SideWrite::PasswordChanged {
+        user_id: me,
+        password_hash: hash,
+        keep_session: keep,
+    };
+    let command = UserCommand::ChangePassword { at: Utc::now() };
+    commit_ending_sessions(&state, &ctx, me, keep, command, side).await
+}
+
+/// Check `password` against `me`'s credentials: 401 `invalid_credentials`
+/// when wrong. Failed attempts count like failed logins, against the
+/// account's id (never a valid username, so never shared with a login's
+/// budget); argon2 runs on the hashing threads, off the runtime.
+pub(super) async fn verify_password(
+    state: &CommandState,
+    limits: &Limits,
+    me: UserId,
+    password: &str,
+) -> Result<(), ApiError> {
+    let attempt = limits.login(&me.0.to_string()).await?;
+    let stored = store::credential_of(state.repo.store().pool(), me)
+        .await?
+        .map(|(hash, _)| hash);
+    if state.passwords.verify(password.to_owned(), stored).await {
+        attempt.succeeded();
+        Ok(())
+    } else {
+        attempt.failed();
+        Err(invalid_credentials())
+    }
+}
+
+/// Commit `command` on `me`'s stream with `side` beside the stored answer,
+/// ending every live session of `me` but `keep`: they are denied on every
+/// node before the commit revokes them in the table (a crash in between
+/// leaves them denied, and the commit still happens on the client's
+/// retry), and a login that slipped in between the listing and the commit,
+/// revoked by the commit, is denied after it.
+pub(super) async fn commit_ending_sessions(
+    state: &CommandState,
+    ctx: &Ctx,
+    me: UserId,
+    keep: Option<uuid::Uuid>,
+    command: UserCommand,
+    side: SideWrite,
+) -> Result<Answer<PositionResponse>, ApiError> {
+    let pool = state.repo.store().pool();
+    let started = Utc::now();
+    let ending = store::live_ids(pool, me, keep, started).await?;
+    state.sessions.revoker.revoke(&ending).await?;
     let result = state
         .repo
         .execute_with::<User, _, _>(
@@ -262,11 +292,7 @@ pub async fn change_password(
             ctx.metadata(),
             |user| domain::Aggregate::decide(user, &command),
             |_| {
-                let mut writes = vec![SideWrite::PasswordChanged {
-                    user_id: me,
-                    password_hash: hash.clone(),
-                    keep_session: keep,
-                }];
+                let mut writes = vec![side.clone()];
                 writes.extend(ctx.answer(StatusCode::OK, &Empty {}));
                 writes
             },
@@ -274,9 +300,7 @@ pub async fn change_password(
         .await;
     match result {
         Ok(outcome) => {
-            // A login that slipped in between the listing and the commit
-            // was revoked by the commit; deny it too.
-            let late = store::revoked_since(pool, me, started, &others)
+            let late = store::revoked_since(pool, me, started, &ending)
                 .await
                 .unwrap_or_default();
             if let Err(e) = state.sessions.revoker.revoke(&late).await {
@@ -287,6 +311,6 @@ pub async fn change_password(
                 Positioned::new(Empty {}, outcome.committed.position),
             ))
         }
-        Err(e) => runner::command_error(&state, &ctx, e).await,
+        Err(e) => runner::command_error(state, ctx, e).await,
     }
 }
