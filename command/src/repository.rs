@@ -151,17 +151,19 @@ impl Repository {
     }
 
     /// Append a commit decided outside the cache (a multi-stream commit, say)
-    /// and, once it is stored, drop its streams from the cache. Commands that
-    /// produce events would catch a stale entry by the version check anyway;
-    /// this keeps a command that is *refused* on stale state (a user who
-    /// "does not exist" yet) from being wrong.
+    /// and, whatever the outcome, drop its streams from the cache. Stored: the
+    /// cached states lack its events, and a command *refused* on them (a user
+    /// who "does not exist" yet) would be wrong. Refused with a conflict: the
+    /// decision was made on a stale entry (another process appended, as the
+    /// reminder scheduler does to a meet-up's stream), and a retry that loads
+    /// it again would be refused the same way every time.
     pub async fn append(&self, commit: Commit) -> Result<Committed, AppendError> {
         let streams: Vec<StreamId> = commit.streams.iter().map(|s| s.stream_id).collect();
-        let committed = self.store.append(commit).await?;
+        let result = self.store.append(commit).await;
         for stream_id in streams {
             self.forget(stream_id);
         }
-        Ok(committed)
+        result
     }
 
     /// Current state and version of a stream (from the cache, else replayed

@@ -237,3 +237,30 @@ async fn a_commit_appended_through_the_repository_refreshes_the_cache() {
         .expect("decided on fresh state");
     assert_eq!(seq_of(&outcome.committed.events[0].event), 3);
 }
+
+#[tokio::test]
+async fn a_raw_commit_refused_on_a_stale_cache_refreshes_it_for_the_retry() {
+    let s = setup().await;
+    let repo = Repository::new(s.store.clone(), 100);
+    let (stream, _) = new_room();
+    assert_eq!(repo.load::<Counter>(stream).await.expect("load").1, 0);
+    // Another process appends behind the cache's back (the reminder
+    // scheduler into a meet-up's stream, say).
+    s.store
+        .append(commit(messages(stream, 0, 1)))
+        .await
+        .expect("raw append");
+    let (_, stale) = repo.load::<Counter>(stream).await.expect("load");
+    let refused = repo.append(commit(messages(stream, stale, 1))).await;
+    assert!(
+        matches!(refused, Err(eventlog::AppendError::Conflict { .. })),
+        "decided on the stale version: {refused:?}"
+    );
+    // The retry decides on what the store holds, not on the stale entry
+    // (kept, every retry would be refused the same way, forever).
+    let (_, version) = repo.load::<Counter>(stream).await.expect("load");
+    assert_eq!(version, 1, "the refused commit's streams were forgotten");
+    repo.append(commit(messages(stream, version, 1)))
+        .await
+        .expect("retried on fresh state");
+}
