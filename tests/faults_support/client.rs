@@ -303,7 +303,8 @@ impl HttpLoad {
     /// worker's own session is untouched. Refresh and logout are not
     /// idempotent: an attempt whose answer was lost (a killed process) may
     /// have rotated or revoked, and the retry then gets 401, which is
-    /// accepted after a first attempt only.
+    /// accepted after a first attempt only. A refresh retried that way ends
+    /// the session (reuse of a rotated refresh token), so no log-out follows.
     async fn session_churn(&self, w: usize) {
         let login = LoginRequest {
             username: format!("chaos{w}"),
@@ -322,7 +323,13 @@ impl HttpLoad {
                 async move { c.refresh(&refresh).await }
             })
             .await;
-        let token = refreshed.map_or(first.token, |r| r.token);
+        // No answer: an attempt whose answer was lost rotated the pair, and
+        // the retry presented the old refresh token again, which counts as
+        // reuse and ends the session: nothing is left to log out of.
+        let Some(refreshed) = refreshed else {
+            return;
+        };
+        let token = refreshed.token;
         self.request_after_retry_401("log out", move |c| {
             let token = token.clone();
             async move { c.auth(token).logout().await }
