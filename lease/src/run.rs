@@ -197,12 +197,19 @@ where
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let (ended, finished) = loop {
             tokio::select! {
+                // A stopping process cancels the task too: it must not read
+                // as a task that gave up.
+                biased;
                 _ = self.cancel.cancelled() => break (Ended::Cancelled, false),
                 outcome = &mut task => {
                     if let Err(e) = outcome {
                         error!(lease = %self.key, error = %e, "leased task failed");
                     }
-                    break (Ended::TaskReturned, true);
+                    let ended = match self.cancel.is_cancelled() {
+                        true => Ended::Cancelled,
+                        false => Ended::TaskReturned,
+                    };
+                    break (ended, true);
                 }
                 _ = renew.tick() => {
                     if let Err(e) = lease.renew().await {
