@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine as _;
-use contract::ops::{Health, Readiness};
+use contract::ops::{Health, LeaseState, Readiness};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -38,6 +38,8 @@ pub struct OpsState {
     pub openapi: Arc<serde_json::Value>,
     /// What `/readyz` checks.
     pub checks: Arc<Vec<(&'static str, Check)>>,
+    /// The leases this process competes for, and whether it holds each.
+    pub leases: Arc<Vec<(&'static str, tokio::sync::watch::Receiver<bool>)>>,
     /// Who may read `/metrics`.
     pub admin: AdminToken,
 }
@@ -118,7 +120,7 @@ async fn docs() -> Response {
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "Every dependency answers (`ready` true, each check \"ok\").", body = Readiness),
+        (status = 200, description = "Every dependency answers (`ready` true, each check \"ok\"); `leases` says which leased tasks this node runs.", body = Readiness),
         (status = 503, description = "A dependency does not answer; `checks` says which.", body = Readiness,
             headers(("Retry-After" = u64, description = "Seconds to wait before asking again"))),
     ))]
@@ -145,7 +147,23 @@ async fn readyz(State(state): State<OpsState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let mut res = (code, Json(Readiness { ready, checks })).into_response();
+    let leases = state
+        .leases
+        .iter()
+        .map(|(name, active)| {
+            let held = match *active.borrow() {
+                true => LeaseState::Active,
+                false => LeaseState::Standby,
+            };
+            ((*name).to_owned(), held)
+        })
+        .collect();
+    let report = Readiness {
+        ready,
+        checks,
+        leases,
+    };
+    let mut res = (code, Json(report)).into_response();
     if !ready {
         res.headers_mut()
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));

@@ -98,6 +98,19 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
+/// Who runs a leased task: its lease holder, `none`, or `-` when the task
+/// is not leased (each query node runs its own `search`).
+fn active_on(lease: Option<&status::LeaseStatus>) -> String {
+    match lease {
+        None => "-".into(),
+        Some(l) => match (&l.holder, &l.reason) {
+            (Some(holder), _) => holder.clone(),
+            (None, Some(_)) => "unknown".into(),
+            (None, None) => "none".into(),
+        },
+    }
+}
+
 fn print_status(s: &Status) {
     match &s.head {
         Some(h) => println!(
@@ -120,6 +133,7 @@ fn print_status(s: &Status) {
             "lag events",
             "lag s",
             "state",
+            "active on",
             "store / reason",
         ],
     );
@@ -135,6 +149,7 @@ fn print_status(s: &Status) {
         le,
         ls,
         s.relay.state.label().into(),
+        active_on(Some(&s.relay.lease)),
         s.relay
             .reason
             .clone()
@@ -153,6 +168,7 @@ fn print_status(s: &Status) {
             le,
             ls,
             state,
+            active_on(p.lease.as_ref()),
             p.reason.clone().unwrap_or_else(|| p.store.clone()),
         ]);
         if let Some(r) = &p.rebuild {
@@ -168,6 +184,7 @@ fn print_status(s: &Status) {
                 le,
                 ls,
                 format!("{:?}", r.record.phase).to_lowercase(),
+                "-".into(),
                 who,
             ]);
         }

@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 /// load) and async_nats its connection chatter, which a filter opens again
 /// when wanted (`RUST_LOG=warn,tantivy=info`).
 pub const DEFAULT_FILTER: &str = "warn,cotalk=info,command=info,projector=info,query=info,\
-     search=info,api=info,eventlog=info,readmodel=info,domain=info";
+     search=info,api=info,eventlog=info,readmodel=info,domain=info,lease=info";
 
 /// The filter `args` ask for. A given filter was checked when the options
 /// were parsed ([`crate::config::log_filter`]); were it bad anyway, the

@@ -72,6 +72,13 @@ async fn each_role_serves_its_parts_and_checks_what_they_use() {
         let report = ready(&http, &base).await;
         let names: Vec<&str> = report.checks.keys().map(String::as_str).collect();
         assert_eq!(names, checks, "{role:?}: {report:?}");
+        // Nodes running the projectors and the scheduler list their leases.
+        let leases: Vec<&str> = report.leases.keys().map(String::as_str).collect();
+        let leased: &[&str] = match role {
+            Role::All | Role::Projector => &["history", "redis", "relay", "scheduler"],
+            _ => &[],
+        };
+        assert_eq!(leases, leased, "{role:?}: {report:?}");
         let routes = [
             serves(&http, &base, Method::POST, "/v1/sessions").await,
             serves(&http, &base, Method::GET, "/v1/search/messages?q=x").await,

@@ -33,6 +33,14 @@ $('token-form').addEventListener('submit', (e) => {
   poll();
 });
 
+// Which node runs a leased task: the session holding its lease; '–' when
+// the task is not leased (each query node runs its own search).
+function activeOn(lease) {
+  if (!lease) return '–';
+  if (lease.holder) return lease.holder;
+  return lease.reason ? 'unknown' : 'none';
+}
+
 function row(name, s, rebuild) {
   const tr = el('tr');
   tr.dataset.name = name;
@@ -45,6 +53,7 @@ function row(name, s, rebuild) {
     el('td', 'lag-events', fmt(s.lag && s.lag.events)),
     el('td', 'lag-seconds', fmt(s.lag && s.lag.seconds, 1)),
     el('td', 'rebuild', rebuild),
+    el('td', 'lease', activeOn(s.lease)),
     el('td', 'store', s.reason ? `${s.store || ''} — ${s.reason}` : s.store || ''),
   ];
   cells[1].append(state);

@@ -32,4 +32,20 @@ pub struct Readiness {
     /// Each dependency's outcome by name (`postgres`, `redis`, `nats` …):
     /// `"ok"`, or what went wrong.
     pub checks: BTreeMap<String, String>,
+    /// The leases this node competes for (`scheduler`, `relay`, `redis`,
+    /// `history`), each `active` (this node runs that task now) or
+    /// `standby`. Absent on nodes that compete for none (command and query
+    /// nodes). Not part of readiness: a standby is ready.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub leases: BTreeMap<String, LeaseState>,
+}
+
+/// Whether this node runs a leased task now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseState {
+    /// This node holds the lease and runs the task.
+    Active,
+    /// Another node holds it (or none does yet): this one polls for it.
+    Standby,
 }

@@ -96,9 +96,40 @@ pub async fn prepare_read(url: &str) -> Result<PgPool, MigrateError> {
         format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {QUERY_ROLE}"),
         format!("ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {QUERY_ROLE}"),
     ] {
-        pool.execute(stmt.as_str()).await?;
+        execute_contended(&pool, &stmt).await?;
     }
     Ok(pool)
+}
+
+/// How many times a statement is tried while concurrent catalog updates
+/// keep getting in its way.
+const CONTENDED_TRIES: usize = 10;
+
+/// Run `stmt`, again when another session changed the same catalog row at
+/// the same moment ("tuple concurrently updated", SQLSTATE XX000): nodes
+/// starting together grant on the same schema and tables, and a projector
+/// creating its tables grants on them while a query node starts. Each try
+/// sees the other's committed change, so a retry goes through.
+async fn execute_contended(pool: &PgPool, stmt: &str) -> Result<(), MigrateError> {
+    let mut tries = 1;
+    loop {
+        match pool.execute(stmt).await {
+            Ok(_) => return Ok(()),
+            Err(sqlx::Error::Database(e))
+                if tries < CONTENDED_TRIES
+                    && e.code().as_deref() == Some("XX000")
+                    && e.message().contains("concurrently updated") =>
+            {
+                tracing::debug!(
+                    tries,
+                    statement = stmt,
+                    "catalog row updated concurrently, again"
+                );
+                tries += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Connection options for the query side: the given read (or replica) URL,

@@ -355,13 +355,29 @@ async fn create_table(pool: &PgPool, table: &str) -> Result<()> {
 /// Run idempotent DDL statements, tolerating a concurrent creator.
 async fn run_ddl(pool: &PgPool, stmts: Vec<String>) -> Result<()> {
     for s in stmts {
-        match sqlx::query(&s).execute(pool).await {
-            Ok(_) => {}
-            // 42P07 duplicate table / 23505 unique violation on the catalog:
-            // another process created it at the same moment.
-            Err(sqlx::Error::Database(e))
-                if matches!(e.code().as_deref(), Some("42P07") | Some("23505")) => {}
-            Err(e) => return Err(e.into()),
+        let mut tries = 1;
+        loop {
+            match sqlx::query(&s).execute(pool).await {
+                Ok(_) => break,
+                // 42P07 duplicate table / 23505 unique violation on the catalog:
+                // another process created it at the same moment.
+                Err(sqlx::Error::Database(e))
+                    if matches!(e.code().as_deref(), Some("42P07") | Some("23505")) =>
+                {
+                    break
+                }
+                // Another process granted on the same table at the same
+                // moment (a query node migrating): the next try sees its
+                // committed change and goes through.
+                Err(sqlx::Error::Database(e))
+                    if tries < 10
+                        && e.code().as_deref() == Some("XX000")
+                        && e.message().contains("concurrently updated") =>
+                {
+                    tries += 1
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(())

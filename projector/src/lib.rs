@@ -143,7 +143,22 @@ impl Task {
             Self::Projection(p) => p.as_str(),
         }
     }
+
+    /// The lease this task runs under in `namespace`, named by its label
+    /// (see [`LEASED`]).
+    pub fn lease_key(self, namespace: &str) -> lease::LeaseKey {
+        lease::LeaseKey::new(namespace, self.label())
+    }
 }
+
+/// The tasks projector nodes share out, each under a lease of its own so
+/// that one node at a time runs it (and two nodes may split them). The
+/// `search` projection is not one: every query node keeps its own index.
+pub const LEASED: [Task; 3] = [
+    Task::Relay,
+    Task::Projection(ProjectionName::Redis),
+    Task::Projection(ProjectionName::History),
+];
 
 /// A running task with the position it has reached.
 pub struct TaskHandle {

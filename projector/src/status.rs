@@ -9,10 +9,13 @@
 //!
 //! The search index lives per node (a directory under the data directory):
 //! its status is the index in this process's data directory.
+//!
+//! The relay and the shared projections run under leases (`crate::LEASED`):
+//! each says which node's session holds its lease now.
 
 use crate::error::{ProjectorError, Result};
 use crate::rebuild::record::{self, RebuildRecord};
-use crate::{generations, relay, search_projection, source, ProjectorConfig};
+use crate::{generations, relay, search_projection, source, ProjectorConfig, Task};
 use chrono::{DateTime, Utc};
 use readmodel::sql::GENERATIONS_TABLE;
 use readmodel::ProjectionName;
@@ -103,6 +106,22 @@ pub struct ProjectionStatus {
     pub reason: Option<String>,
     /// The rebuild in progress, if any.
     pub rebuild: Option<Shadow>,
+    /// Which node runs it, for the leased projections (`redis`, `history`);
+    /// absent for `search`, which every query node runs itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseStatus>,
+}
+
+/// Which node runs a leased task.
+#[derive(Clone, Debug, Serialize)]
+pub struct LeaseStatus {
+    /// The session holding the lease, as `cotalk-<task>-<pid> at <address>`;
+    /// `None` when no node holds it (no projector node runs, or a hand-over
+    /// is under way) or it could not be read (see `reason`).
+    pub holder: Option<String>,
+    /// Why the holder could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The relay to NATS.
@@ -116,6 +135,8 @@ pub struct RelayStatus {
     pub state: State,
     /// Why it failed.
     pub reason: Option<String>,
+    /// Which node runs it.
+    pub lease: LeaseStatus,
 }
 
 /// Everything `status` reports.
@@ -242,7 +263,11 @@ async fn projection(
         state: State::Failed,
         reason: None,
         rebuild: None,
+        lease: None,
     };
+    if crate::LEASED.contains(&Task::Projection(name)) {
+        s.lease = Some(lease(config, Task::Projection(name)).await);
+    }
     let generation = match ask(name.as_str(), pointer(config, name)).await {
         Ok(g) => g,
         Err(e) => {
@@ -322,6 +347,7 @@ async fn relay_status(config: &ProjectorConfig, head: Option<&Head>) -> RelaySta
         lag: None,
         state: State::Failed,
         reason: None,
+        lease: lease(config, Task::Relay).await,
     };
     match ask(
         "event log",
@@ -345,6 +371,27 @@ async fn relay_status(config: &ProjectorConfig, head: Option<&Head>) -> RelaySta
         }
     }
     r
+}
+
+/// Who holds the lease of `task`.
+async fn lease(config: &ProjectorConfig, task: Task) -> LeaseStatus {
+    let key = task.lease_key(&config.namespace);
+    let asked = ask("event log", async {
+        lease::holder(&config.write_pool, &key)
+            .await
+            .map_err(ProjectorError::from)
+    })
+    .await;
+    match asked {
+        Ok(holder) => LeaseStatus {
+            holder: holder.map(|h| h.to_string()),
+            reason: None,
+        },
+        Err(e) => LeaseStatus {
+            holder: None,
+            reason: Some(format!("lease holder unreadable: {e}")),
+        },
+    }
 }
 
 /// Collect the status of the relay and every projection.

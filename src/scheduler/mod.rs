@@ -1,7 +1,8 @@
 //! The reminder scheduler: durable timers driven by the log (issue 17).
 //!
-//! One scheduler is active across all nodes at a time ([`lease`]: a Postgres
-//! advisory lock on a connection of its own). The active one
+//! One scheduler is active across all nodes at a time (the `scheduler`
+//! lease: a Postgres advisory lock on a connection of its own, see the
+//! `lease` crate). The active one
 //!
 //! 1. follows the log from its checkpoint into the due table
 //!    `meetup_reminders_due` ([`due`]: every touched meet-up's rows are
@@ -17,18 +18,18 @@
 //! A reminder whose time passed while no scheduler ran is still in the table
 //! (or is put back by following the log) and fires on the next pass, late,
 //! with `late_by_ms` in the event. Every failure (Postgres restarting, the
-//! lease connection lost) drops the lease, waits with backoff and starts
-//! again from the checkpoint; nothing fires without the lease.
+//! lease connection lost, a failed pass) stops the scheduler and gives the
+//! lease up; it waits with backoff and competes again, starting from the
+//! checkpoint. Nothing fires without the lease.
 
 pub mod due;
 pub mod fire;
-pub mod lease;
 
 use chrono::Utc;
 use domain::StreamId;
 use eventlog::EventStore;
 use fire::Outcome;
-use lease::Lease;
+use lease::{LeaseKey, Leased, Timing};
 use std::time::Duration;
 use thiserror::Error;
 use tokio_util::sync::CancellationToken;
@@ -36,17 +37,20 @@ use tokio_util::sync::CancellationToken;
 /// How often the active scheduler looks at the log and the due table (the
 /// most a reminder is late by while the scheduler runs, plus the append).
 const ACTIVE_POLL: Duration = Duration::from_millis(200);
-/// How often a standby asks for the lease (the most a hand-over adds to a
-/// reminder's lateness after the active one died).
+/// How often a standby asks for the lease (with the lease's settle time,
+/// the most a hand-over adds to a reminder's lateness after the active one
+/// died).
 const STANDBY_POLL: Duration = Duration::from_millis(300);
-/// Rows fired per pass (the lease is renewed between passes).
+/// Rows fired per pass.
 const FIRE_BATCH: i64 = 200;
 /// Log pages followed per pass.
 const FOLLOW_PAGES: usize = 20;
-/// First and longest wait after a failure.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+/// The scheduler's lease name (its `application_name` is then
+/// `cotalk-scheduler-<pid>`).
+pub const LEASE: &str = "scheduler";
 
-/// Why a scheduler pass failed (it is retried with backoff).
+/// Why a scheduler pass failed (the scheduler gives the lease up and
+/// competes again after a backoff).
 #[derive(Debug, Error)]
 pub enum SchedulerError {
     #[error("database: {0}")]
@@ -61,54 +65,43 @@ pub enum SchedulerError {
     NotAMeetup(StreamId),
 }
 
-/// Run the scheduler until `cancel` fires: wait for the lease, then follow
-/// and fire while holding it. `store` appends the reminder events (and its
-/// pool reads the log and the due table); `database_url` opens the lease's
-/// own connection.
-pub async fn run(store: EventStore, database_url: String, cancel: CancellationToken) {
-    let mut backoff = BACKOFF.0;
-    while !cancel.is_cancelled() {
-        let failure = match Lease::connect(&database_url).await {
-            Ok(lease) => match hold(&store, lease, &cancel).await {
-                Ok(()) => return,
-                Err(e) => e,
-            },
-            Err(e) => SchedulerError::Database(e),
-        };
-        tracing::warn!(error = %failure, retry_in_ms = backoff.as_millis() as u64, "reminder scheduler paused");
-        metrics::gauge!("cotalk_scheduler_active").set(0.0);
-        if sleep(backoff, &cancel).await {
-            return;
-        }
-        backoff = (backoff * 2).min(BACKOFF.1);
-    }
+/// Run the scheduler of `namespace` until `cancel` fires: compete for its
+/// lease on `database_url`, and follow and fire while holding it. `store`
+/// appends the reminder events (and its pool reads the log and the due
+/// table).
+pub fn spawn(
+    store: EventStore,
+    database_url: String,
+    namespace: &str,
+    cancel: CancellationToken,
+) -> Leased {
+    let timing = Timing {
+        standby_poll: STANDBY_POLL,
+        ..Timing::default()
+    };
+    lease::spawn(
+        database_url,
+        LeaseKey::new(namespace, LEASE),
+        timing,
+        cancel,
+        move |token| active(store.clone(), token),
+    )
 }
 
-/// Wait for the lease on `lease`, then work while holding it; `Ok` once
-/// cancelled (the lease released), `Err` when the connection or a pass
-/// failed (the lease connection is dropped, so the lock is freed).
-async fn hold(
-    store: &EventStore,
-    mut lease: Lease,
-    cancel: &CancellationToken,
-) -> Result<(), SchedulerError> {
-    while !lease.try_acquire().await? {
-        if sleep(STANDBY_POLL, cancel).await {
-            lease.release().await;
-            return Ok(());
-        }
-    }
-    tracing::info!("reminder scheduler active (lease taken)");
+/// Follow and fire until `cancel` fires (the lease was lost or the process
+/// stops) or a pass fails.
+async fn active(store: EventStore, cancel: CancellationToken) {
     metrics::gauge!("cotalk_scheduler_active").set(1.0);
     loop {
-        lease.renew().await?;
-        pass(store).await?;
-        if sleep(ACTIVE_POLL, cancel).await {
-            metrics::gauge!("cotalk_scheduler_active").set(0.0);
-            lease.release().await;
-            return Ok(());
+        if let Err(e) = pass(&store).await {
+            tracing::warn!(error = %e, "reminder scheduler pass failed");
+            break;
+        }
+        if sleep(ACTIVE_POLL, &cancel).await {
+            break;
         }
     }
+    metrics::gauge!("cotalk_scheduler_active").set(0.0);
 }
 
 /// One pass: follow the log into the due table, then fire what is due.

@@ -14,6 +14,7 @@ use crate::ops::Check;
 use anyhow::Result;
 use axum::Router;
 use futures::future::BoxFuture;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// A part of cotalk that a `serve` process may run.
@@ -22,7 +23,8 @@ pub enum Part {
     /// The command routes and the group commit (the write side).
     Commands,
     /// The relay and the shared projections (`redis`, `history`), with the
-    /// live frames the `redis` projection publishes.
+    /// live frames the `redis` projection publishes: each under a lease of
+    /// its own, so one node at a time runs it.
     Projectors,
     /// The query routes and this node's search index replica (its own copy of
     /// the `search` projection).
@@ -57,7 +59,9 @@ impl Part {
         match self {
             // Aggregate loads and the group commit under load.
             Part::Commands => Connections { log: 16, read: 0 },
-            // The relay, log fall-backs of two projections, the history tables.
+            // The relay, log fall-backs of two projections, the history tables
+            // (each of their three leases holds a connection of its own, outside
+            // the pool).
             Part::Projectors => Connections { log: 4, read: 4 },
             // The search replica's log fall-back and generation pointers (the
             // query routes read through their own pool, as `cotalk_query`).
@@ -119,6 +123,9 @@ pub struct Component {
     pub checks: Vec<(&'static str, Check)>,
     /// Its part of the OpenAPI document.
     pub openapi: Option<utoipa::openapi::OpenApi>,
+    /// The leases its tasks run under, by name, each saying whether this
+    /// node holds it now (`/readyz` shows them).
+    pub leases: Vec<(&'static str, watch::Receiver<bool>)>,
     /// Its background tasks; each ends once the process's cancellation token
     /// has fired (they are awaited at shutdown, a bounded time each).
     pub tasks: Vec<JoinHandle<()>>,
@@ -146,6 +153,12 @@ impl Component {
     /// Set its part of the OpenAPI document.
     pub fn document(mut self, doc: utoipa::openapi::OpenApi) -> Self {
         self.openapi = Some(doc);
+        self
+    }
+
+    /// Add a lease this part's tasks run under.
+    pub fn lease(mut self, name: &'static str, active: watch::Receiver<bool>) -> Self {
+        self.leases.push((name, active));
         self
     }
 

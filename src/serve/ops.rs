@@ -1,6 +1,6 @@
 //! The ops part, in every role: `/healthz`, `/readyz`, `/metrics`,
-//! `/openapi.json` and `/docs`, built from the other parts' readiness checks
-//! and documents.
+//! `/openapi.json` and `/docs`, built from the other parts' readiness checks,
+//! leases and documents.
 
 use super::component::Component;
 use super::shared::Shared;
@@ -26,10 +26,12 @@ pub fn component(shared: &Shared, parts: &[Component]) -> Result<Component> {
     }
     openapi.merge(ops::openapi_doc());
     let openapi = serde_json::to_value(&openapi).context("serialise the OpenAPI document")?;
+    let leases = parts.iter().flat_map(|p| p.leases.clone()).collect();
     Ok(Component::new(ops::router(OpsState {
         metrics: shared.metrics.clone(),
         openapi: Arc::new(openapi),
         checks: Arc::new(checks),
+        leases: Arc::new(leases),
         admin: crate::admin::AdminToken::new(&shared.admin_token),
     })))
 }

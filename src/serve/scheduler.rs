@@ -10,12 +10,14 @@ use eventlog::{BatchConfig, EventStore};
 /// Build the scheduler part.
 pub async fn component(shared: &Shared) -> Result<Component> {
     let store = EventStore::connect(shared.pools.log.clone(), BatchConfig::default()).await;
-    let task = tokio::spawn(crate::scheduler::run(
+    let leased = crate::scheduler::spawn(
         store.clone(),
         shared.config.database_url.clone(),
+        &shared.config.namespace,
         shared.cancel.clone(),
-    ));
+    );
     Ok(Component::default()
-        .task(task)
+        .lease(crate::scheduler::LEASE, leased.active)
+        .task(leased.task)
         .after_http(Box::pin(async move { store.shutdown().await })))
 }

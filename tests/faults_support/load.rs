@@ -234,6 +234,30 @@ impl<'a> Load<'a> {
         a
     }
 
+    /// After [`Load::run`]: post `n` more messages into the first hall as
+    /// its owner (mentioning the owner, as the load's hall posts do),
+    /// recorded in the ledger; for checks that need posts acknowledged after
+    /// a known moment.
+    pub async fn post_more(&self, n: usize) {
+        let (owner, hall) = (&self.users[0], self.halls[0]);
+        for i in 0..n {
+            let body = format!("later m{i} {}", WORDS[i % WORDS.len()]);
+            let mut post = PostMessageRequest::text(body.clone());
+            post.mentions = vec![owner.id];
+            let as_owner = self.server.as_user(owner);
+            let posted = self.ack(as_owner.post_message(RoomId(hall), &post).await);
+            let rec = PostRec {
+                message_id: posted.message_id.0,
+                author: owner.id.0,
+                body,
+                edited: false,
+                deleted: false,
+                attachment: None,
+            };
+            self.ledger.lock().unwrap().post(hall, posted.seq, rec);
+        }
+    }
+
     /// Run every worker to completion.
     pub async fn run(&self) {
         futures::future::join_all((0..WORKERS).map(|w| self.worker(w))).await;

@@ -136,7 +136,7 @@ pub async fn generations(cfg: &ProjectorConfig) -> [i64; 3] {
 }
 
 /// The redis projection's stored checkpoint (0 when absent).
-async fn redis_checkpoint(cfg: &ProjectorConfig, generation: i64) -> i64 {
+pub async fn redis_checkpoint(cfg: &ProjectorConfig, generation: i64) -> i64 {
     let Ok(client) = redis::Client::open(cfg.redis_url.as_str()) else {
         return 0;
     };
@@ -389,8 +389,19 @@ pub async fn assert_stream_holds_the_log_once(cfg: &ProjectorConfig) {
 
 /// Remove what the test left in the shared Redis and NATS.
 async fn cleanup(cl: &Cluster, redis_generation: i64) {
-    let cfg = &cl.cfg;
-    if cl.redis.is_none() {
+    cleanup_shared(
+        &cl.cfg,
+        cl.redis.is_none(),
+        cl.nats.is_none(),
+        redis_generation,
+    )
+    .await;
+}
+
+/// Remove what a test left in Redis (when `redis`) and NATS (when `nats`):
+/// the live and the rebuilt generation, the pointer, the stream.
+pub async fn cleanup_shared(cfg: &ProjectorConfig, redis: bool, nats: bool, redis_generation: i64) {
+    if redis {
         for g in [redis_generation, verify::FRESH] {
             let _ = projector::redis_projection::drop_generation(&cfg.redis_url, &cfg.namespace, g)
                 .await;
@@ -401,7 +412,7 @@ async fn cleanup(cl: &Cluster, redis_generation: i64) {
             }
         }
     }
-    if cl.nats.is_none() {
+    if nats {
         if let Ok(client) = async_nats::connect(&cfg.nats_url).await {
             let _ = jetstream::new(client)
                 .delete_stream(bus::stream_name(&cfg.namespace))

@@ -83,6 +83,11 @@ impl Proc {
         }
     }
 
+    /// Its OS process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `kill -9` and reap.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -374,10 +379,27 @@ impl Cotalk {
 
     /// `kill -9` (no chance to flush or ack anything), then start afresh.
     pub async fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.spawn().await;
+    }
+
+    /// `kill -9`; [`Cotalk::start_again`] brings it back.
+    pub fn kill9(&mut self) {
         if let Some(mut p) = self.proc.take() {
             p.kill9();
         }
-        self.spawn().await;
+    }
+
+    /// Start again after [`Cotalk::kill9`] (on a new port).
+    pub async fn start_again(&mut self) {
+        if self.proc.is_none() {
+            self.spawn().await;
+        }
+    }
+
+    /// Its OS process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().and_then(Proc::pid)
     }
 
     /// Where it serves HTTP (the port changes with every start).
