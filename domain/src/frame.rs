@@ -94,11 +94,6 @@ pub enum FrameBody {
     MessageEdited {
         message_id: MessageId,
         seq: u64,
-        /// Its author, who alone edits a message: the event's actor (issue
-        /// 16: not sent to someone who blocked them). Absent from frames
-        /// stored before it was added.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        author_id: Option<UserId>,
         body: String,
         at: DateTime<Utc>,
     },
@@ -243,7 +238,6 @@ impl Frame {
                 FrameBody::MessageEdited {
                     message_id: c.message_id,
                     seq: c.seq,
-                    author_id: e.metadata.actor,
                     body: c.body,
                     at: c.at,
                 },
@@ -340,13 +334,12 @@ impl Frame {
 
     /// The user whose doing or content this frame shows, when a viewer who
     /// blocked them must not get it (issue 16): a message's author (posted,
-    /// edited, deleted), who reacted, whose read marker moved. Membership
-    /// frames name nobody: a room's members are everyone's to know.
+    /// deleted), who reacted, whose read marker moved. Membership frames
+    /// name nobody: a room's members are everyone's to know.
     pub fn actor(&self) -> Option<UserId> {
         match &self.body {
             FrameBody::MessagePosted { author_id, .. }
             | FrameBody::MessageDeleted { author_id, .. } => Some(*author_id),
-            FrameBody::MessageEdited { author_id, .. } => *author_id,
             FrameBody::ReactionsChanged { actor, .. } => *actor,
             FrameBody::ReadMarker { user_id, .. } => Some(*user_id),
             _ => None,
