@@ -50,26 +50,6 @@ fn data_dir(env: &testkit::TestEnv) -> PathBuf {
     std::env::temp_dir().join(format!("cotalk-test-{}", env.namespace))
 }
 
-/// Wait until generation `g` of `name` has reached `position`.
-async fn wait_checkpoint(cfg: &ProjectorConfig, name: ProjectionName, g: i64, position: i64) {
-    let started = Instant::now();
-    loop {
-        let cp = generations::checkpoint_of(cfg, name, g)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(0);
-        if cp >= position {
-            return;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "{name} g{g} stuck at {cp} < {position}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Digest of a search index generation, once no writer holds it.
 async fn search_digest(cfg: &ProjectorConfig, g: i64) -> String {
     let started = Instant::now();
@@ -257,11 +237,11 @@ async fn shadow_rebuild_under_writes_and_reads_equals_the_live_projections() {
     writer.await.unwrap();
     let head = source::head(&s.env.write_pool).await.unwrap();
     for name in [ProjectionName::Redis, ProjectionName::History] {
-        wait_checkpoint(&cfg, name, 2, head).await;
-        wait_checkpoint(&cfg, name, 99, head).await;
+        support::caught_up(&cfg, name, 2, head).await;
+        support::caught_up(&cfg, name, 99, head).await;
     }
-    wait_checkpoint(&cfg, ProjectionName::Search, 2, head).await;
-    wait_checkpoint(&cfg, ProjectionName::Search, 99, head).await;
+    support::caught_up(&cfg, ProjectionName::Search, 2, head).await;
+    support::caught_up(&cfg, ProjectionName::Search, 99, head).await;
     stop_reads.store(true, Ordering::Relaxed);
     for r in readers {
         let (reads, problems) = r.await.unwrap();
