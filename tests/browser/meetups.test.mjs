@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { base, demoPassword, useBrowser, newPage } from './support.mjs';
+import { demoPassword, useBrowser, newPage, login } from './support.mjs';
 
 
 
@@ -15,12 +15,7 @@ useBrowser();
 
 async function loggedIn(username, options) {
   const page = await newPage(options);
-  await page.goto(base + '/');
-  const form = page.locator('#login-form');
-  await form.locator('input[name=username]').fill(username);
-  await form.locator('input[name=password]').fill(demoPassword);
-  await form.locator('button[type=submit]').click();
-  await page.locator('#main').waitFor({ state: 'visible' });
+  await login(page, username, demoPassword);
   return page;
 }
 
