@@ -218,3 +218,43 @@ async fn a_blocked_users_posts_and_reactions_do_not_reach_the_blocker_live_or_re
         }
     }
 }
+
+#[tokio::test]
+async fn an_edit_of_a_blocked_users_earlier_message_does_not_reach_the_blocker() {
+    let s = start().await;
+    let (me, x, c) = (
+        s.user("blocker").await,
+        s.user("blockee").await,
+        s.user("bystander").await,
+    );
+    let room = s.room(&c, "edits", &[&me, &x]).await.room_id;
+    // Posted before the blocker's stream opens: the stream never sees (and
+    // so never withholds) the post itself.
+    let old = s.post(&x, room, "before the block").await;
+    let p = s.as_user(&me).block(x.id).await.expect("block").position;
+    s.as_user(&me).at(p).blocks().await.expect("applied");
+    let mut mine = connect(&s.base, &me, None).await;
+    let mut theirs = connect(&s.base, &c, None).await;
+    settled(&s, &mut mine, &me, room, "ready").await;
+    theirs.until(stream_support::is_post("ready")).await;
+
+    let edit = contract::commands::EditMessageRequest {
+        body: "EDITED-BY-X".into(),
+    };
+    s.as_user(&x)
+        .edit_message(room, old.message_id, &edit)
+        .await
+        .expect("edit");
+    s.post(&c, room, "the end").await;
+    let got = mine.until(stream_support::is_post("the end")).await;
+    let text = serde_json::to_string(&got).unwrap();
+    assert!(!text.contains("EDITED-BY-X"), "the edit arrived: {text}");
+    // Everyone else gets it, naming its author.
+    let got = theirs.until(stream_support::is_post("the end")).await;
+    assert!(
+        got.iter().any(|f| f["type"] == "message_edited"
+            && f["body"] == "EDITED-BY-X"
+            && f["author_id"] == x.id.to_string()),
+        "{got:?}"
+    );
+}

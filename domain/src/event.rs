@@ -249,6 +249,9 @@ pub struct MessageEdited {
     pub room_id: RoomId,
     pub message_id: MessageId,
     pub seq: u64,
+    /// The message's author, who alone edits it (v2; `None` in v1 events,
+    /// which did not record it).
+    pub author_id: Option<UserId>,
     pub body: String,
     pub at: DateTime<Utc>,
 }
@@ -453,7 +456,7 @@ macro_rules! event_table {
             Room, RoomEvent, MemberLeft, MemberLeft, "room.member_left", 2;
             Room, RoomEvent, MemberKicked, MemberKicked, "room.member_kicked", 1;
             Room, RoomEvent, MessagePosted, MessagePosted, "room.message_posted", 2;
-            Room, RoomEvent, MessageEdited, MessageEdited, "room.message_edited", 1;
+            Room, RoomEvent, MessageEdited, MessageEdited, "room.message_edited", 2;
             Room, RoomEvent, MessageDeleted, MessageDeleted, "room.message_deleted", 1;
             Room, RoomEvent, ReadMarkerMoved, ReadMarkerMoved, "room.read_marker_moved", 1;
             Room, RoomEvent, AttachmentUploaded, AttachmentUploaded, "room.attachment_uploaded", 1;
@@ -649,6 +652,9 @@ impl DomainEvent {
 ///   the owner left); v2 adds it, and a v1 event is read as `new_owner: null`.
 /// - `room.message_posted` v1 had neither attachments nor mentions; v2 adds
 ///   both, and a v1 event is read with empty lists of each.
+/// - `room.message_edited` v1 did not name the message's author; v2 does
+///   (so that an edit's frame can be withheld from whoever blocked them,
+///   issue 16), and a v1 event is read as `author_id: null`.
 /// - `room.member_added` v1 had no `via_invite` (there were no invite
 ///   links); v2 adds it, and a v1 event is read as `via_invite: null`.
 /// - `user.registered`, `user.display_name_changed` and
@@ -679,6 +685,11 @@ fn upcast(
             ("room.member_left", 1) => {
                 if let Some(obj) = payload.as_object_mut() {
                     obj.entry("new_owner").or_insert(serde_json::Value::Null);
+                }
+            }
+            ("room.message_edited", 1) => {
+                if let Some(obj) = payload.as_object_mut() {
+                    obj.entry("author_id").or_insert(serde_json::Value::Null);
                 }
             }
             ("room.member_added", 1) => {
@@ -774,6 +785,23 @@ mod tests {
         assert_eq!(e.event_type(), "room.message_posted");
         let back = DomainEvent::decode(e.event_type(), e.schema_version(), e.payload()).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn message_edited_v1_is_upcast_to_no_author() {
+        let v1 = serde_json::json!({
+            "room_id": Uuid::from_u128(1), "message_id": Uuid::from_u128(2), "seq": 3,
+            "body": "고침", "at": at(),
+        });
+        for e in [
+            DomainEvent::decode("room.message_edited", 1, v1.clone()).unwrap(),
+            DomainEvent::decode_json("room.message_edited", 1, &v1.to_string()).unwrap(),
+        ] {
+            match e {
+                DomainEvent::Room(RoomEvent::MessageEdited(m)) => assert_eq!(m.author_id, None),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -94,6 +94,11 @@ pub enum FrameBody {
     MessageEdited {
         message_id: MessageId,
         seq: u64,
+        /// Its author, who alone edits a message (issue 16: not sent to
+        /// someone who blocked them). Absent for edits logged before
+        /// `room.message_edited` v2 named it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        author_id: Option<UserId>,
         body: String,
         at: DateTime<Utc>,
     },
@@ -238,6 +243,7 @@ impl Frame {
                 FrameBody::MessageEdited {
                     message_id: c.message_id,
                     seq: c.seq,
+                    author_id: c.author_id,
                     body: c.body,
                     at: c.at,
                 },
@@ -334,12 +340,13 @@ impl Frame {
 
     /// The user whose doing or content this frame shows, when a viewer who
     /// blocked them must not get it (issue 16): a message's author (posted,
-    /// deleted), who reacted, whose read marker moved. Membership frames
-    /// name nobody: a room's members are everyone's to know.
+    /// edited, deleted), who reacted, whose read marker moved. Membership
+    /// frames name nobody: a room's members are everyone's to know.
     pub fn actor(&self) -> Option<UserId> {
         match &self.body {
             FrameBody::MessagePosted { author_id, .. }
             | FrameBody::MessageDeleted { author_id, .. } => Some(*author_id),
+            FrameBody::MessageEdited { author_id, .. } => *author_id,
             FrameBody::ReactionsChanged { actor, .. } => *actor,
             FrameBody::ReadMarker { user_id, .. } => Some(*user_id),
             _ => None,

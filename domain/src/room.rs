@@ -536,6 +536,7 @@ impl Aggregate for Room {
                     room_id,
                     message_id: *message_id,
                     seq: m.seq,
+                    author_id: Some(m.author),
                     body: body.to_string(),
                     at: *at,
                 })

@@ -240,12 +240,13 @@ impl Gen {
             .collect();
         let event = if roll < 0.03 && !live.is_empty() {
             let k = live[self.rng.gen_range(0..live.len())];
-            let (seq, message_id, _, _) = room.recent[k];
+            let (seq, message_id, author, _) = room.recent[k];
             let body = self.body();
             RoomEvent::MessageEdited(MessageEdited {
                 room_id: id,
                 message_id,
                 seq,
+                author_id: Some(author),
                 body,
                 at,
             })

@@ -137,6 +137,8 @@ impl Cast {
             room_id: room,
             message_id: self.messages[&(room, seq)],
             seq,
+            // As logged before v2: frames and projections must not need it.
+            author_id: None,
             body: body.into(),
             at: t(at),
         }))

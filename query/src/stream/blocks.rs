@@ -11,9 +11,10 @@
 //! still follow the old set: a few milliseconds.
 //!
 //! What a frame is withheld for: its [`Frame::actor`] is blocked (the
-//! author of a posted or deleted message, who reacted, whose read marker
-//! moved), or it is about a message withheld earlier on the same
-//! connection (an edit or reactions of a blocked user's message). Frames of
+//! author of a posted, edited or deleted message, who reacted, whose read
+//! marker moved), or it is about a message withheld earlier on the same
+//! connection (reactions of a blocked user's message, or an edit in a frame
+//! stored before edits named their author). Frames of
 //! membership are never withheld: who is in a room is every member's to
 //! know, and the connection follows its rooms by them.
 
@@ -114,6 +115,7 @@ mod tests {
         let edited = frame(FrameBody::MessageEdited {
             message_id: m,
             seq: 1,
+            author_id: None,
             body: "edited".into(),
             at: Utc::now(),
         });
@@ -141,5 +143,26 @@ mod tests {
         assert!(!blocks.withholds(&joined, &mut withheld));
         assert!(blocks.silences(x));
         assert!(!blocks.silences(y));
+    }
+
+    #[test]
+    fn an_edit_naming_a_blocked_author_is_withheld_without_its_post() {
+        let (x, y) = (UserId(Uuid::from_u128(1)), UserId(Uuid::from_u128(2)));
+        let blocks = Blocks {
+            blocked: [x].into(),
+            blockers: HashSet::new(),
+        };
+        let edited = |author| {
+            frame(FrameBody::MessageEdited {
+                message_id: MessageId(Uuid::from_u128(7)),
+                seq: 3,
+                author_id: Some(author),
+                body: "edited".into(),
+                at: Utc::now(),
+            })
+        };
+        let mut withheld = HashSet::new();
+        assert!(blocks.withholds(&edited(x), &mut withheld));
+        assert!(!blocks.withholds(&edited(y), &mut withheld));
     }
 }

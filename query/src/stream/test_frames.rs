@@ -63,6 +63,7 @@ pub(crate) fn edited(seq: u64, body: &str) -> FrameBody {
     FrameBody::MessageEdited {
         message_id: message(seq),
         seq,
+        author_id: Some(user(1)),
         body: body.into(),
         at: at(),
     }

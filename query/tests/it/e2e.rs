@@ -120,6 +120,7 @@ async fn routes_answer_from_projections_built_from_events() {
             room_id: room,
             message_id: ids[seq as usize - 1],
             seq,
+            author_id: Some(model[seq as usize - 1].0),
             body: body.clone(),
             at: t(500),
         })));

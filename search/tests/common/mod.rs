@@ -121,7 +121,7 @@ impl Log {
     }
 
     pub fn edit(&mut self, id: MessageId, body: &str) {
-        let (room, seq, _) = self.messages[&id];
+        let (room, seq, author) = self.messages[&id];
         let at = self.now();
         self.push(
             room,
@@ -129,6 +129,7 @@ impl Log {
                 room_id: room,
                 message_id: id,
                 seq,
+                author_id: Some(author),
                 body: body.into(),
                 at,
             }),
