@@ -207,3 +207,70 @@ async fn two_query_nodes_agree_on_presence_and_carry_typing() {
     until_seen(&s.api, &b, &a, |p| p == OFFLINE).await;
     until_seen(&api2, &b, &a, |p| p == OFFLINE).await;
 }
+
+#[tokio::test]
+async fn showing_and_hiding_presence_tells_connected_friends() {
+    let s = start().await;
+    let (a, friend) = (s.user("shy").await, s.user("curious").await);
+    befriend(&s, &a, &friend).await;
+    let mut watching = connect(&s.base, &friend, None).await;
+    let own = s.room(&friend, "own", &[]).await.room_id;
+    settled(&s, &mut watching, &friend, own, "watching").await;
+    let _stream = connect(&s.base, &a, None).await;
+    watching.until(is_presence(&a, true)).await;
+
+    let show = |on| UpdateMeRequest {
+        show_presence: Some(on),
+        ..Default::default()
+    };
+    s.as_user(&a).update_me(&show(false)).await.expect("hide");
+    watching.until(is_presence(&a, false)).await;
+    s.as_user(&a).update_me(&show(true)).await.expect("show");
+    watching.until(is_presence(&a, true)).await;
+}
+
+/// Entries in `user`'s presence set as a node leaves them when it dies:
+/// written like a node's, alive for `ttl_ms` more, never refreshed or
+/// removed.
+async fn left_by_a_dead_node(s: &Server, user: &User, ttl_ms: u64) {
+    let client = redis::Client::open(s.env.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut pipe = redis::pipe();
+    let now = chrono::Utc::now().timestamp_millis();
+    readmodel::live::queue_arrive(
+        &mut pipe,
+        &s.env.namespace,
+        user.id,
+        "dead-node-stream",
+        now,
+        ttl_ms,
+    );
+    let _: Vec<redis::Value> = pipe.query_async(&mut conn).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_user_whose_node_died_goes_offline_for_friends_once() {
+    let s = start().await;
+    // A second node sweeps too: the offline frame must still come once.
+    let mut config = s.config.clone();
+    config.data_dir = config.data_dir.join("second");
+    let _second = node(&config, Role::Query).await;
+    let (a, friend) = (s.user("crashed").await, s.user("waiting").await);
+    befriend(&s, &a, &friend).await;
+    let mut watching = connect(&s.base, &friend, None).await;
+    let own = s.room(&friend, "own", &[]).await.room_id;
+    settled(&s, &mut watching, &friend, own, "watching").await;
+
+    left_by_a_dead_node(&s, &a, 1_500).await;
+    let seen = s.as_user(&friend).user(a.id).await.unwrap().body;
+    assert_eq!(seen.presence, ONLINE);
+    let got = watching.until(is_presence(&a, false)).await;
+    assert!(got.iter().all(|f| !is_presence(&a, true)(f)), "{got:?}");
+    assert_eq!(streams_of(&s, &a).await, 0);
+    until_seen(&s.api, &friend, &a, |p| p == OFFLINE).await;
+    // Both nodes have swept since: no second frame.
+    tokio::time::sleep(query::stream::PRESENCE_SWEEP_EVERY * 2).await;
+    s.post(&friend, own, "later").await;
+    let got = watching.until(stream_support::is_post("later")).await;
+    assert!(got.iter().all(|f| f["type"] != "presence"), "{got:?}");
+}

@@ -21,7 +21,7 @@ use domain::event::{DomainEvent, StoredEvent, UserEvent};
 use domain::frame::{Frame, FrameBatch};
 use domain::notification::{NotificationBatch, NotificationFrame};
 use domain::{RoomId, UserId};
-use readmodel::live::BlocksNotice;
+use readmodel::live::{BlocksNotice, VisibilityNotice};
 use readmodel::subjects;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -157,36 +157,52 @@ impl FramePublisher {
         }
     }
 
-    /// Tell query nodes about the blocks an applied batch changed
-    /// (`readmodel::live::BlocksNotice`, issue 16), so that connections of
-    /// those users re-read them. Call before [`Self::publish`] (which moves
-    /// the floor): only events not published before count. Never waits.
-    pub fn publish_blocks(&self, events: &[StoredEvent]) {
+    /// Tell query nodes about the blocks and presence visibility an
+    /// applied batch changed (`readmodel::live::BlocksNotice` and
+    /// `VisibilityNotice`, issue 16), so that connections of those users
+    /// re-read their blocks and friends learn what they may see. Call
+    /// before [`Self::publish`] (which moves the floor): only events not
+    /// published before count. Never waits.
+    pub fn publish_people(&self, events: &[StoredEvent]) {
         let floor = self.inner.published.load(Ordering::SeqCst);
+        let namespace = &self.inner.namespace;
         let mut users = Vec::new();
         let mut position = 0;
+        let mut notices = Vec::new();
         for e in events.iter().filter(|e| e.position > floor) {
-            if let DomainEvent::User(UserEvent::Blocked(b)) = &e.event {
-                users.extend([b.user_id, b.blocked]);
-            } else if let DomainEvent::User(UserEvent::Unblocked(b)) = &e.event {
-                users.extend([b.user_id, b.blocked]);
-            } else {
+            let DomainEvent::User(event) = &e.event else {
                 continue;
+            };
+            match event {
+                UserEvent::Blocked(b) => users.extend([b.user_id, b.blocked]),
+                UserEvent::Unblocked(b) => users.extend([b.user_id, b.blocked]),
+                UserEvent::PresenceVisibilityChanged(v) => {
+                    let notice = VisibilityNotice {
+                        user_id: v.user_id,
+                        position: e.position,
+                    };
+                    notices.push((
+                        readmodel::live::visibility_subject(namespace),
+                        to_json(&notice),
+                    ));
+                    continue;
+                }
+                _ => continue,
             }
             position = e.position;
         }
-        if users.is_empty() {
-            return;
+        if !users.is_empty() {
+            users.sort();
+            users.dedup();
+            let notice = BlocksNotice { users, position };
+            notices.push((readmodel::live::blocks_subject(namespace), to_json(&notice)));
         }
-        users.sort();
-        users.dedup();
-        let notice = BlocksNotice { users, position };
-        let Ok(payload) = serde_json::to_vec(&notice) else {
-            return;
-        };
-        let subject = readmodel::live::blocks_subject(&self.inner.namespace);
         if let Ok(queue) = self.inner.queue.lock() {
-            let _ = queue.1.try_send((subject, payload.into()));
+            for (subject, payload) in notices {
+                if let Some(payload) = payload {
+                    let _ = queue.1.try_send((subject, payload.into()));
+                }
+            }
         }
     }
 
@@ -216,4 +232,10 @@ impl FramePublisher {
             )
         });
     }
+}
+
+fn to_json(notice: &impl serde::Serialize) -> Option<Vec<u8>> {
+    serde_json::to_vec(notice)
+        .map_err(|e| warn!(error = %e, "cannot encode a live notice"))
+        .ok()
 }

@@ -244,7 +244,7 @@ impl Projection for RedisProjection {
             match self.try_apply(events).await {
                 Ok(Some((cp, frames))) => {
                     if let Some(p) = &self.publisher {
-                        p.publish_blocks(events);
+                        p.publish_people(events);
                         p.publish(frames);
                     }
                     return Ok(cp);

@@ -140,6 +140,7 @@ impl StreamHub {
             }),
         };
         super::fanout::start(hub.clone(), nats_url).await?;
+        tokio::spawn(super::presence::sweep(hub.clone()));
         Ok(hub)
     }
 

@@ -7,6 +7,10 @@
 //!   between users where either blocked the other;
 //! - `presence`: a user came online or went offline; every node sends
 //!   `presence {user_id, online}` to its connections of the friends named;
+//! - `visibility`: a user showed or hid their presence (published by the
+//!   `redis` projection once applied); every node sends its connections of
+//!   that user's friends `presence {user_id, online}` as they may see it
+//!   now (`online: false` once hidden);
 //! - `blocks`: blocks between some users changed (published by the `redis`
 //!   projection once applied); every node re-reads the blocks of those of
 //!   them it holds connections of.
@@ -19,7 +23,7 @@
 use super::hub::StreamHub;
 use super::Text;
 use futures::StreamExt;
-use readmodel::live::{self, BlocksNotice, PresenceNotice, TypingNotice};
+use readmodel::live::{self, BlocksNotice, PresenceNotice, TypingNotice, VisibilityNotice};
 use serde::Serialize;
 use std::time::Duration;
 use tracing::{debug, warn};
@@ -90,12 +94,14 @@ fn receive(hub: &StreamHub, subject: &str, payload: &[u8]) {
         }
     } else if subject == live::presence_subject(ns) {
         if let Some(n) = decode::<PresenceNotice>(payload) {
-            let text = serde_json::json!({
-                "type": "presence",
-                "user_id": n.user_id,
-                "online": n.online,
+            hub.deliver_presence(&n.to, &super::presence::presence_frame(n.user_id, n.online));
+        }
+    } else if subject == live::visibility_subject(ns) {
+        if let Some(n) = decode::<VisibilityNotice>(payload) {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                super::presence::visibility_changed(&hub, n.user_id, n.position).await;
             });
-            hub.deliver_presence(&n.to, &Text::from(text.to_string()));
         }
     } else if subject == live::blocks_subject(ns) {
         if let Some(n) = decode::<BlocksNotice>(payload) {

@@ -84,6 +84,8 @@ pub mod typing;
 
 pub use hub::StreamHub;
 pub use origin::{AllowedOrigin, AllowedOrigins, InvalidOrigin};
+/// How often every node sweeps the presence of streams whose node died.
+pub use presence::SWEEP_EVERY as PRESENCE_SWEEP_EVERY;
 
 use axum::Router;
 use domain::frame::Frame;

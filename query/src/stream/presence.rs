@@ -15,13 +15,17 @@
 //! close).
 //!
 //! A node that dies sends no `offline` frame for its streams: their
-//! entries expire and reads (`GET /v1/users/{id}`, `GET /v1/me/friends`)
-//! show the user offline, but friends connected at that moment are not
-//! told. Every heartbeat also re-reads the connection's blocks
-//! ([`super::blocks`]), in case a block notice was lost.
+//! entries expire, and reads (`GET /v1/users/{id}`, `GET /v1/me/friends`)
+//! show the user offline from then on. Every node [`sweep`]s the users
+//! whose entries are due every [`SWEEP_EVERY`]; the node whose script
+//! removes a user's last expired entries tells their friends, so friends
+//! learn of it within that much after the entries expire, once. Every
+//! heartbeat also re-reads the connection's blocks ([`super::blocks`]), in
+//! case a block notice was lost.
 
 use super::blocks::Blocks;
 use super::hub::StreamHub;
+use super::Text;
 use crate::snapshot::{consistent, Interrupt, Snapshot};
 use crate::wait::Bound;
 use crate::Fail;
@@ -35,6 +39,12 @@ use tracing::{debug, warn};
 
 /// How long a read for presence may wait.
 const READ_WAIT: Duration = Duration::from_secs(2);
+
+/// How often each node looks for users whose entries expired.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
+
+/// Most users one sweep looks at (the rest wait for the next one).
+const SWEEP_BATCH: usize = 500;
 
 /// How long a stream's entry lives without a heartbeat.
 pub(crate) fn ttl(hub: &StreamHub) -> Duration {
@@ -101,6 +111,60 @@ pub(crate) async fn heartbeat(hub: &StreamHub, user: UserId, stream: &str) {
     tokio::spawn(async move { refresh_blocks(&hub, user, 0).await });
 }
 
+/// Until the hub is cancelled, every [`SWEEP_EVERY`]: remove the expired
+/// entries of users whose streams' node died, and tell the friends of
+/// those it took offline. A failed sweep (Redis restarting) is retried at
+/// the next tick.
+pub(crate) async fn sweep(hub: StreamHub) {
+    let cancel = hub.cancel().clone();
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match sweep_once(&hub).await {
+            Ok(gone) => {
+                for user in gone {
+                    announce(&hub, user, false).await;
+                }
+            }
+            Err(e) => debug!(error = ?e, "presence sweep failed"),
+        }
+    }
+}
+
+/// One sweep: the users it took offline.
+async fn sweep_once(hub: &StreamHub) -> Result<Vec<UserId>, Fail> {
+    let now = now_ms();
+    let ns = hub.state().namespace();
+    let mut conn = hub.state().redis().await?;
+    let failed = |e| crate::failure::dependency("redis presence", e);
+    let bad = |e| api::ApiError::internal("redis presence", e);
+    let mut pipe = redis::pipe();
+    live::queue_due(&mut pipe, ns, now, SWEEP_BATCH);
+    let values: Vec<redis::Value> = pipe.query_async(&mut conn).await.map_err(failed)?;
+    let due = live::take_due(&mut Replies::new(values)).map_err(bad)?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut pipe = redis::pipe();
+    for user in &due {
+        live::queue_expire(&mut pipe, ns, *user, now);
+    }
+    live::queue_swept(&mut pipe, ns, &due, now);
+    let values: Vec<redis::Value> = pipe.query_async(&mut conn).await.map_err(failed)?;
+    let mut replies = Replies::new(values);
+    let mut gone = Vec::new();
+    for user in due {
+        if live::take_transition(&mut replies).map_err(bad)? {
+            gone.push(user);
+        }
+    }
+    Ok(gone)
+}
+
 /// An open stream's presence entry: removed (in the background) when this
 /// is dropped, however the connection ends.
 pub(crate) struct Online {
@@ -160,33 +224,78 @@ async fn read_blocks(hub: &StreamHub, user: UserId, bound: Bound) -> Result<Bloc
     Ok(consistent!(snap, blocks_of(&mut snap, user)))
 }
 
-type Friends = (Option<ProfileView>, Vec<(UserId, FriendEntryView)>);
+/// A user's profile, friend list and presence.
+type Friends = (
+    Option<ProfileView>,
+    Vec<(UserId, FriendEntryView)>,
+    live::Presence,
+);
 
 async fn friends_of(snap: &mut Snapshot<'_>, user: UserId) -> Result<Friends, Interrupt> {
+    let ns = snap.namespace().to_owned();
     let mut values = snap
         .exec(|keys, pipe| {
             profiles::queue_get(pipe, keys, user);
             friends::queue_list(pipe, keys, user);
+            live::queue_presence(pipe, &ns, user, now_ms());
         })
         .await?;
     let profile = profiles::take(&mut values)?;
     let list = friends::take_list(&mut values)?;
-    Ok((profile, list))
+    let presence = live::take_presence(&mut values)?;
+    Ok((profile, list, presence))
 }
 
-async fn read_friends(hub: &StreamHub, user: UserId) -> Result<Friends, Fail> {
+/// `user`'s profile, friends and presence, as of `position` at least.
+async fn read_friends(hub: &StreamHub, user: UserId, position: i64) -> Result<Friends, Fail> {
     let bound = Bound {
-        position: 0,
+        position,
         deadline: Instant::now() + READ_WAIT,
     };
     let mut snap = Snapshot::begin(hub.state(), bound);
     Ok(consistent!(snap, friends_of(&mut snap, user)))
 }
 
+/// The friends (not requests) in `list`.
+fn friends_in(list: Vec<(UserId, FriendEntryView)>) -> Vec<UserId> {
+    list.into_iter()
+        .filter(|(_, e)| e.state == FriendState::Friend)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// A `presence` frame.
+pub(crate) fn presence_frame(user: UserId, online: bool) -> Text {
+    let text = serde_json::json!({
+        "type": "presence",
+        "user_id": user,
+        "online": online,
+    });
+    Text::from(text.to_string())
+}
+
+/// `user` showed or hid their presence at `position`: tell their friends
+/// connected here what they may see now (hidden reads as offline).
+pub(crate) async fn visibility_changed(hub: &StreamHub, user: UserId, position: i64) {
+    let (profile, list, presence) = match read_friends(hub, user, position).await {
+        Ok(got) => got,
+        Err(e) => {
+            debug!(error = ?e, "presence visibility not announced");
+            return;
+        }
+    };
+    let here = hub.present(&friends_in(list));
+    if here.is_empty() {
+        return;
+    }
+    let online = profile.is_some_and(|p| p.show_presence) && presence.online;
+    hub.deliver_presence(&here, &presence_frame(user, online));
+}
+
 /// Tell `user`'s friends that they came online or went offline, unless
 /// they hide their presence.
 async fn announce(hub: &StreamHub, user: UserId, online: bool) {
-    let (profile, list) = match read_friends(hub, user).await {
+    let (profile, list, _) = match read_friends(hub, user, 0).await {
         Ok(got) => got,
         Err(e) => {
             debug!(error = ?e, "presence not announced");
@@ -196,11 +305,7 @@ async fn announce(hub: &StreamHub, user: UserId, online: bool) {
     if !profile.is_some_and(|p| p.show_presence) {
         return;
     }
-    let to: Vec<UserId> = list
-        .into_iter()
-        .filter(|(_, e)| e.state == FriendState::Friend)
-        .map(|(id, _)| id)
-        .collect();
+    let to = friends_in(list);
     if to.is_empty() {
         return;
     }
