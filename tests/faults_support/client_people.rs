@@ -1,7 +1,8 @@
 //! The people commands of the chaos load (issue 16): every tenth step a
 //! worker mutes or unmutes a room, blocks or unblocks the next worker's user
-//! (in turn, so that each command has events), and the rooms' owner also
-//! flips a member between admin and member and creates invite links.
+//! (in turn, so that each command has events), one worker hides and shows
+//! its presence with a new status message, and the rooms' owner also flips
+//! a member between admin and member and creates invite links.
 
 use super::{HttpLoad, WORKERS};
 use contract::people::{ChangeRoleRequest, CreateInviteRequest, MuteRequest, RoleName};
@@ -46,6 +47,20 @@ impl HttpLoad {
                 self.command("change a role", Some(0), |c| async move {
                     c.change_role(room, member, &ChangeRoleRequest { role })
                         .await
+                })
+                .await;
+            }
+            (3, _) if w == 1 => {
+                // i = 3, 13, 23 …: hide, show, hide … with a new status
+                // each time (presence visibility notices under faults).
+                let me = contract::commands::UpdateMeRequest {
+                    show_presence: Some(!(i / 10).is_multiple_of(2)),
+                    status_message: Some(format!("step {i}")),
+                    ..Default::default()
+                };
+                self.command("update my profile", Some(1), |c| {
+                    let me = me.clone();
+                    async move { c.update_me(&me).await }
                 })
                 .await;
             }
