@@ -26,16 +26,19 @@ def room_key(room_id: bytes) -> int:
     return int.from_bytes(digest, "little")
 
 
-def jump(key: int, buckets: int) -> int:
+def jump(key: int, buckets: int, _mul=JUMP_MULTIPLIER, _mask=MASK64, _top=float(1 << 31)) -> int:
     """Jump consistent hash (Lamping and Veach, 2014): the bucket in
     [0, buckets) of a 64-bit key. Each step draws the next bucket the key
     would jump to as the bucket count grows; the answer is the last one below
-    `buckets`. Double arithmetic as in the paper, so every language agrees."""
+    `buckets`. Double arithmetic as in the paper, so every language agrees
+    (the divisor, below 2^31 + 2, converts to a double exactly). The
+    constants are bound as defaults because the sim calls this millions of
+    times."""
     b, j = -1, 0
     while j < buckets:
         b = j
-        key = (key * JUMP_MULTIPLIER + 1) & MASK64
-        j = int((b + 1) * (float(1 << 31) / float((key >> 33) + 1)))
+        key = (key * _mul + 1) & _mask
+        j = int((b + 1) * (_top / ((key >> 33) + 1)))
     return b
 
 
