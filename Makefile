@@ -21,7 +21,7 @@ export COTALK_DATA_DIR ?= $(DATA_DIR)
 TEST_ENV := RUST_BACKTRACE=1 COTALK_TEST=1
 
 .PHONY: all help services status run test lint bench bench-quick chaos clean-data \
-	cluster cluster-stop cluster-status cluster-check
+	cluster cluster-stop cluster-status cluster-check shard-sim
 
 all: help
 
@@ -36,6 +36,7 @@ help:
 	@echo "make cluster      HA engines on loopback: Patroni Postgres + HAProxy, Redis Cluster, NATS x3"
 	@echo "make cluster-stop / cluster-status   stop what make cluster started / one line per process"
 	@echo "make cluster-check  smoke test, then one timed kill -9 failover per engine (scripts/cluster-check)"
+	@echo "make shard-sim    sharding simulation and capacity model (scripts/shard-sim; Python, no services)"
 
 services:
 	$(SERVICES)
@@ -107,6 +108,12 @@ cluster-status:
 cluster-check:
 	scripts/cluster start
 	scripts/cluster check
+
+# The sharding design on paper (ARCHITECTURE.md, Scaling past one primary): the shard function
+# replayed over a generated workload, and the capacity model. Standard-library Python, about
+# a minute of one core; niced, as the machine is shared. Options: scripts/shard-sim --help.
+shard-sim:
+	nice -n 10 scripts/shard-sim
 
 # A cluster kept outside the repo (see scripts/services) is removed with it.
 clean-data:
