@@ -201,6 +201,14 @@ pub struct ServeArgs {
     #[arg(long, env = "COTALK_BATCH_MAX_WAIT_US", default_value_t = 0)]
     pub batch_max_wait_us: u64,
 
+    /// Longest an indexed message waits for the search index's commit, in
+    /// milliseconds: search answers may lag the other read models by this
+    /// much (`X-Min-Position` waits for it). Fewer, larger commits cost less
+    /// CPU: each writes a segment that merges then rewrite.
+    #[arg(long, env = "COTALK_SEARCH_COMMIT_MS", default_value_t = 1000,
+        value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub search_commit_ms: u64,
+
     /// Seconds a client has to send a whole request head (request line and
     /// headers), counted from its first byte, or from the connection's
     /// opening for its first request; then the connection is closed.
@@ -503,6 +511,7 @@ mod tests {
             ("--rate-user-lookup-per-sec", "inf"),
             ("--rate-login-delay-ms", "600000"),
             ("--rate-exempt-loopback", "maybe"),
+            ("--search-commit-ms", "5"),
         ] {
             let arg = format!("{flag}={value}");
             let e = parse(&[&arg])

@@ -205,7 +205,7 @@ impl Shared {
     /// live frames.
     pub fn projector(&self) -> ProjectorConfig {
         let c = &self.config;
-        ProjectorConfig::new(
+        let mut config = ProjectorConfig::new(
             &c.namespace,
             self.pools.log.clone(),
             self.pools.read.clone(),
@@ -213,7 +213,9 @@ impl Shared {
             &c.nats_url,
             &c.data_dir,
         )
-        .with_pii(self.pii.clone())
+        .with_pii(self.pii.clone());
+        config.search.commit_interval = Duration::from_millis(self.args.search_commit_ms);
+        config
     }
 }
 

@@ -142,6 +142,8 @@ pub fn serve_args(role: Role) -> ServeArgs {
         refresh_ttl_days: 30,
         batch_max_events: 512,
         batch_max_wait_us: 1000,
+        // Tests search right after posting: keep the index's lag short.
+        search_commit_ms: 200,
         header_read_timeout_secs: 10,
         body_read_timeout_secs: 30,
         idle_timeout_secs: 60,
