@@ -24,7 +24,8 @@
 //!   WebSocket clients.
 //! - [`connections`]: server memory per idle WebSocket and fan-out across
 //!   stream nodes with tens of thousands of connections, held by client
-//!   worker processes ([`conn_client`], driven by [`conn_workers`]).
+//!   worker processes ([`conn_client`], driven by [`conn_workers`]);
+//!   [`conn_report`] sums up.
 //! - [`users`]: user search latency (Latin, Hangul and 초성 prefixes) at
 //!   1M users, through HTTP.
 //! - [`chart`]: the latency-vs-load and CPU-per-post SVGs.
@@ -38,6 +39,7 @@
 pub mod append;
 pub mod chart;
 pub mod conn_client;
+pub mod conn_report;
 pub mod conn_workers;
 pub mod connections;
 pub mod cpu;
