@@ -96,7 +96,8 @@ pub async fn run(base: &Config, common: &Common, args: &E2eArgs) -> Result<Value
     result
 }
 
-fn open_files_limit() -> u64 {
+/// This process's open-file limit (`ulimit -n`).
+pub fn open_files_limit() -> u64 {
     std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|s| {

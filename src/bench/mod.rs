@@ -22,6 +22,10 @@
 //!   member's WebSocket) at fixed offered loads, open loop, with many
 //!   connected clients; [`e2e_load`] posts and observes, [`streams`] are the
 //!   WebSocket clients.
+//! - [`connections`]: server memory per idle WebSocket and fan-out across
+//!   stream nodes with tens of thousands of connections, held by client
+//!   worker processes ([`conn_client`], driven by [`conn_workers`]);
+//!   [`conn_report`] sums up.
 //! - [`users`]: user search latency (Latin, Hangul and 초성 prefixes) at
 //!   1M users, through HTTP.
 //! - [`chart`]: the latency-vs-load and CPU-per-post SVGs.
@@ -34,6 +38,10 @@
 
 pub mod append;
 pub mod chart;
+pub mod conn_client;
+pub mod conn_report;
+pub mod conn_workers;
+pub mod connections;
 pub mod cpu;
 pub mod cpu_find;
 pub mod e2e;
@@ -68,6 +76,13 @@ pub enum BenchCommand {
     Users(users::UsersArgs),
     /// A page of messages with `unread_by` in a 1 000-member room: latency and CPU per request.
     Messages(messages::MessagesArgs),
+    /// Server memory per idle WebSocket and fan-out across stream nodes with
+    /// tens of thousands of connections (not in `all`: it needs
+    /// `ulimit -n 20000`).
+    Connections(connections::ConnectionsArgs),
+    /// A client worker of `connections` (started by it).
+    #[command(hide = true)]
+    ConnectionsClient,
     /// Every part in turn, each with its defaults (`--quick`: under 3 minutes
     /// of measuring on the 2-core machine).
     All,
@@ -156,6 +171,11 @@ async fn run_one(
             let result = messages::run(config, common, &args).await?;
             report::save(common, "messages", &result)?;
         }
+        BenchCommand::Connections(args) => {
+            let result = connections::run(config, common, &args).await?;
+            report::save(common, "connections", &result)?;
+        }
+        BenchCommand::ConnectionsClient => conn_client::run().await?,
     }
     Ok(())
 }

@@ -140,6 +140,19 @@ pub fn read_stat(pid: u32) -> Option<ProcStat> {
     parse_stat(text.trim_end()).ok()
 }
 
+/// A process's resident memory in KiB: `Rss` of `/proc/<pid>/smaps_rollup`
+/// (every mapping, counted once), else `VmRSS` of `/proc/<pid>/status`.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let field = |file: &str, name: &str| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+    };
+    field("smaps_rollup", "Rss:").or_else(|| field("status", "VmRSS:"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +214,11 @@ mod tests {
         assert!(table.tree(stat.ppid).contains(&me));
         assert_eq!(table.tree(me)[0], me);
         assert!(ticks_per_second() >= 1);
+    }
+
+    #[test]
+    fn this_process_has_resident_memory() {
+        assert!(rss_kib(std::process::id()).is_some_and(|kib| kib > 0));
+        assert_eq!(rss_kib(u32::MAX), None);
     }
 }

@@ -11,6 +11,7 @@
 use super::hub::{Outbox, Refused, Registration, StreamHub};
 use super::load::{load, Loaded};
 use super::presence;
+use super::queue;
 use super::upgrade::Socket;
 use super::{close, Close, Text};
 use domain::UserId;
@@ -19,7 +20,6 @@ use futures::{SinkExt, StreamExt};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -94,6 +94,12 @@ enum End {
 
 /// Serve one upgraded connection of `me` until it ends, at the latest at
 /// `expires` (the token's expiry) or when `session` is revoked.
+///
+/// This future is the connection's task for its whole life, so its state is
+/// kept small (issue 20: memory per idle WebSocket): what runs once or
+/// rarely (joining, presence, the heartbeat, the closing handshake) runs
+/// boxed, its state allocated only while it runs, and one timer serves
+/// both the pings and the expiry.
 pub(crate) async fn run(
     socket: Socket,
     hub: StreamHub,
@@ -104,41 +110,56 @@ pub(crate) async fn run(
     session: Option<uuid::Uuid>,
 ) {
     let (mut sink, mut incoming) = socket.split();
-    let opts = hub.opts().clone();
-    let (tx, mut rx) = mpsc::channel(opts.queue.max(1));
+    let opts = hub.opts();
+    let (tx, mut rx) = queue::channel(opts.queue);
     let closed = Arc::new(OnceLock::new());
-    let (registration, replay) = match join(&hub, me, after, loaded, &tx, &closed).await {
+    let joined = Box::pin(join(&hub, me, after, loaded, &tx, &closed)).await;
+    let (registration, replay) = match joined {
         Ok(joined) => joined,
-        Err(why) => return finish(sink, incoming, End::Close(why)).await,
+        Err(why) => return Box::pin(finish(sink, incoming, End::Close(why))).await,
     };
     // Only the hub sends from now on: when it drops this connection, the
     // queue ends after what it holds.
     drop(tx);
     // Online while in the hub (issue 16); the entry goes when this drops.
-    let online = presence::Online::open(&hub, me).await;
-    if write_all(&mut sink, replay, opts.write_timeout)
+    let online = Box::pin(presence::Online::open(&hub, me)).await;
+    if Box::pin(write_all(&mut sink, replay, opts.write_timeout))
         .await
         .is_err()
     {
         return;
     }
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + opts.ping_interval, opts.ping_interval);
+    let mut next_ping = Instant::now() + opts.ping_interval;
+    let timer = tokio::time::sleep_until(next_ping.min(expires));
+    tokio::pin!(timer);
     let mut heard = Instant::now();
-    let expiry = tokio::time::sleep_until(expires);
-    tokio::pin!(expiry);
     // Woken by every revocation the node learns of; checked for ours.
     let revoked = || session.is_some_and(|s| hub.state().revoked().contains(s));
     let mut revocations = hub.state().revoked().watch();
     if revoked() {
         drop(registration);
-        return finish(sink, incoming, End::Close(REVOKED)).await;
+        return Box::pin(finish(sink, incoming, End::Close(REVOKED))).await;
     }
     let end = loop {
         tokio::select! {
             biased;
             _ = hub.cancel().cancelled() => break End::Close(GOING_AWAY),
-            _ = &mut expiry => break End::Close(EXPIRED),
+            () = &mut timer => {
+                let now = Instant::now();
+                if now >= expires {
+                    break End::Close(EXPIRED);
+                }
+                if now >= next_ping {
+                    if heard.elapsed() > opts.pong_timeout {
+                        break End::Close(NO_PONG);
+                    }
+                    if Box::pin(ping(&hub, me, &online.stream, &mut sink)).await.is_err() {
+                        break End::Gone;
+                    }
+                    next_ping = Instant::now() + opts.ping_interval;
+                }
+                timer.as_mut().reset(next_ping.min(expires));
+            },
             changed = revocations.changed(), if session.is_some() => match changed {
                 Ok(()) if revoked() => break End::Close(REVOKED),
                 Ok(()) => {}
@@ -147,7 +168,7 @@ pub(crate) async fn run(
             },
             out = rx.recv() => match out {
                 Some(first) if closed.get().is_none() => {
-                    if write(&mut sink, first, &mut rx, opts.write_timeout).await.is_err() {
+                    if Box::pin(write(&mut sink, first, &mut rx, opts.write_timeout)).await.is_err() {
                         // A client that cannot take a write in time is gone
                         // or too slow; a close frame would not get through.
                         metrics::counter!("cotalk_stream_write_timeouts_total").increment(1);
@@ -173,28 +194,29 @@ pub(crate) async fn run(
                 },
                 None => break End::Gone,
             },
-            _ = ping.tick() => {
-                if heard.elapsed() > opts.pong_timeout {
-                    break End::Close(NO_PONG);
-                }
-                presence::heartbeat(&hub, me, &online.stream).await;
-                let ping = sink.send(Message::Ping(Default::default()));
-                if !matches!(tokio::time::timeout(opts.write_timeout, ping).await, Ok(Ok(()))) {
-                    break End::Gone;
-                }
-            }
         }
     };
     // Out of the hub (and of the user's count) before the closing handshake.
     drop(registration);
     drop(online);
-    finish(sink, incoming, end).await;
+    Box::pin(finish(sink, incoming, end)).await;
+}
+
+/// A heartbeat: keep the presence entry of `stream` alive, then ping the
+/// client (within the write timeout). An error when the ping did not go out.
+async fn ping(hub: &StreamHub, me: UserId, stream: &str, sink: &mut Sink) -> Result<(), ()> {
+    presence::heartbeat(hub, me, stream).await;
+    let ping = sink.send(Message::Ping(Default::default()));
+    match tokio::time::timeout(hub.opts().write_timeout, ping).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
 }
 
 /// Close a connection over the user's cap, without reading anything.
 pub(crate) async fn refuse(socket: Socket, why: Close) {
     let (sink, incoming) = socket.split();
-    finish(sink, incoming, End::Close(why)).await;
+    Box::pin(finish(sink, incoming, End::Close(why))).await;
 }
 
 /// The close code for a read error the client caused, if it did.
@@ -214,7 +236,7 @@ async fn join(
     me: UserId,
     after: Option<i64>,
     mut loaded: Loaded,
-    tx: &mpsc::Sender<Text>,
+    tx: &queue::Sender,
     closed: &Arc<OnceLock<Close>>,
 ) -> Result<(Registration, Vec<Text>), Close> {
     for _ in 0..=STALE_RETRIES {
@@ -267,10 +289,10 @@ async fn write_all(
 async fn write(
     sink: &mut Sink,
     first: Text,
-    rx: &mut mpsc::Receiver<Text>,
+    rx: &mut queue::Receiver,
     limit: Duration,
 ) -> Result<(), ()> {
-    let queued = std::iter::from_fn(|| rx.try_recv().ok()).take(WRITE_BATCH - 1);
+    let queued = std::iter::from_fn(|| rx.try_recv()).take(WRITE_BATCH - 1);
     write_all(sink, std::iter::once(first).chain(queued), limit).await
 }
 

@@ -12,6 +12,7 @@
 //! live. Together: no frame missed, none delivered twice.
 
 use super::blocks::Blocks;
+use super::queue::{self, SendError};
 use super::view::catch_up;
 use super::{admit, close, Admit, Close, StreamOptions, Text};
 use crate::state::QueryState;
@@ -20,7 +21,6 @@ use domain::{MessageId, RoomId, UserId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -37,7 +37,7 @@ pub(crate) struct Live {
 /// Where a connection's frames go, why it was closed by the hub, and what
 /// its user does not get (issue 16: [`Blocks`]).
 pub(crate) struct Outbox {
-    pub tx: mpsc::Sender<Text>,
+    pub tx: queue::Sender,
     pub closed: Arc<OnceLock<Close>>,
     pub blocks: Blocks,
     /// Messages withheld from this connection so far.
@@ -374,9 +374,9 @@ impl Table {
             let text = super::view::personal(conn.user, frame, live.text.clone());
             match conn.out.tx.try_send(text) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => slow.push(id),
+                Err(SendError::Full) => slow.push(id),
                 // The connection is ending; its registration removes it.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(SendError::Closed) => {}
             }
         }
         for id in slow {

@@ -4,9 +4,9 @@
 //! in the table, nothing before.
 
 use super::{Blocks, StreamHub, Table, TOO_SLOW};
+use crate::stream::queue::SendError;
 use crate::stream::Text;
 use domain::{RoomId, UserId};
-use tokio::sync::mpsc;
 
 impl StreamHub {
     /// Send a typing frame (`text`) of `typer` in `room` to the room's
@@ -77,7 +77,7 @@ impl Table {
             let Some(conn) = self.conns.get(&id) else {
                 continue;
             };
-            if let Err(mpsc::error::TrySendError::Full(_)) = conn.out.tx.try_send(text.clone()) {
+            if let Err(SendError::Full) = conn.out.tx.try_send(text.clone()) {
                 slow.push(id);
             }
         }

@@ -55,8 +55,8 @@ fn renamed(position: i64, room: RoomId) -> Arc<Live> {
     )
 }
 
-fn outbox(queue: usize) -> (Outbox, mpsc::Receiver<Text>, Arc<OnceLock<Close>>) {
-    let (tx, rx) = mpsc::channel(queue);
+fn outbox(queue: usize) -> (Outbox, queue::Receiver, Arc<OnceLock<Close>>) {
+    let (tx, rx) = queue::channel(queue);
     let closed = Arc::new(OnceLock::new());
     let out = Outbox {
         tx,
@@ -67,9 +67,9 @@ fn outbox(queue: usize) -> (Outbox, mpsc::Receiver<Text>, Arc<OnceLock<Close>>) 
     (out, rx, closed)
 }
 
-fn positions(rx: &mut mpsc::Receiver<Text>) -> Vec<i64> {
+fn positions(rx: &mut queue::Receiver) -> Vec<i64> {
     let mut got = Vec::new();
-    while let Ok(text) = rx.try_recv() {
+    while let Some(text) = rx.try_recv() {
         let f: Frame = serde_json::from_str(&text).unwrap();
         got.push(f.position);
     }
@@ -189,7 +189,7 @@ async fn frames_received_during_set_up_are_a_view_of_now_too() {
     let _reg = hub
         .activate(me, [stay, gone].into(), 1, since, out)
         .unwrap();
-    let sent: Vec<Text> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    let sent: Vec<Text> = std::iter::from_fn(|| rx.try_recv()).collect();
     assert_eq!(
         summary(&sent),
         [

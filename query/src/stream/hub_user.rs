@@ -1,9 +1,9 @@
 //! A user's own frames (notifications): routed by user, not by room.
 
 use super::{StreamHub, TOO_SLOW};
+use crate::stream::queue::SendError;
 use crate::stream::Text;
 use domain::UserId;
-use tokio::sync::mpsc;
 
 impl StreamHub {
     /// Deliver one received message of `user`'s own frames (notifications)
@@ -30,8 +30,7 @@ impl StreamHub {
                 continue;
             };
             for text in &texts {
-                if let Err(mpsc::error::TrySendError::Full(_)) = conn.out.tx.try_send(text.clone())
-                {
+                if let Err(SendError::Full) = conn.out.tx.try_send(text.clone()) {
                     slow.push(id);
                     break;
                 }

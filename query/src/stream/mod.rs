@@ -63,14 +63,16 @@
 //!
 //! Modules: [`hub`] (routing, membership, the recent-frames ring),
 //! [`fanout`] (the NATS subscription), [`load`] (initial state and replay),
-//! [`view`] (what a replay shows), [`conn`] (one socket), [`upgrade`] (the
-//! handshake), [`origin`] (the allow-list), [`route`] (the HTTP handler).
+//! [`view`] (what a replay shows), [`conn`] (one socket), [`queue`] (its
+//! outgoing frames), [`upgrade`] (the handshake), [`origin`] (the
+//! allow-list), [`route`] (the HTTP handler).
 
 mod conn;
 mod fanout;
 mod hub;
 mod load;
 mod origin;
+mod queue;
 pub(crate) mod route;
 #[cfg(test)]
 mod test_frames;

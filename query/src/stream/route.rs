@@ -29,11 +29,21 @@ use utoipa::IntoParams;
 /// Largest message a client may send (they have nothing to send but pongs
 /// and close frames).
 const MAX_CLIENT_MESSAGE: usize = 4096;
-/// Bytes read from a client socket at a time. Clients send only pongs and
-/// closes; tungstenite zero-fills this much of its buffer before every read,
-/// and its 128 KiB default made that memset 11% of the server's CPU with
-/// 1 000 connected clients (perf, `cotalk bench e2e`).
-const READ_BUFFER: usize = 2 * MAX_CLIENT_MESSAGE;
+/// Bytes read from a client socket at a time, and the read buffer every
+/// connection holds for its whole life. Clients send only pongs and closes
+/// (at most 131 bytes each): one read takes any of them whole. A bigger
+/// message grows the buffer as it arrives (up to [`MAX_CLIENT_MESSAGE`]).
+/// tungstenite's 128 KiB default made its zero-filling of the buffer before
+/// every read 11% of the server's CPU with 1 000 clients (perf, `cotalk
+/// bench e2e`), and 8 KiB was still most of an idle connection's memory
+/// (issue 20, `cotalk bench connections`).
+const READ_BUFFER: usize = 256;
+/// Bytes of frames gathered before they are written to the socket. The
+/// buffer keeps the capacity its largest batch needed for the
+/// connection's life, so it is kept small: a burst of frames (a resume, a
+/// busy room) is written in a few syscalls rather than leaving each
+/// connection tungstenite's 128 KiB default.
+const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Query parameters of `GET /v1/stream`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -126,7 +136,8 @@ pub(crate) async fn stream(
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE))
-        .read_buffer_size(READ_BUFFER);
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER);
     // Over the cap already: no need to read anything (the hub checks again
     // when the connection joins, under its lock).
     if hub.connections_of(me) >= hub.opts().max_per_user {

@@ -5,6 +5,7 @@ mod auth;
 mod consistency;
 mod e2e;
 mod fixture;
+mod heartbeat;
 mod messages;
 mod rooms;
 mod users;
