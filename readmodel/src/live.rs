@@ -28,6 +28,13 @@ use std::sync::LazyLock;
 /// How long `last_seen` is kept after the last activity.
 const SEEN_TTL_MS: u64 = 90 * 24 * 3600 * 1000;
 
+/// How long, at least, a user's presence set outlives its newest entry: the
+/// sweep must still find expired entries to know the user went offline
+/// (a set that expired whole is indistinguishable from one emptied by
+/// closes, which announced already), and a sweep may run late by a period
+/// or more on a busy node or while Redis restarts.
+pub const SWEEP_GRACE_MS: u64 = 60_000;
+
 /// ZSET of `user`'s open streams (member: a stream id; score: expiry ms).
 pub fn presence_key(namespace: &str, user: UserId) -> String {
     format!("{namespace}:live:presence:{user}")
@@ -107,17 +114,18 @@ pub struct BlocksNotice {
 }
 
 /// KEYS[1] presence, KEYS[2] seen; ARGV[1] the stream id, ARGV[2] now (ms),
-/// ARGV[3] the entry's lifetime (ms). Adds or refreshes the stream's entry
-/// and answers 0 exactly when the user had no live stream before it. The
-/// set outlives its newest entry by one lifetime, so that the sweep finds
-/// entries left by a node that died (and only then announces).
+/// ARGV[3] the entry's lifetime (ms), ARGV[4] `last_seen`'s, ARGV[5] how
+/// long the set outlives its newest entry. Adds or refreshes the stream's
+/// entry and answers 0 exactly when the user had no live stream before it.
+/// The set outlives its newest entry so that the sweep finds entries left by
+/// a node that died (and only then announces).
 static ARRIVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
           local had = redis.call('ZSCORE', KEYS[1], ARGV[1])
           local before = redis.call('ZCARD', KEYS[1])
           redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
-          redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
+          redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + tonumber(ARGV[5]))
           redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[4])
           if had then return 1 end
           return before",
@@ -183,7 +191,8 @@ pub fn queue_arrive(
             .arg(stream)
             .arg(now_ms)
             .arg(ttl_ms)
-            .arg(SEEN_TTL_MS),
+            .arg(SEEN_TTL_MS)
+            .arg(ttl_ms.max(SWEEP_GRACE_MS)),
     );
     let expiry = now_ms.saturating_add(i64::try_from(ttl_ms).unwrap_or(i64::MAX));
     pipe.cmd("ZADD")
