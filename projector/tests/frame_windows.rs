@@ -127,3 +127,92 @@ async fn stored_frames_follow_edits_and_deletions_live_and_in_bulk() {
             .unwrap();
     }
 }
+
+/// A room with more frames than its window holds, edits and deletions of
+/// messages in it, out of it and posted in the same batch.
+fn long_script(cast: &mut Cast) -> Vec<DomainEvent> {
+    let (a, b, g) = (cast.alice, cast.bob, cast.group);
+    let mut ev = cast.register(a, "alice", 1);
+    ev.extend(cast.register(b, "bob", 2));
+    ev.push(DomainEvent::Room(RoomEvent::Created(RoomCreated {
+        room_id: g,
+        name: "긴 방".into(),
+        owner_id: a,
+        direct: false,
+        members: vec![a, b],
+        at: t(3),
+    })));
+    let changed = [5, 110, 150, 280, 310];
+    for s in 1..=320u64 {
+        let at = 10 + s as i64 * 3;
+        let body = if changed.contains(&s) {
+            format!("SECRET-{s}")
+        } else {
+            format!("keep {s}")
+        };
+        ev.push(cast.post(g, s, if s % 2 == 0 { a } else { b }, &body, at));
+        match s {
+            120 => ev.push(cast.edit(g, 5, "EDIT-A", at + 1)),
+            200 => ev.push(cast.delete(g, 110, a, a, at + 1)),
+            290 => ev.push(cast.edit(g, 5, "EDIT-B \"끝\"", at + 1)),
+            300 => ev.push(cast.edit(g, 280, "EDIT-D", at + 1)),
+            301 => ev.push(cast.delete(g, 280, a, a, at + 1)),
+            310 => ev.push(cast.delete(g, 310, a, a, at + 1)),
+            315 => ev.push(cast.edit(g, 150, "EDIT-C", at + 1)),
+            _ => {}
+        }
+    }
+    ev
+}
+
+#[tokio::test]
+async fn bulk_runs_of_any_shape_store_the_windows_live_batches_store() {
+    let env = testkit::TestEnv::new().await;
+    let mut cast = Cast::new();
+    append(&env.write_pool, &long_script(&mut cast)).await;
+    let log = source::read_after(&env.write_pool, 0, 10_000)
+        .await
+        .unwrap();
+
+    let mut live = RedisProjection::new(&env.redis_url, &env.namespace, 1).unwrap();
+    for part in log.chunks(7) {
+        live.apply_batch(part).await.unwrap();
+    }
+    let stored = window(&env, live.keys(), &cast).await;
+    assert_eq!(stored.len(), readmodel::FRAMES_LEN);
+    for text in &stored {
+        for gone in ["SECRET-", "EDIT-A", "EDIT-D"] {
+            assert!(!text.contains(gone), "removed text stored: {text}");
+        }
+    }
+    assert!(stored.iter().any(|f| f.contains("EDIT-C")));
+    assert!(stored.iter().any(|f| f.contains(r#"EDIT-B \"끝\""#)));
+
+    // From an empty generation, in batches of every size.
+    for (generation, chunk) in [(2, 1), (3, 13), (4, 10_000)] {
+        let mut bulk = RedisProjection::new(&env.redis_url, &env.namespace, generation).unwrap();
+        bulk.checkpoint().await.unwrap();
+        bulk.apply_bulk(&log, chunk).await.unwrap();
+        bulk.finish_bulk().await.unwrap();
+        assert_eq!(
+            window(&env, bulk.keys(), &cast).await,
+            stored,
+            "bulk in batches of {chunk}"
+        );
+    }
+
+    // Resumed: a run that finds frames it did not store.
+    let mut first = RedisProjection::new(&env.redis_url, &env.namespace, 5).unwrap();
+    first.apply_batch(&log[..150]).await.unwrap();
+    let mut resumed = RedisProjection::new(&env.redis_url, &env.namespace, 5).unwrap();
+    resumed.checkpoint().await.unwrap();
+    resumed.apply_bulk(&log, 9).await.unwrap();
+    resumed.finish_bulk().await.unwrap();
+    assert_eq!(window(&env, resumed.keys(), &cast).await, stored, "resumed");
+
+    for g in 1..=5 {
+        projector::redis_projection::drop_generation(&env.redis_url, &env.namespace, g)
+            .await
+            .unwrap();
+    }
+}

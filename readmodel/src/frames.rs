@@ -11,8 +11,11 @@
 //! must not stay readable in Redis (a dump, a replica, a later bug in a
 //! reader; personal data is to be erasable).
 //!
-//! How: a Lua script scans the window (at most [`FRAMES_LEN`] members) for
-//! the message's frames and splices the new body into each. Doing it in
+//! How: frames of the same batch are stored rewritten ([`redacted`]); for
+//! those stored before, a Lua script scans the window (at most
+//! [`FRAMES_LEN`] members) for the message's frames and splices the new body
+//! into each, or reads only the positions the writer knows
+//! ([`redact_at`]). Doing it in
 //! Redis needs no read before the transaction, so it holds when a previous
 //! transaction is still running while this one is computed: scripts run in
 //! transaction order and see every earlier write. The splice relies on how
@@ -22,44 +25,74 @@
 
 use crate::reply::{decode, encode, ReadError, Replies};
 use crate::{RedisKeys, FRAMES_LEN, USER_FRAMES_LEN};
-use domain::frame::Frame;
+use domain::frame::{Frame, FrameBody};
 use domain::ids::{MessageId, RoomId, UserId};
 use redis::Pipeline;
 
-/// KEYS[1] a frame window; ARGV[1] the message id; ARGV[2] its current body
-/// as a JSON string literal (quotes included). Returns how many frames were
-/// rewritten.
-const REDACT: &str = r#"
+/// The part both redaction scripts share: `rewrite(member, score)` splices
+/// ARGV[2] (the message's current body as a JSON string literal, quotes
+/// included) into `member` if it is a `message_posted` or `message_edited`
+/// frame of message ARGV[1], and returns 1 if that changed it.
+macro_rules! rewrite_lua {
+    () => {
+        r#"
 local id = '"message_id":"' .. ARGV[1] .. '"'
+local function rewrite(m, score)
+  if not (string.find(m, id, 1, true)
+    and (string.find(m, '"type":"message_posted"', 1, true)
+      or string.find(m, '"type":"message_edited"', 1, true))) then
+    return 0
+  end
+  local s, e = string.find(m, '"body":"', 1, true)
+  if not s then return 0 end
+  -- The closing quote: the first one not escaped by a backslash.
+  local j = e + 1
+  local c = string.byte(m, j)
+  while c and c ~= 34 do
+    if c == 92 then j = j + 2 else j = j + 1 end
+    c = string.byte(m, j)
+  end
+  if c ~= 34 then return 0 end
+  local new = string.sub(m, 1, s + 6) .. ARGV[2] .. string.sub(m, j + 1)
+  if new == m then return 0 end
+  redis.call('ZREM', KEYS[1], m)
+  redis.call('ZADD', KEYS[1], score, new)
+  return 1
+end
+"#
+    };
+}
+
+/// KEYS[1] a frame window; ARGV[1] the message id; ARGV[2] its current body
+/// as a JSON string literal. Scans the whole window; returns how many
+/// frames were rewritten.
+const REDACT: &str = concat!(
+    rewrite_lua!(),
+    r#"
 local items = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local n = 0
 for i = 1, #items, 2 do
-  local m = items[i]
-  if string.find(m, id, 1, true)
-    and (string.find(m, '"type":"message_posted"', 1, true)
-      or string.find(m, '"type":"message_edited"', 1, true)) then
-    local s, e = string.find(m, '"body":"', 1, true)
-    if s then
-      -- The closing quote: the first one not escaped by a backslash.
-      local j = e + 1
-      local c = string.byte(m, j)
-      while c and c ~= 34 do
-        if c == 92 then j = j + 2 else j = j + 1 end
-        c = string.byte(m, j)
-      end
-      if c == 34 then
-        local new = string.sub(m, 1, s + 6) .. ARGV[2] .. string.sub(m, j + 1)
-        if new ~= m then
-          redis.call('ZREM', KEYS[1], m)
-          redis.call('ZADD', KEYS[1], items[i + 1], new)
-          n = n + 1
-        end
-      end
-    end
+  n = n + rewrite(items[i], items[i + 1])
+end
+return n
+"#
+);
+
+/// [`REDACT`] for the frames at the positions ARGV[3..] only (one
+/// `ZRANGEBYSCORE` each instead of a scan of the window).
+const REDACT_AT: &str = concat!(
+    rewrite_lua!(),
+    r#"
+local n = 0
+for k = 3, #ARGV do
+  local items = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[k], ARGV[k], 'WITHSCORES')
+  for i = 1, #items, 2 do
+    n = n + rewrite(items[i], items[i + 1])
   end
 end
 return n
-"#;
+"#
+);
 
 /// Add the newest `len` of `frames` (oldest first) to `key` and trim it.
 fn add(pipe: &mut Pipeline, key: &str, frames: &[&Frame], len: usize) {
@@ -87,15 +120,70 @@ pub fn add_to_user(pipe: &mut Pipeline, keys: &RedisKeys, user: UserId, frames: 
 /// Rewrite message `id`'s frames in `room`'s window to `body` (empty for a
 /// deleted message); see the module documentation.
 pub fn redact(pipe: &mut Pipeline, keys: &RedisKeys, room: RoomId, id: MessageId, body: &str) {
+    queue_redaction(pipe, REDACT, keys, room, id, body, &[]);
+}
+
+/// [`redact`] for the frames stored at `positions` only, when the writer
+/// knows where the message's frames are (the bulk path of a rebuild wrote
+/// the window itself): no scan of the window.
+pub fn redact_at(
+    pipe: &mut Pipeline,
+    keys: &RedisKeys,
+    room: RoomId,
+    id: MessageId,
+    body: &str,
+    positions: &[i64],
+) {
+    if !positions.is_empty() {
+        queue_redaction(pipe, REDACT_AT, keys, room, id, body, positions);
+    }
+}
+
+fn queue_redaction(
+    pipe: &mut Pipeline,
+    script: &str,
+    keys: &RedisKeys,
+    room: RoomId,
+    id: MessageId,
+    body: &str,
+    positions: &[i64],
+) {
     // A string always serialises.
     let literal = serde_json::to_string(body).unwrap_or_else(|_| "\"\"".into());
     pipe.cmd("EVAL")
-        .arg(REDACT)
+        .arg(script)
         .arg(1)
         .arg(keys.frames(room))
         .arg(id.to_string())
         .arg(literal)
+        .arg(positions)
         .ignore();
+}
+
+/// `frame` as a window stores it once message `id` reads `body`: a copy
+/// with that body if it is a `message_posted` or `message_edited` frame of
+/// the message with another body, else `None` (stored as it is). What
+/// [`redact`] does to a stored frame, done before storing it.
+pub fn redacted(frame: &Frame, id: MessageId, body: &str) -> Option<Frame> {
+    let mut copy = match &frame.body {
+        FrameBody::MessagePosted {
+            message_id,
+            body: b,
+            ..
+        }
+        | FrameBody::MessageEdited {
+            message_id,
+            body: b,
+            ..
+        } if *message_id == id && b != body => frame.clone(),
+        _ => return None,
+    };
+    if let FrameBody::MessagePosted { body: b, .. } | FrameBody::MessageEdited { body: b, .. } =
+        &mut copy.body
+    {
+        body.clone_into(b);
+    }
+    Some(copy)
 }
 
 /// The frames of one window above a position, and its oldest position

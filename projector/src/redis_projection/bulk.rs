@@ -18,6 +18,7 @@
 //! rebuild is not news.
 
 use super::overlay::Overlay;
+use super::windows::Windows;
 use super::RedisProjection;
 use crate::error::{ProjectorError, Result};
 use domain::event::StoredEvent;
@@ -35,6 +36,8 @@ pub(super) struct Bulk {
     inflight: Option<JoinHandle<Result<i64>>>,
     /// The connection bulk reads use (never the one with the `WATCH`).
     reads: Option<MultiplexedConnection>,
+    /// Where the run stored each message's frames.
+    windows: Windows,
 }
 
 fn join_error(e: tokio::task::JoinError) -> ProjectorError {
@@ -87,6 +90,7 @@ impl RedisProjection {
             // The checkpoint as stored, before anything is in flight.
             self.checkpoint_now().await?;
             bulk.reads = Some(self.fresh_conn().await?);
+            bulk.windows = Windows::starting_at(self.stored);
         }
         let mut result = Ok(self.stored);
         for part in
@@ -119,7 +123,8 @@ impl RedisProjection {
             for e in part {
                 overlay.apply(e);
             }
-            let (tx, _frames, state) = overlay.into_transaction_keeping_state(&self.keys, last);
+            let (tx, _frames, state) =
+                overlay.into_transaction_keeping_state(&self.keys, last, Some(&mut bulk.windows));
             bulk.state = state;
             if let Some(running) = bulk.inflight.take() {
                 match running.await.map_err(join_error) {

@@ -30,6 +30,7 @@ mod bulk;
 mod meetups;
 mod messenger;
 mod overlay;
+mod windows;
 mod write;
 
 use crate::error::{ProjectorError, Result};

@@ -13,12 +13,14 @@
 //! a busy room only to delete it again.
 
 use super::overlay::Overlay;
-use domain::frame::Frame;
+use super::windows::Windows;
+use domain::frame::{Frame, FrameBody};
 use readmodel::{
     attachments, frames, friends, generation, meetup_rooms, people, profiles, rooms, timeline,
     unread, RedisKeys,
 };
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Group `(key part, member, value)` by key part, keeping order.
 fn grouped<K: Ord + Copy, M, V>(
@@ -44,17 +46,20 @@ impl Overlay {
         keys: &RedisKeys,
         checkpoint: i64,
     ) -> (redis::Pipeline, Vec<Frame>) {
-        let (pipe, frames, _) = self.into_transaction_keeping_state(keys, checkpoint);
+        let (pipe, frames, _) = self.into_transaction_keeping_state(keys, checkpoint, None);
         (pipe, frames)
     }
 
     /// [`Overlay::into_transaction`], also returning the state the batch
     /// leaves (rooms, members, profiles, read markers, and the timeline
     /// entries it wrote) as an overlay to start the next batch from.
+    /// `windows`: where a bulk run's earlier batches stored each message's
+    /// frames (updated with this batch's).
     pub(super) fn into_transaction_keeping_state(
         mut self,
         keys: &RedisKeys,
         checkpoint: i64,
+        windows: Option<&mut Windows>,
     ) -> (redis::Pipeline, Vec<Frame>, Overlay) {
         for (room, score) in &self.touched {
             if let Some(members) = self.members.get(room) {
@@ -119,20 +124,7 @@ impl Overlay {
             let posted = self.posted.get(&room).copied();
             timeline::write(&mut pipe, keys, room, &entries, posted);
         }
-        for (room, indexes) in &self.room_frames {
-            frames::add_to_room(&mut pipe, keys, *room, &pick(&self.frames, indexes));
-        }
-        // After the windows took this batch's frames, so that a message
-        // posted and deleted in one batch is rewritten too.
-        for ((room, id), body) in &self.redactions {
-            frames::redact(
-                &mut pipe,
-                keys,
-                *room,
-                *id,
-                body.as_deref().unwrap_or_default(),
-            );
-        }
+        self.write_room_frames(&mut pipe, keys, windows);
         for (user, indexes) in &self.user_frames {
             frames::add_to_user(&mut pipe, keys, *user, &pick(&self.frames, indexes));
         }
@@ -180,6 +172,57 @@ impl Overlay {
             ..Overlay::default()
         };
         (pipe, self.frames, state)
+    }
+
+    /// The batch's frames into their rooms' windows, as the edits and
+    /// deletions of the batch leave them (the frames published stay as
+    /// they were); then the frames stored by earlier batches of messages
+    /// edited or deleted in this one are rewritten (`frames::redact`): by
+    /// position where `windows` knows them, not at all for a message posted
+    /// in this batch (all its frames are), else by a scan of the window.
+    fn write_room_frames(
+        &self,
+        pipe: &mut redis::Pipeline,
+        keys: &RedisKeys,
+        windows: Option<&mut Windows>,
+    ) {
+        let mut posted_here = BTreeSet::new();
+        for (room, indexes) in &self.room_frames {
+            let stored: Vec<Cow<'_, Frame>> = indexes
+                .iter()
+                .map(|k| {
+                    let f = &self.frames[*k];
+                    if let FrameBody::MessagePosted { message_id, .. } = &f.body {
+                        posted_here.insert((*room, *message_id));
+                    }
+                    let redaction = f
+                        .message_id()
+                        .and_then(|id| Some((id, self.redactions.get(&(*room, id))?)));
+                    match redaction {
+                        Some((id, body)) => {
+                            frames::redacted(f, id, body.as_deref().unwrap_or_default())
+                                .map_or(Cow::Borrowed(f), Cow::Owned)
+                        }
+                        None => Cow::Borrowed(f),
+                    }
+                })
+                .collect();
+            let stored: Vec<&Frame> = stored.iter().map(AsRef::as_ref).collect();
+            frames::add_to_room(pipe, keys, *room, &stored);
+        }
+        for ((room, id), body) in &self.redactions {
+            let body = body.as_deref().unwrap_or_default();
+            match windows.as_deref().and_then(|w| w.positions(*room, *id)) {
+                Some(earlier) => frames::redact_at(pipe, keys, *room, *id, body, &earlier),
+                None if posted_here.contains(&(*room, *id)) => {}
+                None => frames::redact(pipe, keys, *room, *id, body),
+            }
+        }
+        if let Some(windows) = windows {
+            for (room, indexes) in &self.room_frames {
+                windows.stored(*room, &pick(&self.frames, indexes));
+            }
+        }
     }
 
     /// The people models (issue 16): blocks, mutes, invites, invite tokens
