@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::{append, t, Cast};
-use domain::event::{DomainEvent, RoomCreated, RoomEvent};
+use common::{append, Cast};
+use domain::event::{DomainEvent, RoomEvent};
 use domain::frame::{Frame, FrameBody};
 use projector::{source, Projection, RedisProjection};
 use readmodel::RedisKeys;
@@ -17,16 +17,7 @@ const REMOVED: [&str; 4] = ["TOPSECRET", "ORIGINALX", "first \\\"edit\\\"", "gon
 
 fn script(cast: &mut Cast) -> Vec<DomainEvent> {
     let (a, b, g) = (cast.alice, cast.bob, cast.group);
-    let mut ev = cast.register(a, "alice", 1);
-    ev.extend(cast.register(b, "bob", 2));
-    ev.push(DomainEvent::Room(RoomEvent::Created(RoomCreated {
-        room_id: g,
-        name: "비밀".into(),
-        owner_id: a,
-        direct: false,
-        members: vec![a, b],
-        at: t(3),
-    })));
+    let mut ev = cast.pair_in_group("비밀");
     ev.push(cast.post(g, 1, a, "say \"hi\" \\ TOPSECRET 안녕", 4));
     ev.push(cast.post(g, 2, b, "ORIGINALX", 5));
     ev.push(cast.edit(g, 2, "first \"edit\"", 6));
@@ -132,16 +123,7 @@ async fn stored_frames_follow_edits_and_deletions_live_and_in_bulk() {
 /// messages in it, out of it and posted in the same batch.
 fn long_script(cast: &mut Cast) -> Vec<DomainEvent> {
     let (a, b, g) = (cast.alice, cast.bob, cast.group);
-    let mut ev = cast.register(a, "alice", 1);
-    ev.extend(cast.register(b, "bob", 2));
-    ev.push(DomainEvent::Room(RoomEvent::Created(RoomCreated {
-        room_id: g,
-        name: "긴 방".into(),
-        owner_id: a,
-        direct: false,
-        members: vec![a, b],
-        at: t(3),
-    })));
+    let mut ev = cast.pair_in_group("긴 방");
     let changed = [5, 110, 150, 280, 310];
     for s in 1..=320u64 {
         let at = 10 + s as i64 * 3;

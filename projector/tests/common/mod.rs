@@ -267,23 +267,30 @@ impl Cast {
         ev
     }
 
+    /// Alice and Bob sign up (at 1 and 2 s) and Alice creates the group
+    /// room `name` with both (at 3 s).
+    pub fn pair_in_group(&self, name: &str) -> Vec<DomainEvent> {
+        let (a, b) = (self.alice, self.bob);
+        let mut ev = self.register(a, "alice", 1);
+        ev.extend(self.register(b, "bob", 2));
+        ev.push(DomainEvent::Room(RoomEvent::Created(RoomCreated {
+            room_id: self.group,
+            name: name.into(),
+            owner_id: a,
+            direct: false,
+            members: vec![a, b],
+            at: t(3),
+        })));
+        ev
+    }
+
     /// A busy room: more posts than a timeline keeps, with edits and
     /// deletions of old and new messages.
     pub fn busy_room(&mut self, posts: u64) -> Vec<DomainEvent> {
         let (a, b) = (self.alice, self.bob);
         let g = self.group;
         let mut deleted = std::collections::HashSet::new();
-        let mut ev = Vec::new();
-        ev.extend(self.register(a, "alice", 1));
-        ev.extend(self.register(b, "bob", 2));
-        ev.push(DomainEvent::Room(RoomEvent::Created(RoomCreated {
-            room_id: g,
-            name: "busy".into(),
-            owner_id: a,
-            direct: false,
-            members: vec![a, b],
-            at: t(3),
-        })));
+        let mut ev = self.pair_in_group("busy");
         for seq in 1..=posts {
             let author = if seq % 3 == 0 { b } else { a };
             let at = 10 + seq as i64;
