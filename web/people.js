@@ -5,6 +5,7 @@
 
 import { el } from './dom.js';
 import qrcode from './vendor/qrcode.mjs';
+import { renderFriends } from './presence.js';
 import { $, api, roomDetail, state, toast } from './session.js';
 
 let hooks = { loadRooms: async () => {}, openRoom: () => {}, refreshMembers: () => {} };
@@ -221,6 +222,7 @@ async function findPeople() {
           try {
             await api.post('/v1/friends', { user_id: u.user_id });
             toast('Friend request sent');
+            await renderFriends();
           } catch (e) {
             toast(e.code === 'already_friends' ? 'Already friends' : e.message);
           }
