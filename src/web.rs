@@ -1,6 +1,7 @@
 //! The web client and the operator page, embedded in the binary: `/` (the
 //! chat client), `/ops` (projection positions, lag and generations, append
-//! rate and batch sizes, live) and their scripts and style sheet.
+//! rate and batch sizes, live) and their scripts and style sheet; invite
+//! links (`/invite/{token}`) open the chat client.
 //!
 //! Plain HTML, CSS and ES modules from `web/`, with no build step: nothing is
 //! fetched at run time and the files served are the files in the repository.
@@ -125,6 +126,19 @@ const ASSETS: &[Asset] = &[
         path: "/ops.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../web/ops.js"),
+    },
+    // An invite link (`/invite/{token}`) opens the client, which shows the
+    // join page for the token in its address (`web/people.js`).
+    Asset {
+        path: "/invite/{token}",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../web/index.html"),
+    },
+    // Third-party modules, copied from their packages (`web/vendor/README.md`).
+    Asset {
+        path: "/vendor/qrcode.mjs",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../web/vendor/qrcode.mjs"),
     },
 ];
 

@@ -122,10 +122,20 @@ async fn answers_carry_the_hardening_headers() {
         "{policy}"
     );
 
-    for path in ["/", "/ops"] {
+    for path in ["/", "/ops", "/invite/AbC-123_xyz"] {
         let page = get(path, false).await;
         assert_eq!(header(&page, "referrer-policy"), "no-referrer", "{path}");
     }
+    // An invite link's page is the client (which reads the token from it).
+    let client = get("/", false).await.text().await.unwrap();
+    let invite = get("/invite/AbC-123_xyz", false).await;
+    assert_eq!(invite.status(), 200);
+    assert!(header(&invite, "content-type").starts_with("text/html"));
+    assert!(header(&invite, "content-security-policy").contains("script-src 'self'"));
+    assert_eq!(invite.text().await.unwrap(), client);
+    let qr = get("/vendor/qrcode.mjs", false).await;
+    assert!(header(&qr, "content-type").starts_with("text/javascript"));
+    assert!(qr.text().await.unwrap().contains("export default qrcode"));
     // Static assets keep their validator caching.
     let asset = get("/app.js", false).await;
     assert_eq!(header(&asset, "cache-control"), "no-cache");
@@ -199,6 +209,13 @@ async fn the_debug_log_holds_no_token_and_metrics_listen_serves_metrics() {
         .expect("sign up and log in");
     let client = stream_support::connect_with(&base, &user, Some(0), true).await;
     client.close().await;
+    let invite_token = "InviteTokenNotForLogs_0123456789abcdefghijk";
+    let page = http
+        .get(format!("{base}/invite/{invite_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
 
     let anonymous = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
@@ -227,6 +244,8 @@ async fn the_debug_log_holds_no_token_and_metrics_listen_serves_metrics() {
     let signature = user.token.rsplit('.').next().unwrap();
     assert!(!log.contains(signature), "a session token is in the log");
     assert!(log.contains("uri=/v1/stream?after=0&token=REDACTED"));
+    assert!(!log.contains(invite_token), "an invite token is in the log");
+    assert!(log.contains("uri=/invite/REDACTED"));
     assert!(!log.contains(ADMIN_TOKEN), "the admin token is in the log");
     let _ = std::fs::remove_dir_all(&dir);
 }

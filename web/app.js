@@ -341,6 +341,8 @@ function onFrame(f) {
   meetups.onFrame(f);
   if (f.type === 'notification') {
     notifications.onFrame(f);
+    // Someone asked, or accepted: the friends and request lists change.
+    if (f.notification.kind.startsWith('friend_')) renderFriends();
     return;
   }
   switch (f.type) {

@@ -1,8 +1,11 @@
 // People (issue 16): member roles and their controls, invite links (create,
-// copy, and the join page at `#invite=TOKEN`), blocking, muting a room, and
+// copy, a QR code, and the join page at `/invite/TOKEN`, or `#invite=TOKEN`
+// as links made before it), blocking, muting a room, and
 // finding people by name or by 초성 (initial consonants).
 
 import { el } from './dom.js';
+import qrcode from './vendor/qrcode.mjs';
+import { renderFriends } from './presence.js';
 import { $, api, roomDetail, state, toast } from './session.js';
 
 let hooks = { loadRooms: async () => {}, openRoom: () => {}, refreshMembers: () => {} };
@@ -82,8 +85,10 @@ $('invite-create').addEventListener('click', async () => {
   try {
     const code = $('invite-code').value.trim();
     const r = await api.post(`/v1/rooms/${roomId}/invites`, code ? { code } : {});
-    const link = `${location.origin}/#invite=${r.token}`;
+    const link = `${location.origin}/invite/${r.token}`;
     $('invite-link').value = link;
+    $('invite-qr').src = qrDataUrl(link);
+    $('invite-qr').hidden = false;
     $('invite-result').hidden = false;
   } catch (e) {
     toast(e.code === 'not_room_admin' ? 'Only the owner and admins can invite' : e.message);
@@ -102,9 +107,23 @@ $('invite-copy').addEventListener('click', async () => {
   }
 });
 
+/** A QR code of `text` as an image (a GIF `data:` URL), by qrcode-generator. */
+function qrDataUrl(text) {
+  const qr = qrcode(0, 'M'); // the smallest version that holds it
+  qr.addData(text);
+  qr.make();
+  return qr.createDataURL(4, 4); // 4 px a module, the standard 4-module quiet zone
+}
+
 /** The token of an invite link in the address, if any. */
 function inviteToken() {
-  return new URLSearchParams(location.hash.slice(1)).get('invite');
+  const path = location.pathname.match(/^\/invite\/([A-Za-z0-9_-]+)$/);
+  return path ? path[1] : new URLSearchParams(location.hash.slice(1)).get('invite');
+}
+
+/** Leave the invite link's address for the client's own. */
+function leaveInvite() {
+  history.replaceState(null, '', '/');
 }
 
 /** Show the join page when the address is an invite link. */
@@ -123,7 +142,7 @@ export async function showInvite() {
     card.hidden = false;
   } catch (e) {
     toast(e.code === 'invite_not_found' ? 'This invite link does not work any more' : e.message);
-    history.replaceState(null, '', '#');
+    leaveInvite();
     return false;
   }
   return true;
@@ -136,12 +155,13 @@ $('invite-join-form').addEventListener('submit', async (e) => {
   try {
     const r = await api.post(`/v1/invites/${encodeURIComponent(token)}/join`, code ? { code } : {});
     $('invite-join').hidden = true;
+    leaveInvite();
     await hooks.loadRooms(r.position);
     hooks.openRoom(r.room_id);
   } catch (err) {
     if (err.code === 'already_member') {
       $('invite-join').hidden = true;
-      history.replaceState(null, '', '#');
+      leaveInvite();
       return;
     }
     toast(err.code === 'invalid_invite_code' ? 'Wrong code' : err.message);
@@ -202,6 +222,7 @@ async function findPeople() {
           try {
             await api.post('/v1/friends', { user_id: u.user_id });
             toast('Friend request sent');
+            await renderFriends();
           } catch (e) {
             toast(e.code === 'already_friends' ? 'Already friends' : e.message);
           }

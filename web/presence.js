@@ -1,10 +1,11 @@
 // Typing and presence (issue 16): "typing…" in the room header while other
 // members type, the composer telling the server at most every 3 s, and the
-// friends list with a presence dot and each friend's status message. Both
+// friends list with a presence dot and each friend's status message, with the
+// requests received (accept, decline) and sent (cancel). Both
 // frames are ephemeral (no position): they only change what is shown.
 
 import { el } from './dom.js';
-import { $, api, nameOf, state } from './session.js';
+import { $, api, nameOf, state, toast } from './session.js';
 
 /** How long "typing…" stays after the last typing frame. */
 const SHOWN_MS = 4000;
@@ -49,6 +50,7 @@ export async function renderFriends() {
   } catch {
     return;
   }
+  renderRequests(data);
   list.replaceChildren();
   dots.clear();
   for (const f of data.friends) {
@@ -61,6 +63,50 @@ export async function renderFriends() {
     if (f.status_message) li.append(el('span', 'sub status', f.status_message));
     list.append(li);
   }
+}
+
+/** A button that calls the API, then draws the lists again. */
+function action(label, cls, call, done) {
+  const b = el('button', cls, label);
+  b.type = 'button';
+  b.addEventListener('click', async () => {
+    b.disabled = true;
+    try {
+      await call();
+      toast(done);
+    } catch (e) {
+      toast(e.message);
+    }
+    await renderFriends();
+  });
+  return b;
+}
+
+/** Requests received (accept or decline) and sent (cancel). */
+function renderRequests(data) {
+  const person = (f) => {
+    const li = el('li', 'friend request');
+    li.dataset.userId = f.user_id;
+    li.append(el('span', 'name', f.display_name), el('span', 'sub', `@${f.username}`));
+    return li;
+  };
+  const incoming = data.incoming.map((f) => {
+    const li = person(f);
+    li.append(
+      action('Accept · 수락', 'accept', () => api.post(`/v1/friends/${f.user_id}/accept`), 'Friends now'),
+      action('Decline', 'ghost decline', () => api.del(`/v1/friends/${f.user_id}`), 'Request declined'),
+    );
+    return li;
+  });
+  const outgoing = data.outgoing.map((f) => {
+    const li = person(f);
+    li.append(action('Cancel', 'ghost cancel', () => api.del(`/v1/friends/${f.user_id}`), 'Request cancelled'));
+    return li;
+  });
+  $('friends-incoming').replaceChildren(...incoming);
+  $('friends-outgoing').replaceChildren(...outgoing);
+  $('friend-requests').hidden = incoming.length === 0;
+  $('friend-sent').hidden = outgoing.length === 0;
 }
 
 /** A typing or presence frame. */

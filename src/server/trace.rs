@@ -28,8 +28,9 @@ const CREDENTIAL_PARAMETERS: &[&str] = &[
     "sig",
 ];
 
-/// Paths whose next segment is a credential (invite links).
-const CREDENTIAL_PATH_PREFIXES: &[&str] = &["/v1/invites/"];
+/// Paths whose next segment is a credential (invite links: the API's and
+/// the page's).
+const CREDENTIAL_PATH_PREFIXES: &[&str] = &["/v1/invites/", "/invite/"];
 
 const REDACTED: &str = "REDACTED";
 
@@ -136,6 +137,7 @@ mod tests {
             redacted("/v1/invites/abc123/join?x=1"),
             "/v1/invites/REDACTED/join?x=1"
         );
+        assert_eq!(redacted("/invite/abc123"), "/invite/REDACTED");
         assert_eq!(
             redacted("/v1/rooms/r/messages?limit=5"),
             "/v1/rooms/r/messages?limit=5"

@@ -1,6 +1,7 @@
 // People (issue 16) in the web client, in Debian's chromium with two browser
-// contexts: an owner creates a room and an invite link with a join code, a
-// new user opens the link, sees the preview and joins with the code; the
+// contexts: an owner creates a room and an invite link with a join code (its
+// QR code, decoded here, holds the link), a new user opens the link's page
+// (`/invite/TOKEN`), sees the preview and joins with the code; the
 // owner makes them an admin (the role shows on both sides), finds a demo
 // user by 초성, mutes the room (🔕 in the list) and blocks the newcomer,
 // whose next message then stays out of the owner's timeline only.
@@ -9,6 +10,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import jsQR from 'jsqr';
 import { base, useBrowser, newPage } from './support.mjs';
 
 
@@ -24,6 +26,23 @@ async function signUp(page, username, displayName, url = '/') {
   await form.locator('input[name=password]').fill('password-1234');
   await form.locator('button[type=submit]').click();
   await page.locator('#main').waitFor({ state: 'visible' });
+}
+
+/** What the QR code shown in `img` says (its pixels, decoded by jsQR). */
+async function qrText(img) {
+  await img.waitFor({ state: 'visible' });
+  const { width, height, pixels } = await img.evaluate(async (el) => {
+    await el.decode();
+    const c = document.createElement('canvas');
+    c.width = el.naturalWidth;
+    c.height = el.naturalHeight;
+    const g = c.getContext('2d');
+    g.drawImage(el, 0, 0);
+    return { width: c.width, height: c.height, pixels: Array.from(g.getImageData(0, 0, c.width, c.height).data) };
+  });
+  const code = jsQR(Uint8ClampedArray.from(pixels), width, height);
+  assert.ok(code, 'the image is a readable QR code');
+  return code.data;
 }
 
 const roomItem = (page, name) => page.locator('#rooms .room-item', { hasText: name });
@@ -46,11 +65,13 @@ test('invite link with a code, roles, 초성 search, mute and block', async () =
   await owner.locator('#invite-create').click();
   await owner.locator('#invite-result').waitFor({ state: 'visible' });
   const link = await owner.locator('#invite-link').inputValue();
-  assert.match(link, /#invite=[A-Za-z0-9_-]{43}$/);
+  assert.match(link, /\/invite\/[A-Za-z0-9_-]{43}$/);
+  assert.equal(new URL(link).origin, new URL(base).origin);
   await owner.locator('#invite-copy').click();
+  assert.equal(await qrText(owner.locator('#invite-qr')), link);
 
-  // The guest signs up from the link: the join page shows the preview.
-  await signUp(guest, `guest_${suffix}`, '손님', link.slice(link.indexOf('/#')));
+  // The guest signs up on the link's page: the join page shows the preview.
+  await signUp(guest, `guest_${suffix}`, '손님', new URL(link).pathname);
   await guest.locator('#invite-join').waitFor({ state: 'visible' });
   assert.equal(await guest.locator('#invite-room').textContent(), roomName);
   assert.equal(await guest.locator('#invite-count').textContent(), '1 members');
@@ -62,6 +83,7 @@ test('invite link with a code, roles, 초성 search, mute and block', async () =
   await guest.locator('#invite-join-form button').click();
   await guest.locator('#room-title', { hasText: roomName }).waitFor();
   await guest.locator('#invite-join').waitFor({ state: 'hidden' });
+  assert.equal(new URL(guest.url()).pathname, '/', 'the token leaves the address');
 
   // The owner sees the newcomer (read again after the guest saw the join)
   // and makes them an admin.

@@ -1,7 +1,8 @@
 // Typing and presence (issue 16) in the web client, in Debian's chromium with
-// two browser contexts: two users become friends (through the API, from
-// their pages: the client has no request inbox yet), each sees the other
-// online with a green dot and their status message in the Friends list, and
+// two browser contexts: one finds the other with the people search and asks
+// to be friends, the request shows as sent on one side and, live, as received
+// on the other, which accepts it; each then sees the other online with a
+// green dot and their status message in the Friends list, and
 // "typing… · 입력 중…" shows in the room header while the other types. When
 // one page goes away, the other's dot turns grey.
 //
@@ -32,7 +33,7 @@ function call(page, method, path, body) {
   );
 }
 
-const friend = (page, name) => page.locator('#friends .friend', { hasText: name });
+const friend = (page, name) => page.locator('#friends > .friend', { hasText: name });
 
 test('friends see each other online, typing shows in the room header', async () => {
   const suffix = Date.now().toString(36).slice(-6);
@@ -41,9 +42,18 @@ test('friends see each other online, typing shows in the room header', async () 
   await signUp(a, `pres_a_${suffix}`, '민지');
   await signUp(b, `pres_b_${suffix}`, '서연');
   const me = (page) => call(page, 'GET', '/v1/me');
-  const [ma, mb] = [await me(a), await me(b)];
-  await call(a, 'POST', '/v1/friends', { user_id: mb.user_id });
-  await call(b, 'POST', `/v1/friends/${ma.user_id}/accept`);
+  const mb = await me(b);
+  // A finds B and asks; B gets the request live and accepts it.
+  await a.locator('#people-input').fill(`pres_b_${suffix}`);
+  await a.locator('#people-results .person', { hasText: '서연' }).locator('button').click();
+  await a.locator('#friends-outgoing .request', { hasText: '서연' }).waitFor();
+  const asked = b.locator('#friends-incoming .request', { hasText: '민지' });
+  await asked.waitFor();
+  await asked.locator('button.accept').click();
+  await friend(b, '민지').waitFor();
+  await b.locator('#friend-requests').waitFor({ state: 'hidden' });
+  await friend(a, '서연').waitFor();
+  await a.locator('#friend-sent').waitFor({ state: 'hidden' });
   await call(a, 'PATCH', '/v1/me', { status_message: '점심 중' });
   const room = await call(a, 'POST', '/v1/rooms', { name: `수다 ${suffix}`, members: [mb.user_id] });
 

@@ -74,10 +74,11 @@ impl Windows {
                 | FrameBody::MessageEdited { message_id, .. } => Some(*message_id),
                 _ => None,
             };
+            if w.frames.len() == FRAMES_LEN {
+                // Trimmed first, so the record never grows past a window.
+                w.frames.pop_front();
+            }
             w.frames.push_back((f.position, message));
-        }
-        while w.frames.len() > FRAMES_LEN {
-            w.frames.pop_front();
         }
         // Full of this run's frames: nothing older is left in the window.
         w.complete |= w.frames.len() == FRAMES_LEN;
