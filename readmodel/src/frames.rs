@@ -165,19 +165,23 @@ fn queue_redaction(
 /// the message with another body, else `None` (stored as it is). What
 /// [`redact`] does to a stored frame, done before storing it.
 pub fn redacted(frame: &Frame, id: MessageId, body: &str) -> Option<Frame> {
-    let mut copy = match &frame.body {
-        FrameBody::MessagePosted {
-            message_id,
-            body: b,
-            ..
-        }
-        | FrameBody::MessageEdited {
-            message_id,
-            body: b,
-            ..
-        } if *message_id == id && b != body => frame.clone(),
-        _ => return None,
+    let (FrameBody::MessagePosted {
+        message_id,
+        body: b,
+        ..
+    }
+    | FrameBody::MessageEdited {
+        message_id,
+        body: b,
+        ..
+    }) = &frame.body
+    else {
+        return None;
     };
+    if *message_id != id || b == body {
+        return None;
+    }
+    let mut copy = frame.clone();
     if let FrameBody::MessagePosted { body: b, .. } | FrameBody::MessageEdited { body: b, .. } =
         &mut copy.body
     {

@@ -30,10 +30,10 @@ pub(super) struct Windows {
 
 /// One room's window: position and, for a message's posted or edited
 /// frame, its message; oldest first, at most `FRAMES_LEN`.
-#[derive(Default)]
 struct Window {
     frames: VecDeque<(i64, Option<MessageId>)>,
-    /// Holds every frame stored in the room's window.
+    /// Holds every frame stored in the room's window (from the start when
+    /// the run started from an empty generation).
     complete: bool,
 }
 
@@ -49,24 +49,27 @@ impl Windows {
     /// Positions of message `id`'s posted and edited frames in `room`'s
     /// window, or `None` when the record of that window is not complete.
     pub(super) fn positions(&self, room: RoomId, id: MessageId) -> Option<Vec<i64>> {
-        match self.rooms.get(&room) {
-            Some(w) if w.complete || self.from_empty => Some(
-                w.frames
-                    .iter()
-                    .filter(|(_, m)| *m == Some(id))
-                    .map(|(p, _)| *p)
-                    .collect(),
-            ),
-            Some(_) => None,
-            None if self.from_empty => Some(Vec::new()),
-            None => None,
-        }
+        let Some(w) = self.rooms.get(&room) else {
+            // Nothing stored by this run: an empty window if it started empty.
+            return self.from_empty.then(Vec::new);
+        };
+        w.complete.then(|| {
+            w.frames
+                .iter()
+                .filter(|(_, m)| *m == Some(id))
+                .map(|(p, _)| *p)
+                .collect()
+        })
     }
 
     /// `frames` (position order) were added to `room`'s window and the
     /// window trimmed to its newest `FRAMES_LEN`.
     pub(super) fn stored(&mut self, room: RoomId, frames: &[&Frame]) {
-        let w = self.rooms.entry(room).or_default();
+        let from_empty = self.from_empty;
+        let w = self.rooms.entry(room).or_insert_with(|| Window {
+            frames: VecDeque::new(),
+            complete: from_empty,
+        });
         let keep = &frames[frames.len().saturating_sub(FRAMES_LEN)..];
         for f in keep {
             let message = match &f.body {

@@ -15,6 +15,7 @@
 use super::overlay::Overlay;
 use super::windows::Windows;
 use domain::frame::{Frame, FrameBody};
+use domain::ids::{MessageId, RoomId};
 use readmodel::{
     attachments, frames, friends, generation, meetup_rooms, people, profiles, rooms, timeline,
     unread, RedisKeys,
@@ -176,53 +177,53 @@ impl Overlay {
 
     /// The batch's frames into their rooms' windows, as the edits and
     /// deletions of the batch leave them (the frames published stay as
-    /// they were); then the frames stored by earlier batches of messages
-    /// edited or deleted in this one are rewritten (`frames::redact`): by
+    /// they were), and the frames stored by earlier batches of messages
+    /// edited or deleted in this one rewritten (`frames::redact`): by
     /// position where `windows` knows them, not at all for a message posted
-    /// in this batch (all its frames are), else by a scan of the window.
+    /// in this batch (all its frames are in it), else by a scan of the window.
     fn write_room_frames(
         &self,
         pipe: &mut redis::Pipeline,
         keys: &RedisKeys,
-        windows: Option<&mut Windows>,
+        mut windows: Option<&mut Windows>,
     ) {
-        let mut posted_here = BTreeSet::new();
+        if !self.redactions.is_empty() {
+            let posted_here: BTreeSet<(RoomId, MessageId)> = self
+                .frames
+                .iter()
+                .filter(|f| matches!(f.body, FrameBody::MessagePosted { .. }))
+                .filter_map(|f| Some((f.room_id, f.message_id()?)))
+                .collect();
+            for ((room, id), body) in &self.redactions {
+                let body = body.as_deref().unwrap_or_default();
+                match windows.as_deref().and_then(|w| w.positions(*room, *id)) {
+                    Some(earlier) => frames::redact_at(pipe, keys, *room, *id, body, &earlier),
+                    None if posted_here.contains(&(*room, *id)) => {}
+                    None => frames::redact(pipe, keys, *room, *id, body),
+                }
+            }
+        }
         for (room, indexes) in &self.room_frames {
             let stored: Vec<Cow<'_, Frame>> = indexes
                 .iter()
-                .map(|k| {
-                    let f = &self.frames[*k];
-                    if let FrameBody::MessagePosted { message_id, .. } = &f.body {
-                        posted_here.insert((*room, *message_id));
-                    }
-                    let redaction = f
-                        .message_id()
-                        .and_then(|id| Some((id, self.redactions.get(&(*room, id))?)));
-                    match redaction {
-                        Some((id, body)) => {
-                            frames::redacted(f, id, body.as_deref().unwrap_or_default())
-                                .map_or(Cow::Borrowed(f), Cow::Owned)
-                        }
-                        None => Cow::Borrowed(f),
-                    }
-                })
+                .map(|k| self.as_stored(&self.frames[*k]))
                 .collect();
             let stored: Vec<&Frame> = stored.iter().map(AsRef::as_ref).collect();
             frames::add_to_room(pipe, keys, *room, &stored);
-        }
-        for ((room, id), body) in &self.redactions {
-            let body = body.as_deref().unwrap_or_default();
-            match windows.as_deref().and_then(|w| w.positions(*room, *id)) {
-                Some(earlier) => frames::redact_at(pipe, keys, *room, *id, body, &earlier),
-                None if posted_here.contains(&(*room, *id)) => {}
-                None => frames::redact(pipe, keys, *room, *id, body),
+            if let Some(w) = windows.as_deref_mut() {
+                w.stored(*room, &stored);
             }
         }
-        if let Some(windows) = windows {
-            for (room, indexes) in &self.room_frames {
-                windows.stored(*room, &pick(&self.frames, indexes));
-            }
-        }
+    }
+
+    /// `frame` as its room's window keeps it: with its message's body as
+    /// this batch's edits and deletions leave it.
+    fn as_stored<'a>(&self, frame: &'a Frame) -> Cow<'a, Frame> {
+        let redacted = frame.message_id().and_then(|id| {
+            let body = self.redactions.get(&(frame.room_id, id))?;
+            frames::redacted(frame, id, body.as_deref().unwrap_or_default())
+        });
+        redacted.map_or(Cow::Borrowed(frame), Cow::Owned)
     }
 
     /// The people models (issue 16): blocks, mutes, invites, invite tokens
