@@ -57,6 +57,13 @@ impl Cli {
     /// Run the command.
     pub async fn run(self) -> Result<()> {
         let config = self.config;
+        // A malformed URL is reported where it is first used; a namespace
+        // that cannot live on a Redis Cluster is refused before anything runs.
+        if let Ok(target) = readmodel::RedisTarget::open(&config.redis_url) {
+            target
+                .check_namespace(&config.namespace)
+                .map_err(anyhow::Error::msg)?;
+        }
         match self.command {
             Command::Serve(args) => crate::serve::run(config, args).await,
             Command::Migrate => crate::serve::migrate(&config).await,

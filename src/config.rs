@@ -209,6 +209,14 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub search_commit_ms: u64,
 
+    /// Copies JetStream keeps of the event stream when the relay creates it
+    /// (1 on one NATS server; 3 on a three-node NATS cluster, which then
+    /// keeps every message through the loss of one node). Consumers inherit
+    /// it. An existing stream is left as it is.
+    #[arg(long, env = "COTALK_NATS_REPLICAS", default_value_t = 1,
+        value_parser = clap::value_parser!(u64).range(1..=5))]
+    pub nats_replicas: u64,
+
     /// Seconds a client has to send a whole request head (request line and
     /// headers), counted from its first byte, or from the connection's
     /// opening for its first request; then the connection is closed.

@@ -24,6 +24,8 @@ pub struct StreamLimits {
     pub max_age: Option<Duration>,
     /// `Nats-Msg-Id` de-duplication window.
     pub duplicate_window: Duration,
+    /// Copies the stream keeps (one per NATS node, at most the node count).
+    pub replicas: usize,
 }
 
 impl Default for StreamLimits {
@@ -32,6 +34,7 @@ impl Default for StreamLimits {
             max_messages: Some(1_000_000),
             max_age: Some(Duration::from_secs(24 * 3600)),
             duplicate_window: Duration::from_secs(120),
+            replicas: 1,
         }
     }
 }
@@ -62,7 +65,7 @@ pub async fn connect(url: &str) -> Result<async_nats::Client> {
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
-        .connect(url)
+        .connect(readmodel::subjects::servers(url))
         .await
         .map_err(ProjectorError::nats)
 }
@@ -87,6 +90,7 @@ pub fn stream_config(namespace: &str, limits: &StreamLimits) -> stream::Config {
         duplicate_window: limits.duplicate_window,
         max_messages: limits.max_messages.unwrap_or(-1),
         max_age: limits.max_age.unwrap_or_default(),
+        num_replicas: limits.replicas.max(1),
         ..Default::default()
     }
 }

@@ -11,15 +11,16 @@ use readmodel::sql::{
     notification_reads_table, notifications_table, notify_blocks_table, notify_members_table,
     notify_mutes_table,
 };
-use readmodel::RedisKeys;
+use readmodel::{RedisKeys, RedisTarget, Timeouts};
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
+use std::time::Duration;
 
 /// Digest of one generation of the `redis` projection: every key but the
 /// checkpoint, with hash fields sorted and sorted-set members with scores.
 pub async fn redis_digest(redis_url: &str, namespace: &str, generation: i64) -> Result<String> {
-    let client = redis::Client::open(redis_url)?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
+    let timeouts = Timeouts::new(Duration::from_secs(2), Duration::from_secs(30));
+    let mut conn = RedisTarget::open(redis_url)?.connect(timeouts).await?;
     let keys = RedisKeys::new(namespace, generation);
     let checkpoint = keys.checkpoint();
     // The sweeper's work queue empties as it deletes bytes: not a view.

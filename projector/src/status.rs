@@ -210,12 +210,9 @@ fn state_of(lag: &Lag) -> State {
 /// The generation queries read, without creating the pointer.
 async fn pointer(config: &ProjectorConfig, name: ProjectionName) -> Result<i64> {
     if name == ProjectionName::Redis {
-        let client = redis::Client::open(config.redis_url.as_str())?;
-        let cfg = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2));
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&cfg)
+        let timeouts = readmodel::Timeouts::new(Duration::from_secs(2), Duration::from_secs(2));
+        let mut conn = readmodel::RedisTarget::open(&config.redis_url)?
+            .connect(timeouts)
             .await?;
         return Ok(readmodel::generation::peek_current(&mut conn, &config.namespace).await?);
     }

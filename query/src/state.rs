@@ -13,7 +13,7 @@ use api::ratelimit::{RateLimitConfig, RateLimits};
 use api::revoked::RevokedSessions;
 use api::{ApiError, TokenKeys};
 use axum::extract::FromRef;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use readmodel::{RedisConn, RedisTarget, Timeouts};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -77,21 +77,17 @@ pub enum QueryStateError {
 
 /// A Redis connection made on first use, so the process starts without Redis.
 struct LazyRedis {
-    client: redis::Client,
-    conn: OnceCell<ConnectionManager>,
+    target: RedisTarget,
+    conn: OnceCell<RedisConn>,
 }
 
 impl LazyRedis {
-    async fn get(&self) -> Result<ConnectionManager, redis::RedisError> {
+    async fn get(&self) -> Result<RedisConn, redis::RedisError> {
         // Short timeouts: a request must fail fast (503) rather than hang when
-        // Redis is gone; the manager reconnects on its own once it is back.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(1))
-            .set_response_timeout(Duration::from_secs(2))
-            .set_number_of_retries(1)
-            .set_max_delay(200);
+        // Redis is gone; the connection reconnects on its own once it is back.
+        let timeouts = Timeouts::new(Duration::from_secs(1), Duration::from_secs(2));
         self.conn
-            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
+            .get_or_try_init(|| self.target.connect_managed(timeouts, 1, 200))
             .await
             .cloned()
     }
@@ -141,8 +137,7 @@ impl QueryState {
     /// Build the state. Connections are made lazily (see the module docs),
     /// so this fails only on a malformed URL.
     pub async fn connect(config: QueryConfig) -> Result<Self, QueryStateError> {
-        let client =
-            redis::Client::open(config.redis_url.as_str()).map_err(QueryStateError::RedisUrl)?;
+        let client = RedisTarget::open(&config.redis_url).map_err(QueryStateError::RedisUrl)?;
         let options = migrations::query_role_options(&config.read_replica_url)
             .map_err(QueryStateError::DatabaseUrl)?;
         let pool = PgPoolOptions::new()
@@ -167,14 +162,14 @@ impl QueryState {
     /// Build the state from a Redis client and an existing read pool (which
     /// must log in as the query role), with the default rate limits.
     pub fn from_parts(
-        redis: redis::Client,
+        redis: impl Into<RedisTarget>,
         pool: PgPool,
         namespace: impl Into<String>,
         token_keys: Arc<TokenKeys>,
     ) -> Self {
         let limits = Arc::new(RateLimits::new(RateLimitConfig::DEFAULT));
         Self::build(
-            redis,
+            redis.into(),
             pool,
             namespace.into(),
             token_keys,
@@ -184,7 +179,7 @@ impl QueryState {
     }
 
     fn build(
-        client: redis::Client,
+        target: RedisTarget,
         pool: PgPool,
         namespace: String,
         token_keys: Arc<TokenKeys>,
@@ -194,7 +189,7 @@ impl QueryState {
         Self {
             inner: Arc::new(Inner {
                 redis: LazyRedis {
-                    client,
+                    target,
                     conn: OnceCell::new(),
                 },
                 pool,
@@ -249,7 +244,7 @@ impl QueryState {
     }
 
     /// A Redis connection, or 503 when Redis cannot be reached.
-    pub(crate) async fn redis(&self) -> Result<ConnectionManager, ApiError> {
+    pub(crate) async fn redis(&self) -> Result<RedisConn, ApiError> {
         self.inner
             .redis
             .get()

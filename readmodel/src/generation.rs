@@ -4,7 +4,7 @@
 //! (`{namespace}:rm:generation`, 1 when absent).
 
 use crate::reply::{ReadError, Replies};
-use crate::RedisKeys;
+use crate::{RedisConn, RedisKeys};
 use redis::aio::ConnectionLike;
 use redis::{AsyncCommands, Pipeline};
 
@@ -111,24 +111,32 @@ pub async fn switch_if_caught_up<C: ConnectionLike + Send + Sync>(
 }
 
 /// Every key starting with `prefix`, sorted.
-pub async fn scan_keys<C: ConnectionLike + Send + Sync>(
-    conn: &mut C,
-    prefix: &str,
-) -> Result<Vec<String>, ReadError> {
+///
+/// Under a cluster the scan runs on the master owning the prefix's slot:
+/// with a tagged namespace (see [`crate::RedisTarget::check_namespace`])
+/// that is where every key of the prefix lives.
+pub async fn scan_keys(conn: &mut RedisConn, prefix: &str) -> Result<Vec<String>, ReadError> {
     // Namespaces and generation numbers contain no glob characters, but be
     // exact anyway.
-    let pattern = format!("{}*", prefix.replace(['*', '?', '[', ']', '\\'], "\\$0"));
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
     let mut keys = Vec::new();
     let mut cursor: u64 = 0;
     loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
             .arg("MATCH")
             .arg(&pattern)
             .arg("COUNT")
-            .arg(1000)
-            .query_async(conn)
-            .await?;
+            .arg(1000);
+        let (next, batch): (u64, Vec<String>) =
+            redis::from_redis_value(&conn.on_owner_of(prefix, &scan).await?)?;
         keys.extend(batch.into_iter().filter(|k| k.starts_with(prefix)));
         if next == 0 {
             break;
@@ -141,8 +149,8 @@ pub async fn scan_keys<C: ConnectionLike + Send + Sync>(
 }
 
 /// Remove every key of one generation (`SCAN` + `UNLINK`); returns how many.
-pub async fn drop<C: ConnectionLike + Send + Sync>(
-    conn: &mut C,
+pub async fn drop(
+    conn: &mut RedisConn,
     namespace: &str,
     generation: i64,
 ) -> Result<u64, ReadError> {

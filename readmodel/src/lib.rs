@@ -42,6 +42,7 @@
 //! write each model to a real Redis with its writer and read it back with
 //! its reader.
 
+mod connection;
 mod keys;
 mod ops;
 mod projection;
@@ -66,6 +67,7 @@ pub mod subjects;
 pub mod timeline;
 pub mod unread;
 
+pub use connection::{slot, RedisConn, RedisTarget, Timeouts};
 pub use keys::{RedisKeys, FRAMES_LEN, TIMELINE_LEN, USER_FRAMES_LEN};
 pub use projection::{ProjectionName, UnknownProjection};
 pub use reply::{decode, ReadError, Replies};

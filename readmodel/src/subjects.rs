@@ -21,6 +21,16 @@ pub fn is_user_frames(namespace: &str, subject: &str) -> bool {
         .is_some_and(|rest| rest.starts_with(".frames.user."))
 }
 
+/// The servers of `COTALK_NATS_URL`: one URL, or several separated by
+/// commas (every node of a NATS cluster as a seed; the client learns the
+/// rest from them and moves to another when one dies).
+pub fn servers(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 /// Every frame subject of a namespace: `{ns}.frames.>`.
 pub fn all_frames(namespace: &str) -> String {
     format!("{namespace}.frames.>")
@@ -28,6 +38,15 @@ pub fn all_frames(namespace: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_nats_url_names_one_server_or_several() {
+        assert_eq!(super::servers("nats://a:4222"), ["nats://a:4222"]);
+        assert_eq!(
+            super::servers("nats://a:1, nats://b:2,"),
+            ["nats://a:1", "nats://b:2"]
+        );
+    }
+
     use super::*;
     use uuid::Uuid;
 

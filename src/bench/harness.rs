@@ -104,7 +104,9 @@ impl BenchEnv {
                 }
             }
         }
-        if let Ok(nats) = async_nats::connect(self.config.nats_url.as_str()).await {
+        if let Ok(nats) =
+            async_nats::connect(readmodel::subjects::servers(&self.config.nats_url)).await
+        {
             let js = async_nats::jetstream::new(nats);
             let _ = js
                 .delete_stream(format!("{}-events", self.config.namespace))

@@ -23,9 +23,13 @@ pub fn redis(url: String) -> Check {
     Arc::new(move || {
         let url = url.clone();
         Box::pin(async move {
-            let client = redis::Client::open(url.as_str()).map_err(|e| e.to_string())?;
-            let mut conn = client
-                .get_multiplexed_async_connection()
+            let timeouts = readmodel::Timeouts::new(
+                std::time::Duration::from_secs(2),
+                std::time::Duration::from_secs(2),
+            );
+            let mut conn = readmodel::RedisTarget::open(&url)
+                .map_err(|e| e.to_string())?
+                .connect(timeouts)
                 .await
                 .map_err(|e| e.to_string())?;
             redis::cmd("PING")

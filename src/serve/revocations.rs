@@ -21,7 +21,7 @@ use api::revoked::RevokedSessions;
 use async_nats::Event;
 use futures::StreamExt;
 use readmodel::sessions::{queue_live, revoked_subject, take_live, Revocation};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use readmodel::{RedisConn, RedisTarget, Timeouts};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -53,7 +53,7 @@ pub async fn start(
     list: Arc<RevokedSessions>,
     cancel: CancellationToken,
 ) -> Result<JoinHandle<()>> {
-    let redis = redis::Client::open(sources.redis_url.as_str()).context("redis url")?;
+    let redis = RedisTarget::open(&sources.redis_url).context("redis url")?;
     let (events_tx, events) = mpsc::channel::<Event>(64);
     let nats = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
@@ -65,7 +65,7 @@ pub async fn start(
                 let _ = tx.try_send(event);
             }
         })
-        .connect(sources.nats_url.as_str())
+        .connect(readmodel::subjects::servers(&sources.nats_url))
         .await
         .context("nats connect options")?;
     let subject = revoked_subject(&sources.namespace);
@@ -93,8 +93,8 @@ pub async fn start(
 
 struct Follower {
     namespace: String,
-    redis: redis::Client,
-    conn: Option<ConnectionManager>,
+    redis: RedisTarget,
+    conn: Option<RedisConn>,
     list: Arc<RevokedSessions>,
     nats: async_nats::Client,
     subject: String,
@@ -165,11 +165,8 @@ impl Follower {
         let conn = match &self.conn {
             Some(c) => c.clone(),
             None => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Duration::from_secs(1))
-                    .set_response_timeout(Duration::from_secs(2))
-                    .set_number_of_retries(1);
-                match ConnectionManager::new_with_config(self.redis.clone(), config).await {
+                let timeouts = Timeouts::new(Duration::from_secs(1), Duration::from_secs(2));
+                match self.redis.connect_managed(timeouts, 1, 200).await {
                     Ok(c) => {
                         self.conn = Some(c.clone());
                         c

@@ -132,7 +132,7 @@ impl Shared {
             .get_or_try_init(|| {
                 async_nats::ConnectOptions::new()
                     .retry_on_initial_connect()
-                    .connect(self.config.nats_url.as_str())
+                    .connect(readmodel::subjects::servers(&self.config.nats_url))
             })
             .await
             .context("nats client")?;
@@ -187,7 +187,7 @@ impl Shared {
     /// list, Redis and NATS.
     pub async fn sessions(&self) -> Result<command::sessions::Sessions> {
         let c = &self.config;
-        let redis = redis::Client::open(c.redis_url.as_str()).context("redis url")?;
+        let redis = readmodel::RedisTarget::open(&c.redis_url).context("redis url")?;
         let revoker = command::sessions::Revoker::new(
             c.namespace.clone(),
             Some(redis),
@@ -215,6 +215,7 @@ impl Shared {
         )
         .with_pii(self.pii.clone());
         config.search.commit_interval = Duration::from_millis(self.args.search_commit_ms);
+        config.relay.limits.replicas = self.args.nats_replicas as usize;
         config
     }
 }

@@ -64,9 +64,10 @@ async fn run(sweeper: Sweeper, every: Duration, cancel: CancellationToken) {
 impl Sweeper {
     /// One pass: (uploads discarded, discarded uploads whose bytes were deleted).
     async fn pass(&self) -> Result<(usize, usize), String> {
-        let client = redis::Client::open(self.redis_url.as_str()).map_err(|e| e.to_string())?;
-        let mut conn = client
-            .get_multiplexed_async_connection()
+        let timeouts = readmodel::Timeouts::new(Duration::from_secs(2), Duration::from_secs(10));
+        let mut conn = readmodel::RedisTarget::open(&self.redis_url)
+            .map_err(|e| e.to_string())?
+            .connect(timeouts)
             .await
             .map_err(|e| e.to_string())?;
         let generation = generation::current(&mut conn, &self.namespace)

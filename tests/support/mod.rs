@@ -144,6 +144,7 @@ pub fn serve_args(role: Role) -> ServeArgs {
         batch_max_wait_us: 1000,
         // Tests search right after posting: keep the index's lag short.
         search_commit_ms: 200,
+        nats_replicas: 1,
         header_read_timeout_secs: 10,
         body_read_timeout_secs: 30,
         idle_timeout_secs: 60,

@@ -12,7 +12,7 @@ use api::revoked::RevokedSessions;
 use api::ApiError;
 use chrono::{Duration, Utc};
 use readmodel::sessions::{queue_revoke, revoked_subject, Revocation};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use readmodel::{RedisConn, RedisTarget, Timeouts};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -25,8 +25,8 @@ pub struct Revoker {
 
 struct Inner {
     namespace: String,
-    redis: Option<redis::Client>,
-    conn: OnceCell<ConnectionManager>,
+    redis: Option<RedisTarget>,
+    conn: OnceCell<RedisConn>,
     nats: Option<async_nats::Client>,
     local: Arc<RevokedSessions>,
     access_ttl: Duration,
@@ -47,7 +47,7 @@ impl Revoker {
     /// for tokens that live `access_ttl`.
     pub fn new(
         namespace: impl Into<String>,
-        redis: Option<redis::Client>,
+        redis: Option<RedisTarget>,
         nats: Option<async_nats::Client>,
         local: Arc<RevokedSessions>,
         access_ttl: Duration,
@@ -69,14 +69,14 @@ impl Revoker {
         &self.inner.local
     }
 
-    async fn redis(&self, client: &redis::Client) -> Result<ConnectionManager, redis::RedisError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(std::time::Duration::from_secs(1))
-            .set_response_timeout(std::time::Duration::from_secs(2))
-            .set_number_of_retries(1);
+    async fn redis(&self, target: &RedisTarget) -> Result<RedisConn, redis::RedisError> {
+        let timeouts = Timeouts::new(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(2),
+        );
         self.inner
             .conn
-            .get_or_try_init(|| ConnectionManager::new_with_config(client.clone(), config))
+            .get_or_try_init(|| target.connect_managed(timeouts, 1, 200))
             .await
             .cloned()
     }

@@ -23,8 +23,8 @@ use super::RedisProjection;
 use crate::error::{ProjectorError, Result};
 use domain::event::StoredEvent;
 use readmodel::ProjectionName;
+use readmodel::RedisConn;
 use readmodel::{generation, RedisKeys};
-use redis::aio::MultiplexedConnection;
 use tokio::task::JoinHandle;
 
 /// A bulk run in progress.
@@ -35,7 +35,7 @@ pub(super) struct Bulk {
     /// Its transaction, running; returns the checkpoint it stored.
     inflight: Option<JoinHandle<Result<i64>>>,
     /// The connection bulk reads use (never the one with the `WATCH`).
-    reads: Option<MultiplexedConnection>,
+    reads: Option<RedisConn>,
     /// Where the run stored each message's frames.
     windows: Windows,
 }
@@ -47,7 +47,7 @@ fn join_error(e: tokio::task::JoinError) -> ProjectorError {
 /// Run one batch's transaction: `WATCH` the checkpoint, check it is
 /// `expected`, `EXEC`. Returns the new checkpoint.
 async fn exec(
-    mut conn: MultiplexedConnection,
+    mut conn: RedisConn,
     keys: RedisKeys,
     expected: i64,
     tx: redis::Pipeline,

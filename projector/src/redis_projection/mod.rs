@@ -43,15 +43,16 @@ use domain::frame::Frame;
 use overlay::Overlay;
 use readmodel::ProjectionName;
 use readmodel::{generation, RedisKeys};
-use redis::aio::MultiplexedConnection;
+use readmodel::{RedisConn, RedisTarget, Timeouts};
+use std::time::Duration;
 
 /// How many times a batch is retried after losing a `WATCH` race.
 const MAX_RACES: usize = 16;
 
 /// One generation of the `redis` read model.
 pub struct RedisProjection {
-    client: redis::Client,
-    conn: Option<MultiplexedConnection>,
+    target: RedisTarget,
+    conn: Option<RedisConn>,
     keys: RedisKeys,
     generation: i64,
     /// Highest checkpoint seen stored; a lower one means Redis lost data.
@@ -71,7 +72,7 @@ impl RedisProjection {
     /// The projection writing generation `generation` of `namespace`.
     pub fn new(redis_url: &str, namespace: &str, generation: i64) -> Result<Self> {
         Ok(Self {
-            client: redis::Client::open(redis_url)?,
+            target: RedisTarget::open(redis_url)?,
             conn: None,
             keys: RedisKeys::new(namespace, generation),
             generation,
@@ -126,7 +127,7 @@ impl RedisProjection {
 
     /// A connection used by this projection only: `WATCH` is per connection,
     /// so it must not be shared with anyone else.
-    async fn conn(&mut self) -> Result<MultiplexedConnection> {
+    async fn conn(&mut self) -> Result<RedisConn> {
         if let Some(c) = &self.conn {
             return Ok(c.clone());
         }
@@ -137,14 +138,9 @@ impl RedisProjection {
 
     /// A new connection. Bounded waits: a hung Redis must fail the batch
     /// (and be retried), not stall the projection forever.
-    async fn fresh_conn(&self) -> Result<MultiplexedConnection> {
-        let cfg = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(std::time::Duration::from_secs(2))
-            .set_response_timeout(std::time::Duration::from_secs(10));
-        Ok(self
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await?)
+    async fn fresh_conn(&self) -> Result<RedisConn> {
+        let timeouts = Timeouts::new(Duration::from_secs(2), Duration::from_secs(10));
+        Ok(self.target.connect(timeouts).await?)
     }
 
     /// Read the stored checkpoint, refusing one below what was seen stored.
@@ -171,19 +167,19 @@ impl RedisProjection {
             .await?
             .unwrap_or(0);
         if cp < self.stored {
-            redis::cmd("UNWATCH").exec_async(&mut conn).await?;
+            unwatch(&mut conn, &cp_key).await?;
             return Err(self.lost(cp));
         }
         self.stored = cp;
         let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > cp).collect();
         let Some(last) = fresh.last().map(|e| e.position) else {
-            redis::cmd("UNWATCH").exec_async(&mut conn).await?;
+            unwatch(&mut conn, &cp_key).await?;
             return Ok(Some((cp, Vec::new())));
         };
         let pii_keys = match self.data_keys(&fresh).await {
             Ok(k) => k,
             Err(e) => {
-                redis::cmd("UNWATCH").exec_async(&mut conn).await?;
+                unwatch(&mut conn, &cp_key).await?;
                 return Err(e);
             }
         };
@@ -316,9 +312,16 @@ pub async fn checkpoint_of(
     Ok(generation::checkpoint(&mut conn, &RedisKeys::new(namespace, generation)).await?)
 }
 
-async fn connect(redis_url: &str) -> Result<MultiplexedConnection> {
-    let client = redis::Client::open(redis_url)?;
-    Ok(client.get_multiplexed_async_connection().await?)
+/// `UNWATCH`, on the node holding the `WATCH` (it names no key, so a
+/// cluster connection would otherwise send it to any node).
+async fn unwatch(conn: &mut RedisConn, watched: &str) -> Result<()> {
+    conn.on_owner_of(watched, &redis::cmd("UNWATCH")).await?;
+    Ok(())
+}
+
+async fn connect(redis_url: &str) -> Result<RedisConn> {
+    let timeouts = Timeouts::new(Duration::from_secs(2), Duration::from_secs(30));
+    Ok(RedisTarget::open(redis_url)?.connect(timeouts).await?)
 }
 
 impl Lifecycle for RedisProjection {

@@ -15,10 +15,10 @@ use domain::views::{
 };
 use domain::views_people::{BlockView, InviteView, MuteView};
 use readmodel::attachments::AttachmentEntry;
+use readmodel::RedisConn;
 use readmodel::{
     meetup_rooms, notice, people, profiles, reactions, rooms, timeline, unread, RedisKeys, Replies,
 };
-use redis::aio::MultiplexedConnection;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What one batch reads, changes and writes.
@@ -217,7 +217,7 @@ impl Overlay {
     /// Read, in one pipeline, every current value `events` depend on.
     pub(super) async fn load(
         keys: &RedisKeys,
-        conn: &mut MultiplexedConnection,
+        conn: &mut RedisConn,
         events: &[&StoredEvent],
     ) -> Result<Self> {
         Self::load_onto(Overlay::default(), keys, conn, events).await
@@ -228,7 +228,7 @@ impl Overlay {
     pub(super) async fn load_onto(
         known: Overlay,
         keys: &RedisKeys,
-        conn: &mut MultiplexedConnection,
+        conn: &mut RedisConn,
         events: &[&StoredEvent],
     ) -> Result<Self> {
         let mut n = needs(events);

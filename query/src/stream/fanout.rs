@@ -42,7 +42,7 @@ pub(super) async fn start(hub: StreamHub, nats_url: &str) -> Result<(), StreamEr
                 let _ = tx.try_send(event);
             }
         })
-        .connect(nats_url)
+        .connect(readmodel::subjects::servers(nats_url))
         .await
         .map_err(|e| StreamError::Nats(e.to_string()))?;
     let subject = all_frames(hub.state().namespace());

@@ -6,15 +6,14 @@
 use chrono::{DateTime, TimeZone, Utc};
 use domain::ids::{MessageId, RoomId, UserId};
 use domain::views::MessageView;
-use readmodel::{generation, RedisKeys, Replies};
-use redis::aio::MultiplexedConnection;
+use readmodel::{generation, RedisConn, RedisKeys, Replies};
 use testkit::TestEnv;
 use uuid::Uuid;
 
 pub struct Fx {
     _env: TestEnv,
     pub namespace: String,
-    pub conn: MultiplexedConnection,
+    pub conn: RedisConn,
     pub keys: RedisKeys,
 }
 
@@ -25,6 +24,7 @@ impl Fx {
             .unwrap()
             .get_multiplexed_async_connection()
             .await
+            .map(RedisConn::Multiplexed)
             .expect("redis (is it up? run scripts/services)");
         let keys = RedisKeys::new(&env.namespace, 1);
         Self {
