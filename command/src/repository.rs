@@ -168,14 +168,31 @@ impl Repository {
 
     /// Current state and version of a stream (from the cache, else replayed
     /// and cached). Includes events of this process's commits still in flight.
+    /// A cached state is checked against the store first (one indexed read):
+    /// callers refuse requests on it, and another node may have written.
     pub async fn load<A: Aggregate>(&self, stream_id: StreamId) -> Result<(A, i64), CommandError> {
         let slot = self.slot::<A>(stream_id);
         let mut guard = slot.entry.lock().await;
         let entry = match &mut *guard {
-            Some(entry) => entry,
+            Some(entry) => {
+                if self.moved_on(stream_id, entry.version).await? {
+                    *entry = replay::<A>(&self.store, stream_id, &slot).await?;
+                }
+                entry
+            }
             empty => empty.insert(replay::<A>(&self.store, stream_id, &slot).await?),
         };
         Ok((entry.state.clone(), entry.version))
+    }
+
+    /// Whether the store holds events of `stream_id` past `version`: another
+    /// command node wrote since this one cached the stream (this node's own
+    /// commits, in flight or not, are all at or below `version`). Its later
+    /// commits on the old state fail on their expected version anyway; what
+    /// this guards are the answers that append nothing: refusals and no-ops.
+    async fn moved_on(&self, stream_id: StreamId, version: i64) -> Result<bool, CommandError> {
+        let next = eventlog::read_stream_page(self.store.pool(), stream_id, version, 1).await?;
+        Ok(!next.is_empty())
     }
 
     /// Decide on the current state and append the events, with `side_writes`
@@ -217,7 +234,17 @@ impl Repository {
                 Some(entry) => entry,
                 empty => empty.insert(replay::<A>(&self.store, stream_id, &slot).await?),
             };
-            let events = decide(&entry.state)?;
+            let mut decided = decide(&entry.state);
+            // A refusal or a no-op appends nothing, so no expected version
+            // catches a stale cache: check the store, and decide again on
+            // what it holds if another node wrote meanwhile.
+            if decided.as_ref().map_or(true, Vec::is_empty)
+                && self.moved_on(stream_id, entry.version).await?
+            {
+                *entry = replay::<A>(&self.store, stream_id, &slot).await?;
+                decided = decide(&entry.state);
+            }
+            let events = decided?;
             if events.is_empty() {
                 let committed = Committed {
                     position: slot.position.load(Ordering::Acquire),

@@ -109,6 +109,59 @@ async fn a_stale_cache_is_caught_and_the_command_retried() {
     );
 }
 
+/// Two command nodes on one log: a refusal or a no-op appends nothing, so no
+/// expected version catches a stale cache; the repository checks the store
+/// before answering one, and `load` before handing out a state.
+#[tokio::test]
+async fn refusals_and_no_ops_are_decided_on_what_another_node_wrote() {
+    let s = setup().await;
+    let (one, other) = (
+        Repository::new(s.store.clone(), 100),
+        Repository::new(s.store.clone(), 100),
+    );
+    let (stream, room) = new_room();
+    one.execute::<Counter>(stream, meta(), vec![], |c| c.decide(&room))
+        .await
+        .expect("first");
+    // `one` caches seq 1; `other` moves the stream to seq 2.
+    other
+        .execute::<Counter>(stream, meta(), vec![], |c| c.decide(&room))
+        .await
+        .expect("on the other node");
+
+    // A rule only seq 2 satisfies: refused on the stale state, allowed on fresh.
+    let needs_two = |c: &Counter| {
+        if c.seq == 2 {
+            Ok(vec![])
+        } else {
+            Err(DomainError::NotRoomOwner)
+        }
+    };
+    let answer = one
+        .execute::<Counter>(stream, meta(), vec![], needs_two)
+        .await
+        .expect("decided on what the other node wrote");
+    assert!(answer.events.is_empty());
+    assert_eq!(
+        one.load::<Counter>(stream).await.expect("load"),
+        (Counter { seq: 2 }, 2)
+    );
+
+    // A no-op answered from a stale cache would be wrong the other way round.
+    other
+        .execute::<Counter>(stream, meta(), vec![], |c| c.decide(&room))
+        .await
+        .expect("seq 3 on the other node");
+    let refused = one
+        .execute::<Counter>(stream, meta(), vec![], needs_two)
+        .await;
+    assert!(matches!(
+        refused,
+        Err(CommandError::Domain(DomainError::NotRoomOwner))
+    ));
+    assert_eq!(one.load::<Counter>(stream).await.expect("load").0.seq, 3);
+}
+
 #[tokio::test]
 async fn commands_pipelined_on_a_failed_one_are_decided_again() {
     let s = setup().await;
@@ -250,8 +303,8 @@ async fn a_raw_commit_refused_on_a_stale_cache_refreshes_it_for_the_retry() {
         .append(commit(messages(stream, 0, 1)))
         .await
         .expect("raw append");
-    let (_, stale) = repo.load::<Counter>(stream).await.expect("load");
-    let refused = repo.append(commit(messages(stream, stale, 1))).await;
+    // A commit decided on what the cache held before (version 0).
+    let refused = repo.append(commit(messages(stream, 0, 1))).await;
     assert!(
         matches!(refused, Err(eventlog::AppendError::Conflict { .. })),
         "decided on the stale version: {refused:?}"
