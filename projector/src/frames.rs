@@ -20,7 +20,7 @@ use crate::error::Result;
 use domain::event::{DomainEvent, StoredEvent, UserEvent};
 use domain::frame::{Frame, FrameBatch};
 use domain::notification::{NotificationBatch, NotificationFrame};
-use domain::{RoomId, UserId};
+use domain::UserId;
 use readmodel::live::{BlocksNotice, VisibilityNotice};
 use readmodel::subjects;
 use std::collections::BTreeMap;
@@ -34,7 +34,8 @@ use tracing::warn;
 /// `seq` still counts, so subscribers see the hole) and the projection goes on.
 const QUEUE: usize = 8192;
 
-/// Publishes frames on `{ns}.frames.room.{room_id}`. Cheap to clone.
+/// Publishes frames on `{ns}.frames.rooms` (notifications on each user's
+/// subject). Cheap to clone.
 #[derive(Clone)]
 pub struct FramePublisher {
     inner: Arc<Inner>,
@@ -130,10 +131,10 @@ impl FramePublisher {
     }
 
     /// Queue one message per item, each with the next `seq`.
-    fn send<K, V>(
+    fn send<T>(
         &self,
-        items: BTreeMap<K, V>,
-        encode: impl Fn(uuid::Uuid, u64, (K, V)) -> (String, serde_json::Result<Vec<u8>>),
+        items: impl IntoIterator<Item = T>,
+        encode: impl Fn(uuid::Uuid, u64, T) -> (String, serde_json::Result<Vec<u8>>),
     ) {
         let Ok(mut queue) = self.inner.queue.lock() else {
             return;
@@ -206,28 +207,31 @@ impl FramePublisher {
         }
     }
 
-    /// Publish the frames of one applied batch (in position order), one
-    /// message per room, skipping what was already published. Never waits
-    /// and never fails: the batch is applied whatever happens here, and
-    /// subscribers detect a lost message by its missing `seq`.
+    /// Publish the frames of one applied batch, skipping what was already
+    /// published, as one message in position order (all rooms together: a
+    /// message per room would let a connection in two rooms see a later
+    /// position of one before an earlier one of the other, and a client
+    /// resuming from the later one would never get the earlier). Never
+    /// waits and never fails: the batch is applied whatever happens here,
+    /// and subscribers detect a lost message by its missing `seq`.
     pub fn publish(&self, frames: Vec<Frame>) {
         let floor = self.inner.published.load(Ordering::SeqCst);
         let Some(last) = frames.last().map(|f| f.position) else {
             return;
         };
         self.observe(last);
-        let mut by_room: BTreeMap<RoomId, Vec<Frame>> = BTreeMap::new();
-        for f in frames.into_iter().filter(|f| f.position > floor) {
-            by_room.entry(f.room_id).or_default().push(f);
+        let fresh: Vec<Frame> = frames.into_iter().filter(|f| f.position > floor).collect();
+        if fresh.is_empty() {
+            return;
         }
-        self.send(by_room, |publisher, seq, (room, frames)| {
+        self.send([fresh], |publisher, seq, frames| {
             let batch = FrameBatch {
                 publisher,
                 seq,
                 frames,
             };
             (
-                subjects::room_frames(&self.inner.namespace, room),
+                subjects::room_frames(&self.inner.namespace),
                 serde_json::to_vec(&batch),
             )
         });

@@ -1,11 +1,15 @@
 //! NATS subjects of live frames: the projector publishes each room's frames
 //! on its own subject, query nodes subscribe to all of a namespace's.
 
-use domain::ids::{RoomId, UserId};
+use domain::ids::UserId;
 
-/// The subject the frames of `room` are published on: `{ns}.frames.room.{room}`.
-pub fn room_frames(namespace: &str, room: RoomId) -> String {
-    format!("{namespace}.frames.room.{room}")
+/// The subject room frames are published on, every room's on one:
+/// `{ns}.frames.rooms`. One message holds an applied batch's frames of all
+/// its rooms in position order, so a connection following several rooms
+/// gets their frames in position order too, which resuming with
+/// `after=<last position>` relies on.
+pub fn room_frames(namespace: &str) -> String {
+    format!("{namespace}.frames.rooms")
 }
 
 /// The subject one user's own frames (notifications) are published on:
@@ -52,7 +56,7 @@ mod tests {
 
     #[test]
     fn room_subjects_match_the_wildcard() {
-        let s = room_frames("ns1", RoomId(Uuid::from_u128(7)));
+        let s = room_frames("ns1");
         let all = all_frames("ns1");
         assert!(s.starts_with(all.trim_end_matches('>')));
         let u = user_frames("ns1", UserId(Uuid::from_u128(7)));

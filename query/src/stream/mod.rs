@@ -2,8 +2,10 @@
 //! frames ([`domain::frame`]) of every room they are a member of.
 //!
 //! Where frames come from: the `redis` projection publishes, after each
-//! applied `MULTI`/`EXEC`, one NATS core message per affected room on
-//! `{ns}.frames.room.{room_id}`. A frame therefore never arrives before the
+//! applied `MULTI`/`EXEC`, one NATS core message on `{ns}.frames.rooms`
+//! holding the batch's frames of every room in position order, so each
+//! connection gets its frames in position order whatever rooms they come
+//! from (which resuming from the last one relies on). A frame therefore never arrives before the
 //! change it announces can be read: a query with `X-Min-Position` set to the
 //! frame's `position` sees it in every Redis-backed read at once; history
 //! (Postgres) may apply it a moment later, which `X-Min-Position` waits for.
@@ -12,8 +14,9 @@
 //! frames to its own connections by room ([`hub`]), so any client may connect
 //! to any node (no sticky sessions). Each node sees every frame; per-node
 //! cost grows with the total frame rate, not with connections elsewhere.
-//! (Interest-based per-room subscriptions would cut that at a much larger
-//! node count; the per-room subjects are there for it.)
+//! (Interest-based subscriptions by room would cut that at a much larger
+//! node count, at the price of one message per room: ordering across a
+//! connection's rooms would then need merging on the node.)
 //!
 //! Membership is tracked per connection from the frames themselves: a frame
 //! that makes the user a member (room created with them, member joined)

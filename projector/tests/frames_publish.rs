@@ -1,0 +1,63 @@
+//! Live frames leave the projector as one NATS message per applied batch,
+//! every room's frames together in position order: a connection following
+//! two rooms then gets them in position order, which resuming with
+//! `after=<last position>` relies on (a message per room let a later
+//! position of one room arrive before an earlier one of the other).
+
+use chrono::Utc;
+use domain::frame::{Frame, FrameBatch, FrameBody};
+use domain::{RoomId, UserId};
+use futures::StreamExt;
+use projector::FramePublisher;
+use std::time::Duration;
+use uuid::Uuid;
+
+fn renamed(position: i64, room: RoomId) -> Frame {
+    Frame {
+        position,
+        room_id: room,
+        body: FrameBody::RoomRenamed {
+            name: format!("name {position}"),
+            by: UserId(Uuid::from_u128(1)),
+            at: Utc::now(),
+        },
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
+    let env = testkit::TestEnv::new().await;
+    let client = async_nats::connect(&env.nats_url).await.expect("nats");
+    let mut sub = client
+        .subscribe(readmodel::subjects::all_frames(&env.namespace))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let publisher = FramePublisher::new(client.clone(), &env.namespace);
+    publisher.observe(10);
+    let (a, b) = (RoomId(Uuid::from_u128(7)), RoomId(Uuid::from_u128(8)));
+    // 10 was published already: skipped.
+    let batch = vec![
+        renamed(10, a),
+        renamed(11, a),
+        renamed(12, b),
+        renamed(13, a),
+        renamed(14, b),
+    ];
+    publisher.publish(batch);
+    publisher.publish(vec![renamed(15, b), renamed(16, a)]);
+
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let m = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("a message in time")
+            .expect("subscribed");
+        let batch: FrameBatch = serde_json::from_slice(&m.payload).unwrap();
+        got.push((
+            batch.seq,
+            batch.frames.iter().map(|f| f.position).collect::<Vec<_>>(),
+        ));
+    }
+    assert_eq!(got, [(1, vec![11, 12, 13, 14]), (2, vec![15, 16])]);
+}
