@@ -232,7 +232,8 @@ pub struct ServeArgs {
 
     /// Where attachment bytes are kept: `s3://bucket[/prefix]` for an
     /// S3-compatible bucket (credentials, region and endpoint from the
-    /// standard `AWS_*` variables); unset, the directory `{data_dir}/attachments`.
+    /// standard `AWS_*` variables), or `file:///dir` for a directory every
+    /// node shares; unset, the node's own `{data_dir}/attachments`.
     #[arg(long, env = "COTALK_OBJECT_STORE_URL")]
     pub object_store_url: Option<String>,
 

@@ -18,8 +18,9 @@ use std::sync::Arc;
 pub struct StoreConfig {
     /// `s3://bucket[/prefix]`: an S3-compatible bucket, with credentials,
     /// region and endpoint from the standard `AWS_*` variables
-    /// (`AWS_ENDPOINT`, `AWS_ALLOW_HTTP` for a local server). `None`: the
-    /// directory `{data_dir}/attachments`.
+    /// (`AWS_ENDPOINT`, `AWS_ALLOW_HTTP` for a local server);
+    /// `file:///dir`: a directory every node shares (one machine, or a
+    /// shared mount). `None`: the node's own `{data_dir}/attachments`.
     pub url: Option<String>,
     /// The data directory (local store, image spool files).
     pub data_dir: PathBuf,
@@ -45,23 +46,29 @@ impl Store {
     pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
         let spool_dir = config.data_dir.join("attachments-spool");
         std::fs::create_dir_all(&spool_dir)?;
+        let local = |dir: PathBuf| -> Result<Self, StoreError> {
+            std::fs::create_dir_all(&dir)?;
+            let fs = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
+            Ok(Self {
+                inner: Arc::new(fs),
+                prefix: Path::default(),
+                part_size: LOCAL_PART,
+                spool_dir: spool_dir.clone(),
+            })
+        };
         match &config.url {
-            None => {
-                let dir = config.data_dir.join("attachments");
-                std::fs::create_dir_all(&dir)?;
-                let fs = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
-                Ok(Self {
-                    inner: Arc::new(fs),
-                    prefix: Path::default(),
-                    part_size: LOCAL_PART,
-                    spool_dir,
-                })
-            }
+            None => local(config.data_dir.join("attachments")),
             Some(url) => {
                 let parsed = url::Url::parse(url).map_err(|e| StoreError::Config(e.to_string()))?;
+                if parsed.scheme() == "file" {
+                    let dir = parsed.to_file_path().map_err(|()| {
+                        StoreError::Config(format!("{url} is not an absolute file:/// path"))
+                    })?;
+                    return local(dir);
+                }
                 if parsed.scheme() != "s3" {
                     return Err(StoreError::Config(format!(
-                        "unsupported scheme {:?} (expected s3://bucket/prefix)",
+                        "unsupported scheme {:?} (expected s3://bucket/prefix or file:///dir)",
                         parsed.scheme()
                     )));
                 }
@@ -165,4 +172,31 @@ pub struct Download {
     pub range: Range<u64>,
     /// The whole file's size.
     pub size: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(url: Option<String>, data_dir: PathBuf) -> StoreConfig {
+        StoreConfig { url, data_dir }
+    }
+
+    #[tokio::test]
+    async fn nodes_sharing_a_file_url_see_each_others_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_owned();
+        let url = url::Url::from_directory_path(root.join("shared"))
+            .unwrap()
+            .to_string();
+        let a = Store::open(&config(Some(url.clone()), root.join("a"))).unwrap();
+        let b = Store::open(&config(Some(url), root.join("b"))).unwrap();
+        a.put("f1", false, b"bytes".to_vec()).await.unwrap();
+        assert!(b.exists("f1").await.unwrap());
+        // Without a URL each node keeps its own directory.
+        let own = Store::open(&config(None, root.join("b"))).unwrap();
+        assert!(!own.exists("f1").await.unwrap());
+        assert!(Store::open(&config(Some("file://elsewhere/dir".into()), root.join("c"))).is_err());
+        assert!(Store::open(&config(Some("ftp://x/y".into()), root.join("c"))).is_err());
+    }
 }
