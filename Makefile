@@ -21,7 +21,7 @@ export COTALK_DATA_DIR ?= $(DATA_DIR)
 TEST_ENV := RUST_BACKTRACE=1 COTALK_TEST=1
 
 .PHONY: all help services status run test lint bench bench-quick chaos clean-data \
-	cluster cluster-stop cluster-status cluster-check shard-sim
+	cluster cluster-stop cluster-status cluster-check cluster-test shard-sim
 
 all: help
 
@@ -33,9 +33,10 @@ help:
 	@echo "make chaos        fault-injection suite (tests/chaos.rs)"
 	@echo "make status       one line per service"
 	@echo "make clean-data   stop the services and cluster we started and delete .data"
-	@echo "make cluster      HA engines on loopback: Patroni Postgres + HAProxy, Redis Cluster, NATS x3"
+	@echo "make cluster      HA engines on loopback (Patroni Postgres + HAProxy, Redis Cluster, NATS x3) and six cotalk nodes behind HAProxy :8180"
 	@echo "make cluster-stop / cluster-status   stop what make cluster started / one line per process"
 	@echo "make cluster-check  smoke test, then one timed kill -9 failover per engine (scripts/cluster-check)"
+	@echo "make cluster-test   browser suite through HAProxy, then faults under load with a summary table"
 	@echo "make shard-sim    sharding simulation and capacity model (scripts/shard-sim; Python, no services)"
 
 services:
@@ -93,17 +94,30 @@ chaos:
 		(cd fuzz && $(CARGO) +nightly fuzz run $$t "$(DATA_DIR)/fuzz-corpus/$$t" corpus/$$t -- -max_total_time=60) || exit 1; \
 	done
 
-# The production-shaped deployment of the engines (scripts/cluster; ports in
+# The production-shaped deployment (scripts/cluster for the engines, scripts/cluster-cotalk for
+# cotalk's two command, two query and two projector nodes behind HAProxy at :8180; ports in
 # scripts/lib/cluster-common.sh, data under .data/cluster). `scripts/cluster env` prints the
 # COTALK_* variables that point cotalk at it.
 cluster:
+	$(CARGO) build --release
 	scripts/cluster start
+	scripts/cluster-cotalk start
 
 cluster-stop:
+	scripts/cluster-cotalk stop
 	scripts/cluster stop
 
 cluster-status:
 	scripts/cluster status
+	scripts/cluster-cotalk status
+
+# The release gate of the deployment: the browser suite through HAProxy, then faults under
+# load with the summary table (scripts/cluster-test). Not part of `make test`: it needs the
+# cluster's engines and about 15 minutes.
+cluster-test:
+	$(CARGO) build --release
+	scripts/browser-setup
+	ulimit -n 20000; scripts/cluster-test
 
 cluster-check:
 	scripts/cluster start
@@ -118,6 +132,7 @@ shard-sim:
 # A cluster kept outside the repo (see scripts/services) is removed with it.
 clean-data:
 	$(SERVICES) stop
+	scripts/cluster-cotalk stop
 	scripts/cluster stop
 	@if [ -L "$(DATA_DIR)/cluster/pg" ]; then \
 		alt="$$(readlink -f "$(DATA_DIR)/cluster/pg")"; \

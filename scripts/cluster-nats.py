@@ -8,18 +8,25 @@
     cluster-nats.py URLS verify N         every message published so far is still in the stream
     cluster-nats.py URLS wait-current SECONDS
                                           wait until the stream has a leader and 2 current replicas
+    cluster-nats.py URLS wait-leader SECONDS OLD
+                                          wait until the stream has a leader other than OLD
+    cluster-nats.py URLS delete           delete the stream if it exists
+
+The stream is CLUSTER_CHECK, or $CLUSTER_NATS_STREAM (scripts/cluster-fault and scripts/cluster-cotalk
+name cotalk's event stream with it).
 
 URLS is comma-separated (every seed). Every step is bounded in time; a failed step exits 1.
 """
 
 import asyncio
+import os
 import sys
 import time
 
 import nats
 from nats.js.api import StorageType, StreamConfig
 
-STREAM = "CLUSTER_CHECK"
+STREAM = os.environ.get("CLUSTER_NATS_STREAM", "CLUSTER_CHECK")
 SUBJECT = "cluster.check"
 
 
@@ -83,6 +90,22 @@ async def wait_current(js, seconds):
     raise SystemExit(f"stream replicas not current within {seconds}s: {last}")
 
 
+async def wait_leader(js, seconds, old):
+    deadline = time.monotonic() + seconds
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            leader = (await js.stream_info(STREAM)).cluster.leader
+            if leader and leader != old:
+                print(leader)
+                return
+            last = f"leader={leader}"
+        except Exception as e:  # noqa: BLE001
+            last = repr(e)
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"no new stream leader within {seconds}s: {last}")
+
+
 async def main(argv):
     urls, cmd, args = argv[1], argv[2], argv[3:]
     nc = await connect(urls)
@@ -98,6 +121,14 @@ async def main(argv):
             await verify(js, int(args[0]))
         elif cmd == "wait-current":
             await wait_current(js, float(args[0]))
+        elif cmd == "wait-leader":
+            await wait_leader(js, float(args[0]), args[1])
+        elif cmd == "delete":
+            try:
+                await js.delete_stream(STREAM)
+                print(f"deleted {STREAM}")
+            except nats.js.errors.NotFoundError:
+                pass
         else:
             raise SystemExit(f"unknown step {cmd}")
     finally:

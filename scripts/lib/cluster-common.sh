@@ -127,6 +127,23 @@ pg_leader() {
 redis_cli() { timeout 5 redis-cli -h "$HOST" "$@"; }
 redis_pidfile() { echo "$CLUSTER_DIR/redis/$1/redis.pid"; }
 redis_pid() { our_pid "$(redis_pidfile "$1")" redis-server; }
+# The port of the master serving KEY's slot, as the first node that answers sees it.
+redis_master_of() {
+	local p slot
+	for p in "${REDIS_PORTS[@]}"; do
+		slot="$(redis_cli -p "$p" cluster keyslot "$1" 2>/dev/null)" || continue
+		redis_cli -p "$p" cluster nodes 2>/dev/null | awk -v s="$slot" '
+			$3 ~ /master/ && $3 !~ /fail/ {
+				for (i = 9; i <= NF; i++) {
+					n = split($i, r, "-"); lo = r[1]; hi = (n > 1) ? r[2] : r[1]
+					if (s + 0 >= lo + 0 && s + 0 <= hi + 0) { split($2, a, "[:@]"); print a[2]; exit }
+				}
+			}'
+		return 0
+	done
+}
+# The namespace scripts/cluster env gives cotalk; its keys all share this hash tag's slot.
+COTALK_CLUSTER_NAMESPACE='{cotalk}'
 
 nats_pidfile() { echo "$CLUSTER_DIR/nats/$1/nats.pid"; }
 nats_pid() { our_pid "$(nats_pidfile "$1")" nats-server; }

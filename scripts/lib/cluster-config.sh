@@ -118,8 +118,20 @@ nats_conf() {
 # routes by request: reads (GET/HEAD, the /v1/stream WebSocket, typing) to the query nodes,
 # everything else to the command nodes (GET /v1/me/sessions is served by the command side),
 # a room's commands always to the same one.
+# What HAProxy answers itself when no node of a backend is up: cotalk's own 503 problem, with
+# `Retry-After`, so clients retry exactly as they do when a node answers it.
+haproxy_problem() {
+	local status="$1" reason="$2" body
+	body="{\"type\":\"https://cotalk.dev/problems/dependency_unavailable\",\"title\":\"$reason\",\"status\":$status,\"code\":\"dependency_unavailable\",\"detail\":\"no cotalk node can take this request right now; retry shortly\"}"
+	printf 'HTTP/1.1 %s %s\r\ncontent-type: application/problem+json\r\ncache-control: no-store\r\nretry-after: 1\r\ncontent-length: %s\r\nconnection: close\r\n\r\n%s' \
+		"$status" "$reason" "${#body}" "$body"
+}
+
 haproxy_cotalk_section() {
-	local i
+	local i dir="$CLUSTER_DIR/haproxy"
+	haproxy_problem 503 "Service Unavailable" >"$dir/cotalk-503.http"
+	haproxy_problem 502 "Bad Gateway" >"$dir/cotalk-502.http"
+	haproxy_problem 504 "Gateway Timeout" >"$dir/cotalk-504.http"
 	cat <<-EOF
 
 		# ---- cotalk nodes (not started by this script; see ARCHITECTURE.md "Cluster deployment")
@@ -127,6 +139,9 @@ haproxy_cotalk_section() {
 		  mode http
 		  bind $HOST:$COTALK_HTTP_PORT
 		  option forwardfor
+		  errorfile 503 $dir/cotalk-503.http
+		  errorfile 502 $dir/cotalk-502.http
+		  errorfile 504 $dir/cotalk-504.http
 		  timeout client 60s
 		  timeout http-request 10s
 		  timeout http-keep-alive 10s
@@ -141,13 +156,21 @@ haproxy_cotalk_section() {
 		  use_backend cotalk_command_room if room_path !room_direct
 		  default_backend cotalk_command
 
+		# Health is /healthz (the process serves), not /readyz (its dependencies answer):
+		# Postgres, Redis and NATS are shared by every node, so while one of them fails over
+		# no node is better than another. Each node then answers 503 with Retry-After itself,
+		# and open WebSockets stay up; only a dead or hung node is taken out (its sessions
+		# cut, so clients reconnect to the other). A request that cannot connect to a node is
+		# sent to the other one (redispatch) before any byte of it went out.
 		# Commands that name no room (sign-up, log-in, /v1/me, friends): round robin.
 		backend cotalk_command
 		  mode http
 		  balance roundrobin
 		  timeout server 60s
+		  option redispatch
+		  retries 2
 		  option httpchk
-		  http-check send meth GET uri /readyz
+		  http-check send meth GET uri /healthz
 		  http-check expect status 200
 		  default-server inter 2s fall 2 rise 2 on-marked-down shutdown-sessions
 	EOF
@@ -164,6 +187,8 @@ haproxy_cotalk_section() {
 		  balance uri depth 3
 		  hash-type consistent
 		  timeout server 60s
+		  option redispatch
+		  retries 2
 		  default-server on-marked-down shutdown-sessions
 	EOF
 	for i in "${!COTALK_COMMAND_PORTS[@]}"; do
@@ -179,8 +204,10 @@ haproxy_cotalk_section() {
 		  timeout server 60s
 		  timeout tunnel 1h
 		  timeout server-fin 5s
+		  option redispatch
+		  retries 2
 		  option httpchk
-		  http-check send meth GET uri /readyz
+		  http-check send meth GET uri /healthz
 		  http-check expect status 200
 		  default-server inter 2s fall 2 rise 2 on-marked-down shutdown-sessions
 	EOF

@@ -181,6 +181,16 @@ impl HttpLoad {
         load
     }
 
+    /// Worker `w`'s bearer token.
+    pub fn token(&self, w: usize) -> &str {
+        &self.actors[w].token
+    }
+
+    /// The rooms every worker is a member of.
+    pub fn rooms(&self) -> &[RoomId] {
+        &self.rooms
+    }
+
     /// Send the next attempts to `base` (the command process restarted on
     /// another port).
     pub fn set_base(&self, base: String) {

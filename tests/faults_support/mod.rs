@@ -137,10 +137,11 @@ pub async fn generations(cfg: &ProjectorConfig) -> [i64; 3] {
 
 /// The redis projection's stored checkpoint (0 when absent).
 pub async fn redis_checkpoint(cfg: &ProjectorConfig, generation: i64) -> i64 {
-    let Ok(client) = redis::Client::open(cfg.redis_url.as_str()) else {
+    let Ok(target) = readmodel::RedisTarget::open(&cfg.redis_url) else {
         return 0;
     };
-    let Ok(mut c) = client.get_multiplexed_async_connection().await else {
+    let timeouts = readmodel::Timeouts::new(Duration::from_secs(2), Duration::from_secs(2));
+    let Ok(mut c) = target.connect(timeouts).await else {
         return 0;
     };
     let key = RedisKeys::new(&cfg.namespace, generation).checkpoint();
@@ -284,7 +285,8 @@ async fn flushall(cfg: &ProjectorConfig) {
 }
 
 async fn delete_stream(cfg: &ProjectorConfig) {
-    let js = jetstream::new(async_nats::connect(&cfg.nats_url).await.unwrap());
+    let nats = async_nats::connect(readmodel::subjects::servers(&cfg.nats_url));
+    let js = jetstream::new(nats.await.unwrap());
     let deadline = Instant::now() + CATCH_UP;
     while bus::stream_info(&js, &cfg.namespace)
         .await
@@ -355,7 +357,11 @@ pub async fn assert_stream_holds_the_log_once(cfg: &ProjectorConfig) {
         .iter()
         .map(|e| e.position)
         .collect();
-    let js = jetstream::new(async_nats::connect(&cfg.nats_url).await.unwrap());
+    let js = jetstream::new(
+        async_nats::connect(readmodel::subjects::servers(&cfg.nats_url))
+            .await
+            .unwrap(),
+    );
     let stream = js
         .get_stream(bus::stream_name(&cfg.namespace))
         .await
@@ -413,7 +419,7 @@ pub async fn cleanup_shared(cfg: &ProjectorConfig, redis: bool, nats: bool, redi
         }
     }
     if nats {
-        if let Ok(client) = async_nats::connect(&cfg.nats_url).await {
+        if let Ok(client) = async_nats::connect(readmodel::subjects::servers(&cfg.nats_url)).await {
             let _ = jetstream::new(client)
                 .delete_stream(bus::stream_name(&cfg.namespace))
                 .await;

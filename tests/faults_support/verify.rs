@@ -38,6 +38,48 @@ pub async fn compare_to_rebuild(
     live: [i64; 3],
     head: i64,
 ) -> (u64, Vec<&'static str>) {
+    let [redis_live, history_live, search_live] = live;
+    let mut diverged = compare_shared_to_rebuild(cfg, [redis_live, history_live], head).await;
+    let mut compare = |name: &'static str, live: String, fresh: String| {
+        if live != fresh {
+            eprintln!("{name}: live digest {live} differs from a fresh rebuild's {fresh}");
+            diverged.push(name);
+        }
+    };
+    let cancel = CancellationToken::new();
+
+    // The live index first (one writer per directory at a time).
+    let dir = projector::search_projection::index_dir(&cfg.data_dir, &cfg.namespace, search_live);
+    let opts = cfg.search.index.clone();
+    let (checkpoint, docs, live_digest) = tokio::task::spawn_blocking(move || {
+        let index = search::SearchIndex::open(&dir, opts).expect("open the live search index");
+        let digest = index.digest().expect("digest the live index");
+        (index.checkpoint(), index.num_docs(), digest)
+    })
+    .await
+    .unwrap();
+    assert_eq!(checkpoint, head, "search index checkpoint");
+    let mut s = SearchProjection::open(cfg, FRESH).await.unwrap();
+    let cp = replay::catch_up(&mut s, &cfg.write_pool, 1000, &cancel, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(cp, head, "search rebuild stopped short");
+    compare(
+        "search",
+        format!("{live_digest:?}"),
+        format!("{:?}", s.digest().await.unwrap()),
+    );
+    (docs, diverged)
+}
+
+/// The shared projections (`redis` and `history`, at generations `live`)
+/// against a fresh rebuild of each up to `head`: the names of those whose
+/// digests differ.
+pub async fn compare_shared_to_rebuild(
+    cfg: &ProjectorConfig,
+    live: [i64; 2],
+    head: i64,
+) -> Vec<&'static str> {
     let mut diverged = Vec::new();
     let mut compare = |name: &'static str, live: String, fresh: String| {
         if live != fresh {
@@ -46,7 +88,7 @@ pub async fn compare_to_rebuild(
         }
     };
     let cancel = CancellationToken::new();
-    let [redis_live, history_live, search_live] = live;
+    let [redis_live, history_live] = live;
 
     let mut r = RedisProjection::new(&cfg.redis_url, &cfg.namespace, FRESH)
         .unwrap()
@@ -78,29 +120,7 @@ pub async fn compare_to_rebuild(
         format!("{:?}", history(history_live).await.unwrap()),
         format!("{:?}", history(FRESH).await.unwrap()),
     );
-
-    // The live index first (one writer per directory at a time).
-    let dir = projector::search_projection::index_dir(&cfg.data_dir, &cfg.namespace, search_live);
-    let opts = cfg.search.index.clone();
-    let (checkpoint, docs, live_digest) = tokio::task::spawn_blocking(move || {
-        let index = search::SearchIndex::open(&dir, opts).expect("open the live search index");
-        let digest = index.digest().expect("digest the live index");
-        (index.checkpoint(), index.num_docs(), digest)
-    })
-    .await
-    .unwrap();
-    assert_eq!(checkpoint, head, "search index checkpoint");
-    let mut s = SearchProjection::open(cfg, FRESH).await.unwrap();
-    let cp = replay::catch_up(&mut s, &cfg.write_pool, 1000, &cancel, |_| {})
-        .await
-        .unwrap();
-    assert_eq!(cp, head, "search rebuild stopped short");
-    compare(
-        "search",
-        format!("{live_digest:?}"),
-        format!("{:?}", s.digest().await.unwrap()),
-    );
-    (docs, diverged)
+    diverged
 }
 
 /// History: exactly one row per acknowledged post, at its seq, in its final state.
