@@ -27,12 +27,11 @@ use contract::commands::{LoginRequest, RegisterRequest};
 use contract::people::{CreateInviteRequest, JoinInviteRequest};
 use domain::RoomId;
 use faults_support::client::{Ack, HttpLoad};
-use faults_support::{assert_stream_holds_the_log_once, generations, log, redis_checkpoint};
+use faults_support::{assert_stream_holds_the_log_once, generations, log};
 use futures::StreamExt;
 use projector::{source, ProjectorConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use readmodel::ProjectionName;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -153,6 +152,8 @@ async fn cluster_faults_lose_and_double_nothing() {
     let _ = watching.await;
 
     let logged = log::check(&cfg.write_pool, &acks).await;
+    let uploads = load.uploads.lock().unwrap().clone();
+    let (uploads_lost, _) = log::check_uploads(&cfg.write_pool, &uploads).await;
     assert_stream_holds_the_log_once(&cfg).await;
     let diverged =
         faults_support::verify::compare_shared_to_rebuild(&cfg, [live[0], live[1]], head).await;
@@ -201,6 +202,10 @@ async fn cluster_faults_lose_and_double_nothing() {
     for (k, v) in [
         ("commands acknowledged", acks.len().to_string()),
         ("lost", logged.lost.len().to_string()),
+        (
+            "uploads acknowledged / lost",
+            format!("{} / {}", uploads.len(), uploads_lost.len()),
+        ),
         ("duplicated", logged.duplicated.len().to_string()),
         ("diverged (redis, history)", diverged.len().to_string()),
         (
@@ -236,19 +241,9 @@ async fn cluster_faults_lose_and_double_nothing() {
     }
     println!("{out}");
 
-    assert!(logged.lost.is_empty(), "lost: {:?}", logged.lost);
-    assert!(
-        logged.duplicated.is_empty(),
-        "duplicated: {:?}",
-        logged.duplicated
-    );
+    logged.assert_exactly_once();
+    assert!(uploads_lost.is_empty(), "uploads lost: {uploads_lost:?}");
     assert!(diverged.is_empty(), "diverged from a rebuild: {diverged:?}");
-    assert!(
-        logged.unacknowledged.is_empty() && logged.unkeyed == 0,
-        "events of no acknowledged command: {:?}, {} without a key (was the log empty? scripts/cluster-cotalk reset)",
-        logged.unacknowledged,
-        logged.unkeyed
-    );
     assert!(
         missing.is_empty(),
         "{} posts the watcher never got, such as {:?}",
@@ -265,44 +260,20 @@ async fn cluster_faults_lose_and_double_nothing() {
         frames.out_of_order, 0,
         "frames at or below an earlier position"
     );
-    assert_eq!(
-        (fired.fired, fired.distinct),
-        (owed as i64, owed as i64),
-        "reminders fired (all, distinct) vs owed: each exactly once"
-    );
-    assert!(
-        seen.server_errors.is_empty(),
-        "5xx other than 503: {:?}",
-        seen.server_errors
-    );
-    assert_eq!(
-        seen.without_retry_after, 0,
-        "503 answers without Retry-After"
-    );
-    assert_eq!(seen.timeouts, 0, "requests never answered");
+    faults_support::client::assert_answers(&seen, owed, &fired);
 }
 
 /// Until the relay, `redis` and `history` reach `head`.
 async fn caught_up(cfg: &ProjectorConfig, live: [i64; 3], head: i64) {
     let deadline = Instant::now() + CATCH_UP;
     loop {
-        let relay = projector::relay::load_checkpoint(&cfg.write_pool, &cfg.namespace)
-            .await
-            .unwrap_or(-1);
-        let redis = redis_checkpoint(cfg, live[0]).await;
-        let history = projector::history_projection::checkpoint(
-            &cfg.read_pool,
-            ProjectionName::History,
-            live[1],
-        )
-        .await
-        .unwrap_or(-1);
-        if relay >= head && redis >= head && history >= head {
+        let at = faults_support::shared_positions(cfg, [live[0], live[1]]).await;
+        if at.iter().all(|p| *p >= head) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "not caught up with {head} after {CATCH_UP:?}: relay {relay}, redis {redis}, history {history}"
+            "not caught up with {head} after {CATCH_UP:?}: relay, redis, history at {at:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

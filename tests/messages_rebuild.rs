@@ -8,8 +8,7 @@ mod support;
 use contract::commands::{PostMessageRequest, ReadMarkerRequest, SetNoticeRequest};
 use projector::digest::{history_digest, redis_digest};
 use projector::{
-    generations, source, HistoryProjection, Projection, ProjectorConfig, RedisProjection,
-    SearchProjection,
+    generations, source, HistoryProjection, Projection, RedisProjection, SearchProjection,
 };
 use readmodel::ProjectionName;
 
@@ -52,16 +51,7 @@ async fn messenger_read_models_rebuild_to_the_same_digests() {
         .unwrap();
     let last = uc.remove_member(room, c.id).await.unwrap().position;
 
-    let dir = std::env::temp_dir().join(format!("cotalk-test-{}", s.env.namespace));
-    let cfg = ProjectorConfig::new(
-        &s.env.namespace,
-        s.env.write_pool.clone(),
-        s.env.read_pool.clone(),
-        &s.env.redis_url,
-        &s.env.nats_url,
-        &dir,
-    )
-    .with_pii(eventlog::pii::Pii::new(support::MASTER_KEY.as_bytes()));
+    let cfg = s.projector_config();
     let live_redis = generations::current(&cfg, ProjectionName::Redis)
         .await
         .unwrap();

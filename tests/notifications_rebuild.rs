@@ -11,7 +11,7 @@ use contract::commands::{FriendRequest, PostMessageRequest};
 use contract::meetups::{AddAttendeeRequest, ChangeMeetupRequest, CreateMeetupRequest};
 use contract::people::MuteRequest;
 use projector::digest::history_digest;
-use projector::{generations, source, HistoryProjection, Projection, ProjectorConfig};
+use projector::{generations, source, HistoryProjection, Projection};
 use readmodel::sql::{notification_reads_table, notifications_table};
 use readmodel::ProjectionName;
 
@@ -90,15 +90,7 @@ async fn the_feed_rebuilds_to_the_same_digest_event_by_event_and_in_bulk() {
     ub.mark_notifications_read(third.0).await.unwrap();
     let last = ub.mark_notifications_read(newest.0).await.unwrap().position;
 
-    let dir = std::env::temp_dir().join(format!("cotalk-test-{}", s.env.namespace));
-    let cfg = ProjectorConfig::new(
-        &s.env.namespace,
-        s.env.write_pool.clone(),
-        s.env.read_pool.clone(),
-        &s.env.redis_url,
-        &s.env.nats_url,
-        &dir,
-    );
+    let cfg = s.projector_config();
     let live = generations::current(&cfg, ProjectionName::History)
         .await
         .unwrap();

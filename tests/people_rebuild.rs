@@ -12,26 +12,14 @@ use contract::people::{
     ChangeRoleRequest, CreateInviteRequest, JoinInviteRequest, MuteRequest, RoleName,
 };
 use projector::digest::redis_digest;
-use projector::rebuild::{self, RebuildOptions};
-use projector::{generations, source, ProjectorConfig};
+use projector::{generations, source};
 use readmodel::ProjectionName;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-const DEADLINE: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn people_models_rebuild_to_the_live_digest() {
     let s = support::start().await;
-    let cfg = ProjectorConfig::new(
-        &s.env.namespace,
-        s.env.write_pool.clone(),
-        s.env.read_pool.clone(),
-        &s.env.redis_url,
-        &s.env.nats_url,
-        &s.config.data_dir,
-    )
-    .with_pii(eventlog::pii::Pii::new(support::MASTER_KEY.as_bytes()));
+    let cfg = s.projector_config();
     let witness = CancellationToken::new();
     let w = projector::spawn_generation(&cfg, ProjectionName::Redis, 99, witness.clone())
         .await
@@ -96,26 +84,10 @@ async fn people_models_rebuild_to_the_live_digest() {
         .await
         .unwrap();
 
-    let opts = RebuildOptions {
-        shadow: true,
-        page: 7,
-        handover_timeout: Duration::from_secs(60),
-        ..Default::default()
-    };
-    let outcomes = tokio::time::timeout(
-        DEADLINE,
-        rebuild::rebuild(
-            &cfg,
-            &[ProjectionName::Redis],
-            &opts,
-            |_| {},
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .expect("rebuild in time")
-    .expect("rebuild");
-    assert_eq!(outcomes[0].generation, 2);
+    assert_eq!(
+        support::shadow_rebuild(&cfg, ProjectionName::Redis).await,
+        2
+    );
     let head = source::head(&s.env.write_pool).await.unwrap();
     support::caught_up(&cfg, ProjectionName::Redis, 2, head).await;
     support::caught_up(&cfg, ProjectionName::Redis, 99, head).await;

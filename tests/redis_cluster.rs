@@ -12,8 +12,7 @@ mod support;
 
 use cotalk::config::Role;
 use projector::digest::redis_digest;
-use projector::rebuild::{self, RebuildOptions};
-use projector::{generations, source, ProjectorConfig};
+use projector::{generations, source};
 use readmodel::ProjectionName;
 use redis_cluster::RedisCluster;
 use std::collections::HashMap;
@@ -30,15 +29,7 @@ async fn cotalk_serves_from_a_redis_cluster_through_a_master_failover() {
     env.redis_url = cluster.url();
     env.namespace = format!("{{{}}}", env.namespace);
     let s = support::start_with(env, Role::All, None).await;
-    let cfg = ProjectorConfig::new(
-        &s.env.namespace,
-        s.env.write_pool.clone(),
-        s.env.read_pool.clone(),
-        &s.env.redis_url,
-        &s.env.nats_url,
-        &s.config.data_dir,
-    )
-    .with_pii(eventlog::pii::Pii::new(support::MASTER_KEY.as_bytes()));
+    let cfg = s.projector_config();
     // Built live beside the served generation, through the failover too.
     let witness = CancellationToken::new();
     let w = projector::spawn_generation(&cfg, ProjectionName::Redis, 99, witness.clone())
@@ -118,26 +109,7 @@ async fn cotalk_serves_from_a_redis_cluster_through_a_master_failover() {
     stream.close().await;
 
     // The read models after the failover equal a rebuild from the log.
-    let opts = RebuildOptions {
-        shadow: true,
-        page: 7,
-        handover_timeout: Duration::from_secs(60),
-        ..Default::default()
-    };
-    let outcomes = tokio::time::timeout(
-        DEADLINE,
-        rebuild::rebuild(
-            &cfg,
-            &[ProjectionName::Redis],
-            &opts,
-            |_| {},
-            CancellationToken::new(),
-        ),
-    )
-    .await
-    .expect("rebuild in time")
-    .expect("rebuild");
-    let rebuilt = outcomes[0].generation;
+    let rebuilt = support::shadow_rebuild(&cfg, ProjectionName::Redis).await;
     let head = source::head(&s.env.write_pool).await.unwrap();
     support::caught_up(&cfg, ProjectionName::Redis, rebuilt, head).await;
     support::caught_up(&cfg, ProjectionName::Redis, 99, head).await;

@@ -18,12 +18,12 @@
 //! In the common case (generation known, projection caught up) a read costs
 //! one round trip per transaction and nothing more.
 //!
-//! Under Redis Cluster a transaction must stay within one hash slot. A room's
-//! keys already share one (`{room_id}`); the pointer, the checkpoint and user
-//! keys do not, so a cluster deployment would read the pointer and
-//! checkpoint per slot (mirrored by the projector into each room's slot) or
-//! pin the read models of one generation to one shard. One Redis, as run
-//! here, needs neither.
+//! Under Redis Cluster a transaction must stay within one hash slot: the
+//! namespace carries a hash tag there (`{cotalk}`), so every key of the
+//! deployment, pointer and checkpoint included, shares one slot (see
+//! `readmodel::RedisTarget`). Spreading rooms over slots would need the
+//! pointer and checkpoint mirrored into each room's slot and read per slot
+//! (ARCHITECTURE.md, Cluster deployment).
 
 use crate::failure::{dependency, unavailable, Fail};
 use crate::state::QueryState;

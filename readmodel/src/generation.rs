@@ -110,14 +110,9 @@ pub async fn switch_if_caught_up<C: ConnectionLike + Send + Sync>(
     Ok(moved == 1)
 }
 
-/// Every key starting with `prefix`, sorted.
-///
-/// Under a cluster the scan runs on the master owning the prefix's slot:
-/// with a tagged namespace (see [`crate::RedisTarget::check_namespace`])
-/// that is where every key of the prefix lives.
-pub async fn scan_keys(conn: &mut RedisConn, prefix: &str) -> Result<Vec<String>, ReadError> {
-    // Namespaces and generation numbers contain no glob characters, but be
-    // exact anyway.
+/// The `SCAN MATCH` pattern of every key starting with `prefix`: its glob
+/// characters escaped (namespaces seldom hold any, but be exact), then `*`.
+fn glob_prefix(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {
@@ -126,6 +121,16 @@ pub async fn scan_keys(conn: &mut RedisConn, prefix: &str) -> Result<Vec<String>
         pattern.push(c);
     }
     pattern.push('*');
+    pattern
+}
+
+/// Every key starting with `prefix`, sorted.
+///
+/// Under a cluster the scan runs on the master owning the prefix's slot:
+/// with a tagged namespace (see [`crate::RedisTarget::check_namespace`])
+/// that is where every key of the prefix lives.
+pub async fn scan_keys(conn: &mut RedisConn, prefix: &str) -> Result<Vec<String>, ReadError> {
+    let pattern = glob_prefix(prefix);
     let mut keys = Vec::new();
     let mut cursor: u64 = 0;
     loop {
@@ -161,4 +166,13 @@ pub async fn drop(
         removed += n;
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod glob_tests {
+    #[test]
+    fn a_prefix_matches_itself_only() {
+        assert_eq!(super::glob_prefix("{cotalk}:rm:g3:"), "{cotalk}:rm:g3:*");
+        assert_eq!(super::glob_prefix("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\*");
+    }
 }

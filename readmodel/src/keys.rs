@@ -15,8 +15,9 @@ pub const USER_FRAMES_LEN: usize = 128;
 ///
 /// Every key starts with `{namespace}:rm:g{generation}:`, so a generation can
 /// be dropped with one `SCAN MATCH` + `UNLINK` and deployments sharing a Redis
-/// never collide. Keys of one room share the `{room_id}` hash tag, so under
-/// Redis Cluster a room's keys live on one shard.
+/// never collide. Keys of one room also carry the `{room_id}` hash tag; on a
+/// Redis Cluster the namespace's own tag comes first and wins, so that all
+/// of a deployment's keys share one slot (see [`crate::RedisTarget`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisKeys {
     prefix: String,

@@ -288,41 +288,16 @@ pub async fn run(plan: Plan) {
         seen: &seen,
     };
     summary.print(seed, started.elapsed());
-    assert!(logged.lost.is_empty(), "lost: {:?}", logged.lost);
+    logged.assert_exactly_once();
     assert!(uploads_lost.is_empty(), "uploads lost: {uploads_lost:?}");
     assert!(!uploads.is_empty(), "the load uploaded no file");
-    assert!(
-        logged.duplicated.is_empty(),
-        "duplicated: {:?}",
-        logged.duplicated
-    );
     assert!(diverged.is_empty(), "diverged from a rebuild: {diverged:?}");
-    assert!(
-        logged.unacknowledged.is_empty() && logged.unkeyed == 0,
-        "events of no acknowledged command: {:?}, {} without a key",
-        logged.unacknowledged,
-        logged.unkeyed
-    );
     let max_ack = acks.iter().map(|a| a.position).max().unwrap_or(0);
     assert_eq!(
         logged.last_keyed, max_ack,
         "last keyed event vs last acknowledged position"
     );
-    assert_eq!(
-        (fired.fired, fired.distinct),
-        (owed as i64, owed as i64),
-        "reminders fired (all, distinct) vs owed: each exactly once"
-    );
-    assert!(
-        seen.server_errors.is_empty(),
-        "5xx other than 503: {:?}",
-        seen.server_errors
-    );
-    assert_eq!(
-        seen.without_retry_after, 0,
-        "503 answers without Retry-After"
-    );
-    assert_eq!(seen.timeouts, 0, "requests the command side never answered");
+    super::client::assert_answers(&seen, owed, &fired);
 }
 
 /// The table `make chaos` prints.

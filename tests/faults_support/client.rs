@@ -55,6 +55,27 @@ pub struct Ack {
     pub position: i64,
 }
 
+/// What every fault run asserts of the load's answers once it is over:
+/// each reminder the load's meet-ups are owed fired exactly once, no 5xx
+/// but 503, every 503 with `Retry-After`, every request answered.
+pub fn assert_answers(seen: &Seen, owed: usize, fired: &super::log::Reminders) {
+    assert_eq!(
+        (fired.fired, fired.distinct),
+        (owed as i64, owed as i64),
+        "reminders fired (all, distinct) vs owed: each exactly once"
+    );
+    assert!(
+        seen.server_errors.is_empty(),
+        "5xx other than 503: {:?}",
+        seen.server_errors
+    );
+    assert_eq!(
+        seen.without_retry_after, 0,
+        "503 answers without Retry-After"
+    );
+    assert_eq!(seen.timeouts, 0, "requests never answered");
+}
+
 /// Everything the load saw besides acknowledgements.
 #[derive(Debug, Default)]
 pub struct Seen {

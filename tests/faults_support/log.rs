@@ -30,6 +30,26 @@ pub struct LogCheck {
     pub last_keyed: i64,
 }
 
+impl LogCheck {
+    /// Every acknowledged command's events exactly once, and nothing else
+    /// keyed or unkeyed in the log.
+    pub fn assert_exactly_once(&self) {
+        assert!(self.lost.is_empty(), "lost: {:?}", self.lost);
+        assert!(
+            self.duplicated.is_empty(),
+            "duplicated: {:?}",
+            self.duplicated
+        );
+        assert!(
+            self.unacknowledged.is_empty() && self.unkeyed == 0,
+            "events of no acknowledged command: {:?}, {} without a key \
+             (the log must start empty: for the cluster, scripts/cluster-cotalk reset)",
+            self.unacknowledged,
+            self.unkeyed
+        );
+    }
+}
+
 /// The scheduler's reminders in the log.
 #[derive(Debug, Default)]
 pub struct Reminders {

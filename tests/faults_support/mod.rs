@@ -304,6 +304,20 @@ async fn delete_stream(cfg: &ProjectorConfig) {
         .expect("delete the stream");
 }
 
+/// Where the relay and the shared projections stand: relay, `redis` at
+/// generation `live[0]`, `history` at `live[1]` (-1 for one unreadable now).
+pub async fn shared_positions(cfg: &ProjectorConfig, live: [i64; 2]) -> [i64; 3] {
+    let relay = projector::relay::load_checkpoint(&cfg.write_pool, &cfg.namespace)
+        .await
+        .unwrap_or(-1);
+    let redis = redis_checkpoint(cfg, live[0]).await;
+    let history =
+        projector::history_projection::checkpoint(&cfg.read_pool, ProjectionName::History, live[1])
+            .await
+            .unwrap_or(-1);
+    [relay, redis, history]
+}
+
 /// Wait (bounded) until the relay and every projection stand at `head`;
 /// `projector` runs the relay, redis and history, `query` runs search.
 pub async fn wait_caught_up(
@@ -317,17 +331,7 @@ pub async fn wait_caught_up(
     loop {
         projector.assert_running();
         query.assert_running();
-        let relay = projector::relay::load_checkpoint(&cfg.write_pool, &cfg.namespace)
-            .await
-            .unwrap();
-        let redis = redis_checkpoint(cfg, live[0]).await;
-        let history = projector::history_projection::checkpoint(
-            &cfg.read_pool,
-            ProjectionName::History,
-            live[1],
-        )
-        .await
-        .unwrap();
+        let [relay, redis, history] = shared_positions(cfg, [live[0], live[1]]).await;
         let search = query
             .gauge(
                 "cotalk_projection_position",

@@ -286,6 +286,20 @@ impl Server {
         }
     }
 
+    /// A projector configuration on this server's databases, Redis, NATS
+    /// and data directory, opening personal fields with its master key.
+    pub fn projector_config(&self) -> projector::ProjectorConfig {
+        projector::ProjectorConfig::new(
+            &self.env.namespace,
+            self.env.write_pool.clone(),
+            self.env.read_pool.clone(),
+            &self.env.redis_url,
+            &self.env.nats_url,
+            &self.config.data_dir,
+        )
+        .with_pii(eventlog::pii::Pii::new(MASTER_KEY.as_bytes()))
+    }
+
     /// The typed client as `user`.
     pub fn as_user(&self, user: &User) -> Client {
         self.api.of(user)
@@ -349,6 +363,27 @@ impl Call {
             headers: answer.headers,
         }
     }
+}
+
+/// A shadow rebuild of `name` into a new generation (pages of 7 events, a
+/// minute for the hand-over), within two minutes; the new generation.
+pub async fn shadow_rebuild(
+    cfg: &projector::ProjectorConfig,
+    name: readmodel::ProjectionName,
+) -> i64 {
+    let opts = projector::rebuild::RebuildOptions {
+        shadow: true,
+        page: 7,
+        handover_timeout: std::time::Duration::from_secs(60),
+        ..Default::default()
+    };
+    let names = [name];
+    let rebuild = projector::rebuild::rebuild(cfg, &names, &opts, |_| {}, CancellationToken::new());
+    let outcomes = tokio::time::timeout(std::time::Duration::from_secs(120), rebuild)
+        .await
+        .expect("rebuild in time")
+        .expect("rebuild");
+    outcomes[0].generation
 }
 
 /// Wait until generation `g` of the `name` projection has applied
