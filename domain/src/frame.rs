@@ -442,13 +442,25 @@ fn reactions_frame(message_id: MessageId, seq: u64, actor: UserId) -> FrameBody 
     }
 }
 
-/// One NATS message of frames: the frames of one room from one applied batch.
+/// One NATS message of frames: the frames of every room from one applied
+/// batch, in position order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameBatch {
     /// Tells publishers apart (new on every projector start).
     pub publisher: uuid::Uuid,
     /// 1, 2, 3 … per publisher, over all its messages: a hole means lost frames.
     pub seq: u64,
+    /// The log positions this message covers, `after` (exclusive) to `upto`
+    /// (inclusive): the projection's checkpoint before and after the batch.
+    /// Every applied batch is published, with or without frames, so the
+    /// messages chain across publishers: one whose `after` is past the
+    /// highest `upto` received means frames were lost, such as a batch a
+    /// projector applied but died before publishing, which no `seq` shows
+    /// since its successor counts from 1. Both 0: not known (no check).
+    #[serde(default)]
+    pub after: i64,
+    #[serde(default)]
+    pub upto: i64,
     /// In position order.
     pub frames: Vec<Frame>,
 }

@@ -207,27 +207,31 @@ impl FramePublisher {
         }
     }
 
-    /// Publish the frames of one applied batch, skipping what was already
+    /// Publish the frames of one applied batch, which took the projection
+    /// from checkpoint `after` to `upto`, skipping what was already
     /// published, as one message in position order (all rooms together: a
     /// message per room would let a connection in two rooms see a later
     /// position of one before an earlier one of the other, and a client
-    /// resuming from the later one would never get the earlier). Never
-    /// waits and never fails: the batch is applied whatever happens here,
-    /// and subscribers detect a lost message by its missing `seq`.
-    pub fn publish(&self, frames: Vec<Frame>) {
-        let floor = self.inner.published.load(Ordering::SeqCst);
-        let Some(last) = frames.last().map(|f| f.position) else {
-            return;
-        };
-        self.observe(last);
-        let fresh: Vec<Frame> = frames.into_iter().filter(|f| f.position > floor).collect();
-        if fresh.is_empty() {
+    /// resuming from the later one would never get the earlier). A batch
+    /// without frames is published too, so subscribers can tell a lost
+    /// message from a quiet one by [`FrameBatch::after`]. Never waits and
+    /// never fails: the batch is applied whatever happens here, and
+    /// subscribers detect a lost message by its `seq` or its `after`.
+    pub fn publish(&self, after: i64, upto: i64, frames: Vec<Frame>) {
+        let floor = self.inner.published.fetch_max(upto, Ordering::SeqCst);
+        if upto <= floor {
             return;
         }
+        let fresh: Vec<Frame> = frames.into_iter().filter(|f| f.position > floor).collect();
+        // What was published before (up to `floor`) is covered already: a
+        // generation re-applying older events claims no more than that.
+        let after = after.min(floor);
         self.send([fresh], |publisher, seq, frames| {
             let batch = FrameBatch {
                 publisher,
                 seq,
+                after,
+                upto,
                 frames,
             };
             (

@@ -2,7 +2,9 @@
 //! every room's frames together in position order: a connection following
 //! two rooms then gets them in position order, which resuming with
 //! `after=<last position>` relies on (a message per room let a later
-//! position of one room arrive before an earlier one of the other).
+//! position of one room arrive before an earlier one of the other). Every
+//! applied batch is published, frames or not, with the positions it covers,
+//! so a subscriber can tell a message nobody sent from a quiet stretch.
 
 use chrono::Utc;
 use domain::frame::{Frame, FrameBatch, FrameBody};
@@ -44,11 +46,15 @@ async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
         renamed(13, a),
         renamed(14, b),
     ];
-    publisher.publish(batch);
-    publisher.publish(vec![renamed(15, b), renamed(16, a)]);
+    publisher.publish(9, 14, batch);
+    // A batch that changed nothing live, then one re-applied (a generation
+    // being rebuilt): the first is published, the second is not.
+    publisher.publish(14, 15, Vec::new());
+    publisher.publish(8, 12, vec![renamed(12, b)]);
+    publisher.publish(15, 17, vec![renamed(16, b), renamed(17, a)]);
 
     let mut got = Vec::new();
-    while got.len() < 2 {
+    while got.len() < 3 {
         let m = tokio::time::timeout(Duration::from_secs(10), sub.next())
             .await
             .expect("a message in time")
@@ -56,8 +62,16 @@ async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
         let batch: FrameBatch = serde_json::from_slice(&m.payload).unwrap();
         got.push((
             batch.seq,
+            (batch.after, batch.upto),
             batch.frames.iter().map(|f| f.position).collect::<Vec<_>>(),
         ));
     }
-    assert_eq!(got, [(1, vec![11, 12, 13, 14]), (2, vec![15, 16])]);
+    assert_eq!(
+        got,
+        [
+            (1, (9, 14), vec![11, 12, 13, 14]),
+            (2, (14, 15), vec![]),
+            (3, (15, 17), vec![16, 17]),
+        ]
+    );
 }

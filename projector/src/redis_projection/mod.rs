@@ -154,9 +154,12 @@ impl RedisProjection {
         Ok(cp)
     }
 
-    /// One attempt; `Ok(None)` when the `WATCH` was broken. Returns the new
-    /// checkpoint and the frames the batch applied.
-    async fn try_apply(&mut self, events: &[StoredEvent]) -> Result<Option<(i64, Vec<Frame>)>> {
+    /// One attempt; `Ok(None)` when the `WATCH` was broken. Returns the
+    /// checkpoint before and after, and the frames the batch applied.
+    async fn try_apply(
+        &mut self,
+        events: &[StoredEvent],
+    ) -> Result<Option<(i64, i64, Vec<Frame>)>> {
         let mut conn = self.conn().await?;
         let cp_key = self.keys.checkpoint();
         redis::cmd("WATCH")
@@ -174,7 +177,7 @@ impl RedisProjection {
         let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > cp).collect();
         let Some(last) = fresh.last().map(|e| e.position) else {
             unwatch(&mut conn, &cp_key).await?;
-            return Ok(Some((cp, Vec::new())));
+            return Ok(Some((cp, cp, Vec::new())));
         };
         let pii_keys = match self.data_keys(&fresh).await {
             Ok(k) => k,
@@ -194,7 +197,7 @@ impl RedisProjection {
         if applied {
             self.stored = last;
         }
-        Ok(applied.then_some((last, frames)))
+        Ok(applied.then_some((cp, last, frames)))
     }
 
     async fn read_checkpoint(&mut self) -> Result<i64> {
@@ -239,10 +242,10 @@ impl Projection for RedisProjection {
     async fn apply_batch(&mut self, events: &[StoredEvent]) -> Result<i64> {
         for _ in 0..MAX_RACES {
             match self.try_apply(events).await {
-                Ok(Some((cp, frames))) => {
+                Ok(Some((before, cp, frames))) => {
                     if let Some(p) = &self.publisher {
                         p.publish_people(events);
-                        p.publish(frames);
+                        p.publish(before, cp, frames);
                     }
                     return Ok(cp);
                 }

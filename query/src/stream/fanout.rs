@@ -3,12 +3,14 @@
 //! NATS core delivers at most once, so anything that may lose frames makes
 //! the hub close its connections for them to resume from Redis: a
 //! disconnection (frames published meanwhile are gone), a slow-consumer
-//! drop in the client, a hole in a publisher's sequence (seen by the hub).
+//! drop in the client, a hole in a publisher's sequence, or a message that
+//! starts past the positions received so far (a projector that died with a
+//! batch applied but not published; seen by the hub).
 //! The hub accepts connections only once the subscription is confirmed by
 //! the server (a flush after connecting), so a connection never starts on a
 //! subscription that is not there yet.
 
-use super::hub::{Live, StreamHub};
+use super::hub::{Covers, Live, StreamHub};
 use super::StreamError;
 use super::Text;
 use async_nats::Event;
@@ -142,7 +144,11 @@ fn receive(hub: &StreamHub, payload: &[u8]) {
         }
     }
     metrics::counter!("cotalk_stream_frames_received_total").increment(lives.len() as u64);
-    hub.dispatch(batch.publisher, batch.seq, lives);
+    let covers = Covers {
+        after: batch.after,
+        upto: batch.upto,
+    };
+    hub.dispatch(batch.publisher, batch.seq, covers, lives);
 }
 
 /// Decode one message of a user's own frames (notifications) and hand it

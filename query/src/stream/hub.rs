@@ -66,6 +66,9 @@ struct Table {
     evicted_at: Option<Instant>,
     /// Last `seq` per publisher.
     publishers: HashMap<uuid::Uuid, u64>,
+    /// Highest [`Covers::upto`] received since the subscription was last
+    /// (re)established; 0: none yet.
+    upto: i64,
     /// Subscribed and connected to NATS: frames are flowing.
     ready: bool,
 }
@@ -214,6 +217,8 @@ impl StreamHub {
                 "stream fan-out interrupted, closing connections"
             );
             t.close_all(RESUME);
+            // Whatever comes after the subscription is back starts a new chain.
+            t.upto = 0;
         }
     }
 
@@ -229,10 +234,17 @@ impl StreamHub {
     }
 
     /// Route one received message of frames.
-    pub(crate) fn dispatch(&self, publisher: uuid::Uuid, seq: u64, frames: Vec<Arc<Live>>) {
+    pub(crate) fn dispatch(
+        &self,
+        publisher: uuid::Uuid,
+        seq: u64,
+        covers: Covers,
+        frames: Vec<Arc<Live>>,
+    ) {
         let now = Instant::now();
         let mut t = self.table();
         t.sequence(publisher, seq);
+        t.chain(covers);
         for live in frames {
             if !t.seen.insert(live.frame.position) {
                 continue;
@@ -313,7 +325,34 @@ const TOO_SLOW: Close = Close {
     reason: "client too slow",
 };
 
+/// The log positions a message of frames covers ([`domain::frame::FrameBatch`]'s
+/// `after` and `upto`); both 0 when the publisher does not say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Covers {
+    pub(crate) after: i64,
+    pub(crate) upto: i64,
+}
+
 impl Table {
+    /// Note the positions a message covers: one that starts past the
+    /// highest position received means a message nobody sent (its
+    /// publisher died first) or one lost on the way, so every connection is
+    /// closed to resume from the frames stored in Redis.
+    fn chain(&mut self, covers: Covers) {
+        if covers.upto == 0 {
+            return;
+        }
+        if self.upto > 0 && covers.after > self.upto {
+            warn!(
+                received = self.upto,
+                after = covers.after,
+                "frames missing between the positions received and a new message"
+            );
+            self.close_all(RESUME);
+        }
+        self.upto = self.upto.max(covers.upto);
+    }
+
     /// Note message `seq` of `publisher`; a hole closes every connection.
     fn sequence(&mut self, publisher: uuid::Uuid, seq: u64) {
         match self.publishers.insert(publisher, seq) {

@@ -86,9 +86,14 @@ async fn a_full_queue_closes_the_connection_as_too_slow() {
     let _reg = hub
         .activate(me, [room].into(), 0, Instant::now(), out)
         .unwrap();
-    hub.dispatch(PUBLISHER, 1, vec![renamed(1, room), renamed(2, room)]);
+    hub.dispatch(
+        PUBLISHER,
+        1,
+        Covers::default(),
+        vec![renamed(1, room), renamed(2, room)],
+    );
     assert!(closed.get().is_none());
-    hub.dispatch(PUBLISHER, 2, vec![renamed(3, room)]);
+    hub.dispatch(PUBLISHER, 2, Covers::default(), vec![renamed(3, room)]);
     assert_eq!(closed.get().map(|c| c.code), Some(close::TOO_SLOW));
     assert_eq!(hub.connections(), 0);
     assert_eq!(
@@ -104,7 +109,7 @@ async fn activation_takes_the_frames_received_since_the_read_then_routes_live() 
     let me = UserId(Uuid::from_u128(1));
     let (old, new) = (RoomId(Uuid::from_u128(2)), RoomId(Uuid::from_u128(3)));
     let by = UserId(Uuid::from_u128(99));
-    hub.dispatch(PUBLISHER, 1, vec![renamed(5, old)]);
+    hub.dispatch(PUBLISHER, 1, Covers::default(), vec![renamed(5, old)]);
     tokio::time::sleep(Duration::from_millis(2)).await;
     let since = Instant::now();
     let joined = FrameBody::MemberJoined {
@@ -112,8 +117,13 @@ async fn activation_takes_the_frames_received_since_the_read_then_routes_live() 
         by,
         at: Utc::now(),
     };
-    hub.dispatch(PUBLISHER, 2, vec![renamed(6, old)]);
-    hub.dispatch(PUBLISHER, 3, vec![live(7, new, joined), renamed(8, new)]);
+    hub.dispatch(PUBLISHER, 2, Covers::default(), vec![renamed(6, old)]);
+    hub.dispatch(
+        PUBLISHER,
+        3,
+        Covers::default(),
+        vec![live(7, new, joined), renamed(8, new)],
+    );
     // Read at checkpoint 6: frame 6 is in the state, 7 and 8 are not.
     let (out, mut rx, _) = outbox(64);
     let _reg = hub.activate(me, [old].into(), 6, since, out).unwrap();
@@ -124,10 +134,20 @@ async fn activation_takes_the_frames_received_since_the_read_then_routes_live() 
         by,
         at: Utc::now(),
     };
-    hub.dispatch(PUBLISHER, 4, vec![renamed(9, new), live(10, new, kicked)]);
-    hub.dispatch(PUBLISHER, 5, vec![renamed(11, new), renamed(12, old)]);
+    hub.dispatch(
+        PUBLISHER,
+        4,
+        Covers::default(),
+        vec![renamed(9, new), live(10, new, kicked)],
+    );
+    hub.dispatch(
+        PUBLISHER,
+        5,
+        Covers::default(),
+        vec![renamed(11, new), renamed(12, old)],
+    );
     // A duplicate (another applier published it too) is routed once.
-    hub.dispatch(PUBLISHER, 6, vec![renamed(12, old)]);
+    hub.dispatch(PUBLISHER, 6, Covers::default(), vec![renamed(12, old)]);
     assert_eq!(positions(&mut rx), vec![9, 10, 12]);
 }
 
@@ -135,12 +155,43 @@ async fn activation_takes_the_frames_received_since_the_read_then_routes_live() 
 async fn a_hole_in_a_publishers_sequence_closes_every_connection() {
     let hub = hub(64, Duration::from_secs(10));
     let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));
-    hub.dispatch(PUBLISHER, 1, vec![renamed(1, room)]);
+    hub.dispatch(PUBLISHER, 1, Covers::default(), vec![renamed(1, room)]);
     let (out, _rx, closed) = outbox(64);
     let _reg = hub
         .activate(me, [room].into(), 1, Instant::now(), out)
         .unwrap();
-    hub.dispatch(PUBLISHER, 3, vec![renamed(3, room)]);
+    hub.dispatch(PUBLISHER, 3, Covers::default(), vec![renamed(3, room)]);
+    assert_eq!(closed.get().map(|c| c.code), Some(close::RESUME));
+    assert_eq!(hub.connections(), 0);
+}
+
+/// What a message covers, as a projection publishes it.
+fn covers(after: i64, upto: i64) -> Covers {
+    Covers { after, upto }
+}
+
+#[tokio::test]
+async fn a_message_past_the_positions_received_closes_every_connection() {
+    let hub = hub(64, Duration::from_secs(10));
+    let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));
+    let next = Uuid::from_u128(8);
+    hub.dispatch(PUBLISHER, 1, covers(0, 4), vec![renamed(4, room)]);
+    let (out, mut rx, closed) = outbox(64);
+    let _reg = hub
+        .activate(me, [room].into(), 4, Instant::now(), out)
+        .unwrap();
+    // A batch without frames, then another publisher taking over where the
+    // first stopped: nothing is missing.
+    hub.dispatch(PUBLISHER, 2, covers(4, 6), vec![]);
+    hub.dispatch(next, 1, covers(6, 7), vec![renamed(7, room)]);
+    // An older batch again (a generation re-applying): not a hole either.
+    hub.dispatch(next, 2, covers(2, 7), vec![]);
+    assert_eq!(positions(&mut rx), vec![7]);
+    assert!(closed.get().is_none());
+    // The first publisher applied (7, 9] and died before sending it; its
+    // successor starts at 9.
+    let third = Uuid::from_u128(9);
+    hub.dispatch(third, 1, covers(9, 10), vec![renamed(10, room)]);
     assert_eq!(closed.get().map(|c| c.code), Some(close::RESUME));
     assert_eq!(hub.connections(), 0);
 }
@@ -150,9 +201,9 @@ async fn activation_is_refused_when_not_ready_or_the_ring_moved_past_the_read() 
     let hub = hub(64, Duration::ZERO);
     let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));
     let since = Instant::now();
-    hub.dispatch(PUBLISHER, 1, vec![renamed(1, room)]);
+    hub.dispatch(PUBLISHER, 1, Covers::default(), vec![renamed(1, room)]);
     tokio::time::sleep(Duration::from_millis(2)).await;
-    hub.dispatch(PUBLISHER, 2, vec![renamed(2, room)]);
+    hub.dispatch(PUBLISHER, 2, Covers::default(), vec![renamed(2, room)]);
     let (out, _rx, _) = outbox(64);
     assert_eq!(
         hub.activate(me, [room].into(), 0, since, out).err(),
@@ -183,7 +234,12 @@ async fn frames_received_during_set_up_are_a_view_of_now_too() {
     ];
     for (seq, (frame, text)) in (1..).zip(frames) {
         let text = Text::from(text);
-        hub.dispatch(PUBLISHER, seq, vec![Arc::new(Live { frame, text })]);
+        hub.dispatch(
+            PUBLISHER,
+            seq,
+            Covers::default(),
+            vec![Arc::new(Live { frame, text })],
+        );
     }
     let (out, mut rx, _) = outbox(64);
     let _reg = hub
