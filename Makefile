@@ -21,7 +21,7 @@ export COTALK_DATA_DIR ?= $(DATA_DIR)
 TEST_ENV := RUST_BACKTRACE=1 COTALK_TEST=1
 
 .PHONY: all help services status run test lint bench bench-quick chaos clean-data \
-	cluster cluster-stop cluster-status cluster-check cluster-test shard-sim
+	cluster cluster-stop cluster-status cluster-check cluster-test cluster-connections shard-sim
 
 all: help
 
@@ -33,10 +33,11 @@ help:
 	@echo "make chaos        fault-injection suite (tests/chaos.rs)"
 	@echo "make status       one line per service"
 	@echo "make clean-data   stop the services and cluster we started and delete .data"
-	@echo "make cluster      HA engines on loopback (Patroni Postgres + HAProxy, Redis Cluster, NATS x3) and six cotalk nodes behind HAProxy :8180"
+	@echo "make cluster      HA engines on loopback (Patroni Postgres + HAProxy, Redis Cluster, NATS x3) and seven cotalk nodes behind HAProxy :8180"
 	@echo "make cluster-stop / cluster-status   stop what make cluster started / one line per process"
 	@echo "make cluster-check  smoke test, then one timed kill -9 failover per engine (scripts/cluster-check)"
 	@echo "make cluster-test   browser suite through HAProxy, then faults under load with a summary table"
+	@echo "make cluster-connections   50 000 WebSockets through HAProxy onto the cluster's three query nodes"
 	@echo "make shard-sim    sharding simulation and capacity model (scripts/shard-sim; Python, no services)"
 
 services:
@@ -95,7 +96,7 @@ chaos:
 	done
 
 # The production-shaped deployment (scripts/cluster for the engines, scripts/cluster-cotalk for
-# cotalk's two command, two query and two projector nodes behind HAProxy at :8180; ports in
+# cotalk's two command, three query and two projector nodes behind HAProxy at :8180; ports in
 # scripts/lib/cluster-common.sh, data under .data/cluster). `scripts/cluster env` prints the
 # COTALK_* variables that point cotalk at it.
 cluster:
@@ -118,6 +119,13 @@ cluster-test:
 	$(CARGO) build --release
 	scripts/browser-setup
 	ulimit -n 20000; scripts/cluster-test
+
+# Issue 19, point 3, on the cluster: `cotalk bench connections` drives the running deployment,
+# 50 000 WebSockets through HAProxy (seven more HAProxy processes on :8180) onto the three query
+# nodes, memory per idle connection and fan-out across the nodes (scripts/cluster-connections).
+cluster-connections:
+	$(CARGO) build --release
+	ulimit -n 20000; scripts/cluster-connections
 
 cluster-check:
 	scripts/cluster start

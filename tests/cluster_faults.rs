@@ -1,7 +1,7 @@
 //! The fault run of `make cluster-test` (issue 19): the chaos load
 //! (`faults_support::client`) through HAProxy against the deployment `make
-//! cluster` runs (Patroni Postgres, Redis Cluster, NATS ×3, two command, two
-//! query and two projector nodes), while `scripts/cluster-fault` kills, in
+//! cluster` runs (Patroni Postgres, Redis Cluster, NATS ×3, two command,
+//! three query and two projector nodes), while `scripts/cluster-fault` kills, in
 //! turn and several times each: the Postgres primary, the Redis master of
 //! cotalk's slot, the NATS node leading the event stream, a query node, and
 //! the projector node holding the relay's lease. A user who only watches
@@ -155,8 +155,13 @@ async fn cluster_faults_lose_and_double_nothing() {
     let uploads = load.uploads.lock().unwrap().clone();
     let (uploads_lost, _) = log::check_uploads(&cfg.write_pool, &uploads).await;
     assert_stream_holds_the_log_once(&cfg).await;
-    let diverged =
-        faults_support::verify::compare_shared_to_rebuild(&cfg, [live[0], live[1]], head).await;
+    let mut diverged: Vec<String> =
+        faults_support::verify::compare_shared_to_rebuild(&cfg, [live[0], live[1]], head)
+            .await
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+    diverged.extend(search_diverged(&cfg, live[2], head).await);
     let frames = watcher.frames.lock().unwrap().clone();
     let missing: Vec<&String> = posted
         .iter()
@@ -207,7 +212,10 @@ async fn cluster_faults_lose_and_double_nothing() {
             format!("{} / {}", uploads.len(), uploads_lost.len()),
         ),
         ("duplicated", logged.duplicated.len().to_string()),
-        ("diverged (redis, history)", diverged.len().to_string()),
+        (
+            "diverged (redis, history, search per query node)",
+            diverged.len().to_string(),
+        ),
         (
             "reminders owed / fired / distinct",
             format!("{owed} / {} / {}", fired.fired, fired.distinct),
@@ -277,6 +285,66 @@ async fn caught_up(cfg: &ProjectorConfig, live: [i64; 3], head: i64) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Each query node keeps its own search index, held for writing while the
+/// node runs: once it has reached `head`, stop the node, compare its index
+/// with a fresh rebuild beside it, and start it again. The nodes that differ.
+async fn search_diverged(cfg: &ProjectorConfig, live: i64, head: i64) -> Vec<String> {
+    let nodes = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster-cotalk");
+    let cluster = std::env::var("COTALK_CLUSTER_DATA")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.data/cluster").into());
+    let token = var("COTALK_ADMIN_TOKEN");
+    let mut diverged = Vec::new();
+    for (node, port) in [("query1", 8191), ("query2", 8192), ("query3", 8193)] {
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + CATCH_UP;
+        loop {
+            let at = faults_support::procs::gauge(
+                &base,
+                &token,
+                "cotalk_projection_position",
+                "projection=\"search\"",
+            )
+            .await
+            .map_or(-1, |v| v as i64);
+            if at >= head {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "search on {node} stuck at {at} < {head}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let run = |step: &'static str| {
+            let nodes = nodes.to_owned();
+            async move {
+                let out = tokio::process::Command::new(nodes)
+                    .args([step, node])
+                    .output()
+                    .await
+                    .expect("run scripts/cluster-cotalk");
+                assert!(
+                    out.status.success(),
+                    "{step} {node}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        };
+        run("stop-node").await;
+        let mut own = cfg.clone();
+        own.data_dir = std::path::PathBuf::from(&cluster)
+            .join("cotalk")
+            .join(node)
+            .join("data");
+        let (_, same) = faults_support::verify::compare_search_to_rebuild(&own, live, head).await;
+        if !same {
+            diverged.push(format!("search on {node}"));
+        }
+        run("start-node").await;
+    }
+    diverged
 }
 
 /// Ids of the messages posted in `rooms` after `position`, from the log.

@@ -36,8 +36,10 @@ declare -A NATS_PORT=([n1]=4231 [n2]=4232 [n3]=4233)
 declare -A NATS_ROUTE=([n1]=4241 [n2]=4242 [n3]=4243)
 declare -A NATS_HTTP=([n1]=4251 [n2]=4252 [n3]=4253)
 COTALK_HTTP_PORT=8180
+# More loopback addresses the HAProxy edges (`scripts/cluster edges N`) listen on, port 8180.
+EDGE_ADDRS="127.0.0.2 127.0.0.3 127.0.0.4"
 COTALK_COMMAND_PORTS=(8181 8182)
-COTALK_QUERY_PORTS=(8191 8192)
+COTALK_QUERY_PORTS=(8191 8192 8193)
 COTALK_PROJECTOR_PORTS=(8195 8196)
 
 # Pinned: the nats-server build from the Python package registry (Debian's 2.9.10 has no

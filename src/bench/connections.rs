@@ -23,6 +23,13 @@
 //!    clock, shared by the processes), and every connection must get every
 //!    post of its room: missing frames are counted (must be 0). Memory is
 //!    sampled again after it.
+//!
+//! With `--api`, the bench starts nothing: it drives a deployment already
+//! running (the cluster of `make cluster`, through its HAProxy), signs its
+//! users' tokens with the deployment's `COTALK_TOKEN_SECRET`, spreads the
+//! connections over `--stream-url` addresses, and reads each `--query-node`'s
+//! memory (the process listening on its port) and connections (its
+//! `/metrics`, with `COTALK_ADMIN_TOKEN`).
 
 use super::conn_client::{self, Order, Report};
 use super::conn_report::{summarise, Memory, Received};
@@ -31,11 +38,11 @@ use super::harness::{self, BenchEnv, BenchUser, ChildServer};
 use super::procstat::rss_kib;
 use super::Common;
 use crate::config::Config;
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use contract::commands::PostMessageRequest;
 use domain::RoomId;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testkit::client::Client;
@@ -68,6 +75,21 @@ pub struct ConnectionsArgs {
     /// default takes in the first ping and presence heartbeat, at 20 s).
     #[arg(long, default_value_t = 30)]
     pub idle_secs: u64,
+    /// Drive a running deployment instead of starting one: its API address
+    /// (`http://127.0.0.1:8180`, the cluster's HAProxy). Its stream nodes
+    /// must allow every user's streams (`COTALK_MAX_STREAMS_PER_USER`).
+    #[arg(long, requires = "query_nodes")]
+    pub api: Option<String>,
+    /// With `--api`: the WebSocket addresses the connections spread over,
+    /// connection `c` to the `c`-th modulo their count (default: `--api`'s).
+    /// One machine opens at most ~28 000 connections to one address (its
+    /// ephemeral ports), so more need more addresses.
+    #[arg(long = "stream-url", requires = "api")]
+    pub stream_urls: Vec<String>,
+    /// With `--api`: each stream node's own address (`http://host:port`),
+    /// repeated, for its memory and its connection count.
+    #[arg(long = "query-node", requires = "api")]
+    pub query_nodes: Vec<String>,
 }
 
 /// Issue 20's target: at most 8 KiB per idle WebSocket at 15 000 connections.
@@ -104,7 +126,11 @@ pub async fn run(base: &Config, common: &Common, args: &ConnectionsArgs) -> Resu
         TARGET_CONNECTIONS
     });
     let plan = Plan {
-        nodes: usize::from(args.nodes),
+        nodes: if args.api.is_some() {
+            args.query_nodes.len()
+        } else {
+            usize::from(args.nodes)
+        },
         connections,
         procs: args
             .client_procs
@@ -117,26 +143,60 @@ pub async fn run(base: &Config, common: &Common, args: &ConnectionsArgs) -> Resu
         idle: Duration::from_secs(args.idle_secs),
     };
     let limit = usize::try_from(super::e2e::open_files_limit()).unwrap_or(usize::MAX);
-    for (what, n) in [
-        ("client worker", connections.div_ceil(plan.procs)),
-        ("stream node", connections.div_ceil(plan.nodes)),
-    ] {
+    let mut holders = vec![("client worker", connections.div_ceil(plan.procs))];
+    if args.api.is_none() {
+        holders.push(("stream node", connections.div_ceil(plan.nodes)));
+    }
+    for (what, n) in holders {
         if n + SPARE_FDS > limit {
             bail!("a {what} would hold {n} sockets; the open-file limit is {limit} (ulimit -n, or more --client-procs / --nodes)");
         }
     }
-    let env = BenchEnv::new(base, common, "conn")?;
-    env.prepare().await?;
-    let result = measure(&env, &plan).await;
-    env.cleanup().await;
-    result
+    let mut env = BenchEnv::new(base, common, "conn")?;
+    let Some(api) = &args.api else {
+        env.prepare().await?;
+        let cluster = Cluster::start(&env, &plan).await;
+        let result = match cluster {
+            Ok(cluster) => measure(&env, &plan, &cluster).await,
+            Err(e) => Err(e),
+        };
+        env.cleanup().await;
+        return result;
+    };
+    // The deployment's own secret signs the tokens; usernames carry the
+    // run's tag, so runs against one deployment do not collide.
+    env.config.token_secret = Some(
+        base.token_secret
+            .clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| anyhow!("--api needs the deployment's COTALK_TOKEN_SECRET"))?,
+    );
+    env.user_prefix = format!("b{}_", env.config.namespace.trim_start_matches("bench"));
+    let cluster = Cluster::attach(base, api, &args.stream_urls, &args.query_nodes)?;
+    let mut result = measure(&env, &plan, &cluster).await?;
+    if let Some(params) = result.get_mut("params").and_then(Value::as_object_mut) {
+        params.insert("api".into(), json!(cluster.api));
+        params.insert("stream_urls".into(), json!(cluster.stream_urls));
+        params.insert("query_nodes".into(), json!(args.query_nodes));
+    }
+    Ok(result)
 }
 
 /// The stream nodes, and the processes they need.
 struct Cluster {
-    command: ChildServer,
-    _projector: ChildServer,
-    nodes: Vec<ChildServer>,
+    /// Where users sign up, rooms are made and posts go.
+    api: String,
+    /// The stream nodes' own addresses (`http://host:port`) and pids.
+    nodes: Vec<(String, u32)>,
+    /// Where the connections go, connection `c` to `stream_urls[c % len]`:
+    /// the nodes themselves when the bench started them.
+    stream_urls: Vec<String>,
+    /// The admin token of a deployment the bench did not start, for the
+    /// nodes' connection counts (`None`: the workers' counts per address are
+    /// the nodes').
+    admin_token: Option<String>,
+    /// The processes the bench started (stopped when dropped).
+    _children: Vec<ChildServer>,
 }
 
 impl Cluster {
@@ -157,16 +217,85 @@ impl Cluster {
             nodes.push(ChildServer::start(env, "query", &vars).await?);
         }
         Ok(Self {
-            command,
-            _projector: projector,
-            nodes,
+            api: command.base.clone(),
+            nodes: nodes.iter().map(|n| (n.base.clone(), n.pid())).collect(),
+            stream_urls: nodes
+                .iter()
+                .map(|n| n.base.replacen("http://", "ws://", 1))
+                .collect(),
+            admin_token: None,
+            _children: [command, projector].into_iter().chain(nodes).collect(),
         })
+    }
+
+    /// A deployment running already: `api`, the stream addresses (default
+    /// `api`'s) and the stream nodes, each found by the process listening
+    /// on its port (it must run on this machine).
+    fn attach(base: &Config, api: &str, streams: &[String], nodes: &[String]) -> Result<Self> {
+        let nodes = nodes
+            .iter()
+            .map(|url| {
+                let port = url
+                    .trim_end_matches('/')
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .ok_or_else(|| anyhow!("--query-node {url}: no port"))?;
+                let pid = super::cpu_find::listener_pid(port).ok_or_else(|| {
+                    anyhow!("--query-node {url}: no process of this machine listens on port {port}")
+                })?;
+                Ok((url.trim_end_matches('/').to_owned(), pid))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stream_urls = if streams.is_empty() {
+            vec![api.replacen("http", "ws", 1)]
+        } else {
+            streams.to_vec()
+        };
+        let admin_token = base
+            .admin_token
+            .clone()
+            .ok_or_else(|| anyhow!("--api needs the deployment's COTALK_ADMIN_TOKEN"))?;
+        Ok(Self {
+            api: api.trim_end_matches('/').to_owned(),
+            nodes,
+            stream_urls,
+            admin_token: Some(admin_token),
+            _children: Vec::new(),
+        })
+    }
+
+    /// Connections per node: what the workers opened to each address when
+    /// the addresses are the nodes, else each node's own count.
+    async fn connected(&self, per_url: Vec<u64>) -> Result<Vec<u64>> {
+        let Some(token) = &self.admin_token else {
+            return Ok(per_url);
+        };
+        let http = reqwest::Client::new();
+        let mut out = Vec::with_capacity(self.nodes.len());
+        for (base, _) in &self.nodes {
+            let text = http
+                .get(format!("{base}/metrics"))
+                .bearer_auth(token)
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await?;
+            let open = text
+                .lines()
+                .find_map(|l| l.strip_prefix("cotalk_stream_connections "))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .ok_or_else(|| anyhow!("{base}/metrics has no cotalk_stream_connections"))?;
+            out.push(open as u64);
+        }
+        Ok(out)
     }
 
     fn rss_kib(&self) -> Vec<u64> {
         self.nodes
             .iter()
-            .map(|n| rss_kib(n.pid()).unwrap_or(0))
+            .map(|(_, pid)| rss_kib(*pid).unwrap_or(0))
             .collect()
     }
 
@@ -193,18 +322,17 @@ impl Cluster {
     }
 }
 
-async fn measure(env: &BenchEnv, plan: &Plan) -> Result<Value> {
+async fn measure(env: &BenchEnv, plan: &Plan, cluster: &Cluster) -> Result<Value> {
     let per_node = plan.connections.div_ceil(plan.nodes);
     let n_users = plan
         .connections
         .div_ceil(plan.nodes * plan.streams)
         .max(plan.members);
     println!(
-        "bench connections: {} connections on {} stream node(s) from {} client process(es); {n_users} users with ≤ {} streams per node, rooms of {}",
-        plan.connections, plan.nodes, plan.procs, plan.streams, plan.members
+        "bench connections: {} connections on {} stream node(s) through {} address(es) from {} client process(es); {n_users} users with ≤ {} streams per node, rooms of {}",
+        plan.connections, plan.nodes, cluster.stream_urls.len(), plan.procs, plan.streams, plan.members
     );
-    let cluster = Cluster::start(env, plan).await?;
-    let client = Client::new(cluster.command.base.clone());
+    let client = Client::new(cluster.api.clone());
     let users = harness::users(&client, env, n_users, 16).await?;
     let rooms = harness::group_rooms(&client, &users, plan.members).await?;
     let mut room_of = vec![0u32; users.len()];
@@ -213,13 +341,9 @@ async fn measure(env: &BenchEnv, plan: &Plan) -> Result<Value> {
             room_of[*m] = r as u32;
         }
     }
-    let urls: Vec<String> = cluster
-        .nodes
-        .iter()
-        .map(|n| n.base.replacen("http://", "ws://", 1))
-        .collect();
-    visible(&cluster, &users, &rooms).await?;
-    warm_up(&urls, &client, &users, &rooms, per_node).await?;
+    let urls = &cluster.stream_urls;
+    visible(cluster, &users, &rooms).await?;
+    warm_up(urls, &client, &users, &rooms, per_node).await?;
     let before = cluster.settled_rss_kib().await;
 
     let mut workers = (0..plan.procs)
@@ -231,7 +355,7 @@ async fn measure(env: &BenchEnv, plan: &Plan) -> Result<Value> {
         let user = (c / plan.nodes) % users.len();
         let room = room_of[user];
         per_room_conns[room as usize] += 1;
-        orders[c % plan.procs].push(((c % plan.nodes) as u16, user as u32, room));
+        orders[c % plan.procs].push(((c % urls.len()) as u16, user as u32, room));
     }
     let tokens: Vec<String> = users.iter().map(|u| u.token.clone()).collect();
     let started = Instant::now();
@@ -244,7 +368,7 @@ async fn measure(env: &BenchEnv, plan: &Plan) -> Result<Value> {
         })
         .collect();
     let reports = conn_workers::all(&mut workers, orders, Duration::from_secs(1800)).await?;
-    let (mut connected, mut failed) = (vec![0u64; plan.nodes], 0);
+    let (mut per_url, mut failed) = (vec![0u64; urls.len()], 0);
     for r in reports {
         if let Report::Connected {
             per_node,
@@ -252,10 +376,7 @@ async fn measure(env: &BenchEnv, plan: &Plan) -> Result<Value> {
             error,
         } = r
         {
-            connected
-                .iter_mut()
-                .zip(per_node)
-                .for_each(|(a, b)| *a += b);
+            per_url.iter_mut().zip(per_node).for_each(|(a, b)| *a += b);
             failed += f;
             if let Some(e) = error {
                 eprintln!("  a client worker could not connect {f} stream(s): {e}");
@@ -263,8 +384,9 @@ async fn measure(env: &BenchEnv, plan: &Plan) -> Result<Value> {
         }
     }
     let connect_secs = started.elapsed().as_secs_f64();
+    let connected = cluster.connected(per_url).await?;
     println!(
-        "  {} streams open in {connect_secs:.0} s ({failed} failed); idle for {} s",
+        "  {} streams open in {connect_secs:.0} s ({failed} failed; per node {connected:?}); idle for {} s",
         connected.iter().sum::<u64>(),
         plan.idle.as_secs()
     );
@@ -319,8 +441,8 @@ async fn visible(
         return Ok(());
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    for node in &cluster.nodes {
-        let me = Client::new(node.base.clone()).auth(users[members[0]].token.clone());
+    for (base, _) in &cluster.nodes {
+        let me = Client::new(base.clone()).auth(users[members[0]].token.clone());
         while me.room(*room).await.is_err() {
             if Instant::now() > deadline {
                 bail!("the rooms did not become visible in 60 s");

@@ -75,7 +75,7 @@ fn named(pid: u32, prefix: &str) -> Result<u32> {
 }
 
 /// The pid holding a TCP socket that listens on `port` (any address).
-fn listener_pid(port: u16) -> Option<u32> {
+pub(super) fn listener_pid(port: u16) -> Option<u32> {
     let mut inodes = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {

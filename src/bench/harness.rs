@@ -21,6 +21,9 @@ pub struct BenchEnv {
     pub config: Config,
     /// Log filter of the child processes (`--server-log`).
     pub server_log: String,
+    /// Usernames of [`users`] are this and a number (`bench_user_` unless
+    /// the run shares a deployment with others).
+    pub user_prefix: String,
     server_url: String,
 }
 
@@ -46,6 +49,7 @@ impl BenchEnv {
         Ok(Self {
             config,
             server_log: common.server_log.clone(),
+            user_prefix: "bench_user_".into(),
             server_url,
         })
     }
@@ -224,7 +228,7 @@ pub struct BenchUser {
     pub token: String,
 }
 
-/// Register `n` users (`bench_user_{i}`), `parallel` at a time. Tokens are
+/// Register `n` users (`{env.user_prefix}{i}`), `parallel` at a time. Tokens are
 /// minted with the bench server's secret rather than by logging in, which
 /// would double the password hashing and measure nothing of interest here.
 pub async fn users(
@@ -236,10 +240,11 @@ pub async fn users(
     use futures::StreamExt;
     let secret = env.config.token_secret.clone().unwrap_or_default();
     let keys = api::TokenKeys::new(secret.as_bytes(), chrono::Duration::hours(6));
+    let prefix = env.user_prefix.as_str();
     let made = futures::stream::iter(0..n)
         .map(|i| async move {
             let req = RegisterRequest {
-                username: format!("bench_user_{i}"),
+                username: format!("{prefix}{i}"),
                 display_name: format!("사용자 {i}"),
                 password: "bench-password".into(),
             };

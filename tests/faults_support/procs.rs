@@ -423,18 +423,25 @@ impl Cotalk {
 
     /// A gauge from `/metrics` (`name{labels} value`), if present.
     pub async fn gauge(&self, name: &str, label: &str) -> Option<f64> {
-        let text = reqwest::Client::new()
-            .get(format!("http://127.0.0.1:{}/metrics", self.port))
-            .bearer_auth(crate::support::ADMIN_TOKEN)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.lines()
-            .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
-            .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+        let base = format!("http://127.0.0.1:{}", self.port);
+        gauge(&base, crate::support::ADMIN_TOKEN, name, label).await
     }
+}
+
+/// A metric of the node at `base` (`/metrics`, with the admin `token`),
+/// the first series named `name` whose labels contain `label`.
+pub async fn gauge(base: &str, token: &str, name: &str, label: &str) -> Option<f64> {
+    let text = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
 }
