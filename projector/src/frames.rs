@@ -18,7 +18,7 @@
 use crate::bus;
 use crate::error::Result;
 use domain::event::{DomainEvent, StoredEvent, UserEvent};
-use domain::frame::{Frame, FrameBatch};
+use domain::frame::Frame;
 use domain::notification::{NotificationBatch, NotificationFrame};
 use domain::UserId;
 use readmodel::live::{BlocksNotice, VisibilityNotice};
@@ -33,6 +33,12 @@ use tracing::warn;
 /// when it is slow or down and this fills up, messages are dropped (their
 /// `seq` still counts, so subscribers see the hole) and the projection goes on.
 const QUEUE: usize = 8192;
+
+/// Largest message of room frames. NATS refuses a payload over the server's
+/// `max_payload` (1 MiB by default), and a batch of a few thousand posts
+/// encodes to more: such a batch goes out as several messages in position
+/// order, each within this.
+const MAX_MESSAGE: usize = 256 * 1024;
 
 /// Publishes frames on `{ns}.frames.rooms` (notifications on each user's
 /// subject). Cheap to clone.
@@ -214,7 +220,7 @@ impl FramePublisher {
     /// position of one before an earlier one of the other, and a client
     /// resuming from the later one would never get the earlier). A batch
     /// without frames is published too, so subscribers can tell a lost
-    /// message from a quiet one by [`FrameBatch::after`]. Never waits and
+    /// message from a quiet one by [`domain::frame::FrameBatch::after`]. Never waits and
     /// never fails: the batch is applied whatever happens here, and
     /// subscribers detect a lost message by its `seq` or its `after`.
     pub fn publish(&self, after: i64, upto: i64, frames: Vec<Frame>) {
@@ -222,28 +228,148 @@ impl FramePublisher {
         if upto <= floor {
             return;
         }
-        let fresh: Vec<Frame> = frames.into_iter().filter(|f| f.position > floor).collect();
         // What was published before (up to `floor`) is covered already: a
         // generation re-applying older events claims no more than that.
         let after = after.min(floor);
-        self.send([fresh], |publisher, seq, frames| {
-            let batch = FrameBatch {
-                publisher,
-                seq,
-                after,
-                upto,
-                frames,
-            };
-            (
-                subjects::room_frames(&self.inner.namespace),
-                serde_json::to_vec(&batch),
-            )
+        let fresh = frames.into_iter().filter(|f| f.position > floor);
+        let subject = subjects::room_frames(&self.inner.namespace);
+        self.send(chunks(after, upto, fresh), |publisher, seq, chunk| {
+            (subject.clone(), Ok(chunk.encode(publisher, seq)))
         });
     }
+}
+
+/// Part of a batch's frames, each encoded once, that fits one message: the
+/// positions it covers, and the frames' JSON.
+struct Chunk {
+    after: i64,
+    upto: i64,
+    frames: Vec<Vec<u8>>,
+}
+
+impl Chunk {
+    /// The [`domain::frame::FrameBatch`] JSON of this chunk, its frames spliced in as
+    /// encoded.
+    fn encode(self, publisher: uuid::Uuid, seq: u64) -> Vec<u8> {
+        let size = self.frames.iter().map(|f| f.len() + 1).sum::<usize>();
+        let mut out = Vec::with_capacity(size + 128);
+        out.extend_from_slice(
+            format!(
+                r#"{{"publisher":"{publisher}","seq":{seq},"after":{},"upto":{},"frames":["#,
+                self.after, self.upto
+            )
+            .as_bytes(),
+        );
+        for (k, frame) in self.frames.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(frame);
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+}
+
+/// `frames` (in position order) cut into chunks of at most [`MAX_MESSAGE`]
+/// bytes of frames, chained: the first covers from `after`, each next one
+/// from where the previous ended, the last up to `upto`. Always at least one
+/// (a batch without frames still says what it covers).
+fn chunks(after: i64, upto: i64, frames: impl Iterator<Item = Frame>) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut open = Chunk {
+        after,
+        upto,
+        frames: Vec::new(),
+    };
+    let (mut size, mut last) = (0, after);
+    for frame in frames {
+        let json = match serde_json::to_vec(&frame) {
+            Ok(j) => j,
+            Err(e) => {
+                warn!(error = %e, "cannot encode a frame");
+                continue;
+            }
+        };
+        if !open.frames.is_empty() && size + json.len() > MAX_MESSAGE {
+            let next = Chunk {
+                after: last,
+                upto,
+                frames: Vec::new(),
+            };
+            open.upto = last;
+            out.push(std::mem::replace(&mut open, next));
+            size = 0;
+        }
+        size += json.len() + 1;
+        last = frame.position;
+        open.frames.push(json);
+    }
+    out.push(open);
+    out
 }
 
 fn to_json(notice: &impl serde::Serialize) -> Option<Vec<u8>> {
     serde_json::to_vec(notice)
         .map_err(|e| warn!(error = %e, "cannot encode a live notice"))
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::frame::{FrameBatch, FrameBody};
+    use domain::RoomId;
+
+    fn renamed(position: i64, name_len: usize) -> Frame {
+        Frame {
+            position,
+            room_id: RoomId(uuid::Uuid::from_u128(7)),
+            body: FrameBody::RoomRenamed {
+                name: "가".repeat(name_len),
+                by: UserId(uuid::Uuid::from_u128(1)),
+                at: chrono::Utc::now(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_large_batch_is_cut_into_chained_messages_within_the_limit() {
+        // ~1.5 MiB of frames at positions 101..=600, the batch covering (100, 610].
+        let frames: Vec<Frame> = (101..=600).map(|p| renamed(p, 1000)).collect();
+        let publisher = uuid::Uuid::from_u128(5);
+        let decoded: Vec<(usize, FrameBatch)> = chunks(100, 610, frames.clone().into_iter())
+            .into_iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let json = c.encode(publisher, k as u64 + 1);
+                (json.len(), serde_json::from_slice(&json).unwrap())
+            })
+            .collect();
+        assert!(decoded.len() >= 6, "{} messages", decoded.len());
+        let mut from = 100;
+        for (len, batch) in &decoded {
+            assert!(*len <= MAX_MESSAGE + 256, "a message of {len} bytes");
+            assert_eq!((batch.publisher, batch.after), (publisher, from));
+            assert!(batch
+                .frames
+                .iter()
+                .all(|f| f.position > batch.after && f.position <= batch.upto));
+            from = batch.upto;
+        }
+        assert_eq!(from, 610);
+        let got: Vec<Frame> = decoded.into_iter().flat_map(|(_, b)| b.frames).collect();
+        assert_eq!(got, frames);
+    }
+
+    #[test]
+    fn a_batch_without_frames_is_one_message_saying_what_it_covers() {
+        let c = chunks(3, 9, std::iter::empty());
+        assert_eq!(c.len(), 1);
+        let batch: FrameBatch =
+            serde_json::from_slice(&c.into_iter().next().unwrap().encode(uuid::Uuid::nil(), 4))
+                .unwrap();
+        assert_eq!((batch.seq, batch.after, batch.upto), (4, 3, 9));
+        assert!(batch.frames.is_empty());
+    }
 }

@@ -75,3 +75,47 @@ async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
         ]
     );
 }
+
+/// A batch larger than NATS takes in one message (1 MiB by default) reaches
+/// subscribers whole, as several chained messages (one message failed to
+/// publish, and every connection lost those frames).
+#[tokio::test]
+async fn a_batch_over_the_nats_payload_limit_arrives_whole() {
+    let env = testkit::TestEnv::new().await;
+    let client = async_nats::connect(&env.nats_url).await.expect("nats");
+    let mut sub = client
+        .subscribe(readmodel::subjects::all_frames(&env.namespace))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    let publisher = FramePublisher::new(client.clone(), &env.namespace);
+    publisher.observe(100);
+    let room = RoomId(Uuid::from_u128(7));
+    let frames: Vec<Frame> = (101..=900)
+        .map(|p| {
+            let mut f = renamed(p, room);
+            f.body = FrameBody::RoomRenamed {
+                name: "이름".repeat(400),
+                by: UserId(Uuid::from_u128(1)),
+                at: Utc::now(),
+            };
+            f
+        })
+        .collect();
+    publisher.publish(100, 900, frames.clone());
+
+    let (mut got, mut upto, mut messages) = (Vec::new(), 100, 0);
+    while upto < 900 {
+        let m = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("every part in time")
+            .expect("subscribed");
+        let batch: FrameBatch = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(batch.after, upto, "parts chain");
+        upto = batch.upto;
+        messages += 1;
+        got.extend(batch.frames);
+    }
+    assert!(messages > 1);
+    assert_eq!(got, frames);
+}
