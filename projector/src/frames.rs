@@ -215,14 +215,15 @@ impl FramePublisher {
 
     /// Publish the frames of one applied batch, which took the projection
     /// from checkpoint `after` to `upto`, skipping what was already
-    /// published, as one message in position order (all rooms together: a
-    /// message per room would let a connection in two rooms see a later
-    /// position of one before an earlier one of the other, and a client
-    /// resuming from the later one would never get the earlier). A batch
-    /// without frames is published too, so subscribers can tell a lost
-    /// message from a quiet one by [`domain::frame::FrameBatch::after`]. Never waits and
-    /// never fails: the batch is applied whatever happens here, and
-    /// subscribers detect a lost message by its `seq` or its `after`.
+    /// published, in position order: all rooms together (a message per
+    /// room would let a connection in two rooms see a later position of one
+    /// before an earlier one of the other, and a client resuming from the
+    /// later one would never get the earlier), in one message or, past
+    /// [`MAX_MESSAGE`], several chained ones. A batch without frames is
+    /// published too, so subscribers can tell a lost message from a quiet
+    /// one by [`domain::frame::FrameBatch::after`]. Never waits and never
+    /// fails: the batch is applied whatever happens here, and subscribers
+    /// detect a lost message by its `seq` or its `after`.
     pub fn publish(&self, after: i64, upto: i64, frames: Vec<Frame>) {
         let floor = self.inner.published.fetch_max(upto, Ordering::SeqCst);
         if upto <= floor {
@@ -248,8 +249,8 @@ struct Chunk {
 }
 
 impl Chunk {
-    /// The [`domain::frame::FrameBatch`] JSON of this chunk, its frames spliced in as
-    /// encoded.
+    /// The [`domain::frame::FrameBatch`] JSON of this chunk, its frames
+    /// spliced in as encoded.
     fn encode(self, publisher: uuid::Uuid, seq: u64) -> Vec<u8> {
         let size = self.frames.iter().map(|f| f.len() + 1).sum::<usize>();
         let mut out = Vec::with_capacity(size + 128);
