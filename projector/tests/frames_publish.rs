@@ -26,16 +26,22 @@ fn renamed(position: i64, room: RoomId) -> Frame {
     }
 }
 
-#[tokio::test]
-async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
-    let env = testkit::TestEnv::new().await;
+/// A publisher, and a subscription to every frame subject it publishes on,
+/// confirmed by the server.
+async fn subscribed(env: &testkit::TestEnv) -> (FramePublisher, async_nats::Subscriber) {
     let client = async_nats::connect(&env.nats_url).await.expect("nats");
-    let mut sub = client
+    let sub = client
         .subscribe(readmodel::subjects::all_frames(&env.namespace))
         .await
         .unwrap();
     client.flush().await.unwrap();
-    let publisher = FramePublisher::new(client.clone(), &env.namespace);
+    (FramePublisher::new(client, &env.namespace), sub)
+}
+
+#[tokio::test]
+async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
+    let env = testkit::TestEnv::new().await;
+    let (publisher, mut sub) = subscribed(&env).await;
     publisher.observe(10);
     let (a, b) = (RoomId(Uuid::from_u128(7)), RoomId(Uuid::from_u128(8)));
     // 10 was published already: skipped.
@@ -82,13 +88,7 @@ async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
 #[tokio::test]
 async fn a_batch_over_the_nats_payload_limit_arrives_whole() {
     let env = testkit::TestEnv::new().await;
-    let client = async_nats::connect(&env.nats_url).await.expect("nats");
-    let mut sub = client
-        .subscribe(readmodel::subjects::all_frames(&env.namespace))
-        .await
-        .unwrap();
-    client.flush().await.unwrap();
-    let publisher = FramePublisher::new(client.clone(), &env.namespace);
+    let (publisher, mut sub) = subscribed(&env).await;
     publisher.observe(100);
     let room = RoomId(Uuid::from_u128(7));
     let frames: Vec<Frame> = (101..=900)
