@@ -18,7 +18,7 @@
 use crate::bus;
 use crate::error::Result;
 use domain::event::{DomainEvent, StoredEvent, UserEvent};
-use domain::frame::Frame;
+use domain::frame::{Frame, FrameBatch};
 use domain::notification::{NotificationBatch, NotificationFrame};
 use domain::UserId;
 use readmodel::live::{BlocksNotice, VisibilityNotice};
@@ -221,7 +221,7 @@ impl FramePublisher {
     /// later one would never get the earlier), in one message or, past
     /// [`MAX_MESSAGE`], several chained ones. A batch without frames is
     /// published too, so subscribers can tell a lost message from a quiet
-    /// one by [`domain::frame::FrameBatch::after`]. Never waits and never
+    /// one by [`FrameBatch::after`]. Never waits and never
     /// fails: the batch is applied whatever happens here, and subscribers
     /// detect a lost message by its `seq` or its `after`.
     pub fn publish(&self, after: i64, upto: i64, frames: Vec<Frame>) {
@@ -235,40 +235,46 @@ impl FramePublisher {
         let fresh = frames.into_iter().filter(|f| f.position > floor);
         let subject = subjects::room_frames(&self.inner.namespace);
         self.send(chunks(after, upto, fresh), |publisher, seq, chunk| {
-            (subject.clone(), Ok(chunk.encode(publisher, seq)))
+            (subject.clone(), chunk.encode(publisher, seq))
         });
     }
 }
 
-/// Part of a batch's frames, each encoded once, that fits one message: the
-/// positions it covers, and the frames' JSON.
+/// Part of a batch's frames that fits one message: the positions it
+/// covers, and its frames' JSON, comma-separated, each encoded once.
 struct Chunk {
     after: i64,
     upto: i64,
-    frames: Vec<Vec<u8>>,
+    frames: Vec<u8>,
 }
 
 impl Chunk {
-    /// The [`domain::frame::FrameBatch`] JSON of this chunk, its frames
-    /// spliced in as encoded.
-    fn encode(self, publisher: uuid::Uuid, seq: u64) -> Vec<u8> {
-        let size = self.frames.iter().map(|f| f.len() + 1).sum::<usize>();
-        let mut out = Vec::with_capacity(size + 128);
-        out.extend_from_slice(
-            format!(
-                r#"{{"publisher":"{publisher}","seq":{seq},"after":{},"upto":{},"frames":["#,
-                self.after, self.upto
-            )
-            .as_bytes(),
-        );
-        for (k, frame) in self.frames.iter().enumerate() {
-            if k > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(frame);
+    fn new(after: i64, upto: i64) -> Self {
+        Self {
+            after,
+            upto,
+            frames: Vec::new(),
         }
+    }
+
+    /// This chunk as a [`FrameBatch`]'s JSON: the batch without frames
+    /// encoded by serde, its empty list (`[]}` at the end, `frames` being
+    /// the last field) filled with the frames as encoded.
+    fn encode(self, publisher: uuid::Uuid, seq: u64) -> serde_json::Result<Vec<u8>> {
+        let head = FrameBatch {
+            publisher,
+            seq,
+            after: self.after,
+            upto: self.upto,
+            frames: Vec::new(),
+        };
+        let mut out = Vec::with_capacity(self.frames.len() + 128);
+        serde_json::to_writer(&mut out, &head)?;
+        debug_assert!(out.ends_with(b"[]}"));
+        out.truncate(out.len() - 2);
+        out.extend_from_slice(&self.frames);
         out.extend_from_slice(b"]}");
-        out
+        Ok(out)
     }
 }
 
@@ -278,33 +284,23 @@ impl Chunk {
 /// (a batch without frames still says what it covers).
 fn chunks(after: i64, upto: i64, frames: impl Iterator<Item = Frame>) -> Vec<Chunk> {
     let mut out = Vec::new();
-    let mut open = Chunk {
-        after,
-        upto,
-        frames: Vec::new(),
-    };
-    let (mut size, mut last) = (0, after);
+    let mut open = Chunk::new(after, upto);
+    let (mut json, mut last) = (Vec::new(), after);
     for frame in frames {
-        let json = match serde_json::to_vec(&frame) {
-            Ok(j) => j,
-            Err(e) => {
-                warn!(error = %e, "cannot encode a frame");
-                continue;
-            }
-        };
-        if !open.frames.is_empty() && size + json.len() > MAX_MESSAGE {
-            let next = Chunk {
-                after: last,
-                upto,
-                frames: Vec::new(),
-            };
-            open.upto = last;
-            out.push(std::mem::replace(&mut open, next));
-            size = 0;
+        json.clear();
+        if let Err(e) = serde_json::to_writer(&mut json, &frame) {
+            warn!(error = %e, "cannot encode a frame");
+            continue;
         }
-        size += json.len() + 1;
+        if !open.frames.is_empty() && open.frames.len() + 1 + json.len() > MAX_MESSAGE {
+            open.upto = last;
+            out.push(std::mem::replace(&mut open, Chunk::new(last, upto)));
+        }
+        if !open.frames.is_empty() {
+            open.frames.push(b',');
+        }
+        open.frames.extend_from_slice(&json);
         last = frame.position;
-        open.frames.push(json);
     }
     out.push(open);
     out
@@ -319,7 +315,7 @@ fn to_json(notice: &impl serde::Serialize) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::frame::{FrameBatch, FrameBody};
+    use domain::frame::FrameBody;
     use domain::RoomId;
 
     fn renamed(position: i64, name_len: usize) -> Frame {
@@ -343,7 +339,7 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(k, c)| {
-                let json = c.encode(publisher, k as u64 + 1);
+                let json = c.encode(publisher, k as u64 + 1).unwrap();
                 (json.len(), serde_json::from_slice(&json).unwrap())
             })
             .collect();
@@ -367,9 +363,14 @@ mod tests {
     fn a_batch_without_frames_is_one_message_saying_what_it_covers() {
         let c = chunks(3, 9, std::iter::empty());
         assert_eq!(c.len(), 1);
-        let batch: FrameBatch =
-            serde_json::from_slice(&c.into_iter().next().unwrap().encode(uuid::Uuid::nil(), 4))
-                .unwrap();
+        let batch: FrameBatch = serde_json::from_slice(
+            &c.into_iter()
+                .next()
+                .unwrap()
+                .encode(uuid::Uuid::nil(), 4)
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!((batch.seq, batch.after, batch.upto), (4, 3, 9));
         assert!(batch.frames.is_empty());
     }

@@ -235,10 +235,7 @@ impl Cluster {
         let nodes = nodes
             .iter()
             .map(|url| {
-                let port = url
-                    .trim_end_matches('/')
-                    .rsplit_once(':')
-                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                let port = super::cpu_find::url_port(url)
                     .ok_or_else(|| anyhow!("--query-node {url}: no port"))?;
                 let pid = super::cpu_find::listener_pid(port).ok_or_else(|| {
                     anyhow!("--query-node {url}: no process of this machine listens on port {port}")

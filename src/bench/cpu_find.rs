@@ -27,17 +27,7 @@ pub async fn redis_pid(url: &str) -> Result<u32> {
 /// `/proc/net/tcp{,6}`, then the process holding that inode. Falls back to
 /// the only process named `nats-server` when fds cannot be read.
 pub fn nats_pid(url: &str) -> Result<u32> {
-    let first = url.split(',').next().unwrap_or(url);
-    let host_port = first.rsplit('@').next().unwrap_or(first);
-    let host_port = host_port
-        .split("://")
-        .last()
-        .unwrap_or(host_port)
-        .trim_end_matches('/');
-    let port = host_port
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse::<u16>().ok())
-        .unwrap_or(4222);
+    let port = url_port(url.split(',').next().unwrap_or(url)).unwrap_or(4222);
     if let Some(pid) = listener_pid(port) {
         return named(pid, "nats");
     }
@@ -72,6 +62,16 @@ fn named(pid: u32, prefix: &str) -> Result<u32> {
         Some(s) => bail!("pid {pid} is {:?} here, not {prefix}", s.comm),
         None => bail!("pid {pid} is not on this machine"),
     }
+}
+
+/// The port a URL names (`nats://user@host:4222`, `http://host:8191/`).
+pub(super) fn url_port(url: &str) -> Option<u16> {
+    let host_port = url.rsplit('@').next().unwrap_or(url);
+    let host_port = host_port.split("://").last().unwrap_or(host_port);
+    let host_port = host_port.split('/').next().unwrap_or(host_port);
+    host_port
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
 }
 
 /// The pid holding a TCP socket that listens on `port` (any address).

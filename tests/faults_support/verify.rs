@@ -61,6 +61,10 @@ pub async fn compare_search_to_rebuild(cfg: &ProjectorConfig, live: i64, head: i
     .await
     .unwrap();
     assert_eq!(checkpoint, head, "search index checkpoint");
+    // Fresh: an index left at FRESH (a query node's data dir outlives a
+    // run) would resume from its checkpoint instead of rebuilding.
+    let fresh_dir = projector::search_projection::index_dir(&cfg.data_dir, &cfg.namespace, FRESH);
+    let _ = std::fs::remove_dir_all(&fresh_dir);
     let mut s = SearchProjection::open(cfg, FRESH).await.unwrap();
     let cp = replay::catch_up(
         &mut s,
@@ -73,6 +77,8 @@ pub async fn compare_search_to_rebuild(cfg: &ProjectorConfig, live: i64, head: i
     .unwrap();
     assert_eq!(cp, head, "search rebuild stopped short");
     let fresh = s.digest().await.unwrap();
+    drop(s);
+    let _ = std::fs::remove_dir_all(&fresh_dir);
     let same = format!("{live_digest:?}") == format!("{fresh:?}");
     if !same {
         eprintln!("search: live digest {live_digest:?} differs from a fresh rebuild's {fresh:?}");
