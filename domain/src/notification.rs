@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
 pub use id::NotificationId;
-pub use view::{NotificationBatch, NotificationFrame, NotificationView};
+pub use view::{NotificationBatch, NotificationFrame, NotificationView, NotificationsCovered};
 
 #[path = "notification_id.rs"]
 mod id;

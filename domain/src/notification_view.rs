@@ -51,3 +51,20 @@ pub struct NotificationBatch {
     /// In position order.
     pub frames: Vec<NotificationFrame>,
 }
+
+/// The log positions one committed batch of the `history` projection
+/// covers, `after` (exclusive) to `upto` (inclusive): published after the
+/// batch's [`NotificationBatch`]es, on `readmodel::subjects::notified`, for
+/// every batch, with or without notifications. Like
+/// [`crate::frame::FrameBatch`]'s, these chain across publishers: one whose
+/// `after` is past the highest `upto` received means a batch committed
+/// whose notifications never arrived (its projector died before
+/// publishing them; its successor's `seq` starts at 1, so no hole shows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationsCovered {
+    pub publisher: uuid::Uuid,
+    /// Shared with the publisher's other messages, as [`NotificationBatch`]'s.
+    pub seq: u64,
+    pub after: i64,
+    pub upto: i64,
+}

@@ -19,7 +19,7 @@ use crate::bus;
 use crate::error::Result;
 use domain::event::{DomainEvent, StoredEvent, UserEvent};
 use domain::frame::{Frame, FrameBatch};
-use domain::notification::{NotificationBatch, NotificationFrame};
+use domain::notification::{NotificationBatch, NotificationFrame, NotificationsCovered};
 use domain::UserId;
 use readmodel::live::{BlocksNotice, VisibilityNotice};
 use readmodel::subjects;
@@ -109,30 +109,57 @@ impl FramePublisher {
         self.inner.notified.fetch_max(position, Ordering::SeqCst);
     }
 
-    /// Publish the `notification` frames of one applied batch (checkpoint
-    /// `last`), one message per recipient on their own subject, skipping what
-    /// was already published; like [`Self::publish`], never waits or fails.
+    /// Publish the `notification` frames of one committed batch, which took
+    /// the `history` projection from checkpoint `after` to `upto`, one
+    /// message per recipient on their own subject, skipping what was
+    /// already published; then what the batch covers
+    /// ([`NotificationsCovered`], also for a batch without notifications),
+    /// so that query nodes can tell a batch whose notifications were never
+    /// published (see [`Self::publish`]). Never waits or fails.
     pub fn publish_notifications(
         &self,
-        last: i64,
+        after: i64,
+        upto: i64,
         created: Vec<crate::history_projection::Created>,
     ) {
-        let floor = self.inner.notified.fetch_max(last, Ordering::SeqCst);
+        let floor = self.inner.notified.fetch_max(upto, Ordering::SeqCst);
+        if upto <= floor {
+            return;
+        }
         let mut by_user: BTreeMap<UserId, Vec<NotificationFrame>> = BTreeMap::new();
         for c in created.into_iter().filter(|c| c.frame.position > floor) {
             by_user.entry(c.user).or_default().push(c.frame);
         }
-        self.send(by_user, |publisher, seq, (user_id, frames)| {
-            let batch = NotificationBatch {
-                publisher,
-                seq,
-                user_id,
-                frames,
-            };
-            (
-                subjects::user_frames(&self.inner.namespace, user_id),
-                serde_json::to_vec(&batch),
-            )
+        let namespace = &self.inner.namespace;
+        let messages = by_user
+            .into_iter()
+            .map(Notified::Frames)
+            .chain(std::iter::once(Notified::Covered {
+                after: after.min(floor),
+                upto,
+            }));
+        self.send(messages, |publisher, seq, message| match message {
+            Notified::Frames((user_id, frames)) => {
+                let batch = NotificationBatch {
+                    publisher,
+                    seq,
+                    user_id,
+                    frames,
+                };
+                (
+                    subjects::user_frames(namespace, user_id),
+                    serde_json::to_vec(&batch),
+                )
+            }
+            Notified::Covered { after, upto } => {
+                let covered = NotificationsCovered {
+                    publisher,
+                    seq,
+                    after,
+                    upto,
+                };
+                (subjects::notified(namespace), serde_json::to_vec(&covered))
+            }
         });
     }
 
@@ -238,6 +265,14 @@ impl FramePublisher {
             (subject.clone(), chunk.encode(publisher, seq))
         });
     }
+}
+
+/// One message of a batch of notifications.
+enum Notified {
+    /// One recipient's.
+    Frames((UserId, Vec<NotificationFrame>)),
+    /// What the batch covers, last.
+    Covered { after: i64, upto: i64 },
 }
 
 /// Part of a batch's frames that fits one message: the positions it

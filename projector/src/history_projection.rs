@@ -119,11 +119,15 @@ impl HistoryProjection {
         &self,
         tx: &mut Transaction<'_, Postgres>,
         events: &[StoredEvent],
-    ) -> Result<(i64, Vec<Created>)> {
+    ) -> Result<Applied> {
         let cp = self.lock_checkpoint(tx).await?;
         let fresh: Vec<&StoredEvent> = events.iter().filter(|e| e.position > cp).collect();
         let Some(last) = fresh.last().map(|e| e.position) else {
-            return Ok((cp, Vec::new()));
+            return Ok(Applied {
+                before: cp,
+                upto: cp,
+                created: Vec::new(),
+            });
         };
         // First: it reads the state as of the batch's start.
         let created = self.notify.apply(tx, &fresh).await?;
@@ -172,7 +176,11 @@ impl HistoryProjection {
         }
         changes.write(tx, &self.table).await?;
         self.move_checkpoint(tx, last).await?;
-        Ok((last, created))
+        Ok(Applied {
+            before: cp,
+            upto: last,
+            created,
+        })
     }
 }
 
@@ -253,13 +261,13 @@ impl HistoryProjection {
         .fetch_optional(&mut *tx)
         .await?;
         let old_cp = old_cp.unwrap_or(0);
-        let mut cp = self.apply_in(&mut tx, &[]).await?.0;
+        let mut cp = self.apply_in(&mut tx, &[]).await?.upto;
         while cp < old_cp {
             let page = crate::source::read_after(write_pool, cp, 5_000).await?;
             if page.is_empty() {
                 break;
             }
-            cp = self.apply_in(&mut tx, &page).await?.0;
+            cp = self.apply_in(&mut tx, &page).await?.upto;
         }
         set_generation(&mut *tx, ProjectionName::History, self.generation).await?;
         tx.commit().await?;
@@ -321,17 +329,25 @@ impl Projection for HistoryProjection {
 
     async fn apply_batch(&mut self, events: &[StoredEvent]) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let (cp, created) = self.apply_in(&mut tx, events).await?;
+        let applied = self.apply_in(&mut tx, events).await?;
         tx.commit().await?;
         if let Some(frames) = &self.frames {
-            frames.publish_notifications(cp, created);
+            frames.publish_notifications(applied.before, applied.upto, applied.created);
         }
-        Ok(cp)
+        Ok(applied.upto)
     }
 
     async fn flush(&mut self, _force: bool) -> Result<i64> {
         self.checkpoint().await
     }
+}
+
+/// What one batch did: the checkpoint before and after it, and the
+/// notifications it created.
+struct Applied {
+    before: i64,
+    upto: i64,
+    created: Vec<Created>,
 }
 
 /// The stored checkpoint of a projection generation in the read database (0 if none).

@@ -119,3 +119,77 @@ async fn a_batch_over_the_nats_payload_limit_arrives_whole() {
     assert!(messages > 1);
     assert_eq!(got, frames);
 }
+
+/// The `notification` frame of `user` at `position`.
+fn notified(position: i64, user: UserId) -> projector::history_projection::Created {
+    use domain::notification::{
+        NotificationFrame, NotificationId, NotificationKind, NotificationView,
+    };
+    projector::history_projection::Created {
+        user,
+        frame: NotificationFrame {
+            position,
+            notification: NotificationView {
+                notification_id: NotificationId(Uuid::from_u128(position as u128)),
+                kind: NotificationKind::Mention,
+                room_id: None,
+                message_id: None,
+                actor_id: UserId(Uuid::from_u128(1)),
+                at: Utc::now(),
+                read: false,
+            },
+        },
+    }
+}
+
+/// Every committed batch of notifications is followed by what it covered,
+/// with or without notifications, so that query nodes see a batch a
+/// history projector committed and died before publishing.
+#[tokio::test]
+async fn every_batch_of_notifications_says_what_it_covers_after_its_frames() {
+    use domain::notification::{NotificationBatch, NotificationsCovered};
+    let env = testkit::TestEnv::new().await;
+    let (publisher, mut sub) = subscribed(&env).await;
+    publisher.observe_notified(10);
+    let (a, b) = (UserId(Uuid::from_u128(7)), UserId(Uuid::from_u128(8)));
+    publisher.publish_notifications(
+        9,
+        14,
+        vec![notified(10, a), notified(12, b), notified(13, a)],
+    );
+    publisher.publish_notifications(14, 15, Vec::new());
+    // Re-applied (a generation being rebuilt): nothing.
+    publisher.publish_notifications(8, 12, vec![notified(12, b)]);
+
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        let m = tokio::time::timeout(Duration::from_secs(10), sub.next())
+            .await
+            .expect("a message in time")
+            .expect("subscribed");
+        got.push(
+            if m.subject.as_str() == readmodel::subjects::notified(&env.namespace) {
+                let c: NotificationsCovered = serde_json::from_slice(&m.payload).unwrap();
+                format!("{} covers {}..{}", c.seq, c.after, c.upto)
+            } else {
+                let n: NotificationBatch = serde_json::from_slice(&m.payload).unwrap();
+                let positions: Vec<i64> = n.frames.iter().map(|f| f.position).collect();
+                assert_eq!(
+                    m.subject.as_str(),
+                    readmodel::subjects::user_frames(&env.namespace, n.user_id)
+                );
+                format!("{} {:?}", n.seq, positions)
+            },
+        );
+    }
+    assert_eq!(
+        got,
+        ["1 [13]", "2 [12]", "3 covers 9..14", "4 covers 14..15"]
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), sub.next())
+            .await
+            .is_err(),
+        "nothing for a re-applied batch"
+    );
+}

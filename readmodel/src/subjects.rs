@@ -18,6 +18,13 @@ pub fn user_frames(namespace: &str, user: UserId) -> String {
     format!("{namespace}.frames.user.{user}")
 }
 
+/// The subject saying which log positions each committed batch of
+/// notifications covers (`domain::notification::NotificationsCovered`):
+/// `{ns}.frames.notified`.
+pub fn notified(namespace: &str) -> String {
+    format!("{namespace}.frames.notified")
+}
+
 /// Whether `subject` is a [`user_frames`] subject of `namespace`.
 pub fn is_user_frames(namespace: &str, subject: &str) -> bool {
     subject
@@ -64,5 +71,8 @@ mod tests {
         assert!(is_user_frames("ns1", &u));
         assert!(!is_user_frames("ns1", &s));
         assert!(!is_user_frames("ns2", &u));
+        let n = notified("ns1");
+        assert!(n.starts_with(all.trim_end_matches('>')));
+        assert!(!is_user_frames("ns1", &n));
     }
 }

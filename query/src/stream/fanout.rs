@@ -5,7 +5,8 @@
 //! disconnection (frames published meanwhile are gone), a slow-consumer
 //! drop in the client, a hole in a publisher's sequence, or a message that
 //! starts past the positions received so far (a projector that died with a
-//! batch applied but not published; seen by the hub).
+//! batch applied but not published; seen by the hub, for room frames and
+//! for notifications each on its own chain).
 //! The hub accepts connections only once the subscription is confirmed by
 //! the server (a flush after connecting), so a connection never starts on a
 //! subscription that is not there yet.
@@ -16,7 +17,7 @@ use super::Text;
 use async_nats::Event;
 use domain::frame::FrameBatch;
 use futures::StreamExt;
-use readmodel::subjects::{all_frames, is_user_frames};
+use readmodel::subjects::{self, all_frames, is_user_frames};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -67,6 +68,7 @@ async fn run(
     mut events: mpsc::Receiver<Event>,
 ) {
     let cancel = hub.cancel().clone();
+    let notified = subjects::notified(hub.state().namespace());
     let mut check = tokio::time::interval(READY_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -74,8 +76,11 @@ async fn run(
             _ = cancel.cancelled() => break,
             message = subscriber.next() => match message {
                 Some(m) => {
-                    if is_user_frames(hub.state().namespace(), m.subject.as_str()) {
+                    let namespace = hub.state().namespace();
+                    if is_user_frames(namespace, m.subject.as_str()) {
                         receive_user(&hub, &m.payload);
+                    } else if m.subject.as_str() == notified.as_str() {
+                        receive_notified(&hub, &m.payload);
                     } else {
                         receive(&hub, &m.payload);
                     }
@@ -170,4 +175,20 @@ fn receive_user(hub: &StreamHub, payload: &[u8]) {
     }
     metrics::counter!("cotalk_stream_frames_received_total").increment(texts.len() as u64);
     hub.dispatch_user(batch.publisher, batch.seq, batch.user_id, texts);
+}
+
+/// Decode what one committed batch of notifications covered and hand it to
+/// the hub.
+fn receive_notified(hub: &StreamHub, payload: &[u8]) {
+    match serde_json::from_slice::<domain::notification::NotificationsCovered>(payload) {
+        Ok(c) => hub.dispatch_notified(
+            c.publisher,
+            c.seq,
+            Covers {
+                after: c.after,
+                upto: c.upto,
+            },
+        ),
+        Err(e) => warn!(error = %e, "undecodable notification covers"),
+    }
 }

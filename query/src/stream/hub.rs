@@ -66,9 +66,9 @@ struct Table {
     evicted_at: Option<Instant>,
     /// Last `seq` per publisher.
     publishers: HashMap<uuid::Uuid, u64>,
-    /// Highest [`Covers::upto`] received since the subscription was last
-    /// (re)established; 0: none yet.
-    upto: i64,
+    /// The positions room frames were received for, and notifications.
+    frames: Chain,
+    notified: Chain,
     /// Subscribed and connected to NATS: frames are flowing.
     ready: bool,
 }
@@ -217,8 +217,9 @@ impl StreamHub {
                 "stream fan-out interrupted, closing connections"
             );
             t.close_all(RESUME);
-            // Whatever comes after the subscription is back starts a new chain.
-            t.upto = 0;
+            // Whatever comes after the subscription is back starts new chains.
+            t.frames = Chain::default();
+            t.notified = Chain::default();
         }
     }
 
@@ -244,7 +245,7 @@ impl StreamHub {
         let now = Instant::now();
         let mut t = self.table();
         t.sequence(publisher, seq);
-        t.chain(covers);
+        t.chain(covers, |t| &mut t.frames);
         for live in frames {
             if !t.seen.insert(live.frame.position) {
                 continue;
@@ -333,24 +334,43 @@ pub(crate) struct Covers {
     pub(crate) upto: i64,
 }
 
-impl Table {
-    /// Note the positions a message covers: one that starts past the
-    /// highest position received means a message nobody sent (its
-    /// publisher died first) or one lost on the way, so every connection is
-    /// closed to resume from the frames stored in Redis.
-    fn chain(&mut self, covers: Covers) {
+/// The highest [`Covers::upto`] received on one kind of message since the
+/// subscription was last (re)established; 0: none yet.
+#[derive(Clone, Copy, Debug, Default)]
+struct Chain {
+    upto: i64,
+}
+
+impl Chain {
+    /// Note the positions a message covers; `false` when it starts past the
+    /// highest position received (what lies between never arrived).
+    fn extend(&mut self, covers: Covers) -> bool {
         if covers.upto == 0 {
-            return;
+            return true;
         }
-        if self.upto > 0 && covers.after > self.upto {
+        let whole = self.upto == 0 || covers.after <= self.upto;
+        if !whole {
             warn!(
                 received = self.upto,
                 after = covers.after,
-                "frames missing between the positions received and a new message"
+                "messages missing between the positions received and a new one"
             );
-            self.close_all(RESUME);
         }
         self.upto = self.upto.max(covers.upto);
+        whole
+    }
+}
+
+impl Table {
+    /// Note the positions a message covers on the chain `which` picks: one
+    /// that starts past the highest position received means a message
+    /// nobody sent (its publisher died first) or one lost on the way, so
+    /// every connection is closed to resume (room frames from Redis,
+    /// notifications from the feed).
+    pub(super) fn chain(&mut self, covers: Covers, which: fn(&mut Self) -> &mut Chain) {
+        if !which(self).extend(covers) {
+            self.close_all(RESUME);
+        }
     }
 
     /// Note message `seq` of `publisher`; a hole closes every connection.

@@ -197,6 +197,35 @@ async fn a_message_past_the_positions_received_closes_every_connection() {
 }
 
 #[tokio::test]
+async fn notifications_chain_on_their_own_and_a_batch_never_published_closes_every_connection() {
+    let hub = hub(64, Duration::from_secs(10));
+    let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));
+    hub.dispatch(PUBLISHER, 1, covers(0, 10), vec![renamed(10, room)]);
+    let (out, _rx, closed) = outbox(64);
+    let _reg = hub
+        .activate(me, [room].into(), 10, Instant::now(), out)
+        .unwrap();
+    // The history projection runs behind the redis one, then ahead of it,
+    // and another publisher takes over where the first stopped.
+    hub.dispatch_notified(PUBLISHER, 2, covers(0, 4));
+    hub.dispatch_notified(Uuid::from_u128(8), 1, covers(4, 20));
+    hub.dispatch(PUBLISHER, 3, covers(10, 12), vec![]);
+    assert!(closed.get().is_none());
+    // The history projector committed (20, 25] and died before publishing
+    // its notifications; its successor starts at 25.
+    hub.dispatch_notified(Uuid::from_u128(9), 1, covers(25, 26));
+    assert_eq!(closed.get().map(|c| c.code), Some(close::RESUME));
+    // Room frames keep their own chain: a hole there is seen although
+    // notifications went past it.
+    let (out, _rx, closed) = outbox(64);
+    let _reg = hub
+        .activate(me, [room].into(), 12, Instant::now(), out)
+        .unwrap();
+    hub.dispatch(PUBLISHER, 4, covers(14, 15), vec![]);
+    assert_eq!(closed.get().map(|c| c.code), Some(close::RESUME));
+}
+
+#[tokio::test]
 async fn activation_is_refused_when_not_ready_or_the_ring_moved_past_the_read() {
     let hub = hub(64, Duration::ZERO);
     let (me, room) = (UserId(Uuid::from_u128(1)), RoomId(Uuid::from_u128(2)));

@@ -1,6 +1,6 @@
 //! A user's own frames (notifications): routed by user, not by room.
 
-use super::{StreamHub, TOO_SLOW};
+use super::{Covers, StreamHub, TOO_SLOW};
 use crate::stream::queue::SendError;
 use crate::stream::Text;
 use domain::UserId;
@@ -40,5 +40,14 @@ impl StreamHub {
             metrics::counter!("cotalk_stream_slow_closed_total").increment(1);
             t.close(id, TOO_SLOW);
         }
+    }
+
+    /// Note what one committed batch of notifications covered (sent after
+    /// its users' messages): a batch that starts past the positions
+    /// received closes every connection, whose clients read the feed again.
+    pub(crate) fn dispatch_notified(&self, publisher: uuid::Uuid, seq: u64, covers: Covers) {
+        let mut t = self.table();
+        t.sequence(publisher, seq);
+        t.chain(covers, |t| &mut t.notified);
     }
 }
