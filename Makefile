@@ -114,7 +114,7 @@ cluster-status:
 
 # The release gate of the deployment: the browser suite through HAProxy, then faults under
 # load with the summary table (scripts/cluster-test). Not part of `make test`: it needs the
-# cluster's engines and about 15 minutes.
+# cluster's engines and about 5 minutes after `make cluster`.
 cluster-test:
 	$(CARGO) build --release
 	scripts/browser-setup

@@ -16,8 +16,8 @@
 //! - [`search_projection`]: the `search` read model (a tantivy index).
 //! - [`frames`]: publishing the live frames the `redis` projection applied.
 //! - [`digest`]: deterministic digests of a projection's contents.
-//! - `replay` (feature `test-support`, for tests only): one projection
-//!   generation brought to the log's head page by page.
+//! - [`replay`] (for tests): one projection generation brought to the
+//!   log's head page by page.
 //! - [`rebuild`]: `cotalk projections replay`: bulk rebuilds into a new
 //!   generation, the switch, the hand-over, resumption and the replay lock.
 //! - [`status`]: `cotalk projections status`: generation, checkpoint, lag and
@@ -39,7 +39,6 @@ pub mod history_projection;
 pub mod rebuild;
 pub mod redis_projection;
 pub mod relay;
-#[cfg(feature = "test-support")]
 pub mod replay;
 pub mod runtime;
 pub mod search_projection;

@@ -1,8 +1,14 @@
-//! Test support (feature `test-support`): one projection generation brought
-//! to the log's head straight from Postgres, page by page, without NATS, so
-//! a test can compare it with one the running pipeline built. Production
-//! rebuilds (`cotalk projections replay`) go through [`crate::rebuild`],
-//! which reads in parallel and applies in bulk.
+//! Test support: one projection generation brought to the log's head
+//! straight from Postgres, page by page, without NATS, so a test can compare
+//! it with one the running pipeline built. Production rebuilds (`cotalk
+//! projections replay`) go through [`crate::rebuild`], which reads in
+//! parallel and applies in bulk.
+//!
+//! Not behind a feature: [`catch_up`] is generic, so nothing of it is
+//! compiled into a binary that does not call it, while a feature that only
+//! tests turn on made every test build compile `projector` and everything
+//! above it a second time (the release fault run of `make cluster-test`
+//! spent 6 minutes of a fresh machine on that).
 
 use crate::error::Result;
 use crate::runtime::Projection;
