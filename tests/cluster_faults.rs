@@ -103,6 +103,19 @@ async fn cluster_faults_lose_and_double_nothing() {
     let faults: Vec<&str> = (0..rounds).flat_map(|_| KINDS).collect();
     let slot = (load.planned() * 8 / 10 / faults.len().max(1)).max(2);
     let injector = async {
+        // A fault's stream stall is the time the watcher's socket was
+        // closed: inject nothing before it first opened (a Postgres kill
+        // two seconds in, while the new deployment's projection was still
+        // reaching the watcher's registration, once counted its first
+        // connection as a 14 s stall).
+        let opened_by = Instant::now() + Duration::from_secs(60);
+        while !watcher.connected.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < opened_by,
+                "the watcher's stream never opened"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let mut done: Vec<(&str, Instant, Instant, String)> = Vec::new();
         for fault in &faults {
             let threshold = load.acked() + rng.gen_range(1..slot);
