@@ -38,6 +38,14 @@ async fn subscribed(env: &testkit::TestEnv) -> (FramePublisher, async_nats::Subs
     (FramePublisher::new(client, &env.namespace), sub)
 }
 
+/// The next message on `sub`, within 10 s.
+async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("a message in time")
+        .expect("subscribed")
+}
+
 #[tokio::test]
 async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
     let env = testkit::TestEnv::new().await;
@@ -61,10 +69,7 @@ async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
 
     let mut got = Vec::new();
     while got.len() < 3 {
-        let m = tokio::time::timeout(Duration::from_secs(10), sub.next())
-            .await
-            .expect("a message in time")
-            .expect("subscribed");
+        let m = next(&mut sub).await;
         let batch: FrameBatch = serde_json::from_slice(&m.payload).unwrap();
         got.push((
             batch.seq,
@@ -106,10 +111,7 @@ async fn a_batch_over_the_nats_payload_limit_arrives_whole() {
 
     let (mut got, mut upto, mut messages) = (Vec::new(), 100, 0);
     while upto < 900 {
-        let m = tokio::time::timeout(Duration::from_secs(10), sub.next())
-            .await
-            .expect("every part in time")
-            .expect("subscribed");
+        let m = next(&mut sub).await;
         let batch: FrameBatch = serde_json::from_slice(&m.payload).unwrap();
         assert_eq!(batch.after, upto, "parts chain");
         upto = batch.upto;
@@ -163,10 +165,7 @@ async fn every_batch_of_notifications_says_what_it_covers_after_its_frames() {
 
     let mut got = Vec::new();
     while got.len() < 4 {
-        let m = tokio::time::timeout(Duration::from_secs(10), sub.next())
-            .await
-            .expect("a message in time")
-            .expect("subscribed");
+        let m = next(&mut sub).await;
         got.push(
             if m.subject.as_str() == readmodel::subjects::notified(&env.namespace) {
                 let c: NotificationsCovered = serde_json::from_slice(&m.payload).unwrap();
