@@ -134,10 +134,7 @@ impl FramePublisher {
         let messages = by_user
             .into_iter()
             .map(Notified::Frames)
-            .chain(std::iter::once(Notified::Covered {
-                after: after.min(floor),
-                upto,
-            }));
+            .chain(std::iter::once(Notified::Covered { after, upto }));
         self.send(messages, |publisher, seq, message| match message {
             Notified::Frames((user_id, frames)) => {
                 let batch = NotificationBatch {
@@ -256,9 +253,9 @@ impl FramePublisher {
         if upto <= floor {
             return;
         }
-        // What was published before (up to `floor`) is covered already: a
-        // generation re-applying older events claims no more than that.
-        let after = after.min(floor);
+        // `after` as it is, also above `floor`: then a batch before this one
+        // was applied and never published (its apply failed after the
+        // commit), and subscribers must see that gap, not a claim over it.
         let fresh = frames.into_iter().filter(|f| f.position > floor);
         let subject = subjects::room_frames(&self.inner.namespace);
         self.send(chunks(after, upto, fresh), |publisher, seq, chunk| {

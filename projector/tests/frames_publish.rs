@@ -66,9 +66,13 @@ async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
     publisher.publish(14, 15, Vec::new());
     publisher.publish(8, 12, vec![renamed(12, b)]);
     publisher.publish(15, 17, vec![renamed(16, b), renamed(17, a)]);
+    // (17, 20] was applied and never published (the apply failed after
+    // its commit): the next batch says where it starts, not where the last
+    // one published ended.
+    publisher.publish(20, 21, Vec::new());
 
     let mut got = Vec::new();
-    while got.len() < 3 {
+    while got.len() < 4 {
         let m = next(&mut sub).await;
         let batch: FrameBatch = serde_json::from_slice(&m.payload).unwrap();
         got.push((
@@ -83,6 +87,7 @@ async fn a_batch_of_interleaved_rooms_is_published_in_position_order() {
             (1, (9, 14), vec![11, 12, 13, 14]),
             (2, (14, 15), vec![]),
             (3, (15, 17), vec![16, 17]),
+            (4, (20, 21), vec![]),
         ]
     );
 }
@@ -160,11 +165,14 @@ async fn every_batch_of_notifications_says_what_it_covers_after_its_frames() {
         vec![notified(10, a), notified(12, b), notified(13, a)],
     );
     publisher.publish_notifications(14, 15, Vec::new());
+    // (15, 18] committed and never published (the answer to its commit was
+    // lost): the next batch starts at 18, and says so.
+    publisher.publish_notifications(18, 19, Vec::new());
     // Re-applied (a generation being rebuilt): nothing.
     publisher.publish_notifications(8, 12, vec![notified(12, b)]);
 
     let mut got = Vec::new();
-    while got.len() < 4 {
+    while got.len() < 5 {
         let m = next(&mut sub).await;
         got.push(
             if m.subject.as_str() == readmodel::subjects::notified(&env.namespace) {
@@ -183,7 +191,13 @@ async fn every_batch_of_notifications_says_what_it_covers_after_its_frames() {
     }
     assert_eq!(
         got,
-        ["1 [13]", "2 [12]", "3 covers 9..14", "4 covers 14..15"]
+        [
+            "1 [13]",
+            "2 [12]",
+            "3 covers 9..14",
+            "4 covers 14..15",
+            "5 covers 18..19"
+        ]
     );
     assert!(
         tokio::time::timeout(Duration::from_millis(300), sub.next())
