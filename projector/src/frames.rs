@@ -122,10 +122,9 @@ impl FramePublisher {
         upto: i64,
         created: Vec<crate::history_projection::Created>,
     ) {
-        let floor = self.inner.notified.fetch_max(upto, Ordering::SeqCst);
-        if upto <= floor {
+        let Some(floor) = advance(&self.inner.notified, upto) else {
             return;
-        }
+        };
         let mut by_user: BTreeMap<UserId, Vec<NotificationFrame>> = BTreeMap::new();
         for c in created.into_iter().filter(|c| c.frame.position > floor) {
             by_user.entry(c.user).or_default().push(c.frame);
@@ -249,10 +248,9 @@ impl FramePublisher {
     /// fails: the batch is applied whatever happens here, and subscribers
     /// detect a lost message by its `seq` or its `after`.
     pub fn publish(&self, after: i64, upto: i64, frames: Vec<Frame>) {
-        let floor = self.inner.published.fetch_max(upto, Ordering::SeqCst);
-        if upto <= floor {
+        let Some(floor) = advance(&self.inner.published, upto) else {
             return;
-        }
+        };
         // `after` as it is, also above `floor`: then a batch before this one
         // was applied and never published (its apply failed after the
         // commit), and subscribers must see that gap, not a claim over it.
@@ -262,6 +260,14 @@ impl FramePublisher {
             (subject.clone(), chunk.encode(publisher, seq))
         });
     }
+}
+
+/// Raise the high-water mark `mark` to `upto`: the mark before, under which
+/// everything was published already, or `None` when that covers `upto` too
+/// (nothing of the batch is new).
+fn advance(mark: &AtomicI64, upto: i64) -> Option<i64> {
+    let floor = mark.fetch_max(upto, Ordering::SeqCst);
+    (upto > floor).then_some(floor)
 }
 
 /// One message of a batch of notifications.

@@ -79,7 +79,7 @@ pub async fn compare_search_to_rebuild(cfg: &ProjectorConfig, live: i64, head: i
     let fresh = s.digest().await.unwrap();
     drop(s);
     let _ = std::fs::remove_dir_all(&fresh_dir);
-    let same = format!("{live_digest:?}") == format!("{fresh:?}");
+    let same = live_digest == fresh;
     if !same {
         eprintln!("search: live digest {live_digest:?} differs from a fresh rebuild's {fresh:?}");
     }

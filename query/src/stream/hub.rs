@@ -245,7 +245,9 @@ impl StreamHub {
         let now = Instant::now();
         let mut t = self.table();
         t.sequence(publisher, seq);
-        t.chain(covers, |t| &mut t.frames);
+        if !t.frames.extend(covers) {
+            t.close_all(RESUME);
+        }
         for live in frames {
             if !t.seen.insert(live.frame.position) {
                 continue;
@@ -343,7 +345,10 @@ struct Chain {
 
 impl Chain {
     /// Note the positions a message covers; `false` when it starts past the
-    /// highest position received (what lies between never arrived).
+    /// highest position received: what lies between never arrived (its
+    /// publisher died first, or it was lost on the way), and every
+    /// connection must be closed to resume (room frames from Redis,
+    /// notifications from the feed).
     fn extend(&mut self, covers: Covers) -> bool {
         if covers.upto == 0 {
             return true;
@@ -362,17 +367,6 @@ impl Chain {
 }
 
 impl Table {
-    /// Note the positions a message covers on the chain `which` picks: one
-    /// that starts past the highest position received means a message
-    /// nobody sent (its publisher died first) or one lost on the way, so
-    /// every connection is closed to resume (room frames from Redis,
-    /// notifications from the feed).
-    pub(super) fn chain(&mut self, covers: Covers, which: fn(&mut Self) -> &mut Chain) {
-        if !which(self).extend(covers) {
-            self.close_all(RESUME);
-        }
-    }
-
     /// Note message `seq` of `publisher`; a hole closes every connection.
     fn sequence(&mut self, publisher: uuid::Uuid, seq: u64) {
         match self.publishers.insert(publisher, seq) {

@@ -1,6 +1,6 @@
 //! A user's own frames (notifications): routed by user, not by room.
 
-use super::{Covers, StreamHub, TOO_SLOW};
+use super::{Covers, StreamHub, RESUME, TOO_SLOW};
 use crate::stream::queue::SendError;
 use crate::stream::Text;
 use domain::UserId;
@@ -48,6 +48,8 @@ impl StreamHub {
     pub(crate) fn dispatch_notified(&self, publisher: uuid::Uuid, seq: u64, covers: Covers) {
         let mut t = self.table();
         t.sequence(publisher, seq);
-        t.chain(covers, |t| &mut t.notified);
+        if !t.notified.extend(covers) {
+            t.close_all(RESUME);
+        }
     }
 }
