@@ -8,7 +8,7 @@ use crate::rows::Rows;
 use crate::{AppendError, Commit, Committed, SideWrite, APPEND_LOCK_KEY};
 use chrono::{DateTime, Utc};
 use domain::{EventId, StreamId, UserId};
-use sqlx::PgConnection;
+use sqlx::{Executor, PgConnection};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use uuid::Uuid;
@@ -62,36 +62,22 @@ struct StreamState {
     version: i64,
 }
 
-/// Write `requests` on `conn`, which must be inside a transaction the caller
-/// commits. Returns one outcome per request, in order. An `Err` means the
-/// transaction is broken and must be rolled back: then nothing is stored.
+/// Write `requests` on `conn`, inside a transaction that holds the append
+/// lock ([`lock`]) and that the caller commits. Returns one outcome per
+/// request, in order. An `Err` means the transaction is broken and must be
+/// rolled back: then nothing is stored.
 pub(crate) async fn write_batch(
     conn: &mut PgConnection,
     requests: &[Request],
     dead: &mut DeadEpochs,
-    limits: Limits,
 ) -> Result<Vec<Result<Committed, AppendError>>, sqlx::Error> {
-    // The timeouts are set in the same round trip as the lock. lock_timeout is
-    // read when a lock wait begins, so it already bounds this statement's wait;
-    // statement_timeout applies from the next statement on.
-    let recorded_at: DateTime<Utc> = sqlx::query_scalar(
-        "WITH settings AS MATERIALIZED ( \
-             SELECT set_config('lock_timeout', $2, true), set_config('statement_timeout', $3, true) \
-         ), locked AS MATERIALIZED ( \
-             SELECT pg_advisory_xact_lock($1) FROM settings \
-         ) SELECT now() FROM locked",
-    )
-    .bind(APPEND_LOCK_KEY)
-    .bind(millis(limits.lock_timeout))
-    .bind(millis(limits.statement_timeout))
-    .fetch_one(&mut *conn)
-    .await?;
-
-    let mut streams = load_streams(conn, requests).await?;
-    let taken_keys = load_taken_keys(conn, requests).await?;
-    let taken_ids = load_taken_ids(conn, requests).await?;
-
-    // Walk the commits in queue order; each accepted one moves its streams on.
+    let Snapshot {
+        recorded_at,
+        positions: mut drawn,
+        mut streams,
+        taken_keys,
+        taken_ids,
+    } = snapshot(conn, requests).await?;
     let mut outcomes: Vec<Option<AppendError>> = Vec::with_capacity(requests.len());
     let mut batch_keys: HashSet<(UserId, &str)> = HashSet::new();
     let mut batch_ids: HashSet<EventId> = HashSet::new();
@@ -140,18 +126,19 @@ pub(crate) async fn write_batch(
         .zip(&outcomes)
         .filter_map(|(r, failure)| failure.is_none().then_some(r))
         .collect();
-    let total: usize = accepted.iter().map(|r| r.event_count()).sum();
-    let mut positions: Vec<i64> = if total > 0 {
-        sqlx::query_scalar("SELECT nextval('events_position_seq') FROM generate_series(1, $1)")
-            .bind(total as i64)
-            .fetch_all(&mut *conn)
-            .await?
-    } else {
-        Vec::new()
-    };
-    positions.sort_unstable();
-    // A commit without events answers with the head: this batch's last
-    // position, or the log's if the batch appends nothing.
+    // Positions were drawn for every event of the batch; a refused commit
+    // leaves its numbers unused (a hole, as a rolled-back batch leaves).
+    drawn.sort_unstable();
+    let mut drawn = drawn.into_iter();
+    let mut positions = Vec::with_capacity(drawn.len());
+    for (request, failure) in requests.iter().zip(&outcomes) {
+        let theirs = drawn.by_ref().take(request.event_count());
+        if failure.is_none() {
+            positions.extend(theirs);
+        } else {
+            theirs.for_each(drop);
+        }
+    }
     let empty_head = if accepted.iter().any(|r| r.event_count() == 0) {
         match positions.last() {
             Some(last) => *last,
@@ -203,14 +190,18 @@ pub async fn append_uncommitted(
         lock_timeout: Duration::from_secs(30),
         statement_timeout: Duration::from_secs(30),
     };
-    match write_batch(
-        conn,
-        std::slice::from_ref(&request),
-        &mut DeadEpochs::default(),
-        limits,
-    )
-    .await
-    {
+    let written = match lock(conn, limits, Opening::Open).await {
+        Ok(()) => {
+            write_batch(
+                conn,
+                std::slice::from_ref(&request),
+                &mut DeadEpochs::default(),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match written {
         Ok(mut outcomes) => outcomes
             .pop()
             .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into()))),
@@ -306,27 +297,115 @@ fn check_versions(
     })
 }
 
-async fn load_streams(
+/// Who opens the batch's transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Opening {
+    /// [`lock`] sends `BEGIN` in the same round trip.
+    Begin,
+    /// The caller already opened it.
+    Open,
+}
+
+/// Set the transaction's timeouts and take the append lock, in one round
+/// trip (with `BEGIN` first when [`Opening::Begin`]). The batch's statements
+/// run with generic plans: planned once per connection rather than for
+/// every batch, which cost more than running them. Simple-query text:
+/// every value in it is a number this module formats.
+pub(crate) async fn lock(
     conn: &mut PgConnection,
-    requests: &[Request],
-) -> Result<HashMap<StreamId, StreamState>, sqlx::Error> {
-    let ids: Vec<Uuid> = requests
+    limits: Limits,
+    opening: Opening,
+) -> sqlx::Result<()> {
+    let begin = match opening {
+        Opening::Begin => "BEGIN; ",
+        Opening::Open => "",
+    };
+    let sql = format!(
+        "{begin}SET LOCAL lock_timeout = '{}'; SET LOCAL statement_timeout = '{}'; \
+         SET LOCAL plan_cache_mode = force_generic_plan; \
+         SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})",
+        millis(limits.lock_timeout),
+        millis(limits.statement_timeout),
+    );
+    conn.execute(sql.as_str()).await?;
+    Ok(())
+}
+
+/// What the walk over a batch needs from the database, read after the lock.
+struct Snapshot {
+    /// The transaction's time, stored on every event.
+    recorded_at: DateTime<Utc>,
+    /// One fresh position per event of the batch, refused commits' included.
+    positions: Vec<i64>,
+    /// The streams the batch touches that exist, locked.
+    streams: HashMap<StreamId, StreamState>,
+    /// Idempotency keys of the batch already used.
+    taken_keys: HashSet<(UserId, String)>,
+    /// Caller-supplied event ids already in the log.
+    taken_ids: HashSet<EventId>,
+}
+
+/// One statement for all of it: a separate statement per read was a round
+/// trip each inside the serialised append (issue 20). It runs after the lock
+/// statement, so its snapshot sees every batch committed before ours.
+async fn snapshot(conn: &mut PgConnection, requests: &[Request]) -> sqlx::Result<Snapshot> {
+    let stream_ids: Vec<Uuid> = requests
         .iter()
         .flat_map(|r| r.commit.streams.iter().map(|s| s.stream_id.0))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    // FOR UPDATE is redundant while every writer takes the append lock, and
-    // keeps the check sound against any writer that does not.
-    let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
-        "SELECT stream_id, stream_type, version FROM streams WHERE stream_id = ANY($1) FOR UPDATE",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
+    let (key_users, keys): (Vec<Uuid>, Vec<&str>) = requests
+        .iter()
+        .flat_map(Request::idempotency_keys)
+        .map(|(user, key)| (user.0, key))
+        .unzip();
+    let supplied_ids: Vec<Uuid> = requests
+        .iter()
+        .filter(|r| r.ids_supplied)
+        .flat_map(|r| r.event_ids.iter().map(|id| id.0))
+        .collect();
+    let events: i64 = requests.iter().map(|r| r.event_count() as i64).sum();
+    type Row = (
+        DateTime<Utc>,
+        Vec<i64>,
+        Vec<Uuid>,
+        Vec<String>,
+        Vec<i64>,
+        Vec<Uuid>,
+        Vec<String>,
+        Vec<Uuid>,
+    );
+    let (recorded_at, positions, ids, types, versions, key_owners, used_keys, used_ids): Row =
+        sqlx::query_as(
+            "WITH s AS MATERIALIZED ( \
+                 SELECT stream_id, stream_type, version FROM streams \
+                 WHERE stream_id = ANY($1) FOR UPDATE \
+             ), k AS MATERIALIZED ( \
+                 SELECT k.user_id, k.key FROM idempotency_keys k \
+                 JOIN UNNEST($3::uuid[], $4::text[]) AS u(user_id, key) \
+                   ON k.user_id = u.user_id AND k.key = u.key \
+             ) \
+             SELECT now(), \
+                 ARRAY(SELECT nextval('events_position_seq') FROM generate_series(1, $2)), \
+                 ARRAY(SELECT stream_id FROM s ORDER BY stream_id), \
+                 ARRAY(SELECT stream_type FROM s ORDER BY stream_id), \
+                 ARRAY(SELECT version FROM s ORDER BY stream_id), \
+                 ARRAY(SELECT user_id FROM k ORDER BY user_id, key), \
+                 ARRAY(SELECT key FROM k ORDER BY user_id, key), \
+                 ARRAY(SELECT event_id FROM event_ids WHERE event_id = ANY($5))",
+        )
+        .bind(&stream_ids)
+        .bind(events)
+        .bind(&key_users)
+        .bind(&keys)
+        .bind(&supplied_ids)
+        .fetch_one(&mut *conn)
+        .await?;
+    let streams = ids
         .into_iter()
-        .map(|(id, stream_type, version)| {
+        .zip(types.into_iter().zip(versions))
+        .map(|(id, (stream_type, version))| {
             (
                 StreamId(id),
                 StreamState {
@@ -335,49 +414,13 @@ async fn load_streams(
                 },
             )
         })
-        .collect())
-}
-
-async fn load_taken_keys(
-    conn: &mut PgConnection,
-    requests: &[Request],
-) -> Result<HashSet<(UserId, String)>, sqlx::Error> {
-    let (users, keys): (Vec<Uuid>, Vec<&str>) = requests
-        .iter()
-        .flat_map(Request::idempotency_keys)
-        .map(|(user, key)| (user.0, key))
-        .unzip();
-    if users.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT k.user_id, k.key FROM idempotency_keys k \
-         JOIN UNNEST($1::uuid[], $2::text[]) AS u(user_id, key) \
-           ON k.user_id = u.user_id AND k.key = u.key",
-    )
-    .bind(&users)
-    .bind(&keys)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows.into_iter().map(|(u, k)| (UserId(u), k)).collect())
-}
-
-async fn load_taken_ids(
-    conn: &mut PgConnection,
-    requests: &[Request],
-) -> Result<HashSet<EventId>, sqlx::Error> {
-    let ids: Vec<Uuid> = requests
-        .iter()
-        .filter(|r| r.ids_supplied)
-        .flat_map(|r| r.event_ids.iter().map(|id| id.0))
         .collect();
-    if ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let rows: Vec<Uuid> =
-        sqlx::query_scalar("SELECT event_id FROM event_ids WHERE event_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(rows.into_iter().map(EventId).collect())
+    let taken_keys = key_owners.into_iter().map(UserId).zip(used_keys).collect();
+    Ok(Snapshot {
+        recorded_at,
+        positions,
+        streams,
+        taken_keys,
+        taken_ids: used_ids.into_iter().map(EventId).collect(),
+    })
 }

@@ -7,11 +7,11 @@
 //! the task keeps running and the next batch gets a fresh connection from
 //! the pool.
 
-use crate::append::{write_batch, Limits, Request};
+use crate::append::{lock, write_batch, Limits, Opening, Request};
 use crate::error::is_transient;
 use crate::{AppendError, BatchConfig, Committed};
 use domain::StreamId;
-use sqlx::{Connection, PgPool};
+use sqlx::{Executor, PgPool};
 use std::collections::HashMap;
 use std::time::Duration;
 use thiserror::Error;
@@ -258,6 +258,14 @@ async fn run_batch(pool: &PgPool, config: &BatchConfig, batch: Batch, dead: &mut
             }
         };
         record_metrics(&outcomes, events, started);
+        if let Some(committed) = &config.committed {
+            if outcomes
+                .iter()
+                .any(|o| o.as_ref().is_ok_and(|c| !c.events.is_empty()))
+            {
+                committed.notify_one();
+            }
+        }
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // The caller may have given up waiting; its commit stands anyway.
             let _ = reply.send(outcome);
@@ -299,10 +307,24 @@ async fn try_batch(
         statement_timeout: config.batch_timeout,
     };
     let work = async {
-        let mut tx = conn.begin().await.map_err(BatchFailure::Connect)?;
-        let outcomes = write_batch(&mut tx, requests, dead, limits).await?;
-        tx.commit().await?;
-        Ok::<_, BatchFailure>(outcomes)
+        // BEGIN travels with the lock: a transaction that cannot start means
+        // the database is unreachable for now, whatever its error says.
+        if let Err(e) = lock(&mut conn, limits, Opening::Begin).await {
+            conn.close_on_drop();
+            return Err(BatchFailure::Connect(e));
+        }
+        match write_batch(&mut conn, requests, dead).await {
+            Ok(outcomes) => {
+                (&mut *conn).execute("COMMIT").await?;
+                Ok(outcomes)
+            }
+            Err(e) => {
+                if (&mut *conn).execute("ROLLBACK").await.is_err() {
+                    conn.close_on_drop();
+                }
+                Err(BatchFailure::Database(e))
+            }
+        }
     };
     let result = timeout_at(deadline, work).await;
     match result {

@@ -1,6 +1,7 @@
-//! The rows of a batch as column arrays, inserted with one
-//! `INSERT … SELECT FROM UNNEST(…)` per table: a few statements per batch
-//! however many events it carries.
+//! The rows of a batch as column arrays, inserted with
+//! `INSERT … SELECT FROM UNNEST(…)`: the events, their ids, the streams and
+//! the idempotency answers in one statement, the rarer side rows (accounts,
+//! passwords, keys) in one each, however many events the batch carries.
 
 use crate::append::Request;
 use crate::{Committed, SideWrite};
@@ -157,12 +158,37 @@ impl Rows {
         conn: &mut PgConnection,
         recorded_at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
-        if !self.positions.is_empty() {
+        let answers = &self.answers;
+        if !self.positions.is_empty() || !answers.user_ids.is_empty() {
+            let mut ids = Vec::new();
+            let mut types = Vec::new();
+            let mut versions = Vec::new();
+            let mut positions = Vec::new();
+            for (id, (stream_type, version, position)) in &self.streams {
+                ids.push(id.0);
+                types.push(stream_type.as_str());
+                versions.push(*version);
+                positions.push(*position);
+            }
+            // One statement for the rows every batch writes (a round trip
+            // each was most of a small batch's time under the lock).
             sqlx::query(
-                "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type, \
-                                     schema_version, payload, metadata, recorded_at) \
-                 SELECT u.*, $10 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], \
-                     $5::bigint[], $6::text[], $7::smallint[], $8::jsonb[], $9::jsonb[]) AS u",
+                "WITH new_events AS ( \
+                     INSERT INTO events (position, event_id, stream_id, stream_type, version, \
+                                         event_type, schema_version, payload, metadata, recorded_at) \
+                     SELECT u.*, $10 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], \
+                         $5::bigint[], $6::text[], $7::smallint[], $8::jsonb[], $9::jsonb[]) AS u \
+                 ), new_ids AS ( \
+                     INSERT INTO event_ids (event_id, position) \
+                     SELECT * FROM UNNEST($2::uuid[], $1::bigint[]) \
+                 ), new_answers AS ( \
+                     INSERT INTO idempotency_keys (user_id, key, request_hash, status, body) \
+                     SELECT * FROM UNNEST($15::uuid[], $16::text[], $17::bytea[], $18::smallint[], $19::jsonb[]) \
+                 ) \
+                 INSERT INTO streams (stream_id, stream_type, version, position, updated_at) \
+                 SELECT u.*, $10 FROM UNNEST($11::uuid[], $12::text[], $13::bigint[], $14::bigint[]) AS u \
+                 ON CONFLICT (stream_id) DO UPDATE \
+                 SET version = EXCLUDED.version, position = EXCLUDED.position, updated_at = EXCLUDED.updated_at",
             )
             .bind(&self.positions)
             .bind(&self.event_ids)
@@ -174,34 +200,15 @@ impl Rows {
             .bind(&self.payloads)
             .bind(&self.metadata)
             .bind(recorded_at)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query("INSERT INTO event_ids (event_id, position) SELECT * FROM UNNEST($1::uuid[], $2::bigint[])")
-                .bind(&self.event_ids)
-                .bind(&self.positions)
-                .execute(&mut *conn)
-                .await?;
-            let mut ids = Vec::new();
-            let mut types = Vec::new();
-            let mut versions = Vec::new();
-            let mut positions = Vec::new();
-            for (id, (stream_type, version, position)) in &self.streams {
-                ids.push(id.0);
-                types.push(stream_type.as_str());
-                versions.push(*version);
-                positions.push(*position);
-            }
-            sqlx::query(
-                "INSERT INTO streams (stream_id, stream_type, version, position, updated_at) \
-                 SELECT u.*, $5 FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::bigint[]) AS u \
-                 ON CONFLICT (stream_id) DO UPDATE \
-                 SET version = EXCLUDED.version, position = EXCLUDED.position, updated_at = EXCLUDED.updated_at",
-            )
             .bind(&ids)
             .bind(&types)
             .bind(&versions)
             .bind(&positions)
-            .bind(recorded_at)
+            .bind(&answers.user_ids)
+            .bind(&answers.keys)
+            .bind(&answers.request_hashes)
+            .bind(&answers.statuses)
+            .bind(&answers.bodies)
             .execute(&mut *conn)
             .await?;
         }
@@ -254,20 +261,6 @@ impl Rows {
             )
             .bind(&self.deleted)
             .bind(recorded_at)
-            .execute(&mut *conn)
-            .await?;
-        }
-        let answers = &self.answers;
-        if !answers.user_ids.is_empty() {
-            sqlx::query(
-                "INSERT INTO idempotency_keys (user_id, key, request_hash, status, body) \
-                 SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bytea[], $4::smallint[], $5::jsonb[])",
-            )
-            .bind(&answers.user_ids)
-            .bind(&answers.keys)
-            .bind(&answers.request_hashes)
-            .bind(&answers.statuses)
-            .bind(&answers.bodies)
             .execute(&mut *conn)
             .await?;
         }

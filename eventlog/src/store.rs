@@ -31,6 +31,9 @@ pub struct BatchConfig {
     /// Upper bound on one batch transaction, connection included; also the
     /// server-side `statement_timeout` of its statements.
     pub batch_timeout: Duration,
+    /// Notified after every batch that committed events: a relay in the
+    /// same process waits on it instead of polling the log.
+    pub committed: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Default for BatchConfig {
@@ -41,6 +44,7 @@ impl Default for BatchConfig {
             queue: 4096,
             lock_timeout: Duration::from_secs(5),
             batch_timeout: Duration::from_secs(15),
+            committed: None,
         }
     }
 }
