@@ -1,25 +1,26 @@
 //! JetStream names and setup shared by the relay and the projection runtime.
 //!
-//! One stream per namespace, `{ns}-events`, subjects
-//! `{ns}.events.{stream_type}.{stream_id}`. The stream is a transport with a
-//! bounded size: Postgres keeps every event, so the stream only has to hold
-//! what consumers have not read yet.
+//! One stream per namespace, `{ns}-events`, on `{ns}.events.>`; the relay
+//! publishes runs of consecutive events on `{ns}.events.log`. The stream is
+//! a transport with a bounded size: Postgres keeps every event, so the
+//! stream only has to hold what consumers have not read yet.
 
 use crate::error::{ProjectorError, Result};
 use async_nats::jetstream::{self, stream};
 use domain::event::StoredEvent;
+use domain::ids::EventId;
 use std::time::Duration;
 
-/// Header carrying the event's global position.
+/// Header carrying the global position of the message's last event.
 pub const POSITION_HEADER: &str = "Cotalk-Position";
-/// Header carrying the event type name.
-pub const EVENT_TYPE_HEADER: &str = "Cotalk-Event-Type";
 
 /// Limits of the JetStream stream.
 #[derive(Clone, Debug)]
 pub struct StreamLimits {
     /// Keep at most this many messages (oldest dropped first); `None` = no limit.
     pub max_messages: Option<i64>,
+    /// Keep at most this many bytes (oldest dropped first); `None` = no limit.
+    pub max_bytes: Option<i64>,
     /// Drop messages older than this; `None` = no limit.
     pub max_age: Option<Duration>,
     /// `Nats-Msg-Id` de-duplication window.
@@ -32,6 +33,7 @@ impl Default for StreamLimits {
     fn default() -> Self {
         Self {
             max_messages: Some(1_000_000),
+            max_bytes: Some(1 << 30),
             max_age: Some(Duration::from_secs(24 * 3600)),
             duplicate_window: Duration::from_secs(120),
             replicas: 1,
@@ -44,7 +46,12 @@ pub fn stream_name(namespace: &str) -> String {
     format!("{namespace}-events")
 }
 
-/// The subject an event is published on.
+/// The subject the relay publishes runs of events on.
+pub fn events_subject(namespace: &str) -> String {
+    format!("{namespace}.events.log")
+}
+
+/// A subject of one event's own (tests publish single events on it).
 pub fn subject(namespace: &str, event: &StoredEvent) -> String {
     format!(
         "{namespace}.events.{}.{}",
@@ -89,6 +96,7 @@ pub fn stream_config(namespace: &str, limits: &StreamLimits) -> stream::Config {
         discard: stream::DiscardPolicy::Old,
         duplicate_window: limits.duplicate_window,
         max_messages: limits.max_messages.unwrap_or(-1),
+        max_bytes: limits.max_bytes.unwrap_or(-1),
         max_age: limits.max_age.unwrap_or_default(),
         num_replicas: limits.replicas.max(1),
         ..Default::default()
@@ -121,4 +129,35 @@ pub async fn ensure_stream(
         .await
         .map_err(ProjectorError::nats)?;
     Ok(s.cached_info().clone())
+}
+
+/// The position and id of the last event the stream holds, if it holds any
+/// this build can read. Relays publish in log order, so everything up to it
+/// is in the stream.
+pub async fn tail(
+    js: &jetstream::Context,
+    namespace: &str,
+    info: &stream::Info,
+) -> Result<Option<(i64, EventId)>> {
+    if info.state.messages == 0 {
+        return Ok(None);
+    }
+    let stream = js
+        .get_stream(stream_name(namespace))
+        .await
+        .map_err(ProjectorError::nats)?;
+    let last = match stream.get_raw_message(info.state.last_sequence).await {
+        Ok(m) => m,
+        // Gone since the info was read (age, limits): nothing to go by.
+        Err(e) if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound => {
+            return Ok(None)
+        }
+        Err(e) => return Err(ProjectorError::nats(e)),
+    };
+    let events = crate::envelope::decode_all(&last.payload).unwrap_or_default();
+    Ok(events
+        .into_iter()
+        .rev()
+        .find_map(|e| e.ok())
+        .map(|e| (e.position, e.event_id)))
 }

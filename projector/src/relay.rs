@@ -3,11 +3,18 @@
 //! Gap safety comes from the store (appends are serialised, so positions
 //! become visible in increasing order and `position > checkpoint` never
 //! skips a committed event). The relay only has to be at-least-once: it
-//! publishes a page, waits for every publish ack, and only then moves its
-//! checkpoint in `relay_checkpoints`. A crash in between republishes the page;
-//! `Nats-Msg-Id` (the event id) makes the server drop the copies inside the
-//! duplicate window, and projections drop anything at or below their own
-//! checkpoint outside it.
+//! publishes a page as a few messages of consecutive events
+//! ([`envelope::encode_chunks`]), waits for every publish ack, and only then
+//! moves its checkpoint. The checkpoint is stored in `relay_checkpoints` at
+//! most every [`RelayOptions::checkpoint_interval`] while busy and whenever
+//! idle, not after every page (a transaction each). A crash republishes what
+//! followed the stored checkpoint; `Nats-Msg-Id` (the chunk's first and last
+//! position) makes the server drop a copy with the same bounds, and
+//! projections drop anything at or below their own checkpoint.
+//!
+//! When the command side runs in the same process, every committed batch
+//! wakes the relay ([`RelayOptions::appended`]); appends of other processes
+//! are found by polling every [`RelayOptions::idle_poll`].
 //!
 //! JetStream is not trusted to keep what it acked: the relay checks the stream
 //! on every publish error and every few seconds. A missing stream, or one
@@ -17,15 +24,16 @@
 //! need older events read them from Postgres.
 
 use crate::backoff::{self, Backoff};
-use crate::bus::{self, StreamLimits, EVENT_TYPE_HEADER, POSITION_HEADER};
+use crate::bus::{self, StreamLimits, POSITION_HEADER};
 use crate::envelope;
 use crate::error::{ProjectorError, Result};
 use crate::source;
 use async_nats::jetstream::{self, message::PublishMessage};
 use domain::event::StoredEvent;
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -42,8 +50,15 @@ pub struct RelayOptions {
     pub limits: StreamLimits,
     /// After the stream was lost, republish at most this many positions
     /// before the relay's checkpoint (`None` = from the start of the log).
-    /// Defaults to the stream's message limit: it could not hold more anyway.
     pub republish_window: Option<i64>,
+    /// Longest a busy relay goes without storing its checkpoint.
+    pub checkpoint_interval: Duration,
+    /// Most bytes of events per published message.
+    pub chunk_bytes: usize,
+    /// Notified by this process's event store after each committed batch.
+    pub appended: Option<Arc<Notify>>,
+    /// Least time between the starts of two rounds woken by appends.
+    pub min_round_gap: Duration,
 }
 
 impl Default for RelayOptions {
@@ -53,8 +68,13 @@ impl Default for RelayOptions {
             page_size: 1000,
             idle_poll: Duration::from_millis(10),
             health_interval: Duration::from_secs(2),
-            republish_window: limits.max_messages,
+            republish_window: Some(1_000_000),
             limits,
+            checkpoint_interval: Duration::from_millis(250),
+            // Well inside NATS's default 1 MiB max_payload.
+            chunk_bytes: 256 << 10,
+            appended: None,
+            min_round_gap: Duration::from_millis(5),
         }
     }
 }
@@ -66,6 +86,11 @@ pub struct Relay {
     js: jetstream::Context,
     opts: RelayOptions,
     checkpoint: i64,
+    /// The checkpoint as last stored, and when.
+    stored: i64,
+    stored_at: Instant,
+    /// When the last round started.
+    round_at: Instant,
     /// Highest stream sequence the server acknowledged to us since the
     /// stream was (re)created: the stream's last sequence must never be lower.
     acked_seq: u64,
@@ -88,6 +113,9 @@ impl Relay {
             js: bus::context(nats),
             opts,
             checkpoint: 0,
+            stored: 0,
+            stored_at: Instant::now(),
+            round_at: Instant::now(),
             acked_seq: 0,
             stream_ok: false,
             last_health: Instant::now(),
@@ -107,6 +135,7 @@ impl Relay {
             match load_checkpoint(&self.pool, &self.namespace).await {
                 Ok(cp) => {
                     self.set_checkpoint(cp);
+                    self.stored = cp;
                     break;
                 }
                 Err(e) => {
@@ -124,7 +153,7 @@ impl Relay {
                 Ok(true) => backoff.reset(),
                 Ok(false) => {
                     backoff.reset();
-                    if !backoff::sleep(self.opts.idle_poll, &cancel).await {
+                    if !self.idle(&cancel).await {
                         break;
                     }
                 }
@@ -137,12 +166,53 @@ impl Relay {
                 }
             }
         }
+        if let Err(e) = self.store().await {
+            warn!(error = %e, checkpoint = self.checkpoint, "relay cannot store its checkpoint on stopping");
+        }
         info!(namespace = %self.namespace, checkpoint = self.checkpoint, "relay stopped");
+    }
+
+    /// Nothing new in the log: store the checkpoint if it is due, then wait
+    /// for this process's next append or the next poll. `false` when cancelled.
+    async fn idle(&mut self, cancel: &CancellationToken) -> bool {
+        if self.stored_at.elapsed() >= self.opts.checkpoint_interval {
+            if let Err(e) = self.store().await {
+                // The next round stores it again.
+                warn!(error = %e, checkpoint = self.checkpoint, "relay cannot store its checkpoint");
+            }
+        }
+        let Some(appended) = self.opts.appended.clone() else {
+            return backoff::sleep(self.opts.idle_poll, cancel).await;
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return false,
+            () = appended.notified() => {}
+            () = tokio::time::sleep(self.opts.idle_poll) => return true,
+        }
+        // Woken by an append: let the appends of the next few milliseconds
+        // join it, so that a trickle of small batches does not become as
+        // many messages and projector batches downstream.
+        let gap = self
+            .opts
+            .min_round_gap
+            .saturating_sub(self.round_at.elapsed());
+        backoff::sleep(gap, cancel).await
+    }
+
+    /// Store the checkpoint if it moved since it was last stored.
+    async fn store(&mut self) -> Result<()> {
+        if self.stored != self.checkpoint {
+            store_checkpoint(&self.pool, &self.namespace, self.checkpoint).await?;
+            self.stored = self.checkpoint;
+        }
+        self.stored_at = Instant::now();
+        Ok(())
     }
 
     /// One poll of the log; `Ok(true)` when a full page was published (so
     /// more is probably waiting).
     async fn round(&mut self) -> Result<bool> {
+        self.round_at = Instant::now();
         if !self.stream_ok || self.last_health.elapsed() >= self.opts.health_interval {
             self.check_stream().await?;
         }
@@ -156,25 +226,28 @@ impl Relay {
             self.check_stream().await?;
             return Err(e);
         }
-        store_checkpoint(&self.pool, &self.namespace, last).await?;
         self.set_checkpoint(last);
+        if self.stored_at.elapsed() >= self.opts.checkpoint_interval {
+            self.store().await?;
+        }
         metrics::counter!("cotalk_relay_published_total").increment(page.len() as u64);
         Ok(page.len() as i64 >= self.opts.page_size)
     }
 
-    /// Publish every event of the page, then wait for all the acks: the
-    /// publishes are pipelined, the page is only done when all are stored.
+    /// Publish the page as chunks of consecutive events, then wait for all
+    /// the acks: the publishes are pipelined, the page is only done when all
+    /// are stored.
     async fn publish(&mut self, page: &[StoredEvent]) -> Result<()> {
-        let mut acks = Vec::with_capacity(page.len());
-        for e in page {
+        let chunks = envelope::encode_chunks(page, self.opts.chunk_bytes);
+        let mut acks = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
             let msg = PublishMessage::build()
-                .payload(envelope::encode(e).into())
-                .message_id(e.event_id.to_string())
-                .header(POSITION_HEADER, e.position.to_string().as_str())
-                .header(EVENT_TYPE_HEADER, e.event.event_type());
+                .message_id(format!("{}-{}", chunk.first, chunk.last))
+                .header(POSITION_HEADER, chunk.last.to_string().as_str())
+                .payload(chunk.body.into());
             let ack = self
                 .js
-                .send_publish(bus::subject(&self.namespace, e), msg)
+                .send_publish(bus::events_subject(&self.namespace), msg)
                 .await
                 .map_err(ProjectorError::nats)?;
             acks.push(ack);
@@ -218,11 +291,41 @@ impl Relay {
             self.acked_seq = 0;
             store_checkpoint(&self.pool, &self.namespace, from).await?;
             self.set_checkpoint(from);
+            self.stored = from;
         } else if !self.stream_ok {
-            bus::ensure_stream(&self.js, &self.namespace, &self.opts.limits).await?;
+            let info = bus::ensure_stream(&self.js, &self.namespace, &self.opts.limits).await?;
             debug!(namespace = %self.namespace, "jetstream stream present");
+            self.skip_published(&info).await?;
         }
         self.stream_ok = true;
+        Ok(())
+    }
+
+    /// After a start or an error: move past what the stream already holds
+    /// beyond the checkpoint (a page acked but not stored as the checkpoint,
+    /// or published by the relay this one took over from), so it is not
+    /// published twice: chunks republished from another start would carry
+    /// other message ids than the copies already there. Only when the log
+    /// holds the very event the stream ends with, so a stream left from
+    /// another log is never taken at its word.
+    async fn skip_published(&mut self, info: &async_nats::jetstream::stream::Info) -> Result<()> {
+        let Some((position, event_id)) = bus::tail(&self.js, &self.namespace, info).await? else {
+            return Ok(());
+        };
+        if position <= self.checkpoint {
+            return Ok(());
+        }
+        let in_log: Option<uuid::Uuid> =
+            sqlx::query_scalar("SELECT event_id FROM events WHERE position = $1")
+                .bind(position)
+                .fetch_optional(&self.pool)
+                .await?;
+        if in_log == Some(event_id.0) {
+            info!(namespace = %self.namespace, from = self.checkpoint, to = position, "the stream already holds these positions");
+            self.set_checkpoint(position);
+        } else {
+            warn!(namespace = %self.namespace, position, "the stream ends with an event the log does not hold there; republishing from the checkpoint");
+        }
         Ok(())
     }
 

@@ -9,7 +9,14 @@ use eventlog::{BatchConfig, EventStore};
 
 /// Build the scheduler part.
 pub async fn component(shared: &Shared) -> Result<Component> {
-    let store = EventStore::connect(shared.pools.log.clone(), BatchConfig::default()).await;
+    let store = EventStore::connect(
+        shared.pools.log.clone(),
+        BatchConfig {
+            committed: Some(shared.appended.clone()),
+            ..BatchConfig::default()
+        },
+    )
+    .await;
     let leased = crate::scheduler::spawn(
         store.clone(),
         shared.config.database_url.clone(),

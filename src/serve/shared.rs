@@ -60,6 +60,9 @@ pub struct Shared {
     /// The process's deny list of revoked sessions (command and query
     /// routes, streams), kept current by [`Shared::follow_revocations`].
     pub revoked: Arc<RevokedSessions>,
+    /// Notified by this process's event store after every committed batch;
+    /// the relay, when it runs here, waits on it instead of polling.
+    pub appended: Arc<tokio::sync::Notify>,
     follower: std::sync::Mutex<bool>,
     nats: OnceCell<async_nats::Client>,
     query: OnceCell<QueryState>,
@@ -100,6 +103,7 @@ impl Shared {
             pii,
             pools,
             revoked: Arc::default(),
+            appended: Arc::default(),
             follower: std::sync::Mutex::new(false),
             nats: OnceCell::new(),
             query: OnceCell::new(),
@@ -216,6 +220,7 @@ impl Shared {
         .with_pii(self.pii.clone());
         config.search.commit_interval = Duration::from_millis(self.args.search_commit_ms);
         config.relay.limits.replicas = self.args.nats_replicas as usize;
+        config.relay.appended = Some(self.appended.clone());
         config
     }
 }

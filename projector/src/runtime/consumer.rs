@@ -13,6 +13,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+/// Most bytes of messages applied as one batch (and pulled at once): a
+/// message carries a run of events, up to the relay's chunk size.
+const MAX_BATCH_BYTES: usize = 4 << 20;
+
 impl<P: Projection> Runtime<P> {
     /// Wait up to `opts.wait` for one message, then take whatever else is
     /// already buffered, up to `opts.nats_batch`.
@@ -39,9 +43,13 @@ impl<P: Projection> Runtime<P> {
                 return Err(ProjectorError::Nats("consumer stream ended".into()));
             }
         };
-        while batch.len() < self.opts.nats_batch {
+        let mut bytes = batch[0].payload.len();
+        while batch.len() < self.opts.nats_batch && bytes < MAX_BATCH_BYTES {
             match messages.next().now_or_never() {
-                Some(Some(Ok(m))) => batch.push(m),
+                Some(Some(Ok(m))) => {
+                    bytes += m.payload.len();
+                    batch.push(m);
+                }
                 Some(Some(Err(e))) => {
                     // Apply what arrived; reopen the consumer next round.
                     debug!(error = %e, "consumer stream error after a partial batch");
@@ -61,19 +69,29 @@ impl<P: Projection> Runtime<P> {
     pub(super) async fn apply_messages(&mut self, batch: Vec<jetstream::Message>) -> Result<()> {
         let mut fresh: Vec<StoredEvent> = Vec::with_capacity(batch.len());
         let mut cursor = self.applied;
+        // Skipping what does not decode is safe: its positions show up as a
+        // hole and are read from the log.
+        let projection = self.projection.name().as_str();
+        let skipped = |e: &envelope::EnvelopeError| warn!(projection, error = %e, "undecodable event skipped");
         for m in &batch {
-            match envelope::decode(&m.payload) {
-                // A republished copy can come after later events: keep only
-                // what moves forward, holes are checked against the log below.
-                Ok(e) if e.position > cursor => {
-                    cursor = e.position;
-                    fresh.push(e);
-                }
-                Ok(_) => {}
-                // Skipping it is safe: its position shows up as a hole and is
-                // read from the log.
+            let events = match envelope::decode_all(&m.payload) {
+                Ok(events) => events,
                 Err(e) => {
-                    warn!(projection = self.projection.name().as_str(), error = %e, "undecodable message skipped")
+                    skipped(&e);
+                    continue;
+                }
+            };
+            for event in events {
+                match event {
+                    // A republished copy can come after later events: keep
+                    // only what moves forward, holes are checked against the
+                    // log below.
+                    Ok(e) if e.position > cursor => {
+                        cursor = e.position;
+                        fresh.push(e);
+                    }
+                    Ok(_) => {}
+                    Err(e) => skipped(&e),
                 }
             }
         }
@@ -156,6 +174,7 @@ impl<P: Projection> Runtime<P> {
         let messages = consumer
             .stream()
             .max_messages_per_batch(self.opts.nats_batch)
+            .max_bytes_per_batch(MAX_BATCH_BYTES)
             .heartbeat(Duration::from_secs(5))
             .expires(Duration::from_secs(30))
             .messages()
