@@ -181,7 +181,10 @@ impl SearchIndex {
 
     fn apply_room_event(&mut self, event: &RoomEvent) -> Result<(), SearchError> {
         match event {
-            RoomEvent::MessagePosted(p) => self.put(StoredMessage {
+            // A new message has no document to replace: one that was applied
+            // before is either committed (and the event skipped, at or below
+            // the checkpoint) or was lost with the uncommitted batch.
+            RoomEvent::MessagePosted(p) => self.add(StoredMessage {
                 message_id: p.message_id,
                 room_id: p.room_id,
                 author_id: p.author_id,
@@ -231,6 +234,15 @@ impl SearchIndex {
 
     fn id_term(&self, id: MessageId) -> Term {
         Term::from_field_text(self.fields.message_id, &id.to_string())
+    }
+
+    /// Add a new message's document, with no delete of an older one (a
+    /// delete is looked up in every segment at the next commit).
+    fn add(&mut self, m: StoredMessage) -> Result<(), SearchError> {
+        let doc = self.fields.encode(&m);
+        self.writer().add_document(doc)?;
+        self.pending_docs.insert(m.message_id, Pending::Live(m));
+        Ok(())
     }
 
     /// Replace (or add) a message's document.
