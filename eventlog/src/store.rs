@@ -1,17 +1,27 @@
 //! [`EventStore`]: the handle commands append through. Every clone shares one
 //! group-commit batcher task (see `batcher`), fed through a bounded queue.
+//!
+//! The batcher runs on a thread of its own, with its own single-threaded
+//! runtime and two connections of its own. Appends are serialised, so the
+//! log's write rate is one batch per batch-transaction time; on the shared
+//! runtime each of the batch's round trips waited behind the request tasks
+//! its own replies had just woken (issue 20).
 
 use crate::batcher::{self, Message};
 use crate::{append, lookup, read};
 use crate::{AppendError, Commit, Committed, Credential, StoreError, StoredAnswer};
 use domain::{EventId, StoredEvent, StreamId, StreamType, UserId};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// Connections of the batcher's own pool: one batch at a time, and one
+/// more for the batch that replaces a broken connection.
+const BATCHER_CONNECTIONS: u32 = 2;
 
 /// Tuning of the group-commit batcher.
 #[derive(Clone, Debug)]
@@ -60,7 +70,8 @@ struct Inner {
     sender: mpsc::Sender<Message>,
     queue: usize,
     cancel: CancellationToken,
-    task: Mutex<Option<JoinHandle<()>>>,
+    /// Fires when the batcher's thread has written what was queued.
+    stopped: Mutex<Option<oneshot::Receiver<()>>>,
 }
 
 /// A commit waiting in the batcher; see [`EventStore::enqueue`].
@@ -84,14 +95,42 @@ impl EventStore {
         let queue = config.queue.max(1);
         let (sender, receiver) = mpsc::channel(queue);
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(batcher::run(pool.clone(), config, receiver, cancel.clone()));
+        let (done, stopped) = oneshot::channel();
+        let options = pool.connect_options();
+        let stop = cancel.clone();
+        let thread = std::thread::Builder::new()
+            .name("eventlog-batcher".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        tracing::error!(%error, "event store batcher has no runtime");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let own = PgPoolOptions::new()
+                        .max_connections(BATCHER_CONNECTIONS)
+                        .acquire_timeout(config.batch_timeout)
+                        .connect_lazy_with((*options).clone());
+                    batcher::run(own.clone(), config, receiver, stop).await;
+                    own.close().await;
+                });
+                let _ = done.send(());
+            });
+        if let Err(error) = thread {
+            tracing::error!(%error, "cannot start the event store batcher");
+        }
         Self {
             inner: Arc::new(Inner {
                 pool,
                 sender,
                 queue,
                 cancel,
-                task: Mutex::new(Some(task)),
+                stopped: Mutex::new(Some(stopped)),
             }),
         }
     }
@@ -169,15 +208,15 @@ impl EventStore {
     /// the batcher to finish. Appends after this fail with `Unavailable`.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
-        let task = self
+        let stopped = self
             .inner
-            .task
+            .stopped
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
-        if let Some(task) = task {
-            if let Err(error) = task.await {
-                tracing::error!(%error, "event store batcher ended abnormally");
+        if let Some(stopped) = stopped {
+            if stopped.await.is_err() {
+                tracing::error!("event store batcher ended abnormally");
             }
         }
     }
