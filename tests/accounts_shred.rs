@@ -322,22 +322,24 @@ async fn nothing_personal_is_left_anywhere_after_deletion_and_a_replay() {
 }
 
 /// Wait until the relay has put the deletion on the bus (the stream's last
-/// sequence reaches the log's event count), so the scan sees every event.
+/// message ends at or past `position`), so the scan sees every event.
 async fn wait_for_the_bus(s: &Server, position: i64) {
     let client = async_nats::connect(&s.env.nats_url).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let name = format!("{}-events", s.env.namespace);
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position <= $1")
-        .bind(position)
-        .fetch_one(&s.env.write_pool)
-        .await
-        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(mut stream) = js.get_stream(&name).await {
             if let Ok(info) = stream.info().await {
-                if info.state.messages as i64 >= count {
-                    return;
+                let last = info.state.last_sequence;
+                if let Ok(m) = stream.get_raw_message(last).await {
+                    let end = m
+                        .headers
+                        .get("Cotalk-Position")
+                        .and_then(|v| v.as_str().parse::<i64>().ok());
+                    if end.is_some_and(|end| end >= position) {
+                        return;
+                    }
                 }
             }
         }
