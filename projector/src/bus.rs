@@ -19,7 +19,11 @@ pub const POSITION_HEADER: &str = "Cotalk-Position";
 pub struct StreamLimits {
     /// Keep at most this many messages (oldest dropped first); `None` = no limit.
     pub max_messages: Option<i64>,
-    /// Keep at most this many bytes (oldest dropped first); `None` = no limit.
+    /// Keep at most this many bytes (oldest dropped first); `None` = no
+    /// limit. JetStream reserves the limit from the account's storage when
+    /// the stream is created, so a byte limit on every namespace's stream
+    /// can refuse new streams; the default has none (age and message count
+    /// bound the stream).
     pub max_bytes: Option<i64>,
     /// Drop messages older than this; `None` = no limit.
     pub max_age: Option<Duration>,
@@ -33,7 +37,7 @@ impl Default for StreamLimits {
     fn default() -> Self {
         Self {
             max_messages: Some(1_000_000),
-            max_bytes: Some(1 << 30),
+            max_bytes: None,
             max_age: Some(Duration::from_secs(24 * 3600)),
             duplicate_window: Duration::from_secs(120),
             replicas: 1,
