@@ -19,7 +19,8 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 
 impl<P: Projection> Runtime<P> {
     /// Wait up to `opts.wait` for one message, then take whatever else is
-    /// already buffered, up to `opts.nats_batch`.
+    /// already buffered, up to `opts.nats_batch` messages or
+    /// [`MAX_BATCH_BYTES`].
     pub(super) async fn next_batch(
         &mut self,
         cancel: &CancellationToken,
