@@ -315,12 +315,8 @@ impl Relay {
         if position <= self.checkpoint {
             return Ok(());
         }
-        let in_log: Option<uuid::Uuid> =
-            sqlx::query_scalar("SELECT event_id FROM events WHERE position = $1")
-                .bind(position)
-                .fetch_optional(&self.pool)
-                .await?;
-        if in_log == Some(event_id.0) {
+        let in_log = source::read_between(&self.pool, position - 1, position + 1).await?;
+        if in_log.first().map(|e| e.event_id) == Some(event_id) {
             info!(namespace = %self.namespace, from = self.checkpoint, to = position, "the stream already holds these positions");
             self.set_checkpoint(position);
         } else {
