@@ -6,17 +6,24 @@
 //! caller gets its own outcome. A failed batch fails only its own callers;
 //! the task keeps running and the next batch gets a fresh connection from
 //! the pool.
+//!
+//! Two batches overlap: while one commits (its WAL flush is most of a
+//! batch's time), the next has its transaction open on the second
+//! connection and waits inside Postgres for the append lock, so it starts
+//! the moment that commit ends instead of a round trip later.
 
 use crate::append::{lock, write_batch, Limits, Opening, Request};
 use crate::error::is_transient;
 use crate::{AppendError, BatchConfig, Committed};
 use domain::StreamId;
-use sqlx::{Executor, PgPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Executor, PgPool, Postgres};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -107,6 +114,13 @@ impl Batch {
 
 /// The batcher task. On cancellation it stops accepting commits, writes those
 /// already queued, and returns.
+///
+/// Batches overlap by one step: while a batch's `COMMIT` (and its WAL flush)
+/// is in flight, the next batch already has its transaction open and waits
+/// inside Postgres for the append lock, which that commit releases. The next
+/// batch's own statements run only once the previous outcome is in (see
+/// [`settle`]), so a commit decided on top of a failed one is still refused
+/// by its epoch.
 pub(crate) async fn run(
     pool: PgPool,
     config: BatchConfig,
@@ -115,6 +129,7 @@ pub(crate) async fn run(
 ) {
     let mut dead = DeadEpochs::default();
     let mut carry: Option<Message> = None;
+    let mut committing: Option<Committing> = None;
     loop {
         let first = match carry.take() {
             Some(message) => message,
@@ -123,13 +138,13 @@ pub(crate) async fn run(
                 _ = cancel.cancelled() => break,
                 message = receiver.recv() => match message {
                     Some(message) => message,
-                    None => return,
+                    None => break,
                 },
             },
         };
         let (batch, rest) = collect(first, &mut receiver, &config, Some(&cancel)).await;
         carry = rest;
-        run_batch(&pool, &config, batch, &mut dead).await;
+        committing = run_batch(&pool, &config, batch, &mut dead, committing).await;
     }
     tracing::info!(
         queued = receiver.len(),
@@ -142,8 +157,9 @@ pub(crate) async fn run(
     } {
         let (batch, rest) = collect(first, &mut receiver, &config, None).await;
         carry = rest;
-        run_batch(&pool, &config, batch, &mut dead).await;
+        committing = run_batch(&pool, &config, batch, &mut dead, committing).await;
     }
+    settle(committing, &mut dead).await;
     tracing::info!("event store batcher stopped");
 }
 
@@ -218,7 +234,44 @@ impl BatchFailure {
     }
 }
 
-async fn run_batch(pool: &PgPool, config: &BatchConfig, batch: Batch, dead: &mut DeadEpochs) {
+/// A batch whose `COMMIT` is in flight; it answers its callers itself.
+type Committing = tokio::task::JoinHandle<Settled>;
+
+/// What a finished batch leaves to the batcher's bookkeeping.
+struct Settled {
+    /// Epochs of commits that failed with the batch's `COMMIT`.
+    dead: Vec<(StreamId, u64)>,
+    /// Retirements queued with the batch, applied after its commits.
+    retires: Vec<(StreamId, u64)>,
+}
+
+/// Wait for the batch in flight, if any, and apply what it leaves.
+async fn settle(committing: Option<Committing>, dead: &mut DeadEpochs) {
+    // The task only fails by panicking, which the runtime already reported.
+    if let Some(Ok(settled)) = match committing {
+        Some(committing) => Some(committing.await),
+        None => None,
+    } {
+        for (stream_id, epoch) in settled.dead {
+            dead.mark(stream_id, epoch);
+        }
+        for (stream_id, epoch) in settled.retires {
+            dead.retire(stream_id, epoch);
+        }
+    }
+    dead.sweep();
+}
+
+/// Write `batch`, with `previous` (the batch before, still committing)
+/// settled before this one's statements run. What is returned is this
+/// batch's commit, in flight, when it got that far.
+async fn run_batch(
+    pool: &PgPool,
+    config: &BatchConfig,
+    batch: Batch,
+    dead: &mut DeadEpochs,
+    previous: Option<Committing>,
+) -> Option<Committing> {
     let started = Instant::now();
     let Batch {
         requests,
@@ -226,55 +279,185 @@ async fn run_batch(pool: &PgPool, config: &BatchConfig, batch: Batch, dead: &mut
         retires,
         events,
     } = batch;
-    if !requests.is_empty() {
-        let outcomes = match try_batch(pool, config, &requests, dead).await {
-            Ok(outcomes) => outcomes,
-            Err(failure) if !failure.is_transient() && requests.len() > 1 => {
-                // Something the walk does not check (a constraint only the
-                // insert finds) failed the batch: find the culprit by writing
-                // each commit alone, so the others still go through.
-                tracing::warn!(error = %failure, commits = requests.len(), "append batch refused, retrying commits one by one");
-                let mut outcomes = Vec::with_capacity(requests.len());
-                for request in &requests {
-                    let one = std::slice::from_ref(request);
-                    outcomes.push(match try_batch(pool, config, one, dead).await {
-                        Ok(mut outcome) => outcome
-                            .pop()
-                            .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into()))),
-                        Err(failure) => fail(request, dead, failure),
-                    });
-                }
-                outcomes
-            }
-            Err(failure) => {
-                tracing::warn!(error = %failure, commits = requests.len(), events, "append batch failed");
-                let error = failure.into_append_error();
-                for request in &requests {
-                    for (stream_id, epoch) in request.epochs() {
-                        dead.mark(stream_id, epoch);
-                    }
-                }
-                requests.iter().map(|_| Err(error.clone())).collect()
-            }
-        };
-        record_metrics(&outcomes, events, started);
-        if let Some(committed) = &config.committed {
-            if outcomes
-                .iter()
-                .any(|o| o.as_ref().is_ok_and(|c| !c.events.is_empty()))
-            {
-                committed.notify_one();
-            }
+    if requests.is_empty() {
+        settle(previous, dead).await;
+        for (stream_id, epoch) in retires {
+            dead.retire(stream_id, epoch);
         }
-        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-            // The caller may have given up waiting; its commit stands anyway.
-            let _ = reply.send(outcome);
-        }
+        return None;
     }
+    let deadline = started + config.batch_timeout;
+    // Opened while the previous batch commits: Postgres grants the lock the
+    // moment that commit ends, without a round trip in between.
+    let opened = open(pool, config, deadline).await;
+    settle(previous, dead).await;
+    let failure = match opened {
+        Ok(mut conn) => match timeout_at(deadline, write_batch(&mut conn, &requests, dead)).await {
+            Ok(Ok(outcomes)) => {
+                let epochs = requests.iter().flat_map(Request::epochs).collect();
+                let done = Done {
+                    outcomes,
+                    replies,
+                    epochs,
+                    retires,
+                    events,
+                    started,
+                    notify: config.committed.clone(),
+                };
+                return Some(tokio::spawn(commit(conn, deadline, done)));
+            }
+            Ok(Err(e)) => {
+                if timeout_at(deadline, (&mut *conn).execute("ROLLBACK"))
+                    .await
+                    .map_or(true, |r| r.is_err())
+                {
+                    conn.close_on_drop();
+                }
+                BatchFailure::Database(e)
+            }
+            Err(_) => {
+                // The connection is mid-statement: do not hand it to anyone else.
+                conn.close_on_drop();
+                BatchFailure::TimedOut
+            }
+        },
+        Err(failure) => failure,
+    };
+    let outcomes = if !failure.is_transient() && requests.len() > 1 {
+        // Something the walk does not check (a constraint only the insert
+        // finds) failed the batch: find the culprit by writing each commit
+        // alone, so the others still go through.
+        tracing::warn!(error = %failure, commits = requests.len(), "append batch refused, retrying commits one by one");
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in &requests {
+            let one = std::slice::from_ref(request);
+            outcomes.push(match try_batch(pool, config, one, dead).await {
+                Ok(mut outcome) => outcome
+                    .pop()
+                    .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into()))),
+                Err(failure) => fail(request, dead, failure),
+            });
+        }
+        outcomes
+    } else {
+        tracing::warn!(error = %failure, commits = requests.len(), events, "append batch failed");
+        let error = failure.into_append_error();
+        for (stream_id, epoch) in requests.iter().flat_map(Request::epochs) {
+            dead.mark(stream_id, epoch);
+        }
+        requests.iter().map(|_| Err(error.clone())).collect()
+    };
+    answer(
+        outcomes,
+        replies,
+        events,
+        started,
+        config.committed.as_deref(),
+    );
     for (stream_id, epoch) in retires {
         dead.retire(stream_id, epoch);
     }
-    dead.sweep();
+    None
+}
+
+/// A written batch waiting for its `COMMIT`.
+struct Done {
+    outcomes: Vec<Result<Committed, AppendError>>,
+    replies: Vec<oneshot::Sender<Result<Committed, AppendError>>>,
+    /// The epochs of the batch's commits, dead if the `COMMIT` fails.
+    epochs: Vec<(StreamId, u64)>,
+    retires: Vec<(StreamId, u64)>,
+    events: usize,
+    started: Instant,
+    notify: Option<Arc<Notify>>,
+}
+
+/// Commit a written batch on `conn` and answer its callers.
+async fn commit(mut conn: PoolConnection<Postgres>, deadline: Instant, done: Done) -> Settled {
+    let Done {
+        outcomes,
+        replies,
+        epochs,
+        retires,
+        events,
+        started,
+        notify,
+    } = done;
+    let failure = match timeout_at(deadline, (&mut *conn).execute("COMMIT")).await {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(BatchFailure::Database(e)),
+        Err(_) => {
+            conn.close_on_drop();
+            Some(BatchFailure::TimedOut)
+        }
+    };
+    // Back to the pool before the answers: the next batch may need it.
+    drop(conn);
+    let (outcomes, dead) = match failure {
+        None => (outcomes, Vec::new()),
+        Some(failure) => {
+            tracing::warn!(error = %failure, commits = outcomes.len(), events, "append batch failed to commit");
+            let error = failure.into_append_error();
+            (
+                outcomes.iter().map(|_| Err(error.clone())).collect(),
+                epochs,
+            )
+        }
+    };
+    answer(outcomes, replies, events, started, notify.as_deref());
+    Settled { dead, retires }
+}
+
+/// Record a finished batch and send each caller its outcome.
+fn answer(
+    outcomes: Vec<Result<Committed, AppendError>>,
+    replies: Vec<oneshot::Sender<Result<Committed, AppendError>>>,
+    events: usize,
+    started: Instant,
+    notify: Option<&Notify>,
+) {
+    record_metrics(&outcomes, events, started);
+    if let Some(committed) = notify {
+        if outcomes
+            .iter()
+            .any(|o| o.as_ref().is_ok_and(|c| !c.events.is_empty()))
+        {
+            committed.notify_one();
+        }
+    }
+    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+        // The caller may have given up waiting; its commit stands anyway.
+        let _ = reply.send(outcome);
+    }
+}
+
+/// A pooled connection inside a transaction that holds the append lock.
+async fn open(
+    pool: &PgPool,
+    config: &BatchConfig,
+    deadline: Instant,
+) -> Result<PoolConnection<Postgres>, BatchFailure> {
+    let mut conn = timeout_at(deadline, pool.acquire())
+        .await
+        .map_err(|_| BatchFailure::TimedOut)?
+        .map_err(BatchFailure::Connect)?;
+    let limits = Limits {
+        lock_timeout: config.lock_timeout,
+        statement_timeout: config.batch_timeout,
+    };
+    // BEGIN travels with the lock: a transaction that cannot start means
+    // the database is unreachable for now, whatever its error says.
+    match timeout_at(deadline, lock(&mut conn, limits, Opening::Begin)).await {
+        Ok(Ok(())) => Ok(conn),
+        Ok(Err(e)) => {
+            conn.close_on_drop();
+            Err(BatchFailure::Connect(e))
+        }
+        Err(_) => {
+            conn.close_on_drop();
+            Err(BatchFailure::TimedOut)
+        }
+    }
 }
 
 fn fail(
@@ -298,21 +481,8 @@ async fn try_batch(
     dead: &mut DeadEpochs,
 ) -> Result<Vec<Result<Committed, AppendError>>, BatchFailure> {
     let deadline = Instant::now() + config.batch_timeout;
-    let mut conn = timeout_at(deadline, pool.acquire())
-        .await
-        .map_err(|_| BatchFailure::TimedOut)?
-        .map_err(BatchFailure::Connect)?;
-    let limits = Limits {
-        lock_timeout: config.lock_timeout,
-        statement_timeout: config.batch_timeout,
-    };
+    let mut conn = open(pool, config, deadline).await?;
     let work = async {
-        // BEGIN travels with the lock: a transaction that cannot start means
-        // the database is unreachable for now, whatever its error says.
-        if let Err(e) = lock(&mut conn, limits, Opening::Begin).await {
-            conn.close_on_drop();
-            return Err(BatchFailure::Connect(e));
-        }
         match write_batch(&mut conn, requests, dead).await {
             Ok(outcomes) => {
                 (&mut *conn).execute("COMMIT").await?;
@@ -326,8 +496,7 @@ async fn try_batch(
             }
         }
     };
-    let result = timeout_at(deadline, work).await;
-    match result {
+    match timeout_at(deadline, work).await {
         Ok(outcome) => outcome,
         Err(_) => {
             // The connection is mid-statement: do not hand it to anyone else.
