@@ -21,4 +21,4 @@ pub mod sessions;
 pub mod state;
 
 pub use routes::{openapi, router, routes};
-pub use state::CommandState;
+pub use state::{CommandParts, CommandState};

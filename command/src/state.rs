@@ -13,9 +13,16 @@ use axum::extract::FromRef;
 use domain::{StreamId, StreamType};
 use std::sync::Arc;
 
-/// Shared state of the command routes.
+/// Shared state of the command routes: one pointer, so that the clone
+/// every request's extractors make is one reference count, not one per
+/// cache, pool and lock inside (issue 20: no per-request clones of large
+/// state).
 #[derive(Clone)]
-pub struct CommandState {
+pub struct CommandState(Arc<CommandParts>);
+
+/// What [`CommandState`] shares; its fields are reached through the state.
+#[derive(Clone)]
+pub struct CommandParts {
     /// Aggregates, cached, over the group-committing event store.
     pub repo: Repository,
     /// Token signing and checking.
@@ -54,7 +61,7 @@ impl CommandState {
         pii: eventlog::pii::Pii,
     ) -> Self {
         let revoker = Revoker::new("", None, None, Arc::default(), keys.ttl());
-        Self {
+        Self(Arc::new(CommandParts {
             repo,
             keys,
             passwords: Passwords::new(),
@@ -68,26 +75,39 @@ impl CommandState {
             delete_window: Default::default(),
             pii,
             quarantine: chrono::Duration::days(DEFAULT_QUARANTINE_DAYS.into()),
-        }
+        }))
+    }
+
+    /// The parts to change, copied first if the state is already shared
+    /// (the `with_` builders run before it is).
+    fn parts_mut(&mut self) -> &mut CommandParts {
+        Arc::make_mut(&mut self.0)
     }
 
     /// The same state with another username quarantine.
-    pub fn with_quarantine(self, quarantine: chrono::Duration) -> Self {
-        Self { quarantine, ..self }
+    pub fn with_quarantine(mut self, quarantine: chrono::Duration) -> Self {
+        self.parts_mut().quarantine = quarantine;
+        self
     }
 
     /// The same state with another delete window.
-    pub fn with_delete_window(self, delete_window: domain::values::DeleteWindow) -> Self {
-        Self {
-            delete_window,
-            ..self
-        }
+    pub fn with_delete_window(mut self, delete_window: domain::values::DeleteWindow) -> Self {
+        self.parts_mut().delete_window = delete_window;
+        self
     }
 
     /// Use `sessions` (the process's revocation publisher and deny list).
     pub fn with_sessions(mut self, sessions: Sessions) -> Self {
-        self.sessions = sessions;
+        self.parts_mut().sessions = sessions;
         self
+    }
+}
+
+impl std::ops::Deref for CommandState {
+    type Target = CommandParts;
+
+    fn deref(&self) -> &CommandParts {
+        &self.0
     }
 }
 
