@@ -106,10 +106,12 @@ pub async fn prepare_read(url: &str) -> Result<PgPool, MigrateError> {
 const CONTENDED_TRIES: usize = 10;
 
 /// Run `stmt`, again when another session changed the same catalog row at
-/// the same moment ("tuple concurrently updated", SQLSTATE XX000): nodes
-/// starting together grant on the same schema and tables, and a projector
-/// creating its tables grants on them while a query node starts. Each try
-/// sees the other's committed change, so a retry goes through.
+/// the same moment ("tuple concurrently updated", SQLSTATE XX000) or when
+/// Postgres picked it as a deadlock's victim (40P01: two `GRANT ... ON ALL
+/// TABLES` lock the same tables in different orders): nodes starting
+/// together grant on the same schema and tables, and a projector creating
+/// its tables grants on them while a query node starts. Each try sees the
+/// other's committed change, so a retry goes through.
 async fn execute_contended(pool: &PgPool, stmt: &str) -> Result<(), MigrateError> {
     let mut tries = 1;
     loop {
@@ -117,13 +119,14 @@ async fn execute_contended(pool: &PgPool, stmt: &str) -> Result<(), MigrateError
             Ok(_) => return Ok(()),
             Err(sqlx::Error::Database(e))
                 if tries < CONTENDED_TRIES
-                    && e.code().as_deref() == Some("XX000")
-                    && e.message().contains("concurrently updated") =>
+                    && (e.code().as_deref() == Some("40P01")
+                        || e.code().as_deref() == Some("XX000")
+                            && e.message().contains("concurrently updated")) =>
             {
                 tracing::debug!(
                     tries,
                     statement = stmt,
-                    "catalog row updated concurrently, again"
+                    "catalog row updated concurrently or deadlock, again"
                 );
                 tries += 1;
             }
