@@ -374,15 +374,6 @@ struct Done {
 
 /// Commit a written batch on `conn` and answer its callers.
 async fn commit(mut conn: PoolConnection<Postgres>, deadline: Instant, done: Done) -> Settled {
-    let Done {
-        outcomes,
-        replies,
-        epochs,
-        retires,
-        events,
-        started,
-        notify,
-    } = done;
     let failure = match timeout_at(deadline, (&mut *conn).execute("COMMIT")).await {
         Ok(Ok(_)) => None,
         Ok(Err(e)) => Some(BatchFailure::Database(e)),
@@ -394,18 +385,25 @@ async fn commit(mut conn: PoolConnection<Postgres>, deadline: Instant, done: Don
     // Back to the pool before the answers: the next batch may need it.
     drop(conn);
     let (outcomes, dead) = match failure {
-        None => (outcomes, Vec::new()),
+        None => (done.outcomes, Vec::new()),
         Some(failure) => {
-            tracing::warn!(error = %failure, commits = outcomes.len(), events, "append batch failed to commit");
+            tracing::warn!(error = %failure, commits = done.outcomes.len(), events = done.events, "append batch failed to commit");
             let error = failure.into_append_error();
-            (
-                outcomes.iter().map(|_| Err(error.clone())).collect(),
-                epochs,
-            )
+            let failed = done.outcomes.iter().map(|_| Err(error.clone()));
+            (failed.collect(), done.epochs)
         }
     };
-    answer(outcomes, replies, events, started, notify.as_deref());
-    Settled { dead, retires }
+    answer(
+        outcomes,
+        done.replies,
+        done.events,
+        done.started,
+        done.notify.as_deref(),
+    );
+    Settled {
+        dead,
+        retires: done.retires,
+    }
 }
 
 /// Record a finished batch and send each caller its outcome.
