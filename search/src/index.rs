@@ -54,12 +54,6 @@ pub struct IndexOptions {
     pub memory_budget_bytes: usize,
     /// Background segment-merge threads.
     pub merge_threads: usize,
-    /// Nice value of the writer's threads (indexing, segment flushes,
-    /// merges); `None` keeps the caller's. A live index runs them at a
-    /// lower priority than delivery: on a busy node search may fall behind
-    /// (its commit waits, `X-Min-Position` with it) instead of delaying
-    /// every post's frames and read models.
-    pub nice: Option<i32>,
 }
 
 impl Default for IndexOptions {
@@ -68,7 +62,6 @@ impl Default for IndexOptions {
             writer_threads: 1,
             memory_budget_bytes: 64 << 20,
             merge_threads: 1,
-            nice: Some(10),
         }
     }
 }
@@ -114,27 +107,15 @@ impl SearchIndex {
         let index = Index::open_or_create(MmapDirectory::open(dir)?, schema)?;
         analyzer::register(index.tokenizers());
         let threads = opts.writer_threads.clamp(1, 8);
-        let options = IndexWriterOptions::builder()
-            .num_worker_threads(threads)
-            .memory_budget_per_thread(
-                (opts.memory_budget_bytes / threads).max(MIN_BUDGET_PER_THREAD),
-            )
-            .num_merge_threads(opts.merge_threads.max(1))
-            .build();
-        // tantivy starts its threads with the writer, and a new thread
-        // starts with its creator's nice value: create it on a thread of
-        // its own that lowered its priority first.
-        let writer = std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    if let Some(nice) = opts.nice {
-                        lower_priority(nice);
-                    }
-                    index.writer_with_options(options)
-                })
-                .join()
-        })
-        .map_err(|_| SearchError::Corrupt("the index writer's thread panicked".into()))??;
+        let writer = index.writer_with_options(
+            IndexWriterOptions::builder()
+                .num_worker_threads(threads)
+                .memory_budget_per_thread(
+                    (opts.memory_budget_bytes / threads).max(MIN_BUDGET_PER_THREAD),
+                )
+                .num_merge_threads(opts.merge_threads.max(1))
+                .build(),
+        )?;
         // tantivy hands the first operation after opening the opstamp of the
         // last commit. A merge planned before the next commit targets that
         // same opstamp and treats a delete carrying it as already applied to
@@ -406,14 +387,5 @@ fn read_checkpoint(index: &Index) -> Result<i64, SearchError> {
         Some(p) => serde_json::from_str::<Payload>(&p)
             .map(|p| p.position)
             .map_err(|e| SearchError::Corrupt(format!("commit payload {p:?}: {e}"))),
-    }
-}
-
-/// Give the calling thread (only: Linux's `setpriority` on a thread id) the
-/// nice value `nice`. Best effort: a refusal leaves it as it was.
-fn lower_priority(nice: i32) {
-    let me = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(me), nice) {
-        tracing::warn!(error = %e, nice, "cannot lower the search writer's priority");
     }
 }

@@ -69,7 +69,6 @@ impl SearchBulk {
             writer_threads: plan.search_threads,
             memory_budget_bytes: plan.search_memory,
             merge_threads: 1,
-            ..IndexOptions::default()
         };
         let index = tokio::task::spawn_blocking(move || SearchIndex::open(&dir, opts))
             .await

@@ -174,7 +174,6 @@ pub fn open(dir: &Path) -> SearchIndex {
             writer_threads: 1,
             memory_budget_bytes: 20 << 20,
             merge_threads: 1,
-            ..IndexOptions::default()
         },
     )
     .unwrap()

@@ -134,7 +134,6 @@ pub fn build_tantivy(gen: &Generator, n: u64, dir: &Path, threads: usize) -> Res
         writer_threads: threads,
         memory_budget_bytes: threads * (192 << 20),
         merge_threads: 1,
-        ..IndexOptions::default()
     };
     let mut seqs = vec![0u64; gen.membership().members.len()];
     let started = Instant::now();
