@@ -307,10 +307,7 @@ async fn run_batch(
                 return Some(tokio::spawn(commit(conn, deadline, done)));
             }
             Ok(Err(e)) => {
-                if timeout_at(deadline, (&mut *conn).execute("ROLLBACK"))
-                    .await
-                    .map_or(true, |r| r.is_err())
-                {
+                if timeout_at(deadline, rollback(&mut conn)).await.is_err() {
                     conn.close_on_drop();
                 }
                 BatchFailure::Database(e)
@@ -429,6 +426,14 @@ fn answer(
     }
 }
 
+/// Roll back the batch transaction on `conn`; a connection that cannot is
+/// closed instead of going back to the pool.
+async fn rollback(conn: &mut PoolConnection<Postgres>) {
+    if (&mut **conn).execute("ROLLBACK").await.is_err() {
+        conn.close_on_drop();
+    }
+}
+
 /// A pooled connection inside a transaction that holds the append lock.
 async fn open(
     pool: &PgPool,
@@ -487,9 +492,7 @@ async fn try_batch(
                 Ok(outcomes)
             }
             Err(e) => {
-                if (&mut *conn).execute("ROLLBACK").await.is_err() {
-                    conn.close_on_drop();
-                }
+                rollback(&mut conn).await;
                 Err(BatchFailure::Database(e))
             }
         }
