@@ -127,6 +127,10 @@ pub(crate) async fn run(
     mut receiver: mpsc::Receiver<Message>,
     cancel: CancellationToken,
 ) {
+    let mut conns = Conns {
+        pool,
+        held: Vec::new(),
+    };
     let mut dead = DeadEpochs::default();
     let mut carry: Option<Message> = None;
     let mut committing: Option<Committing> = None;
@@ -144,7 +148,7 @@ pub(crate) async fn run(
         };
         let (batch, rest) = collect(first, &mut receiver, &config, Some(&cancel)).await;
         carry = rest;
-        committing = run_batch(&pool, &config, batch, &mut dead, committing).await;
+        committing = run_batch(&mut conns, &config, batch, &mut dead, committing).await;
     }
     tracing::info!(
         queued = receiver.len(),
@@ -157,9 +161,9 @@ pub(crate) async fn run(
     } {
         let (batch, rest) = collect(first, &mut receiver, &config, None).await;
         carry = rest;
-        committing = run_batch(&pool, &config, batch, &mut dead, committing).await;
+        committing = run_batch(&mut conns, &config, batch, &mut dead, committing).await;
     }
-    settle(committing, &mut dead).await;
+    settle(committing, &mut dead, &mut conns).await;
     tracing::info!("event store batcher stopped");
 }
 
@@ -243,10 +247,12 @@ struct Settled {
     dead: Vec<(StreamId, u64)>,
     /// Retirements queued with the batch, applied after its commits.
     retires: Vec<(StreamId, u64)>,
+    /// The batch's connection, when it is fit for the next batch.
+    conn: Option<PoolConnection<Postgres>>,
 }
 
 /// Wait for the batch in flight, if any, and apply what it leaves.
-async fn settle(committing: Option<Committing>, dead: &mut DeadEpochs) {
+async fn settle(committing: Option<Committing>, dead: &mut DeadEpochs, conns: &mut Conns) {
     // The task only fails by panicking, which the runtime already reported.
     if let Some(Ok(settled)) = match committing {
         Some(committing) => Some(committing.await),
@@ -258,6 +264,7 @@ async fn settle(committing: Option<Committing>, dead: &mut DeadEpochs) {
         for (stream_id, epoch) in settled.retires {
             dead.retire(stream_id, epoch);
         }
+        conns.held.extend(settled.conn);
     }
     dead.sweep();
 }
@@ -266,7 +273,7 @@ async fn settle(committing: Option<Committing>, dead: &mut DeadEpochs) {
 /// settled before this one's statements run. What is returned is this
 /// batch's commit, in flight, when it got that far.
 async fn run_batch(
-    pool: &PgPool,
+    conns: &mut Conns,
     config: &BatchConfig,
     batch: Batch,
     dead: &mut DeadEpochs,
@@ -280,7 +287,7 @@ async fn run_batch(
         events,
     } = batch;
     if requests.is_empty() {
-        settle(previous, dead).await;
+        settle(previous, dead, conns).await;
         for (stream_id, epoch) in retires {
             dead.retire(stream_id, epoch);
         }
@@ -289,8 +296,8 @@ async fn run_batch(
     let deadline = started + config.batch_timeout;
     // Opened while the previous batch commits: Postgres grants the lock the
     // moment that commit ends, without a round trip in between.
-    let opened = open(pool, config, deadline).await;
-    settle(previous, dead).await;
+    let opened = open(conns, config, deadline).await;
+    settle(previous, dead, conns).await;
     let failure = match opened {
         Ok(mut conn) => match timeout_at(deadline, write_batch(&mut conn, &requests, dead)).await {
             Ok(Ok(outcomes)) => {
@@ -328,7 +335,7 @@ async fn run_batch(
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in &requests {
             let one = std::slice::from_ref(request);
-            outcomes.push(match try_batch(pool, config, one, dead).await {
+            outcomes.push(match try_batch(conns, config, one, dead).await {
                 Ok(mut outcome) => outcome
                     .pop()
                     .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into()))),
@@ -379,8 +386,9 @@ async fn commit(mut conn: PoolConnection<Postgres>, deadline: Instant, done: Don
             Some(BatchFailure::TimedOut)
         }
     };
-    // Back to the pool before the answers: the next batch may need it.
-    drop(conn);
+    // Kept for the next batch only when it committed; a connection that
+    // failed goes back to the pool (or is closed) instead.
+    let conn = failure.is_none().then_some(conn);
     let (outcomes, dead) = match failure {
         None => (done.outcomes, Vec::new()),
         Some(failure) => {
@@ -400,6 +408,7 @@ async fn commit(mut conn: PoolConnection<Postgres>, deadline: Instant, done: Don
     Settled {
         dead,
         retires: done.retires,
+        conn,
     }
 }
 
@@ -434,31 +443,57 @@ async fn rollback(conn: &mut PoolConnection<Postgres>) {
     }
 }
 
+/// The batcher's connections: its pool, and the connections it keeps
+/// between batches. A connection handed out by the pool is pinged first and
+/// pinged again when it goes back, a round trip each per batch (issue 20);
+/// kept here, it is only tested by the next batch's `BEGIN`.
+struct Conns {
+    pool: PgPool,
+    held: Vec<PoolConnection<Postgres>>,
+}
+
 /// A pooled connection inside a transaction that holds the append lock.
+///
+/// A kept connection that cannot start a transaction (the server dropped it
+/// while it sat idle) is closed and the next one tried, down to a fresh one
+/// from the pool (which the pool tests): no caller loses its commit to a
+/// connection that died idle, as none did when the pool tested them all.
 async fn open(
-    pool: &PgPool,
+    conns: &mut Conns,
     config: &BatchConfig,
     deadline: Instant,
 ) -> Result<PoolConnection<Postgres>, BatchFailure> {
-    let mut conn = timeout_at(deadline, pool.acquire())
-        .await
-        .map_err(|_| BatchFailure::TimedOut)?
-        .map_err(BatchFailure::Connect)?;
     let limits = Limits {
         lock_timeout: config.lock_timeout,
         statement_timeout: config.batch_timeout,
     };
-    // BEGIN travels with the lock: a transaction that cannot start means
-    // the database is unreachable for now, whatever its error says.
-    match timeout_at(deadline, lock(&mut conn, limits, Opening::Begin)).await {
-        Ok(Ok(())) => Ok(conn),
-        Ok(Err(e)) => {
-            conn.close_on_drop();
-            Err(BatchFailure::Connect(e))
-        }
-        Err(_) => {
-            conn.close_on_drop();
-            Err(BatchFailure::TimedOut)
+    loop {
+        let (mut conn, kept) = match conns.held.pop() {
+            Some(conn) => (conn, true),
+            None => (
+                timeout_at(deadline, conns.pool.acquire())
+                    .await
+                    .map_err(|_| BatchFailure::TimedOut)?
+                    .map_err(BatchFailure::Connect)?,
+                false,
+            ),
+        };
+        // BEGIN travels with the lock: a transaction that cannot start
+        // means the database is unreachable for now, whatever its error says.
+        match timeout_at(deadline, lock(&mut conn, limits, Opening::Begin)).await {
+            Ok(Ok(())) => return Ok(conn),
+            Ok(Err(e)) if kept => {
+                tracing::debug!(error = %e, "kept batch connection failed, taking a fresh one");
+                conn.close_on_drop();
+            }
+            Ok(Err(e)) => {
+                conn.close_on_drop();
+                return Err(BatchFailure::Connect(e));
+            }
+            Err(_) => {
+                conn.close_on_drop();
+                return Err(BatchFailure::TimedOut);
+            }
         }
     }
 }
@@ -478,13 +513,13 @@ fn fail(
 /// One transaction on a fresh pooled connection, bounded by `batch_timeout`
 /// end to end, so a hung server cannot hang the callers.
 async fn try_batch(
-    pool: &PgPool,
+    conns: &mut Conns,
     config: &BatchConfig,
     requests: &[Request],
     dead: &mut DeadEpochs,
 ) -> Result<Vec<Result<Committed, AppendError>>, BatchFailure> {
     let deadline = Instant::now() + config.batch_timeout;
-    let mut conn = open(pool, config, deadline).await?;
+    let mut conn = open(conns, config, deadline).await?;
     let work = async {
         match write_batch(&mut conn, requests, dead).await {
             Ok(outcomes) => {
@@ -498,7 +533,11 @@ async fn try_batch(
         }
     };
     match timeout_at(deadline, work).await {
-        Ok(outcome) => outcome,
+        Ok(Ok(outcomes)) => {
+            conns.held.push(conn);
+            Ok(outcomes)
+        }
+        Ok(Err(failure)) => Err(failure),
         Err(_) => {
             // The connection is mid-statement: do not hand it to anyone else.
             conn.close_on_drop();

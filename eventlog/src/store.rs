@@ -19,8 +19,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-/// Connections of the batcher's own pool: one batch at a time, and one
-/// more for the batch that replaces a broken connection.
+/// Connections of the batcher's own pool: a batch writing while the one
+/// before it commits. The batcher keeps them between batches
+/// (`batcher::Conns`).
 const BATCHER_CONNECTIONS: u32 = 2;
 
 /// Tuning of the group-commit batcher.

@@ -54,6 +54,54 @@ async fn the_batcher_survives_its_connection_being_killed() {
     );
 }
 
+/// The batcher keeps its connections between batches instead of handing
+/// them back to its pool, which would test each one with a round trip. One
+/// the server dropped while it sat idle is replaced when the next batch
+/// cannot begin on it, and no caller sees the failure.
+#[tokio::test]
+async fn a_kept_connection_the_server_dropped_costs_no_commit() {
+    let s = setup().await;
+    let (x, _) = new_room();
+    for expected in 0..2 {
+        s.store
+            .append(commit(messages(x, expected, 1)))
+            .await
+            .expect("append before the kill");
+    }
+    let kept: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND state = 'idle' AND query = 'COMMIT'",
+    )
+    .fetch_all(&s.pool)
+    .await
+    .expect("read pg_stat_activity");
+    assert!(!kept.is_empty(), "the batcher keeps its connections");
+    for pid in &kept {
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(&s.pool)
+            .await
+            .expect("terminate a kept connection");
+    }
+    eventually("the kept connections are gone", || async {
+        let alive: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)")
+                .bind(&kept)
+                .fetch_one(&s.pool)
+                .await
+                .expect("read pg_stat_activity");
+        alive == 0
+    })
+    .await;
+
+    let done = s
+        .store
+        .append(commit(messages(x, 2, 1)))
+        .await
+        .expect("append after the kill");
+    assert_eq!(done.events[0].version, 3);
+}
+
 async fn set_allow_connections(admin: &PgPool, database: &str, allow: bool) {
     sqlx::query(&format!(
         "ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {allow}"
