@@ -483,7 +483,7 @@ async fn open(
         match timeout_at(deadline, lock(&mut conn, limits, Opening::Begin)).await {
             Ok(Ok(())) => return Ok(conn),
             Ok(Err(e)) if kept => {
-                tracing::debug!(error = %e, "kept batch connection failed, taking a fresh one");
+                tracing::debug!(error = %e, "kept batch connection failed, trying the next");
                 conn.close_on_drop();
             }
             Ok(Err(e)) => {
