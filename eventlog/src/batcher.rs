@@ -510,8 +510,9 @@ fn fail(
     Err(failure.into_append_error())
 }
 
-/// One transaction on a fresh pooled connection, bounded by `batch_timeout`
-/// end to end, so a hung server cannot hang the callers.
+/// One transaction on a connection from [`open`] (kept again if it commits),
+/// bounded by `batch_timeout` end to end, so a hung server cannot hang the
+/// callers.
 async fn try_batch(
     conns: &mut Conns,
     config: &BatchConfig,
