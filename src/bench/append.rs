@@ -50,6 +50,14 @@ pub struct AppendArgs {
     /// measured load (skipped, with the reason, where perf cannot sample).
     #[arg(long)]
     pub profile: bool,
+    /// The server's role: `command` (the write side alone) or `all` (the
+    /// whole pipeline: relay, JetStream, the three projections and search
+    /// in one process). With `all`, the CPU window ends only when every
+    /// projection has caught up with the log's head, so it holds all the
+    /// work the measured posts caused (issue 20's CPU per post at
+    /// saturation).
+    #[arg(long, default_value = "command", value_parser = ["command", "all"])]
+    pub role: String,
 }
 
 /// Latency summary in milliseconds.
@@ -70,10 +78,16 @@ pub async fn run(base: &Config, common: &Common, args: &AppendArgs) -> Result<Va
 
 async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Value> {
     println!(
-        "bench append: {} clients, {} rooms, {} s (server: child process, role command)",
-        args.clients, args.rooms, seconds
+        "bench append: {} clients, {} rooms, {} s (server: child process, role {})",
+        args.clients, args.rooms, seconds, args.role
     );
-    let server = ChildServer::start(env, "command", &[]).await?;
+    let admin_token = hex::encode(rand::random::<[u8; 24]>());
+    let server = ChildServer::start(
+        env,
+        &args.role,
+        &[("COTALK_ADMIN_TOKEN", admin_token.clone())],
+    )
+    .await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
@@ -82,15 +96,27 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
     let rooms = harness::rooms(&client, &users, args.rooms.max(1), users.len()).await?;
     let sampler = Sampler::discover(
         &env.config,
-        &[("command", server.pid())],
+        &[(args.role.as_str(), server.pid())],
         &env.config.database_url,
         &env.database_names(),
     )
     .await;
     let profiling = profile::usable(args.profile).await;
+    let projections = (args.role == "all").then(|| Projections {
+        http: reqwest::Client::new(),
+        url: format!("{}/ops/status", server.base),
+        token: admin_token,
+    });
+    if let Some(p) = &projections {
+        // The sign-ups and rooms are projected before anything is measured.
+        p.caught_up(Duration::from_secs(60)).await?;
+    }
+    let group = format!("cotalk {}", args.role);
     let probe = Probe {
         sampler: &sampler,
         profile_pid: profiling.then(|| server.pid()),
+        projections: projections.as_ref(),
+        group: &group,
     };
     let http_figures = post_load(&client, &users, &rooms, args.clients, seconds, &probe).await?;
     let rss = server.peak_rss_mib();
@@ -194,8 +220,15 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
         "append: CPU µs per post (per transaction for pgbench; load gen. = this bench or pgbench)",
         &cpu_rows,
     );
+    if let Some(drain) = http_figures.get("projections").filter(|v| v.is_object()) {
+        println!(
+            "role all: the projections were {} events behind the head when the window opened; they caught up {} s after the last post",
+            drain["behind_at_start"],
+            num(drain["drained_seconds"].as_f64().unwrap_or(0.0))
+        );
+    }
     if http_figures["profile"].is_object() {
-        profile::print("cotalk command", &http_figures["profile"]);
+        profile::print(&group, &http_figures["profile"]);
     }
     let met = posts_per_s >= 15_000.0 && p99 <= 50.0;
     println!(
@@ -206,7 +239,8 @@ async fn measure(env: &BenchEnv, args: &AppendArgs, seconds: u64) -> Result<Valu
         rss
     );
     Ok(json!({
-        "params": { "clients": args.clients, "rooms": args.rooms, "users": users.len(), "seconds": seconds },
+        "params": { "clients": args.clients, "rooms": args.rooms, "users": users.len(), "seconds": seconds,
+            "role": args.role, "server": harness::server_binary()?.display().to_string() },
         "cotalk_http": http_figures,
         "one_tx_per_event": per_event,
         "raw_batched_ceiling": ceiling,
@@ -222,6 +256,59 @@ struct Probe<'a> {
     sampler: &'a Sampler,
     /// The server to profile, with `--profile`.
     profile_pid: Option<u32>,
+    /// With role `all`: where to ask how far the projections are.
+    projections: Option<&'a Projections>,
+    /// The server's CPU group (`cotalk command`, `cotalk all`).
+    group: &'a str,
+}
+
+/// The server's `GET /ops/status`, read with its admin token.
+struct Projections {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Projections {
+    /// How many events the furthest-behind projection has still to apply
+    /// (`None` while a checkpoint or the head is unknown).
+    async fn behind(&self) -> Result<Option<i64>> {
+        let status: Value = self
+            .http
+            .get(&self.url)
+            .bearer_auth(&self.token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let Some(head) = status["head"]["position"].as_i64() else {
+            return Ok(None);
+        };
+        let mut behind = 0;
+        for p in status["projections"].as_array().into_iter().flatten() {
+            match p["checkpoint"].as_i64() {
+                Some(cp) => behind = behind.max(head - cp),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(behind.max(0)))
+    }
+
+    /// Wait until every projection reached the head, at most `limit`;
+    /// returns how long it took.
+    async fn caught_up(&self, limit: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        loop {
+            if self.behind().await? == Some(0) {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > limit {
+                anyhow::bail!("the projections did not catch up with the log within {limit:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Closed-loop posting for `seconds` after a warm-up; the processes' CPU
@@ -271,6 +358,10 @@ async fn post_load(
         }));
     }
     tokio::time::sleep(warmup).await;
+    let behind_at_start = match probe.projections {
+        Some(p) => p.behind().await?,
+        None => None,
+    };
     let cpu_before = probe.sampler.sample().await;
     let perf = match probe.profile_pid {
         Some(pid) => Some(profile::Recording::start(pid, "append")?),
@@ -281,7 +372,17 @@ async fn post_load(
     tokio::time::sleep(measure).await;
     recording.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = probe.sampler.sample().await;
+    let mut drained = None;
+    let cpu_after = match probe.projections {
+        None => probe.sampler.sample().await,
+        Some(p) => {
+            // The window's CPU holds the projecting of every post measured:
+            // no new post, then wait for the projections to reach the head.
+            stop.store(true, Ordering::Relaxed);
+            drained = Some(p.caught_up(Duration::from_secs(120)).await?);
+            probe.sampler.sample().await
+        }
+    };
     stop.store(true, Ordering::Relaxed);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     let mut ok = 0;
@@ -291,8 +392,11 @@ async fn post_load(
         hist.add(h)?;
     }
     let cpu = probe.sampler.per_post(&cpu_before, &cpu_after, ok);
-    let profile = profile::finish(perf, cpu::group_us_per_post(&cpu, "cotalk command")).await;
+    let profile = profile::finish(perf, cpu::group_us_per_post(&cpu, probe.group)).await;
+    let projections = drained
+        .map(|d| json!({ "behind_at_start": behind_at_start, "drained_seconds": d.as_secs_f64() }));
     Ok(json!({
+        "projections": projections,
         "cpu": cpu,
         "profile": profile,
         "posts": ok,

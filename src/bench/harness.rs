@@ -69,7 +69,17 @@ impl BenchEnv {
 
     /// Create and migrate the databases.
     pub async fn prepare(&self) -> Result<()> {
-        crate::serve::migrate(&self.config).await
+        if server_binary()? == std::env::current_exe()? {
+            return crate::serve::migrate(&self.config).await;
+        }
+        // Another build serves: its own migrations, not this build's.
+        let mut cmd = server_command(self)?;
+        cmd.arg("migrate");
+        let status = tokio::task::spawn_blocking(move || cmd.status()).await??;
+        if !status.success() {
+            bail!("`{} migrate` failed: {status}", server_binary()?.display());
+        }
+        Ok(())
     }
 
     /// A pool on the bench's event-log database.
@@ -120,33 +130,22 @@ impl BenchEnv {
     }
 }
 
-/// A child `cotalk serve` process.
-pub struct ChildServer {
-    /// `http://127.0.0.1:PORT`.
-    pub base: String,
-    child: Child,
+/// The binary the benches start as the server under test: this one, or
+/// the one `COTALK_BENCH_SERVER` names (an older build, to measure it with
+/// this build's load generator and figures, one right after the other).
+pub fn server_binary() -> Result<std::path::PathBuf> {
+    match std::env::var_os("COTALK_BENCH_SERVER").filter(|p| !p.is_empty()) {
+        Some(path) => Ok(path.into()),
+        None => Ok(std::env::current_exe()?),
+    }
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-impl ChildServer {
-    /// Start `cotalk serve --role ROLE` and wait until it is ready.
-    pub async fn start(env: &BenchEnv, role: &str, extra_env: &[(&str, String)]) -> Result<Self> {
-        let port = free_port()?;
-        let c = &env.config;
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.args([
-            "serve",
-            "--role",
-            role,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("COTALK_DATABASE_URL", &c.database_url)
+/// [`server_binary`] with the bench's databases, servers, namespace and
+/// data directory in its environment.
+fn server_command(env: &BenchEnv) -> Result<Command> {
+    let c = &env.config;
+    let mut cmd = Command::new(server_binary()?);
+    cmd.env("COTALK_DATABASE_URL", &c.database_url)
         .env("COTALK_READ_DATABASE_URL", &c.read_database_url)
         .env("COTALK_REDIS_URL", &c.redis_url)
         .env("COTALK_NATS_URL", &c.nats_url)
@@ -166,6 +165,34 @@ impl ChildServer {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
+    Ok(cmd)
+}
+
+/// A child `cotalk serve` process.
+pub struct ChildServer {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: Child,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl ChildServer {
+    /// Start `cotalk serve --role ROLE` and wait until it is ready.
+    pub async fn start(env: &BenchEnv, role: &str, extra_env: &[(&str, String)]) -> Result<Self> {
+        let port = free_port()?;
+        let mut cmd = server_command(env)?;
+        cmd.args([
+            "serve",
+            "--role",
+            role,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ]);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
