@@ -277,6 +277,7 @@ mod tests {
             keys.checkpoint(),
             keys.timeline(room),
             keys.rooms_of(user),
+            keys.room_activity(),
             crate::RedisKeys::generation_pointer("{cotalk}"),
             crate::live::presence_key("{cotalk}", user),
             crate::sessions::revoked_key("{cotalk}"),

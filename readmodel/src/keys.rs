@@ -110,9 +110,17 @@ impl RedisKeys {
     pub fn joined(&self, id: RoomId) -> String {
         format!("{}joined:{{{id}}}", self.prefix)
     }
-    /// ZSET: a user's rooms, score = last activity in milliseconds since the epoch.
+    /// ZSET: a user's rooms, score = when the user joined (milliseconds
+    /// since the epoch); [`RedisKeys::room_activity`] orders the list (see
+    /// [`crate::rooms::queue_page`]).
     pub fn rooms_of(&self, id: UserId) -> String {
         format!("{}rooms:{id}", self.prefix)
+    }
+    /// ZSET: every room's last activity, room id → milliseconds since the
+    /// epoch: one entry per room, written once per batch that moved it, so a
+    /// post costs one member here however many members its room has.
+    pub fn room_activity(&self) -> String {
+        format!("{}activity", self.prefix)
     }
     /// ZSET: the room's last [`FRAMES_LEN`] frames as JSON
     /// [`Frame`](domain::frame::Frame), score = position.

@@ -20,7 +20,7 @@
 //! | friend list | `friends:{user}` | [`friends::write`] | [`friends::queue_list`] | `friends` |
 //! | room | `room:{room}` | [`rooms::put`] | [`rooms::queue_get`] | `rooms_members_and_lists` |
 //! | members | `members:{room}` | [`rooms::write_members`] | [`rooms::queue_members`], [`rooms::queue_member_count`], [`rooms::queue_is_member`] | `rooms_members_and_lists` |
-//! | room list | `rooms:{user}` | [`rooms::write_list`] | [`rooms::queue_list`], [`rooms::queue_page`] | `rooms_members_and_lists` |
+//! | room list | `rooms:{user}` (membership), `activity` (every room's last activity) | [`rooms::write_list`], [`rooms::write_activity`] | [`rooms::queue_list`], [`rooms::queue_page`] (Lua) | `rooms_members_and_lists` |
 //! | read markers | `read:{room}` | [`unread::write_markers`] | [`unread::queue_marker`] | `unread_counts` |
 //! | unread bookkeeping | `seqs:{room}`, `own:{room}:{user}` | [`unread::write_live`], [`unread::write_own`] | [`unread::queue_count`] (Lua) | `unread_counts` |
 //! | reactions | `reactions:{room}` | [`reactions::write`] | [`reactions::queue_many`] | `tests/messenger.rs` |

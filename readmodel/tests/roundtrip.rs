@@ -124,7 +124,7 @@ async fn rooms_members_and_lists() {
             rooms::queue_is_member(pipe, k, room(1), user(2));
             rooms::queue_is_member(pipe, k, room(1), user(3));
             rooms::queue_list(pipe, k, user(1));
-            rooms::queue_page(pipe, k, user(1), None, 2);
+            rooms::queue_page(pipe, k, user(1));
         })
         .await;
     assert_eq!(rooms::take(&mut r).unwrap(), Some(view));
@@ -140,20 +140,31 @@ async fn rooms_members_and_lists() {
         rooms::take_list(&mut r).unwrap(),
         vec![room(2), room(1), room(3)]
     );
-    let first = rooms::take_page(&mut r, None).unwrap();
+    let first = rooms::take_page(&mut r, None, 2).unwrap();
     // Equal scores: room id descending.
     assert_eq!(
         first.iter().map(|e| e.room).collect::<Vec<_>>(),
         vec![room(3), room(1)]
     );
     let after = first[0].clone();
-    let mut r = fx
-        .read(|k, pipe| rooms::queue_page(pipe, k, user(1), Some(&after), 2))
-        .await;
-    let rest = rooms::take_page(&mut r, Some(&after)).unwrap();
+    let mut r = fx.read(|k, pipe| rooms::queue_page(pipe, k, user(1))).await;
+    let rest = rooms::take_page(&mut r, Some(&after), 2).unwrap();
     assert_eq!(
         rest.iter().map(|e| (e.room, e.score)).collect::<Vec<_>>(),
         vec![(room(1), 3_000.0), (room(2), 2_000.0)]
+    );
+    // A room's activity, where there is one, orders it in every member's
+    // list; the list's own score stands in where there is none.
+    fx.write(|k, pipe| rooms::write_activity(pipe, k, [(room(2), 4_000), (room(9), 9_000)]))
+        .await;
+    let mut r = fx.read(|k, pipe| rooms::queue_page(pipe, k, user(1))).await;
+    assert_eq!(
+        rooms::take_page(&mut r, None, 10)
+            .unwrap()
+            .iter()
+            .map(|e| (e.room, e.score))
+            .collect::<Vec<_>>(),
+        vec![(room(2), 4_000.0), (room(3), 3_000.0), (room(1), 3_000.0)]
     );
     // A member leaves: gone from the hash and from their list.
     fx.write(|k, pipe| {

@@ -290,6 +290,9 @@ impl Overlay {
         self.dirty_members.insert((room, user));
         self.markers.insert((room, user), Some(marker));
         self.dirty_markers.insert((room, user));
+        // In the user's list from now on; `activity` orders it there.
+        self.rooms_of
+            .insert((user, room), Some(at.timestamp_millis()));
     }
 
     fn leave(&mut self, room: RoomId, user: UserId) {
@@ -303,7 +306,7 @@ impl Overlay {
         self.rooms_of.insert((user, room), None);
     }
 
-    /// Move the room's activity to `at` and every member's room-list score with it.
+    /// Move the room's activity to `at`, which orders it in every member's room list.
     fn touch(&mut self, id: RoomId, at: DateTime<Utc>) {
         let at = match self.rooms.get_mut(&id) {
             Some(Some(room)) => {
@@ -313,9 +316,8 @@ impl Overlay {
             }
             _ => at,
         };
-        // Every member's room-list score follows; it is written once per
-        // batch for whoever is a member at its end (see `write`), rather
-        // than once per member per post.
+        // Written once per batch, one entry per room (see `write`), however
+        // many members the room has.
         self.touched.insert(id, at.timestamp_millis());
     }
 

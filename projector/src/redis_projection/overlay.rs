@@ -34,10 +34,11 @@ pub(super) struct Overlay {
     pub(super) dirty_profiles: BTreeSet<UserId>,
     pub(super) dirty_markers: BTreeSet<(RoomId, UserId)>,
     pub(super) dirty_timeline: BTreeSet<(RoomId, u64)>,
-    /// Final room-list score of (user, room); `None` = removed from the list.
+    /// Final room-list entry of (user, room): when the user joined
+    /// (milliseconds); `None` = removed from the list.
     pub(super) rooms_of: BTreeMap<(UserId, RoomId), Option<i64>>,
-    /// Rooms whose activity moved, with the score of their last move: every
-    /// member at the end of the batch gets it in their room list.
+    /// Rooms whose activity moved, with the score of their last move
+    /// (written to `activity`, which orders every member's room list).
     pub(super) touched: HashMap<RoomId, i64>,
     /// Final owner of each username claimed in the batch; `None` = the
     /// owner deleted their account (issue 18).

@@ -62,13 +62,6 @@ impl Overlay {
         checkpoint: i64,
         windows: Option<&mut Windows>,
     ) -> (redis::Pipeline, Vec<Frame>, Overlay) {
-        for (room, score) in &self.touched {
-            if let Some(members) = self.members.get(room) {
-                for user in members.keys() {
-                    self.rooms_of.insert((*user, *room), Some(*score));
-                }
-            }
-        }
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (name, user) in &self.usernames {
@@ -137,6 +130,11 @@ impl Overlay {
         for (user, items) in lists {
             rooms::write_list(&mut pipe, keys, user, items);
         }
+        rooms::write_activity(
+            &mut pipe,
+            keys,
+            self.touched.iter().map(|(room, at)| (*room, *at)),
+        );
         for (id, entry) in &self.attachments {
             attachments::write(&mut pipe, keys, *id, entry.as_ref());
         }

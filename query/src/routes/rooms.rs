@@ -152,11 +152,11 @@ async fn room_list(
     let after = cursor.map(|c| &c.0);
     let mut values = snap
         .exec(|keys, pipe| {
-            rooms::queue_page(pipe, keys, me, after, limit + 1);
+            rooms::queue_page(pipe, keys, me);
             people::queue_blocks(pipe, keys, me);
         })
         .await?;
-    let mut page = rooms::take_page(&mut values, after)?;
+    let mut page = rooms::take_page(&mut values, after, limit + 1)?;
     let blocked: Vec<UserId> = people::take_blocks(&mut values)?
         .into_iter()
         .map(|b| b.user_id)
