@@ -583,6 +583,13 @@ impl DomainEvent {
         event_table!(payload_of).expect("event payloads are plain data and always serialise")
     }
 
+    /// The same payload as [`DomainEvent::payload`], serialised in place
+    /// (no `serde_json::Value` built first). Field order may differ from
+    /// `payload()`'s text (a `Value` sorts its keys); the JSON means the same.
+    pub fn payload_ref(&self) -> PayloadRef<'_> {
+        PayloadRef(self)
+    }
+
     /// Decode a stored event, upcasting an older schema version first.
     pub fn decode(
         event_type: &str,
@@ -603,6 +610,20 @@ impl DomainEvent {
             event_type: event_type.to_owned(),
             source,
         })
+    }
+}
+
+/// An event's payload as it is serialised: see [`DomainEvent::payload_ref`].
+pub struct PayloadRef<'a>(&'a DomainEvent);
+
+impl Serialize for PayloadRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        macro_rules! serialize_of {
+            ($($outer:ident, $enum:ident, $variant:ident, $ty:ident, $name:literal, $ver:literal;)*) => {
+                match self.0 { $(DomainEvent::$outer($enum::$variant(e)) => e.serialize(serializer),)* }
+            };
+        }
+        event_table!(serialize_of)
     }
 }
 

@@ -8,12 +8,14 @@
 //! The envelope carries the event exactly as the log stores it (type name,
 //! schema version, payload), not a re-serialised Rust value, so a consumer
 //! built from an older or newer release decodes it through the same
-//! [`DomainEvent::decode`] (and its upcasters) as a reader of the log.
+//! [`DomainEvent::decode_json`] (and its upcasters) as a reader of the log.
 
 use chrono::{DateTime, Utc};
-use domain::event::{DecodeError, DomainEvent, EventMetadata, StoredEvent, StreamType};
+use domain::event::{DecodeError, DomainEvent, EventMetadata, PayloadRef, StoredEvent, StreamType};
 use domain::ids::{EventId, StreamId};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use thiserror::Error;
 
 /// A message body was not a valid envelope.
@@ -30,35 +32,56 @@ pub enum EnvelopeError {
     Decode(#[from] DecodeError),
 }
 
-#[derive(Serialize, Deserialize)]
-struct Envelope {
+/// An envelope as it is read: strings and the payload borrowed from the
+/// message body, the payload decoded once, straight into its event type
+/// ([`DomainEvent::decode_json`]), with no `serde_json::Value` in between.
+#[derive(Deserialize)]
+struct Envelope<'a> {
     position: i64,
     event_id: EventId,
     stream_id: StreamId,
-    stream_type: String,
+    #[serde(borrow)]
+    stream_type: Cow<'a, str>,
     version: i64,
-    event_type: String,
+    #[serde(borrow)]
+    event_type: Cow<'a, str>,
     schema_version: u16,
-    payload: serde_json::Value,
+    #[serde(borrow)]
+    payload: &'a RawValue,
     metadata: EventMetadata,
+    recorded_at: DateTime<Utc>,
+}
+
+/// The same fields as written: borrowed from the event, the payload
+/// serialised in place ([`DomainEvent::payload_ref`]).
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    position: i64,
+    event_id: EventId,
+    stream_id: StreamId,
+    stream_type: &'a str,
+    version: i64,
+    event_type: &'a str,
+    schema_version: u16,
+    payload: PayloadRef<'a>,
+    metadata: &'a EventMetadata,
     recorded_at: DateTime<Utc>,
 }
 
 /// Serialise an event for the bus.
 pub fn encode(event: &StoredEvent) -> Vec<u8> {
-    let envelope = Envelope {
+    let envelope = EnvelopeRef {
         position: event.position,
         event_id: event.event_id,
         stream_id: event.stream_id,
-        stream_type: event.stream_type.as_str().to_owned(),
+        stream_type: event.stream_type.as_str(),
         version: event.version,
-        event_type: event.event.event_type().to_owned(),
+        event_type: event.event.event_type(),
         schema_version: event.event.schema_version(),
-        payload: event.event.payload(),
-        metadata: event.metadata.clone(),
+        payload: event.event.payload_ref(),
+        metadata: &event.metadata,
         recorded_at: event.recorded_at,
     };
-    // Plain data (strings, numbers, uuids, a JSON value): serialising cannot fail.
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
@@ -122,10 +145,10 @@ pub fn decode(bytes: &[u8]) -> Result<StoredEvent, EnvelopeError> {
     open(serde_json::from_slice(bytes)?)
 }
 
-fn open(e: Envelope) -> Result<StoredEvent, EnvelopeError> {
-    let stream_type =
-        StreamType::parse(&e.stream_type).ok_or(EnvelopeError::StreamType(e.stream_type))?;
-    let event = DomainEvent::decode(&e.event_type, e.schema_version, e.payload)?;
+fn open(e: Envelope<'_>) -> Result<StoredEvent, EnvelopeError> {
+    let stream_type = StreamType::parse(&e.stream_type)
+        .ok_or_else(|| EnvelopeError::StreamType(e.stream_type.into_owned()))?;
+    let event = DomainEvent::decode_json(&e.event_type, e.schema_version, e.payload.get())?;
     Ok(StoredEvent {
         position: e.position,
         event_id: e.event_id,
