@@ -82,6 +82,8 @@ pub fn encode(event: &StoredEvent) -> Vec<u8> {
         metadata: &event.metadata,
         recorded_at: event.recorded_at,
     };
+    // Plain data (strings, numbers, uuids, the event's fields): serialising
+    // cannot fail.
     serde_json::to_vec(&envelope).unwrap_or_default()
 }
 
