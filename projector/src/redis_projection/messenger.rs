@@ -88,10 +88,15 @@ impl Overlay {
                 ..
             } => {
                 // Every other member saw it posted and has not read it yet.
-                let others = self
-                    .members
-                    .get(&room)
-                    .map_or(0, |m| m.keys().filter(|u| *u != author_id).count());
+                let others = match self.members.get(&room) {
+                    Some(m) => m.keys().filter(|u| *u != author_id).count() as u64,
+                    // Members the batch does not change: counted, not read.
+                    None => {
+                        let n = self.member_counts.get(&room).copied().unwrap_or(0);
+                        let own = self.is_member.get(&(room, *author_id)) == Some(&true);
+                        n.saturating_sub(u64::from(own))
+                    }
+                };
                 *unread_by = u32::try_from(others).unwrap_or(u32::MAX);
             }
             FrameBody::ReactionsChanged { seq, by, .. } => {

@@ -26,6 +26,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub(super) struct Overlay {
     pub(super) rooms: HashMap<RoomId, Option<RoomView>>,
     pub(super) members: HashMap<RoomId, BTreeMap<UserId, MemberView>>,
+    /// For rooms whose members the batch does not change and so does not
+    /// read whole (see `needs`): how many members they have, and whether a
+    /// poster is one of them. A post's `unread_by` needs no more.
+    pub(super) member_counts: HashMap<RoomId, u64>,
+    pub(super) is_member: HashMap<(RoomId, UserId), bool>,
     pub(super) profiles: HashMap<UserId, Option<ProfileView>>,
     pub(super) markers: HashMap<(RoomId, UserId), Option<u64>>,
     pub(super) timeline: HashMap<(RoomId, u64), Option<MessageView>>,
@@ -103,6 +108,9 @@ pub(super) struct Overlay {
 struct Needs {
     rooms: BTreeSet<RoomId>,
     members: BTreeSet<RoomId>,
+    /// (room, poster) of posts: the room's member count and whether the
+    /// poster is a member, where the room's members are not read whole.
+    counts: BTreeSet<(RoomId, UserId)>,
     profiles: BTreeSet<UserId>,
     markers: BTreeSet<(RoomId, UserId)>,
     timeline: BTreeSet<(RoomId, u64)>,
@@ -140,7 +148,7 @@ fn needs(events: &[&StoredEvent]) -> Needs {
                 }
                 RoomEvent::MessagePosted(c) => {
                     n.rooms.insert(c.room_id);
-                    n.members.insert(c.room_id);
+                    n.counts.insert((c.room_id, c.author_id));
                 }
                 RoomEvent::MessageEdited(c) => {
                     n.rooms.insert(c.room_id);
@@ -233,6 +241,17 @@ impl Overlay {
         events: &[&StoredEvent],
     ) -> Result<Self> {
         let mut n = needs(events);
+        // A room whose members the batch changes is read whole (its
+        // membership events need it), and then counted from that.
+        let whole = |room: &RoomId| n.members.contains(room) || known.members.contains_key(room);
+        let counts: BTreeSet<(RoomId, UserId)> = n
+            .counts
+            .iter()
+            .filter(|(room, _)| !whole(room))
+            .copied()
+            .collect();
+        n.counts = counts;
+        let counted: BTreeSet<RoomId> = n.counts.iter().map(|(room, _)| *room).collect();
         n.rooms.retain(|id| !known.rooms.contains_key(id));
         n.members.retain(|id| !known.members.contains_key(id));
         n.profiles.retain(|id| !known.profiles.contains_key(id));
@@ -248,6 +267,12 @@ impl Overlay {
         }
         for id in &n.members {
             rooms::queue_members(&mut pipe, keys, *id);
+        }
+        for id in &counted {
+            rooms::queue_member_count(&mut pipe, keys, *id);
+        }
+        for (room, user) in &n.counts {
+            rooms::queue_is_member(&mut pipe, keys, *room, *user);
         }
         for id in &n.profiles {
             profiles::queue_get(&mut pipe, keys, *id);
@@ -281,6 +306,12 @@ impl Overlay {
         }
         for id in n.members {
             o.members.insert(id, rooms::take_members(&mut replies)?);
+        }
+        for id in counted {
+            o.member_counts.insert(id, rooms::take_count(&mut replies)?);
+        }
+        for k in n.counts {
+            o.is_member.insert(k, rooms::take_is_member(&mut replies)?);
         }
         for id in n.profiles {
             o.profiles.insert(id, profiles::take(&mut replies)?);
