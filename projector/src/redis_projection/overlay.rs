@@ -243,14 +243,8 @@ impl Overlay {
         let mut n = needs(events);
         // A room whose members the batch changes is read whole (its
         // membership events need it), and then counted from that.
-        let whole = |room: &RoomId| n.members.contains(room) || known.members.contains_key(room);
-        let counts: BTreeSet<(RoomId, UserId)> = n
-            .counts
-            .iter()
-            .filter(|(room, _)| !whole(room))
-            .copied()
-            .collect();
-        n.counts = counts;
+        n.counts
+            .retain(|(room, _)| !n.members.contains(room) && !known.members.contains_key(room));
         let counted: BTreeSet<RoomId> = n.counts.iter().map(|(room, _)| *room).collect();
         n.rooms.retain(|id| !known.rooms.contains_key(id));
         n.members.retain(|id| !known.members.contains_key(id));
