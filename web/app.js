@@ -186,7 +186,20 @@ function renderRooms() {
   }
   select.replaceChildren(...options);
   select.value = state.rooms.some((r) => r.room_id === chosen) ? chosen : '';
-  if (state.current && !state.rooms.some((r) => r.room_id === state.current)) closeRoom();
+  const current = state.rooms.find((r) => r.room_id === state.current);
+  if (current) showHeader(current);
+  else if (state.current) closeRoom();
+}
+
+/** The open room's title and member count, as the room list last said (a rename shows here). */
+function showHeader(room) {
+  const title = $('room-title');
+  if (title.dataset.roomId !== room.room_id || !room.direct) title.textContent = room.name;
+  title.dataset.roomId = room.room_id;
+  titleOf(room).then((t) => {
+    if (state.current === room.room_id) title.textContent = t;
+  });
+  $('room-sub').textContent = room.direct ? 'direct' : `${room.member_count} members`;
 }
 
 $('new-room-form').addEventListener('submit', async (e) => {
@@ -225,17 +238,21 @@ function markRead(roomId, seq) {
 }
 
 async function openRoom(roomId, focusSeq) {
-  const room = state.rooms.find((r) => r.room_id === roomId);
-  if (!room) return;
+  let room = state.rooms.find((r) => r.room_id === roomId);
+  if (!room) {
+    // A link (a meet-up, a search hit) can name a room the list has not caught
+    // up with yet: read the list at what this page has seen, then look again.
+    await loadRooms(api.position);
+    room = state.rooms.find((r) => r.room_id === roomId);
+    if (!room) {
+      toast('That room is not in your list');
+      return;
+    }
+  }
   state.current = roomId;
   roomChanged();
   history.replaceState(null, '', `#room=${roomId}${focusSeq ? `&seq=${focusSeq}` : ''}`);
   renderRooms();
-  $('room-title').textContent = room.name;
-  titleOf(room).then((t) => {
-    if (state.current === roomId) $('room-title').textContent = t;
-  });
-  $('room-sub').textContent = room.direct ? 'direct' : `${room.member_count} members`;
   $('composer').hidden = false;
   $('members-toggle').hidden = room.direct;
   $('leave').hidden = room.direct;
@@ -260,6 +277,7 @@ function closeRoom() {
   timeline.clear();
   history.replaceState(null, '', '#');
   $('room-title').textContent = 'Pick a room';
+  delete $('room-title').dataset.roomId;
   $('room-sub').textContent = '';
   $('composer').hidden = true;
   $('members-toggle').hidden = true;
@@ -400,8 +418,10 @@ function onFrame(f) {
         if (here) timeline.refreshCounts(f.position);
       }
       break;
-    case 'member_joined':
     case 'room_renamed':
+      if (here && f.name) $('room-title').textContent = f.name;
+    // falls through: the members panel and the room list follow as for a join
+    case 'member_joined':
       state.details.delete(f.room_id);
       if (here && !$('members-panel').hidden) renderMembers(true);
       break;

@@ -93,6 +93,11 @@ test('the month grid places a meet-up on its Seoul day; the organizer edits it a
   await form.locator('button[type=submit]').click();
   await minji.locator('#meetup-list .meetup', { hasText: title }).waitFor();
 
+  // The invitee has the meet-up's room open while the organizer edits it.
+  await jihoon.locator('#meetups-open').click();
+  await jihoon.locator('#meetup-list .meetup', { hasText: title }).locator('.room-link').click();
+  await jihoon.locator('#room-title', { hasText: title }).waitFor();
+
   await minji.locator('#meetup-view-month').click();
   for (let i = 0; i < 2 && (await minji.locator('#meetup-month-label').textContent()) !== label; i += 1) {
     await minji.locator('#meetup-next-month').click();
@@ -113,7 +118,8 @@ test('the month grid places a meet-up on its Seoul day; the organizer edits it a
   await minji.locator(`#meetup-grid .day[data-day="${day}"] .chip`, { hasText: renamed }).waitFor();
   await minji.locator('#meetup-form-title', { hasText: '새 모임' }).waitFor();
 
-  // The invitee's list shows the change; the meet-up's room was renamed with it.
+  // The open room's title follows the rename; the invitee's list shows the change.
+  await jihoon.locator('#room-title', { hasText: renamed }).waitFor();
   await jihoon.locator('#meetups-open').click();
   const his = jihoon.locator('#meetup-list .meetup', { hasText: renamed });
   await his.locator('.place', { hasText: '광화문' }).waitFor();
