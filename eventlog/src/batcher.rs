@@ -10,7 +10,11 @@
 //! Two batches overlap: while one commits (its WAL flush is most of a
 //! batch's time), the next has its transaction open on the second
 //! connection and waits inside Postgres for the append lock, so it starts
-//! the moment that commit ends instead of a round trip later.
+//! the moment that commit ends instead of a round trip later. That batch
+//! stays open while it waits: the commits queued meanwhile join it once the
+//! lock is granted, so its members are what arrived up to the end of the
+//! commit before it, not up to its start (half as many batches under load,
+//! with nothing waiting on a timer).
 
 use crate::append::{lock, write_batch, Limits, Opening, Request};
 use crate::error::is_transient;
@@ -90,6 +94,9 @@ struct Batch {
     replies: Vec<oneshot::Sender<Result<Committed, AppendError>>>,
     retires: Vec<(StreamId, u64)>,
     events: usize,
+    /// A commit was handed back for want of room: nothing queued after it
+    /// may join (commits keep their queue order).
+    full: bool,
 }
 
 impl Batch {
@@ -100,6 +107,7 @@ impl Batch {
             Message::Append { request, reply } => {
                 let n = request.event_count();
                 if self.events > 0 && self.events + n > max_events {
+                    self.full = true;
                     return Some(Message::Append { request, reply });
                 }
                 self.events += n;
@@ -109,6 +117,13 @@ impl Batch {
             Message::Retire { stream_id, epoch } => self.retires.push((stream_id, epoch)),
         }
         None
+    }
+
+    /// Whether more commits may join: not full, and no retirement in it (a
+    /// retirement applies after the commits queued before it, and must not
+    /// cover commits queued after it).
+    fn is_open(&self, config: &BatchConfig) -> bool {
+        !self.full && self.events < config.max_events && self.retires.is_empty()
     }
 }
 
@@ -147,8 +162,17 @@ pub(crate) async fn run(
             },
         };
         let (batch, rest) = collect(first, &mut receiver, &config, Some(&cancel)).await;
-        carry = rest;
-        committing = run_batch(&mut conns, &config, batch, &mut dead, committing).await;
+        let (next, late) = run_batch(
+            &mut conns,
+            &config,
+            batch,
+            &mut receiver,
+            &mut dead,
+            committing,
+        )
+        .await;
+        committing = next;
+        carry = rest.or(late);
     }
     tracing::info!(
         queued = receiver.len(),
@@ -160,8 +184,17 @@ pub(crate) async fn run(
         None => receiver.recv().await,
     } {
         let (batch, rest) = collect(first, &mut receiver, &config, None).await;
-        carry = rest;
-        committing = run_batch(&mut conns, &config, batch, &mut dead, committing).await;
+        let (next, late) = run_batch(
+            &mut conns,
+            &config,
+            batch,
+            &mut receiver,
+            &mut dead,
+            committing,
+        )
+        .await;
+        committing = next;
+        carry = rest.or(late);
     }
     settle(committing, &mut dead, &mut conns).await;
     tracing::info!("event store batcher stopped");
@@ -181,9 +214,7 @@ async fn collect(
         return (batch, Some(back));
     }
     let deadline = Instant::now() + config.max_wait;
-    // A retirement closes the batch: it applies after the commits queued
-    // before it, and must not cover commits queued after it.
-    while batch.events < config.max_events && batch.retires.is_empty() {
+    while batch.is_open(config) {
         let message = match receiver.try_recv() {
             Ok(message) => message,
             Err(TryRecvError::Disconnected) => break,
@@ -206,6 +237,24 @@ async fn collect(
         }
     }
     (batch, None)
+}
+
+/// Add to `batch` what is queued now, as [`collect`] does without waiting;
+/// returns the message that did not fit, if any.
+fn top_up(
+    batch: &mut Batch,
+    receiver: &mut mpsc::Receiver<Message>,
+    config: &BatchConfig,
+) -> Option<Message> {
+    while batch.is_open(config) {
+        let Ok(message) = receiver.try_recv() else {
+            break;
+        };
+        if let Some(back) = batch.offer(message, config.max_events) {
+            return Some(back);
+        }
+    }
+    None
 }
 
 /// Why a batch transaction did not commit.
@@ -271,33 +320,46 @@ async fn settle(committing: Option<Committing>, dead: &mut DeadEpochs, conns: &m
 
 /// Write `batch`, with `previous` (the batch before, still committing)
 /// settled before this one's statements run. What is returned is this
-/// batch's commit, in flight, when it got that far.
+/// batch's commit, in flight, when it got that far, and a queued message
+/// that did not fit into it.
+///
+/// The batch stays open until its statements run: the commits queued while
+/// it waited for the lock (that is, while the previous batch committed)
+/// join it. Membership closes when the previous commit is done, not when it
+/// began, so under load a batch carries what arrived during a whole commit
+/// and nothing waits on a timer for it.
 async fn run_batch(
     conns: &mut Conns,
     config: &BatchConfig,
-    batch: Batch,
+    mut batch: Batch,
+    receiver: &mut mpsc::Receiver<Message>,
     dead: &mut DeadEpochs,
     previous: Option<Committing>,
-) -> Option<Committing> {
+) -> (Option<Committing>, Option<Message>) {
     let started = Instant::now();
-    let Batch {
-        requests,
-        replies,
-        retires,
-        events,
-    } = batch;
-    if requests.is_empty() {
+    if batch.requests.is_empty() {
         settle(previous, dead, conns).await;
-        for (stream_id, epoch) in retires {
+        for (stream_id, epoch) in batch.retires {
             dead.retire(stream_id, epoch);
         }
-        return None;
+        return (None, None);
     }
     let deadline = started + config.batch_timeout;
     // Opened while the previous batch commits: Postgres grants the lock the
     // moment that commit ends, without a round trip in between.
     let opened = open(conns, config, deadline).await;
     settle(previous, dead, conns).await;
+    let late = match opened {
+        Ok(_) => top_up(&mut batch, receiver, config),
+        Err(_) => None,
+    };
+    let Batch {
+        requests,
+        replies,
+        retires,
+        events,
+        full: _,
+    } = batch;
     let failure = match opened {
         Ok(mut conn) => match timeout_at(deadline, write_batch(&mut conn, &requests, dead)).await {
             Ok(Ok(outcomes)) => {
@@ -311,7 +373,7 @@ async fn run_batch(
                     started,
                     notify: config.committed.clone(),
                 };
-                return Some(tokio::spawn(commit(conn, deadline, done)));
+                return (Some(tokio::spawn(commit(conn, deadline, done))), late);
             }
             Ok(Err(e)) => {
                 if timeout_at(deadline, rollback(&mut conn)).await.is_err() {
@@ -361,7 +423,7 @@ async fn run_batch(
     for (stream_id, epoch) in retires {
         dead.retire(stream_id, epoch);
     }
-    None
+    (None, late)
 }
 
 /// A written batch waiting for its `COMMIT`.

@@ -415,3 +415,64 @@ async fn credentials_side_writes_and_lookups() {
         head
     );
 }
+
+/// Commits queued while a batch waits for the append lock (behind the batch
+/// before it, committing) join that batch: it is written only once the lock
+/// is granted, so under load a batch carries what arrived during a whole
+/// commit instead of half of it.
+#[tokio::test]
+async fn commits_queued_while_a_batch_waits_for_the_lock_join_it() {
+    let s = setup().await;
+    let outcomes = one_batch(
+        &s,
+        vec![
+            commit(messages(new_room().0, 0, 1)),
+            commit(messages(new_room().0, 0, 2)),
+        ],
+    )
+    .await;
+    let committed: Vec<_> = outcomes.into_iter().map(|o| o.expect("appended")).collect();
+    // `one_batch`'s first commit took the lock's wait alone; one transaction
+    // (one `recorded_at`) holds it and both commits queued behind it.
+    let head = s.store.head().await.expect("head");
+    let all = read_all(&s.pool, 0, 100).await.expect("read");
+    assert_eq!(all.last().expect("events").position, head);
+    let blocker = &all[0];
+    for c in &committed {
+        for e in &c.events {
+            assert_eq!(e.recorded_at, blocker.recorded_at, "one transaction");
+        }
+    }
+}
+
+/// A commit that does not fit into a batch keeps its place: what was
+/// queued after it does not join that batch while it waits for the lock.
+#[tokio::test]
+async fn a_commit_that_does_not_fit_keeps_its_place_in_the_queue() {
+    let s = setup_with(eventlog::BatchConfig {
+        max_events: 3,
+        ..Default::default()
+    })
+    .await;
+    // `one_batch`'s first commit (1 event) waits for the lock alone; when it
+    // gets it, `a` joins it (3 events, full). The next batch takes `b` and
+    // hands `c` back; `d` would fit beside `b`, but was queued after `c`.
+    let outcomes = one_batch(
+        &s,
+        vec![
+            commit(messages(new_room().0, 0, 2)), // a
+            commit(messages(new_room().0, 0, 2)), // b
+            commit(messages(new_room().0, 0, 2)), // c
+            commit(messages(new_room().0, 0, 1)), // d
+        ],
+    )
+    .await;
+    let committed: Vec<_> = outcomes.into_iter().map(|o| o.expect("appended")).collect();
+    let (c, d) = (&committed[2], &committed[3]);
+    assert!(
+        d.events[0].position > c.position,
+        "queue order kept: d at {} after c at {}",
+        d.events[0].position,
+        c.position
+    );
+}
