@@ -12,7 +12,8 @@
 //! Postgres is a shared server: its group is the postmaster, its background
 //! processes (checkpointer, WAL writer, autovacuum, …) and the client
 //! backends of the bench's own databases, listed from `pg_stat_activity` at
-//! each sample; other clients' backends are left out. Redis and NATS are
+//! each sample; other clients' backends are left out, and so are the
+//! bench's own probes (connections named [`BENCH_PROBE`]). Redis and NATS are
 //! single processes (all threads counted) and any other client's work on
 //! them during a step counts too: run benches on a quiet machine.
 
@@ -24,6 +25,11 @@ use serde_json::{json, Value};
 use sqlx::{ConnectOptions, PgConnection};
 use std::collections::HashMap;
 use std::str::FromStr;
+
+/// `application_name` of the connections a bench itself reads through
+/// while it measures (`bench e2e`'s visibility probe): their backends'
+/// CPU is the load generator's work, not the server's.
+pub const BENCH_PROBE: &str = "cotalk-bench-probe";
 use std::time::Instant;
 
 /// Name of the load generator's group (this process).
@@ -139,9 +145,11 @@ impl Sampler {
                     let mut conn = conn.lock().await;
                     let pids: Vec<i32> = sqlx::query_scalar(
                         "SELECT pid FROM pg_stat_activity
-                         WHERE backend_type <> 'client backend' OR datname = ANY($1)",
+                         WHERE backend_type <> 'client backend'
+                            OR (datname = ANY($1) AND application_name <> $2)",
                     )
                     .bind(databases)
+                    .bind(BENCH_PROBE)
                     .fetch_all(&mut *conn)
                     .await
                     .unwrap_or_default();

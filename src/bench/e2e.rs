@@ -37,6 +37,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use readmodel::RedisKeys;
 use serde_json::{json, Value};
+use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -149,9 +150,14 @@ async fn measure(
     let redis = redis::Client::open(env.config.redis_url.as_str())?
         .get_multiplexed_async_connection()
         .await?;
+    // The visibility probe's reads are the bench's work: the CPU sampler
+    // leaves its backends out of Postgres' figure by this name.
     let read_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
-        .connect(&env.config.read_database_url)
+        .connect_with(
+            sqlx::postgres::PgConnectOptions::from_str(&env.config.read_database_url)?
+                .application_name(cpu::BENCH_PROBE),
+        )
         .await?;
     let checkpoint_key = RedisKeys::new(&env.config.namespace, 1).checkpoint();
     let sampler = Sampler::discover(
