@@ -161,18 +161,16 @@ pub(crate) async fn run(
                 },
             },
         };
-        let (batch, rest) = collect(first, &mut receiver, &config, Some(&cancel)).await;
-        let (next, late) = run_batch(
-            &mut conns,
-            &config,
-            batch,
+        (committing, carry) = gather_and_write(
+            first,
             &mut receiver,
+            &config,
+            Some(&cancel),
+            &mut conns,
             &mut dead,
             committing,
         )
         .await;
-        committing = next;
-        carry = rest.or(late);
     }
     tracing::info!(
         queued = receiver.len(),
@@ -183,21 +181,36 @@ pub(crate) async fn run(
         Some(message) => Some(message),
         None => receiver.recv().await,
     } {
-        let (batch, rest) = collect(first, &mut receiver, &config, None).await;
-        let (next, late) = run_batch(
-            &mut conns,
-            &config,
-            batch,
+        (committing, carry) = gather_and_write(
+            first,
             &mut receiver,
+            &config,
+            None,
+            &mut conns,
             &mut dead,
             committing,
         )
         .await;
-        committing = next;
-        carry = rest.or(late);
     }
     settle(committing, &mut dead, &mut conns).await;
     tracing::info!("event store batcher stopped");
+}
+
+/// Gather a batch starting with `first` ([`collect`]) and write it
+/// ([`run_batch`]); returns the batch in flight and the queued message left
+/// for the next batch, if any.
+async fn gather_and_write(
+    first: Message,
+    receiver: &mut mpsc::Receiver<Message>,
+    config: &BatchConfig,
+    cancel: Option<&CancellationToken>,
+    conns: &mut Conns,
+    dead: &mut DeadEpochs,
+    previous: Option<Committing>,
+) -> (Option<Committing>, Option<Message>) {
+    let (batch, rest) = collect(first, receiver, config, cancel).await;
+    let (committing, late) = run_batch(conns, config, batch, receiver, dead, previous).await;
+    (committing, rest.or(late))
 }
 
 /// Gather a batch starting with `first`: what is queued, and with a `cancel`

@@ -25,12 +25,12 @@ use serde_json::{json, Value};
 use sqlx::{ConnectOptions, PgConnection};
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::time::Instant;
 
 /// `application_name` of the connections a bench itself reads through
 /// while it measures (`bench e2e`'s visibility probe): their backends'
 /// CPU is the load generator's work, not the server's.
 pub const BENCH_PROBE: &str = "cotalk-bench-probe";
-use std::time::Instant;
 
 /// Name of the load generator's group (this process).
 pub const LOAD_GENERATOR: &str = "load generator";
