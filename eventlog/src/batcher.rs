@@ -26,7 +26,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
-use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
@@ -227,23 +226,22 @@ async fn collect(
         return (batch, Some(back));
     }
     let deadline = Instant::now() + config.max_wait;
-    while batch.is_open(config) {
-        let message = match receiver.try_recv() {
-            Ok(message) => message,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                let Some(cancel) = cancel.filter(|_| !config.max_wait.is_zero()) else {
-                    break;
-                };
-                let next = tokio::select! {
-                    _ = cancel.cancelled() => None,
-                    next = timeout_at(deadline, receiver.recv()) => next.ok().flatten(),
-                };
-                match next {
-                    Some(message) => message,
-                    None => break,
-                }
-            }
+    loop {
+        if let Some(back) = top_up(&mut batch, receiver, config) {
+            return (batch, Some(back));
+        }
+        // The queue is empty (or the batch closed): wait for more only
+        // with a token and a non-zero `max_wait`.
+        let Some(cancel) = cancel.filter(|_| batch.is_open(config) && !config.max_wait.is_zero())
+        else {
+            break;
+        };
+        let next = tokio::select! {
+            _ = cancel.cancelled() => None,
+            next = timeout_at(deadline, receiver.recv()) => next.ok().flatten(),
+        };
+        let Some(message) = next else {
+            break;
         };
         if let Some(back) = batch.offer(message, config.max_events) {
             return (batch, Some(back));
@@ -252,8 +250,8 @@ async fn collect(
     (batch, None)
 }
 
-/// Add to `batch` what is queued now, as [`collect`] does without waiting;
-/// returns the message that did not fit, if any.
+/// Add to `batch` what is queued now, without waiting; returns the message
+/// that did not fit, if any.
 fn top_up(
     batch: &mut Batch,
     receiver: &mut mpsc::Receiver<Message>,

@@ -26,7 +26,7 @@ use contract::commands::PostMessageRequest;
 use domain::RoomId;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use testkit::client::Client;
@@ -266,7 +266,7 @@ struct Probe<'a> {
 struct Gate {
     closed: AtomicBool,
     /// Posts under way.
-    posting: std::sync::atomic::AtomicUsize,
+    posting: AtomicUsize,
 }
 
 /// A post under way ([`Gate::enter`]).
