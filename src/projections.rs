@@ -9,7 +9,7 @@
 
 use crate::bench::report::Table;
 use crate::config::Config;
-use crate::serve::lazy_pool;
+use crate::serve::{lazy_pool, log_pool};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -68,7 +68,7 @@ pub struct ReplayArgs {
 async fn projector_config(config: &Config, write_connections: u32) -> Result<ProjectorConfig> {
     Ok(ProjectorConfig::new(
         &config.namespace,
-        lazy_pool(&config.database_url, write_connections)?,
+        log_pool(&config.database_url, write_connections)?,
         lazy_pool(&config.read_database_url, 4)?,
         &config.redis_url,
         &config.nats_url,

@@ -135,3 +135,21 @@ async fn a_process_on_port_zero_says_where_and_stops_when_told() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The event log's pool runs its statements with generic plans (issue 20:
+/// a custom plan of the relay's read across 16 partitions cost more than
+/// the read); the read database's pool keeps Postgres' choice.
+#[tokio::test]
+async fn the_log_pool_plans_each_statement_once_per_connection() {
+    let env = TestEnv::new().await;
+    let mode = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, String>("SHOW plan_cache_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let log = cotalk::serve::log_pool(&env.database_url, 1).unwrap();
+    assert_eq!(mode(log).await, "force_generic_plan");
+    let read = cotalk::serve::lazy_pool(&env.read_database_url, 1).unwrap();
+    assert_eq!(mode(read).await, "auto");
+}

@@ -38,7 +38,7 @@ use app::App;
 use component::Connections;
 pub use component::{Component, Part};
 use metrics_exporter_prometheus::PrometheusHandle;
-pub use shared::{lazy_pool, Shared};
+pub use shared::{lazy_pool, log_pool, Shared};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;

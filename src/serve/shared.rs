@@ -12,8 +12,9 @@ use api::TokenKeys;
 use metrics_exporter_prometheus::PrometheusHandle;
 use projector::ProjectorConfig;
 use query::QueryState;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
@@ -26,6 +27,21 @@ pub fn lazy_pool(url: &str, max: u32) -> Result<PgPool> {
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(2))
         .connect_lazy(url)?)
+}
+
+/// [`lazy_pool`] for the event-log database, whose statements run with
+/// generic plans (issue 20). The log is partitioned 16 ways by stream:
+/// Postgres planned the readers' `position > $1 ORDER BY position LIMIT $2`
+/// afresh for every execution, as its generic plan looked dearer than a
+/// custom one, and planning 16 partitions cost more than reading them.
+/// Generic plans prune partitions by a stream parameter when they start.
+pub fn log_pool(url: &str, max: u32) -> Result<PgPool> {
+    let options =
+        PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy_with(options))
 }
 
 /// The process's Postgres pools, one per database.
@@ -89,7 +105,7 @@ impl Shared {
         let pii = config.pii().context("load or create the master key")?;
         // A pool no part uses never connects; one connection keeps it valid.
         let pools = Pools {
-            log: lazy_pool(&config.database_url, connections.log.max(1))?,
+            log: log_pool(&config.database_url, connections.log.max(1))?,
             read: lazy_pool(&config.read_database_url, connections.read.max(1))?,
         };
         Ok(Self {
