@@ -16,6 +16,7 @@
 
 use super::cpu::{self, Sampler};
 use super::harness::{self, BenchEnv, ChildServer};
+use super::poster::Poster;
 use super::report::{num, Table};
 use super::Common;
 use super::{pgbench, profile};
@@ -367,11 +368,20 @@ async fn post_load(
     let errors = Arc::new(AtomicU64::new(0));
     let gate = Arc::new(Gate::default());
     let mut tasks = Vec::new();
+    let body = serde_json::to_vec(&PostMessageRequest::text(
+        "오늘 회의는 3시에 시작합니다. Meeting at 3pm, see you there",
+    ))?;
+    let paths: Vec<String> = rooms
+        .iter()
+        .map(|(id, _)| format!("/v1/rooms/{id}/messages"))
+        .collect();
     for c in 0..clients {
-        let me = client.auth(users[c % users.len()].token.clone());
-        let rooms: Vec<RoomId> = rooms.iter().map(|(id, _)| *id).collect();
-        let body =
-            PostMessageRequest::text("오늘 회의는 3시에 시작합니다. Meeting at 3pm, see you there");
+        let mut me = Poster::new(
+            client.base(),
+            &users[c % users.len()].token,
+            body.clone().into(),
+        )?;
+        let paths = paths.clone();
         let (recording, stop, errors) = (recording.clone(), stop.clone(), errors.clone());
         let gate = gate.clone();
         tasks.push(tokio::spawn(async move {
@@ -387,9 +397,9 @@ async fn post_load(
                 i = i
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                let room = rooms[(i >> 33) % rooms.len()];
+                let path = &paths[(i >> 33) % paths.len()];
                 let started = Instant::now();
-                let good = me.post_message(room, &body).await.is_ok();
+                let good = me.post(path).await;
                 if recording.load(Ordering::Relaxed) {
                     if good {
                         ok += 1;

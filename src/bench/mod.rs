@@ -50,6 +50,7 @@ pub mod eventlog;
 pub mod harness;
 pub mod messages;
 pub mod pgbench;
+pub mod poster;
 pub mod procstat;
 pub mod profile;
 pub mod replay;
