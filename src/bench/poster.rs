@@ -5,7 +5,7 @@
 //! transactions per second on the same two cores, where the load generator
 //! competes with the server for CPU. pgbench's client is lean C; the typed
 //! test client (reqwest, a JSON body encoded and an answer decoded per post)
-//! cost 25–29 µs of CPU per post, more than twice pgbench's 11–12 per
+//! cost 24–34 µs of CPU per post, two to three times pgbench's 11–12 per
 //! transaction (issue 20). This one does what `wrk` would.
 
 use axum::body::{Body, Bytes};
