@@ -23,10 +23,7 @@ use tokio_util::sync::CancellationToken;
 /// A pool that does not fail when the database is down at start: connections
 /// are made on demand, so the process starts and `/readyz` says what is missing.
 pub fn lazy_pool(url: &str, max: u32) -> Result<PgPool> {
-    Ok(PgPoolOptions::new()
-        .max_connections(max)
-        .acquire_timeout(Duration::from_secs(2))
-        .connect_lazy(url)?)
+    Ok(lazy_pool_with(PgConnectOptions::from_str(url)?, max))
 }
 
 /// [`lazy_pool`] for the event-log database, whose statements run with
@@ -38,10 +35,14 @@ pub fn lazy_pool(url: &str, max: u32) -> Result<PgPool> {
 pub fn log_pool(url: &str, max: u32) -> Result<PgPool> {
     let options =
         PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
-    Ok(PgPoolOptions::new()
+    Ok(lazy_pool_with(options, max))
+}
+
+fn lazy_pool_with(options: PgConnectOptions, max: u32) -> PgPool {
+    PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(2))
-        .connect_lazy_with(options))
+        .connect_lazy_with(options)
 }
 
 /// The process's Postgres pools, one per database.
