@@ -7,7 +7,8 @@ use crate::error::is_transient;
 use crate::rows::Rows;
 use crate::{AppendError, Commit, Committed, SideWrite, APPEND_LOCK_KEY};
 use chrono::{DateTime, Utc};
-use domain::{EventId, StreamId, UserId};
+use domain::{EventId, StoredEvent, StreamId, UserId};
+use serde_json::value::{to_raw_value, RawValue};
 use sqlx::{Executor, PgConnection};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -23,9 +24,82 @@ pub(crate) struct Request {
     /// UUIDv7 ids are not checked (the primary key of `event_ids` still is the
     /// final guard).
     pub ids_supplied: bool,
+    /// The events' payloads, one per event in order, and the commit's
+    /// metadata, as JSON text. Encoded on the caller's task by
+    /// [`Request::new`], not on the batcher's thread, which is busy while a
+    /// batch holds the append lock.
+    pub payloads: Vec<Box<RawValue>>,
+    pub metadata: Box<RawValue>,
+}
+
+/// Where a written commit's events went: the caller's task makes the
+/// [`Committed`] of it ([`Request::committed`]), moving the events instead
+/// of the batcher's thread copying them.
+#[derive(Debug)]
+pub(crate) struct Written {
+    /// The positions of the commit's events, in order.
+    pub positions: Vec<i64>,
+    /// [`Committed::position`].
+    pub position: i64,
+    pub recorded_at: DateTime<Utc>,
 }
 
 impl Request {
+    /// A commit with its event ids, its JSON encoded.
+    pub fn new(
+        commit: Commit,
+        event_ids: Vec<EventId>,
+        ids_supplied: bool,
+    ) -> Result<Self, AppendError> {
+        let unencodable = |e: serde_json::Error| AppendError::Rejected(format!("unencodable: {e}"));
+        let payloads = commit
+            .streams
+            .iter()
+            .flat_map(|s| &s.events)
+            .map(|e| to_raw_value(&e.payload_ref()))
+            .collect::<Result<_, _>>()
+            .map_err(unencodable)?;
+        let metadata = to_raw_value(&commit.metadata).map_err(unencodable)?;
+        Ok(Self {
+            commit,
+            event_ids,
+            ids_supplied,
+            payloads,
+            metadata,
+        })
+    }
+
+    /// The stored events of this commit, written as `written` says.
+    pub fn committed(self, written: Written) -> Committed {
+        let Written {
+            positions,
+            position,
+            recorded_at,
+        } = written;
+        let metadata = self.commit.metadata;
+        let mut ids = self.event_ids.into_iter();
+        let mut positions = positions.into_iter();
+        let mut events = Vec::with_capacity(ids.len());
+        for append in self.commit.streams {
+            for (offset, event) in append.events.into_iter().enumerate() {
+                let (Some(position), Some(event_id)) = (positions.next(), ids.next()) else {
+                    break;
+                };
+                events.push(StoredEvent {
+                    position,
+                    event_id,
+                    stream_id: append.stream_id,
+                    stream_type: append.stream_type,
+                    version: append.expected_version + offset as i64 + 1,
+                    metadata: metadata.clone(),
+                    recorded_at,
+                    event,
+                });
+            }
+        }
+        Committed { position, events }
+    }
+
     pub fn event_count(&self) -> usize {
         self.commit.streams.iter().map(|s| s.events.len()).sum()
     }
@@ -70,7 +144,7 @@ pub(crate) async fn write_batch(
     conn: &mut PgConnection,
     requests: &[Request],
     dead: &mut DeadEpochs,
-) -> Result<Vec<Result<Committed, AppendError>>, sqlx::Error> {
+) -> Result<Vec<Result<Written, AppendError>>, sqlx::Error> {
     let Snapshot {
         recorded_at,
         positions: mut drawn,
@@ -153,19 +227,19 @@ pub(crate) async fn write_batch(
     };
 
     let mut rows = Rows::default();
-    let mut committed = Vec::with_capacity(accepted.len());
+    let mut written = Vec::with_capacity(accepted.len());
     let mut next = positions.into_iter();
-    for request in &accepted {
-        committed.push(rows.add(request, &mut next, empty_head, recorded_at));
+    for request in accepted.iter().copied() {
+        written.push(rows.add(request, &mut next, empty_head, recorded_at));
     }
     rows.insert(conn, recorded_at).await?;
 
-    let mut committed = committed.into_iter();
+    let mut written = written.into_iter();
     Ok(outcomes
         .into_iter()
         .map(|failure| match failure {
             Some(error) => Err(error),
-            None => committed
+            None => written
                 .next()
                 .ok_or_else(|| AppendError::Unavailable("lost track of an accepted commit".into())),
         })
@@ -181,11 +255,8 @@ pub async fn append_uncommitted(
     commit: Commit,
 ) -> Result<Committed, AppendError> {
     let count = commit.streams.iter().map(|s| s.events.len()).sum();
-    let request = Request {
-        commit,
-        event_ids: (0..count).map(|_| EventId(Uuid::now_v7())).collect(),
-        ids_supplied: false,
-    };
+    let event_ids = (0..count).map(|_| EventId(Uuid::now_v7())).collect();
+    let request = Request::new(commit, event_ids, false)?;
     let limits = Limits {
         lock_timeout: Duration::from_secs(30),
         statement_timeout: Duration::from_secs(30),
@@ -204,7 +275,8 @@ pub async fn append_uncommitted(
     match written {
         Ok(mut outcomes) => outcomes
             .pop()
-            .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into()))),
+            .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into())))
+            .map(|written| request.committed(written)),
         Err(e) if is_transient(&e) => Err(AppendError::Unavailable(e.to_string())),
         Err(e) => Err(AppendError::Rejected(e.to_string())),
     }

@@ -16,9 +16,9 @@
 //! commit before it, not up to its start (half as many batches under load,
 //! with nothing waiting on a timer).
 
-use crate::append::{lock, write_batch, Limits, Opening, Request};
+use crate::append::{lock, write_batch, Limits, Opening, Request, Written};
 use crate::error::is_transient;
-use crate::{AppendError, BatchConfig, Committed};
+use crate::{AppendError, BatchConfig};
 use domain::StreamId;
 use sqlx::pool::PoolConnection;
 use sqlx::{Executor, PgPool, Postgres};
@@ -30,12 +30,16 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::{timeout_at, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// What a caller gets back: its commit and where it was written, or why
+/// it was not.
+pub(crate) type Outcome = Result<(Request, Written), AppendError>;
+
 /// What the store sends its batcher.
 pub(crate) enum Message {
     /// A commit and where to send its outcome.
     Append {
         request: Request,
-        reply: oneshot::Sender<Result<Committed, AppendError>>,
+        reply: oneshot::Sender<Outcome>,
     },
     /// No more commits with this epoch will come (see `DeadEpochs`).
     Retire { stream_id: StreamId, epoch: u64 },
@@ -90,7 +94,7 @@ impl DeadEpochs {
 #[derive(Default)]
 struct Batch {
     requests: Vec<Request>,
-    replies: Vec<oneshot::Sender<Result<Committed, AppendError>>>,
+    replies: Vec<oneshot::Sender<Outcome>>,
     retires: Vec<(StreamId, u64)>,
     events: usize,
     /// A commit was handed back for want of room: nothing queued after it
@@ -377,6 +381,7 @@ async fn run_batch(
                 let epochs = requests.iter().flat_map(Request::epochs).collect();
                 let done = Done {
                     outcomes,
+                    requests,
                     replies,
                     epochs,
                     retires,
@@ -426,6 +431,7 @@ async fn run_batch(
     };
     answer(
         outcomes,
+        requests,
         replies,
         events,
         started,
@@ -439,8 +445,9 @@ async fn run_batch(
 
 /// A written batch waiting for its `COMMIT`.
 struct Done {
-    outcomes: Vec<Result<Committed, AppendError>>,
-    replies: Vec<oneshot::Sender<Result<Committed, AppendError>>>,
+    outcomes: Vec<Result<Written, AppendError>>,
+    requests: Vec<Request>,
+    replies: Vec<oneshot::Sender<Outcome>>,
     /// The epochs of the batch's commits, dead if the `COMMIT` fails.
     epochs: Vec<(StreamId, u64)>,
     retires: Vec<(StreamId, u64)>,
@@ -473,6 +480,7 @@ async fn commit(mut conn: PoolConnection<Postgres>, deadline: Instant, done: Don
     };
     answer(
         outcomes,
+        done.requests,
         done.replies,
         done.events,
         done.started,
@@ -485,10 +493,12 @@ async fn commit(mut conn: PoolConnection<Postgres>, deadline: Instant, done: Don
     }
 }
 
-/// Record a finished batch and send each caller its outcome.
+/// Record a finished batch and send each caller its outcome, with its
+/// commit (one outcome and one reply per request, in order).
 fn answer(
-    outcomes: Vec<Result<Committed, AppendError>>,
-    replies: Vec<oneshot::Sender<Result<Committed, AppendError>>>,
+    outcomes: Vec<Result<Written, AppendError>>,
+    requests: Vec<Request>,
+    replies: Vec<oneshot::Sender<Outcome>>,
     events: usize,
     started: Instant,
     notify: Option<&Notify>,
@@ -497,14 +507,14 @@ fn answer(
     if let Some(committed) = notify {
         if outcomes
             .iter()
-            .any(|o| o.as_ref().is_ok_and(|c| !c.events.is_empty()))
+            .any(|o| o.as_ref().is_ok_and(|w| !w.positions.is_empty()))
         {
             committed.notify_one();
         }
     }
-    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+    for ((reply, outcome), request) in replies.into_iter().zip(outcomes).zip(requests) {
         // The caller may have given up waiting; its commit stands anyway.
-        let _ = reply.send(outcome);
+        let _ = reply.send(outcome.map(|written| (request, written)));
     }
 }
 
@@ -575,7 +585,7 @@ fn fail(
     request: &Request,
     dead: &mut DeadEpochs,
     failure: BatchFailure,
-) -> Result<Committed, AppendError> {
+) -> Result<Written, AppendError> {
     tracing::warn!(error = %failure, "append of one commit failed");
     for (stream_id, epoch) in request.epochs() {
         dead.mark(stream_id, epoch);
@@ -591,7 +601,7 @@ async fn try_batch(
     config: &BatchConfig,
     requests: &[Request],
     dead: &mut DeadEpochs,
-) -> Result<Vec<Result<Committed, AppendError>>, BatchFailure> {
+) -> Result<Vec<Result<Written, AppendError>>, BatchFailure> {
     let deadline = Instant::now() + config.batch_timeout;
     let mut conn = open(conns, config, deadline).await?;
     let work = async {
@@ -620,7 +630,7 @@ async fn try_batch(
     }
 }
 
-fn record_metrics(outcomes: &[Result<Committed, AppendError>], events: usize, started: Instant) {
+fn record_metrics(outcomes: &[Result<Written, AppendError>], events: usize, started: Instant) {
     for outcome in outcomes {
         let label = match outcome {
             Ok(_) => "ok",

@@ -3,17 +3,19 @@
 //! the idempotency answers in one statement, the rarer side rows (accounts,
 //! passwords, keys) in one each, however many events the batch carries.
 
-use crate::append::Request;
-use crate::{Committed, SideWrite};
+use crate::append::{Request, Written};
+use crate::SideWrite;
 use chrono::{DateTime, Utc};
-use domain::{StoredEvent, StreamId, StreamType};
+use domain::{StreamId, StreamType};
+use serde_json::value::RawValue;
+use sqlx::types::Json;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Column arrays of one batch's rows.
+/// Column arrays of one batch's rows, borrowing the commits' JSON.
 #[derive(Default)]
-pub(crate) struct Rows {
+pub(crate) struct Rows<'a> {
     positions: Vec<i64>,
     event_ids: Vec<Uuid>,
     stream_ids: Vec<Uuid>,
@@ -21,8 +23,8 @@ pub(crate) struct Rows {
     versions: Vec<i64>,
     event_types: Vec<&'static str>,
     schema_versions: Vec<i16>,
-    payloads: Vec<serde_json::Value>,
-    metadata: Vec<serde_json::Value>,
+    payloads: Vec<Json<&'a RawValue>>,
+    metadata: Vec<Json<&'a RawValue>>,
     /// Final (type, version, position) of each stream touched; one row each,
     /// as an upsert may not touch a row twice.
     streams: HashMap<StreamId, (StreamType, i64, i64)>,
@@ -61,23 +63,25 @@ struct AnswerRows {
     bodies: Vec<serde_json::Value>,
 }
 
-impl Rows {
+impl<'a> Rows<'a> {
     /// Add an accepted commit, drawing its positions from `positions`.
     pub fn add(
         &mut self,
-        request: &Request,
+        request: &'a Request,
         positions: &mut impl Iterator<Item = i64>,
         empty_head: i64,
         recorded_at: DateTime<Utc>,
-    ) -> Committed {
+    ) -> Written {
         let commit = &request.commit;
-        let metadata = serde_json::to_value(&commit.metadata).unwrap_or(serde_json::Value::Null);
         let mut ids = request.event_ids.iter();
-        let mut events = Vec::with_capacity(request.event_ids.len());
+        let mut payloads = request.payloads.iter();
+        let mut written = Vec::with_capacity(request.event_ids.len());
         for append in &commit.streams {
             for (offset, event) in append.events.iter().enumerate() {
-                // Both iterators were sized from the accepted commits' events.
-                let (Some(position), Some(id)) = (positions.next(), ids.next()) else {
+                // The iterators were sized from the accepted commits' events.
+                let (Some(position), Some(id), Some(payload)) =
+                    (positions.next(), ids.next(), payloads.next())
+                else {
                     break;
                 };
                 let version = append.expected_version + offset as i64 + 1;
@@ -88,23 +92,14 @@ impl Rows {
                 self.versions.push(version);
                 self.event_types.push(event.event_type());
                 self.schema_versions.push(event.schema_version() as i16);
-                self.payloads.push(event.payload());
-                self.metadata.push(metadata.clone());
+                self.payloads.push(Json(payload));
+                self.metadata.push(Json(&request.metadata));
                 self.streams
                     .insert(append.stream_id, (append.stream_type, version, position));
-                events.push(StoredEvent {
-                    position,
-                    event_id: *id,
-                    stream_id: append.stream_id,
-                    stream_type: append.stream_type,
-                    version,
-                    metadata: commit.metadata.clone(),
-                    recorded_at,
-                    event: event.clone(),
-                });
+                written.push(position);
             }
         }
-        let position = events.last().map_or(empty_head, |e| e.position);
+        let position = written.last().copied().unwrap_or(empty_head);
         for write in &commit.side_writes {
             match write {
                 SideWrite::Credential {
@@ -150,7 +145,11 @@ impl Rows {
                 }
             }
         }
-        Committed { position, events }
+        Written {
+            positions: written,
+            position,
+            recorded_at,
+        }
     }
 
     pub async fn insert(

@@ -7,7 +7,7 @@
 //! runtime each of the batch's round trips waited behind the request tasks
 //! its own replies had just woken (issue 20).
 
-use crate::batcher::{self, Message};
+use crate::batcher::{self, Message, Outcome};
 use crate::{append, lookup, read};
 use crate::{AppendError, Commit, Committed, Credential, StoreError, StoredAnswer};
 use domain::{EventId, StoredEvent, StreamId, StreamType, UserId};
@@ -78,15 +78,17 @@ struct Inner {
 /// A commit waiting in the batcher; see [`EventStore::enqueue`].
 #[must_use = "the commit's outcome is only known by awaiting it"]
 pub struct Queued {
-    reply: oneshot::Receiver<Result<Committed, AppendError>>,
+    reply: oneshot::Receiver<Outcome>,
 }
 
 impl Queued {
     /// Wait for the batch carrying the commit to finish.
     pub async fn outcome(self) -> Result<Committed, AppendError> {
-        self.reply
+        let (request, written) = self
+            .reply
             .await
-            .unwrap_or_else(|_| Err(AppendError::Unavailable("event store stopped".into())))
+            .unwrap_or_else(|_| Err(AppendError::Unavailable("event store stopped".into())))?;
+        Ok(request.committed(written))
     }
 }
 
@@ -173,11 +175,7 @@ impl EventStore {
         ids_supplied: bool,
     ) -> Result<Queued, AppendError> {
         let (reply, receiver) = oneshot::channel();
-        let request = append::Request {
-            commit,
-            event_ids,
-            ids_supplied,
-        };
+        let request = append::Request::new(commit, event_ids, ids_supplied)?;
         self.inner
             .sender
             .send(Message::Append { request, reply })
