@@ -201,6 +201,15 @@ pub struct ServeArgs {
     #[arg(long, env = "COTALK_BATCH_MAX_WAIT_US", default_value_t = 0)]
     pub batch_max_wait_us: u64,
 
+    /// Nice value of the group commit's thread, the one serial stage of the
+    /// command path (unset: the process's). A value below the process's
+    /// (say -10) needs `CAP_SYS_NICE` or `RLIMIT_NICE` (systemd
+    /// `LimitNICE=`); without it the thread keeps the process's priority
+    /// and the server logs a warning.
+    #[arg(long, env = "COTALK_BATCHER_NICE", allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i32).range(-20..=19))]
+    pub batcher_nice: Option<i32>,
+
     /// Longest an indexed message waits for the search index's commit, in
     /// milliseconds: search answers may lag the other read models by this
     /// much (`X-Min-Position` waits for it). Fewer, larger commits cost less

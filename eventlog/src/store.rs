@@ -45,6 +45,14 @@ pub struct BatchConfig {
     /// Notified after every batch that committed events: a relay in the
     /// same process waits on it instead of polling the log.
     pub committed: Option<Arc<tokio::sync::Notify>>,
+    /// The nice value of the batcher's thread (`None`: the process's). A
+    /// batch holds the append lock through four round trips, and each waits
+    /// for the batcher's thread to be scheduled: on cores shared with the
+    /// request workers (and Postgres), a higher priority shortens the part
+    /// of the system that is serial. Below the process's value it needs
+    /// `CAP_SYS_NICE` or a matching `RLIMIT_NICE`; refused, the thread
+    /// keeps the process's priority and a warning says so.
+    pub thread_nice: Option<i32>,
 }
 
 impl Default for BatchConfig {
@@ -56,7 +64,23 @@ impl Default for BatchConfig {
             lock_timeout: Duration::from_secs(5),
             batch_timeout: Duration::from_secs(15),
             committed: None,
+            thread_nice: None,
         }
+    }
+}
+
+/// Set the calling thread's nice value (Linux: `setpriority` of a thread
+/// id applies to that thread alone).
+fn set_thread_nice(nice: i32) {
+    let tid = rustix::thread::gettid();
+    match rustix::process::setpriority_process(Some(tid), nice) {
+        Ok(()) => tracing::info!(nice, "event store batcher thread priority set"),
+        Err(error) => tracing::warn!(
+            nice,
+            %error,
+            "cannot set the event store batcher's thread priority (a value below the \
+             process's needs CAP_SYS_NICE or RLIMIT_NICE); it keeps the process's"
+        ),
     }
 }
 
@@ -104,6 +128,9 @@ impl EventStore {
         let thread = std::thread::Builder::new()
             .name("eventlog-batcher".into())
             .spawn(move || {
+                if let Some(nice) = config.thread_nice {
+                    set_thread_nice(nice);
+                }
                 let runtime = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

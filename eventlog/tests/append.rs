@@ -476,3 +476,50 @@ async fn a_commit_that_does_not_fit_keeps_its_place_in_the_queue() {
         c.position
     );
 }
+
+/// The batcher's thread runs at the nice value asked for (a value above the
+/// process's needs no privilege), and the other threads keep theirs.
+#[tokio::test]
+async fn the_batcher_thread_runs_at_the_nice_value_asked_for() {
+    let s = setup_with(eventlog::BatchConfig {
+        thread_nice: Some(7),
+        ..Default::default()
+    })
+    .await;
+    // The thread sets its priority before it takes its first commit.
+    s.store
+        .append(commit(messages(new_room().0, 0, 1)))
+        .await
+        .expect("appended");
+    // `/proc/self/task/<tid>/stat`: field 19 is the nice value; the name
+    // (field 2, in parentheses) may hold spaces, so split after it.
+    let nice_of = |task: &std::path::Path| -> Option<(String, i32)> {
+        let comm = std::fs::read_to_string(task.join("comm")).ok()?;
+        let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let nice = rest.split_whitespace().nth(16)?.parse().ok()?;
+        Some((comm.trim().to_owned(), nice))
+    };
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("tasks") {
+        threads.extend(nice_of(&task.expect("task").path()));
+    }
+    let process_nice = nice_of(std::path::Path::new("/proc/self"))
+        .expect("own stat")
+        .1;
+    let batchers: Vec<_> = threads
+        .iter()
+        .filter(|(name, _)| name == "eventlog-batche")
+        .collect();
+    // Other tests' stores may run in this process at the default priority.
+    assert!(
+        batchers.iter().any(|(_, nice)| *nice == 7),
+        "batcher threads {batchers:?} among {threads:?}"
+    );
+    assert!(
+        threads
+            .iter()
+            .any(|(name, nice)| name != "eventlog-batche" && *nice == process_nice),
+        "other threads keep the process's nice value: {threads:?}"
+    );
+}

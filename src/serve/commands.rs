@@ -21,6 +21,7 @@ pub async fn component(shared: &Shared) -> Result<Component> {
             max_events: shared.args.batch_max_events,
             max_wait: Duration::from_micros(shared.args.batch_max_wait_us),
             committed: Some(shared.appended.clone()),
+            thread_nice: shared.args.batcher_nice,
             ..BatchConfig::default()
         },
     )

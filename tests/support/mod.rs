@@ -142,6 +142,7 @@ pub fn serve_args(role: Role) -> ServeArgs {
         refresh_ttl_days: 30,
         batch_max_events: 512,
         batch_max_wait_us: 1000,
+        batcher_nice: None,
         // Tests search right after posting: keep the index's lag short.
         search_commit_ms: 200,
         nats_replicas: 1,
