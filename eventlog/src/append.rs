@@ -41,6 +41,7 @@ pub(crate) struct Written {
     pub positions: Vec<i64>,
     /// [`Committed::position`].
     pub position: i64,
+    /// The batch transaction's time, stored on every event.
     pub recorded_at: DateTime<Utc>,
 }
 
