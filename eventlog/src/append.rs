@@ -4,12 +4,13 @@
 
 use crate::batcher::DeadEpochs;
 use crate::error::is_transient;
-use crate::rows::Rows;
+use crate::rows::{Plan, Rows};
 use crate::{AppendError, Commit, Committed, SideWrite, APPEND_LOCK_KEY};
 use chrono::{DateTime, Utc};
 use domain::{EventId, StoredEvent, StreamId, UserId};
 use serde_json::value::{to_raw_value, RawValue};
-use sqlx::{Executor, PgConnection};
+use sqlx::{Executor, PgConnection, Row};
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use uuid::Uuid;
@@ -153,49 +154,11 @@ pub(crate) async fn write_batch(
         taken_keys,
         taken_ids,
     } = snapshot(conn, requests).await?;
-    let mut outcomes: Vec<Option<AppendError>> = Vec::with_capacity(requests.len());
-    let mut batch_keys: HashSet<(UserId, &str)> = HashSet::new();
-    let mut batch_ids: HashSet<EventId> = HashSet::new();
-    for request in requests {
-        let failure = validate(request)
-            .err()
-            .or_else(|| check_versions(request, &streams, dead))
-            .or_else(|| {
-                request
-                    .idempotency_keys()
-                    .any(|k| taken_keys.contains(&(k.0, k.1.to_owned())) || batch_keys.contains(&k))
-                    .then_some(AppendError::IdempotencyKeyExists)
-            })
-            .or_else(|| {
-                request
-                    .event_ids
-                    .iter()
-                    .find(|id| {
-                        request.ids_supplied && (taken_ids.contains(id) || batch_ids.contains(id))
-                    })
-                    .map(|id| AppendError::DuplicateEventId(*id))
-            });
-        if failure.is_some() {
-            // Later commits decided on top of this one must fail too.
-            for (stream_id, epoch) in request.epochs() {
-                dead.mark(stream_id, epoch);
-            }
-        } else {
-            for append in &request.commit.streams {
-                let state = streams
-                    .entry(append.stream_id)
-                    .or_insert_with(|| StreamState {
-                        stream_type: append.stream_type.as_str().to_owned(),
-                        version: 0,
-                    });
-                state.version += append.events.len() as i64;
-            }
-            batch_keys.extend(request.idempotency_keys());
-            batch_ids.extend(request.event_ids.iter().copied());
-        }
-        outcomes.push(failure);
-    }
-
+    let taken = Taken {
+        keys: taken_keys,
+        ids: taken_ids,
+    };
+    let outcomes = walk(requests, &mut streams, dead, &taken, Walk::Check);
     let accepted: Vec<&Request> = requests
         .iter()
         .zip(&outcomes)
@@ -233,7 +196,7 @@ pub(crate) async fn write_batch(
     for request in accepted.iter().copied() {
         written.push(rows.add(request, &mut next, empty_head, recorded_at));
     }
-    rows.insert(conn, recorded_at).await?;
+    rows.insert(conn, recorded_at, None).await?;
 
     let mut written = written.into_iter();
     Ok(outcomes
@@ -245,6 +208,173 @@ pub(crate) async fn write_batch(
                 .ok_or_else(|| AppendError::Unavailable("lost track of an accepted commit".into())),
         })
         .collect())
+}
+
+/// What of a batch's idempotency keys and caller-supplied event ids the
+/// log already holds.
+#[derive(Default)]
+struct Taken {
+    keys: HashSet<(UserId, String)>,
+    ids: HashSet<EventId>,
+}
+
+/// Why a walk is made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// Judge every commit; a refused one marks its epochs dead, so the
+    /// commits decided on top of it are refused too.
+    Check,
+    /// See whether every commit would be accepted; stop at the first that
+    /// would not, marking nothing (the batch is then walked again, checked).
+    Plan,
+}
+
+/// Judge the commits in queue order against `streams` (each one's type and
+/// version, advanced by the commits accepted before), the dead epochs and
+/// what is `taken`. One refusal or `None` per commit, in order; a
+/// [`Walk::Plan`] stops at the first refusal, the last of what it returns.
+fn walk(
+    requests: &[Request],
+    streams: &mut HashMap<StreamId, StreamState>,
+    dead: &mut DeadEpochs,
+    taken: &Taken,
+    why: Walk,
+) -> Vec<Option<AppendError>> {
+    let mut outcomes: Vec<Option<AppendError>> = Vec::with_capacity(requests.len());
+    let mut batch_keys: HashSet<(UserId, &str)> = HashSet::new();
+    let mut batch_ids: HashSet<EventId> = HashSet::new();
+    for request in requests {
+        let failure = validate(request)
+            .err()
+            .or_else(|| check_versions(request, streams, dead))
+            .or_else(|| {
+                request
+                    .idempotency_keys()
+                    .any(|k| taken.keys.contains(&(k.0, k.1.to_owned())) || batch_keys.contains(&k))
+                    .then_some(AppendError::IdempotencyKeyExists)
+            })
+            .or_else(|| {
+                request
+                    .event_ids
+                    .iter()
+                    .find(|id| {
+                        request.ids_supplied && (taken.ids.contains(id) || batch_ids.contains(id))
+                    })
+                    .map(|id| AppendError::DuplicateEventId(*id))
+            });
+        if failure.is_some() {
+            if why == Walk::Plan {
+                outcomes.push(failure);
+                break;
+            }
+            // Later commits decided on top of this one must fail too.
+            for (stream_id, epoch) in request.epochs() {
+                dead.mark(stream_id, epoch);
+            }
+        } else {
+            for append in &request.commit.streams {
+                let state = streams
+                    .entry(append.stream_id)
+                    .or_insert_with(|| StreamState {
+                        stream_type: append.stream_type.as_str().to_owned(),
+                        version: 0,
+                    });
+                state.version += append.events.len() as i64;
+            }
+            batch_keys.extend(request.idempotency_keys());
+            batch_ids.extend(request.event_ids.iter().copied());
+        }
+        outcomes.push(failure);
+    }
+    outcomes
+}
+
+/// Write `requests` without reading anything first, when the batch can be
+/// judged from the commits alone: each stream is assumed to stand where the
+/// first commit in the batch to touch it expects, the positions to follow
+/// `head`, and nothing the batch writes to be taken. Every commit must then
+/// be accepted by the walk ([`Walk::Plan`]); the insert checks the
+/// assumptions in the same statement ([`crate::rows::PLANNED`]). That saves
+/// the read round trip under the append lock on every batch of the steady
+/// state, where the repositories' caches make the expected versions right.
+///
+/// `Ok(None)`: the batch cannot be planned (a commit would be refused, or
+/// one has no events), and nothing was sent. `Err`: the database refused
+/// the plan or the rows (a stale expected version, a taken key or id,
+/// positions drawn by someone else), and the transaction must be rolled
+/// back; the batch is then written checked, in a new one.
+pub(crate) async fn write_planned(
+    conn: &mut PgConnection,
+    requests: &[Request],
+    dead: &mut DeadEpochs,
+    head: Head,
+) -> Result<Option<Vec<Result<Written, AppendError>>>, sqlx::Error> {
+    if requests.iter().any(|r| r.event_count() == 0) {
+        // Such a commit's position is the log's head, which only a read gives.
+        return Ok(None);
+    }
+    let mut plan = Plan::default();
+    let mut streams = HashMap::new();
+    for append in requests.iter().flat_map(|r| &r.commit.streams) {
+        if let Entry::Vacant(entry) = streams.entry(append.stream_id) {
+            let stream_type = append.stream_type.as_str();
+            plan.stream_ids.push(append.stream_id.0);
+            plan.stream_types.push(stream_type);
+            plan.versions.push(append.expected_version);
+            entry.insert(StreamState {
+                stream_type: stream_type.to_owned(),
+                version: append.expected_version,
+            });
+        }
+    }
+    let walked = walk(requests, &mut streams, dead, &Taken::default(), Walk::Plan);
+    if walked.iter().any(Option::is_some) {
+        return Ok(None);
+    }
+    let mut rows = Rows::default();
+    let mut positions = head.last_drawn + 1..;
+    let written = requests
+        .iter()
+        .map(|request| Ok(rows.add(request, &mut positions, 0, head.recorded_at)))
+        .collect();
+    rows.insert(conn, head.recorded_at, Some(&plan)).await?;
+    Ok(Some(written))
+}
+
+/// How a batch's statements failed, which decides what happens next.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The planned statement failed without a connection problem: write
+    /// the batch checked, in a new transaction.
+    Plan(sqlx::Error),
+    /// The checked walk's statements failed (or the connection did).
+    Batch(sqlx::Error),
+}
+
+/// How a batch was written, for the counts in [`crate::BatchCounts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    Planned,
+    Checked,
+}
+
+/// Write the batch planned when it can be ([`write_planned`]), else checked
+/// ([`write_batch`]), in the transaction [`lock`] opened.
+pub(crate) async fn write(
+    conn: &mut PgConnection,
+    requests: &[Request],
+    dead: &mut DeadEpochs,
+    head: Head,
+) -> Result<(Path, Vec<Result<Written, AppendError>>), Refusal> {
+    match write_planned(conn, requests, dead, head).await {
+        Ok(Some(outcomes)) => Ok((Path::Planned, outcomes)),
+        Ok(None) => write_batch(conn, requests, dead)
+            .await
+            .map(|outcomes| (Path::Checked, outcomes))
+            .map_err(Refusal::Batch),
+        Err(e) if is_transient(&e) => Err(Refusal::Batch(e)),
+        Err(e) => Err(Refusal::Plan(e)),
+    }
 }
 
 /// Run one commit on a connection whose transaction the caller controls, and
@@ -263,7 +393,7 @@ pub async fn append_uncommitted(
         statement_timeout: Duration::from_secs(30),
     };
     let written = match lock(conn, limits, Opening::Open).await {
-        Ok(()) => {
+        Ok(_) => {
             write_batch(
                 conn,
                 std::slice::from_ref(&request),
@@ -379,16 +509,28 @@ pub(crate) enum Opening {
     Open,
 }
 
-/// Set the transaction's timeouts and take the append lock, in one round
-/// trip (with `BEGIN` first when [`Opening::Begin`]). The batch's statements
-/// run with generic plans: planned once per connection rather than for
-/// every batch, which cost more than running them. Simple-query text:
-/// every value in it is a number this module formats.
+/// What the lock statement reads once the lock is granted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Head {
+    /// The transaction's time (`now()`), stored on every event.
+    pub recorded_at: DateTime<Utc>,
+    /// The last position drawn from `events_position_seq`: under the lock,
+    /// the batch's positions follow it.
+    pub last_drawn: i64,
+}
+
+/// Set the transaction's timeouts, take the append lock and read the
+/// [`Head`], in one round trip (with `BEGIN` first when [`Opening::Begin`]).
+/// The batch's statements run with generic plans: planned once per
+/// connection rather than for every batch, which cost more than running
+/// them. Simple-query text: every value in it is a number this module
+/// formats. The head is read by a statement of its own, so after the lock
+/// is granted.
 pub(crate) async fn lock(
     conn: &mut PgConnection,
     limits: Limits,
     opening: Opening,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Head> {
     let begin = match opening {
         Opening::Begin => "BEGIN; ",
         Opening::Open => "",
@@ -396,12 +538,20 @@ pub(crate) async fn lock(
     let sql = format!(
         "{begin}SET LOCAL lock_timeout = '{}'; SET LOCAL statement_timeout = '{}'; \
          SET LOCAL plan_cache_mode = force_generic_plan; \
-         SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})",
+         SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY}); \
+         SELECT now(), CASE WHEN is_called THEN last_value ELSE last_value - 1 END \
+         FROM events_position_seq",
         millis(limits.lock_timeout),
         millis(limits.statement_timeout),
     );
-    conn.execute(sql.as_str()).await?;
-    Ok(())
+    let rows = conn.fetch_all(sql.as_str()).await?;
+    let row = rows
+        .last()
+        .ok_or_else(|| sqlx::Error::Protocol("the lock statement returned no head".into()))?;
+    Ok(Head {
+        recorded_at: row.try_get(0)?,
+        last_drawn: row.try_get(1)?,
+    })
 }
 
 /// What the walk over a batch needs from the database, read after the lock.

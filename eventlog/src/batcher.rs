@@ -16,13 +16,16 @@
 //! commit before it, not up to its start (half as many batches under load,
 //! with nothing waiting on a timer).
 
-use crate::append::{lock, write_batch, Limits, Opening, Request, Written};
+use crate::append::{
+    self, lock, write_batch, Head, Limits, Opening, Path, Refusal, Request, Written,
+};
 use crate::error::is_transient;
 use crate::{AppendError, BatchConfig};
 use domain::StreamId;
 use sqlx::pool::PoolConnection;
 use sqlx::{Executor, PgPool, Postgres};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
@@ -144,10 +147,12 @@ pub(crate) async fn run(
     config: BatchConfig,
     mut receiver: mpsc::Receiver<Message>,
     cancel: CancellationToken,
+    counts: Arc<Counts>,
 ) {
     let mut conns = Conns {
         pool,
         held: Vec::new(),
+        counts,
     };
     let mut dead = DeadEpochs::default();
     let mut carry: Option<Message> = None;
@@ -375,43 +380,88 @@ async fn run_batch(
         events,
         full: _,
     } = batch;
-    let failure = match opened {
-        Ok(mut conn) => match timeout_at(deadline, write_batch(&mut conn, &requests, dead)).await {
-            Ok(Ok(outcomes)) => {
-                let epochs = requests.iter().flat_map(Request::epochs).collect();
-                let done = Done {
-                    outcomes,
-                    requests,
-                    replies,
-                    epochs,
-                    retires,
-                    events,
-                    started,
-                    notify: config.committed.clone(),
-                };
-                return (Some(tokio::spawn(commit(conn, deadline, done))), late);
-            }
-            Ok(Err(e)) => {
-                if timeout_at(deadline, rollback(&mut conn)).await.is_err() {
-                    conn.close_on_drop();
+    let written = match opened {
+        Ok((mut conn, head)) => {
+            match timeout_at(deadline, append::write(&mut conn, &requests, dead, head)).await {
+                Ok(Ok((path, outcomes))) => {
+                    conns.counts.count(path);
+                    let epochs = requests.iter().flat_map(Request::epochs).collect();
+                    let done = Done {
+                        outcomes,
+                        requests,
+                        replies,
+                        epochs,
+                        retires,
+                        events,
+                        started,
+                        notify: config.committed.clone(),
+                    };
+                    return (Some(tokio::spawn(commit(conn, deadline, done))), late);
                 }
-                BatchFailure::Database(e)
+                Ok(Err(Refusal::Plan(e))) => {
+                    // The database refused what the batch assumed (a stale
+                    // version, a taken key or id): the checked walk finds which
+                    // commits it was and refuses only those.
+                    tracing::debug!(error = %e, commits = requests.len(), "append batch plan refused, writing it checked");
+                    // A connection that rolled back serves the checked attempt.
+                    match timeout_at(deadline, (&mut *conn).execute("ROLLBACK")).await {
+                        Ok(Ok(_)) => conns.held.push(conn),
+                        _ => conn.close_on_drop(),
+                    }
+                    conns.counts.replanned();
+                    try_batch(conns, config, &requests, dead).await
+                }
+                Ok(Err(Refusal::Batch(e))) => {
+                    if timeout_at(deadline, rollback(&mut conn)).await.is_err() {
+                        conn.close_on_drop();
+                    }
+                    Err(BatchFailure::Database(e))
+                }
+                Err(_) => {
+                    // The connection is mid-statement: do not hand it to anyone else.
+                    conn.close_on_drop();
+                    Err(BatchFailure::TimedOut)
+                }
             }
-            Err(_) => {
-                // The connection is mid-statement: do not hand it to anyone else.
-                conn.close_on_drop();
-                BatchFailure::TimedOut
-            }
-        },
-        Err(failure) => failure,
+        }
+        Err(failure) => Err(failure),
     };
-    let outcomes = if !failure.is_transient() && requests.len() > 1 {
+    let outcomes = match written {
+        Ok(outcomes) => outcomes,
+        Err(failure) => fail_batch(conns, config, &requests, dead, failure, events).await,
+    };
+    answer(
+        outcomes,
+        requests,
+        replies,
+        events,
+        started,
+        config.committed.as_deref(),
+    );
+    for (stream_id, epoch) in retires {
+        dead.retire(stream_id, epoch);
+    }
+    (None, late)
+}
+
+/// The outcomes of a batch whose transaction failed: a non-transient
+/// failure of several commits is retried one commit at a time, anything
+/// else fails them all.
+async fn fail_batch(
+    conns: &mut Conns,
+    config: &BatchConfig,
+    requests: &[Request],
+    dead: &mut DeadEpochs,
+    failure: BatchFailure,
+    events: usize,
+) -> Vec<Result<Written, AppendError>> {
+    if !failure.is_transient() && requests.len() > 1 {
         // Something the walk does not check (a constraint only the insert
         // finds) failed the batch: find the culprit by writing each commit
         // alone, so the others still go through.
         tracing::warn!(error = %failure, commits = requests.len(), "append batch refused, retrying commits one by one");
         let mut outcomes = Vec::with_capacity(requests.len());
-        for request in &requests {
+        for request in requests {
             let one = std::slice::from_ref(request);
             outcomes.push(match try_batch(conns, config, one, dead).await {
                 Ok(mut outcome) => outcome
@@ -428,19 +478,7 @@ async fn run_batch(
             dead.mark(stream_id, epoch);
         }
         requests.iter().map(|_| Err(error.clone())).collect()
-    };
-    answer(
-        outcomes,
-        requests,
-        replies,
-        events,
-        started,
-        config.committed.as_deref(),
-    );
-    for (stream_id, epoch) in retires {
-        dead.retire(stream_id, epoch);
     }
-    (None, late)
 }
 
 /// A written batch waiting for its `COMMIT`.
@@ -530,9 +568,41 @@ async fn rollback(conn: &mut PoolConnection<Postgres>) {
 /// between batches. A connection handed out by the pool is pinged first and
 /// pinged again when it goes back, a round trip each per batch (issue 20);
 /// kept here, it is only tested by the next batch's `BEGIN`.
+///
+/// It also keeps the counts of how its batches were written.
 struct Conns {
     pool: PgPool,
     held: Vec<PoolConnection<Postgres>>,
+    counts: Arc<Counts>,
+}
+
+/// How the batcher's batches were written; read by
+/// [`crate::EventStore::batch_counts`].
+#[derive(Debug, Default)]
+pub(crate) struct Counts {
+    pub planned: AtomicU64,
+    pub checked: AtomicU64,
+    pub replanned: AtomicU64,
+}
+
+impl Counts {
+    fn count(&self, path: Path) {
+        let counter = match path {
+            Path::Planned => &self.planned,
+            Path::Checked => &self.checked,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("cotalk_append_batches_total", "path" => match path {
+            Path::Planned => "planned",
+            Path::Checked => "checked",
+        })
+        .increment(1);
+    }
+
+    fn replanned(&self) {
+        self.replanned.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("cotalk_append_batches_total", "path" => "replanned").increment(1);
+    }
 }
 
 /// A pooled connection inside a transaction that holds the append lock.
@@ -545,7 +615,7 @@ async fn open(
     conns: &mut Conns,
     config: &BatchConfig,
     deadline: Instant,
-) -> Result<PoolConnection<Postgres>, BatchFailure> {
+) -> Result<(PoolConnection<Postgres>, Head), BatchFailure> {
     let limits = Limits {
         lock_timeout: config.lock_timeout,
         statement_timeout: config.batch_timeout,
@@ -564,7 +634,7 @@ async fn open(
         // BEGIN travels with the lock: a transaction that cannot start
         // means the database is unreachable for now, whatever its error says.
         match timeout_at(deadline, lock(&mut conn, limits, Opening::Begin)).await {
-            Ok(Ok(())) => return Ok(conn),
+            Ok(Ok(head)) => return Ok((conn, head)),
             Ok(Err(e)) if kept => {
                 tracing::debug!(error = %e, "kept batch connection failed, trying the next");
                 conn.close_on_drop();
@@ -603,7 +673,7 @@ async fn try_batch(
     dead: &mut DeadEpochs,
 ) -> Result<Vec<Result<Written, AppendError>>, BatchFailure> {
     let deadline = Instant::now() + config.batch_timeout;
-    let mut conn = open(conns, config, deadline).await?;
+    let (mut conn, _) = open(conns, config, deadline).await?;
     let work = async {
         match write_batch(&mut conn, requests, dead).await {
             Ok(outcomes) => {

@@ -63,7 +63,7 @@ mod store;
 pub use commit::{Commit, Committed, Credential, SideWrite, StoredAnswer, StreamAppend};
 pub use error::{AppendError, StoreError};
 pub use read::{count_between, head, read_all, read_between, read_stream_page};
-pub use store::{BatchConfig, EventStore, Queued};
+pub use store::{BatchConfig, BatchCounts, EventStore, Queued};
 
 #[doc(hidden)]
 pub use append::append_uncommitted;

@@ -11,7 +11,63 @@ use serde_json::value::RawValue;
 use sqlx::types::Json;
 use sqlx::PgConnection;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 use uuid::Uuid;
+
+/// The rows every batch writes: events, their ids, idempotency answers.
+const ROW_CTES: &str = "new_events AS ( \
+         INSERT INTO events (position, event_id, stream_id, stream_type, version, \
+                             event_type, schema_version, payload, metadata, recorded_at) \
+         SELECT u.*, $10 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], \
+             $5::bigint[], $6::text[], $7::smallint[], $8::jsonb[], $9::jsonb[]) AS u \
+     ), new_ids AS ( \
+         INSERT INTO event_ids (event_id, position) \
+         SELECT * FROM UNNEST($2::uuid[], $1::bigint[]) \
+     ), new_answers AS ( \
+         INSERT INTO idempotency_keys (user_id, key, request_hash, status, body) \
+         SELECT * FROM UNNEST($15::uuid[], $16::text[], $17::bytea[], $18::smallint[], $19::jsonb[]) \
+     )";
+
+/// Each touched stream's new version and last position.
+const STREAMS_UPSERT: &str = "INSERT INTO streams (stream_id, stream_type, version, position, updated_at) \
+     SELECT u.*, $10 FROM UNNEST($11::uuid[], $12::text[], $13::bigint[], $14::bigint[]) AS u \
+     ON CONFLICT (stream_id) DO UPDATE \
+     SET version = EXCLUDED.version, position = EXCLUDED.position, updated_at = EXCLUDED.updated_at";
+
+/// A batch whose commits were checked against the streams read under the lock.
+static CHECKED: LazyLock<String> = LazyLock::new(|| format!("WITH {ROW_CTES} {STREAMS_UPSERT}"));
+
+/// A planned batch: the same rows, and a check that the plan holds. The
+/// positions `nextval` gives must be the ones the plan computed (nobody
+/// drew any since the lock statement read the sequence), and every stream
+/// must be where the commits expected it, of their type, or absent where
+/// they expected version 0. All of the statement sees one snapshot, taken
+/// after the lock was granted: the streams as the previous batch left them,
+/// not as this one writes them. When the plan does not hold,
+/// `eventlog_plan_holds` raises `CTP01` and nothing of the statement stays.
+static PLANNED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH plan AS MATERIALIZED ( \
+             SELECT eventlog_plan_holds( \
+                 ARRAY(SELECT nextval('events_position_seq') \
+                       FROM generate_series(1, cardinality($1::bigint[]))) = $1::bigint[] \
+                 AND (SELECT bool_and(CASE WHEN s.stream_id IS NULL THEN b.version = 0 \
+                                      ELSE s.stream_type = b.stream_type AND s.version = b.version END) \
+                      FROM UNNEST($20::uuid[], $21::text[], $22::bigint[]) AS b(stream_id, stream_type, version) \
+                      LEFT JOIN streams s ON s.stream_id = b.stream_id)) AS holds \
+         ), {ROW_CTES}, new_streams AS ({STREAMS_UPSERT} RETURNING 1) \
+         SELECT holds FROM plan"
+    )
+});
+
+/// What a planned batch assumed of the streams: each one's type and version
+/// before the batch, as its first commit in the batch expected them.
+#[derive(Default)]
+pub(crate) struct Plan {
+    pub stream_ids: Vec<Uuid>,
+    pub stream_types: Vec<&'static str>,
+    pub versions: Vec<i64>,
+}
 
 /// Column arrays of one batch's rows, borrowing the commits' JSON.
 #[derive(Default)]
@@ -152,10 +208,13 @@ impl<'a> Rows<'a> {
         }
     }
 
+    /// Insert the rows; with a `plan`, in the planned statement, which
+    /// also checks the plan ([`PLANNED`]).
     pub async fn insert(
         self,
         conn: &mut PgConnection,
         recorded_at: DateTime<Utc>,
+        plan: Option<&Plan>,
     ) -> Result<(), sqlx::Error> {
         let answers = &self.answers;
         if !self.positions.is_empty() || !answers.user_ids.is_empty() {
@@ -169,46 +228,40 @@ impl<'a> Rows<'a> {
                 versions.push(*version);
                 positions.push(*position);
             }
+            let sql = match plan {
+                Some(_) => PLANNED.as_str(),
+                None => CHECKED.as_str(),
+            };
             // One statement for the rows every batch writes (a round trip
             // each was most of a small batch's time under the lock).
-            sqlx::query(
-                "WITH new_events AS ( \
-                     INSERT INTO events (position, event_id, stream_id, stream_type, version, \
-                                         event_type, schema_version, payload, metadata, recorded_at) \
-                     SELECT u.*, $10 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::text[], \
-                         $5::bigint[], $6::text[], $7::smallint[], $8::jsonb[], $9::jsonb[]) AS u \
-                 ), new_ids AS ( \
-                     INSERT INTO event_ids (event_id, position) \
-                     SELECT * FROM UNNEST($2::uuid[], $1::bigint[]) \
-                 ), new_answers AS ( \
-                     INSERT INTO idempotency_keys (user_id, key, request_hash, status, body) \
-                     SELECT * FROM UNNEST($15::uuid[], $16::text[], $17::bytea[], $18::smallint[], $19::jsonb[]) \
-                 ) \
-                 INSERT INTO streams (stream_id, stream_type, version, position, updated_at) \
-                 SELECT u.*, $10 FROM UNNEST($11::uuid[], $12::text[], $13::bigint[], $14::bigint[]) AS u \
-                 ON CONFLICT (stream_id) DO UPDATE \
-                 SET version = EXCLUDED.version, position = EXCLUDED.position, updated_at = EXCLUDED.updated_at",
-            )
-            .bind(&self.positions)
-            .bind(&self.event_ids)
-            .bind(&self.stream_ids)
-            .bind(&self.stream_types)
-            .bind(&self.versions)
-            .bind(&self.event_types)
-            .bind(&self.schema_versions)
-            .bind(&self.payloads)
-            .bind(&self.metadata)
-            .bind(recorded_at)
-            .bind(&ids)
-            .bind(&types)
-            .bind(&versions)
-            .bind(&positions)
-            .bind(&answers.user_ids)
-            .bind(&answers.keys)
-            .bind(&answers.request_hashes)
-            .bind(&answers.statuses)
-            .bind(&answers.bodies)
-            .execute(&mut *conn)
+            let query = sqlx::query(sql)
+                .bind(&self.positions)
+                .bind(&self.event_ids)
+                .bind(&self.stream_ids)
+                .bind(&self.stream_types)
+                .bind(&self.versions)
+                .bind(&self.event_types)
+                .bind(&self.schema_versions)
+                .bind(&self.payloads)
+                .bind(&self.metadata)
+                .bind(recorded_at)
+                .bind(&ids)
+                .bind(&types)
+                .bind(&versions)
+                .bind(&positions)
+                .bind(&answers.user_ids)
+                .bind(&answers.keys)
+                .bind(&answers.request_hashes)
+                .bind(&answers.statuses)
+                .bind(&answers.bodies);
+            match plan {
+                Some(plan) => query
+                    .bind(&plan.stream_ids)
+                    .bind(&plan.stream_types)
+                    .bind(&plan.versions)
+                    .execute(&mut *conn),
+                None => query.execute(&mut *conn),
+            }
             .await?;
         }
         let credentials = &self.credentials;

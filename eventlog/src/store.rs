@@ -14,6 +14,7 @@ use domain::{EventId, StoredEvent, StreamId, StreamType, UserId};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -46,10 +47,10 @@ pub struct BatchConfig {
     /// same process waits on it instead of polling the log.
     pub committed: Option<Arc<tokio::sync::Notify>>,
     /// The nice value of the batcher's thread (`None`: the process's). A
-    /// batch holds the append lock through four round trips, and each waits
-    /// for the batcher's thread to be scheduled: on cores shared with the
-    /// request workers (and Postgres), a higher priority shortens the part
-    /// of the system that is serial. Below the process's value it needs
+    /// batch holds the append lock through two or three round trips, and
+    /// each waits for the batcher's thread to be scheduled: on cores shared
+    /// with the request workers (and Postgres), a higher priority shortens
+    /// the part of the system that is serial. Below the process's value it needs
     /// `CAP_SYS_NICE` or a matching `RLIMIT_NICE`; refused, the thread
     /// keeps the process's priority and a warning says so.
     pub thread_nice: Option<i32>,
@@ -84,6 +85,22 @@ fn set_thread_nice(nice: i32) {
     }
 }
 
+/// How the batcher's transactions were written (see
+/// [`EventStore::batch_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchCounts {
+    /// Planned: written without reading the streams first, their state
+    /// checked by the insert itself. The steady state.
+    pub planned: u64,
+    /// Checked: the streams, keys and ids read under the lock first,
+    /// because a commit of the batch would have been refused by the walk
+    /// alone or had no events.
+    pub checked: u64,
+    /// Planned, refused by the database's check (a stale version, a taken
+    /// key or id), rolled back and written checked in a new transaction.
+    pub replanned: u64,
+}
+
 /// The event store. Cheap to clone; all clones share one batcher task.
 #[derive(Clone)]
 pub struct EventStore {
@@ -92,6 +109,7 @@ pub struct EventStore {
 
 struct Inner {
     pool: PgPool,
+    counts: Arc<batcher::Counts>,
     sender: mpsc::Sender<Message>,
     queue: usize,
     cancel: CancellationToken,
@@ -125,6 +143,8 @@ impl EventStore {
         let (done, stopped) = oneshot::channel();
         let options = pool.connect_options();
         let stop = cancel.clone();
+        let counts = Arc::new(batcher::Counts::default());
+        let batcher_counts = counts.clone();
         let thread = std::thread::Builder::new()
             .name("eventlog-batcher".into())
             .spawn(move || {
@@ -146,7 +166,7 @@ impl EventStore {
                         .max_connections(BATCHER_CONNECTIONS)
                         .acquire_timeout(config.batch_timeout)
                         .connect_lazy_with((*options).clone());
-                    batcher::run(own.clone(), config, receiver, stop).await;
+                    batcher::run(own.clone(), config, receiver, stop, batcher_counts).await;
                     own.close().await;
                 });
                 let _ = done.send(());
@@ -157,11 +177,22 @@ impl EventStore {
         Self {
             inner: Arc::new(Inner {
                 pool,
+                counts,
                 sender,
                 queue,
                 cancel,
                 stopped: Mutex::new(Some(stopped)),
             }),
+        }
+    }
+
+    /// How the batches were written since the store started.
+    pub fn batch_counts(&self) -> BatchCounts {
+        let counts = &self.inner.counts;
+        BatchCounts {
+            planned: counts.planned.load(Ordering::Relaxed),
+            checked: counts.checked.load(Ordering::Relaxed),
+            replanned: counts.replanned.load(Ordering::Relaxed),
         }
     }
 

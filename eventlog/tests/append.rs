@@ -523,3 +523,207 @@ async fn the_batcher_thread_runs_at_the_nice_value_asked_for() {
         "other threads keep the process's nice value: {threads:?}"
     );
 }
+
+/// A batch whose commits can be judged without the database is written in
+/// one statement that checks what it assumed (issue 20): nothing is read
+/// under the lock first, and the outcome is what the checked walk gives.
+#[tokio::test]
+async fn a_batch_the_commits_alone_can_judge_is_written_planned() {
+    let s = setup().await;
+    let (seeded, _) = new_room();
+    let first = s
+        .store
+        .append(commit(messages(seeded, 0, 2)))
+        .await
+        .expect("seed");
+    // A fresh log's sequence has drawn nothing: the first position is 1.
+    assert_eq!(first.events[0].position, 1);
+    assert_eq!(first.position, 2);
+
+    let (fresh, _) = new_room();
+    let user = UserId(Uuid::now_v7());
+    let outcomes = one_batch(
+        &s,
+        vec![
+            commit(messages(seeded, 2, 1)),
+            Commit {
+                side_writes: vec![answer(user, "k-planned")],
+                ..commit(messages(fresh, 0, 2))
+            },
+            commit(messages(seeded, 3, 1)),
+        ],
+    )
+    .await;
+    let done: Vec<_> = outcomes
+        .into_iter()
+        .map(|o| o.expect("every commit accepted"))
+        .collect();
+    let positions: Vec<i64> = done
+        .iter()
+        .flat_map(|c| c.events.iter().map(|e| e.position))
+        .collect();
+    // `one_batch`'s blocker, the batch before, took position 3.
+    assert_eq!(positions, vec![4, 5, 6, 7], "positions follow the head");
+    assert_eq!(done[0].events[0].version, 3);
+    assert_eq!(done[2].events[0].version, 4);
+    let stored = s
+        .store
+        .idempotent_answer(user, "k-planned")
+        .await
+        .expect("read")
+        .expect("answer stored");
+    assert_eq!(
+        stored.body["position"], 6,
+        "the answer carries its position"
+    );
+
+    let log = read_all(&s.pool, 0, 100).await.expect("read all");
+    assert_eq!(
+        log.iter().map(|e| e.position).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<i64>>()
+    );
+    let versions = s
+        .store
+        .stream_versions(&[seeded, fresh])
+        .await
+        .expect("versions");
+    assert_eq!(versions.get(&seeded).map(|v| v.1), Some(4));
+    assert_eq!(versions.get(&fresh).map(|v| v.1), Some(2));
+    let counts = s.store.batch_counts();
+    // The seed, then the blocker with the batch (queued while it waited for
+    // the lock, they joined it): nothing read the streams first.
+    assert_eq!(counts.planned, 2, "{counts:?}");
+    assert_eq!(counts.checked, 0, "{counts:?}");
+    assert_eq!(counts.replanned, 0, "{counts:?}");
+}
+
+/// A commit behind the stream, which only the database knows, fails the
+/// planned statement; written again checked, only that commit is refused.
+#[tokio::test]
+async fn a_stale_version_only_the_database_knows_is_refused_alone() {
+    let s = setup().await;
+    let (hot, _) = new_room();
+    let (other, _) = new_room();
+    s.store
+        .append(commit(messages(hot, 0, 2)))
+        .await
+        .expect("seed");
+    let before = s.store.batch_counts();
+
+    let outcomes = one_batch(
+        &s,
+        vec![commit(messages(other, 0, 1)), commit(messages(hot, 1, 1))],
+    )
+    .await;
+    // After the holes the refused statement's draws left.
+    assert!(outcomes[0].as_ref().expect("other stream").position > 2);
+    assert_eq!(
+        outcomes[1],
+        Err(AppendError::Conflict {
+            stream_id: hot,
+            expected: 1,
+            actual: 2
+        })
+    );
+    assert_eq!(s.store.batch_counts().replanned, before.replanned + 1);
+    let versions: Vec<i64> = s
+        .store
+        .read_stream(hot, 0)
+        .await
+        .expect("read")
+        .iter()
+        .map(|e| e.version)
+        .collect();
+    assert_eq!(versions, vec![1, 2]);
+}
+
+/// A commit expecting a version the stream has not reached would insert
+/// without a key conflict, leaving a gap in the stream's versions; the plan's
+/// check refuses it, and the checked walk says why.
+#[tokio::test]
+async fn a_version_ahead_of_the_stream_is_refused_not_written_with_a_gap() {
+    let s = setup().await;
+    let (hot, _) = new_room();
+    s.store
+        .append(commit(messages(hot, 0, 2)))
+        .await
+        .expect("seed");
+    let (ghost, _) = new_room();
+    let before = s.store.batch_counts();
+
+    let ahead = s.store.append(commit(messages(hot, 4, 1))).await;
+    assert_eq!(
+        ahead,
+        Err(AppendError::Conflict {
+            stream_id: hot,
+            expected: 4,
+            actual: 2
+        })
+    );
+    // A stream that does not exist is at version 0, not any other.
+    let absent = s.store.append(commit(messages(ghost, 3, 1))).await;
+    assert_eq!(
+        absent,
+        Err(AppendError::Conflict {
+            stream_id: ghost,
+            expected: 3,
+            actual: 0
+        })
+    );
+    assert_eq!(s.store.batch_counts().replanned, before.replanned + 2);
+    assert_eq!(s.store.read_stream(hot, 0).await.expect("read").len(), 2);
+    assert!(s
+        .store
+        .read_stream(ghost, 0)
+        .await
+        .expect("read")
+        .is_empty());
+    assert_eq!(read_all(&s.pool, 0, 100).await.expect("read all").len(), 2);
+
+    // The positions the refused statements drew are holes; the next
+    // planned batch follows them.
+    let next = s
+        .store
+        .append(commit(messages(hot, 2, 1)))
+        .await
+        .expect("the right version");
+    assert!(next.position > 2);
+    assert_eq!(s.store.batch_counts().replanned, before.replanned + 2);
+}
+
+/// A stream of another type under the same id is refused as the checked
+/// walk refuses it, after the plan's check failed.
+#[tokio::test]
+async fn a_stream_of_another_type_is_refused_after_the_plan() {
+    let s = setup().await;
+    let (room, _) = new_room();
+    s.store
+        .append(commit(messages(room, 0, 1)))
+        .await
+        .expect("seed");
+    let user = UserId(room.0);
+    let registered = domain::DomainEvent::from(domain::event::UserEvent::Registered(
+        domain::event::UserRegistered {
+            user_id: user,
+            username: "dahye".into(),
+            display_name: "다혜".into(),
+            at: at(),
+        },
+    ));
+    let wrong = s
+        .store
+        .append(commit(StreamAppend {
+            stream_id: room,
+            stream_type: StreamType::User,
+            expected_version: 1,
+            events: vec![registered],
+            epoch: None,
+        }))
+        .await;
+    assert!(
+        matches!(&wrong, Err(AppendError::Rejected(reason)) if reason.contains("room stream")),
+        "{wrong:?}"
+    );
+    assert_eq!(s.store.batch_counts().replanned, 1);
+    assert_eq!(s.store.read_stream(room, 0).await.expect("read").len(), 1);
+}
