@@ -587,22 +587,21 @@ pub(crate) struct Counts {
 
 impl Counts {
     fn count(&self, path: Path) {
-        let counter = match path {
-            Path::Planned => &self.planned,
-            Path::Checked => &self.checked,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("cotalk_append_batches_total", "path" => match path {
-            Path::Planned => "planned",
-            Path::Checked => "checked",
-        })
-        .increment(1);
+        match path {
+            Path::Planned => bump(&self.planned, "planned"),
+            Path::Checked => bump(&self.checked, "checked"),
+        }
     }
 
     fn replanned(&self) {
-        self.replanned.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("cotalk_append_batches_total", "path" => "replanned").increment(1);
+        bump(&self.replanned, "replanned");
     }
+}
+
+/// Count a batch in `counter` and in `cotalk_append_batches_total{path}`.
+fn bump(counter: &AtomicU64, path: &'static str) {
+    counter.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("cotalk_append_batches_total", "path" => path).increment(1);
 }
 
 /// A pooled connection inside a transaction that holds the append lock.
