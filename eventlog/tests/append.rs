@@ -210,15 +210,7 @@ async fn a_conflict_fails_only_its_own_commit_in_a_batch() {
     );
     assert_eq!(last.position, last.events[1].position);
 
-    let versions: Vec<i64> = s
-        .store
-        .read_stream(hot, 0)
-        .await
-        .expect("read")
-        .iter()
-        .map(|e| e.version)
-        .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    assert_eq!(versions_of(&s, hot).await, vec![1, 2, 3, 4, 5]);
 }
 
 #[tokio::test]
@@ -626,15 +618,7 @@ async fn a_stale_version_only_the_database_knows_is_refused_alone() {
         })
     );
     assert_eq!(s.store.batch_counts().replanned, before.replanned + 1);
-    let versions: Vec<i64> = s
-        .store
-        .read_stream(hot, 0)
-        .await
-        .expect("read")
-        .iter()
-        .map(|e| e.version)
-        .collect();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions_of(&s, hot).await, vec![1, 2]);
 }
 
 /// A commit expecting a version the stream has not reached would insert

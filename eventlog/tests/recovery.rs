@@ -163,15 +163,7 @@ async fn the_batcher_recovers_when_the_database_comes_back() {
     })
     .await;
     assert_eq!(after.events[0].version, 2);
-    let versions: Vec<i64> = s
-        .store
-        .read_stream(x, 0)
-        .await
-        .expect("read")
-        .iter()
-        .map(|e| e.version)
-        .collect();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions_of(&s, x).await, vec![1, 2]);
 }
 
 fn register(user: UserId, username: &str) -> Commit {

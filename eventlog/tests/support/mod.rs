@@ -189,6 +189,12 @@ pub async fn one_batch(s: &Setup, commits: Vec<Commit>) -> Vec<Result<Committed,
     outcomes
 }
 
+/// The versions stored in `stream`, in order.
+pub async fn versions_of(s: &Setup, stream: StreamId) -> Vec<i64> {
+    let stored = s.store.read_stream(stream, 0).await.expect("read stream");
+    stored.iter().map(|e| e.version).collect()
+}
+
 /// An Idempotency-Key answer for `key`.
 pub fn answer(user: UserId, key: &str) -> SideWrite {
     SideWrite::Idempotency {
