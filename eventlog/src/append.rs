@@ -139,25 +139,21 @@ struct StreamState {
 }
 
 /// Write `requests` on `conn`, inside a transaction that holds the append
-/// lock ([`lock`]) and that the caller commits. Returns one outcome per
-/// request, in order. An `Err` means the transaction is broken and must be
-/// rolled back: then nothing is stored.
+/// lock ([`lock`]) and that the caller commits; `recorded_at` is the
+/// transaction's time, which [`lock`] read ([`Head`]). Returns one outcome
+/// per request, in order. An `Err` means the transaction is broken and must
+/// be rolled back: then nothing is stored.
 pub(crate) async fn write_batch(
     conn: &mut PgConnection,
     requests: &[Request],
     dead: &mut DeadEpochs,
+    recorded_at: DateTime<Utc>,
 ) -> Result<Vec<Result<Written, AppendError>>, sqlx::Error> {
     let Snapshot {
-        recorded_at,
         positions: mut drawn,
         mut streams,
-        taken_keys,
-        taken_ids,
+        taken,
     } = snapshot(conn, requests).await?;
-    let taken = Taken {
-        keys: taken_keys,
-        ids: taken_ids,
-    };
     let outcomes = walk(requests, &mut streams, dead, &taken, Walk::Check);
     let accepted: Vec<&Request> = requests
         .iter()
@@ -218,6 +214,14 @@ struct Taken {
     ids: HashSet<EventId>,
 }
 
+impl Taken {
+    /// Whether `key` of `user` is taken. A planned walk's set is empty, and
+    /// the lookup's owned key would cost it an allocation per commit.
+    fn holds_key(&self, (user, key): (UserId, &str)) -> bool {
+        !self.keys.is_empty() && self.keys.contains(&(user, key.to_owned()))
+    }
+}
+
 /// Why a walk is made.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Walk {
@@ -250,7 +254,7 @@ fn walk(
             .or_else(|| {
                 request
                     .idempotency_keys()
-                    .any(|k| taken.keys.contains(&(k.0, k.1.to_owned())) || batch_keys.contains(&k))
+                    .any(|k| taken.holds_key(k) || batch_keys.contains(&k))
                     .then_some(AppendError::IdempotencyKeyExists)
             })
             .or_else(|| {
@@ -368,7 +372,7 @@ pub(crate) async fn write(
 ) -> Result<(Path, Vec<Result<Written, AppendError>>), Refusal> {
     match write_planned(conn, requests, dead, head).await {
         Ok(Some(outcomes)) => Ok((Path::Planned, outcomes)),
-        Ok(None) => write_batch(conn, requests, dead)
+        Ok(None) => write_batch(conn, requests, dead, head.recorded_at)
             .await
             .map(|outcomes| (Path::Checked, outcomes))
             .map_err(Refusal::Batch),
@@ -393,11 +397,12 @@ pub async fn append_uncommitted(
         statement_timeout: Duration::from_secs(30),
     };
     let written = match lock(conn, limits, Opening::Open).await {
-        Ok(_) => {
+        Ok(head) => {
             write_batch(
                 conn,
                 std::slice::from_ref(&request),
                 &mut DeadEpochs::default(),
+                head.recorded_at,
             )
             .await
         }
@@ -539,7 +544,8 @@ pub(crate) async fn lock(
         "{begin}SET LOCAL lock_timeout = '{}'; SET LOCAL statement_timeout = '{}'; \
          SET LOCAL plan_cache_mode = force_generic_plan; \
          SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY}); \
-         SELECT now(), CASE WHEN is_called THEN last_value ELSE last_value - 1 END \
+         SELECT (extract(epoch FROM now()) * 1000000)::bigint, \
+                CASE WHEN is_called THEN last_value ELSE last_value - 1 END \
          FROM events_position_seq",
         millis(limits.lock_timeout),
         millis(limits.statement_timeout),
@@ -548,24 +554,26 @@ pub(crate) async fn lock(
     let row = rows
         .last()
         .ok_or_else(|| sqlx::Error::Protocol("the lock statement returned no head".into()))?;
+    // The time as microseconds (its precision): simple-query values come
+    // as text, and a number parses for much less than a timestamp.
+    let micros: i64 = row.try_get(0)?;
+    let recorded_at = DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| sqlx::Error::Protocol(format!("transaction time {micros} out of range")))?;
     Ok(Head {
-        recorded_at: row.try_get(0)?,
+        recorded_at,
         last_drawn: row.try_get(1)?,
     })
 }
 
 /// What the walk over a batch needs from the database, read after the lock.
 struct Snapshot {
-    /// The transaction's time, stored on every event.
-    recorded_at: DateTime<Utc>,
     /// One fresh position per event of the batch, refused commits' included.
     positions: Vec<i64>,
     /// The streams the batch touches that exist, locked.
     streams: HashMap<StreamId, StreamState>,
-    /// Idempotency keys of the batch already used.
-    taken_keys: HashSet<(UserId, String)>,
-    /// Caller-supplied event ids already in the log.
-    taken_ids: HashSet<EventId>,
+    /// Idempotency keys of the batch already used, and caller-supplied
+    /// event ids already in the log.
+    taken: Taken,
 }
 
 /// One statement for all of it: a separate statement per read was a round
@@ -590,7 +598,6 @@ async fn snapshot(conn: &mut PgConnection, requests: &[Request]) -> sqlx::Result
         .collect();
     let events: i64 = requests.iter().map(|r| r.event_count() as i64).sum();
     type Row = (
-        DateTime<Utc>,
         Vec<i64>,
         Vec<Uuid>,
         Vec<String>,
@@ -599,9 +606,8 @@ async fn snapshot(conn: &mut PgConnection, requests: &[Request]) -> sqlx::Result
         Vec<String>,
         Vec<Uuid>,
     );
-    let (recorded_at, positions, ids, types, versions, key_owners, used_keys, used_ids): Row =
-        sqlx::query_as(
-            "WITH s AS MATERIALIZED ( \
+    let (positions, ids, types, versions, key_owners, used_keys, used_ids): Row = sqlx::query_as(
+        "WITH s AS MATERIALIZED ( \
                  SELECT stream_id, stream_type, version FROM streams \
                  WHERE stream_id = ANY($1) FOR UPDATE \
              ), k AS MATERIALIZED ( \
@@ -609,7 +615,7 @@ async fn snapshot(conn: &mut PgConnection, requests: &[Request]) -> sqlx::Result
                  JOIN UNNEST($3::uuid[], $4::text[]) AS u(user_id, key) \
                    ON k.user_id = u.user_id AND k.key = u.key \
              ) \
-             SELECT now(), \
+             SELECT \
                  ARRAY(SELECT nextval('events_position_seq') FROM generate_series(1, $2)), \
                  ARRAY(SELECT stream_id FROM s ORDER BY stream_id), \
                  ARRAY(SELECT stream_type FROM s ORDER BY stream_id), \
@@ -617,14 +623,14 @@ async fn snapshot(conn: &mut PgConnection, requests: &[Request]) -> sqlx::Result
                  ARRAY(SELECT user_id FROM k ORDER BY user_id, key), \
                  ARRAY(SELECT key FROM k ORDER BY user_id, key), \
                  ARRAY(SELECT event_id FROM event_ids WHERE event_id = ANY($5))",
-        )
-        .bind(&stream_ids)
-        .bind(events)
-        .bind(&key_users)
-        .bind(&keys)
-        .bind(&supplied_ids)
-        .fetch_one(&mut *conn)
-        .await?;
+    )
+    .bind(&stream_ids)
+    .bind(events)
+    .bind(&key_users)
+    .bind(&keys)
+    .bind(&supplied_ids)
+    .fetch_one(&mut *conn)
+    .await?;
     let streams = ids
         .into_iter()
         .zip(types.into_iter().zip(versions))
@@ -638,12 +644,12 @@ async fn snapshot(conn: &mut PgConnection, requests: &[Request]) -> sqlx::Result
             )
         })
         .collect();
-    let taken_keys = key_owners.into_iter().map(UserId).zip(used_keys).collect();
     Ok(Snapshot {
-        recorded_at,
         positions,
         streams,
-        taken_keys,
-        taken_ids: used_ids.into_iter().map(EventId).collect(),
+        taken: Taken {
+            keys: key_owners.into_iter().map(UserId).zip(used_keys).collect(),
+            ids: used_ids.into_iter().map(EventId).collect(),
+        },
     })
 }

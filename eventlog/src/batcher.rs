@@ -20,7 +20,7 @@ use crate::append::{
     self, lock, write_batch, Head, Limits, Opening, Path, Refusal, Request, Written,
 };
 use crate::error::is_transient;
-use crate::{AppendError, BatchConfig};
+use crate::{AppendError, BatchConfig, BatchCounts};
 use domain::StreamId;
 use sqlx::pool::PoolConnection;
 use sqlx::{Executor, PgPool, Postgres};
@@ -404,17 +404,14 @@ async fn run_batch(
                     // commits it was and refuses only those.
                     tracing::debug!(error = %e, commits = requests.len(), "append batch plan refused, writing it checked");
                     // A connection that rolled back serves the checked attempt.
-                    match timeout_at(deadline, (&mut *conn).execute("ROLLBACK")).await {
-                        Ok(Ok(_)) => conns.held.push(conn),
-                        _ => conn.close_on_drop(),
+                    if rollback(&mut conn, deadline).await {
+                        conns.held.push(conn);
                     }
                     conns.counts.replanned();
                     try_batch(conns, config, &requests, dead).await
                 }
                 Ok(Err(Refusal::Batch(e))) => {
-                    if timeout_at(deadline, rollback(&mut conn)).await.is_err() {
-                        conn.close_on_drop();
-                    }
+                    rollback(&mut conn, deadline).await;
                     Err(BatchFailure::Database(e))
                 }
                 Err(_) => {
@@ -556,12 +553,18 @@ fn answer(
     }
 }
 
-/// Roll back the batch transaction on `conn`; a connection that cannot is
-/// closed instead of going back to the pool.
-async fn rollback(conn: &mut PoolConnection<Postgres>) {
-    if (&mut **conn).execute("ROLLBACK").await.is_err() {
+/// Roll back the batch transaction on `conn` by `deadline`; a connection
+/// that cannot is closed instead of going back to the pool. Whether it
+/// rolled back.
+async fn rollback(conn: &mut PoolConnection<Postgres>, deadline: Instant) -> bool {
+    let rolled_back = matches!(
+        timeout_at(deadline, (&mut **conn).execute("ROLLBACK")).await,
+        Ok(Ok(_))
+    );
+    if !rolled_back {
         conn.close_on_drop();
     }
+    rolled_back
 }
 
 /// The batcher's connections: its pool, and the connections it keeps
@@ -580,9 +583,9 @@ struct Conns {
 /// [`crate::EventStore::batch_counts`].
 #[derive(Debug, Default)]
 pub(crate) struct Counts {
-    pub planned: AtomicU64,
-    pub checked: AtomicU64,
-    pub replanned: AtomicU64,
+    planned: AtomicU64,
+    checked: AtomicU64,
+    replanned: AtomicU64,
 }
 
 impl Counts {
@@ -595,6 +598,15 @@ impl Counts {
 
     fn replanned(&self) {
         bump(&self.replanned, "replanned");
+    }
+
+    /// The counts as they stand.
+    pub fn snapshot(&self) -> BatchCounts {
+        BatchCounts {
+            planned: self.planned.load(Ordering::Relaxed),
+            checked: self.checked.load(Ordering::Relaxed),
+            replanned: self.replanned.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -672,15 +684,15 @@ async fn try_batch(
     dead: &mut DeadEpochs,
 ) -> Result<Vec<Result<Written, AppendError>>, BatchFailure> {
     let deadline = Instant::now() + config.batch_timeout;
-    let (mut conn, _) = open(conns, config, deadline).await?;
+    let (mut conn, head) = open(conns, config, deadline).await?;
     let work = async {
-        match write_batch(&mut conn, requests, dead).await {
+        match write_batch(&mut conn, requests, dead, head.recorded_at).await {
             Ok(outcomes) => {
                 (&mut *conn).execute("COMMIT").await?;
                 Ok(outcomes)
             }
             Err(e) => {
-                rollback(&mut conn).await;
+                rollback(&mut conn, deadline).await;
                 Err(BatchFailure::Database(e))
             }
         }

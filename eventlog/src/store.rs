@@ -14,7 +14,6 @@ use domain::{EventId, StoredEvent, StreamId, StreamType, UserId};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -188,12 +187,7 @@ impl EventStore {
 
     /// How the batches were written since the store started.
     pub fn batch_counts(&self) -> BatchCounts {
-        let counts = &self.inner.counts;
-        BatchCounts {
-            planned: counts.planned.load(Ordering::Relaxed),
-            checked: counts.checked.load(Ordering::Relaxed),
-            replanned: counts.replanned.load(Ordering::Relaxed),
-        }
+        self.inner.counts.snapshot()
     }
 
     /// The pool the store reads and writes with.
