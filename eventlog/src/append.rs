@@ -192,7 +192,7 @@ pub(crate) async fn write_batch(
     for request in accepted.iter().copied() {
         written.push(rows.add(request, &mut next, empty_head, recorded_at));
     }
-    rows.insert(conn, recorded_at, None).await?;
+    rows.insert(conn, recorded_at).await?;
 
     let mut written = written.into_iter();
     Ok(outcomes
@@ -293,29 +293,28 @@ fn walk(
     outcomes
 }
 
-/// Write `requests` without reading anything first, when the batch can be
-/// judged from the commits alone: each stream is assumed to stand where the
-/// first commit in the batch to touch it expects, the positions to follow
-/// `head`, and nothing the batch writes to be taken. Every commit must then
-/// be accepted by the walk ([`Walk::Plan`]); the insert checks the
-/// assumptions in the same statement ([`crate::rows::PLANNED`]). That saves
-/// the read round trip under the append lock on every batch of the steady
-/// state, where the repositories' caches make the expected versions right.
-///
-/// `Ok(None)`: the batch cannot be planned (a commit would be refused, or
-/// one has no events), and nothing was sent. `Err`: the database refused
-/// the plan or the rows (a stale expected version, a taken key or id,
-/// positions drawn by someone else), and the transaction must be rolled
-/// back; the batch is then written checked, in a new one.
-pub(crate) async fn write_planned(
-    conn: &mut PgConnection,
-    requests: &[Request],
-    dead: &mut DeadEpochs,
-    head: Head,
-) -> Result<Option<Vec<Result<Written, AppendError>>>, sqlx::Error> {
-    if requests.iter().any(|r| r.event_count() == 0) {
-        // Such a commit's position is the log's head, which only a read gives.
-        return Ok(None);
+/// Whether `request` may go in a batch written by [`write_once`]: it has
+/// events (an event-less commit's position is the log's head, which only a
+/// read gives) and no side writes but an Idempotency-Key answer (accounts,
+/// passwords and keys are written by statements of their own, in a
+/// transaction).
+pub(crate) fn fits_once(request: &Request) -> bool {
+    request.event_count() > 0
+        && request
+            .commit
+            .side_writes
+            .iter()
+            .all(|w| matches!(w, SideWrite::Idempotency { .. }))
+}
+
+/// Judge `requests` from the commits alone: each stream is assumed to stand
+/// where the first commit in the batch to touch it expects, and nothing the
+/// batch writes to be taken. The plan, what the batch assumed of its
+/// streams, when every commit passes the walk ([`Walk::Plan`]) and fits
+/// [`write_once`]; `None` otherwise, and the batch is written checked.
+pub(crate) fn plan(requests: &[Request], dead: &mut DeadEpochs) -> Option<Plan> {
+    if !requests.iter().all(fits_once) {
+        return None;
     }
     let mut plan = Plan::default();
     let mut streams = HashMap::new();
@@ -332,27 +331,117 @@ pub(crate) async fn write_planned(
         }
     }
     let walked = walk(requests, &mut streams, dead, &Taken::default(), Walk::Plan);
-    if walked.iter().any(Option::is_some) {
-        return Ok(None);
-    }
-    let mut rows = Rows::default();
-    let mut positions = head.last_drawn + 1..;
-    let written = requests
-        .iter()
-        .map(|request| Ok(rows.add(request, &mut positions, 0, head.recorded_at)))
-        .collect();
-    rows.insert(conn, head.recorded_at, Some(&plan)).await?;
-    Ok(Some(written))
+    walked.iter().all(Option::is_none).then_some(plan)
 }
 
-/// How a batch's statements failed, which decides what happens next.
-#[derive(Debug)]
-pub(crate) enum Refusal {
-    /// The planned statement failed without a connection problem: write
-    /// the batch checked, in a new transaction.
-    Plan(sqlx::Error),
-    /// The checked walk's statements failed (or the connection did).
-    Batch(sqlx::Error),
+/// Write a [`plan`]ned batch in one statement that is its own transaction
+/// ([`Rows::insert_once`]): the append lock, the check of the plan, the
+/// positions, the rows and the commit, with no round trip to this thread
+/// while the lock is held. The steady state, where the repositories' caches
+/// make the expected versions right. Call it on a connection outside a
+/// transaction block.
+///
+/// `Ok`: written and committed, one [`Written`] per request. A database
+/// error (the plan does not hold, a taken key or id) mostly means nothing
+/// was written; a broken connection leaves the outcome unknown. Either way
+/// [`written_before`] tells, under the lock.
+pub(crate) async fn write_once(
+    conn: &mut PgConnection,
+    requests: &[Request],
+    plan: &Plan,
+    lock_timeout: Duration,
+) -> Result<Vec<Written>, sqlx::Error> {
+    let mut rows = Rows::default();
+    // Ordinals, which the statement turns into the positions it draws.
+    let mut ordinals = 1..;
+    let drafts: Vec<Written> = requests
+        .iter()
+        .map(|request| rows.add(request, &mut ordinals, 0, DateTime::UNIX_EPOCH))
+        .collect();
+    let (drawn, micros) = rows.insert_once(conn, &millis(lock_timeout), plan).await?;
+    let recorded_at = DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| sqlx::Error::Protocol(format!("transaction time {micros} out of range")))?;
+    let position = |ordinal: i64| {
+        usize::try_from(ordinal - 1)
+            .ok()
+            .and_then(|i| drawn.get(i).copied())
+            .ok_or_else(|| sqlx::Error::Protocol(format!("no position drawn for event {ordinal}")))
+    };
+    drafts
+        .into_iter()
+        .map(|draft| {
+            Ok(Written {
+                positions: draft
+                    .positions
+                    .into_iter()
+                    .map(position)
+                    .collect::<Result<_, _>>()?,
+                position: position(draft.position)?,
+                recorded_at,
+            })
+        })
+        .collect()
+}
+
+/// Whether a batch [`write_once`] sent, whose answer was lost or was an
+/// error, is in the log: every one of its events stored under its id, in
+/// its stream, at its version (the statement is one transaction, all or
+/// nothing). Read under the append lock, so that statement has either
+/// committed by now or never will (it would find its streams moved on).
+/// One [`Written`] per request, as the statement would have answered;
+/// `None` if the batch is not there.
+pub(crate) async fn written_before(
+    conn: &mut PgConnection,
+    requests: &[Request],
+) -> sqlx::Result<Option<Vec<Written>>> {
+    let ids: Vec<Uuid> = requests
+        .iter()
+        .flat_map(|r| r.event_ids.iter().map(|id| id.0))
+        .collect();
+    let found: Vec<(Uuid, i64, Uuid, i64, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT i.event_id, e.position, e.stream_id, e.version, e.recorded_at \
+         FROM event_ids i JOIN events e ON e.position = i.position \
+         WHERE i.event_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    if found.len() != ids.len() {
+        return Ok(None);
+    }
+    let found: HashMap<Uuid, (i64, Uuid, i64, DateTime<Utc>)> = found
+        .into_iter()
+        .map(|(id, position, stream, version, at)| (id, (position, stream, version, at)))
+        .collect();
+    let mut written = Vec::with_capacity(requests.len());
+    for request in requests {
+        let mut ids = request.event_ids.iter();
+        let mut positions = Vec::with_capacity(request.event_ids.len());
+        let mut recorded_at = None;
+        for append in &request.commit.streams {
+            for offset in 0..append.events.len() {
+                let version = append.expected_version + offset as i64 + 1;
+                match ids.next().and_then(|id| found.get(&id.0)) {
+                    Some(&(position, stream, stored, at))
+                        if stream == append.stream_id.0 && stored == version =>
+                    {
+                        positions.push(position);
+                        recorded_at = Some(at);
+                    }
+                    _ => return Ok(None),
+                }
+            }
+        }
+        let (Some(&position), Some(recorded_at)) = (positions.last(), recorded_at) else {
+            return Ok(None);
+        };
+        written.push(Written {
+            positions,
+            position,
+            recorded_at,
+        });
+    }
+    Ok(Some(written))
 }
 
 /// How a batch was written, for the counts in [`crate::BatchCounts`].
@@ -360,25 +449,6 @@ pub(crate) enum Refusal {
 pub(crate) enum Path {
     Planned,
     Checked,
-}
-
-/// Write the batch planned when it can be ([`write_planned`]), else checked
-/// ([`write_batch`]), in the transaction [`lock`] opened.
-pub(crate) async fn write(
-    conn: &mut PgConnection,
-    requests: &[Request],
-    dead: &mut DeadEpochs,
-    head: Head,
-) -> Result<(Path, Vec<Result<Written, AppendError>>), Refusal> {
-    match write_planned(conn, requests, dead, head).await {
-        Ok(Some(outcomes)) => Ok((Path::Planned, outcomes)),
-        Ok(None) => write_batch(conn, requests, dead, head.recorded_at)
-            .await
-            .map(|outcomes| (Path::Checked, outcomes))
-            .map_err(Refusal::Batch),
-        Err(e) if is_transient(&e) => Err(Refusal::Batch(e)),
-        Err(e) => Err(Refusal::Plan(e)),
-    }
 }
 
 /// Run one commit on a connection whose transaction the caller controls, and
@@ -519,9 +589,6 @@ pub(crate) enum Opening {
 pub(crate) struct Head {
     /// The transaction's time (`now()`), stored on every event.
     pub recorded_at: DateTime<Utc>,
-    /// The last position drawn from `events_position_seq`: under the lock,
-    /// the batch's positions follow it.
-    pub last_drawn: i64,
 }
 
 /// Set the transaction's timeouts, take the append lock and read the
@@ -544,9 +611,7 @@ pub(crate) async fn lock(
         "{begin}SET LOCAL lock_timeout = '{}'; SET LOCAL statement_timeout = '{}'; \
          SET LOCAL plan_cache_mode = force_generic_plan; \
          SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY}); \
-         SELECT (extract(epoch FROM now()) * 1000000)::bigint, \
-                CASE WHEN is_called THEN last_value ELSE last_value - 1 END \
-         FROM events_position_seq",
+         SELECT (extract(epoch FROM now()) * 1000000)::bigint",
         millis(limits.lock_timeout),
         millis(limits.statement_timeout),
     );
@@ -559,10 +624,7 @@ pub(crate) async fn lock(
     let micros: i64 = row.try_get(0)?;
     let recorded_at = DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| sqlx::Error::Protocol(format!("transaction time {micros} out of range")))?;
-    Ok(Head {
-        recorded_at,
-        last_drawn: row.try_get(1)?,
-    })
+    Ok(Head { recorded_at })
 }
 
 /// What the walk over a batch needs from the database, read after the lock.
@@ -652,4 +714,82 @@ async fn snapshot(conn: &mut PgConnection, requests: &[Request]) -> sqlx::Result
             ids: used_ids.into_iter().map(EventId).collect(),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{BatchConfig, EventStore, StreamAppend};
+    use domain::event::{MessagePosted, RoomEvent};
+    use domain::{DomainEvent, EventMetadata, MessageId, RoomId, StreamType};
+    use sqlx::PgPool;
+    use testkit::TestEnv;
+
+    /// A commit of `n` messages to `room`, expected at `expected`.
+    fn messages(room: RoomId, expected: i64, n: u64) -> Commit {
+        let events = (1..=n)
+            .map(|i| {
+                DomainEvent::from(RoomEvent::MessagePosted(MessagePosted {
+                    room_id: room,
+                    message_id: MessageId(Uuid::now_v7()),
+                    seq: expected as u64 + i,
+                    author_id: UserId(Uuid::from_u128(7)),
+                    body: format!("메시지 {i}"),
+                    reply_to: None,
+                    attachments: vec![],
+                    mentions: vec![],
+                    at: DateTime::UNIX_EPOCH,
+                }))
+            })
+            .collect();
+        Commit {
+            streams: vec![StreamAppend {
+                stream_id: room.into(),
+                stream_type: StreamType::Room,
+                expected_version: expected,
+                events,
+                epoch: None,
+            }],
+            metadata: EventMetadata::default(),
+            side_writes: Vec::new(),
+        }
+    }
+
+    /// What [`written_before`] says of `request`, alone in its batch.
+    async fn find(pool: &PgPool, request: Request) -> Option<Vec<Written>> {
+        let mut conn = pool.acquire().await.expect("connection");
+        written_before(&mut conn, std::slice::from_ref(&request))
+            .await
+            .expect("read the log")
+    }
+
+    /// A planned batch whose answer was lost (or came back as an error) is
+    /// found in the log by its events' ids, streams and versions, with the
+    /// positions and time it was written at; one that is not there, or only
+    /// in part, is not.
+    #[tokio::test]
+    async fn a_batch_whose_answer_was_lost_is_found_in_the_log() {
+        let env = TestEnv::new().await;
+        let pool = PgPool::connect(&env.database_url).await.expect("connect");
+        let store = EventStore::connect(pool.clone(), BatchConfig::default()).await;
+        let room = RoomId(Uuid::now_v7());
+        let stored = store.append(messages(room, 0, 2)).await.expect("append");
+        assert_eq!(store.batch_counts().planned, 1);
+        let ids: Vec<EventId> = stored.events.iter().map(|e| e.event_id).collect();
+        let sent = Request::new(messages(room, 0, 2), ids.clone(), false).expect("request");
+        let found = find(&pool, sent).await.expect("the batch is in the log");
+        assert_eq!(
+            found[0].positions,
+            stored.events.iter().map(|e| e.position).collect::<Vec<_>>()
+        );
+        assert_eq!(found[0].position, stored.position);
+        assert_eq!(found[0].recorded_at, stored.events[0].recorded_at);
+
+        let elsewhere = Request::new(messages(room, 2, 2), ids.clone(), false).expect("request");
+        assert!(find(&pool, elsewhere).await.is_none(), "other versions");
+        let part = vec![ids[0], EventId(Uuid::now_v7())];
+        let partly = Request::new(messages(room, 0, 2), part, false).expect("request");
+        assert!(find(&pool, partly).await.is_none(), "one event missing");
+        store.shutdown().await;
+    }
 }

@@ -7,19 +7,26 @@
 //! the task keeps running and the next batch gets a fresh connection from
 //! the pool.
 //!
-//! Two batches overlap: while one commits (its WAL flush is most of a
-//! batch's time), the next has its transaction open on the second
-//! connection and waits inside Postgres for the append lock, so it starts
-//! the moment that commit ends instead of a round trip later. That batch
-//! stays open while it waits: the commits queued meanwhile join it once the
-//! lock is granted, so its members are what arrived up to the end of the
-//! commit before it, not up to its start (half as many batches under load,
-//! with nothing waiting on a timer).
+//! In the steady state a batch is planned: judged from the commits alone,
+//! then written by one statement that is its own transaction
+//! ([`append::write_once`]): the append lock, the check of what the batch
+//! assumed, the positions, the rows and the commit all happen inside
+//! Postgres, and the batch's one round trip ends when it is durable. The
+//! next batch is what arrived meanwhile, so under load a batch carries what
+//! arrived during a whole batch, with nothing waiting on a timer.
+//!
+//! A batch that needs a read first (an event-less commit, an account or
+//! password write, a commit the walk refuses) is written checked, in a
+//! transaction. Two such batches overlap: while one commits (its WAL flush
+//! is most of a batch's time), the next has its transaction open on the
+//! second connection and waits inside Postgres for the append lock, so it
+//! starts the moment that commit ends instead of a round trip later. That
+//! batch stays open while it waits: the commits queued meanwhile join it
+//! once the lock is granted.
 
-use crate::append::{
-    self, lock, write_batch, Head, Limits, Opening, Path, Refusal, Request, Written,
-};
-use crate::error::is_transient;
+use crate::append::{self, lock, write_batch, Head, Limits, Opening, Path, Request, Written};
+use crate::error::{is_connection_lost, is_transient, is_wait_exhausted};
+use crate::rows::Plan;
 use crate::{AppendError, BatchConfig, BatchCounts};
 use domain::StreamId;
 use sqlx::pool::PoolConnection;
@@ -169,16 +176,13 @@ pub(crate) async fn run(
                 },
             },
         };
-        (committing, carry) = gather_and_write(
-            first,
-            &mut receiver,
-            &config,
-            Some(&cancel),
-            &mut conns,
-            &mut dead,
-            committing,
-        )
-        .await;
+        let writer = Writer {
+            config: &config,
+            conns: &mut conns,
+            dead: &mut dead,
+        };
+        (committing, carry) =
+            gather_and_write(first, &mut receiver, Some(&cancel), writer, committing).await;
     }
     tracing::info!(
         queued = receiver.len(),
@@ -189,16 +193,13 @@ pub(crate) async fn run(
         Some(message) => Some(message),
         None => receiver.recv().await,
     } {
-        (committing, carry) = gather_and_write(
-            first,
-            &mut receiver,
-            &config,
-            None,
-            &mut conns,
-            &mut dead,
-            committing,
-        )
-        .await;
+        let writer = Writer {
+            config: &config,
+            conns: &mut conns,
+            dead: &mut dead,
+        };
+        (committing, carry) =
+            gather_and_write(first, &mut receiver, None, writer, committing).await;
     }
     settle(committing, &mut dead, &mut conns).await;
     tracing::info!("event store batcher stopped");
@@ -210,15 +211,20 @@ pub(crate) async fn run(
 async fn gather_and_write(
     first: Message,
     receiver: &mut mpsc::Receiver<Message>,
-    config: &BatchConfig,
     cancel: Option<&CancellationToken>,
-    conns: &mut Conns,
-    dead: &mut DeadEpochs,
+    writer: Writer<'_>,
     previous: Option<Committing>,
 ) -> (Option<Committing>, Option<Message>) {
-    let (batch, rest) = collect(first, receiver, config, cancel).await;
-    let (committing, late) = run_batch(conns, config, batch, receiver, dead, previous).await;
+    let (batch, rest) = collect(first, receiver, writer.config, cancel).await;
+    let (committing, late) = run_batch(writer, batch, receiver, previous).await;
     (committing, rest.or(late))
+}
+
+/// What [`run_batch`] works with: the batcher's state.
+struct Writer<'a> {
+    config: &'a BatchConfig,
+    conns: &'a mut Conns,
+    dead: &'a mut DeadEpochs,
 }
 
 /// Gather a batch starting with `first`: what is queued, and with a `cancel`
@@ -349,13 +355,16 @@ async fn settle(committing: Option<Committing>, dead: &mut DeadEpochs, conns: &m
 /// began, so under load a batch carries what arrived during a whole commit
 /// and nothing waits on a timer for it.
 async fn run_batch(
-    conns: &mut Conns,
-    config: &BatchConfig,
+    writer: Writer<'_>,
     mut batch: Batch,
     receiver: &mut mpsc::Receiver<Message>,
-    dead: &mut DeadEpochs,
     previous: Option<Committing>,
 ) -> (Option<Committing>, Option<Message>) {
+    let Writer {
+        config,
+        conns,
+        dead,
+    } = writer;
     let started = Instant::now();
     if batch.requests.is_empty() {
         settle(previous, dead, conns).await;
@@ -365,26 +374,47 @@ async fn run_batch(
         return (None, None);
     }
     let deadline = started + config.batch_timeout;
+    let mut previous = previous;
+    let mut handed_back = None;
+    if batch.requests.iter().all(append::fits_once) {
+        // Judged once the batch before has settled: a commit decided on top
+        // of one of it that failed is refused by its epoch.
+        settle(previous.take(), dead, conns).await;
+        handed_back = top_up(&mut batch, receiver, config);
+        if let Some(plan) = append::plan(&batch.requests, dead) {
+            let outcomes = write_once(conns, config, &batch.requests, &plan, dead, deadline).await;
+            finish(batch, outcomes, started, config, dead);
+            return (None, handed_back);
+        }
+    }
     // Opened while the previous batch commits: Postgres grants the lock the
     // moment that commit ends, without a round trip in between.
     let opened = open(conns, config, deadline).await;
     settle(previous, dead, conns).await;
+    // A batch that had a commit handed back is full: nothing joins it.
     let late = match opened {
         Ok(_) => top_up(&mut batch, receiver, config),
         Err(_) => None,
-    };
-    let Batch {
-        requests,
-        replies,
-        retires,
-        events,
-        full: _,
-    } = batch;
+    }
+    .or(handed_back);
     let written = match opened {
         Ok((mut conn, head)) => {
-            match timeout_at(deadline, append::write(&mut conn, &requests, dead, head)).await {
-                Ok(Ok((path, outcomes))) => {
-                    conns.counts.count(path);
+            let requests = &batch.requests;
+            match timeout_at(
+                deadline,
+                write_batch(&mut conn, requests, dead, head.recorded_at),
+            )
+            .await
+            {
+                Ok(Ok(outcomes)) => {
+                    conns.counts.count(Path::Checked);
+                    let Batch {
+                        requests,
+                        replies,
+                        retires,
+                        events,
+                        full: _,
+                    } = batch;
                     let epochs = requests.iter().flat_map(Request::epochs).collect();
                     let done = Done {
                         outcomes,
@@ -398,19 +428,7 @@ async fn run_batch(
                     };
                     return (Some(tokio::spawn(commit(conn, deadline, done))), late);
                 }
-                Ok(Err(Refusal::Plan(e))) => {
-                    // The database refused what the batch assumed (a stale
-                    // version, a taken key or id): the checked walk finds which
-                    // commits it was and refuses only those.
-                    tracing::debug!(error = %e, commits = requests.len(), "append batch plan refused, writing it checked");
-                    // A connection that rolled back serves the checked attempt.
-                    if rollback(&mut conn, deadline).await {
-                        conns.held.push(conn);
-                    }
-                    conns.counts.replanned();
-                    try_batch(conns, config, &requests, dead).await
-                }
-                Ok(Err(Refusal::Batch(e))) => {
+                Ok(Err(e)) => {
                     rollback(&mut conn, deadline).await;
                     Err(BatchFailure::Database(e))
                 }
@@ -425,8 +443,29 @@ async fn run_batch(
     };
     let outcomes = match written {
         Ok(outcomes) => outcomes,
-        Err(failure) => fail_batch(conns, config, &requests, dead, failure, events).await,
+        Err(failure) => {
+            fail_batch(conns, config, &batch.requests, dead, failure, batch.events).await
+        }
     };
+    finish(batch, outcomes, started, config, dead);
+    (None, late)
+}
+
+/// Answer a batch's callers with `outcomes` and apply its retirements.
+fn finish(
+    batch: Batch,
+    outcomes: Vec<Result<Written, AppendError>>,
+    started: Instant,
+    config: &BatchConfig,
+    dead: &mut DeadEpochs,
+) {
+    let Batch {
+        requests,
+        replies,
+        retires,
+        events,
+        full: _,
+    } = batch;
     answer(
         outcomes,
         requests,
@@ -438,7 +477,73 @@ async fn run_batch(
     for (stream_id, epoch) in retires {
         dead.retire(stream_id, epoch);
     }
-    (None, late)
+}
+
+/// Write a planned batch in one statement ([`append::write_once`]) on a
+/// kept connection, or a fresh one from the pool. If the statement fails,
+/// the batch goes to [`try_batch`] on another connection, which first
+/// looks, under the lock, for the batch in the log (a lost answer) and
+/// otherwise writes it checked: a stale version or a taken key or id is
+/// then refused for its own commit only, and a connection that died idle
+/// costs no commit. Only a batch that ran out of time is failed unseen
+/// (its outcome unknown, as a `COMMIT` that timed out), and one that
+/// waited out the lock, which a second attempt would wait out again.
+async fn write_once(
+    conns: &mut Conns,
+    config: &BatchConfig,
+    requests: &[Request],
+    plan: &Plan,
+    dead: &mut DeadEpochs,
+    deadline: Instant,
+) -> Vec<Result<Written, AppendError>> {
+    let events = requests.iter().map(Request::event_count).sum();
+    let conn = match conns.held.pop() {
+        Some(conn) => Ok(conn),
+        None => match timeout_at(deadline, conns.pool.acquire()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(BatchFailure::Connect(e)),
+            Err(_) => Err(BatchFailure::TimedOut),
+        },
+    };
+    let mut conn = match conn {
+        Ok(conn) => conn,
+        Err(failure) => return fail_batch(conns, config, requests, dead, failure, events).await,
+    };
+    let written = timeout_at(
+        deadline,
+        append::write_once(&mut conn, requests, plan, config.lock_timeout),
+    )
+    .await;
+    let error = match written {
+        Ok(Ok(written)) => {
+            conns.held.push(conn);
+            conns.counts.count(Path::Planned);
+            return written.into_iter().map(Ok).collect();
+        }
+        Ok(Err(e)) => e,
+        Err(_) => {
+            // The statement may still run: do not hand the connection on.
+            conn.close_on_drop();
+            let failure = BatchFailure::TimedOut;
+            return fail_batch(conns, config, requests, dead, failure, events).await;
+        }
+    };
+    if is_connection_lost(&error) {
+        conn.close_on_drop();
+    } else {
+        // The server refused the statement: the connection is idle again.
+        conns.held.push(conn);
+    }
+    if is_wait_exhausted(&error) {
+        let failure = BatchFailure::Database(error);
+        return fail_batch(conns, config, requests, dead, failure, events).await;
+    }
+    tracing::debug!(%error, commits = requests.len(), "planned append batch failed, writing it checked");
+    conns.counts.replanned();
+    match try_batch(conns, config, requests, dead, Earlier::Sent).await {
+        Ok(outcomes) => outcomes,
+        Err(failure) => fail_batch(conns, config, requests, dead, failure, events).await,
+    }
 }
 
 /// The outcomes of a batch whose transaction failed: a non-transient
@@ -460,12 +565,14 @@ async fn fail_batch(
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
             let one = std::slice::from_ref(request);
-            outcomes.push(match try_batch(conns, config, one, dead).await {
-                Ok(mut outcome) => outcome
-                    .pop()
-                    .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into()))),
-                Err(failure) => fail(request, dead, failure),
-            });
+            outcomes.push(
+                match try_batch(conns, config, one, dead, Earlier::None).await {
+                    Ok(mut outcome) => outcome
+                        .pop()
+                        .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into()))),
+                    Err(failure) => fail(request, dead, failure),
+                },
+            );
         }
         outcomes
     } else {
@@ -646,7 +753,7 @@ async fn open(
         // means the database is unreachable for now, whatever its error says.
         match timeout_at(deadline, lock(&mut conn, limits, Opening::Begin)).await {
             Ok(Ok(head)) => return Ok((conn, head)),
-            Ok(Err(e)) if kept => {
+            Ok(Err(e)) if kept && is_connection_lost(&e) => {
                 tracing::debug!(error = %e, "kept batch connection failed, trying the next");
                 conn.close_on_drop();
             }
@@ -674,6 +781,16 @@ fn fail(
     Err(failure.into_append_error())
 }
 
+/// Whether a batch handed to [`try_batch`] was sent before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Earlier {
+    /// Never sent: write it.
+    None,
+    /// Sent by [`write_once`], which failed or lost its answer: look for it
+    /// in the log first ([`append::written_before`]).
+    Sent,
+}
+
 /// One transaction on a connection from [`open`] (kept again if it commits),
 /// bounded by `batch_timeout` end to end, so a hung server cannot hang the
 /// callers.
@@ -682,11 +799,21 @@ async fn try_batch(
     config: &BatchConfig,
     requests: &[Request],
     dead: &mut DeadEpochs,
+    earlier: Earlier,
 ) -> Result<Vec<Result<Written, AppendError>>, BatchFailure> {
     let deadline = Instant::now() + config.batch_timeout;
     let (mut conn, head) = open(conns, config, deadline).await?;
     let work = async {
-        match write_batch(&mut conn, requests, dead, head.recorded_at).await {
+        let found = match earlier {
+            Earlier::Sent => append::written_before(&mut conn, requests).await,
+            Earlier::None => Ok(None),
+        };
+        let outcomes = match found {
+            Ok(Some(written)) => Ok(written.into_iter().map(Ok).collect()),
+            Ok(None) => write_batch(&mut conn, requests, dead, head.recorded_at).await,
+            Err(e) => Err(e),
+        };
+        match outcomes {
             Ok(outcomes) => {
                 (&mut *conn).execute("COMMIT").await?;
                 Ok(outcomes)

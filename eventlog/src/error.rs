@@ -104,3 +104,24 @@ pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
         _ => false,
     }
 }
+
+/// Whether `error` says the connection is gone (or never answered), rather
+/// than that the server refused a statement and the connection is idle
+/// again: worth another connection.
+pub(crate) fn is_connection_lost(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01–57P03: the backend was
+            // terminated, the server is shutting down or starting.
+            code.starts_with("08") || code.starts_with("57P")
+        }),
+        other => is_transient(other),
+    }
+}
+
+/// Whether `error` is a wait that ran out (`lock_timeout`,
+/// `statement_timeout`): a second attempt would wait as long again.
+pub(crate) fn is_wait_exhausted(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.code().is_some_and(|code| code == "55P03" || code == "57014"))
+}

@@ -4,7 +4,7 @@
 //! passwords, keys) in one each, however many events the batch carries.
 
 use crate::append::{Request, Written};
-use crate::SideWrite;
+use crate::{SideWrite, APPEND_LOCK_KEY};
 use chrono::{DateTime, Utc};
 use domain::{StreamId, StreamType};
 use serde_json::value::RawValue;
@@ -37,28 +37,16 @@ const STREAMS_UPSERT: &str = "INSERT INTO streams (stream_id, stream_type, versi
 /// A batch whose commits were checked against the streams read under the lock.
 static CHECKED: LazyLock<String> = LazyLock::new(|| format!("WITH {ROW_CTES} {STREAMS_UPSERT}"));
 
-/// A planned batch: the same rows, and a check that the plan holds. The
-/// positions `nextval` gives must be the ones the plan computed (nobody
-/// drew any since the lock statement read the sequence), and every stream
-/// must be where the commits expected it, of their type, or absent where
-/// they expected version 0. All of the statement sees one snapshot, taken
-/// after the lock was granted: the streams as the previous batch left them,
-/// not as this one writes them. When the plan does not hold,
-/// `eventlog_plan_holds` raises `CTP01` and nothing of the statement stays.
-static PLANNED: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH plan AS MATERIALIZED ( \
-             SELECT eventlog_plan_holds( \
-                 ARRAY(SELECT nextval('events_position_seq') \
-                       FROM generate_series(1, cardinality($1::bigint[]))) = $1::bigint[] \
-                 AND (SELECT bool_and(CASE WHEN s.stream_id IS NULL THEN b.version = 0 \
-                                      ELSE s.stream_type = b.stream_type AND s.version = b.version END) \
-                      FROM UNNEST($20::uuid[], $21::text[], $22::bigint[]) AS b(stream_id, stream_type, version) \
-                      LEFT JOIN streams s ON s.stream_id = b.stream_id)) AS holds \
-         ), {ROW_CTES}, new_streams AS ({STREAMS_UPSERT} RETURNING 1) \
-         SELECT holds FROM plan"
-    )
-});
+/// A planned batch in one statement, its own transaction: the function
+/// (migration `0032_append_batch.sql`) takes the append lock, checks what
+/// the plan assumed, draws the positions and writes the rows, and Postgres
+/// commits before it answers. Its positions arguments are ordinals into the
+/// positions it draws (1 for the batch's first event).
+const ONCE: &str = "SELECT drawn, at_micros FROM eventlog_append_batch($1::bigint, $2::text, \
+     $3::uuid[], $4::uuid[], $5::text[], $6::bigint[], $7::text[], $8::smallint[], $9::jsonb[], \
+     $10::jsonb[], $11::uuid[], $12::text[], $13::bigint[], $14::bigint[], $15::uuid[], \
+     $16::text[], $17::bytea[], $18::smallint[], $19::jsonb[], $20::bigint[], $21::uuid[], \
+     $22::text[], $23::bigint[])";
 
 /// What a planned batch assumed of the streams: each one's type and version
 /// before the batch, as its first commit in the batch expected them.
@@ -117,6 +105,8 @@ struct AnswerRows {
     request_hashes: Vec<Vec<u8>>,
     statuses: Vec<i16>,
     bodies: Vec<serde_json::Value>,
+    /// The position of the answer's commit (an ordinal, for [`ONCE`]).
+    positions: Vec<i64>,
 }
 
 impl<'a> Rows<'a> {
@@ -198,6 +188,7 @@ impl<'a> Rows<'a> {
                     // The walk's validation kept statuses within 100..=599.
                     self.answers.statuses.push(*status as i16);
                     self.answers.bodies.push(body);
+                    self.answers.positions.push(position);
                 }
             }
         }
@@ -208,33 +199,73 @@ impl<'a> Rows<'a> {
         }
     }
 
-    /// Insert the rows; with a `plan`, in the planned statement, which
-    /// also checks the plan ([`PLANNED`]).
+    /// The touched streams as columns: ids, types, versions, positions.
+    fn stream_columns(&self) -> (Vec<Uuid>, Vec<&'static str>, Vec<i64>, Vec<i64>) {
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, (stream_type, version, position)) in &self.streams {
+            columns.0.push(id.0);
+            columns.1.push(stream_type.as_str());
+            columns.2.push(*version);
+            columns.3.push(*position);
+        }
+        columns
+    }
+
+    /// Write a planned batch whose positions are ordinals ([`ONCE`]), in one
+    /// statement that is its own transaction: call it outside a
+    /// transaction block. Returns the positions drawn, in the events'
+    /// order, and the transaction's time in microseconds since the epoch.
+    /// Only the rows of [`ONCE`] are written: the caller sends no batch
+    /// with other side writes this way.
+    pub async fn insert_once(
+        self,
+        conn: &mut PgConnection,
+        lock_timeout: &str,
+        plan: &Plan,
+    ) -> Result<(Vec<i64>, i64), sqlx::Error> {
+        let (ids, types, versions, positions) = self.stream_columns();
+        let answers = &self.answers;
+        sqlx::query_as(ONCE)
+            .bind(APPEND_LOCK_KEY)
+            .bind(lock_timeout)
+            .bind(&self.event_ids)
+            .bind(&self.stream_ids)
+            .bind(&self.stream_types)
+            .bind(&self.versions)
+            .bind(&self.event_types)
+            .bind(&self.schema_versions)
+            .bind(&self.payloads)
+            .bind(&self.metadata)
+            .bind(&ids)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&positions)
+            .bind(&answers.user_ids)
+            .bind(&answers.keys)
+            .bind(&answers.request_hashes)
+            .bind(&answers.statuses)
+            .bind(&answers.bodies)
+            .bind(&answers.positions)
+            .bind(&plan.stream_ids)
+            .bind(&plan.stream_types)
+            .bind(&plan.versions)
+            .fetch_one(conn)
+            .await
+    }
+
+    /// Insert the rows, in the transaction of the caller, which holds the
+    /// append lock.
     pub async fn insert(
         self,
         conn: &mut PgConnection,
         recorded_at: DateTime<Utc>,
-        plan: Option<&Plan>,
     ) -> Result<(), sqlx::Error> {
         let answers = &self.answers;
         if !self.positions.is_empty() || !answers.user_ids.is_empty() {
-            let mut ids = Vec::new();
-            let mut types = Vec::new();
-            let mut versions = Vec::new();
-            let mut positions = Vec::new();
-            for (id, (stream_type, version, position)) in &self.streams {
-                ids.push(id.0);
-                types.push(stream_type.as_str());
-                versions.push(*version);
-                positions.push(*position);
-            }
-            let sql = match plan {
-                Some(_) => PLANNED.as_str(),
-                None => CHECKED.as_str(),
-            };
+            let (ids, types, versions, positions) = self.stream_columns();
             // One statement for the rows every batch writes (a round trip
             // each was most of a small batch's time under the lock).
-            let query = sqlx::query(sql)
+            sqlx::query(CHECKED.as_str())
                 .bind(&self.positions)
                 .bind(&self.event_ids)
                 .bind(&self.stream_ids)
@@ -253,16 +284,9 @@ impl<'a> Rows<'a> {
                 .bind(&answers.keys)
                 .bind(&answers.request_hashes)
                 .bind(&answers.statuses)
-                .bind(&answers.bodies);
-            match plan {
-                Some(plan) => query
-                    .bind(&plan.stream_ids)
-                    .bind(&plan.stream_types)
-                    .bind(&plan.versions)
-                    .execute(&mut *conn),
-                None => query.execute(&mut *conn),
-            }
-            .await?;
+                .bind(&answers.bodies)
+                .execute(&mut *conn)
+                .await?;
         }
         let credentials = &self.credentials;
         if !credentials.user_ids.is_empty() {

@@ -45,11 +45,11 @@ pub struct BatchConfig {
     /// Notified after every batch that committed events: a relay in the
     /// same process waits on it instead of polling the log.
     pub committed: Option<Arc<tokio::sync::Notify>>,
-    /// The nice value of the batcher's thread (`None`: the process's). A
-    /// batch holds the append lock through two or three round trips, and
-    /// each waits for the batcher's thread to be scheduled: on cores shared
-    /// with the request workers (and Postgres), a higher priority shortens
-    /// the part of the system that is serial. Below the process's value it needs
+    /// The nice value of the batcher's thread (`None`: the process's).
+    /// Batches follow one another, and the next one leaves only once the
+    /// batcher's thread is scheduled after the last one's answer: on cores
+    /// shared with the request workers (and Postgres), a higher priority
+    /// shortens the part of the system that is serial. Below the process's value it needs
     /// `CAP_SYS_NICE` or a matching `RLIMIT_NICE`; refused, the thread
     /// keeps the process's priority and a warning says so.
     pub thread_nice: Option<i32>,
@@ -88,15 +88,19 @@ fn set_thread_nice(nice: i32) {
 /// [`EventStore::batch_counts`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BatchCounts {
-    /// Planned: written without reading the streams first, their state
-    /// checked by the insert itself. The steady state.
+    /// Planned: written in one statement that is its own transaction,
+    /// without reading the streams first, their state checked by the
+    /// statement itself. The steady state.
     pub planned: u64,
     /// Checked: the streams, keys and ids read under the lock first,
     /// because a commit of the batch would have been refused by the walk
-    /// alone or had no events.
+    /// alone, had no events or wrote more than an Idempotency-Key answer
+    /// beside them (an account, a password, a key).
     pub checked: u64,
-    /// Planned, refused by the database's check (a stale version, a taken
-    /// key or id), rolled back and written checked in a new transaction.
+    /// Planned, but the statement failed (the database's check refused a
+    /// stale version, a taken key or id; or the connection broke): looked
+    /// for in the log and, not found there, written checked in a
+    /// transaction.
     pub replanned: u64,
 }
 
@@ -161,10 +165,21 @@ impl EventStore {
                     }
                 };
                 runtime.block_on(async move {
+                    // A planned batch is one statement outside a
+                    // transaction block (`append::write_once`): the
+                    // settings the checked path sets per transaction are
+                    // the connections' own.
+                    let settings = [
+                        (
+                            "statement_timeout",
+                            format!("{}ms", config.batch_timeout.as_millis().max(1)),
+                        ),
+                        ("plan_cache_mode", "force_generic_plan".to_owned()),
+                    ];
                     let own = PgPoolOptions::new()
                         .max_connections(BATCHER_CONNECTIONS)
                         .acquire_timeout(config.batch_timeout)
-                        .connect_lazy_with((*options).clone());
+                        .connect_lazy_with((*options).clone().options(settings));
                     batcher::run(own.clone(), config, receiver, stop, batcher_counts).await;
                     own.close().await;
                 });

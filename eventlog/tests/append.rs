@@ -408,12 +408,11 @@ async fn credentials_side_writes_and_lookups() {
     );
 }
 
-/// Commits queued while a batch waits for the append lock (behind the batch
-/// before it, committing) join that batch: it is written only once the lock
-/// is granted, so under load a batch carries what arrived during a whole
-/// commit instead of half of it.
+/// A planned batch is one statement, sent whole: the commits queued while
+/// it waits inside Postgres for the append lock (held by another node) form
+/// the next batch, one transaction, written as soon as it is done.
 #[tokio::test]
-async fn commits_queued_while_a_batch_waits_for_the_lock_join_it() {
+async fn commits_queued_while_a_planned_batch_waits_for_the_lock_form_the_next() {
     let s = setup().await;
     let outcomes = one_batch(
         &s,
@@ -424,17 +423,61 @@ async fn commits_queued_while_a_batch_waits_for_the_lock_join_it() {
     )
     .await;
     let committed: Vec<_> = outcomes.into_iter().map(|o| o.expect("appended")).collect();
-    // `one_batch`'s first commit took the lock's wait alone; one transaction
-    // (one `recorded_at`) holds it and both commits queued behind it.
     let head = s.store.head().await.expect("head");
     let all = read_all(&s.pool, 0, 100).await.expect("read");
     assert_eq!(all.last().expect("events").position, head);
     let blocker = &all[0];
+    let next = committed[0].events[0].recorded_at;
+    assert_ne!(next, blocker.recorded_at, "not the blocker's transaction");
     for c in &committed {
         for e in &c.events {
-            assert_eq!(e.recorded_at, blocker.recorded_at, "one transaction");
+            assert_eq!(e.recorded_at, next, "one transaction");
         }
     }
+    let counts = s.store.batch_counts();
+    assert_eq!((counts.planned, counts.checked), (2, 0), "{counts:?}");
+}
+
+/// A batch written checked opens its transaction first and waits for the
+/// lock in it: the commits queued meanwhile join it once the lock is
+/// granted, so under load it carries what arrived during the whole wait.
+#[tokio::test]
+async fn commits_queued_while_a_checked_batch_waits_for_the_lock_join_it() {
+    let s = setup().await;
+    let lock = hold_append_lock(&s.pool).await;
+    // An answer without events is written checked: its position is the
+    // log's head, which only a read gives.
+    let blocker = tokio::spawn({
+        let store = s.store.clone();
+        async move {
+            store
+                .append(Commit {
+                    streams: vec![],
+                    metadata: EventMetadata::default(),
+                    side_writes: vec![answer(UserId(Uuid::now_v7()), "k-blocker")],
+                })
+                .await
+        }
+    });
+    wait_blocked_with_queue(&s, 0).await;
+    let mut tasks = Vec::new();
+    for (i, n) in [1, 2].into_iter().enumerate() {
+        let store = s.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.append(commit(messages(new_room().0, 0, n))).await
+        }));
+        wait_blocked_with_queue(&s, i + 1).await;
+    }
+    lock.commit().await.expect("release the lock");
+    blocker.await.expect("task").expect("blocker appended");
+    let mut recorded = Vec::new();
+    for task in tasks {
+        let done = task.await.expect("task").expect("appended");
+        recorded.extend(done.events.iter().map(|e| e.recorded_at));
+    }
+    assert!(recorded.windows(2).all(|w| w[0] == w[1]), "one transaction");
+    let counts = s.store.batch_counts();
+    assert_eq!((counts.planned, counts.checked), (0, 1), "{counts:?}");
 }
 
 /// A commit that does not fit into a batch keeps its place: what was
@@ -446,9 +489,10 @@ async fn a_commit_that_does_not_fit_keeps_its_place_in_the_queue() {
         ..Default::default()
     })
     .await;
-    // `one_batch`'s first commit (1 event) waits for the lock alone; when it
-    // gets it, `a` joins it (3 events, full). The next batch takes `b` and
-    // hands `c` back; `d` would fit beside `b`, but was queued after `c`.
+    // `one_batch`'s first commit (1 event) waits for the lock alone. Then
+    // `a` forms a batch and hands `b` back (4 events would be too many),
+    // `b` one that hands `c` back, and `c` one with `d` (3 events): `d`
+    // would have fitted beside `a` or `b`, but was queued after `c`.
     let outcomes = one_batch(
         &s,
         vec![
@@ -582,9 +626,8 @@ async fn a_batch_the_commits_alone_can_judge_is_written_planned() {
     assert_eq!(versions.get(&seeded).map(|v| v.1), Some(4));
     assert_eq!(versions.get(&fresh).map(|v| v.1), Some(2));
     let counts = s.store.batch_counts();
-    // The seed, then the blocker with the batch (queued while it waited for
-    // the lock, they joined it): nothing read the streams first.
-    assert_eq!(counts.planned, 2, "{counts:?}");
+    // The seed, the blocker, then the batch: nothing read the streams first.
+    assert_eq!(counts.planned, 3, "{counts:?}");
     assert_eq!(counts.checked, 0, "{counts:?}");
     assert_eq!(counts.replanned, 0, "{counts:?}");
 }
@@ -607,7 +650,6 @@ async fn a_stale_version_only_the_database_knows_is_refused_alone() {
         vec![commit(messages(other, 0, 1)), commit(messages(hot, 1, 1))],
     )
     .await;
-    // After the holes the refused statement's draws left.
     assert!(outcomes[0].as_ref().expect("other stream").position > 2);
     assert_eq!(
         outcomes[1],
@@ -664,8 +706,8 @@ async fn a_version_ahead_of_the_stream_is_refused_not_written_with_a_gap() {
         .is_empty());
     assert_eq!(read_all(&s.pool, 0, 100).await.expect("read all").len(), 2);
 
-    // The positions the refused statements drew are holes; the next
-    // planned batch follows them.
+    // The refused statements wrote nothing; the next planned batch follows
+    // the seed.
     let next = s
         .store
         .append(commit(messages(hot, 2, 1)))

@@ -70,7 +70,8 @@ async fn a_kept_connection_the_server_dropped_costs_no_commit() {
     }
     let kept: Vec<i32> = sqlx::query_scalar(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
-         AND pid <> pg_backend_pid() AND state = 'idle' AND query = 'COMMIT'",
+         AND pid <> pg_backend_pid() AND state = 'idle' \
+         AND (query = 'COMMIT' OR query LIKE '%eventlog_append_batch%')",
     )
     .fetch_all(&s.pool)
     .await
