@@ -341,9 +341,10 @@ pub(crate) fn plan(requests: &[Request], dead: &mut DeadEpochs) -> Option<Plan> 
 /// make the expected versions right. Call it on a connection outside a
 /// transaction block.
 ///
-/// `Ok`: written and committed, one [`Written`] per request. A database
-/// error (the plan does not hold, a taken key or id) mostly means nothing
-/// was written; a broken connection leaves the outcome unknown. Either way
+/// `Ok`: written and committed, one [`Written`] per request. An error
+/// response from the server (the plan does not hold, a taken key or id)
+/// means nothing was written; anything else (a broken connection, an
+/// answer that cannot be read) leaves the outcome unknown, and
 /// [`written_before`] tells, under the lock.
 pub(crate) async fn write_once(
     conn: &mut PgConnection,
@@ -383,8 +384,8 @@ pub(crate) async fn write_once(
         .collect()
 }
 
-/// Whether a batch [`write_once`] sent, whose answer was lost or was an
-/// error, is in the log: every one of its events stored under its id, in
+/// Whether a batch [`write_once`] sent, whose answer was lost, is in the
+/// log: every one of its events stored under its id, in
 /// its stream, at its version (the statement is one transaction, all or
 /// nothing). Read under the append lock, so that statement has either
 /// committed by now or never will (it would find its streams moved on).

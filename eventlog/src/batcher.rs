@@ -176,13 +176,16 @@ pub(crate) async fn run(
                 },
             },
         };
-        let writer = Writer {
-            config: &config,
-            conns: &mut conns,
-            dead: &mut dead,
-        };
-        (committing, carry) =
-            gather_and_write(first, &mut receiver, Some(&cancel), writer, committing).await;
+        (committing, carry) = gather_and_write(
+            first,
+            &mut receiver,
+            &config,
+            Some(&cancel),
+            &mut conns,
+            &mut dead,
+            committing,
+        )
+        .await;
     }
     tracing::info!(
         queued = receiver.len(),
@@ -193,13 +196,16 @@ pub(crate) async fn run(
         Some(message) => Some(message),
         None => receiver.recv().await,
     } {
-        let writer = Writer {
-            config: &config,
-            conns: &mut conns,
-            dead: &mut dead,
-        };
-        (committing, carry) =
-            gather_and_write(first, &mut receiver, None, writer, committing).await;
+        (committing, carry) = gather_and_write(
+            first,
+            &mut receiver,
+            &config,
+            None,
+            &mut conns,
+            &mut dead,
+            committing,
+        )
+        .await;
     }
     settle(committing, &mut dead, &mut conns).await;
     tracing::info!("event store batcher stopped");
@@ -211,20 +217,15 @@ pub(crate) async fn run(
 async fn gather_and_write(
     first: Message,
     receiver: &mut mpsc::Receiver<Message>,
+    config: &BatchConfig,
     cancel: Option<&CancellationToken>,
-    writer: Writer<'_>,
+    conns: &mut Conns,
+    dead: &mut DeadEpochs,
     previous: Option<Committing>,
 ) -> (Option<Committing>, Option<Message>) {
-    let (batch, rest) = collect(first, receiver, writer.config, cancel).await;
-    let (committing, late) = run_batch(writer, batch, receiver, previous).await;
+    let (batch, rest) = collect(first, receiver, config, cancel).await;
+    let (committing, late) = run_batch(conns, config, batch, receiver, dead, previous).await;
     (committing, rest.or(late))
-}
-
-/// What [`run_batch`] works with: the batcher's state.
-struct Writer<'a> {
-    config: &'a BatchConfig,
-    conns: &'a mut Conns,
-    dead: &'a mut DeadEpochs,
 }
 
 /// Gather a batch starting with `first`: what is queued, and with a `cancel`
@@ -355,16 +356,13 @@ async fn settle(committing: Option<Committing>, dead: &mut DeadEpochs, conns: &m
 /// began, so under load a batch carries what arrived during a whole commit
 /// and nothing waits on a timer for it.
 async fn run_batch(
-    writer: Writer<'_>,
+    conns: &mut Conns,
+    config: &BatchConfig,
     mut batch: Batch,
     receiver: &mut mpsc::Receiver<Message>,
+    dead: &mut DeadEpochs,
     previous: Option<Committing>,
 ) -> (Option<Committing>, Option<Message>) {
-    let Writer {
-        config,
-        conns,
-        dead,
-    } = writer;
     let started = Instant::now();
     if batch.requests.is_empty() {
         settle(previous, dead, conns).await;
@@ -481,13 +479,14 @@ fn finish(
 
 /// Write a planned batch in one statement ([`append::write_once`]) on a
 /// kept connection, or a fresh one from the pool. If the statement fails,
-/// the batch goes to [`try_batch`] on another connection, which first
-/// looks, under the lock, for the batch in the log (a lost answer) and
-/// otherwise writes it checked: a stale version or a taken key or id is
-/// then refused for its own commit only, and a connection that died idle
-/// costs no commit. Only a batch that ran out of time is failed unseen
-/// (its outcome unknown, as a `COMMIT` that timed out), and one that
-/// waited out the lock, which a second attempt would wait out again.
+/// the batch goes to [`try_batch`] and is written checked: a stale version
+/// or a taken key or id is then refused for its own commit only, and a
+/// connection that died idle costs no commit. When the statement's outcome
+/// is unknown (no answer, or one that could not be read), the checked
+/// attempt first looks for the batch in the log, under the lock. Only a
+/// batch that ran out of time is failed unseen (its outcome unknown, as a
+/// `COMMIT` that timed out), and one that waited out the lock, which a
+/// second attempt would wait out again.
 async fn write_once(
     conns: &mut Conns,
     config: &BatchConfig,
@@ -528,19 +527,26 @@ async fn write_once(
             return fail_batch(conns, config, requests, dead, failure, events).await;
         }
     };
-    if is_connection_lost(&error) {
-        conn.close_on_drop();
-    } else {
-        // The server refused the statement: the connection is idle again.
+    // The server's own refusal of the statement (an error response not
+    // about the connection) rolled its transaction back: nothing was
+    // written, and the connection is idle again. Anything else (a broken
+    // connection, an answer that could not be read) leaves the outcome
+    // unknown, and the batch is looked for before it is written again.
+    let refused = matches!(error, sqlx::Error::Database(_)) && !is_connection_lost(&error);
+    let earlier = if refused {
         conns.held.push(conn);
-    }
+        Earlier::Refused
+    } else {
+        conn.close_on_drop();
+        Earlier::Unknown
+    };
     if is_wait_exhausted(&error) {
         let failure = BatchFailure::Database(error);
         return fail_batch(conns, config, requests, dead, failure, events).await;
     }
     tracing::debug!(%error, commits = requests.len(), "planned append batch failed, writing it checked");
     conns.counts.replanned();
-    match try_batch(conns, config, requests, dead, Earlier::Sent).await {
+    match try_batch(conns, config, requests, dead, earlier).await {
         Ok(outcomes) => outcomes,
         Err(failure) => fail_batch(conns, config, requests, dead, failure, events).await,
     }
@@ -566,7 +572,7 @@ async fn fail_batch(
         for request in requests {
             let one = std::slice::from_ref(request);
             outcomes.push(
-                match try_batch(conns, config, one, dead, Earlier::None).await {
+                match try_batch(conns, config, one, dead, Earlier::Refused).await {
                     Ok(mut outcome) => outcome
                         .pop()
                         .unwrap_or_else(|| Err(AppendError::Unavailable("no outcome".into()))),
@@ -781,14 +787,14 @@ fn fail(
     Err(failure.into_append_error())
 }
 
-/// Whether a batch handed to [`try_batch`] was sent before.
+/// What became of an earlier attempt at a batch handed to [`try_batch`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Earlier {
-    /// Never sent: write it.
-    None,
-    /// Sent by [`write_once`], which failed or lost its answer: look for it
-    /// in the log first ([`append::written_before`]).
-    Sent,
+    /// None was made, or the server refused it: write the batch.
+    Refused,
+    /// Sent by [`write_once`], whose answer was lost or unreadable: look
+    /// for the batch in the log first ([`append::written_before`]).
+    Unknown,
 }
 
 /// One transaction on a connection from [`open`] (kept again if it commits),
@@ -805,8 +811,8 @@ async fn try_batch(
     let (mut conn, head) = open(conns, config, deadline).await?;
     let work = async {
         let found = match earlier {
-            Earlier::Sent => append::written_before(&mut conn, requests).await,
-            Earlier::None => Ok(None),
+            Earlier::Unknown => append::written_before(&mut conn, requests).await,
+            Earlier::Refused => Ok(None),
         };
         let outcomes = match found {
             Ok(Some(written)) => Ok(written.into_iter().map(Ok).collect()),

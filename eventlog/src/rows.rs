@@ -1,7 +1,9 @@
 //! The rows of a batch as column arrays, inserted with
 //! `INSERT … SELECT FROM UNNEST(…)`: the events, their ids, the streams and
 //! the idempotency answers in one statement, the rarer side rows (accounts,
-//! passwords, keys) in one each, however many events the batch carries.
+//! passwords, keys) in one each, however many events the batch carries. A
+//! planned batch's rows go to `eventlog_append_batch` instead ([`ONCE`]),
+//! which inserts them the same way inside its own transaction.
 
 use crate::append::{Request, Written};
 use crate::{SideWrite, APPEND_LOCK_KEY};
@@ -215,14 +217,24 @@ impl<'a> Rows<'a> {
     /// statement that is its own transaction: call it outside a
     /// transaction block. Returns the positions drawn, in the events'
     /// order, and the transaction's time in microseconds since the epoch.
-    /// Only the rows of [`ONCE`] are written: the caller sends no batch
-    /// with other side writes this way.
+    /// Only the rows of [`ONCE`] are written: a batch with other side
+    /// writes is refused before anything is sent (`append::fits_once`
+    /// keeps such batches off this path).
     pub async fn insert_once(
         self,
         conn: &mut PgConnection,
         lock_timeout: &str,
         plan: &Plan,
     ) -> Result<(Vec<i64>, i64), sqlx::Error> {
+        if !(self.credentials.user_ids.is_empty()
+            && self.passwords.user_ids.is_empty()
+            && self.data_keys.0.is_empty()
+            && self.deleted.is_empty())
+        {
+            return Err(sqlx::Error::Protocol(
+                "a planned batch carries side writes it cannot write".into(),
+            ));
+        }
         let (ids, types, versions, positions) = self.stream_columns();
         let answers = &self.answers;
         sqlx::query_as(ONCE)

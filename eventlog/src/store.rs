@@ -49,9 +49,9 @@ pub struct BatchConfig {
     /// Batches follow one another, and the next one leaves only once the
     /// batcher's thread is scheduled after the last one's answer: on cores
     /// shared with the request workers (and Postgres), a higher priority
-    /// shortens the part of the system that is serial. Below the process's value it needs
-    /// `CAP_SYS_NICE` or a matching `RLIMIT_NICE`; refused, the thread
-    /// keeps the process's priority and a warning says so.
+    /// shortens the part of the system that is serial. Below the process's
+    /// value it needs `CAP_SYS_NICE` or a matching `RLIMIT_NICE`; refused,
+    /// the thread keeps the process's priority and a warning says so.
     pub thread_nice: Option<i32>,
 }
 
@@ -98,9 +98,9 @@ pub struct BatchCounts {
     /// beside them (an account, a password, a key).
     pub checked: u64,
     /// Planned, but the statement failed (the database's check refused a
-    /// stale version, a taken key or id; or the connection broke): looked
-    /// for in the log and, not found there, written checked in a
-    /// transaction.
+    /// stale version, a taken key or id; or the connection broke): written
+    /// checked in a transaction, after looking for it in the log when the
+    /// statement's outcome was unknown.
     pub replanned: u64,
 }
 

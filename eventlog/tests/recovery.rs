@@ -273,3 +273,51 @@ async fn shutdown_drains_queued_commits() {
         "got {late:?}"
     );
 }
+
+/// A planned batch whose answer cannot be read was committed all the same:
+/// the batcher finds it in the log under the lock and answers each caller
+/// with what was written, without writing it twice. (A wrapper around the
+/// batch function returns a transaction time out of range, as a lost
+/// answer would leave the outcome unknown.)
+#[tokio::test]
+async fn a_planned_batch_whose_answer_is_lost_is_answered_from_the_log() {
+    let s = setup().await;
+    let args = "bigint, text, uuid[], uuid[], text[], bigint[], text[], smallint[], jsonb[], \
+                jsonb[], uuid[], text[], bigint[], bigint[], uuid[], text[], bytea[], smallint[], \
+                jsonb[], bigint[], uuid[], text[], bigint[]";
+    let params: Vec<String> = (1..=23).map(|i| format!("${i}")).collect();
+    for sql in [
+        format!("ALTER FUNCTION eventlog_append_batch({args}) RENAME TO eventlog_append_batch_real"),
+        format!(
+            "CREATE FUNCTION eventlog_append_batch({args}, OUT drawn bigint[], OUT at_micros bigint) \
+             LANGUAGE sql AS $$ SELECT r.drawn, 9223372036854775807::bigint \
+             FROM eventlog_append_batch_real({}) r $$",
+            params.join(", ")
+        ),
+    ] {
+        sqlx::query(&sql)
+            .execute(&s.pool)
+            .await
+            .expect("wrap the batch function");
+    }
+    let (x, _) = new_room();
+    let done = s
+        .store
+        .append(commit(messages(x, 0, 2)))
+        .await
+        .expect("answered from the log");
+    let log = eventlog::read_all(&s.pool, 0, 100).await.expect("read all");
+    assert_eq!(log.len(), 2, "written once");
+    assert_eq!(
+        done.events
+            .iter()
+            .map(|e| (e.position, e.version, e.recorded_at))
+            .collect::<Vec<_>>(),
+        log.iter()
+            .map(|e| (e.position, e.version, e.recorded_at))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(done.position, log[1].position);
+    let counts = s.store.batch_counts();
+    assert_eq!((counts.planned, counts.replanned), (0, 1), "{counts:?}");
+}
