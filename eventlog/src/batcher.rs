@@ -683,7 +683,8 @@ async fn rollback(conn: &mut PoolConnection<Postgres>, deadline: Instant) -> boo
 /// The batcher's connections: its pool, and the connections it keeps
 /// between batches. A connection handed out by the pool is pinged first and
 /// pinged again when it goes back, a round trip each per batch (issue 20);
-/// kept here, it is only tested by the next batch's `BEGIN`.
+/// kept here, it is only tested by the next batch's first statement (a
+/// checked batch's `BEGIN`, a planned batch's one statement).
 ///
 /// It also keeps the counts of how its batches were written.
 struct Conns {
