@@ -140,7 +140,7 @@ struct StreamState {
 
 /// Write `requests` on `conn`, inside a transaction that holds the append
 /// lock ([`lock`]) and that the caller commits; `recorded_at` is the
-/// transaction's time, which [`lock`] read ([`Head`]). Returns one outcome
+/// transaction's time, which [`lock`] read. Returns one outcome
 /// per request, in order. An `Err` means the transaction is broken and must
 /// be rolled back: then nothing is stored.
 pub(crate) async fn write_batch(
@@ -360,8 +360,7 @@ pub(crate) async fn write_once(
         .map(|request| rows.add(request, &mut ordinals, 0, DateTime::UNIX_EPOCH))
         .collect();
     let (drawn, micros) = rows.insert_once(conn, &millis(lock_timeout), plan).await?;
-    let recorded_at = DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| sqlx::Error::Protocol(format!("transaction time {micros} out of range")))?;
+    let recorded_at = transaction_time(micros)?;
     let position = |ordinal: i64| {
         usize::try_from(ordinal - 1)
             .ok()
@@ -468,12 +467,12 @@ pub async fn append_uncommitted(
         statement_timeout: Duration::from_secs(30),
     };
     let written = match lock(conn, limits, Opening::Open).await {
-        Ok(head) => {
+        Ok(recorded_at) => {
             write_batch(
                 conn,
                 std::slice::from_ref(&request),
                 &mut DeadEpochs::default(),
-                head.recorded_at,
+                recorded_at,
             )
             .await
         }
@@ -585,25 +584,19 @@ pub(crate) enum Opening {
     Open,
 }
 
-/// What the lock statement reads once the lock is granted.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Head {
-    /// The transaction's time (`now()`), stored on every event.
-    pub recorded_at: DateTime<Utc>,
-}
-
 /// Set the transaction's timeouts, take the append lock and read the
-/// [`Head`], in one round trip (with `BEGIN` first when [`Opening::Begin`]).
+/// transaction's time (`now()`, stored on every event), in one round trip
+/// (with `BEGIN` first when [`Opening::Begin`]).
 /// The batch's statements run with generic plans: planned once per
 /// connection rather than for every batch, which cost more than running
 /// them. Simple-query text: every value in it is a number this module
-/// formats. The head is read by a statement of its own, so after the lock
-/// is granted.
+/// formats. The time is read by a statement of its own, after the lock is
+/// granted.
 pub(crate) async fn lock(
     conn: &mut PgConnection,
     limits: Limits,
     opening: Opening,
-) -> sqlx::Result<Head> {
+) -> sqlx::Result<DateTime<Utc>> {
     let begin = match opening {
         Opening::Begin => "BEGIN; ",
         Opening::Open => "",
@@ -619,13 +612,16 @@ pub(crate) async fn lock(
     let rows = conn.fetch_all(sql.as_str()).await?;
     let row = rows
         .last()
-        .ok_or_else(|| sqlx::Error::Protocol("the lock statement returned no head".into()))?;
+        .ok_or_else(|| sqlx::Error::Protocol("the lock statement returned no time".into()))?;
     // The time as microseconds (its precision): simple-query values come
     // as text, and a number parses for much less than a timestamp.
-    let micros: i64 = row.try_get(0)?;
-    let recorded_at = DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| sqlx::Error::Protocol(format!("transaction time {micros} out of range")))?;
-    Ok(Head { recorded_at })
+    transaction_time(row.try_get(0)?)
+}
+
+/// A transaction's time, read as microseconds since the epoch.
+fn transaction_time(micros: i64) -> sqlx::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| sqlx::Error::Protocol(format!("transaction time {micros} out of range")))
 }
 
 /// What the walk over a batch needs from the database, read after the lock.

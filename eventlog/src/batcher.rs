@@ -24,10 +24,11 @@
 //! batch stays open while it waits: the commits queued meanwhile join it
 //! once the lock is granted.
 
-use crate::append::{self, lock, write_batch, Head, Limits, Opening, Path, Request, Written};
+use crate::append::{self, lock, write_batch, Limits, Opening, Path, Request, Written};
 use crate::error::{is_connection_lost, is_transient, is_wait_exhausted};
 use crate::rows::Plan;
 use crate::{AppendError, BatchConfig, BatchCounts};
+use chrono::{DateTime, Utc};
 use domain::StreamId;
 use sqlx::pool::PoolConnection;
 use sqlx::{Executor, PgPool, Postgres};
@@ -396,11 +397,11 @@ async fn run_batch(
     }
     .or(handed_back);
     let written = match opened {
-        Ok((mut conn, head)) => {
+        Ok((mut conn, recorded_at)) => {
             let requests = &batch.requests;
             match timeout_at(
                 deadline,
-                write_batch(&mut conn, requests, dead, head.recorded_at),
+                write_batch(&mut conn, requests, dead, recorded_at),
             )
             .await
             {
@@ -730,7 +731,8 @@ fn bump(counter: &AtomicU64, path: &'static str) {
     metrics::counter!("cotalk_append_batches_total", "path" => path).increment(1);
 }
 
-/// A pooled connection inside a transaction that holds the append lock.
+/// A pooled connection inside a transaction that holds the append lock, and
+/// the transaction's time.
 ///
 /// A kept connection that cannot start a transaction (the server dropped it
 /// while it sat idle) is closed and the next one tried, down to a fresh one
@@ -740,7 +742,7 @@ async fn open(
     conns: &mut Conns,
     config: &BatchConfig,
     deadline: Instant,
-) -> Result<(PoolConnection<Postgres>, Head), BatchFailure> {
+) -> Result<(PoolConnection<Postgres>, DateTime<Utc>), BatchFailure> {
     let limits = Limits {
         lock_timeout: config.lock_timeout,
         statement_timeout: config.batch_timeout,
@@ -759,7 +761,7 @@ async fn open(
         // BEGIN travels with the lock: a transaction that cannot start
         // means the database is unreachable for now, whatever its error says.
         match timeout_at(deadline, lock(&mut conn, limits, Opening::Begin)).await {
-            Ok(Ok(head)) => return Ok((conn, head)),
+            Ok(Ok(recorded_at)) => return Ok((conn, recorded_at)),
             Ok(Err(e)) if kept && is_connection_lost(&e) => {
                 tracing::debug!(error = %e, "kept batch connection failed, trying the next");
                 conn.close_on_drop();
@@ -809,7 +811,7 @@ async fn try_batch(
     earlier: Earlier,
 ) -> Result<Vec<Result<Written, AppendError>>, BatchFailure> {
     let deadline = Instant::now() + config.batch_timeout;
-    let (mut conn, head) = open(conns, config, deadline).await?;
+    let (mut conn, recorded_at) = open(conns, config, deadline).await?;
     let work = async {
         let found = match earlier {
             Earlier::Unknown => append::written_before(&mut conn, requests).await,
@@ -817,7 +819,7 @@ async fn try_batch(
         };
         let outcomes = match found {
             Ok(Some(written)) => Ok(written.into_iter().map(Ok).collect()),
-            Ok(None) => write_batch(&mut conn, requests, dead, head.recorded_at).await,
+            Ok(None) => write_batch(&mut conn, requests, dead, recorded_at).await,
             Err(e) => Err(e),
         };
         match outcomes {
