@@ -267,6 +267,12 @@ impl Relay {
             None => true,
             Some(i) => i.state.last_sequence < self.acked_seq,
         };
+        // Only a stream found missing or truncated is created here. One
+        // found whole is taken as found: creating it "if missing" would
+        // create a new one if it were deleted since the look, and this relay
+        // would then take that empty stream for its own, holding none of what
+        // it acknowledged, and delete it as truncated after the next
+        // publishes, with them.
         if lost {
             let from = match self.opts.republish_window {
                 Some(w) => (self.checkpoint - w).max(0),
@@ -288,14 +294,16 @@ impl Relay {
                     .map_err(ProjectorError::nats)?;
             }
             bus::ensure_stream(&self.js, &self.namespace, &self.opts.limits).await?;
+            // The relay's own state first: should storing the checkpoint
+            // fail, the next round still finds the stream whole and goes on
+            // from `from`; the stored checkpoint follows with the next store.
             self.acked_seq = 0;
-            store_checkpoint(&self.pool, &self.namespace, from).await?;
             self.set_checkpoint(from);
+            store_checkpoint(&self.pool, &self.namespace, from).await?;
             self.stored = from;
-        } else if !self.stream_ok {
-            let info = bus::ensure_stream(&self.js, &self.namespace, &self.opts.limits).await?;
+        } else if let (false, Some(info)) = (self.stream_ok, &info) {
             debug!(namespace = %self.namespace, "jetstream stream present");
-            self.skip_published(&info).await?;
+            self.skip_published(info).await?;
         }
         self.stream_ok = true;
         Ok(())

@@ -2,7 +2,6 @@
 
 use async_nats::jetstream;
 use domain::event::DomainEvent;
-use futures::StreamExt;
 use projector::digest::{history_digest, redis_digest};
 use projector::{bus, envelope, replay, source, ProjectorConfig, TaskHandle};
 use projector::{HistoryProjection, RedisProjection, SearchProjection};
@@ -50,35 +49,52 @@ pub async fn js(env: &testkit::TestEnv) -> jetstream::Context {
     jetstream::new(async_nats::connect(&env.nats_url).await.unwrap())
 }
 
-/// Every position in the stream, in stream order (read by a throwaway consumer).
+/// Every position in the stream, in stream order: read message by message
+/// between the sequences of one look at the stream, and read again if the
+/// stream was replaced or changed meanwhile (the relay recreates a stream it
+/// finds missing or truncated), so the reader never waits for a message that
+/// went with the stream it looked at.
 pub async fn stream_positions(env: &testkit::TestEnv) -> Vec<i64> {
     let js = js(env).await;
-    let stream = js
-        .get_stream(bus::stream_name(&env.namespace))
-        .await
-        .unwrap();
-    let total = stream.cached_info().state.messages as usize;
-    let consumer = stream
-        .create_consumer(jetstream::consumer::pull::Config {
-            deliver_policy: jetstream::consumer::DeliverPolicy::All,
-            ack_policy: jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    let mut messages = consumer.messages().await.unwrap();
-    for _ in 0..total {
-        let m = tokio::time::timeout(DEADLINE, messages.next())
+    let name = bus::stream_name(&env.namespace);
+    let look = |js: jetstream::Context, name: String| async move {
+        js.get_stream(name)
             .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        for e in envelope::decode_all(&m.payload).unwrap() {
-            out.push(e.unwrap().position);
+            .ok()
+            .map(|s| (s.cached_info().clone(), s))
+    };
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Some((before, stream)) = look(js.clone(), name.clone()).await {
+                let state = &before.state;
+                let mut out = Vec::new();
+                let mut whole = true;
+                for seq in
+                    (state.first_sequence..=state.last_sequence).filter(|_| state.messages > 0)
+                {
+                    let Ok(m) = stream.get_raw_message(seq).await else {
+                        whole = false;
+                        break;
+                    };
+                    for e in envelope::decode_all(&m.payload).unwrap() {
+                        out.push(e.unwrap().position);
+                    }
+                }
+                let after = look(js.clone(), name.clone()).await.map(|(info, _)| info);
+                let same = after.is_some_and(|a| {
+                    a.created == before.created
+                        && a.state.first_sequence == state.first_sequence
+                        && a.state.last_sequence == state.last_sequence
+                });
+                if whole && same {
+                    return out;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-    out
+    })
+    .await
+    .expect("the stream held still long enough to be read")
 }
 
 pub async fn log_positions(env: &testkit::TestEnv) -> Vec<i64> {
