@@ -57,44 +57,37 @@ pub async fn js(env: &testkit::TestEnv) -> jetstream::Context {
 pub async fn stream_positions(env: &testkit::TestEnv) -> Vec<i64> {
     let js = js(env).await;
     let name = bus::stream_name(&env.namespace);
-    let look = |js: jetstream::Context, name: String| async move {
-        js.get_stream(name)
-            .await
-            .ok()
-            .map(|s| (s.cached_info().clone(), s))
-    };
     tokio::time::timeout(DEADLINE, async {
         loop {
-            if let Some((before, stream)) = look(js.clone(), name.clone()).await {
-                let state = &before.state;
-                let mut out = Vec::new();
-                let mut whole = true;
-                for seq in
-                    (state.first_sequence..=state.last_sequence).filter(|_| state.messages > 0)
-                {
-                    let Ok(m) = stream.get_raw_message(seq).await else {
-                        whole = false;
-                        break;
-                    };
-                    for e in envelope::decode_all(&m.payload).unwrap() {
-                        out.push(e.unwrap().position);
-                    }
-                }
-                let after = look(js.clone(), name.clone()).await.map(|(info, _)| info);
-                let same = after.is_some_and(|a| {
-                    a.created == before.created
-                        && a.state.first_sequence == state.first_sequence
-                        && a.state.last_sequence == state.last_sequence
-                });
-                if whole && same {
-                    return out;
-                }
+            if let Some(positions) = read_stream_once(&js, &name).await {
+                return positions;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
     .expect("the stream held still long enough to be read")
+}
+
+/// The positions in the stream as of one look, or `None` if it is missing
+/// or changed while being read.
+async fn read_stream_once(js: &jetstream::Context, name: &str) -> Option<Vec<i64>> {
+    let stream = js.get_stream(name).await.ok()?;
+    let before = stream.cached_info().clone();
+    let mut out = Vec::new();
+    if before.state.messages > 0 {
+        for seq in before.state.first_sequence..=before.state.last_sequence {
+            let m = stream.get_raw_message(seq).await.ok()?;
+            for e in envelope::decode_all(&m.payload).unwrap() {
+                out.push(e.unwrap().position);
+            }
+        }
+    }
+    let after = js.get_stream(name).await.ok()?.cached_info().clone();
+    let same = after.created == before.created
+        && after.state.first_sequence == before.state.first_sequence
+        && after.state.last_sequence == before.state.last_sequence;
+    same.then_some(out)
 }
 
 pub async fn log_positions(env: &testkit::TestEnv) -> Vec<i64> {
