@@ -497,16 +497,8 @@ async fn write_once(
     deadline: Instant,
 ) -> Vec<Result<Written, AppendError>> {
     let events = requests.iter().map(Request::event_count).sum();
-    let conn = match conns.held.pop() {
-        Some(conn) => Ok(conn),
-        None => match timeout_at(deadline, conns.pool.acquire()).await {
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(BatchFailure::Connect(e)),
-            Err(_) => Err(BatchFailure::TimedOut),
-        },
-    };
-    let mut conn = match conn {
-        Ok(conn) => conn,
+    let mut conn = match conns.take(deadline).await {
+        Ok((conn, _)) => conn,
         Err(failure) => return fail_batch(conns, config, requests, dead, failure, events).await,
     };
     let written = timeout_at(
@@ -694,6 +686,23 @@ struct Conns {
     counts: Arc<Counts>,
 }
 
+impl Conns {
+    /// A kept connection (`true`), else a fresh one from the pool (`false`).
+    async fn take(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<(PoolConnection<Postgres>, bool), BatchFailure> {
+        if let Some(conn) = self.held.pop() {
+            return Ok((conn, true));
+        }
+        let conn = timeout_at(deadline, self.pool.acquire())
+            .await
+            .map_err(|_| BatchFailure::TimedOut)?
+            .map_err(BatchFailure::Connect)?;
+        Ok((conn, false))
+    }
+}
+
 /// How the batcher's batches were written; read by
 /// [`crate::EventStore::batch_counts`].
 #[derive(Debug, Default)]
@@ -748,16 +757,7 @@ async fn open(
         statement_timeout: config.batch_timeout,
     };
     loop {
-        let (mut conn, kept) = match conns.held.pop() {
-            Some(conn) => (conn, true),
-            None => (
-                timeout_at(deadline, conns.pool.acquire())
-                    .await
-                    .map_err(|_| BatchFailure::TimedOut)?
-                    .map_err(BatchFailure::Connect)?,
-                false,
-            ),
-        };
+        let (mut conn, kept) = conns.take(deadline).await?;
         // BEGIN travels with the lock: a transaction that cannot start
         // means the database is unreachable for now, whatever its error says.
         match timeout_at(deadline, lock(&mut conn, limits, Opening::Begin)).await {
