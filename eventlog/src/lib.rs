@@ -62,7 +62,9 @@ mod store;
 
 pub use commit::{Commit, Committed, Credential, SideWrite, StoredAnswer, StreamAppend};
 pub use error::{AppendError, StoreError};
-pub use read::{count_between, head, read_all, read_between, read_stream_page};
+pub use read::{
+    count_between, head, read_all, read_between, read_stream_page, streams_touched, TouchedPage,
+};
 pub use store::{BatchConfig, BatchCounts, EventStore, Queued};
 
 #[doc(hidden)]

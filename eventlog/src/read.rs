@@ -11,7 +11,7 @@
 
 use crate::decode::{decode, Columns};
 use crate::StoreError;
-use domain::{StoredEvent, StreamId};
+use domain::{StoredEvent, StreamId, StreamType};
 use sqlx::PgPool;
 
 /// Events per query of [`read_between`].
@@ -38,6 +38,50 @@ pub async fn read_all(
         .fetch_all(pool)
         .await?;
     rows.iter().map(|row| decode(row, Columns::Full)).collect()
+}
+
+/// What one page of the log holds for a follower of one kind of stream:
+/// see [`streams_touched`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TouchedPage {
+    /// Events the page held, of every kind (0: the follower is at the head).
+    pub read: usize,
+    /// The page's last position, where the follower continues from.
+    pub last: Option<i64>,
+    /// The streams of the asked type that the page's events belong to,
+    /// each once, in id order.
+    pub streams: Vec<StreamId>,
+}
+
+/// The same page as [`read_all`] (up to `limit` events after `after`),
+/// answered as the ids of the `stream_type` streams it touched and where it
+/// ends. For a follower that reloads the streams it cares about (the
+/// reminder scheduler and its meet-ups): Postgres reads the page's positions
+/// and stream columns and sends one row, instead of every event's payload
+/// and metadata for the follower to decode and mostly drop. Gap-safe like
+/// [`read_all`].
+pub async fn streams_touched(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+    stream_type: StreamType,
+) -> Result<TouchedPage, StoreError> {
+    let (read, last, streams): (i64, Option<i64>, Vec<uuid::Uuid>) = sqlx::query_as(
+        "SELECT count(*), max(position),
+                coalesce(array_agg(DISTINCT stream_id) FILTER (WHERE stream_type = $3), '{}')
+         FROM (SELECT position, stream_id, stream_type FROM events
+               WHERE position > $1 ORDER BY position LIMIT $2) AS page",
+    )
+    .bind(after)
+    .bind(limit.max(0))
+    .bind(stream_type.as_str())
+    .fetch_one(pool)
+    .await?;
+    Ok(TouchedPage {
+        read: read as usize,
+        last,
+        streams: streams.into_iter().map(StreamId).collect(),
+    })
 }
 
 /// Every event with `after < position < before`, in order, read in pages.

@@ -1,14 +1,18 @@
 //! The readers against a real Postgres: `read_all` and the per-stream reads
 //! give back exactly what was appended (metadata included), `read_between`
-//! pages past its page size, the parallel scan delivers every event once, in
-//! order, to every consumer, and a row this build cannot decode is refused
-//! with its position by every reader.
+//! pages past its page size, `streams_touched` answers for `read_all`'s page,
+//! the parallel scan delivers every event once, in order, to every consumer,
+//! and a row this build cannot decode is refused with its position by every
+//! reader.
 
 mod support;
 
-use domain::{EventMetadata, StoredEvent, StreamId, UserId};
+use domain::{EventMetadata, StoredEvent, StreamId, StreamType, UserId};
 use eventlog::scan::{read_pages, ScanPlan};
-use eventlog::{count_between, head, read_all, read_between, read_stream_page, Commit, StoreError};
+use eventlog::{
+    count_between, head, read_all, read_between, read_stream_page, streams_touched, Commit,
+    StoreError, TouchedPage,
+};
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -117,6 +121,60 @@ async fn every_reader_gives_back_what_was_appended() {
             .await
             .expect("count_between"),
         inner.len() as i64
+    );
+}
+
+#[tokio::test]
+async fn streams_touched_answers_for_the_page_read_all_would_give() {
+    let s = setup().await;
+    let (a, appended) = fill(&s).await;
+    let touched = |after: i64, limit: i64, stream_type: StreamType| {
+        let pool = s.pool.clone();
+        async move {
+            streams_touched(&pool, after, limit, stream_type)
+                .await
+                .expect("streams_touched")
+        }
+    };
+    // The first 150 events are all of stream `a`.
+    assert_eq!(
+        touched(0, 100, StreamType::Room).await,
+        TouchedPage {
+            read: 100,
+            last: Some(appended[99].position),
+            streams: vec![a],
+        }
+    );
+    // A page across both streams: each once, in id order, and the page ends
+    // where `read_all`'s does.
+    let after = appended[120].position;
+    let page = read_all(&s.pool, after, 200).await.expect("read_all");
+    let mut streams: Vec<StreamId> = page.iter().map(|e| e.stream_id).collect();
+    streams.sort_by_key(|id| id.0);
+    streams.dedup();
+    assert_eq!(streams.len(), 2);
+    assert_eq!(
+        touched(after, 200, StreamType::Room).await,
+        TouchedPage {
+            read: 200,
+            last: Some(page[199].position),
+            streams,
+        }
+    );
+    // Other types are filtered out, but the page is still read and counted.
+    assert_eq!(
+        touched(after, 200, StreamType::Meetup).await,
+        TouchedPage {
+            read: 200,
+            last: Some(page[199].position),
+            streams: vec![],
+        }
+    );
+    // At the head: nothing read, nowhere to move.
+    let last = appended.last().expect("appended").position;
+    assert_eq!(
+        touched(last, 200, StreamType::Room).await,
+        TouchedPage::default()
     );
 }
 

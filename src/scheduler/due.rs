@@ -11,7 +11,6 @@ use domain::meetup::reminder::{due_reminders, reminder_event_id};
 use domain::meetup::Meetup;
 use domain::{Aggregate, StreamId, StreamType, UserId};
 use sqlx::PgPool;
-use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// The checkpoint row of the due table.
@@ -42,19 +41,15 @@ pub async fn follow(pool: &PgPool) -> Result<usize, SchedulerError> {
             .fetch_optional(pool)
             .await?
             .unwrap_or(0);
-    let page = eventlog::read_all(pool, after, PAGE).await?;
-    let Some(last) = page.last().map(|e| e.position) else {
+    // Only which meet-ups the page touched matters: each is reloaded whole.
+    let page = eventlog::streams_touched(pool, after, PAGE, StreamType::Meetup).await?;
+    let Some(last) = page.last else {
         return Ok(0);
     };
-    let touched: BTreeSet<StreamId> = page
-        .iter()
-        .filter(|e| e.stream_type == StreamType::Meetup)
-        .map(|e| e.stream_id)
-        .collect();
     // States are loaded before the transaction: each is at least as new as
     // the page, and a later event of the same meet-up replaces its rows again.
-    let mut states = Vec::with_capacity(touched.len());
-    for stream in touched {
+    let mut states = Vec::with_capacity(page.streams.len());
+    for stream in page.streams {
         states.push((stream, load(pool, stream).await?.0));
     }
     let mut tx = pool.begin().await?;
@@ -88,7 +83,7 @@ pub async fn follow(pool: &PgPool) -> Result<usize, SchedulerError> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(page.len())
+    Ok(page.read)
 }
 
 /// The rows the meet-up owes.
