@@ -58,7 +58,7 @@
 use crate::korean;
 pub(crate) use crate::segment::{runs, Run, Script};
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token,
+    AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, Stemmer, TextAnalyzer, Token,
     TokenStream, Tokenizer, TokenizerManager,
 };
 
@@ -69,7 +69,7 @@ pub const BIGRAM_ANALYZER: &str = "cotalk_bigram";
 /// Name of the joined-Hangul bigram analyzer (bigrams across spaces too).
 pub const JOIN_ANALYZER: &str = "cotalk_join";
 
-/// Tokens longer than this many bytes (URLs, pasted blobs) are dropped.
+/// Tokens of this many bytes or more (URLs, pasted blobs) are dropped.
 const MAX_TOKEN_BYTES: usize = 255;
 
 /// Register both analyzers with an index's tokenizer manager. Tokenizers are
@@ -102,8 +102,20 @@ pub(crate) fn highlight_analyzer() -> TextAnalyzer {
 }
 
 fn analyzer(mode: Mode) -> TextAnalyzer {
-    TextAnalyzer::builder(CotalkTokenizer { mode })
-        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+    TextAnalyzer::from(CotalkTokenizer {
+        mode,
+        words: word_normalizer(),
+    })
+}
+
+/// Lowercasing, ASCII folding and English stemming, applied to the tokens of
+/// word runs only. Hangul and other CJK tokens have no case, no letter that
+/// folds and no ASCII suffix to stem, so these filters left them as they were
+/// (checked for every such character by `normalizing_skips_only_what_it_leaves_unchanged`);
+/// the tokenizer no longer runs them on the bigrams, which are most tokens of
+/// Korean text.
+fn word_normalizer() -> TextAnalyzer {
+    TextAnalyzer::builder(RawTokenizer::default())
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .filter(Stemmer::new(Language::English))
@@ -125,10 +137,14 @@ enum Mode {
     Highlight,
 }
 
-/// The tokenizer behind the analyzers; filters then normalise word runs.
-#[derive(Clone, Debug)]
+/// The tokenizer behind the analyzers. Tokens of [`MAX_TOKEN_BYTES`] or
+/// more before normalising are dropped (their positions stay taken), as
+/// tantivy's `RemoveLongFilter` ahead of the normalising filters did.
+#[derive(Clone)]
 struct CotalkTokenizer {
     mode: Mode,
+    /// Normalises the tokens of word runs.
+    words: TextAnalyzer,
 }
 
 /// Tokens computed up front: runs need look-ahead (jamo composition, stems).
@@ -175,7 +191,7 @@ impl Tokenizer for CotalkTokenizer {
             if self.mode == Mode::Join && i > 0 {
                 join_bigram(text, &runs[i - 1], run, &mut position, &mut tokens);
             }
-            emit_run(self.mode, run, &mut position, &mut tokens);
+            emit_run(self.mode, run, &mut self.words, &mut position, &mut tokens);
         }
         VecTokenStream {
             tokens,
@@ -186,6 +202,9 @@ impl Tokenizer for CotalkTokenizer {
 }
 
 fn push(tokens: &mut Vec<Token>, text: &str, (from, to): (usize, usize), position: usize) {
+    if text.len() >= MAX_TOKEN_BYTES {
+        return;
+    }
     tokens.push(Token {
         offset_from: from,
         offset_to: to,
@@ -220,7 +239,13 @@ fn join_bigram(text: &str, prev: &Run, run: &Run, position: &mut usize, tokens: 
     *position += 1;
 }
 
-fn emit_run(mode: Mode, run: &Run, position: &mut usize, tokens: &mut Vec<Token>) {
+fn emit_run(
+    mode: Mode,
+    run: &Run,
+    words: &mut TextAnalyzer,
+    position: &mut usize,
+    tokens: &mut Vec<Token>,
+) {
     let n = run.units.len();
     let whole = run.span(0, n);
     let chars: Vec<char> = run.text.chars().collect();
@@ -233,7 +258,16 @@ fn emit_run(mode: Mode, run: &Run, position: &mut usize, tokens: &mut Vec<Token>
             }
         }
         (Mode::Join, _) => {}
-        (_, Script::Word) | (Mode::Word, Script::Cjk) => {
+        (_, Script::Word) => {
+            if run.text.len() < MAX_TOKEN_BYTES {
+                let mut normalized = words.token_stream(&run.text);
+                if let Some(token) = normalized.next() {
+                    push(tokens, &token.text, whole, *position);
+                }
+            }
+            *position += 1;
+        }
+        (Mode::Word, Script::Cjk) => {
             push(tokens, &run.text, whole, *position);
             *position += 1;
         }
@@ -400,6 +434,82 @@ mod tests {
             tokens(highlight_analyzer(), "밥을"),
             owned(&[("밥", 0), ("밥을", 0), ("을", 1)])
         );
+    }
+
+    /// The analyzers as they were before word normalisation moved into the
+    /// tokenizer: raw runs, then the long-token filter and the three
+    /// normalising filters on every token.
+    fn filtered_on_every_token(mode: Mode) -> TextAnalyzer {
+        use tantivy::tokenizer::RemoveLongFilter;
+        TextAnalyzer::builder(CotalkTokenizer {
+            mode,
+            words: TextAnalyzer::from(RawTokenizer::default()),
+        })
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(Stemmer::new(Language::English))
+        .build()
+    }
+
+    fn full_tokens(a: &mut TextAnalyzer, text: &str) -> Vec<Token> {
+        let mut out = Vec::new();
+        let mut s = a.token_stream(text);
+        while let Some(t) = s.next() {
+            out.push(t.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn normalizing_skips_only_what_it_leaves_unchanged() {
+        // Lowercasing and folding map one character at a time, so every
+        // Hangul syllable and CJK character alone covers them; the stemmer's
+        // rules end in ASCII letters, which such text never has (the
+        // proptest below mixes them into words too).
+        let mut normalizer = word_normalizer();
+        let hangul = 0xAC00..=0xD7A3u32;
+        let cjk = (0x3040..=0x30FFu32)
+            .chain(0x3400..=0x4DBF)
+            .chain(0x4E00..=0x9FFF)
+            .chain(0xF900..=0xFAFF);
+        let mut checked = 0;
+        for c in hangul.chain(cjk).filter_map(char::from_u32) {
+            assert!(korean::is_syllable(c) || crate::segment::is_cjk(c));
+            let text = c.to_string();
+            assert_eq!(full_tokens(&mut normalizer, &text)[0].text, text);
+            checked += 1;
+        }
+        assert_eq!(checked, 11_172 + 192 + 6_592 + 20_992 + 512);
+    }
+
+    fn mixed_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            "[가-힣]{1,6}",
+            "[ぁ-ヿ一-龥]{1,4}",
+            "[A-Za-zÀ-ÿßÆæœŒİıſﬃ]{1,12}(ing|ed|ies|s|ly)?",
+            "[0-9]{1,4}",
+            "[ㄱ-ㅎㅏ-ㅣ]{1,3}",
+            "\\PC{1,3}",
+            "[a-z]{250,260}",
+            "[가-힣]{84,90}",
+            " |  |, |\\.|!|\n",
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tokens_are_those_of_the_filters_on_every_token(text in mixed_text()) {
+            for mode in [Mode::Word, Mode::Bigram, Mode::Join, Mode::Highlight] {
+                let now = full_tokens(&mut analyzer(mode), &text);
+                let before = full_tokens(&mut filtered_on_every_token(mode), &text);
+                proptest::prop_assert_eq!(
+                    format!("{now:?}"), format!("{before:?}"), "{:?} of {:?}", mode, text
+                );
+            }
+        }
     }
 
     #[test]
