@@ -40,7 +40,8 @@ const STREAMS_UPSERT: &str = "INSERT INTO streams (stream_id, stream_type, versi
 static CHECKED: LazyLock<String> = LazyLock::new(|| format!("WITH {ROW_CTES} {STREAMS_UPSERT}"));
 
 /// A planned batch in one statement, its own transaction: the function
-/// (migration `0032_append_batch.sql`) takes the append lock, checks what
+/// (migrations `0032_append_batch.sql`, its check by key since
+/// `0033_append_check_by_key.sql`) takes the append lock, checks what
 /// the plan assumed, draws the positions and writes the rows, and Postgres
 /// commits before it answers. Its positions arguments are ordinals into the
 /// positions it draws (1 for the batch's first event).
