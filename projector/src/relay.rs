@@ -263,17 +263,21 @@ impl Relay {
     async fn check_stream(&mut self) -> Result<()> {
         self.last_health = Instant::now();
         let info = bus::stream_info(&self.js, &self.namespace).await?;
-        let lost = match &info {
-            None => true,
-            Some(i) => i.state.last_sequence < self.acked_seq,
-        };
         // Only a stream found missing or truncated is created here. One
         // found whole is taken as found: creating it "if missing" would
         // create a new one if it were deleted since the look, and this relay
         // would then take that empty stream for its own, holding none of what
         // it acknowledged, and delete it as truncated after the next
         // publishes, with them.
-        if lost {
+        let whole = info
+            .as_ref()
+            .filter(|i| i.state.last_sequence >= self.acked_seq);
+        if let Some(whole) = whole {
+            if !self.stream_ok {
+                debug!(namespace = %self.namespace, "jetstream stream present");
+                self.skip_published(whole).await?;
+            }
+        } else {
             let from = match self.opts.republish_window {
                 Some(w) => (self.checkpoint - w).max(0),
                 None => 0,
@@ -301,9 +305,6 @@ impl Relay {
             self.set_checkpoint(from);
             store_checkpoint(&self.pool, &self.namespace, from).await?;
             self.stored = from;
-        } else if let (false, Some(info)) = (self.stream_ok, &info) {
-            debug!(namespace = %self.namespace, "jetstream stream present");
-            self.skip_published(info).await?;
         }
         self.stream_ok = true;
         Ok(())

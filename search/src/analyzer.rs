@@ -200,9 +200,16 @@ impl Tokenizer for CotalkTokenizer {
     }
 }
 
-fn push(tokens: &mut Vec<Token>, text: &str, (from, to): (usize, usize), position: usize) {
+/// Add a token as the tokenizer cut it, unless it is [`MAX_TOKEN_BYTES`] or
+/// longer; the token added, for a word run to normalise in place.
+fn push<'t>(
+    tokens: &'t mut Vec<Token>,
+    text: &str,
+    (from, to): (usize, usize),
+    position: usize,
+) -> Option<&'t mut Token> {
     if text.len() >= MAX_TOKEN_BYTES {
-        return;
+        return None;
     }
     tokens.push(Token {
         offset_from: from,
@@ -211,6 +218,7 @@ fn push(tokens: &mut Vec<Token>, text: &str, (from, to): (usize, usize), positio
         text: text.to_owned(),
         position_length: 1,
     });
+    tokens.last_mut()
 }
 
 /// In the join field, the bigram across a space between two Hangul words
@@ -258,10 +266,13 @@ fn emit_run(
         }
         (Mode::Join, _) => {}
         (_, Script::Word) => {
-            if run.text.len() < MAX_TOKEN_BYTES {
-                let mut normalized = words.token_stream(&run.text);
-                if let Some(token) = normalized.next() {
-                    push(tokens, &token.text, whole, *position);
+            if let Some(token) = push(tokens, &run.text, whole, *position) {
+                let normalized = words
+                    .token_stream(&token.text)
+                    .next()
+                    .map(|t| t.text.clone());
+                if let Some(text) = normalized {
+                    token.text = text;
                 }
             }
             *position += 1;
@@ -490,6 +501,7 @@ mod tests {
             "\\PC{1,3}",
             "[a-z]{250,260}",
             "[가-힣]{84,90}",
+            "İ{120,130}",
             " |  |, |\\.|!|\n",
         ];
         proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
