@@ -218,6 +218,17 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub search_commit_ms: u64,
 
+    /// Least time between two rounds of the relay woken by appends, in
+    /// milliseconds. Under load the appends of that time leave as one page,
+    /// one NATS message and one batch of each projection, so every hop
+    /// downstream pays its per-batch cost less often (30 ms: a fifth less
+    /// CPU per post for the whole pipeline than 5 ms, at saturation and at
+    /// 1 000 posts/s), at the cost of up to that much more time before a
+    /// post is visible. A post after a quiet spell is relayed at once.
+    #[arg(long, env = "COTALK_RELAY_ROUND_GAP_MS", default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(0..=1_000))]
+    pub relay_round_gap_ms: u64,
+
     /// Copies JetStream keeps of the event stream when the relay creates it
     /// (1 on one NATS server; 3 on a three-node NATS cluster, which then
     /// keeps every message through the loss of one node). Consumers inherit

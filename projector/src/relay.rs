@@ -57,7 +57,8 @@ pub struct RelayOptions {
     pub chunk_bytes: usize,
     /// Notified by this process's event store after each committed batch.
     pub appended: Option<Arc<Notify>>,
-    /// Least time between the starts of two rounds woken by appends.
+    /// Least time between the starts of two rounds woken by appends (the
+    /// server sets it from `COTALK_RELAY_ROUND_GAP_MS`).
     pub min_round_gap: Duration,
 }
 

@@ -145,6 +145,7 @@ pub fn serve_args(role: Role) -> ServeArgs {
         batcher_nice: None,
         // Tests search right after posting: keep the index's lag short.
         search_commit_ms: 200,
+        relay_round_gap_ms: 5,
         nats_replicas: 1,
         header_read_timeout_secs: 10,
         body_read_timeout_secs: 30,
