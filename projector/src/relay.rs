@@ -90,7 +90,8 @@ pub struct Relay {
     /// The checkpoint as last stored, and when.
     stored: i64,
     stored_at: Instant,
-    /// When the last round started.
+    /// When the last round that published something started (idle polls
+    /// do not count: after a quiet spell an append is relayed at once).
     round_at: Instant,
     /// Highest stream sequence the server acknowledged to us since the
     /// stream was (re)created: the stream's last sequence must never be lower.
@@ -190,9 +191,10 @@ impl Relay {
             () = appended.notified() => {}
             () = tokio::time::sleep(self.opts.idle_poll) => return true,
         }
-        // Woken by an append: let the appends of the next few milliseconds
-        // join it, so that a trickle of small batches does not become as
-        // many messages and projector batches downstream.
+        // Woken by an append: unless the last round that published anything
+        // started at least `min_round_gap` ago, let the appends until then
+        // join it, so that under load a stream of small batches does not
+        // become as many messages and projector batches downstream.
         let gap = self
             .opts
             .min_round_gap
@@ -213,7 +215,7 @@ impl Relay {
     /// One poll of the log; `Ok(true)` when a full page was published (so
     /// more is probably waiting).
     async fn round(&mut self) -> Result<bool> {
-        self.round_at = Instant::now();
+        let started = Instant::now();
         if !self.stream_ok || self.last_health.elapsed() >= self.opts.health_interval {
             self.check_stream().await?;
         }
@@ -221,6 +223,7 @@ impl Relay {
         let Some(last) = page.last().map(|e| e.position) else {
             return Ok(false);
         };
+        self.round_at = started;
         if let Err(e) = self.publish(&page).await {
             // The most likely cause of a failed publish is a missing stream:
             // look now rather than at the next health check.
