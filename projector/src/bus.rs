@@ -14,6 +14,17 @@ use std::time::Duration;
 /// Header carrying the global position of the message's last event.
 pub const POSITION_HEADER: &str = "Cotalk-Position";
 
+/// The [`POSITION_HEADER`] of a received message, when it has a valid one.
+pub fn last_position(message: &jetstream::Message) -> Option<i64> {
+    message
+        .headers
+        .as_ref()?
+        .get(POSITION_HEADER)?
+        .as_str()
+        .parse()
+        .ok()
+}
+
 /// Limits of the JetStream stream.
 #[derive(Clone, Debug)]
 pub struct StreamLimits {

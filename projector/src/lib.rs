@@ -36,6 +36,7 @@ pub mod error;
 pub mod frames;
 pub mod generations;
 pub mod history_projection;
+pub mod published;
 pub mod rebuild;
 pub mod redis_projection;
 pub mod relay;
@@ -90,6 +91,10 @@ pub struct ProjectorConfig {
     /// The master key that opens personal fields with the data keys in
     /// `write_pool` (issue 18); `None`: sealed fields read as deleted.
     pub pii: Option<eventlog::pii::Pii>,
+    /// The relay's recent chunks, decoded, shared by everything spawned
+    /// from this configuration (and its clones): projections in the
+    /// relay's process take their events from it rather than decode them.
+    pub published: published::Published,
 }
 
 impl ProjectorConfig {
@@ -114,6 +119,7 @@ impl ProjectorConfig {
             search: SearchOptions::default(),
             frames: None,
             pii: None,
+            published: published::Published::default(),
         }
     }
 
@@ -188,7 +194,8 @@ pub async fn spawn_relay(
         config.write_pool.clone(),
         nats,
         config.relay.clone(),
-    );
+    )
+    .with_published(config.published.clone());
     let position = relay.subscribe();
     let task = tokio::spawn(relay.run(cancel));
     Ok(TaskHandle {
@@ -282,7 +289,8 @@ fn spawn_runtime<P: Projection + 'static>(
         config.write_pool.clone(),
         nats,
         config.runtime.clone(),
-    );
+    )
+    .with_published(config.published.clone());
     let position = runtime.subscribe();
     let task = tokio::spawn(async move {
         runtime.run(cancel).await;

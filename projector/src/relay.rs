@@ -14,7 +14,9 @@
 //!
 //! When the command side runs in the same process, every committed batch
 //! wakes the relay ([`RelayOptions::appended`]); appends of other processes
-//! are found by polling every [`RelayOptions::idle_poll`].
+//! are found by polling every [`RelayOptions::idle_poll`]. Each chunk is
+//! kept with the events it was encoded from ([`Relay::with_published`]), so
+//! the projections of this process need not decode it again.
 //!
 //! JetStream is not trusted to keep what it acked: the relay checks the stream
 //! on every publish error and every few seconds. A missing stream, or one
@@ -27,6 +29,7 @@ use crate::backoff::{self, Backoff};
 use crate::bus::{self, StreamLimits, POSITION_HEADER};
 use crate::envelope;
 use crate::error::{ProjectorError, Result};
+use crate::published::Published;
 use crate::source;
 use async_nats::jetstream::{self, message::PublishMessage};
 use domain::event::StoredEvent;
@@ -99,6 +102,9 @@ pub struct Relay {
     stream_ok: bool,
     last_health: Instant,
     position: watch::Sender<i64>,
+    /// Where each chunk is kept with its events for the projections of
+    /// this process ([`Relay::with_published`]).
+    published: Option<Published>,
 }
 
 impl Relay {
@@ -122,7 +128,15 @@ impl Relay {
             stream_ok: false,
             last_health: Instant::now(),
             position: watch::channel(0).0,
+            published: None,
         }
+    }
+
+    /// Keep every chunk published with its events in `published`, for the
+    /// projections of this process to take rather than decode.
+    pub fn with_published(mut self, published: Published) -> Self {
+        self.published = Some(published);
+        self
     }
 
     /// The position up to which every event has been published and acked.
@@ -224,7 +238,8 @@ impl Relay {
             return Ok(false);
         };
         self.round_at = started;
-        if let Err(e) = self.publish(&page).await {
+        let count = page.len();
+        if let Err(e) = self.publish(page).await {
             // The most likely cause of a failed publish is a missing stream:
             // look now rather than at the next health check.
             self.check_stream().await?;
@@ -234,21 +249,32 @@ impl Relay {
         if self.stored_at.elapsed() >= self.opts.checkpoint_interval {
             self.store().await?;
         }
-        metrics::counter!("cotalk_relay_published_total").increment(page.len() as u64);
-        Ok(page.len() as i64 >= self.opts.page_size)
+        metrics::counter!("cotalk_relay_published_total").increment(count as u64);
+        Ok(count as i64 >= self.opts.page_size)
     }
 
     /// Publish the page as chunks of consecutive events, then wait for all
     /// the acks: the publishes are pipelined, the page is only done when all
     /// are stored.
-    async fn publish(&mut self, page: &[StoredEvent]) -> Result<()> {
-        let chunks = envelope::encode_chunks(page, self.opts.chunk_bytes);
+    async fn publish(&mut self, page: Vec<StoredEvent>) -> Result<()> {
+        let chunks = envelope::encode_chunks(&page, self.opts.chunk_bytes);
+        let mut events = page.into_iter().peekable();
         let mut acks = Vec::with_capacity(chunks.len());
         for chunk in chunks {
+            let body = bytes::Bytes::from(chunk.body);
+            if let Some(published) = &self.published {
+                let mut of_chunk = Vec::new();
+                while let Some(e) = events.next_if(|e| e.position <= chunk.last) {
+                    of_chunk.push(e);
+                }
+                // Before the publish: a consumer may have the message
+                // before this relay has the ack.
+                published.put(chunk.last, body.clone(), of_chunk.into());
+            }
             let msg = PublishMessage::build()
                 .message_id(format!("{}-{}", chunk.first, chunk.last))
                 .header(POSITION_HEADER, chunk.last.to_string().as_str())
-                .payload(chunk.body.into());
+                .payload(body);
             let ack = self
                 .js
                 .send_publish(bus::events_subject(&self.namespace), msg)

@@ -80,6 +80,9 @@ pub struct Shared {
     /// Notified by this process's event store after every committed batch;
     /// the relay, when it runs here, waits on it instead of polling.
     pub appended: Arc<tokio::sync::Notify>,
+    /// What this process's relay published lately, decoded, for the
+    /// projections of this process (every [`Shared::projector`] shares it).
+    pub published: projector::published::Published,
     follower: std::sync::Mutex<bool>,
     nats: OnceCell<async_nats::Client>,
     query: OnceCell<QueryState>,
@@ -121,6 +124,7 @@ impl Shared {
             pools,
             revoked: Arc::default(),
             appended: Arc::default(),
+            published: Default::default(),
             follower: std::sync::Mutex::new(false),
             nats: OnceCell::new(),
             query: OnceCell::new(),
@@ -238,6 +242,7 @@ impl Shared {
         config.search.commit_interval = Duration::from_millis(self.args.search_commit_ms);
         config.relay.limits.replicas = self.args.nats_replicas as usize;
         config.relay.appended = Some(self.appended.clone());
+        config.published = self.published.clone();
         config.relay.min_round_gap = Duration::from_millis(self.args.relay_round_gap_ms);
         config
     }

@@ -75,6 +75,25 @@ impl<P: Projection> Runtime<P> {
         let projection = self.projection.name().as_str();
         let skipped = |e: &envelope::EnvelopeError| warn!(projection, error = %e, "undecodable event skipped");
         for m in &batch {
+            let shared = self
+                .published
+                .as_ref()
+                .and_then(|published| published.get(bus::last_position(m)?, &m.payload));
+            metrics::counter!(
+                "cotalk_projection_messages_total",
+                "projection" => projection,
+                "decoded" => if shared.is_some() { "by_relay" } else { "here" }
+            )
+            .increment(1);
+            if let Some(events) = shared {
+                for e in events.iter() {
+                    if e.position > cursor {
+                        cursor = e.position;
+                        fresh.push(e.clone());
+                    }
+                }
+                continue;
+            }
             let events = match envelope::decode_all(&m.payload) {
                 Ok(events) => events,
                 Err(e) => {

@@ -22,6 +22,7 @@ mod consumer;
 use crate::backoff::{self, Backoff};
 use crate::bus;
 use crate::error::Result;
+use crate::published::Published;
 use crate::source;
 use async_nats::jetstream::{self, consumer::pull};
 use chrono::{DateTime, Utc};
@@ -122,6 +123,9 @@ pub struct Runtime<P: Projection> {
     /// Consecutive log polls that found events NATS had not delivered.
     pg_hits: u32,
     position: watch::Sender<i64>,
+    /// The chunks this process's relay published, decoded
+    /// ([`Runtime::with_published`]).
+    published: Option<Published>,
 }
 
 impl<P: Projection> Runtime<P> {
@@ -151,7 +155,15 @@ impl<P: Projection> Runtime<P> {
             bus_backoff: BUS_RETRY_FIRST,
             pg_hits: 0,
             position: watch::channel(0).0,
+            published: None,
         }
+    }
+
+    /// Take the events of messages this process's relay published from
+    /// `published` instead of decoding them.
+    pub fn with_published(mut self, published: Published) -> Self {
+        self.published = Some(published);
+        self
     }
 
     /// The durable (queryable) position of the projection, updated as it moves.
