@@ -18,7 +18,9 @@ use chrono::{DateTime, Duration, Utc};
 use domain::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::RwLock;
 
 /// The issuer and audience every token carries.
 pub const ISSUER: &str = "cotalk";
@@ -46,6 +48,7 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -69,6 +72,7 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             ttl,
+            verified: VerifiedTokens::new(VERIFIED_TOKENS),
         }
     }
 
@@ -179,14 +183,85 @@ impl TokenKeys {
     /// Check a token's signature and claims; the session it names, or
     /// `unauthenticated`. Whether the user exists is [`Authenticate`]'s part.
     pub fn session(&self, token: &str) -> Result<Session, ApiError> {
-        jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &self.validation)
-            .map(|data| Session {
-                user: UserId(data.claims.sub),
-                registered_at: data.claims.reg.max(0),
-                expires_at: data.claims.exp,
-                session_id: data.claims.sid,
-            })
-            .map_err(|_| ApiError::unauthenticated())
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(session) = self.verified.get(token) {
+            // The validation's own rule (no leeway): expired once `exp` is
+            // before now.
+            return match u64::try_from(session.expires_at) {
+                Ok(exp) if exp >= now => Ok(session),
+                _ => Err(ApiError::unauthenticated()),
+            };
+        }
+        let session =
+            jsonwebtoken::decode::<SessionClaims>(token, &self.decoding, &self.validation)
+                .map(|data| Session {
+                    user: UserId(data.claims.sub),
+                    registered_at: data.claims.reg.max(0),
+                    expires_at: data.claims.exp,
+                    session_id: data.claims.sid,
+                })
+                .map_err(|_| ApiError::unauthenticated())?;
+        self.verified.insert(token, session);
+        Ok(session)
+    }
+}
+
+/// About how many verified tokens [`TokenKeys`] remembers.
+const VERIFIED_TOKENS: usize = 16_384;
+
+/// Shards of [`VerifiedTokens`].
+const VERIFIED_TOKEN_SHARDS: usize = 64;
+
+/// Tokens whose signature and claims were checked, with the session each
+/// names: a client sends the same token with every request for its whole
+/// life, and checking it (two base64 decodes, two JSON parses, an HMAC)
+/// gives the same answer every time but for the expiry, which
+/// [`TokenKeys::session`] checks on every hit as the validation does.
+/// Only tokens that passed are kept, by their full text, so a token that
+/// differs in any byte is checked afresh. Bounded like
+/// [`crate::KnownUsers`]: sharded read-write locks, a full shard cleared,
+/// which only costs its tokens one check each again. Revocation is not
+/// this cache's business: [`crate::Authenticate`] asks the deny list after
+/// it, on every request.
+struct VerifiedTokens {
+    shards: Box<[RwLock<TokenShard>]>,
+    per_shard: usize,
+}
+
+/// One shard of [`VerifiedTokens`]: token text to its session.
+type TokenShard = HashMap<Box<str>, Session>;
+
+impl VerifiedTokens {
+    fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..VERIFIED_TOKEN_SHARDS)
+                .map(|_| RwLock::new(HashMap::new()))
+                .collect(),
+            per_shard: capacity.div_ceil(VERIFIED_TOKEN_SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, token: &str) -> &RwLock<TokenShard> {
+        // A token ends with its signature, which no two tokens share.
+        let tail = token.as_bytes().iter().rev().take(8);
+        let n = tail.fold(0usize, |n, b| n.wrapping_mul(31).wrapping_add(*b as usize));
+        &self.shards[n % VERIFIED_TOKEN_SHARDS]
+    }
+
+    fn get(&self, token: &str) -> Option<Session> {
+        self.shard(token)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .copied()
+    }
+
+    fn insert(&self, token: &str, session: Session) {
+        let mut shard = self.shard(token).write().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= self.per_shard {
+            shard.clear();
+        }
+        shard.insert(token.into(), session);
     }
 }
 
@@ -334,6 +409,55 @@ mod tests {
             .issue_session(user, 42, sid, now - Duration::hours(2))
             .unwrap();
         assert!(keys().session(&expired).is_err());
+    }
+
+    #[test]
+    fn a_remembered_token_is_still_checked_for_expiry_and_byte_for_byte() {
+        let keys = keys();
+        let user = UserId(uuid::Uuid::from_u128(7));
+        let sid = uuid::Uuid::from_u128(9);
+        let (token, _) = keys.issue_session(user, 42, sid, Utc::now()).unwrap();
+        let first = keys.session(&token).unwrap();
+        assert_eq!(keys.verified.get(&token), Some(first), "remembered");
+        assert_eq!(keys.session(&token).unwrap(), first);
+        // Any other byte is another token, checked afresh (and refused).
+        let mut tampered = token.clone();
+        tampered.pop();
+        tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(keys.session(&tampered).is_err());
+        assert_eq!(keys.verified.get(&tampered), None, "failures are not kept");
+        // Time passes: the remembered session expires like the token.
+        let past = jsonwebtoken::get_current_timestamp() as i64 - 1;
+        keys.verified.insert(
+            &token,
+            Session {
+                expires_at: past,
+                ..first
+            },
+        );
+        assert!(keys.session(&token).is_err());
+        assert!(
+            keys.verify(&token).is_ok(),
+            "the claims reader does not use it"
+        );
+    }
+
+    #[test]
+    fn verified_tokens_stay_bounded() {
+        let cache = VerifiedTokens::new(VERIFIED_TOKEN_SHARDS * 2);
+        let session = Session {
+            user: UserId(uuid::Uuid::from_u128(7)),
+            session_id: None,
+            registered_at: 0,
+            expires_at: i64::MAX,
+        };
+        for i in 0..10_000 {
+            cache.insert(&format!("token-{i}"), session);
+        }
+        for shard in cache.shards.iter() {
+            assert!(shard.read().unwrap().len() <= 2);
+        }
+        assert_eq!(cache.get("token-9999"), Some(session), "the newest stays");
     }
 
     #[test]
