@@ -255,22 +255,31 @@ fn emit_run(
 ) {
     let n = run.units.len();
     let whole = run.span(0, n);
-    let chars: Vec<char> = run.text.chars().collect();
-    let gram = |from: usize, len: usize| -> String { chars[from..from + len].iter().collect() };
+    // Where each character of the run's text starts, and its end: a gram is
+    // a slice of the text, copied once, into its token.
+    let bounds: Vec<usize> = run
+        .text
+        .char_indices()
+        .map(|(at, _)| at)
+        .chain([run.text.len()])
+        .collect();
+    let gram = |from: usize, len: usize| -> &str { &run.text[bounds[from]..bounds[from + len]] };
     match (mode, run.script) {
         (Mode::Join, Script::Hangul) => {
             for i in 0..n.saturating_sub(1) {
-                push(tokens, &gram(i, 2), run.span(i, i + 2), *position);
+                push(tokens, gram(i, 2), run.span(i, i + 2), *position);
                 *position += 1;
             }
         }
         (Mode::Join, _) => {}
         (_, Script::Word) => {
             if let Some(token) = push(tokens, &run.text, whole, *position) {
-                let normalized = words
-                    .token_stream(&token.text)
-                    .next()
-                    .map(|t| t.text.clone());
+                let normalized = {
+                    let mut stream = words.token_stream(&token.text);
+                    stream
+                        .advance()
+                        .then(|| std::mem::take(&mut stream.token_mut().text))
+                };
                 if let Some(text) = normalized {
                     token.text = text;
                 }
@@ -294,15 +303,15 @@ fn emit_run(
         }
         (Mode::Bigram, _) => {
             for i in 0..n - 1 {
-                push(tokens, &gram(i, 2), run.span(i, i + 2), *position);
+                push(tokens, gram(i, 2), run.span(i, i + 2), *position);
                 *position += 1;
             }
         }
         (Mode::Highlight, _) => {
             for i in 0..n {
-                push(tokens, &gram(i, 1), run.span(i, i + 1), *position);
+                push(tokens, gram(i, 1), run.span(i, i + 1), *position);
                 if i + 1 < n {
-                    push(tokens, &gram(i, 2), run.span(i, i + 2), *position);
+                    push(tokens, gram(i, 2), run.span(i, i + 2), *position);
                 }
                 *position += 1;
             }
