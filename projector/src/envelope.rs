@@ -164,13 +164,14 @@ fn open(e: Envelope<'_>) -> Result<StoredEvent, EnvelopeError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use domain::event::{RoomEvent, RoomRenamed};
     use domain::ids::{RoomId, UserId};
     use uuid::Uuid;
 
-    fn renamed(position: i64) -> StoredEvent {
+    /// A small room event at `position` (shared with other modules' tests).
+    pub(crate) fn renamed(position: i64) -> StoredEvent {
         let at = Utc::now();
         StoredEvent {
             position,

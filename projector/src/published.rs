@@ -113,29 +113,7 @@ impl Published {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-    use domain::event::{DomainEvent, EventMetadata, RoomEvent, RoomRenamed, StreamType};
-    use domain::ids::{EventId, RoomId, StreamId, UserId};
-    use uuid::Uuid;
-
-    fn renamed(position: i64) -> StoredEvent {
-        let at = Utc::now();
-        StoredEvent {
-            position,
-            event_id: EventId(Uuid::now_v7()),
-            stream_id: StreamId(Uuid::from_u128(7)),
-            stream_type: StreamType::Room,
-            version: position,
-            metadata: EventMetadata::default(),
-            recorded_at: at,
-            event: DomainEvent::Room(RoomEvent::Renamed(RoomRenamed {
-                room_id: RoomId(Uuid::from_u128(7)),
-                name: format!("모임 {position}"),
-                by: UserId(Uuid::from_u128(1)),
-                at,
-            })),
-        }
-    }
+    use crate::envelope::tests::renamed;
 
     fn chunk(first: i64, last: i64) -> (Bytes, Arc<[StoredEvent]>) {
         let events: Vec<StoredEvent> = (first..=last).map(renamed).collect();

@@ -242,8 +242,8 @@ impl Shared {
         config.search.commit_interval = Duration::from_millis(self.args.search_commit_ms);
         config.relay.limits.replicas = self.args.nats_replicas as usize;
         config.relay.appended = Some(self.appended.clone());
-        config.published = self.published.clone();
         config.relay.min_round_gap = Duration::from_millis(self.args.relay_round_gap_ms);
+        config.published = self.published.clone();
         config
     }
 }
