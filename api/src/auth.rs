@@ -183,10 +183,10 @@ impl TokenKeys {
     /// Check a token's signature and claims; the session it names, or
     /// `unauthenticated`. Whether the user exists is [`Authenticate`]'s part.
     pub fn session(&self, token: &str) -> Result<Session, ApiError> {
-        let now = jsonwebtoken::get_current_timestamp();
         if let Some(session) = self.verified.get(token) {
             // The validation's own rule (no leeway): expired once `exp` is
             // before now.
+            let now = jsonwebtoken::get_current_timestamp();
             return match u64::try_from(session.expires_at) {
                 Ok(exp) if exp >= now => Ok(session),
                 _ => Err(ApiError::unauthenticated()),

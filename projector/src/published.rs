@@ -21,7 +21,7 @@
 
 use bytes::Bytes;
 use domain::event::StoredEvent;
-use std::collections::{HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// Most bytes of chunk bodies kept by default: about two seconds of posts
@@ -37,10 +37,10 @@ pub struct Published {
 struct Store {
     capacity: usize,
     bytes: usize,
-    /// By the chunk's last position.
-    chunks: HashMap<i64, Chunk>,
-    /// Last positions, oldest first, for eviction.
-    order: VecDeque<i64>,
+    /// By the chunk's last position: the first is the oldest (a chunk
+    /// republished after a lost stream is older by position and goes first,
+    /// which only costs a decode).
+    chunks: BTreeMap<i64, Chunk>,
 }
 
 struct Chunk {
@@ -72,8 +72,7 @@ impl Published {
             inner: Arc::new(Mutex::new(Store {
                 capacity,
                 bytes: 0,
-                chunks: HashMap::new(),
-                order: VecDeque::new(),
+                chunks: BTreeMap::new(),
             })),
         }
     }
@@ -88,16 +87,12 @@ impl Published {
         store.bytes += body.len();
         if let Some(old) = store.chunks.insert(last, Chunk { body, events }) {
             store.bytes -= old.body.len();
-        } else {
-            store.order.push_back(last);
         }
         while store.bytes > store.capacity {
-            let Some(oldest) = store.order.pop_front() else {
+            let Some((_, oldest)) = store.chunks.pop_first() else {
                 break;
             };
-            if let Some(old) = store.chunks.remove(&oldest) {
-                store.bytes -= old.body.len();
-            }
+            store.bytes -= oldest.body.len();
         }
     }
 
@@ -150,7 +145,7 @@ mod tests {
         assert!(published.get(6, &c).is_some());
         let store = published.inner.lock().unwrap();
         assert_eq!(store.bytes, b.len() + c.len());
-        assert_eq!(store.order.len(), 2);
+        assert_eq!(store.chunks.len(), 2);
     }
 
     #[test]
@@ -164,7 +159,7 @@ mod tests {
         assert!(published.get(2, &b).is_some());
         let store = published.inner.lock().unwrap();
         assert_eq!(store.bytes, b.len());
-        assert_eq!(store.order.len(), 1);
+        assert_eq!(store.chunks.len(), 1);
     }
 
     #[test]
