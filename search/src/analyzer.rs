@@ -105,6 +105,7 @@ fn analyzer(mode: Mode) -> TextAnalyzer {
     TextAnalyzer::from(CotalkTokenizer {
         mode,
         words: word_normalizer(),
+        standard_words: true,
     })
 }
 
@@ -144,6 +145,9 @@ struct CotalkTokenizer {
     mode: Mode,
     /// Normalises the tokens of word runs.
     words: TextAnalyzer,
+    /// Whether `words` is [`word_normalizer`], whose results the analyzers
+    /// share through [`Analysis`]; another normaliser's are its own.
+    standard_words: bool,
 }
 
 /// Tokens computed up front: runs need look-ahead (jamo composition, stems).
@@ -183,15 +187,35 @@ impl Tokenizer for CotalkTokenizer {
     type TokenStream<'a> = VecTokenStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let mut tokens = Vec::new();
+        let mut analysis = Analysis::of(text);
+        let own;
+        let words: &[Option<String>] = match self.mode {
+            // The join field has no word runs.
+            Mode::Join => &[],
+            _ if self.standard_words => {
+                if analysis.words.is_empty() {
+                    analysis.words = normalized(&analysis.runs, &mut self.words);
+                }
+                &analysis.words
+            }
+            _ => {
+                own = normalized(&analysis.runs, &mut self.words);
+                &own
+            }
+        };
+        let runs = &analysis.runs;
+        // About one token per character and run, the most the indexed
+        // fields emit but for a word's stems: no regrowth while pushing.
+        let mut tokens = Vec::with_capacity(runs.iter().map(|r| r.units.len() + 1).sum());
         let mut position = 0;
-        let runs = runs(text);
         for (i, run) in runs.iter().enumerate() {
             if self.mode == Mode::Join && i > 0 {
                 join_bigram(text, &runs[i - 1], run, &mut position, &mut tokens);
             }
-            emit_run(self.mode, run, &mut self.words, &mut position, &mut tokens);
+            let word = words.get(i).and_then(Option::as_deref);
+            emit_run(self.mode, run, word, &mut position, &mut tokens);
         }
+        analysis.keep();
         VecTokenStream {
             tokens,
             next: 0,
@@ -200,25 +224,86 @@ impl Tokenizer for CotalkTokenizer {
     }
 }
 
-/// Add a token as the tokenizer cut it, unless it is [`MAX_TOKEN_BYTES`] or
-/// longer; the token added, for a word run to normalise in place.
-fn push<'t>(
-    tokens: &'t mut Vec<Token>,
-    text: &str,
-    (from, to): (usize, usize),
-    position: usize,
-) -> Option<&'t mut Token> {
-    if text.len() >= MAX_TOKEN_BYTES {
-        return None;
+/// A text's runs and the normalised form of its word runs, kept for the
+/// next analysis of the same text in the thread. tantivy analyses each
+/// message body three times (`body`, `body_word`, `body_join`), one field
+/// after the other in one indexing thread; the segmentation and the English
+/// stems are the same each time (issue 20: they were a third of the
+/// analyzers' CPU, computed thrice and twice).
+#[derive(Default)]
+struct Analysis {
+    text: String,
+    runs: Vec<Run>,
+    /// Per run, a word run's normalised text by [`word_normalizer`]
+    /// (`None` for other runs and for words the normaliser dropped); empty
+    /// until an analyzer that needs them computes them.
+    words: Vec<Option<String>>,
+}
+
+thread_local! {
+    /// The thread's last analysis. Taken while in use, so a nested analysis
+    /// (none today) would compute its own rather than share a borrow.
+    static LAST: std::cell::Cell<Option<Box<Analysis>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Texts longer than this are analysed without being kept (a message body
+/// is far shorter; this only bounds what a thread holds).
+const KEEP_BYTES: usize = 64 << 10;
+
+impl Analysis {
+    /// The thread's last analysis if it was of `text`, else a new one
+    /// (reusing the last one's text buffer).
+    fn of(text: &str) -> Box<Analysis> {
+        let mut last = LAST.take().unwrap_or_default();
+        if last.text != text {
+            last.text.clear();
+            last.text.push_str(text);
+            last.runs = runs(text);
+            last.words.clear();
+        }
+        last
     }
-    tokens.push(Token {
+
+    /// Keep this analysis for the thread's next one.
+    fn keep(self: Box<Self>) {
+        if self.text.len() <= KEEP_BYTES {
+            LAST.set(Some(self));
+        }
+    }
+}
+
+/// Each run's normalised text if it is a word run short enough to index
+/// (lowercased, folded and stemmed by `words`).
+fn normalized(runs: &[Run], words: &mut TextAnalyzer) -> Vec<Option<String>> {
+    runs.iter()
+        .map(|run| {
+            if run.script != Script::Word || run.text.len() >= MAX_TOKEN_BYTES {
+                return None;
+            }
+            let mut stream = words.token_stream(&run.text);
+            stream
+                .advance()
+                .then(|| std::mem::take(&mut stream.token_mut().text))
+        })
+        .collect()
+}
+
+/// Add a token as the tokenizer cut it, unless it is [`MAX_TOKEN_BYTES`] or
+/// longer.
+fn push(tokens: &mut Vec<Token>, text: &str, span: (usize, usize), position: usize) {
+    if text.len() < MAX_TOKEN_BYTES {
+        tokens.push(token(text, span, position));
+    }
+}
+
+fn token(text: &str, (from, to): (usize, usize), position: usize) -> Token {
+    Token {
         offset_from: from,
         offset_to: to,
         position,
         text: text.to_owned(),
         position_length: 1,
-    });
-    tokens.last_mut()
+    }
 }
 
 /// In the join field, the bigram across a space between two Hangul words
@@ -246,10 +331,11 @@ fn join_bigram(text: &str, prev: &Run, run: &Run, position: &mut usize, tokens: 
     *position += 1;
 }
 
+/// The tokens of one run; `word` is a word run's normalised text.
 fn emit_run(
     mode: Mode,
     run: &Run,
-    words: &mut TextAnalyzer,
+    word: Option<&str>,
     position: &mut usize,
     tokens: &mut Vec<Token>,
 ) {
@@ -273,16 +359,10 @@ fn emit_run(
         }
         (Mode::Join, _) => {}
         (_, Script::Word) => {
-            if let Some(token) = push(tokens, &run.text, whole, *position) {
-                let normalized = {
-                    let mut stream = words.token_stream(&token.text);
-                    stream
-                        .advance()
-                        .then(|| std::mem::take(&mut stream.token_mut().text))
-                };
-                if let Some(text) = normalized {
-                    token.text = text;
-                }
+            // The length limit applies to the word as cut; one the
+            // normaliser dropped keeps that text.
+            if run.text.len() < MAX_TOKEN_BYTES {
+                tokens.push(token(word.unwrap_or(&run.text), whole, *position));
             }
             *position += 1;
         }
@@ -463,6 +543,7 @@ mod tests {
         TextAnalyzer::builder(CotalkTokenizer {
             mode,
             words: TextAnalyzer::from(RawTokenizer::default()),
+            standard_words: false,
         })
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(LowerCaser)
@@ -527,6 +608,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_text_analysed_again_gets_the_tokens_of_a_fresh_analysis() {
+        let texts = [
+            "주간 회의록 Deploying café",
+            "東京駅 API서버 3시에",
+            "주간 회의록 Deploying café",
+        ];
+        let all = || {
+            let mut out = Vec::new();
+            for text in texts {
+                for mode in [Mode::Word, Mode::Bigram, Mode::Join, Mode::Highlight] {
+                    out.push(format!("{:?}", full_tokens(&mut analyzer(mode), text)));
+                }
+            }
+            out
+        };
+        // Each text alone in a new thread: nothing kept from before.
+        let fresh: Vec<String> = texts
+            .iter()
+            .flat_map(|&text| {
+                std::thread::spawn(move || {
+                    [Mode::Word, Mode::Bigram, Mode::Join, Mode::Highlight]
+                        .map(|mode| format!("{:?}", full_tokens(&mut analyzer(mode), text)))
+                })
+                .join()
+                .expect("analysis thread")
+            })
+            .collect();
+        assert_eq!(all(), fresh);
+        // The kept analysis is the last text's: every analyzer hits it.
+        assert_eq!(all(), fresh);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! 의, 도, 만, 요 are also the last syllable of many nouns (회의, 정도, 필요),
 //! so they are only stripped from longer words.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const SYLLABLE_FIRST: u32 = 0xAC00;
@@ -218,19 +219,31 @@ const NOUNS_ENDING_IN_UI: &[&str] = &[
     "심의", "항의", "예의", "질의", "결의", "모의", "창의", "호의", "성의",
 ];
 
-/// Endings sorted longest first, so the longest applicable one wins.
-fn endings() -> &'static [(&'static str, Attach, usize)] {
-    static SORTED: OnceLock<Vec<(&'static str, Attach, usize)>> = OnceLock::new();
-    SORTED.get_or_init(|| {
-        let mut v = ENDINGS.to_vec();
-        v.sort_by_key(|(text, _, _)| std::cmp::Reverse(text.chars().count()));
-        v
-    })
+type Ending = (&'static str, Attach, usize);
+
+/// Endings by their last syllable, each list sorted longest first, so the
+/// longest applicable one wins and a word is only compared with the endings
+/// it could end in (the whole list was a tenth of indexing's analysis).
+fn endings_ending_in(last: char) -> &'static [Ending] {
+    static BY_LAST: OnceLock<HashMap<char, Vec<Ending>>> = OnceLock::new();
+    let by_last = BY_LAST.get_or_init(|| {
+        let mut sorted = ENDINGS.to_vec();
+        sorted.sort_by_key(|(text, _, _)| std::cmp::Reverse(text.chars().count()));
+        let mut by_last: HashMap<char, Vec<Ending>> = HashMap::new();
+        for ending in sorted {
+            if let Some(last) = ending.0.chars().last() {
+                by_last.entry(last).or_default().push(ending);
+            }
+        }
+        by_last
+    });
+    by_last.get(&last).map_or(&[], Vec::as_slice)
 }
 
 /// Strip the longest applicable ending from a word of Hangul syllables.
 pub(crate) fn strip_once(word: &str) -> Option<&str> {
-    for &(ending, attach, min_stem) in endings() {
+    let last = word.chars().last()?;
+    for &(ending, attach, min_stem) in endings_ending_in(last) {
         let Some(stem) = word.strip_suffix(ending) else {
             continue;
         };
