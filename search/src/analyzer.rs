@@ -228,7 +228,7 @@ impl Tokenizer for CotalkTokenizer {
 /// next analysis of the same text in the thread. tantivy analyses each
 /// message body three times (`body`, `body_word`, `body_join`), one field
 /// after the other in one indexing thread; the segmentation and the English
-/// stems are the same each time (issue 20: they were a third of the
+/// stems are the same each time (issue 20: they were over half of the
 /// analyzers' CPU, computed thrice and twice).
 #[derive(Default)]
 struct Analysis {
